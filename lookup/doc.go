@@ -1,0 +1,3 @@
+// Package lookup implements Postfix-compatible lookup tables and the key
+// orders Postfix uses to search them.
+package lookup

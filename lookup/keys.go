@@ -1,0 +1,306 @@
+package lookup
+
+import "strings"
+
+// KeyKind says which derivation of an address or domain a Key is.
+type KeyKind int
+
+// The key kinds, in the order they appear in Postfix's searches.
+const (
+	KeyAddress         KeyKind = iota + 1 // user+ext@domain, the address as given
+	KeyBaseAddress                        // user@domain, extension removed
+	KeyDomain                             // domain
+	KeyParent                             // a parent domain: "ex.com" (parent style) or ".ex.com" (dot style)
+	KeyLocalpart                          // user+ext, only for local domains (L4)
+	KeyBaseLocalpart                      // user, only for local domains (L4)
+	KeyAtDomain                           // @domain (L4)
+	KeyLocalpartAt                        // user+ext@ (L3)
+	KeyBaseLocalpartAt                    // user@ (L3)
+	KeyWildcard                           // * (L2)
+)
+
+var keyKindNames = [...]string{
+	KeyAddress: "address", KeyBaseAddress: "address without extension", KeyDomain: "domain",
+	KeyParent: "parent domain", KeyLocalpart: "localpart", KeyBaseLocalpart: "localpart without extension",
+	KeyAtDomain: "@domain", KeyLocalpartAt: "localpart@", KeyBaseLocalpartAt: "localpart@ without extension",
+	KeyWildcard: "wildcard",
+}
+
+// String names the kind, for logs.
+func (k KeyKind) String() string {
+	if k > 0 && int(k) < len(keyKindNames) {
+		return keyKindNames[k]
+	}
+	return "unknown"
+}
+
+// Key is one lookup key derived from an address or a domain.
+type Key struct {
+	Key  string
+	Kind KeyKind
+}
+
+// KeyOptions holds the Postfix parameters that shape key derivation. The zero
+// value is Postfix's default for transport_maps: no extension split, dot-style
+// parent matching, owner_request_special = yes, no local domains.
+type KeyOptions struct {
+	// Delimiters is recipient_delimiter: any of these characters separates a
+	// localpart from its extension (L1). Default empty, as Postfix: no split.
+	Delimiters string
+	// SplitOwnerRequest splits owner-* and *-request localparts on '-' too
+	// (owner_request_special = no). Default false, as Postfix
+	// owner_request_special = yes.
+	SplitOwnerRequest bool
+	// ParentStyle is true when the feature is listed in
+	// parent_domain_matches_subdomains: "ex.com" then matches its
+	// subdomains and parents are looked up without a leading dot (L5).
+	// Postfix 3.7 lists relay_domains, mynetworks and smtpd_access_maps,
+	// but not transport_maps. Default false (dot style).
+	ParentStyle bool
+	// LocalDomain reports whether a domain is $myorigin or local
+	// (mydestination, [ip] of inet_interfaces/proxy_interfaces); for such
+	// domains recipient keys include the bare localpart (L4 step 3). Nil
+	// means no domain is local.
+	LocalDomain func(domain string) bool
+}
+
+// specialLocalparts are never split at a delimiter (L1).
+var specialLocalparts = []string{"postmaster", "mailer-daemon", "double-bounce"}
+
+// SplitExtension splits a localpart at the first recipient delimiter (L1):
+// "user+a+b" gives "user" and "+a+b". It does not split when delims is empty,
+// when the localpart starts with a delimiter or has none, when it is
+// postmaster, mailer-daemon or double-bounce, or (when delims has '-' and
+// splitOwnerRequest is false) when it is owner-* or *-request.
+func SplitExtension(local, delims string, splitOwnerRequest bool) (base, ext string) {
+	if delims == "" || local == "" {
+		return local, ""
+	}
+	for _, s := range specialLocalparts {
+		if strings.EqualFold(local, s) {
+			return local, ""
+		}
+	}
+	if !splitOwnerRequest && strings.IndexByte(delims, '-') >= 0 {
+		if len(local) >= 6 && strings.EqualFold(local[:6], "owner-") ||
+			len(local) > 8 && strings.EqualFold(local[len(local)-8:], "-request") {
+			return local, ""
+		}
+	}
+	i := strings.IndexAny(local, delims)
+	if i <= 0 {
+		return local, ""
+	}
+	return local[:i], local[i:]
+}
+
+// SplitAddress splits an address at its last '@'. An address without '@'
+// has an empty domain.
+func SplitAddress(addr string) (local, domain string) {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return addr[:i], addr[i+1:]
+	}
+	return addr, ""
+}
+
+// QuoteLocal returns the RFC 5322 external form of an internal (unquoted)
+// localpart: unchanged when it is a dot-atom, otherwise wrapped in double
+// quotes with '"' and '\' escaped. Postfix looks up the external form first
+// (L7).
+func QuoteLocal(local string) string {
+	if isDotAtom(local) {
+		return local
+	}
+	var b strings.Builder
+	b.Grow(len(local) + 2)
+	b.WriteByte('"')
+	for i := 0; i < len(local); i++ {
+		if c := local[i]; c == '"' || c == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(local[i])
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// UnquoteLocal returns the internal form of an external localpart: the
+// content of a quoted string with its backslash escapes removed. A localpart
+// that is not entirely one quoted string is returned unchanged.
+func UnquoteLocal(local string) string {
+	if len(local) < 2 || local[0] != '"' || local[len(local)-1] != '"' {
+		return local
+	}
+	var b strings.Builder
+	for i := 1; i < len(local)-1; i++ {
+		c := local[i]
+		if c == '\\' && i+1 < len(local)-1 {
+			i++
+			c = local[i]
+		} else if c == '"' || c == '\\' {
+			return local // not a single well-formed quoted string
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// isAtext reports whether c may appear in an RFC 5322 atom. Bytes >= 0x80
+// (UTF-8, RFC 6531) are allowed.
+func isAtext(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c >= 0x80:
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
+}
+
+func isDotAtom(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '.' {
+			if s[i-1] == '.' {
+				return false
+			}
+			continue
+		}
+		if !isAtext(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// AppendDomainKeys appends the keys for a domain and its parents (L5):
+// "a.b.ex.com", then "b.ex.com", "ex.com", "com" in parent style, or
+// ".b.ex.com", ".ex.com", ".com" in dot style. One trailing dot is ignored.
+// An address literal ("[1.2.3.4]") has no parents.
+func AppendDomainKeys(dst []Key, domain string, parentStyle bool) []Key {
+	domain = strings.TrimSuffix(domain, ".")
+	if domain == "" {
+		return dst
+	}
+	dst = append(dst, Key{domain, KeyDomain})
+	if domain[0] == '[' {
+		return dst
+	}
+	for i := 0; i < len(domain); i++ {
+		if domain[i] != '.' || i == len(domain)-1 {
+			continue
+		}
+		if parentStyle {
+			dst = append(dst, Key{domain[i+1:], KeyParent})
+		} else {
+			dst = append(dst, Key{domain[i:], KeyParent})
+		}
+	}
+	return dst
+}
+
+// addr is an address split for key derivation.
+type addr struct {
+	local, domain string // internal (unquoted) localpart; domain without trailing dot
+	base, ext     string // localpart split at the delimiter
+	full          string // the address as given, when domain had no trailing dot
+	hasAt         bool   // the address has a domain part
+}
+
+func splitForKeys(address string, o *KeyOptions) addr {
+	local, domain := SplitAddress(address)
+	a := addr{local: local, domain: domain, full: address, hasAt: len(local) < len(address)}
+	if d := strings.TrimSuffix(domain, "."); d != domain {
+		a.domain, a.full = d, ""
+	}
+	a.base, a.ext = SplitExtension(local, o.Delimiters, o.SplitOwnerRequest)
+	return a
+}
+
+// appendLocal appends local+suffix in external form, then in internal form
+// when that differs (L7). suffix is "@domain", "@" or "".
+func appendLocal(dst []Key, local, suffix, whole string, kind KeyKind) []Key {
+	ext := QuoteLocal(local)
+	if ext != local {
+		dst = append(dst, Key{ext + suffix, kind})
+	}
+	if whole == "" {
+		whole = local + suffix
+	}
+	return append(dst, Key{whole, kind})
+}
+
+// appendAddressKeys appends user+ext@domain and user@domain (steps 1-2 of
+// L2, L3, L4). An address without a domain gives no keys here.
+func (a *addr) appendAddressKeys(dst []Key, atDomain string) []Key {
+	if !a.hasAt {
+		return dst
+	}
+	dst = appendLocal(dst, a.local, atDomain, a.full, KeyAddress)
+	if a.ext != "" {
+		dst = appendLocal(dst, a.base, atDomain, "", KeyBaseAddress)
+	}
+	return dst
+}
+
+func (a *addr) atDomain() string {
+	if a.full != "" {
+		return a.full[len(a.local):]
+	}
+	return "@" + a.domain
+}
+
+// AppendTransportKeys appends the transport_maps search keys for an address
+// (L2): user+ext@domain, user@domain, domain, parent domains, then "*".
+// There is no @domain and no user@ key. Postfix's parent style for
+// transport_maps is off by default (o.ParentStyle false).
+func AppendTransportKeys(dst []Key, address string, o KeyOptions) []Key {
+	a := splitForKeys(address, &o)
+	dst = a.appendAddressKeys(dst, a.atDomain())
+	dst = AppendDomainKeys(dst, a.domain, o.ParentStyle)
+	return append(dst, Key{"*", KeyWildcard})
+}
+
+// AppendAccessKeys appends the access(5) search keys used by
+// check_recipient_access and check_sender_access (L3): user+ext@domain,
+// user@domain, domain, parent domains, user+ext@, user@. There is no @domain
+// key. smtpd_access_maps is in Postfix's default
+// parent_domain_matches_subdomains, so callers normally set o.ParentStyle.
+func AppendAccessKeys(dst []Key, address string, o KeyOptions) []Key {
+	a := splitForKeys(address, &o)
+	dst = a.appendAddressKeys(dst, a.atDomain())
+	dst = AppendDomainKeys(dst, a.domain, o.ParentStyle)
+	if !a.hasAt {
+		// A bare localpart: look it up as itself.
+		return appendLocal(dst, a.local, "", a.local, KeyLocalpart)
+	}
+	whole := ""
+	if a.full != "" {
+		whole = a.full[:len(a.local)+1]
+	}
+	dst = appendLocal(dst, a.local, "@", whole, KeyLocalpartAt)
+	if a.ext != "" {
+		dst = appendLocal(dst, a.base, "@", "", KeyBaseLocalpartAt)
+	}
+	return dst
+}
+
+// AppendRecipientKeys appends the search keys of relay_recipient_maps,
+// virtual_alias_maps, local_recipient_maps and the other recipient maps
+// (L4): user+ext@domain, user@domain, then for local domains user+ext and
+// user, then @domain. There is no bare domain key and no parent domain.
+func AppendRecipientKeys(dst []Key, address string, o KeyOptions) []Key {
+	a := splitForKeys(address, &o)
+	dst = a.appendAddressKeys(dst, a.atDomain())
+	if !a.hasAt || o.LocalDomain != nil && o.LocalDomain(a.domain) {
+		dst = appendLocal(dst, a.local, "", a.local, KeyLocalpart)
+		if a.ext != "" {
+			dst = appendLocal(dst, a.base, "", "", KeyBaseLocalpart)
+		}
+	}
+	if a.hasAt && a.domain != "" {
+		dst = append(dst, Key{a.atDomain(), KeyAtDomain})
+	}
+	return dst
+}

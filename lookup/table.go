@@ -1,0 +1,101 @@
+package lookup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Table is a Postfix-style lookup table: it maps a key to a value.
+//
+// Lookup returns found=false and a nil error when the key is absent. An error
+// means the table could not answer (a broken file, a dead server, an empty
+// value); callers must not treat it as "not found". Errors should be, or wrap,
+// an *Error so that callers can tell a temporary failure from a configuration
+// error; any other error is treated as temporary.
+//
+// Implementations must be safe for concurrent use.
+type Table interface {
+	Lookup(ctx context.Context, key string) (value string, found bool, err error)
+}
+
+// TableFunc adapts an ordinary function to the Table interface.
+type TableFunc func(ctx context.Context, key string) (value string, found bool, err error)
+
+// Lookup calls f(ctx, key).
+func (f TableFunc) Lookup(ctx context.Context, key string) (string, bool, error) {
+	return f(ctx, key)
+}
+
+// ErrorKind classifies a lookup failure the way Postfix's dict layer does.
+type ErrorKind int
+
+const (
+	// Temporary is a failure that may go away by itself (DICT_ERR_RETRY):
+	// a server that does not answer, a file being replaced. Postfix answers
+	// "451 4.3.0 Temporary lookup failure".
+	Temporary ErrorKind = iota + 1
+	// Config is a configuration error (DICT_ERR_CONFIG): a corrupt file, an
+	// empty value, a missing table. Postfix answers
+	// "451 4.3.5 Server configuration error".
+	Config
+)
+
+// String returns "temporary" or "configuration".
+func (k ErrorKind) String() string {
+	switch k {
+	case Temporary:
+		return "temporary"
+	case Config:
+		return "configuration"
+	}
+	return fmt.Sprintf("ErrorKind(%d)", int(k))
+}
+
+// Error is a classified table failure.
+type Error struct {
+	Table string    // the table, as "type:name" when known
+	Key   string    // the key being looked up, empty for open errors
+	Kind  ErrorKind // Temporary or Config
+	Err   error     // the cause
+}
+
+func (e *Error) Error() string {
+	s := e.Table
+	if s == "" {
+		s = "table"
+	}
+	if e.Key != "" {
+		s += fmt.Sprintf(" lookup of %q", e.Key)
+	}
+	return fmt.Sprintf("%s: %s error: %v", s, e.Kind, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Temporary reports whether the failure may go away by itself.
+func (e *Error) Temporary() bool { return e.Kind != Config }
+
+// ErrEmptyValue is the cause of the Config error returned when a table holds
+// an empty value for a key (Postfix C8: "should return NO RESULT in case of
+// NOT FOUND"). Postfix 3.7 can crash on such a value; we report it.
+var ErrEmptyValue = errors.New("empty string result is not allowed")
+
+// KindOf classifies err: the Kind of the first *Error in its chain, Temporary
+// for any other non-nil error (including context cancellation), and 0 for nil.
+func KindOf(err error) ErrorKind {
+	if err == nil {
+		return 0
+	}
+	var e *Error
+	if errors.As(err, &e) && e.Kind != 0 {
+		return e.Kind
+	}
+	return Temporary
+}
+
+// errorf returns an *Error of the given kind.
+func errorf(table, key string, kind ErrorKind, format string, args ...any) *Error {
+	return &Error{Table: table, Key: key, Kind: kind, Err: fmt.Errorf(format, args...)}
+}
