@@ -4,7 +4,6 @@ import (
 	"context"
 	"maps"
 	"slices"
-	"strings"
 )
 
 // Map is an in-memory table. Keys are folded to lower case (Unicode-aware)
@@ -69,18 +68,3 @@ type Entry struct {
 	Key, Value string
 }
 
-// FoldKey folds a key to lower case as Postfix does with smtputf8_enable=yes
-// (T7): Unicode-aware, and without allocating when the key is already lower
-// case ASCII.
-func FoldKey(key string) string {
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		if c >= 0x80 {
-			return strings.ToLower(key)
-		}
-		if 'A' <= c && c <= 'Z' {
-			return strings.ToLower(key)
-		}
-	}
-	return key
-}

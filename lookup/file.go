@@ -1,0 +1,171 @@
+package lookup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// fileState identifies one version of a file.
+type fileState struct {
+	ino   uint64
+	size  int64
+	mtime time.Time
+}
+
+func statFile(path string) (fileState, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileState{}, err
+	}
+	st := fileState{size: fi.Size(), mtime: fi.ModTime()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.ino = sys.Ino
+	}
+	return st, nil
+}
+
+// reloader holds a value loaded from a file and loads it again when the
+// file changes, checking at most once per interval. A failed reload keeps
+// the old value and is reported through the logger and Err.
+type reloader[T any] struct {
+	spec, path string
+	o          *OpenOptions
+	load       func(path string) (T, []Warning, error)
+
+	cur       atomic.Pointer[loaded[T]]
+	nextCheck atomic.Int64 // unix nanos
+	mu        sync.Mutex   // serialises reloads
+	lastErr   atomic.Pointer[error]
+}
+
+type loaded[T any] struct {
+	v        T
+	state    fileState
+	warnings []Warning
+}
+
+func newReloader[T any](spec, path string, o *OpenOptions, load func(string) (T, []Warning, error)) (*reloader[T], error) {
+	r := &reloader[T]{spec: spec, path: path, o: o, load: load}
+	if err := r.reload(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *reloader[T]) reload() error {
+	st, err := statFile(r.path)
+	if err == nil {
+		var v T
+		var w []Warning
+		v, w, err = r.load(r.path)
+		if err == nil {
+			r.cur.Store(&loaded[T]{v: v, state: st, warnings: w})
+			for _, x := range w {
+				r.o.logger().Warn(x.String(), "table", r.spec)
+			}
+			r.lastErr.Store(nil)
+			return nil
+		}
+	}
+	if _, ok := err.(*Error); !ok {
+		err = &Error{Table: r.spec, Kind: Config, Err: err}
+	}
+	r.lastErr.Store(&err)
+	return err
+}
+
+// get returns the current value, reloading first when the file changed.
+func (r *reloader[T]) get() *loaded[T] {
+	iv := r.o.reloadInterval()
+	if iv < 0 {
+		return r.cur.Load()
+	}
+	now := r.o.now().UnixNano()
+	next := r.nextCheck.Load()
+	if now >= next && r.nextCheck.CompareAndSwap(next, now+int64(iv)) {
+		r.check()
+	}
+	return r.cur.Load()
+}
+
+func (r *reloader[T]) check() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st, err := statFile(r.path)
+	cur := r.cur.Load()
+	if err == nil && st == cur.state {
+		return
+	}
+	if err := r.reload(); err != nil {
+		r.o.logger().Error("table reload failed; keeping the previous contents", "table", r.spec, "err", err)
+	}
+}
+
+// Err returns the error of the last failed reload, or nil when the last
+// (re)load succeeded.
+func (r *reloader[T]) Err() error {
+	if p := r.lastErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Warnings returns the warnings of the most recent successful load.
+func (r *reloader[T]) Warnings() []Warning { return r.cur.Load().warnings }
+
+func (r *reloader[T]) String() string { return r.spec }
+
+// HashTable is a hash: or texthash: table: the postmap source file parsed
+// into an in-memory hash (rules T1-T9). It reloads itself when the file
+// changes; a reload that fails keeps the previous contents and is reported
+// by Err and the logger.
+type HashTable struct {
+	*reloader[*Map]
+}
+
+func openHash(_ context.Context, path string, o *OpenOptions) (Table, error) {
+	spec := "hash:" + path
+	if path == "" {
+		return nil, fmt.Errorf("hash: needs a file name")
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		if _, err2 := os.Stat(path + ".db"); err2 == nil {
+			return nil, errorf(spec, "", Config, "%s.db is a Berkeley DB file, which mxrelay does not read; hash: tables are loaded from their source file %s, which is missing", path, path)
+		}
+	}
+	r, err := newReloader(spec, path, o, func(p string) (*Map, []Warning, error) {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer f.Close()
+		e, w, err := ParseText(f, p, o.Parse)
+		if err != nil {
+			return nil, nil, err
+		}
+		m := make(map[string]string, len(e))
+		for _, x := range e {
+			m[x.Key] = x.Value
+		}
+		return newMapFolded(spec, m, !o.Parse.NoFold), w, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return HashTable{r}, nil
+}
+
+// Lookup looks key up in the current contents of the file.
+func (t HashTable) Lookup(ctx context.Context, key string) (string, bool, error) {
+	return t.get().v.Lookup(ctx, key)
+}
+
+// All returns the current entries in key order.
+func (t HashTable) All() []Entry { return t.get().v.All() }

@@ -1,0 +1,228 @@
+package lookup
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// OpenFunc opens a table of one type. name is what follows "type:" in the
+// table spec.
+type OpenFunc func(ctx context.Context, name string, o *OpenOptions) (Table, error)
+
+// OpenOptions configures Open. The zero value (or nil) opens the built-in
+// types with postmap's default parsing.
+type OpenOptions struct {
+	// Types adds table types, or replaces built-in ones, by type name
+	// ("pgsql", "http"...). There is no global registry: each Open call
+	// sees only the types given here and the built-ins.
+	Types map[string]OpenFunc
+	// Parse controls how text sources (hash:, texthash:, cdb: compiles)
+	// are read. Default: postmap's defaults.
+	Parse ParseOptions
+	// Logger receives warnings and reload errors. Nil discards them.
+	Logger *slog.Logger
+	// Now returns the current time; it paces file change checks (at most
+	// one stat per ReloadInterval). Default time.Now.
+	Now func() time.Time
+	// ReloadInterval is how often a file-backed table checks whether its
+	// file changed. Default 1s. Negative disables reloading.
+	ReloadInterval time.Duration
+	// PasswdFile is the file behind unix:passwd.byname. Default /etc/passwd.
+	PasswdFile string
+	// GroupFile is the file behind unix:group.byname. Default /etc/group.
+	GroupFile string
+}
+
+func (o *OpenOptions) now() time.Time {
+	if o != nil && o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
+}
+
+func (o *OpenOptions) reloadInterval() time.Duration {
+	if o == nil || o.ReloadInterval == 0 {
+		return time.Second
+	}
+	return o.ReloadInterval
+}
+
+func (o *OpenOptions) logger() *slog.Logger {
+	if o == nil || o.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Logger
+}
+
+// builtins are the table types Open knows without options.
+var builtins = map[string]OpenFunc{
+	"hash":     openHash,
+	"texthash": openHash,
+	"inline":   openInline,
+	"static":   openStatic,
+	"cidr":     openCIDR,
+	"regexp":   openRegexp,
+	"unix":     openUnix,
+}
+
+// ParseSpec splits a table spec "type:name" at its first colon. The type
+// must be non-empty and made of letters, digits, '_' and '-'.
+func ParseSpec(spec string) (typ, name string, err error) {
+	typ, name, ok := strings.Cut(spec, ":")
+	if !ok || typ == "" {
+		return "", "", fmt.Errorf("table %q: want type:name", spec)
+	}
+	for _, c := range typ {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return "", "", fmt.Errorf("table %q: bad type %q", spec, typ)
+		}
+	}
+	return typ, name, nil
+}
+
+// Open opens the table named by a Postfix spec, "type:name":
+//
+//	hash:/etc/postfix/relay_recipients   the postmap source file, held in memory
+//	texthash:/path                       the same
+//	cdb:/path                            /path.cdb, made by postmap cdb: or Compile
+//	inline:{ k1=v1, { k2 = text with spaces } }
+//	static:value                         every key finds value
+//	cidr:/path                           first matching network wins
+//	regexp:/path                         Postfix regexp_table(5) on Go's RE2
+//	unix:passwd.byname                   local users (unix:group.byname: groups)
+//
+// Errors are *Error values of kind Config. An unknown type is an error that
+// names the known ones.
+func Open(ctx context.Context, spec string, o *OpenOptions) (Table, error) {
+	typ, name, err := ParseSpec(spec)
+	if err != nil {
+		return nil, &Error{Table: spec, Kind: Config, Err: err}
+	}
+	var open OpenFunc
+	if o != nil {
+		open = o.Types[typ]
+	}
+	if open == nil {
+		open = builtins[typ]
+	}
+	if open == nil {
+		known := slices.Collect(maps.Keys(builtins))
+		if o != nil {
+			known = append(known, slices.Collect(maps.Keys(o.Types))...)
+		}
+		slices.Sort(known)
+		known = slices.Compact(known)
+		return nil, errorf(spec, "", Config, "unsupported dictionary type: %s (known types: %s)", typ, strings.Join(known, ", "))
+	}
+	if o == nil {
+		o = &OpenOptions{}
+	}
+	t, err := open(ctx, name, o)
+	if err != nil {
+		if _, ok := err.(*Error); !ok {
+			err = &Error{Table: spec, Kind: Config, Err: err}
+		}
+		return nil, err
+	}
+	return t, nil
+}
+
+// Warner is implemented by tables read from a source that may hold bad
+// lines: Warnings returns the warnings of the most recent (re)load.
+type Warner interface {
+	Warnings() []Warning
+}
+
+// openStatic: every key finds the value; "static:{ text }" may hold spaces.
+func openStatic(_ context.Context, name string, _ *OpenOptions) (Table, error) {
+	v := name
+	if strings.HasPrefix(v, "{") {
+		if !strings.HasSuffix(v, "}") {
+			return nil, fmt.Errorf("static:%s: missing '}'", name)
+		}
+		v = strings.TrimSpace(v[1 : len(v)-1])
+	}
+	if v == "" {
+		return nil, fmt.Errorf("static: needs a value")
+	}
+	spec := "static:" + name
+	return staticTable{spec, v}, nil
+}
+
+type staticTable struct{ spec, value string }
+
+func (t staticTable) Lookup(context.Context, string) (string, bool, error) {
+	return t.value, true, nil
+}
+func (t staticTable) String() string { return t.spec }
+
+// openInline parses "{ k1=v1, k2=v2, { k3 = text with spaces } }".
+func openInline(_ context.Context, name string, o *OpenOptions) (Table, error) {
+	spec := "inline:" + name
+	s := strings.TrimSpace(name)
+	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
+		return nil, fmt.Errorf("%s: need \"{ name=value... }\"", spec)
+	}
+	elems, err := splitBraced(s[1 : len(s)-1])
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", spec, err)
+	}
+	m := make(map[string]string, len(elems))
+	for _, e := range elems {
+		k, v, ok := strings.Cut(e, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%s: missing '=' after attribute name: %q", spec, e)
+		}
+		if !o.Parse.NoFold {
+			k = FoldKey(k)
+		}
+		if _, dup := m[k]; !dup {
+			m[k] = v
+		}
+	}
+	return newMapFolded(spec, m, !o.Parse.NoFold), nil
+}
+
+// splitBraced splits a list at commas and whitespace; an element in braces
+// keeps its inner whitespace and commas ("{ k = a, b }" is one element).
+func splitBraced(s string) ([]string, error) {
+	var out []string
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == ',' || isSpace(c):
+			i++
+		case c == '{':
+			depth, j := 0, i
+			for ; j < len(s); j++ {
+				if s[j] == '{' {
+					depth++
+				} else if s[j] == '}' {
+					depth--
+					if depth == 0 {
+						break
+					}
+				}
+			}
+			if j == len(s) {
+				return nil, fmt.Errorf("missing '}' in %q", s[i:])
+			}
+			out = append(out, strings.TrimSpace(s[i+1:j]))
+			i = j + 1
+		default:
+			j := i
+			for j < len(s) && s[j] != ',' && !isSpace(s[j]) {
+				j++
+			}
+			out = append(out, s[i:j])
+			i = j
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,262 @@
+package lookup
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// regexpRule is one line of a regexp table.
+type regexpRule struct {
+	re     *regexp.Regexp
+	negate bool
+	value  string // with $n substitutions
+	block  bool   // an "if" line
+	endIdx int    // for block: index of the rule after its endif
+}
+
+// RegexpTable is a regexp: table (regexp_table(5)) evaluated with Go's RE2
+// engine: lines "/pattern/flags result", "!/pattern/flags result", and
+// "if /pattern/flags" ... "endif". The first match wins; $1..$9 and ${n} in
+// the result are replaced by the submatches, $$ is a dollar. Keys are not
+// folded; patterns are case-insensitive unless the "i" flag is given (as in
+// Postfix). RE2 cannot do back-references or look-around: a pattern that
+// needs them is an error when the table is loaded, never a silent mismatch.
+// The "x" flag (POSIX basic syntax) is refused for the same reason.
+type RegexpTable struct {
+	*reloader[[]regexpRule]
+}
+
+func openRegexp(_ context.Context, path string, o *OpenOptions) (Table, error) {
+	spec := "regexp:" + path
+	r, err := newReloader(spec, path, o, func(p string) ([]regexpRule, []Warning, error) {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer f.Close()
+		var rules []regexpRule
+		var stack []int
+		var warnings []Warning
+		var perr error
+		err = readLogicalLines(f, p, &warnings, func(lineno int, line string) {
+			if perr != nil {
+				return
+			}
+			rule, kind, err := parseRegexpLine(line)
+			if err != nil {
+				perr = fmt.Errorf("%s, line %d: %w", p, lineno, err)
+				return
+			}
+			switch kind {
+			case "endif":
+				if len(stack) == 0 {
+					perr = fmt.Errorf("%s, line %d: ENDIF without matching IF", p, lineno)
+					return
+				}
+				rules[stack[len(stack)-1]].endIdx = len(rules)
+				stack = stack[:len(stack)-1]
+				return
+			case "if":
+				stack = append(stack, len(rules))
+			}
+			rules = append(rules, rule)
+		})
+		if err == nil {
+			err = perr
+		}
+		if err == nil && len(stack) > 0 {
+			err = fmt.Errorf("%s: IF has no matching ENDIF", p)
+		}
+		return rules, warnings, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return RegexpTable{r}, nil
+}
+
+// parseRegexpLine parses one logical line; kind is "if", "endif" or "".
+func parseRegexpLine(line string) (regexpRule, string, error) {
+	line = strings.TrimSpace(line)
+	var r regexpRule
+	kind := ""
+	word, rest := cutSpace(line)
+	switch strings.ToLower(word) {
+	case "endif":
+		if rest != "" {
+			return r, "", fmt.Errorf("garbage after ENDIF")
+		}
+		return r, "endif", nil
+	case "if":
+		kind, line, r.block = "if", rest, true
+	}
+	if strings.HasPrefix(line, "!") {
+		r.negate, line = true, strings.TrimLeft(line[1:], " \t")
+	}
+	if line == "" {
+		return r, "", fmt.Errorf("no regular expression")
+	}
+	delim := line[0]
+	if delim == '\\' || isSpace(delim) || 'a' <= delim && delim <= 'z' || 'A' <= delim && delim <= 'Z' || '0' <= delim && delim <= '9' {
+		return r, "", fmt.Errorf("bad regexp delimiter %q", delim)
+	}
+	end := -1
+	for i := 1; i < len(line); i++ {
+		if line[i] == '\\' && i+1 < len(line) && line[i+1] == delim {
+			i++
+			continue
+		}
+		if line[i] == delim {
+			end = i
+			break
+		}
+	}
+	if end < 0 {
+		return r, "", fmt.Errorf("unmatched delimiter %q", delim)
+	}
+	pattern := strings.ReplaceAll(line[1:end], `\`+string(delim), string(delim))
+	flags, value := cutSpace(line[end+1:])
+	icase, multi := true, false
+	for _, f := range flags {
+		switch f {
+		case 'i':
+			icase = !icase
+		case 'm':
+			multi = !multi
+		case 'x':
+			return r, "", fmt.Errorf("flag 'x' (POSIX basic regular expressions) is not supported by RE2")
+		default:
+			return r, "", fmt.Errorf("unknown regexp option %q", f)
+		}
+	}
+	prefix := ""
+	if icase {
+		prefix += "i"
+	}
+	if multi {
+		prefix += "m"
+	}
+	if prefix != "" {
+		prefix = "(?" + prefix + ")"
+	}
+	re, err := regexp.Compile(prefix + pattern)
+	if err != nil {
+		return r, "", fmt.Errorf("pattern /%s/ cannot be used with Go's RE2 engine (no back-references or look-around): %v", pattern, err)
+	}
+	r.re = re
+	if r.block {
+		if value != "" {
+			return r, "", fmt.Errorf("garbage after IF pattern")
+		}
+		return r, kind, nil
+	}
+	if value == "" {
+		return r, "", fmt.Errorf("no lookup result")
+	}
+	if r.negate && strings.Contains(value, "$") && !strings.Contains(value, "$$") {
+		return r, "", fmt.Errorf("$number in result of negated pattern")
+	}
+	if err := checkSubst(value, re.NumSubexp()); err != nil {
+		return r, "", err
+	}
+	r.value = value
+	return r, "", nil
+}
+
+// checkSubst checks that $n references name existing groups.
+func checkSubst(v string, groups int) error {
+	for i := 0; i < len(v); i++ {
+		if v[i] != '$' || i+1 >= len(v) {
+			continue
+		}
+		n, w := substRef(v[i+1:])
+		if w == 0 {
+			if v[i+1] == '$' {
+				i++
+				continue
+			}
+			return fmt.Errorf("bad $ in result %q (use $$ for a dollar)", v)
+		}
+		if n > groups {
+			return fmt.Errorf("result %q refers to group $%d, the pattern has %d", v, n, groups)
+		}
+		i += w
+	}
+	return nil
+}
+
+// substRef parses "7" or "{7}" at the start of s.
+func substRef(s string) (n, width int) {
+	if strings.HasPrefix(s, "{") {
+		end := strings.IndexByte(s, '}')
+		if end < 2 {
+			return 0, 0
+		}
+		n, err := strconv.Atoi(s[1:end])
+		if err != nil {
+			return 0, 0
+		}
+		return n, end + 1
+	}
+	i := 0
+	for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+		i++
+	}
+	if i == 0 {
+		return 0, 0
+	}
+	n, _ = strconv.Atoi(s[:i])
+	return n, i
+}
+
+// Lookup returns the result of the first rule whose pattern matches key.
+func (t RegexpTable) Lookup(_ context.Context, key string) (string, bool, error) {
+	rules := t.get().v
+	for i := 0; i < len(rules); i++ {
+		r := &rules[i]
+		if r.block {
+			if r.re.MatchString(key) == r.negate {
+				i = r.endIdx - 1
+			}
+			continue
+		}
+		if r.negate {
+			if !r.re.MatchString(key) {
+				return strings.ReplaceAll(r.value, "$$", "$"), true, nil
+			}
+			continue
+		}
+		m := r.re.FindStringSubmatchIndex(key)
+		if m == nil {
+			continue
+		}
+		if !strings.Contains(r.value, "$") {
+			return r.value, true, nil
+		}
+		var b strings.Builder
+		for j := 0; j < len(r.value); j++ {
+			c := r.value[j]
+			if c == '$' && j+1 < len(r.value) {
+				if r.value[j+1] == '$' {
+					b.WriteByte('$')
+					j++
+					continue
+				}
+				if n, w := substRef(r.value[j+1:]); w > 0 {
+					if 2*n+1 < len(m) && m[2*n] >= 0 {
+						b.WriteString(key[m[2*n]:m[2*n+1]])
+					}
+					j += w
+					continue
+				}
+			}
+			b.WriteByte(c)
+		}
+		return b.String(), true, nil
+	}
+	return "", false, nil
+}
