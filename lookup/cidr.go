@@ -135,14 +135,16 @@ func parseCIDR(f *os.File, name string) ([]cidrRule, []Warning, error) {
 // Lookup returns the value of the first network that contains key.
 func (t CIDRTable) Lookup(_ context.Context, key string) (string, bool, error) {
 	rules := t.get().v
+	// As Postfix, an IPv4-mapped IPv6 key is not unmapped here (smtpd
+	// unmaps client addresses before it looks them up), and a rule of the
+	// other address family never matches, negated or not.
 	ip, err := netip.ParseAddr(strings.Trim(key, "[]"))
-	if err != nil {
+	if err != nil || ip.Zone() != "" {
 		return "", false, nil
 	}
-	ip = ip.Unmap()
 	for i := 0; i < len(rules); i++ {
 		r := &rules[i]
-		match := r.prefix.Contains(ip) != r.negate
+		match := r.prefix.Addr().Is4() == ip.Is4() && r.prefix.Contains(ip) != r.negate
 		if r.block {
 			if !match {
 				i = r.endIdx - 1

@@ -67,4 +67,3 @@ func (t *Map) String() string { return t.name }
 type Entry struct {
 	Key, Value string
 }
-

@@ -47,6 +47,10 @@ func openRegexp(_ context.Context, path string, o *OpenOptions) (Table, error) {
 				return
 			}
 			rule, kind, err := parseRegexpLine(line)
+			if skip, ok := err.(skipRule); ok {
+				warnings = append(warnings, Warning{File: "regexp map " + p, Line: lineno, Msg: skip.msg + ": skipping this rule"})
+				return
+			}
 			if err != nil {
 				perr = fmt.Errorf("%s, line %d: %w", p, lineno, err)
 				return
@@ -119,7 +123,13 @@ func parseRegexpLine(line string) (regexpRule, string, error) {
 		return r, "", fmt.Errorf("unmatched delimiter %q", delim)
 	}
 	pattern := strings.ReplaceAll(line[1:end], `\`+string(delim), string(delim))
-	flags, value := cutSpace(line[end+1:])
+	// Flags touch the closing delimiter; the result follows white space.
+	after := line[end+1:]
+	fe := 0
+	for fe < len(after) && !isSpace(after[fe]) {
+		fe++
+	}
+	flags, value := after[:fe], strings.TrimSpace(after[fe:])
 	icase, multi := true, false
 	for _, f := range flags {
 		switch f {
@@ -167,6 +177,12 @@ func parseRegexpLine(line string) (regexpRule, string, error) {
 	return r, "", nil
 }
 
+// skipRule is a rule Postfix skips with a warning rather than failing the
+// whole table.
+type skipRule struct{ msg string }
+
+func (e skipRule) Error() string { return e.msg }
+
 // checkSubst checks that $n references name existing groups.
 func checkSubst(v string, groups int) error {
 	for i := 0; i < len(v); i++ {
@@ -182,7 +198,7 @@ func checkSubst(v string, groups int) error {
 			return fmt.Errorf("bad $ in result %q (use $$ for a dollar)", v)
 		}
 		if n > groups {
-			return fmt.Errorf("result %q refers to group $%d, the pattern has %d", v, n, groups)
+			return skipRule{fmt.Sprintf("out of range replacement index \"%d\"", n)}
 		}
 		i += w
 	}

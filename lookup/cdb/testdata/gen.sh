@@ -14,6 +14,9 @@ set -eu
 export LC_ALL=C
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# A private, empty Postfix configuration: defaults only (smtputf8_enable=yes).
+mkdir "$tmp/conf"
+: > "$tmp/conf/main.cf"
 
 # cdbc NAME: build NAME.cdb from NAME.records with `cdb -c`, and check that
 # `cdb -d` gives the records back unchanged (so .records is also the dump).
@@ -27,7 +30,7 @@ cdbc() {
 pmap() {
 	n=$1; shift
 	cp "$n.src" "$tmp/$n"
-	postmap -c /etc/postfix "$@" "cdb:$tmp/$n" 2> "$tmp/warnings" || { cat "$tmp/warnings"; exit 1; }
+	postmap -c "$tmp/conf" "$@" "cdb:$tmp/$n" 2> "$tmp/warnings" || { cat "$tmp/warnings"; exit 1; }
 	cp "$tmp/$n.cdb" "$n.cdb"
 	cdb -d "$n.cdb" > "$n.records"
 }
@@ -45,7 +48,7 @@ cdbc dups
 
 # Arbitrary bytes: NUL, newline, "->" and ":" inside keys and values, an
 # empty key, an empty value, bytes >= 0x80.
-printf '+0,9:->empty key\n+3,3:k1\000->v1\000\n+5,5:a\nb\nc->x\ny\nz\n+4,4:->->->:,+\n+3,0:nov->\n+2,2:\377\376->\200\201\n\n' > binary.records
+printf '+0,9:->empty key\n+3,3:k1\000->v1\000\n+5,5:a\nb\nc->x\ny\nz\n+4,4:->->->:,+-\n+3,0:nov->\n+2,2:\377\376->\200\201\n\n' > binary.records
 cdbc binary
 
 # The mixed NUL/no-NUL table of reference rule C3.

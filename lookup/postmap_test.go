@@ -1,0 +1,131 @@
+package lookup
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// needProgram returns the path of an external program. Outside CI a
+// missing program skips the test; under CI=true it fails it, because CI
+// installs every program the tests need.
+func needProgram(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skipf("%s not installed (CI unset, so skipping)", name)
+		}
+		t.Fatalf("%s not installed, and CI is set: .ci/run must install it", name)
+	}
+	return p
+}
+
+// postfixConfig makes a private MAIL_CONFIG directory for postmap.
+func postfixConfig(t *testing.T) []string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte("compatibility_level = 3.6\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return append(os.Environ(), "MAIL_CONFIG="+dir)
+}
+
+type goldenCase struct{ key, value string } // value "(not found)" for a miss
+
+func readGolden(t *testing.T, path string) []goldenCase {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []goldenCase
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "\t")
+		if !ok {
+			t.Fatalf("%s: bad line %q", path, sc.Text())
+		}
+		out = append(out, goldenCase{k, v})
+	}
+	return out
+}
+
+// goldenTables are the tables of testdata/postmapq and the golden file
+// postmap's answers for them are in (see gen.sh there).
+var goldenTables = []struct{ spec, golden string }{
+	{"regexp:re.regexp", "re.golden"},
+	{"cidr:nets.cidr", "nets.golden"},
+	{"hash:src.hash", "src.golden"},
+	{"inline:{ key=value, { k2 = text with spaces }, K3=upper }", "inline.golden"},
+}
+
+// TestPostmapGolden checks every table type against what postmap -q
+// answered for the same source and keys.
+func TestPostmapGolden(t *testing.T) {
+	ctx := context.Background()
+	t.Chdir("testdata/postmapq")
+	for _, g := range goldenTables {
+		tab, err := Open(ctx, g.spec, nil)
+		if err != nil {
+			t.Fatalf("Open(%s): %v", g.spec, err)
+		}
+		for _, c := range readGolden(t, g.golden) {
+			v, ok, err := tab.Lookup(ctx, c.key)
+			if err != nil {
+				t.Errorf("%s: Lookup(%q): %v", g.spec, c.key, err)
+				continue
+			}
+			got := v
+			if !ok {
+				got = "(not found)"
+			}
+			if got != c.value {
+				t.Errorf("%s: Lookup(%q) = %q, postmap -q says %q", g.spec, c.key, got, c.value)
+			}
+		}
+	}
+}
+
+// TestPostmapGoldenIsCurrent re-asks the installed postmap, so the golden
+// files cannot drift from the reference.
+func TestPostmapGoldenIsCurrent(t *testing.T) {
+	postmap := needProgram(t, "postmap")
+	env := postfixConfig(t)
+	dir := t.TempDir()
+	for _, g := range goldenTables {
+		spec := g.spec
+		typ, name, _ := ParseSpec(spec)
+		if typ == "hash" {
+			// postmap reads hash: from its .db file: build one from a copy.
+			src, _ := os.ReadFile(filepath.Join("testdata/postmapq", name))
+			name = filepath.Join(dir, name)
+			os.WriteFile(name, src, 0o644)
+			cmd := exec.Command(postmap, "hash:"+name)
+			cmd.Env = env
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("postmap hash:%s: %v\n%s", name, err, out)
+			}
+			spec = "hash:" + name
+		} else if typ != "inline" {
+			spec = typ + ":" + filepath.Join("testdata/postmapq", name)
+		}
+		for _, c := range readGolden(t, filepath.Join("testdata/postmapq", g.golden)) {
+			cmd := exec.Command(postmap, "-q", c.key, spec)
+			cmd.Env = env
+			out, err := cmd.Output()
+			got := strings.TrimSuffix(string(out), "\n")
+			if err != nil {
+				got = "(not found)"
+			}
+			if got != c.value {
+				t.Errorf("postmap -q %q %s = %q; golden file says %q (rerun gen.sh)", c.key, spec, got, c.value)
+			}
+		}
+	}
+}

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Regenerates the *.golden files from the real postmap (Postfix 3.7):
+# for each table source and its .keys file, "key<TAB>value" for hits and
+# "key<TAB>" + "(not found)" for misses. Run from this directory.
+# lookup's TestPostmapGolden checks our tables against these files, and
+# under CI also checks that they still match the installed postmap.
+set -eu
+conf=$(mktemp -d); trap 'rm -rf "$conf"' EXIT
+printf 'compatibility_level = 3.6\n' > "$conf/main.cf"
+export MAIL_CONFIG="$conf"
+q() { # q TABLE KEYSFILE
+	while IFS= read -r k; do
+		if v=$(postmap -q "$k" "$1" 2>/dev/null); then printf '%s\t%s\n' "$k" "$v"; else printf '%s\t(not found)\n' "$k"; fi
+	done < "$2"
+}
+q regexp:re.regexp re.keys > re.golden
+q cidr:nets.cidr nets.keys > nets.golden
+cp src.hash "$conf/src"
+postmap hash:"$conf/src" 2>/dev/null
+q hash:"$conf/src" src.keys > src.golden
+postmap cdb:"$conf/src" 2>/dev/null
+q cdb:"$conf/src" src.keys > src.cdb.golden
+printf 'Key\nk2\nK3\nmissing\n' > inline.keys
+q 'inline:{ key=value, { k2 = text with spaces }, K3=upper }' inline.keys > inline.golden
