@@ -98,6 +98,9 @@ func (l *List) parse(ctx context.Context, value string, o ListOptions, warnings 
 			it.table = t
 		default:
 			name := strings.TrimSuffix(FoldKey(tok), ".")
+			if strings.Trim(name, ".") == "" {
+				continue // dots alone name nothing
+			}
 			it.pattern = name
 			if p, err := parseListNet(name); err == nil {
 				it.prefix, it.isNet = p, true
@@ -236,6 +239,9 @@ func (l *List) matchName(ctx context.Context, it *listItem, name string) (bool, 
 		return false, nil
 	}
 	p := it.pattern
+	if p == "" {
+		return false, nil
+	}
 	if name == p {
 		return true, nil
 	}
