@@ -63,6 +63,7 @@ func (o *OpenOptions) logger() *slog.Logger {
 var builtins = map[string]OpenFunc{
 	"hash":     openHash,
 	"texthash": openHash,
+	"cdb":      openCDB,
 	"inline":   openInline,
 	"static":   openStatic,
 	"cidr":     openCIDR,

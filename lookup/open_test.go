@@ -83,7 +83,7 @@ func TestOpenErrors(t *testing.T) {
 	unbal := writeFile(t, "ifs", "if /a/\n/b/ x\n")
 	hostbits := writeFile(t, "cidr", "192.0.2.1/24 x\n")
 	for spec, want := range map[string]string{
-		"nosuch:thing":                       "unsupported dictionary type: nosuch (known types: cidr, hash, inline, regexp, static, texthash, unix)",
+		"nosuch:thing":                       "unsupported dictionary type: nosuch (known types: cdb, cidr, hash, inline, regexp, static, texthash, unix)",
 		"hash:" + filepath.Join(dir, "only"): "Berkeley DB file, which mxrelay does not read",
 		"hash:" + filepath.Join(dir, "none"): "no such file",
 		"regexp:" + re:                       "cannot be used with Go's RE2 engine",

@@ -49,21 +49,41 @@ const maxLogicalLine = 1 << 20
 // o.NoFold, and a warning for every line it skipped. name is used in
 // warnings. The error is non-nil only when r fails or a logical line is
 // longer than 1 MiB.
+//
+// With LastWins, a duplicate removes the earlier entry and takes its own
+// place in source order, as "postmap -r" orders records.
 func ParseText(r io.Reader, name string, o ParseOptions) ([]Entry, []Warning, error) {
-	p := textParser{name: name, o: o, index: map[string]int{}}
+	return parseText(r, name, o, false)
+}
+
+// parseText is ParseText; keepQuietDups keeps the duplicates that
+// QuietDuplicates would drop, as "postmap -w cdb:" writes them all.
+func parseText(r io.Reader, name string, o ParseOptions, keepQuietDups bool) ([]Entry, []Warning, error) {
+	p := textParser{name: name, o: o, index: map[string]int{}, keepQuietDups: keepQuietDups}
 	if p.o.DuplicateFile == "" {
 		p.o.DuplicateFile = name
 	}
 	err := readLogicalLines(r, name, &p.warnings, p.record)
+	if p.dead > 0 {
+		live := p.entries[:0]
+		for _, e := range p.entries {
+			if e.Key != "" {
+				live = append(live, e)
+			}
+		}
+		p.entries = live
+	}
 	return p.entries, p.warnings, err
 }
 
 type textParser struct {
-	name     string
-	o        ParseOptions
-	entries  []Entry
-	index    map[string]int // key -> index in entries
-	warnings []Warning
+	name          string
+	o             ParseOptions
+	entries       []Entry
+	index         map[string]int // key -> index in entries
+	dead          int            // entries removed by LastWins (Key set to "")
+	keepQuietDups bool
+	warnings      []Warning
 }
 
 func (p *textParser) warn(line int, format string, args ...any) {
@@ -93,7 +113,12 @@ func (p *textParser) record(lineno int, line string) {
 	if i, dup := p.index[key]; dup {
 		switch {
 		case p.o.LastWins:
-			p.entries[i].Value = value
+			p.entries[i].Key = ""
+			p.dead++
+			p.index[key] = len(p.entries)
+			p.entries = append(p.entries, Entry{Key: key, Value: value})
+		case p.o.QuietDuplicates && p.keepQuietDups:
+			p.entries = append(p.entries, Entry{Key: key, Value: value})
 		case !p.o.QuietDuplicates:
 			p.warnings = append(p.warnings, Warning{File: p.o.DuplicateFile, Msg: fmt.Sprintf("duplicate entry: %q", key)})
 		}

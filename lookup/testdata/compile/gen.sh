@@ -1,0 +1,10 @@
+#!/bin/sh
+# Regenerates the .cdb files here with the real "postmap cdb:" (Postfix 3.7).
+# TestCompileMatchesPostmap checks that lookup.Compile writes the same bytes.
+set -eu
+conf=$(mktemp -d); trap 'rm -rf "$conf"' EXIT
+printf 'compatibility_level = 3.6\n' > "$conf/main.cf"
+export MAIL_CONFIG="$conf"
+postmap cdb:sample 2>/dev/null; postmap cdb:empty; postmap cdb:dups 2>/dev/null
+postmap -r cdb:dups-r; postmap -w cdb:dups-w; postmap -f cdb:dups-f 2>/dev/null
+postmap -N cdb:nul; postmap cdb:many
