@@ -167,5 +167,5 @@ func (t HashTable) Lookup(ctx context.Context, key string) (string, bool, error)
 	return t.get().v.Lookup(ctx, key)
 }
 
-// All returns the current entries in key order.
-func (t HashTable) All() []Entry { return t.get().v.All() }
+// All returns the current entries in key order. It never fails.
+func (t HashTable) All() ([]Entry, error) { return t.get().v.All(), nil }

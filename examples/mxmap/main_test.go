@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func mxmap(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	rc := run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
+	return out.String(), errb.String(), rc
+}
+
+const source = "Foo@Example.COM   value one\n  continued part\nbar:  colonval\nDup first\ndup second\nStraße ss-word\nuser1@backup.example OK\n"
+
+func TestBuildQueryList(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "t")
+	os.WriteFile(src, []byte(source), 0o644)
+	_, stderr, rc := mxmap(t, "", "cdb:"+src)
+	if rc != 0 || !strings.Contains(stderr, `mxmap: warning: `+src+`: duplicate entry: "dup"`) ||
+		!strings.Contains(stderr, `line 3: record is in "key: value" format`) {
+		t.Fatalf("build rc=%d stderr=%s", rc, stderr)
+	}
+	for _, c := range []struct {
+		key, out string
+		rc       int
+	}{
+		{"FOO@example.com", "value one  continued part\n", 0},
+		{"STRASSE", "ss-word\n", 0},
+		{"dup", "first\n", 0},
+		{"nosuch", "", 1},
+	} {
+		out, _, rc := mxmap(t, "", "-q", c.key, "cdb:"+src)
+		if out != c.out || rc != c.rc {
+			t.Errorf("-q %s = %q rc %d, want %q rc %d", c.key, out, rc, c.out, c.rc)
+		}
+	}
+	out, _, rc := mxmap(t, "User1@backup.example\nnone\nbar:\n", "-q", "-", "cdb:"+src)
+	if rc != 0 || out != "User1@backup.example\tOK\nbar:\tcolonval\n" {
+		t.Errorf("-q - = %q rc %d", out, rc)
+	}
+	if _, _, rc := mxmap(t, "none\n", "-q", "-", "cdb:"+src); rc != 1 {
+		t.Errorf("-q - with no hit: rc %d, want 1", rc)
+	}
+	out, _, _ = mxmap(t, "", "-s", "hash:"+src)
+	if !strings.HasPrefix(out, "bar:\tcolonval\ndup\tfirst\n") {
+		t.Errorf("-s = %q", out)
+	}
+	if _, stderr, rc := mxmap(t, "", "-q", "x", "cdb:"+src+"-missing"); rc != 1 || !strings.Contains(stderr, "mxmap: fatal:") {
+		t.Errorf("missing table: rc %d, %s", rc, stderr)
+	}
+}
+
+// TestSameAnswersAsPostmap runs mxmap and the real postmap on the same
+// source and keys, for hash: and cdb:, and compares output, exit code and
+// the compiled cdb bytes.
+func TestSameAnswersAsPostmap(t *testing.T) {
+	postmap, err := exec.LookPath("postmap")
+	if err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skip("postmap not installed (CI unset, so skipping)")
+		}
+		t.Fatal("postmap not installed, and CI is set")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "main.cf"), []byte("compatibility_level = 3.6\n"), 0o644)
+	env := append(os.Environ(), "MAIL_CONFIG="+dir)
+	ours, theirs := filepath.Join(dir, "ours"), filepath.Join(dir, "theirs")
+	os.WriteFile(ours, []byte(source), 0o644)
+	os.WriteFile(theirs, []byte(source), 0o644)
+	mxmap(t, "", "cdb:"+ours)
+	for _, typ := range []string{"cdb", "hash"} {
+		cmd := exec.Command(postmap, typ+":"+theirs)
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("postmap: %v %s", err, out)
+		}
+	}
+	a, _ := os.ReadFile(ours + ".cdb")
+	b, _ := os.ReadFile(theirs + ".cdb")
+	if !bytes.Equal(a, b) {
+		t.Error("mxmap cdb: output differs from postmap cdb:")
+	}
+	keys := "foo@example.com\nFOO@EXAMPLE.COM\nbar:\nbar\ndup\nstrasse\nSTRASSE\nuser1@backup.example\nnosuch\n"
+	for _, typ := range []string{"cdb", "hash"} {
+		for _, k := range strings.Split(strings.TrimSpace(keys), "\n") {
+			out, _, rc := mxmap(t, "", "-q", k, typ+":"+ours)
+			cmd := exec.Command(postmap, "-q", k, typ+":"+theirs)
+			cmd.Env = env
+			pout, _ := cmd.Output()
+			if out != string(pout) || rc != cmd.ProcessState.ExitCode() {
+				t.Errorf("%s -q %s: mxmap %q rc %d, postmap %q rc %d", typ, k, out, rc, pout, cmd.ProcessState.ExitCode())
+			}
+		}
+		out, _, rc := mxmap(t, keys, "-q", "-", typ+":"+ours)
+		cmd := exec.Command(postmap, "-q", "-", typ+":"+theirs)
+		cmd.Env, cmd.Stdin = env, strings.NewReader(keys)
+		pout, _ := cmd.Output()
+		if out != string(pout) || rc != cmd.ProcessState.ExitCode() {
+			t.Errorf("%s -q -: mxmap %q rc %d, postmap %q", typ, out, rc, pout)
+		}
+	}
+}
