@@ -1,3 +1,118 @@
-// Package lookup implements Postfix-compatible lookup tables and the key
-// orders Postfix uses to search them.
+// Package lookup implements Postfix-compatible lookup tables, the key orders
+// Postfix uses to search them, Postfix list parameters, and address classes.
+// It is the bottom of mxrelay: policy and transport build on it.
+//
+// # Tables
+//
+// A Table answers one question: Lookup(ctx, key) returns the value, whether
+// it was found, and an error when the table could not answer. An error is
+// never "not found": it is an *Error whose Kind is Temporary (Postfix
+// answers 451 4.3.0) or Config (451 4.3.5), and callers must defer the mail,
+// never bounce it. An empty value is a Config error (Postfix rule C8).
+//
+// Open makes a table from a Postfix spec:
+//
+//	hash:/etc/postfix/relay_recipients   the postmap source, held in memory
+//	texthash:/etc/postfix/x              the same
+//	cdb:/etc/postfix/transport           transport.cdb, as postmap cdb: makes it
+//	inline:{ a.example=OK, { b.example = relay:[10.0.0.1] } }
+//	static:OK                            every key finds OK
+//	cidr:/etc/postfix/clients.cidr       networks, first match wins
+//	regexp:/etc/postfix/header_checks    regexp_table(5) on RE2
+//	unix:passwd.byname                   local users
+//
+// OpenOptions.Types adds your own types ("pgsql:", "http:") for one call,
+// without a global registry. NewMap builds an in-memory table from Go
+// values, and TableFunc turns any function into a Table.
+//
+// File-backed tables reload themselves when their file changes (at most one
+// stat per second, OpenOptions.ReloadInterval); a reload that fails keeps
+// the previous contents and is reported through the logger and Err.
+//
+// # The postmap source format
+//
+// ParseText reads postmap's source format exactly (rules T1-T9 of the
+// reference): a line starting with white space continues the previous one
+// and keeps that white space; comments and blank lines are invisible, also
+// inside a continuation; the key ends at the first unquoted white space (a
+// colon is not a separator); quoted keys keep their quotes; keys are folded
+// with Unicode full case folding (FoldKey: "Straße" and "STRASSE" are one
+// key); the first of duplicate keys wins; non-UTF-8 lines are skipped. Every
+// skipped line gives a Warning worded as postmap words it. Compile writes a
+// cdb file byte for byte identical to "postmap cdb:" for the same source and
+// flags.
+//
+// # Key orders
+//
+// Postfix does not look an address up once: it derives keys and tries them
+// in an order that depends on the table's role. The Append*Keys functions
+// produce those orders, and Search tries them over several tables
+// pattern-major (every table for the first key before any table for the
+// second), stopping at the first hit or the first table error:
+//
+//	AppendTransportKeys  transport_maps (L2): user+ext@d, user@d, d, parents, *
+//	AppendAccessKeys     check_*_access (L3): user+ext@d, user@d, d, parents, user+ext@, user@
+//	AppendRecipientKeys  relay_recipient_maps and other recipient maps (L4):
+//	                     user+ext@d, user@d, [user+ext, user for local domains], @d
+//	AppendDomainKeys     a domain and its parents, parent or dot style (L5)
+//
+// Extensions are split at recipient_delimiter (SplitExtension, L1), and
+// localparts that need quoting are looked up in quoted form first (L7).
+//
+// # Lists and address classes
+//
+// ParseList reads a list parameter (relay_domains, mydestination,
+// mynetworks...): names, /file/name, type:table, !exclusions; a '#' token
+// ends the list. With ListOptions.ParentStyle (the parameter is listed in
+// parent_domain_matches_subdomains) "example.com" also matches its
+// subdomains and ".example.com" matches nothing (L6, surprising but
+// Postfix's behaviour); without it "example.com" matches only itself and
+// ".example.com" its subdomains. Domains.Class gives a domain's address
+// class (R1): local, alias, virtual, relay or default, first match wins.
+//
+// # Example
+//
+// A backup MX checks a recipient against relay_recipient_maps:
+//
+//	tab, err := lookup.Open(ctx, "cdb:/etc/postfix/relay_recipients", nil)
+//	if err != nil {
+//		return err // a Config error: the table is missing or corrupt
+//	}
+//	keys := lookup.AppendRecipientKeys(nil, "user1+tag@backup.example",
+//		lookup.KeyOptions{Delimiters: "+"})
+//	r, found, err := lookup.Search(ctx, []lookup.Table{tab}, keys)
+//	switch {
+//	case err != nil:
+//		// 451 4.3.0 (or 4.3.5 for lookup.KindOf(err) == lookup.Config)
+//	case !found:
+//		// 550 5.1.1 ... User unknown in relay recipient table
+//	default:
+//		_ = r.Key // which key matched: user1@backup.example, or @backup.example
+//	}
+//
+// # Deliberate differences from Postfix 3.7
+//
+//   - hash: and btree: tables are read from their source file, never from
+//     a Berkeley DB file (whose format Go cannot read without reimplementing
+//     it); opening hash:F when only F.db exists is an error that says so.
+//   - Tables reload when their file changes; Postfix daemons reopen them
+//     only when they restart.
+//   - An empty value is always a Config error. Postfix 3.7.11 crashes on
+//     one in a cdb file made by another tool.
+//   - regexp: tables run on Go's RE2. Patterns RE2 cannot run
+//     (back-references, look-around) and the "x" flag (POSIX basic syntax)
+//     are errors when the table loads, so a table never silently matches
+//     differently. Out-of-range $n in a result skips the rule with a
+//     warning, as Postfix does.
+//   - cidr: networks with host bits set are an error at load ("perhaps you
+//     should use ... instead"), not a rule that matches nothing.
+//   - Address literals ("[192.0.2.1]") have no parent domains in key orders.
+//   - unix: tables read /etc/passwd and /etc/group directly, not NSS.
+//   - Listing (postmap -s) works for cdb: tables too.
+//
+// Rules cited (T*, C*, L*, R1) are those of the project's Postfix reference,
+// shared/reference/postfix-relay.md. Postfix parameters: recipient_delimiter,
+// owner_request_special, parent_domain_matches_subdomains, smtputf8_enable
+// (on), relay_domains, mydestination, virtual_alias_domains,
+// virtual_mailbox_domains, mynetworks, inet_interfaces, proxy_interfaces.
 package lookup
