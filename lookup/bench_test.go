@@ -96,8 +96,12 @@ func BenchmarkLookupMap(b *testing.B) {
 	benchLookup(b, func(src string) string { return "memory" })
 }
 
-func BenchmarkLookupHash(b *testing.B) { benchLookup(b, func(src string) string { return "hash:" + src }) }
-func BenchmarkLookupCDB(b *testing.B)  { benchLookup(b, func(src string) string { return "cdb:" + src }) }
+func BenchmarkLookupHash(b *testing.B) {
+	benchLookup(b, func(src string) string { return "hash:" + src })
+}
+func BenchmarkLookupCDB(b *testing.B) {
+	benchLookup(b, func(src string) string { return "cdb:" + src })
+}
 
 // BenchmarkCompile1M measures "postmap cdb:" for a 1,000,000-key source:
 // parse, fold, de-duplicate, write, fsync, rename.
