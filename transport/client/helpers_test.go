@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -105,6 +106,7 @@ type fakeServer struct {
 	addr  string
 	mu    sync.Mutex
 	conns int
+	open  []*recConn
 	raw   bytes.Buffer
 	// hide lists EHLO keywords removed from the server's replies.
 	hide []string
@@ -133,10 +135,23 @@ func (l *countingListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	rc := &recConn{Conn: c, f: l.f}
 	l.f.mu.Lock()
 	l.f.conns++
+	l.f.open = append(l.f.open, rc)
 	l.f.mu.Unlock()
-	return &recConn{Conn: c, f: l.f}, nil
+	return rc, nil
+}
+
+// dropConnections closes the server side of every connection, as a peer
+// that times out idle clients does.
+func (f *fakeServer) dropConnections() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.open {
+		c.Conn.Close()
+	}
+	f.open = nil
 }
 
 type recConn struct {
@@ -169,6 +184,16 @@ func (c *recConn) Write(p []byte) (int, error) {
 
 func newFakeServer(t testing.TB, configure func(*smtp.Server, *backend)) *fakeServer {
 	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newFakeServerOn(t, ln, configure)
+}
+
+// newFakeServerOn serves on ln (TCP, UNIX-domain or in-memory).
+func newFakeServerOn(t testing.TB, ln net.Listener, configure func(*smtp.Server, *backend)) *fakeServer {
+	t.Helper()
 	be := &backend{}
 	srv := smtp.NewServer(be)
 	srv.Domain = "mx.test"
@@ -176,10 +201,6 @@ func newFakeServer(t testing.TB, configure func(*smtp.Server, *backend)) *fakeSe
 	f := &fakeServer{Server: srv, be: be, done: make(chan struct{})}
 	if configure != nil {
 		configure(srv, be)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
 	}
 	f.addr = ln.Addr().String()
 	go func() {
@@ -292,5 +313,100 @@ func wantStatus(t *testing.T, res *Result, want ...Status) {
 		if got := res.Recipients[i].Status; got != w {
 			t.Errorf("recipient %d (%s): status %v, want %v (err %v)", i, res.Recipients[i].Recipient, got, w, res.Recipients[i].Err)
 		}
+	}
+}
+
+// scriptServer is a minimal SMTP peer on 127.0.0.1:0 for behaviour go-smtp
+// cannot produce. greeting is sent first (nothing if empty); reply answers
+// each command line, and "." after DATA content; "" closes the connection.
+// The reply text is written as is (include CRLF).
+func scriptServer(t *testing.T, greeting string, reply func(cmd string) string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				if greeting != "" {
+					io.WriteString(c, greeting)
+				}
+				br := bufio.NewReader(c)
+				inData := false
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					line = strings.TrimRight(line, "\r\n")
+					if inData {
+						if line != "." {
+							continue
+						}
+						inData = false
+					}
+					out := reply(line)
+					if out == "" {
+						return
+					}
+					if strings.HasPrefix(out, "354") {
+						inData = true
+					}
+					if _, err := io.WriteString(c, out); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}
+
+// basicScript answers a plain SMTP dialogue; override picks replies first.
+func basicScript(override func(cmd string) (string, bool)) func(string) string {
+	return func(cmd string) string {
+		if override != nil {
+			if r, ok := override(cmd); ok {
+				return r
+			}
+		}
+		switch verb := strings.ToUpper(strings.SplitN(cmd, " ", 2)[0]); verb {
+		case "EHLO":
+			return "250-script.test\r\n250 8BITMIME\r\n"
+		case "HELO", "MAIL", "RCPT", "RSET", "NOOP":
+			return "250 2.0.0 Ok\r\n"
+		case "DATA":
+			return "354 go ahead\r\n"
+		case ".":
+			return "250 2.0.0 Ok: queued\r\n"
+		case "QUIT":
+			return ""
+		}
+		return "502 5.5.2 Error: command not recognized\r\n"
 	}
 }
