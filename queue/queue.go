@@ -1,0 +1,221 @@
+package queue
+
+import (
+	"container/heap"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"time"
+)
+
+// Queue is the storage a backend implements; the Scheduler adds the
+// Postfix retry rules on top of it. Memory and Spool implement it, and
+// package queuetest checks any implementation (run it on yours).
+//
+// Every method may be called from many goroutines at once.
+type Queue interface {
+	// Store writes the body and the envelope and returns only once both
+	// are durable (for a persistent backend: on disk, fsynced): the caller
+	// answers 250 after it. It assigns env.ID when empty and sets env.Size.
+	// The body is streamed, never held whole in memory by a backend that
+	// persists. A failed Store leaves no message behind.
+	Store(ctx context.Context, env *Envelope, body io.Reader) error
+
+	// Claim leases the first message in due order that is not held, whose
+	// NextAttempt is not after now and which has no live lease at now, and
+	// for which accept (when not nil) returns true. Due order is by
+	// NextAttempt (or, for a message whose lease expired, the lease's end),
+	// then Arrival, then ID. The returned envelope carries the new Lease
+	// (a fresh Token, Until = now+lease). Claim returns ErrEmpty when no
+	// message qualifies. Two concurrent Claims never return the same message
+	// while its lease is live. accept must not call back into the Queue.
+	Claim(ctx context.Context, now time.Time, lease time.Duration, accept func(*Envelope) bool) (Envelope, error)
+
+	// Modify changes one message atomically: fn gets the current envelope,
+	// Lease included, and edits it; when fn returns nil the new envelope is
+	// durable before Modify returns, and its NextAttempt, Held and Lease
+	// take effect for Claim. When fn returns an error nothing changes and
+	// Modify returns that error. fn must not change ID or Size, and must not
+	// call back into the Queue. A missing message gives ErrNotFound.
+	Modify(ctx context.Context, id ID, fn func(*Envelope) error) error
+
+	// Remove deletes a message and its body. A missing message gives
+	// ErrNotFound.
+	Remove(ctx context.Context, id ID) error
+
+	// Get returns the current envelope of one message, Lease included.
+	Get(ctx context.Context, id ID) (Envelope, error)
+
+	// Body opens the message body for reading; the caller closes it.
+	Body(ctx context.Context, id ID) (io.ReadCloser, error)
+
+	// Walk calls fn for every message, in no particular order, with a
+	// copy of its envelope. It stops at the first error fn returns and
+	// returns it.
+	Walk(ctx context.Context, fn func(*Envelope) error) error
+}
+
+// Errors returned by backends and the Scheduler.
+var (
+	ErrNotFound  = errors.New("queue: no such message")
+	ErrEmpty     = errors.New("queue: no message due")
+	ErrLeaseLost = errors.New("queue: lease lost (expired and claimed again, or the message changed hands)")
+	ErrExists    = errors.New("queue: message ID already in use")
+	ErrClosed    = errors.New("queue: closed")
+)
+
+// NewID returns a random message ID: 20 upper-case hex digits.
+func NewID() ID {
+	var b [10]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	var h [20]byte
+	hex.Encode(h[:], b[:])
+	for i, c := range h {
+		if c >= 'a' {
+			h[i] = c - 'a' + 'A'
+		}
+	}
+	return ID(h[:])
+}
+
+// index is the due schedule shared by Memory and Spool: one heap ordered by
+// the time each message becomes claimable. Held messages are out of it.
+// The caller serializes access.
+type index struct {
+	items map[ID]*item
+	heap  itemHeap
+	token uint64
+}
+
+// item is what the schedule keeps per message (about 100 bytes, plus the
+// ID's bytes and the map entry).
+type item struct {
+	id      ID
+	next    int64 // NextAttempt, Unix ns
+	arrival int64
+	until   int64 // lease end, Unix ns; 0 when not leased
+	token   uint64
+	pos     int32 // heap position, -1 when held
+	held    bool
+}
+
+// key is when the item becomes claimable: its lease end while leased,
+// else its NextAttempt.
+func (it *item) key() int64 {
+	if it.token != 0 && it.until > it.next {
+		return it.until
+	}
+	return it.next
+}
+
+type itemHeap []*item
+
+func (h itemHeap) Len() int { return len(h) }
+func (h itemHeap) Less(i, j int) bool {
+	a, b := h[i], h[j]
+	if ka, kb := a.key(), b.key(); ka != kb {
+		return ka < kb
+	}
+	if a.arrival != b.arrival {
+		return a.arrival < b.arrival
+	}
+	return a.id < b.id
+}
+func (h itemHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].pos, h[j].pos = int32(i), int32(j)
+}
+func (h *itemHeap) Push(x any) { it := x.(*item); it.pos = int32(len(*h)); *h = append(*h, it) }
+func (h *itemHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	it.pos = -1
+	return it
+}
+
+func newIndex() *index { return &index{items: make(map[ID]*item)} }
+
+// put adds or updates the schedule of e (its NextAttempt, Held, Lease).
+func (x *index) put(e *Envelope) {
+	it := x.items[e.ID]
+	if it == nil {
+		it = &item{id: e.ID, pos: -1}
+		x.items[e.ID] = it
+	}
+	it.next = toNanos(e.NextAttempt)
+	it.arrival = toNanos(e.Arrival)
+	it.held = e.Held
+	it.token, it.until = e.Lease.Token, toNanos(e.Lease.Until)
+	switch {
+	case it.held && it.pos >= 0:
+		heap.Remove(&x.heap, int(it.pos))
+	case !it.held && it.pos < 0:
+		heap.Push(&x.heap, it)
+	case !it.held:
+		heap.Fix(&x.heap, int(it.pos))
+	}
+}
+
+// lease returns the lease kept for id (zero when none or unknown).
+func (x *index) lease(id ID) Lease {
+	it := x.items[id]
+	if it == nil || it.token == 0 {
+		return Lease{}
+	}
+	return Lease{Token: it.token, Until: fromNanos(it.until)}
+}
+
+func (x *index) remove(id ID) {
+	it := x.items[id]
+	if it == nil {
+		return
+	}
+	if it.pos >= 0 {
+		heap.Remove(&x.heap, int(it.pos))
+	}
+	delete(x.items, id)
+}
+
+// maxExamine bounds how many due messages one Claim looks at when accept
+// keeps refusing them.
+const maxExamine = 1024
+
+// claim finds the first due item at now whose envelope (got through load)
+// accept takes, leases it and returns its envelope. load returns ok=false
+// to skip an item (busy or unreadable).
+func (x *index) claim(now time.Time, lease time.Duration, accept func(*Envelope) bool,
+	load func(id ID) (*Envelope, bool)) (Envelope, error) {
+	n := now.UnixNano()
+	var skipped []*item
+	defer func() {
+		for _, it := range skipped {
+			heap.Push(&x.heap, it)
+		}
+	}()
+	for len(x.heap) > 0 && len(skipped) < maxExamine {
+		it := x.heap[0]
+		if it.key() > n {
+			break
+		}
+		e, ok := load(it.id)
+		if !ok {
+			skipped = append(skipped, heap.Pop(&x.heap).(*item))
+			continue
+		}
+		e.Lease = x.lease(it.id)
+		if accept != nil && !accept(e) {
+			skipped = append(skipped, heap.Pop(&x.heap).(*item))
+			continue
+		}
+		x.token++
+		it.token, it.until = x.token, n+int64(lease)
+		heap.Fix(&x.heap, int(it.pos))
+		e.Lease = Lease{Token: it.token, Until: fromNanos(it.until)}
+		return *e, nil
+	}
+	return Envelope{}, ErrEmpty
+}
