@@ -112,20 +112,33 @@ func Open(path string) (*Reader, error) {
 // record decodes the record at off, which must lie in the record region,
 // and returns the offsets of its key, its value and the next record.
 func (r *Reader) record(off uint64) (key, val, next uint64, err error) {
-	if off < headerSize || off+recordHead > r.dend {
-		return 0, 0, 0, fmt.Errorf("%w: record at offset %d is outside the record region [%d, %d)",
-			ErrCorrupt, off, headerSize, r.dend)
-	}
-	klen := binary.LittleEndian.Uint32(r.data[off:])
-	dlen := binary.LittleEndian.Uint32(r.data[off+4:])
-	key = off + recordHead
-	val = key + uint64(klen)
-	next = val + uint64(dlen)
-	if next > r.dend {
-		return 0, 0, 0, fmt.Errorf("%w: record at offset %d (key %d bytes, value %d bytes) runs past the end of the record region at %d",
-			ErrCorrupt, off, klen, dlen, r.dend)
+	key, val, next, ok := r.span(off)
+	if !ok {
+		return 0, 0, 0, r.badRecord(off)
 	}
 	return key, val, next, nil
+}
+
+// span is record's inlinable fast path: ok is false if the record at off
+// does not lie wholly in the record region.
+func (r *Reader) span(off uint64) (key, val, next uint64, ok bool) {
+	if off < headerSize || off+recordHead > r.dend {
+		return 0, 0, 0, false
+	}
+	key = off + recordHead
+	val = key + uint64(binary.LittleEndian.Uint32(r.data[off:]))
+	next = val + uint64(binary.LittleEndian.Uint32(r.data[off+4:]))
+	return key, val, next, next <= r.dend
+}
+
+// badRecord describes why the record at off is out of bounds.
+func (r *Reader) badRecord(off uint64) error {
+	if off < headerSize || off+recordHead > r.dend {
+		return fmt.Errorf("%w: record at offset %d is outside the record region [%d, %d)",
+			ErrCorrupt, off, headerSize, r.dend)
+	}
+	return fmt.Errorf("%w: record at offset %d (key %d bytes, value %d bytes) runs past the end of the record region at %d",
+		ErrCorrupt, off, binary.LittleEndian.Uint32(r.data[off:]), binary.LittleEndian.Uint32(r.data[off+4:]), r.dend)
 }
 
 // Find returns the value of the first record whose key is key, in the
@@ -160,9 +173,9 @@ func find[K string | []byte](r *Reader, key K) (string, bool, error) {
 			break
 		}
 		if binary.LittleEndian.Uint32(r.data[off:]) == h {
-			k, v, end, err := r.record(uint64(rpos))
-			if err != nil {
-				return "", false, fmt.Errorf("hash table %d slot %d: %w", h&255, slot, err)
+			k, v, end, ok := r.span(uint64(rpos))
+			if !ok {
+				return "", false, fmt.Errorf("hash table %d slot %d: %w", h&255, slot, r.badRecord(uint64(rpos)))
 			}
 			if v-k == uint64(len(key)) && r.s[k:v] == string(key) {
 				return r.s[v:end], true, nil
@@ -187,7 +200,7 @@ func (r *Reader) Size() int64 { return int64(len(r.data)) }
 func (r *Reader) All() iter.Seq2[string, string] {
 	return func(yield func(string, string) bool) {
 		for off := uint64(headerSize); off < r.dend; {
-			k, v, next, _ := r.record(off) // cannot fail: checked by NewReader
+			k, v, next, _ := r.span(off) // cannot fail: checked by NewReader
 			if !yield(r.s[k:v], r.s[v:next]) {
 				return
 			}
@@ -208,7 +221,7 @@ func (r *Reader) Verify() error {
 	offs := make([]uint32, 0, r.n) // record starts, ascending
 	hashes := make([]uint32, 0, r.n)
 	for off := uint64(headerSize); off < r.dend; {
-		k, v, next, _ := r.record(off)
+		k, v, next, _ := r.span(off)
 		offs = append(offs, uint32(off))
 		hashes = append(hashes, hash(r.s[k:v]))
 		off = next

@@ -108,7 +108,9 @@ func TestRcptRejectionsPerRecipient(t *testing.T) {
 
 func TestAllRecipientsRejectedPipelined(t *testing.T) {
 	srv := newFakeServer(t, func(_ *smtp.Server, b *backend) {
-		b.rcpt = func(string) error { return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no"} }
+		b.rcpt = func(string) error {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no"}
+		}
 	})
 	c := newClient(t, nil)
 	for range 2 { // the session stays usable for the next message
