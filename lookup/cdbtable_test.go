@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mxrelay/mxrelay/internal/testenv"
+
 	"github.com/mxrelay/mxrelay/lookup/cdb"
 )
 
@@ -73,8 +75,8 @@ func TestCompileMatchesPostmap(t *testing.T) {
 // TestCompileMatchesLivePostmap runs the installed postmap on the same
 // sources and cmp's the results (CI installs postfix-cdb).
 func TestCompileMatchesLivePostmap(t *testing.T) {
-	postmap := needProgram(t, "postmap")
-	env := postfixConfig(t)
+	postmap := testenv.NeedProgram(t, "postmap")
+	env := testenv.PostfixEnv(t)
 	for _, c := range compileCases {
 		p, got := compileCopy(t, c.name, c.o)
 		theirs := p + "-postmap"

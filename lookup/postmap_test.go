@@ -8,32 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mxrelay/mxrelay/internal/testenv"
 )
-
-// needProgram returns the path of an external program. Outside CI a
-// missing program skips the test; under CI=true it fails it, because CI
-// installs every program the tests need.
-func needProgram(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skipf("%s not installed (CI unset, so skipping)", name)
-		}
-		t.Fatalf("%s not installed, and CI is set: .ci/run must install it", name)
-	}
-	return p
-}
-
-// postfixConfig makes a private MAIL_CONFIG directory for postmap.
-func postfixConfig(t *testing.T) []string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte("compatibility_level = 3.6\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return append(os.Environ(), "MAIL_CONFIG="+dir)
-}
 
 type goldenCase struct{ key, value string } // value "(not found)" for a miss
 
@@ -95,8 +72,8 @@ func TestPostmapGolden(t *testing.T) {
 // TestPostmapGoldenIsCurrent re-asks the installed postmap, so the golden
 // files cannot drift from the reference.
 func TestPostmapGoldenIsCurrent(t *testing.T) {
-	postmap := needProgram(t, "postmap")
-	env := postfixConfig(t)
+	postmap := testenv.NeedProgram(t, "postmap")
+	env := testenv.PostfixEnv(t)
 	dir := t.TempDir()
 	for _, g := range goldenTables {
 		spec := g.spec

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mxrelay/mxrelay/internal/testenv"
+
 	"github.com/mxrelay/mxrelay/lookup"
 )
 
@@ -153,8 +155,8 @@ func TestGoldenAnswersCurrent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	needProgram(t, "/usr/lib/postfix/sbin/trivial-rewrite")
-	needProgram(t, "script")
+	testenv.NeedProgram(t, "/usr/lib/postfix/sbin/trivial-rewrite")
+	testenv.NeedProgram(t, "script")
 	resolve := "/work/shared/tools/postfix/resolve.py"
 	if v := os.Getenv("POSTFIX_RESOLVE"); v != "" {
 		resolve = v
@@ -184,17 +186,5 @@ func TestGoldenAnswersCurrent(t *testing.T) {
 		if string(got) != string(want) {
 			t.Errorf("%s is stale; Postfix now says:\n%s", a, got)
 		}
-	}
-}
-
-// needProgram skips the test when a program is missing, unless CI is set,
-// where it fails.
-func needProgram(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required under CI: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
 	}
 }

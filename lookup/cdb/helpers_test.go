@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -148,19 +147,4 @@ func loadFixture(t testing.TB, name string) ([]byte, []record) {
 		t.Fatalf("%s.records: %v", name, err)
 	}
 	return db, recs
-}
-
-// needProgram returns the path of an external program. When it is missing
-// the test is skipped, unless the CI variable is set: then it fails, so
-// that CI cannot pass without running it.
-func needProgram(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skipf("%s not installed (set CI=true to make this a failure)", name)
-		}
-		t.Fatalf("%s is required under CI: %v", name, err)
-	}
-	return path
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mxrelay/mxrelay/internal/testenv"
 )
 
 // randomRecords returns n records with random binary keys and values
@@ -39,7 +41,7 @@ func randomRecords(rng *rand.Rand, n int) []record {
 // TestLiveCdbC runs tinycdb's `cdb -c` on random records and requires our
 // Writer to produce the identical file (cmp) and our Reader to read it.
 func TestLiveCdbC(t *testing.T) {
-	cdbPath := needProgram(t, "cdb")
+	cdbPath := testenv.NeedProgram(t, "cdb")
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 0))
@@ -79,7 +81,7 @@ func TestLiveCdbC(t *testing.T) {
 // a warning), -r keeps the last one (in the last one's position, as if the
 // earlier ones had never been added), and -w keeps every record.
 func TestLivePostmap(t *testing.T) {
-	postmap := needProgram(t, "postmap")
+	postmap := testenv.NeedProgram(t, "postmap")
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
