@@ -119,9 +119,10 @@ type CompileOptions struct {
 // byte what "postmap cdb:src" writes for the same source and flags: keys
 // folded (T7), the first of duplicate keys kept (T9), records in source
 // order. As postmap, -w (QuietDuplicates) writes every duplicate (readers
-// find the first) and -r (LastWins) keeps the last record where it stands. The file is written to src.cdb.tmp, synced and renamed, so readers
-// never see a partial table; the new file copies the source's read
-// permissions. It returns postmap's warnings.
+// find the first) and -r (LastWins) keeps the last record where it
+// stands. The file is written to src.cdb.tmp, synced and renamed, so
+// readers never see a partial table; the new file copies the source's
+// read permissions. It returns postmap's warnings.
 func Compile(src string, o CompileOptions) ([]Warning, error) {
 	f, err := os.Open(src)
 	if err != nil {
