@@ -51,7 +51,7 @@ func TestDeliverPipelined(t *testing.T) {
 
 func TestDeliverWithoutPipelining(t *testing.T) {
 	srv := newFakeServer(t, nil)
-	srv.hide = []string{"PIPELINING"}
+	srv.hideKeywords("PIPELINING")
 	var wl writeLog
 	c := newClient(t, func(c *Config) { c.Dialer = wl.dialer() })
 	m := msg("a@src.test", "x\r\n", "x@dst.test", "y@dst.test")

@@ -52,9 +52,10 @@ type Timeouts struct {
 	// DataDone: the reply to end of data (each reply, for LMTP). Default
 	// 600s, as Postfix smtp_data_done_timeout.
 	DataDone time.Duration
-	// Quit: sending QUIT. The reply is not awaited (Postfix
-	// smtp_skip_quit_response = yes). Default 300s, as Postfix
-	// smtp_quit_timeout.
+	// Quit: sending QUIT, and for LMTP reading its reply. An SMTP QUIT
+	// reply is not awaited (Postfix smtp_skip_quit_response = yes); an
+	// LMTP one is (lmtp_skip_quit_response = no). Default 300s, as
+	// Postfix smtp_quit_timeout.
 	Quit time.Duration
 }
 

@@ -167,12 +167,22 @@ func (c *recConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// hideKeywords removes EHLO keywords from the server's replies.
+func (f *fakeServer) hideKeywords(kw ...string) {
+	f.mu.Lock()
+	f.hide = kw
+	f.mu.Unlock()
+}
+
 func (c *recConn) Write(p []byte) (int, error) {
-	if len(c.f.hide) == 0 {
+	c.f.mu.Lock()
+	hide := c.f.hide
+	c.f.mu.Unlock()
+	if len(hide) == 0 {
 		return c.Conn.Write(p)
 	}
 	q := p
-	for _, kw := range c.f.hide {
+	for _, kw := range hide {
 		q = bytes.ReplaceAll(q, []byte("250-"+kw+"\r\n"), nil)
 		q = bytes.ReplaceAll(q, []byte("250 "+kw+"\r\n"), []byte("250 X-HIDDEN\r\n"))
 	}

@@ -358,9 +358,11 @@ func (s *session) startTLS(ctx context.Context) *Error {
 
 func (s *session) peer() string { return s.t.Host + "[" + s.t.Address + "]" }
 
-// close ends the session: QUIT (without waiting for the reply, as Postfix
-// smtp_skip_quit_response = yes) when the protocol is still in sync, then
-// close.
+// close ends the session: QUIT when the protocol is still in sync, then
+// close. For SMTP the reply is not awaited (Postfix smtp_skip_quit_response
+// = yes); for LMTP it is (lmtp_skip_quit_response = no): a local LMTP server
+// writing its 221 to a socket we already closed gets EPIPE and logs a lost
+// connection instead of a completed session.
 func (s *session) close(quit bool) {
 	if quit && !s.broken {
 		s.tc.mu.Lock()
@@ -369,7 +371,9 @@ func (s *session) close(quit bool) {
 		s.tc.mu.Unlock()
 		s.tc.setTimeout(s.c.timeouts.Quit)
 		s.bw.WriteString("QUIT\r\n")
-		_ = s.bw.Flush()
+		if err := s.bw.Flush(); err == nil && s.t.LMTP {
+			_, _ = readReply(s.br)
+		}
 	}
 	_ = s.conn.Close()
 	if s.conn != net.Conn(s.tc) {
