@@ -84,12 +84,18 @@ self           IN A 127.0.0.1
 
 func newDNSServer(t testing.TB) (*dnstest.Server, *DNS) {
 	t.Helper()
+	return newDNSServerZone(t, mxZone)
+}
+
+// newDNSServerZone serves zone and returns a resolver pointed at it.
+func newDNSServerZone(t testing.TB, zone string) (*dnstest.Server, *DNS) {
+	t.Helper()
 	srv, err := dnstest.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	if err := srv.AddZone(mxZone); err != nil {
+	if err := srv.AddZone(zone); err != nil {
 		t.Fatal(err)
 	}
 	r, err := NewDNS(DNSConfig{Servers: []string{srv.Addr()}, Timeout: 300 * time.Millisecond, Attempts: 1})

@@ -130,6 +130,10 @@ type Route struct {
 	Nexthop string
 	// Key is the transport_maps key that matched, empty when none did.
 	Key string
+	// Relayhost reports that Nexthop is $relayhost (R3). A hard failure
+	// to resolve or reach it is then deferred as a configuration problem
+	// (4.3.5), as Postfix does, instead of bouncing the mail.
+	Relayhost bool
 }
 
 // String formats the route as "transport:nexthop".
@@ -202,6 +206,7 @@ func (rt *Router) Route(ctx context.Context, rcpt string) (Route, error) {
 			// R3: the class transport's own nexthop beats relayhost,
 			// relayhost beats the domain.
 			r.Nexthop = rt.c.Relayhost
+			r.Relayhost = r.Nexthop != ""
 		}
 		if r.Nexthop == "" {
 			r.Nexthop = domain
@@ -226,15 +231,15 @@ func (rt *Router) Route(ctx context.Context, rcpt string) (Route, error) {
 	switch {
 	case tr == "" && nh == "":
 	case tr == "":
-		r.Nexthop = nh
+		r.Nexthop, r.Relayhost = nh, false
 	case nh == "":
 		r.Transport = tr
-		r.Nexthop = domain
+		r.Nexthop, r.Relayhost = domain, false
 		if isSpecial(tr) {
 			r.Nexthop = undeliverable
 		}
 	default:
-		r.Transport, r.Nexthop = tr, nh
+		r.Transport, r.Nexthop, r.Relayhost = tr, nh, false
 	}
 	return r, nil
 }

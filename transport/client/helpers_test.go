@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -13,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/emersion/go-smtp"
+	"github.com/mxrelay/mxrelay/transport/internal/peertest"
 )
 
 // received is one message as the fake next hop stored it.
@@ -327,74 +327,10 @@ func wantStatus(t *testing.T, res *Result, want ...Status) {
 }
 
 // scriptServer is a minimal SMTP peer on 127.0.0.1:0 for behaviour go-smtp
-// cannot produce. greeting is sent first (nothing if empty); reply answers
-// each command line, and "." after DATA content; "" closes the connection.
-// The reply text is written as is (include CRLF).
+// cannot produce (see peertest.Script).
 func scriptServer(t *testing.T, greeting string, reply func(cmd string) string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				if greeting != "" {
-					io.WriteString(c, greeting)
-				}
-				br := bufio.NewReader(c)
-				inData := false
-				for {
-					line, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					line = strings.TrimRight(line, "\r\n")
-					if inData {
-						if line != "." {
-							continue
-						}
-						inData = false
-					}
-					out := reply(line)
-					if out == "" {
-						return
-					}
-					if strings.HasPrefix(out, "354") {
-						inData = true
-					}
-					if _, err := io.WriteString(c, out); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String()
+	return peertest.Script(t, greeting, reply)
 }
 
 // basicScript answers a plain SMTP dialogue; override picks replies first.
