@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -402,11 +403,21 @@ try:
 	if resp == nil {
 		return nil, "", 0, &DNSError{Name: short, Type: tname, Kind: lastKind, Err: lastErr}
 	}
+	return d.answer(resp, name, qtype)
+}
 
+// answer extracts from a NOERROR or NXDOMAIN reply the records of qtype
+// owned by name or by the CNAME chain in the answer (at most MaxRecords),
+// or the CNAME target still to resolve, and the TTL to cache the outcome
+// for. Records owned by other names are ignored.
+func (d *DNS) answer(resp *dns.Msg, name string, qtype uint16) (rrs []dns.RR, target string, ttl uint32, derr *DNSError) {
+	tname := dns.TypeToString[qtype]
+	short := strings.TrimSuffix(name, ".")
 	// Follow the CNAME chain inside the answer.
 	ttl = ^uint32(0)
 	cur := name
-	for range maxCNAMEDepth {
+	visited := []string{strings.ToLower(name)}
+	for {
 		var cname *dns.CNAME
 		for _, rr := range resp.Answer {
 			h := rr.Header()
@@ -414,9 +425,9 @@ try:
 				continue
 			}
 			if h.Rrtype == qtype && len(rrs) < d.maxRecords {
-				if qtype == dns.TypeMX && !validMX(rr.(*dns.MX)) {
+				if !wellTyped(rr, qtype) {
 					return nil, "", 0, &DNSError{Name: short, Type: tname, Kind: DNSMalformed,
-						Err: fmt.Errorf("bad MX host %q", rr.(*dns.MX).Mx)}
+						Err: fmt.Errorf("bad %s record %q", tname, rr)}
 				}
 				rrs = append(rrs, rr)
 				ttl = min(ttl, h.Ttl)
@@ -429,6 +440,11 @@ try:
 		}
 		ttl = min(ttl, cname.Hdr.Ttl)
 		cur = strings.ToLower(dns.Fqdn(cname.Target))
+		if slices.Contains(visited, cur) || len(visited) > maxCNAMEDepth {
+			return nil, "", 0, &DNSError{Name: short, Type: tname, Kind: DNSMalformed,
+				Err: errors.New("CNAME loop or chain too long")}
+		}
+		visited = append(visited, cur)
 	}
 	if len(rrs) > 0 {
 		return rrs, "", ttl, nil
@@ -444,10 +460,21 @@ try:
 	return nil, "", neg, &DNSError{Name: short, Type: tname, Kind: DNSNoData}
 }
 
-// validMX accepts a host name or the root (null MX).
-func validMX(mx *dns.MX) bool {
-	_, ok := dns.IsDomainName(mx.Mx)
-	return ok
+// wellTyped reports whether rr has the Go type of qtype with usable data:
+// an MX host name or the root (null MX), a 4- or 16-byte address.
+func wellTyped(rr dns.RR, qtype uint16) bool {
+	switch r := rr.(type) {
+	case *dns.MX:
+		_, ok := dns.IsDomainName(r.Mx)
+		return qtype == dns.TypeMX && ok
+	case *dns.A:
+		return qtype == dns.TypeA && len(r.A.To4()) == net.IPv4len
+	case *dns.AAAA:
+		return qtype == dns.TypeAAAA && len(r.AAAA) == net.IPv6len
+	case *dns.CNAME:
+		return qtype == dns.TypeCNAME
+	}
+	return false
 }
 
 // negativeTTL is min(SOA TTL, SOA MINIMUM) from the authority section

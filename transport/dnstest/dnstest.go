@@ -274,6 +274,15 @@ func (s *Server) serve(proto string) func(dns.ResponseWriter, *dns.Msg) {
 				m.Truncated = true
 			}
 		}
+		if proto == "udp" {
+			// Like a real server: an answer larger than the client's
+			// buffer (EDNS0 size, else 512 bytes) is cut and marked TC.
+			size := dns.MinMsgSize
+			if opt := req.IsEdns0(); opt != nil {
+				size = int(opt.UDPSize())
+			}
+			m.Truncate(size)
+		}
 		_ = w.WriteMsg(m)
 	}
 }

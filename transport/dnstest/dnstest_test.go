@@ -2,6 +2,7 @@ package dnstest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -135,5 +136,24 @@ func TestAddErrors(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal("second Close:", err)
+	}
+}
+
+// An answer larger than the client's UDP buffer comes back truncated, as
+// from a real server, and whole over TCP.
+func TestLargeAnswerTruncatedOverUDP(t *testing.T) {
+	s := start(t)
+	for i := range 60 {
+		if err := s.Add(fmt.Sprintf("big.example.org. 300 IN A 127.0.1.%d", i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := ask(t, s, "udp", "big.example.org", dns.TypeA) // no EDNS0: 512 bytes
+	if !r.Truncated || len(r.Answer) >= 60 {
+		t.Fatalf("udp: truncated %v, %d records", r.Truncated, len(r.Answer))
+	}
+	r = ask(t, s, "tcp", "big.example.org", dns.TypeA)
+	if r.Truncated || len(r.Answer) != 60 {
+		t.Fatalf("tcp: truncated %v, %d records", r.Truncated, len(r.Answer))
 	}
 }
