@@ -527,13 +527,35 @@ func systemInterfaceAddrs() ([]netip.Prefix, error) {
 // bounds it (it reports "unreasonable macro call nesting").
 const maxExpandDepth = 100
 
+// maxExpandWork bounds the work of one expansion (bytes produced plus
+// references followed): "$a$a$a..." chains grow exponentially.
+const maxExpandWork = 1 << 20
+
 type expander struct {
 	c      *MainCF
 	active map[string]bool // names being expanded, to stop loops
+	work   int
+	over   bool
+}
+
+// spend accounts for n units of work and reports whether the budget holds.
+func (e *expander) spend(n int) bool {
+	e.work += n
+	if e.work > maxExpandWork {
+		if !e.over {
+			e.over = true
+			e.c.warnf("%s: parameter expansion too large, truncated", e.c.name())
+		}
+		return false
+	}
+	return true
 }
 
 // expand performs Postfix's mac_expand on s.
 func (e *expander) expand(s string, depth int) string {
+	if !e.spend(len(s)) {
+		return ""
+	}
 	if depth > maxExpandDepth || !strings.Contains(s, "$") {
 		return s
 	}

@@ -56,8 +56,8 @@ relay_domains = $a$$x ${a?yes} ${c?yes}x ${c:def} ${a:def} $(a) ${a?{Y}:{N}} ${c
 relayhost=[smart.example]:587
 myorigin = $mydomain
 `,
-	"level-0": "compatibility_level = 0\nmydestination = $myhostname, localhost\n",
-	"level-2": "compatibility_level = 2\n",
+	"level-0":     "compatibility_level = 0\nmydestination = $myhostname, localhost\n",
+	"level-2":     "compatibility_level = 2\n",
 	"no-dot-host": "compatibility_level = 3.6\nmyhostname = mx.example\n",
 	"levelcmp": `compatibility_level = 3.6
 relayhost = ${{$compatibility_level} >=level {3.6} ? {new} : {old}} ${{3.10} >level {3.9} ? {t} : {f}} ${{2} != {02} ? {ne} : {eq}}

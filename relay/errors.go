@@ -1,0 +1,99 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Error is an SMTP reply that mxrelay gives a client: a reply code, an RFC
+// 3463 enhanced status code and a text, as Postfix words them. Err is the
+// internal cause; it is logged, never sent to the client.
+type Error struct {
+	Code    int    // SMTP reply code, 421..554
+	Status  string // enhanced status code, "5.3.4"
+	Message string // the reply text the client sees
+	Err     error  // internal cause, if any (never shown to the client)
+}
+
+// Error returns "CODE STATUS MESSAGE", with the cause when there is one.
+func (e *Error) Error() string {
+	s := strconv.Itoa(e.Code) + " " + e.Status + " " + e.Message
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Temporary reports whether the client may try again (a 4xx reply).
+func (e *Error) Temporary() bool { return e.Code/100 == 4 }
+
+// SMTP returns the bare *smtp.SMTPError go-smtp sends for e.
+func (e *Error) SMTP() *smtp.SMTPError {
+	return &smtp.SMTPError{Code: e.Code, EnhancedCode: parseEnhanced(e.Status, e.Code), Message: e.Message}
+}
+
+// parseEnhanced parses "x.y.z"; a missing or malformed code becomes
+// class.0.0 of the reply code.
+func parseEnhanced(s string, code int) smtp.EnhancedCode {
+	var ec smtp.EnhancedCode
+	parts := strings.Split(s, ".")
+	if len(parts) == 3 {
+		ok := true
+		for i, p := range parts {
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 0 || n > 999 {
+				ok = false
+				break
+			}
+			ec[i] = n
+		}
+		if ok && ec[0] == code/100 {
+			return ec
+		}
+	}
+	return smtp.EnhancedCode{code / 100, 0, 0}
+}
+
+func newError(code int, status, format string, args ...any) *Error {
+	return &Error{Code: code, Status: status, Message: fmt.Sprintf(format, args...)}
+}
+
+// Replies mxrelay gives, worded as Postfix 3.7's smtpd (reference S11, S12,
+// O4).
+var (
+	errTooBig       = newError(552, "5.3.4", "Error: message file too big")
+	errTooManyHops  = newError(554, "5.4.0", "Error: too many hops")
+	errBareLF       = newError(550, "5.5.2", "Error: bare <LF> received")
+	errBareCR       = newError(550, "5.5.2", "Error: bare <CR> received")
+	errQueueWrite   = newError(451, "4.3.0", "Error: queue file write error")
+	errTooManyRcpts = newError(452, "4.5.3", "Error: too many recipients")
+	errSizeLimit    = newError(552, "5.3.4", "Message size exceeds fixed limit")
+)
+
+// toSMTP turns any error into what may cross the go-smtp boundary: nil or
+// a bare *smtp.SMTPError. An *Error keeps its reply; an *smtp.SMTPError
+// passes; anything else is an internal failure and becomes the temporary
+// "451 4.3.0 Error: queue file write error" without its text, so that no
+// internal detail reaches the client and nothing is rejected for good
+// because of our own trouble.
+func toSMTP(err error) error {
+	if err == nil {
+		return nil
+	}
+	var re *Error
+	if errors.As(err, &re) {
+		return re.SMTP()
+	}
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return &smtp.SMTPError{Code: se.Code, EnhancedCode: se.EnhancedCode, Message: se.Message}
+	}
+	return errQueueWrite.SMTP()
+}
