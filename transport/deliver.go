@@ -146,6 +146,8 @@ type RecipientResult struct {
 	Stage client.Stage
 	// Discarded is set for recipients of a discard: route.
 	Discarded bool
+	// TLS reports that the final answer came over a TLS session.
+	TLS bool
 }
 
 // Temporary reports whether the recipient must be tried again later.
@@ -462,7 +464,7 @@ func (u *run) session(ctx context.Context, hop Hop, dest Dest, pol TLSPolicy) bo
 		switch rr.Status {
 		case client.Delivered:
 			*out = RecipientResult{Recipient: out.Recipient, Status: client.Delivered, Reply: rr.Reply,
-				Host: res.Host, Addr: res.Addr, Stage: client.StageDataDone}
+				Host: res.Host, Addr: res.Addr, Stage: client.StageDataDone, TLS: res.TLS}
 		case client.Failed:
 			*out = final(out.Recipient, client.Failed, rr, res)
 		case client.Deferred:
@@ -498,7 +500,7 @@ func errOf(rr client.RecipientResult, err error) error {
 
 // final builds the result of a recipient whose outcome a session decided.
 func final(rcpt string, status client.Status, rr client.RecipientResult, res *client.Result) RecipientResult {
-	out := RecipientResult{Recipient: rcpt, Status: status, Reply: rr.Reply, Host: res.Host, Addr: res.Addr}
+	out := RecipientResult{Recipient: rcpt, Status: status, Reply: rr.Reply, Host: res.Host, Addr: res.Addr, TLS: res.TLS}
 	if rr.Err != nil {
 		out.Err, out.Stage = rr.Err, rr.Err.Stage
 		if rr.Err.Host != "" {

@@ -74,6 +74,7 @@ func FuzzReplyParser(f *testing.F) {
 	for _, s := range []string{
 		"250 2.0.0 Ok\r\n", "250-a\r\n250 b\r\n", "550-5.1.1 x\r\n550 5.1.1 y\r\n", "220 mx ESMTP\n",
 		"421", "250-\r\n250 \r\n", "550 5.1.1\r\n", "250 a\rb\r\n", "500 \xff\x00\r\n", "299-x\n299 y",
+		"250-mx\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250 STARTTLS\r\n", "250-mx\r\n250 SIZE -1\r\n",
 	} {
 		f.Add(s)
 	}
@@ -109,6 +110,17 @@ func FuzzReplyParser(f *testing.F) {
 		}
 		if !reflect.DeepEqual(r, again) {
 			t.Fatalf("unstable: %+v vs %+v", r, again)
+		}
+		// Read as an EHLO reply: extensions come only from keyword lines
+		// after the first, and a SIZE limit is never negative.
+		x := parseEHLO(r)
+		pipelining := false
+		for _, l := range r.Lines[1:] {
+			kw, _, _ := strings.Cut(strings.TrimSpace(l), " ")
+			pipelining = pipelining || strings.EqualFold(kw, "PIPELINING")
+		}
+		if x.pipelining != pipelining || x.sizeLimit < 0 || (x.sizeLimit > 0 && !x.size) {
+			t.Fatalf("EHLO %q read as %+v", r.Lines, x)
 		}
 	})
 }

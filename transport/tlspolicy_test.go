@@ -1,0 +1,157 @@
+package transport
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"math/big"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/mxrelay/mxrelay/lookup"
+	"github.com/mxrelay/mxrelay/transport/client"
+)
+
+func hopOf(t *testing.T, s string) Hop {
+	t.Helper()
+	n, err := ParseNexthop(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n.Hops[0]
+}
+
+func TestTLSPolicyMap(t *testing.T) {
+	roots := &tls.Config{ServerName: "base"}
+	m := &TLSPolicyMap{
+		Tables: []lookup.Table{lookup.NewMap(map[string]string{
+			"example.com":           "secure",
+			".example.com":          "encrypt ciphers=high",
+			"[mail.example.net]":    "verify match=mail.example.net:nexthop",
+			"[mx.example.net]:587":  "verify",
+			"dane.test":             "dane",
+			"pinned.test":           "fingerprint match=AA:BB",
+			"open.test":             "none",
+			"nexthop.test":          "verify match=nexthop",
+			"[mail.example.net]:25": "none",
+		})},
+		Default: TLSPolicy{Level: client.TLSOpportunistic},
+		Config:  roots,
+	}
+	tests := []struct {
+		hop   string
+		level client.TLSLevel
+		name  string
+		err   string
+	}{
+		{"example.com", client.TLSVerify, "example.com", ""},
+		{"a.b.example.com", client.TLSMandatory, "", ""},
+		{"[mail.example.net]", client.TLSVerify, "mail.example.net", ""},
+		{"[mail.example.net]:25", client.TLSNone, "", ""},
+		{"[mx.example.net]:587", client.TLSVerify, "", ""},
+		{"[mx.example.net]", client.TLSOpportunistic, "", ""}, // not listed: Default
+		{"example.com:2525", client.TLSOpportunistic, "", ""}, // port: no parent search either
+		{"dane.test", client.TLSOpportunistic, "", ""},
+		{"open.test", client.TLSNone, "", ""},
+		{"nexthop.test", client.TLSVerify, "nexthop.test", ""},
+		{"pinned.test", 0, "", "4.3.5"},
+	}
+	for _, tt := range tests {
+		p, err := m.TLSPolicy(context.Background(), Route{}, hopOf(t, tt.hop))
+		if tt.err != "" {
+			if StatusOf(err) != tt.err {
+				t.Errorf("%s: error %v, want %s", tt.hop, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || p.Level != tt.level || p.Name != tt.name {
+			t.Errorf("%s: %v %q %v, want %v %q", tt.hop, p.Level, p.Name, err, tt.level, tt.name)
+		}
+		if err == nil && tt.level != client.TLSOpportunistic && p.Config != roots {
+			t.Errorf("%s: base Config not used", tt.hop)
+		}
+	}
+	// A table failure defers, it never falls back to a weaker default.
+	broken := &TLSPolicyMap{Tables: []lookup.Table{lookup.TableFunc(func(context.Context, string) (string, bool, error) {
+		return "", false, &lookup.Error{Table: "hash:/etc/postfix/tls_policy", Kind: lookup.Temporary, Err: errors.New("I/O error")}
+	})}}
+	if _, err := broken.TLSPolicy(context.Background(), Route{}, hopOf(t, "example.com")); StatusOf(err) != "4.3.0" || !IsTemporary(err) {
+		t.Fatalf("table failure: %v", err)
+	}
+	// The zero map: may everywhere.
+	if p, err := (&TLSPolicyMap{}).TLSPolicy(context.Background(), Route{}, hopOf(t, "example.com")); err != nil || p.Level != client.TLSOpportunistic {
+		t.Fatalf("zero map: %v %v", p, err)
+	}
+}
+
+// testCA issues a server certificate for names, and returns the pool that
+// trusts it.
+func testCA(t *testing.T, names ...string) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
+}
+
+// A per-destination policy drives STARTTLS end to end: secure delivers over
+// verified TLS; a certificate for another name fails verification, which is
+// never retried in clear text.
+func TestDeliverVerifiedTLS(t *testing.T) {
+	cert, pool := testCA(t, "h2.test")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &peer{}
+	srv := smtp.NewServer(p)
+	srv.Domain = "h2.test"
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	p.addr = ln.Addr().String()
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	policies := &TLSPolicyMap{
+		Tables: []lookup.Table{lookup.NewMap(map[string]string{
+			"[h2.test]": "secure",
+			"[h1.test]": "secure match=h1.test",
+		})},
+		Config: &tls.Config{RootCAs: pool},
+	}
+	e := newEnv(t, func(c *AgentConfig) { c.TLS = policies }, nil)
+	e.w.route("127.0.26.2:25", p.addr)
+	e.w.route("127.0.26.1:25", p.addr) // h1 answers with h2's certificate
+	d := e.agent.Deliver(context.Background(), smtpRoute("[h2.test]"), message("u@x.test"))
+	if rr := d.Recipients[0]; rr.Status != client.Delivered || !rr.TLS {
+		t.Fatalf("secure delivery: %+v", rr)
+	}
+	d = e.agent.Deliver(context.Background(), smtpRoute("[h1.test]"), message("u@x.test"))
+	wantRcpt(t, d.Recipients[0], client.Deferred, 451, "4.7.5", "h1.test", "Server certificate not verified")
+	if len(d.Tried) != 1 || len(p.messages()) != 1 {
+		t.Fatalf("tried %v; %d messages: a failed verification must not fall back to clear text", d.Tried, len(p.messages()))
+	}
+}
