@@ -1,0 +1,294 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/mxrelay/mxrelay/lookup"
+)
+
+// MaxAddressLength caps an envelope address as received (2048 bytes, as
+// Postfix line_length_limit). Longer addresses are syntax errors.
+const MaxAddressLength = 2048
+
+// Address is an envelope address after parsing, in Postfix's internal form:
+// the localpart with quotes removed and backslash escapes resolved, any RFC
+// 821 source route ("@a,@b:") stripped. It is what Postfix shows between
+// angle brackets in its replies ("<quoted user@example.com>").
+//
+// The zero Address is the null address ("<>").
+type Address struct {
+	// Local is the localpart in internal form. It may contain '@', '%'
+	// or '!' (a source-routed address, see Routed) and may be empty
+	// ("<@example.com>").
+	Local string
+	// Domain is the domain as received, case and one trailing dot kept;
+	// "[192.0.2.1]" for an address literal. It is empty only when the
+	// address has no '@' at all ("<postmaster>").
+	Domain string
+
+	s string // the internal form, when it is a substring of the input
+}
+
+// SyntaxError reports an envelope address that cannot be parsed. Postfix
+// answers it with 501 5.1.3 Bad recipient address syntax (5.1.7 for a
+// sender).
+type SyntaxError struct {
+	Address string // the address as received (truncated to 100 bytes)
+	Reason  string // what is wrong, for the log
+}
+
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("bad address syntax %q: %s", e.Address, e.Reason)
+}
+
+// IsNull reports whether a is the null address "<>".
+func (a Address) IsNull() bool { return a.Local == "" && a.Domain == "" }
+
+// String returns the internal form, as Postfix shows it in replies:
+// local@domain, the localpart unquoted.
+func (a Address) String() string {
+	if a.s != "" || a.IsNull() {
+		return a.s
+	}
+	if a.Domain == "" {
+		return a.Local
+	}
+	return a.Local + "@" + a.Domain
+}
+
+// External returns the address in RFC 5321 form: the localpart quoted when
+// it is not a dot-atom. Parsing it gives a back.
+func (a Address) External() string {
+	if a.IsNull() {
+		return ""
+	}
+	l := lookup.QuoteLocal(a.Local)
+	if a.Domain == "" {
+		return l
+	}
+	return l + "@" + a.Domain
+}
+
+// Routed reports whether the localpart carries a source route ('@', '!'
+// or '%'): such recipients are not authorised destinations (S3).
+func (a Address) Routed() bool { return strings.ContainsAny(a.Local, "@!%") }
+
+// ParseAddress parses a MAIL FROM or RCPT TO path as Postfix's smtpd
+// accepts it: with or without angle brackets, surrounding blanks ignored,
+// an RFC 821 source route stripped, quoted localparts unquoted. "<>" gives
+// the null Address. Domains must be valid host names or address literals
+// ("[192.0.2.1]", "[IPv6:2001:db8::1]"); a numeric domain without brackets,
+// an empty label, a label over 63 bytes, comments, blanks and unbalanced
+// quotes or brackets are syntax errors, as in Postfix. A non-ASCII domain
+// is allowed only when smtputf8 is true (the client sent MAIL FROM ...
+// SMTPUTF8); a non-ASCII localpart always is, when it is valid UTF-8.
+// An address whose internal form starts with '-' is refused, as Postfix
+// refuses it. The error is a *SyntaxError.
+func ParseAddress(path string, smtputf8 bool) (Address, error) {
+	bad := func(why string) (Address, error) {
+		in := path
+		if len(in) > 100 {
+			in = in[:100]
+		}
+		return Address{}, &SyntaxError{Address: in, Reason: why}
+	}
+	if len(path) > MaxAddressLength {
+		return bad("too long")
+	}
+	if !utf8.ValidString(path) {
+		return bad("malformed UTF-8")
+	}
+	t := strings.Trim(path, " \t")
+	if strings.HasPrefix(t, "<") {
+		if !strings.HasSuffix(t, ">") || len(t) < 2 {
+			return bad("unbalanced '<'")
+		}
+		t = strings.Trim(t[1:len(t)-1], " \t")
+	}
+	if t == "" {
+		return Address{}, nil
+	}
+	if t[0] == '@' {
+		if i := routeEnd(t); i > 0 {
+			t = t[i+1:]
+			if t == "" {
+				return bad("source route without address")
+			}
+		}
+	}
+	at, err := lastAt(t)
+	if err != "" {
+		return bad(err)
+	}
+	rawLocal, domain := t, ""
+	if at >= 0 {
+		rawLocal, domain = t[:at], t[at+1:]
+		if domain == "" {
+			return bad("empty domain")
+		}
+		if why := checkDomain(domain, smtputf8); why != "" {
+			return bad(why)
+		}
+	}
+	local, simple, why := unquoteLocal(rawLocal)
+	if why != "" {
+		return bad(why)
+	}
+	a := Address{Local: local, Domain: domain}
+	if simple {
+		a.s = t
+	}
+	if strings.HasPrefix(local, "-") {
+		return bad("address starts with '-'")
+	}
+	return a, nil
+}
+
+// routeEnd returns the index of the ':' that ends an RFC 821 source route
+// ("@a.example,@b.example:"), or -1 when t has none.
+func routeEnd(t string) int {
+	depth := 0
+	for i := 0; i < len(t); i++ {
+		switch t[i] {
+		case '[':
+			depth++
+		case ']':
+			depth--
+		case ':':
+			if depth == 0 {
+				return i
+			}
+		case '"':
+			return -1
+		}
+	}
+	return -1
+}
+
+// lastAt returns the index of the last '@' outside quoted strings and
+// address literals, -1 when there is none, or a reason the quoting is bad.
+func lastAt(t string) (int, string) {
+	at, inQuote, inLit := -1, false, false
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case inQuote:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inQuote = false
+			}
+		case inLit:
+			if c == ']' {
+				inLit = false
+			}
+		case c == '"':
+			inQuote = true
+		case c == '[':
+			inLit = true
+		case c == '@':
+			at = i
+		}
+	}
+	if inQuote {
+		return 0, "unterminated quoted string"
+	}
+	if inLit {
+		return 0, "unterminated address literal"
+	}
+	return at, ""
+}
+
+// unquoteLocal turns a received localpart into its internal form. simple
+// is true when the input is already in internal form (no quotes).
+func unquoteLocal(raw string) (local string, simple bool, why string) {
+	if !strings.ContainsRune(raw, '"') {
+		for i := 0; i < len(raw); i++ {
+			if !localChar(raw[i]) {
+				return "", false, fmt.Sprintf("invalid character %q in localpart", raw[i])
+			}
+		}
+		return raw, true, ""
+	}
+	var b strings.Builder
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if c != '"' {
+			if !localChar(c) {
+				return "", false, fmt.Sprintf("invalid character %q in localpart", c)
+			}
+			b.WriteByte(c)
+			continue
+		}
+		for i++; i < len(raw) && raw[i] != '"'; i++ {
+			c = raw[i]
+			if c == '\\' && i+1 < len(raw) {
+				i++
+				c = raw[i]
+			}
+			if c == '\r' || c == '\n' || c == 0 {
+				return "", false, "control character in quoted localpart"
+			}
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), false, ""
+}
+
+// localChar reports whether c may appear unquoted in a localpart: RFC 5322
+// atext, '.', '@' (a source route Postfix keeps), and UTF-8 bytes.
+func localChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c >= 0x80:
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-/=?^_`{|}~.@", c) >= 0
+}
+
+// checkDomain validates a domain as Postfix's valid_hostname and
+// valid_mailhost_literal do; it returns why it is invalid, or "".
+func checkDomain(d string, smtputf8 bool) string {
+	if d[0] == '[' {
+		if _, ok := lookup.ParseAddressLiteral(d); !ok {
+			return "invalid address literal"
+		}
+		return ""
+	}
+	d = strings.TrimSuffix(d, ".")
+	if d == "" {
+		return "empty domain"
+	}
+	if len(d) > 255 {
+		return "domain longer than 255 bytes"
+	}
+	numeric := true
+	for label := range strings.SplitSeq(d, ".") {
+		if label == "" {
+			return "empty domain label"
+		}
+		if len(label) > 63 {
+			return "domain label longer than 63 bytes"
+		}
+		if label[0] == '-' || label[len(label)-1] == '-' {
+			return "misplaced hyphen in domain"
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			switch {
+			case '0' <= c && c <= '9':
+			case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', c == '-', c == '_':
+				numeric = false
+			case c >= 0x80 && smtputf8:
+				numeric = false
+			default:
+				return fmt.Sprintf("invalid character %q in domain", c)
+			}
+		}
+	}
+	if numeric {
+		return "numeric domain without brackets"
+	}
+	return ""
+}

@@ -1,0 +1,687 @@
+package policy
+
+import (
+	"context"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/mxrelay/mxrelay/lookup"
+)
+
+// status is the result of one restriction (Postfix SMTPD_CHECK_*).
+type status int8
+
+const (
+	dunno status = iota
+	permitted
+	rejected
+)
+
+// errClass is Postfix's MAIL_ERROR_* class of a rejection: policy and
+// bounce rejections may be turned into warnings by warn_if_reject,
+// software and resource errors may not.
+type errClass int8
+
+const (
+	errPolicy errClass = iota
+	errBounce
+	errSoftware
+	errResource
+)
+
+// subject is what a reply names: the client, the HELO name, the sender,
+// the recipient or the DATA command.
+type subject int8
+
+const (
+	subjClient subject = iota
+	subjHelo
+	subjSender
+	subjRcpt
+	subjData
+)
+
+var subjClass = [...]string{subjClient: classClient, subjHelo: classHelo, subjSender: classSender, subjRcpt: classRecipient, subjData: classData}
+
+// pending is a remembered defer_if_permit or defer_if_reject.
+type pending struct {
+	active bool
+	class  errClass
+	code   int
+	dsn    string
+	text   string
+	reason Reason
+}
+
+// resolution is the recipient as Postfix's resolver sees it.
+type resolution struct {
+	done   bool
+	canon  string // local@domain, qualified with $myorigin, no trailing dot
+	domain string // canonical domain
+	class  lookup.Class
+	err    error
+}
+
+// state is one evaluation (Postfix's SMTPD_STATE, for one command).
+type state struct {
+	p         *Policy
+	req       *Request
+	rcpt      Address
+	sender    Address
+	hasRcpt   bool
+	res       resolution
+	warnIf    int // recursion level of an active warn_if_reject, 0 when none
+	recursion int
+	dip, dir  pending
+	discard   bool
+	rcptDone  bool // reject_unlisted_recipient ran (not in warn mode)
+	d         Decision
+}
+
+// Check decides one Request. The Decision is never an error: table and
+// policy server failures are 4xx decisions with Err set.
+func (p *Policy) Check(ctx context.Context, req *Request) Decision {
+	s := state{p: p, req: req}
+	if req.Stage >= StageMail {
+		a, err := ParseAddress(req.Sender, req.SMTPUTF8)
+		if err != nil {
+			return p.final(&s, Decision{Verdict: Reject, Code: 501, Enhanced: "5.1.7", Text: "Bad sender address syntax", Err: err,
+				Reason: Reason{Restriction: "address syntax"}})
+		}
+		s.sender = a
+	}
+	switch req.Stage {
+	case StageConnect:
+		if p.delayReject {
+			return Decision{}
+		}
+		return p.stageResult(&s, s.run(ctx, p.lists[listClient], subjClient), req.Stage)
+	case StageHelo:
+		if p.delayReject {
+			return Decision{}
+		}
+		return p.stageResult(&s, s.run(ctx, p.lists[listHelo], subjHelo), req.Stage)
+	case StageMail:
+		if req.Size > p.sizeLimit {
+			return p.final(&s, Decision{Verdict: Reject, Code: 552, Enhanced: "5.3.4", Text: "Message size exceeds fixed limit",
+				Reason: Reason{Restriction: "message_size_limit"}})
+		}
+		if p.delayReject {
+			return Decision{}
+		}
+		return p.stageResult(&s, s.run(ctx, p.lists[listSender], subjSender), req.Stage)
+	case StageRcpt:
+		return p.checkRcpt(ctx, &s)
+	case StageData:
+		return p.stageResult(&s, s.run(ctx, p.lists[listData], subjData), req.Stage)
+	}
+	return Decision{Verdict: Reject, Code: 503, Enhanced: "5.5.1", Text: "Error: unknown stage " + req.Stage.String()}
+}
+
+// stageResult turns the status of a non-RCPT stage into a Decision.
+func (p *Policy) stageResult(s *state, st status, stage Stage) Decision {
+	if st != rejected && s.dip.active {
+		st = s.reject(s.dip.class, s.dip.code, s.dip.dsn, s.dip.text, s.dip.reason)
+	}
+	if st == rejected {
+		return p.final(s, s.d)
+	}
+	d := okDecision(stage)
+	if st == dunno {
+		d = Decision{}
+	}
+	return p.final(s, d)
+}
+
+// final copies the side effects into the decision.
+func (p *Policy) final(s *state, d Decision) Decision {
+	d.Actions, d.Hold = s.d.Actions, s.d.Hold
+	d.Discard = d.Discard || s.discard
+	if d.Code == 421 {
+		d.EndSession = true
+	}
+	return d
+}
+
+// checkRcpt is smtpd_check_rcpt followed by the implicit
+// reject_unlisted_recipient (smtpd_check_rcptmap).
+func (p *Policy) checkRcpt(ctx context.Context, s *state) Decision {
+	req := s.req
+	a, err := ParseAddress(req.Recipient, req.SMTPUTF8)
+	if err == nil && a.IsNull() {
+		err = &SyntaxError{Address: req.Recipient, Reason: "null recipient"}
+	}
+	if err != nil {
+		return Decision{Verdict: Reject, Code: 501, Enhanced: "5.1.3", Text: "Bad recipient address syntax", Err: err,
+			Reason: Reason{Restriction: "address syntax"}}
+	}
+	s.rcpt, s.hasRcpt = a, true
+	if req.Discard {
+		d := okDecision(StageRcpt)
+		d.Discard = true
+		d.Reason = Reason{Restriction: "DISCARD"}
+		return d
+	}
+	if req.RecipientCount >= p.rcptLimit {
+		return Decision{Verdict: Defer, Code: 452, Enhanced: "4.5.3", Text: "Error: too many recipients",
+			Reason: Reason{Restriction: "smtpd_recipient_limit"}}
+	}
+	st := dunno
+	if p.delayReject {
+		for i, subj := range [...]subject{subjClient, subjHelo, subjSender} {
+			if st = s.run(ctx, p.lists[listClient+i], subj); st == rejected {
+				return p.final(s, s.d)
+			}
+		}
+	}
+	order := [2]int{listRelay, listRecipient}
+	if !p.relayFirst {
+		order = [2]int{listRecipient, listRelay}
+	}
+	var reason Reason
+	for _, i := range order {
+		if st = s.run(ctx, p.lists[i], subjRcpt); st == rejected {
+			break
+		}
+		if st == permitted {
+			reason = s.d.Reason
+		}
+		if s.discard {
+			break
+		}
+	}
+	if st != rejected && s.dip.active && !s.discard {
+		st = s.reject(s.dip.class, s.dip.code, s.dip.dsn, s.dip.text, s.dip.reason)
+	}
+	if st != rejected && !s.discard && p.rejectUnlisted {
+		st = s.unlisted(ctx)
+	}
+	if st == rejected {
+		return p.final(s, s.d)
+	}
+	d := okDecision(StageRcpt)
+	d.Reason = reason
+	if d.Reason.Restriction == "" {
+		d.Reason = s.d.Reason
+	}
+	return p.final(s, d)
+}
+
+// run is Postfix's generic_checks: the restrictions of one list, left to
+// right, until one permits or rejects.
+func (s *state) run(ctx context.Context, list compiled, subj subject) status {
+	if len(list) == 0 {
+		return dunno
+	}
+	s.recursion++
+	defer func() { s.recursion-- }()
+	if s.recursion > 100 {
+		return s.serverError("restriction classes nested too deeply")
+	}
+	for i := range list {
+		if s.discard {
+			break
+		}
+		st := &list[i]
+		if st.name == "warn_if_reject" {
+			if s.warnIf == 0 {
+				s.warnIf = s.recursion
+			}
+			continue
+		}
+		status := s.step(ctx, st, subj)
+		if s.warnIf >= s.recursion {
+			s.warnIf = 0
+		}
+		if status != dunno {
+			return status
+		}
+	}
+	return dunno
+}
+
+// step evaluates one restriction.
+func (s *state) step(ctx context.Context, st *step, subj subject) status {
+	p := s.p
+	why := Reason{Restriction: st.name}
+	switch st.kind {
+	case stepClass:
+		return s.run(ctx, p.classes[st.name], subj)
+	case stepCustom:
+		action, err := st.check.Check(ctx, s.req)
+		if err != nil {
+			return s.lookupError(err, subj, why)
+		}
+		if action == "" {
+			return dunno
+		}
+		why.Value = action
+		return s.tableResult(ctx, action, why, subj)
+	case stepAccess:
+		return s.access(ctx, st, why)
+	case stepService:
+		return s.policyService(ctx, st, subj, why)
+	}
+	switch st.name {
+	case "permit":
+		return s.permit(why)
+	case "dunno":
+		return dunno
+	case "reject":
+		return s.reject(errPolicy, p.rejectCode, "5.7.1", s.rejectText(subj, "Access denied"), why)
+	case "defer":
+		return s.reject(errPolicy, p.deferCode, "4.3.2", s.rejectText(subj, "Try again later"), why)
+	case "defer_if_permit":
+		s.deferIf(&s.dip, errPolicy, p.deferCode, "4.7.1", s.rejectText(subj, "defer_if_permit requested"), why)
+		return dunno
+	case "defer_if_reject":
+		s.deferIf(&s.dir, errPolicy, p.deferCode, "4.7.1", s.rejectText(subj, "defer_if_reject requested"), why)
+		return dunno
+	case "permit_mynetworks":
+		ok, err := p.mynet.MatchClient(ctx, s.req.ClientAddr, s.req.ClientName)
+		if err != nil {
+			return s.lookupError(err, subj, why)
+		}
+		if ok {
+			return s.permit(why)
+		}
+	case "permit_sasl_authenticated":
+		if s.req.SASLUsername != "" {
+			return s.permit(why)
+		}
+	case "permit_auth_destination":
+		if !s.hasRcpt {
+			return dunno
+		}
+		ok, res := s.authDestination(ctx)
+		if res == rejected {
+			return res
+		}
+		if ok {
+			return s.permit(why)
+		}
+	case "reject_unauth_destination", "defer_unauth_destination":
+		if !s.hasRcpt {
+			return dunno
+		}
+		ok, res := s.authDestination(ctx)
+		if res == rejected {
+			return res
+		}
+		if ok {
+			return dunno
+		}
+		code, dsn := p.relayCode, "5.7.1"
+		if st.name[0] == 'd' {
+			code, dsn = code-100, "4.7.1"
+		}
+		return s.reject(errPolicy, code, dsn, "<"+s.rcpt.String()+">: Relay access denied", why)
+	case "reject_unlisted_recipient":
+		if s.hasRcpt {
+			return s.unlisted(ctx)
+		}
+	case "reject_non_fqdn_recipient":
+		if s.hasRcpt {
+			return s.nonFQDN(s.rcpt, subjRcpt, why)
+		}
+	case "reject_non_fqdn_sender":
+		if s.req.Stage >= StageMail && !s.sender.IsNull() {
+			return s.nonFQDN(s.sender, subjSender, why)
+		}
+	case "reject_unknown_recipient_domain":
+		if s.hasRcpt {
+			return s.unknownDomain(ctx, why)
+		}
+	}
+	return dunno
+}
+
+func (s *state) permit(why Reason) status {
+	s.d.Reason = why
+	return permitted
+}
+
+// replyName is the name a reply shows between angle brackets.
+func (s *state) replyName(subj subject) string {
+	switch subj {
+	case subjClient:
+		name := s.req.ClientName
+		if name == "" {
+			name = "unknown"
+		}
+		return name + "[" + s.req.ClientAddr.String() + "]"
+	case subjHelo:
+		return s.req.Helo
+	case subjSender:
+		return s.sender.String()
+	case subjRcpt:
+		return s.rcpt.String()
+	}
+	return "DATA"
+}
+
+// rejectText formats "<name>: Class rejected: text".
+func (s *state) rejectText(subj subject, text string) string {
+	return "<" + s.replyName(subj) + ">: " + subjClass[subj] + " rejected: " + text
+}
+
+// reject is Postfix's smtpd_check_reject: warn_if_reject, reply
+// validation, defer_if_reject, soft_bounce and the DSN class. Like
+// Postfix 3.7 (golden case long@open.example), the text is not cut at 510
+// bytes.
+func (s *state) reject(class errClass, code int, dsn, text string, why Reason) status {
+	warn := s.warnIf > 0 && (class == errPolicy || class == errBounce)
+	if code < 400 || code > 599 || dsnValid(dsn) != len(dsn) {
+		s.p.log.Warn("SMTP reply code or DSN configuration error", "code", code, "dsn", dsn, "text", text)
+		code, dsn, text = 450, "4.7.1", "Service unavailable"
+	}
+	text = printable(text)
+	if !warn && s.dir.active && code >= 500 {
+		s.warnIf, s.dir.active = 0, false
+		return s.reject(s.dir.class, s.dir.code, s.dir.dsn, s.dir.text, s.dir.reason)
+	}
+	if s.p.cfg.SoftBounce && code >= 500 {
+		code -= 100
+	}
+	if c := byte('0' + code/100); dsn[0] != c {
+		dsn = string(c) + dsn[1:]
+	}
+	if warn {
+		reply := strconv.Itoa(code) + " " + dsn + " " + text
+		s.p.log.Info("reject_warning", "reply", reply, "reason", why.String())
+		s.d.Actions = append(s.d.Actions, Action{Kind: ActionWarn, Value: reply, Reason: why})
+		return dunno
+	}
+	v := Reject
+	if code < 500 {
+		v = Defer
+	}
+	s.d.Verdict, s.d.Code, s.d.Enhanced, s.d.Text, s.d.Reason = v, code, dsn, text, why
+	return rejected
+}
+
+// deferIf remembers a defer_if_permit or defer_if_reject; the first wins,
+// and none is remembered under warn_if_reject.
+func (s *state) deferIf(pd *pending, class errClass, code int, dsn, text string, why Reason) {
+	if s.warnIf != 0 || pd.active {
+		return
+	}
+	*pd = pending{active: true, class: class, code: code, dsn: dsn, text: text, reason: why}
+}
+
+// serverError is "451 4.3.5 Server configuration error".
+func (s *state) serverError(msg string) status {
+	s.p.log.Warn(msg)
+	return s.reject(errSoftware, 451, "4.3.5", "Server configuration error", Reason{Restriction: "configuration", Value: msg})
+}
+
+// lookupError answers a table failure: 451 4.3.0 for a temporary one,
+// 451 4.3.5 for a configuration error (R9).
+func (s *state) lookupError(err error, subj subject, why Reason) status {
+	s.d.Err = err
+	s.p.log.Warn("table lookup problem", "restriction", why.Restriction, "err", err)
+	if lookup.KindOf(err) == lookup.Config {
+		return s.reject(errSoftware, 451, "4.3.5", "Server configuration error", why)
+	}
+	return s.reject(errResource, 451, "4.3.0", "<"+s.replyName(subj)+">: Temporary lookup failure", why)
+}
+
+// printable replaces control characters, as Postfix's printable(s, ' ').
+func printable(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if b[j] < 0x20 || b[j] == 0x7f {
+					b[j] = ' '
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// resolve computes the recipient's canonical form and class once.
+func (s *state) resolve(ctx context.Context) *resolution {
+	r := &s.res
+	if r.done {
+		return r
+	}
+	r.done = true
+	a := s.rcpt
+	domain := strings.TrimSuffix(a.Domain, ".")
+	switch {
+	case a.Domain == "":
+		domain = s.p.myorig
+		if domain != "" {
+			r.canon = a.Local + "@" + domain
+		} else {
+			r.canon = a.Local
+		}
+	case len(domain) == len(a.Domain):
+		r.canon = a.String()
+	default:
+		r.canon = a.Local + "@" + domain
+	}
+	r.domain = domain
+	r.class, r.err = s.p.domains.Class(ctx, domain)
+	return r
+}
+
+// authDestination is permit_auth_destination (S3): the recipient's class is
+// local, alias, virtual or relay, and the localpart is not source-routed.
+// A resolver failure gives a 451 and status rejected.
+func (s *state) authDestination(ctx context.Context) (bool, status) {
+	r := s.resolve(ctx)
+	if r.err != nil {
+		return false, s.lookupError(r.err, subjRcpt, Reason{Restriction: "resolve", Value: r.domain})
+	}
+	if !s.p.cfg.AllowUntrustedRouting && s.rcpt.Routed() {
+		return false, dunno
+	}
+	return r.class != lookup.ClassDefault, dunno
+}
+
+// nonFQDN is reject_non_fqdn_recipient and reject_non_fqdn_sender (S7).
+func (s *state) nonFQDN(a Address, subj subject, why Reason) status {
+	if strings.HasPrefix(a.Domain, "[") {
+		return dunno
+	}
+	d := strings.TrimSuffix(a.Domain, ".")
+	if d != "" && strings.Contains(d, ".") && checkDomain(d, true) == "" {
+		return dunno
+	}
+	return s.reject(errPolicy, s.p.nonFQDNCode, "4.5.2", s.rejectText(subj, "need fully-qualified address"), why)
+}
+
+// unknownDomain is reject_unknown_recipient_domain (S8).
+func (s *state) unknownDomain(ctx context.Context, why Reason) status {
+	r := s.resolve(ctx)
+	if r.err != nil {
+		return s.lookupError(r.err, subjRcpt, why)
+	}
+	if r.class != lookup.ClassRelay && r.class != lookup.ClassDefault || s.rcpt.Domain == "" || strings.HasPrefix(r.domain, "[") {
+		return dunno
+	}
+	ds, err := s.p.cfg.Resolver.MailDomain(ctx, r.domain)
+	switch {
+	case err != nil:
+		s.d.Err = err
+		s.deferIf(&s.dip, errPolicy, 450, "4.4.3", s.rejectText(subjRcpt, "Domain not found"), why)
+		return dunno
+	case ds == DomainNotFound:
+		return s.reject(errPolicy, s.p.unknownAddrCode, "4.1.2", s.rejectText(subjRcpt, "Domain not found"), why)
+	case ds == DomainNullMX:
+		return s.reject(errPolicy, 556, "5.1.10", s.rejectText(subjRcpt, "Domain "+r.domain+" does not accept mail (nullMX)"), why)
+	}
+	return dunno
+}
+
+// access is check_{recipient,sender,client,helo}_access (S6).
+func (s *state) access(ctx context.Context, st *step, why Reason) status {
+	var kb [24]lookup.Key
+	var keys []lookup.Key
+	subj := subjRcpt
+	switch st.name {
+	case "check_recipient_access":
+		if !s.hasRcpt {
+			return dunno
+		}
+		keys = lookup.AppendAccessKeys(kb[:0], s.resolve(ctx).canon, s.p.access)
+	case "check_sender_access":
+		subj = subjSender
+		if s.req.Stage < StageMail {
+			return dunno
+		}
+		if s.sender.IsNull() {
+			keys = append(kb[:0], lookup.Key{Key: "<>", Kind: lookup.KeyAddress})
+		} else {
+			keys = lookup.AppendAccessKeys(kb[:0], s.senderCanon(), s.p.access)
+		}
+	case "check_client_access":
+		subj = subjClient
+		keys = clientKeys(kb[:0], s.req.ClientName, s.req.ClientAddr, s.p.parents)
+	case "check_helo_access":
+		subj = subjHelo
+		if s.req.Helo == "" {
+			return dunno
+		}
+		keys = lookup.AppendDomainKeys(kb[:0], s.req.Helo, s.p.parents)
+	}
+	r, found, err := lookup.Search(ctx, st.tables, keys)
+	if err != nil {
+		return s.lookupError(err, subj, why)
+	}
+	if !found {
+		return dunno
+	}
+	why.Table, why.Key, why.Value = st.arg, r.Key.Key, r.Value
+	status := s.tableResult(ctx, r.Value, why, subj)
+	if status == permitted && subj == subjRcpt && !s.p.cfg.AllowUntrustedRouting && s.rcpt.Routed() {
+		return dunno // too suspicious for OK (S6)
+	}
+	return status
+}
+
+func (s *state) senderCanon() string {
+	if s.sender.Domain == "" && s.p.myorig != "" {
+		return s.sender.Local + "@" + s.p.myorig
+	}
+	return s.sender.String()
+}
+
+// clientKeys are check_client_access's keys: the host name and its
+// parents (when known), then the address and its shorter forms
+// (192.0.2.1, 192.0.2, 192.0, 192).
+func clientKeys(dst []lookup.Key, name string, ip netip.Addr, parents bool) []lookup.Key {
+	if name != "" && !strings.EqualFold(name, "unknown") {
+		dst = lookup.AppendDomainKeys(dst, name, parents)
+	}
+	if !ip.IsValid() {
+		return dst
+	}
+	a := ip.Unmap().String()
+	delim := byte('.')
+	if ip.Unmap().Is6() {
+		delim = ':'
+	}
+	for a != "" {
+		dst = append(dst, lookup.Key{Key: a, Kind: lookup.KeyAddress})
+		i := strings.LastIndexByte(a, delim)
+		if i < 0 {
+			break
+		}
+		a = a[:i]
+	}
+	return dst
+}
+
+// tableResult is Postfix's check_table_result: what an access table value,
+// a policy server action or a Check result means (S6).
+func (s *state) tableResult(ctx context.Context, value string, why Reason, subj subject) status {
+	p := s.p
+	cmd, text := value, ""
+	if i := strings.IndexAny(value, " \t"); i >= 0 {
+		cmd, text = value[:i], strings.TrimLeft(value[i:], " \t")
+	}
+	class := subjClass[subj]
+	or := func(t, def string) string {
+		if t == "" {
+			return def
+		}
+		return t
+	}
+	switch {
+	case allDigits(value):
+		return s.permit(why)
+	case strings.EqualFold(cmd, "OK"), strings.EqualFold(cmd, "RELAY"):
+		return s.permit(why)
+	case strings.EqualFold(cmd, "DUNNO"):
+		return dunno
+	case strings.EqualFold(cmd, "REJECT"):
+		dsn, t := dsnSplit("5.7.1", text)
+		return s.reject(errPolicy, p.mapReject, dsnFix(dsn, class), s.rejectText(subj, or(t, "Access denied")), why)
+	case strings.EqualFold(cmd, "DEFER"):
+		dsn, t := dsnSplit("4.7.1", text)
+		return s.reject(errPolicy, p.mapDefer, dsnFix(dsn, class), s.rejectText(subj, or(t, "Access denied")), why)
+	case strings.EqualFold(cmd, "DEFER_IF_PERMIT"), strings.EqualFold(cmd, "DEFER_IF_REJECT"):
+		dsn, t := dsnSplit("4.7.1", text)
+		pd := &s.dip
+		if len(cmd) == len("DEFER_IF_REJECT") && strings.EqualFold(cmd[9:], "REJECT") {
+			pd = &s.dir
+		}
+		s.deferIf(pd, errPolicy, p.mapDefer, dsnFix(dsn, class), s.rejectText(subj, or(t, "Service unavailable")), why)
+		return dunno
+	case len(cmd) == 3 && text != "" && (cmd[0] == '4' || cmd[0] == '5') && allDigits(cmd):
+		code, _ := strconv.Atoi(cmd)
+		dsn, t := dsnSplit(cmd[:1]+".7.1", text)
+		return s.reject(errPolicy, code, dsnFix(dsn, class), s.rejectText(subj, or(t, "Access denied")), why)
+	case strings.EqualFold(cmd, "DISCARD"):
+		s.discard = true
+		s.d.Actions = append(s.d.Actions, Action{Kind: ActionDiscard, Value: text, Reason: why})
+		return s.permit(why)
+	case strings.EqualFold(cmd, "HOLD"):
+		s.d.Hold = true
+		s.d.Actions = append(s.d.Actions, Action{Kind: ActionHold, Value: text, Reason: why})
+		return dunno
+	case strings.EqualFold(cmd, "WARN"), strings.EqualFold(cmd, "INFO"):
+		k := ActionWarn
+		if cmd[0] == 'I' || cmd[0] == 'i' {
+			k = ActionInfo
+		}
+		p.log.Info(strings.ToLower(cmd), "text", text, "reason", why.String())
+		s.d.Actions = append(s.d.Actions, Action{Kind: k, Value: text, Reason: why})
+		return dunno
+	case strings.EqualFold(cmd, "PREPEND"), strings.EqualFold(cmd, "REDIRECT"), strings.EqualFold(cmd, "BCC"), strings.EqualFold(cmd, "FILTER"):
+		k := map[string]ActionKind{"PREPEND": ActionPrepend, "REDIRECT": ActionRedirect, "BCC": ActionBCC, "FILTER": ActionFilter}[strings.ToUpper(cmd)]
+		if text == "" || k == ActionFilter && !strings.Contains(text, ":") || k == ActionPrepend && !strings.Contains(text, ":") {
+			return s.serverError("access table " + why.Table + " entry " + why.Key + " has " + cmd + " action without valid argument")
+		}
+		s.d.Actions = append(s.d.Actions, Action{Kind: k, Value: text, Reason: why})
+		return dunno
+	}
+	// Anything else is a restriction list: a class or restriction names,
+	// without table lookups.
+	if strings.Contains(value, ":") {
+		return s.serverError("access table " + why.Table + " entry " + why.Key + " has a table lookup in its value: " + value)
+	}
+	l, err := p.compile(ctx, "access table value", value, false)
+	if err != nil {
+		return s.serverError(err.Error())
+	}
+	return s.run(ctx, l, subj)
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

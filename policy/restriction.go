@@ -1,0 +1,312 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/mxrelay/mxrelay/lookup"
+)
+
+// Restriction is one entry of a restriction list as written in main.cf:
+// a name and, for the restrictions that take one, its argument (a table
+// or a policy service).
+type Restriction struct {
+	Name string // lower case: "check_recipient_access"
+	Arg  string // "hash:/etc/postfix/access", "inet:127.0.0.1:10031"; empty when none
+}
+
+// The restrictions without argument, as Go values. Restriction classes
+// and Config.Restrictions add names of their own.
+var (
+	PermitAll                    = Restriction{Name: "permit"} // Postfix's PERMIT_ALL: "permit"
+	RejectAll                    = Restriction{Name: "reject"}
+	DeferAll                     = Restriction{Name: "defer"}
+	DunnoAll                     = Restriction{Name: "dunno"}
+	DeferIfPermit                = Restriction{Name: "defer_if_permit"}
+	DeferIfReject                = Restriction{Name: "defer_if_reject"}
+	WarnIfReject                 = Restriction{Name: "warn_if_reject"}
+	PermitMynetworks             = Restriction{Name: "permit_mynetworks"}
+	PermitSASLAuthenticated      = Restriction{Name: "permit_sasl_authenticated"}
+	PermitAuthDestination        = Restriction{Name: "permit_auth_destination"}
+	RejectUnauthDestination      = Restriction{Name: "reject_unauth_destination"}
+	DeferUnauthDestination       = Restriction{Name: "defer_unauth_destination"}
+	RejectUnlistedRecipient      = Restriction{Name: "reject_unlisted_recipient"}
+	RejectNonFQDNRecipient       = Restriction{Name: "reject_non_fqdn_recipient"}
+	RejectNonFQDNSender          = Restriction{Name: "reject_non_fqdn_sender"}
+	RejectUnknownRecipientDomain = Restriction{Name: "reject_unknown_recipient_domain"}
+)
+
+// CheckRecipientAccess returns "check_recipient_access table".
+func CheckRecipientAccess(table string) Restriction {
+	return Restriction{Name: "check_recipient_access", Arg: table}
+}
+
+// CheckSenderAccess returns "check_sender_access table".
+func CheckSenderAccess(table string) Restriction {
+	return Restriction{Name: "check_sender_access", Arg: table}
+}
+
+// CheckClientAccess returns "check_client_access table".
+func CheckClientAccess(table string) Restriction {
+	return Restriction{Name: "check_client_access", Arg: table}
+}
+
+// CheckHeloAccess returns "check_helo_access table".
+func CheckHeloAccess(table string) Restriction {
+	return Restriction{Name: "check_helo_access", Arg: table}
+}
+
+// CheckPolicyService returns "check_policy_service service", service being
+// "inet:host:port" or "unix:/path".
+func CheckPolicyService(service string) Restriction {
+	return Restriction{Name: "check_policy_service", Arg: service}
+}
+
+// takesArg lists the restrictions followed by an argument.
+var takesArg = map[string]bool{
+	"check_recipient_access": true, "check_sender_access": true, "check_client_access": true,
+	"check_helo_access": true, "check_policy_service": true,
+	// Known to Postfix, refused by New as not implemented:
+	"check_reverse_client_hostname_access": true, "check_ccert_access": true, "check_sasl_access": true,
+	"check_recipient_mx_access": true, "check_recipient_ns_access": true, "check_recipient_a_access": true,
+	"check_sender_mx_access": true, "check_sender_ns_access": true, "check_sender_a_access": true,
+	"check_client_mx_access": true, "check_client_ns_access": true, "check_client_a_access": true,
+	"check_helo_mx_access": true, "check_helo_ns_access": true, "check_helo_a_access": true,
+	"check_reverse_client_hostname_mx_access": true, "check_reverse_client_hostname_ns_access": true,
+	"check_reverse_client_hostname_a_access": true, "check_client_hostname_access": true,
+}
+
+// String returns the restriction as main.cf writes it. An argument that
+// would not read back as one token is wrapped in "{ }".
+func (r Restriction) String() string {
+	if r.Arg == "" && !takesArg[r.Name] {
+		return r.Name
+	}
+	if toks, err := tokenize(r.Arg); err != nil || len(toks) != 1 || toks[0] != r.Arg || strings.HasPrefix(r.Arg, "{") {
+		return r.Name + " { " + r.Arg + " }"
+	}
+	return r.Name + " " + r.Arg
+}
+
+// FormatRestrictions joins restrictions as a main.cf value.
+func FormatRestrictions(rs []Restriction) string {
+	var b strings.Builder
+	for i, r := range rs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(r.String())
+	}
+	return b.String()
+}
+
+// ParseRestrictions parses a restriction list value ("permit_mynetworks,
+// reject_unauth_destination"): names separated by commas or white space,
+// each followed by its argument when it takes one. "{ ... }" groups an
+// argument that contains separators, as in Postfix 3.x
+// ("check_policy_service { inet:127.0.0.1:9998, timeout=10s }"). Names are
+// case-insensitive. ParseRestrictions checks syntax only: New checks that
+// every name exists and opens the tables.
+func ParseRestrictions(s string) ([]Restriction, error) {
+	toks, err := tokenize(s)
+	if err != nil {
+		return nil, err
+	}
+	var out []Restriction
+	for i := 0; i < len(toks); i++ {
+		name := toks[i]
+		if strings.HasPrefix(name, "{") {
+			return nil, fmt.Errorf("restriction list: unexpected %q where a restriction name belongs", name)
+		}
+		r := Restriction{Name: strings.ToLower(name)}
+		if takesArg[r.Name] {
+			if i+1 >= len(toks) {
+				return nil, fmt.Errorf("restriction list: %s needs an argument", r.Name)
+			}
+			i++
+			r.Arg = unbrace(toks[i])
+			if r.Arg == "" {
+				return nil, fmt.Errorf("restriction list: %s needs an argument", r.Name)
+			}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// tokenize splits at commas and white space outside "{ }".
+func tokenize(s string) ([]string, error) {
+	var toks []string
+	depth, start := 0, -1
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		sep := c == ',' || c == ' ' || c == '\t' || c == '\r' || c == '\n'
+		switch {
+		case c == '{':
+			depth++
+		case c == '}':
+			depth--
+			if depth < 0 {
+				return nil, errors.New("restriction list: unbalanced '}'")
+			}
+		}
+		if sep && depth == 0 {
+			if start >= 0 {
+				toks = append(toks, s[start:i])
+				start = -1
+			}
+			continue
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+	if depth != 0 {
+		return nil, errors.New("restriction list: unbalanced '{'")
+	}
+	if start >= 0 {
+		toks = append(toks, s[start:])
+	}
+	return toks, nil
+}
+
+// unbrace removes the "{ }" around a grouped argument.
+func unbrace(t string) string {
+	if strings.HasPrefix(t, "{") && strings.HasSuffix(t, "}") {
+		return strings.Trim(t[1:len(t)-1], " \t\r\n")
+	}
+	return t
+}
+
+// Check is a restriction written in Go, named in Config.Restrictions. It
+// returns an access(5) action ("OK", "REJECT text", "DUNNO",
+// "DEFER_IF_PERMIT text", "550 5.7.1 text", a restriction class...) that
+// policy evaluates exactly as it evaluates an access table's value; ""
+// means DUNNO. An error is a temporary failure (451 4.3.0), or 451 4.3.5
+// when it is a lookup.Error of kind lookup.Config.
+type Check interface {
+	Check(ctx context.Context, r *Request) (action string, err error)
+}
+
+// CheckFunc adapts a function to Check.
+type CheckFunc func(ctx context.Context, r *Request) (string, error)
+
+// Check calls f.
+func (f CheckFunc) Check(ctx context.Context, r *Request) (string, error) { return f(ctx, r) }
+
+type stepKind int8
+
+const (
+	stepBuiltin stepKind = iota
+	stepAccess
+	stepService
+	stepClass
+	stepCustom
+)
+
+// step is one compiled restriction.
+type step struct {
+	name   string
+	kind   stepKind
+	arg    string
+	tables []lookup.Table // stepAccess: the one table
+	svc    *policyClient
+	check  Check
+}
+
+type compiled []step
+
+// builtins are the restrictions without argument policy implements.
+var builtins = map[string]bool{
+	"permit": true, "reject": true, "defer": true, "dunno": true, "defer_if_permit": true,
+	"defer_if_reject": true, "warn_if_reject": true, "permit_mynetworks": true,
+	"permit_sasl_authenticated": true, "permit_auth_destination": true,
+	"reject_unauth_destination": true, "defer_unauth_destination": true,
+	"reject_unlisted_recipient": true, "reject_non_fqdn_recipient": true,
+	"reject_non_fqdn_sender": true, "reject_unknown_recipient_domain": true,
+}
+
+// compileLists compiles the six lists and the restriction classes.
+func (p *Policy) compileLists(ctx context.Context) error {
+	c := &p.cfg
+	values := [...]string{c.SMTPDClientRestrictions, c.SMTPDHeloRestrictions, c.SMTPDSenderRestrictions,
+		c.SMTPDRelayRestrictions, c.SMTPDRecipientRestrictions, c.SMTPDDataRestrictions}
+	if values[listRelay] == "" {
+		values[listRelay] = DefaultRelayRestrictions
+	}
+	p.classes = make(map[string]compiled, len(c.SMTPDRestrictionClasses))
+	for name := range c.SMTPDRestrictionClasses {
+		if builtins[strings.ToLower(name)] || takesArg[strings.ToLower(name)] {
+			return &ConfigError{"smtpd_restriction_classes", fmt.Errorf("class %q has the name of a restriction", name)}
+		}
+		p.classes[strings.ToLower(name)] = nil
+	}
+	for name, value := range c.SMTPDRestrictionClasses {
+		l, err := p.compile(ctx, name, value, true)
+		if err != nil {
+			return err
+		}
+		p.classes[strings.ToLower(name)] = l
+	}
+	for i, v := range values {
+		l, err := p.compile(ctx, listParams[i], v, true)
+		if err != nil {
+			return err
+		}
+		p.lists[i] = l
+	}
+	return nil
+}
+
+// compile parses and compiles one list. With tables false (a list found in
+// an access table's value) no argument is allowed.
+func (p *Policy) compile(ctx context.Context, param, value string, tables bool) (compiled, error) {
+	rs, err := ParseRestrictions(value)
+	if err != nil {
+		return nil, &ConfigError{param, err}
+	}
+	out := make(compiled, 0, len(rs))
+	for _, r := range rs {
+		s := step{name: r.Name, arg: r.Arg}
+		switch {
+		case builtins[r.Name]:
+			s.kind = stepBuiltin
+			if r.Name == "reject_unknown_recipient_domain" && p.cfg.Resolver == nil {
+				return nil, &ConfigError{param, errors.New("reject_unknown_recipient_domain needs Config.Resolver")}
+			}
+		case p.cfg.Restrictions[r.Name] != nil:
+			s.kind, s.check = stepCustom, p.cfg.Restrictions[r.Name]
+		case r.Arg == "" && p.hasClass(r.Name):
+			s.kind = stepClass
+		case !tables && r.Arg != "":
+			return nil, &ConfigError{param, fmt.Errorf("%s: table lookups are not allowed here", r.Name)}
+		case r.Name == "check_policy_service":
+			svc, err := p.newPolicyClient(r.Arg)
+			if err != nil {
+				return nil, &ConfigError{param, err}
+			}
+			p.services = append(p.services, svc)
+			s.kind, s.svc = stepService, svc
+		case r.Name == "check_recipient_access" || r.Name == "check_sender_access" ||
+			r.Name == "check_client_access" || r.Name == "check_helo_access":
+			t, err := p.openTable(ctx, r.Arg)
+			if err != nil {
+				return nil, &ConfigError{param, err}
+			}
+			s.kind, s.tables = stepAccess, []lookup.Table{t}
+		case takesArg[r.Name]:
+			return nil, &ConfigError{param, fmt.Errorf("%s is not implemented", r.Name)}
+		default:
+			return nil, &ConfigError{param, fmt.Errorf("unknown restriction %q", r.Name)}
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func (p *Policy) hasClass(name string) bool {
+	_, ok := p.classes[name]
+	return ok
+}
