@@ -100,12 +100,12 @@ func ParseAddress(path string, smtputf8 bool) (Address, error) {
 	if !utf8.ValidString(path) {
 		return bad("malformed UTF-8")
 	}
-	t := strings.Trim(path, " \t")
+	t := trimBlanks(path)
 	if strings.HasPrefix(t, "<") {
 		if !strings.HasSuffix(t, ">") || len(t) < 2 {
 			return bad("unbalanced '<'")
 		}
-		t = strings.Trim(t[1:len(t)-1], " \t")
+		t = trimBlanks(t[1 : len(t)-1])
 	}
 	if t == "" {
 		return Address{}, nil
@@ -237,15 +237,30 @@ func unquoteLocal(raw string) (local string, simple bool, why string) {
 	return b.String(), false, ""
 }
 
-// localChar reports whether c may appear unquoted in a localpart: RFC 5322
-// atext, '.', '@' (a source route Postfix keeps), and UTF-8 bytes.
-func localChar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c >= 0x80:
-		return true
+func trimBlanks(s string) string {
+	for s != "" && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
 	}
-	return strings.IndexByte("!#$%&'*+-/=?^_`{|}~.@", c) >= 0
+	for s != "" && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
 }
+
+// Character classes: localOK may appear unquoted in a localpart (RFC 5322
+// atext, '.', '@' of a source route Postfix keeps, UTF-8 bytes); hostOK in
+// a host name label (letters, digits, '-', '_' as Postfix's
+// valid_hostname allows).
+var localOK, hostOK = func() (l, h [256]bool) {
+	for c := 0; c < 256; c++ {
+		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+		l[c] = alnum || c >= 0x80 || strings.IndexByte("!#$%&'*+-/=?^_`{|}~.@", byte(c)) >= 0
+		h[c] = alnum || c == '-' || c == '_'
+	}
+	return
+}()
+
+func localChar(c byte) bool { return localOK[c] }
 
 // checkDomain validates a domain as Postfix's valid_hostname and
 // valid_mailhost_literal do; it returns why it is invalid, or "".
@@ -264,7 +279,16 @@ func checkDomain(d string, smtputf8 bool) string {
 		return "domain longer than 255 bytes"
 	}
 	numeric := true
-	for label := range strings.SplitSeq(d, ".") {
+	for len(d) > 0 {
+		label := d
+		if i := strings.IndexByte(d, '.'); i >= 0 {
+			label, d = d[:i], d[i+1:]
+			if d == "" {
+				return "empty domain label"
+			}
+		} else {
+			d = ""
+		}
 		if label == "" {
 			return "empty domain label"
 		}
@@ -278,7 +302,7 @@ func checkDomain(d string, smtputf8 bool) string {
 			c := label[i]
 			switch {
 			case '0' <= c && c <= '9':
-			case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', c == '-', c == '_':
+			case hostOK[c]:
 				numeric = false
 			case c >= 0x80 && smtputf8:
 				numeric = false

@@ -65,31 +65,30 @@ type resolution struct {
 
 // state is one evaluation (Postfix's SMTPD_STATE, for one command).
 type state struct {
-	p         *Policy
-	req       *Request
-	rcpt      Address
-	sender    Address
-	hasRcpt   bool
-	res       resolution
-	warnIf    int // recursion level of an active warn_if_reject, 0 when none
-	recursion int
-	dip, dir  pending
-	discard   bool
-	rcptDone  bool // reject_unlisted_recipient ran (not in warn mode)
-	d         Decision
+	p                     *Policy
+	req                   *Request
+	rcpt                  Address
+	sender                Address // valid once senderDone
+	senderDone, senderErr bool
+	hasRcpt               bool
+	res                   resolution
+	warnIf                int // recursion level of an active warn_if_reject, 0 when none
+	recursion             int
+	dip, dir              pending
+	discard               bool
+	rcptDone              bool // reject_unlisted_recipient ran (not in warn mode)
+	d                     Decision
 }
 
 // Check decides one Request. The Decision is never an error: table and
 // policy server failures are 4xx decisions with Err set.
 func (p *Policy) Check(ctx context.Context, req *Request) Decision {
 	s := state{p: p, req: req}
-	if req.Stage >= StageMail {
-		a, err := ParseAddress(req.Sender, req.SMTPUTF8)
-		if err != nil {
+	if req.Stage == StageMail {
+		if _, err := ParseAddress(req.Sender, req.SMTPUTF8); err != nil {
 			return p.final(&s, Decision{Verdict: Reject, Code: 501, Enhanced: "5.1.7", Text: "Bad sender address syntax", Err: err,
 				Reason: Reason{Restriction: "address syntax"}})
 		}
-		s.sender = a
 	}
 	switch req.Stage {
 	case StageConnect:
@@ -214,11 +213,16 @@ func (s *state) run(ctx context.Context, list compiled, subj subject) status {
 	if len(list) == 0 {
 		return dunno
 	}
-	s.recursion++
-	defer func() { s.recursion-- }()
-	if s.recursion > 100 {
+	if s.recursion >= 100 {
 		return s.serverError("restriction classes nested too deeply")
 	}
+	s.recursion++
+	st := s.runList(ctx, list, subj)
+	s.recursion--
+	return st
+}
+
+func (s *state) runList(ctx context.Context, list compiled, subj subject) status {
 	for i := range list {
 		if s.discard {
 			break
@@ -326,8 +330,10 @@ func (s *state) step(ctx context.Context, st *step, subj subject) status {
 			return s.nonFQDN(s.rcpt, subjRcpt, why)
 		}
 	case "reject_non_fqdn_sender":
-		if s.req.Stage >= StageMail && !s.sender.IsNull() {
-			return s.nonFQDN(s.sender, subjSender, why)
+		if sender, st := s.from(); st == rejected {
+			return st
+		} else if s.req.Stage >= StageMail && !sender.IsNull() {
+			return s.nonFQDN(sender, subjSender, why)
 		}
 	case "reject_unknown_recipient_domain":
 		if s.hasRcpt {
@@ -354,7 +360,7 @@ func (s *state) replyName(subj subject) string {
 	case subjHelo:
 		return s.req.Helo
 	case subjSender:
-		return s.sender.String()
+		return s.sender.String() // parsed by from() before any sender reply
 	case subjRcpt:
 		return s.rcpt.String()
 	}
@@ -535,7 +541,11 @@ func (s *state) access(ctx context.Context, st *step, why Reason) status {
 		if s.req.Stage < StageMail {
 			return dunno
 		}
-		if s.sender.IsNull() {
+		sender, st := s.from()
+		if st == rejected {
+			return st
+		}
+		if sender.IsNull() {
 			keys = append(kb[:0], lookup.Key{Key: "<>", Kind: lookup.KeyAddress})
 		} else {
 			keys = lookup.AppendAccessKeys(kb[:0], s.senderCanon(), s.p.access)
@@ -563,6 +573,24 @@ func (s *state) access(ctx context.Context, st *step, why Reason) status {
 		return dunno // too suspicious for OK (S6)
 	}
 	return status
+}
+
+// from parses the sender on first use (at RCPT most decisions never look
+// at it). A sender that does not parse gives 501 5.1.7 and rejected.
+func (s *state) from() (Address, status) {
+	if !s.senderDone {
+		s.senderDone = true
+		a, err := ParseAddress(s.req.Sender, s.req.SMTPUTF8)
+		if err != nil {
+			s.d.Err = err
+			s.senderErr = true
+		}
+		s.sender = a
+	}
+	if s.senderErr {
+		return Address{}, s.reject(errSoftware, 501, "5.1.7", "Bad sender address syntax", Reason{Restriction: "address syntax"})
+	}
+	return s.sender, dunno
 }
 
 func (s *state) senderCanon() string {

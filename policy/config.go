@@ -625,9 +625,12 @@ func (p *Policy) unauthIn(i int) bool {
 	return false
 }
 
-// tableEntries lists a table's entries when it can be listed.
+// tableEntries lists a table's entries when it is held in memory anyway
+// (hash:, texthash:, Go maps); cdb: tables are not read whole.
 func tableEntries(t lookup.Table) []lookup.Entry {
 	switch t := t.(type) {
+	case lookup.CDBTable:
+		return nil
 	case interface{ All() []lookup.Entry }:
 		return t.All()
 	case interface {

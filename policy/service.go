@@ -358,7 +358,8 @@ func (s *state) policyRequest(pc *policyClient) []byte {
 	add("server_address", addr(r.ServerAddr))
 	add("server_port", num(int64(r.ServerPort)))
 	add("helo_name", r.Helo)
-	add("sender", s.sender.String())
+	sender, _ := s.from()
+	add("sender", sender.String())
 	rcpt := ""
 	if s.hasRcpt {
 		rcpt = s.rcpt.String()
