@@ -383,7 +383,12 @@ func New(ctx context.Context, c Config) (*Policy, error) {
 			return nil
 		}
 		var ts []lookup.Table
-		for _, spec := range splitList(value) {
+		specs, e := tokenize(value)
+		if e != nil {
+			err = &ConfigError{param, e}
+			return nil
+		}
+		for _, spec := range specs {
 			t, e := p.openTable(ctx, spec)
 			if e != nil {
 				err = &ConfigError{param, e}
@@ -592,11 +597,11 @@ func (p *Policy) checkTraps(ctx context.Context) {
 		p.warn("relay_recipient_maps", "empty: every localpart of a relay domain is accepted, and mail to unknown users "+
 			"will bounce to forged senders (backscatter); list the valid recipients")
 	}
-	for i, t := range p.relayRcpt {
+	for _, t := range p.relayRcpt {
 		for _, e := range tableEntries(t) {
 			if !strings.Contains(e.Key, "@") {
 				p.warn("relay_recipient_maps", fmt.Sprintf("%s: key %q has no '@' and never matches (L4); write \"@%s\" for a whole domain",
-					splitList(c.RelayRecipientMaps)[i], e.Key, e.Key))
+					lookup.Name(t), e.Key, e.Key))
 			}
 		}
 	}

@@ -1,0 +1,465 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/mxrelay/mxrelay/lookup"
+)
+
+// backupMX is a small backup MX configuration for the tests below.
+func backupMX() Config {
+	return Config{
+		MyHostname:         "mx.example.net",
+		MyDestination:      "mx.example.net, localhost",
+		InetInterfaces:     "loopback-only",
+		MyNetworks:         "192.0.2.0/24",
+		RelayDomains:       "backup.example",
+		RelayRecipientMaps: "inline:{ user1@backup.example=x, @open.backup.example=x }",
+		RecipientDelimiter: "+",
+	}
+}
+
+func mustNew(t *testing.T, c Config) *Policy {
+	t.Helper()
+	p, err := New(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func rcptFrom(p *Policy, client, sender, rcpt string) Decision {
+	return p.Check(context.Background(), &Request{Stage: StageRcpt, ClientAddr: netip.MustParseAddr(client),
+		Helo: "client.example", Sender: sender, Recipient: rcpt})
+}
+
+func rcpt(p *Policy, client, rcpt string) Decision {
+	return rcptFrom(p, client, "<sender@sender.example>", rcpt)
+}
+
+func wantReply(t *testing.T, d Decision, want string) {
+	t.Helper()
+	if d.Reply() != want {
+		t.Errorf("got  %q (reason %v, err %v)\nwant %q", d.Reply(), d.Reason, d.Err, want)
+	}
+}
+
+func TestBackupMXBasics(t *testing.T) {
+	p := mustNew(t, backupMX())
+	wantReply(t, rcpt(p, "203.0.113.1", "<user1+tag@backup.example>"), "250 2.1.5 Ok")
+	wantReply(t, rcpt(p, "203.0.113.1", "<nosuch@backup.example>"),
+		"550 5.1.1 <nosuch@backup.example>: Recipient address rejected: User unknown in relay recipient table")
+	wantReply(t, rcpt(p, "203.0.113.1", "<u@stranger.example>"), "454 4.7.1 <u@stranger.example>: Relay access denied")
+	wantReply(t, rcpt(p, "192.0.2.7", "<u@stranger.example>"), "250 2.1.5 Ok")
+	// R6: trusted clients are still held to the recipient list.
+	wantReply(t, rcpt(p, "192.0.2.7", "<nosuch@backup.example>"),
+		"550 5.1.1 <nosuch@backup.example>: Recipient address rejected: User unknown in relay recipient table")
+	// S3: a source-routed localpart is not an authorised destination.
+	wantReply(t, rcpt(p, "203.0.113.1", "<u%x.example@backup.example>"), "454 4.7.1 <u%x.example@backup.example>: Relay access denied")
+	wantReply(t, rcpt(p, "203.0.113.1", "<u@backup.example"), "501 5.1.3 Bad recipient address syntax")
+	d := rcpt(p, "203.0.113.1", "<user1@backup.example>")
+	if d.Verdict != Permit || d.Reason.Table != "relay_recipient_maps" || d.Reason.Key != "user1@backup.example" {
+		t.Errorf("reason for an accepted recipient: %+v", d)
+	}
+	d = rcpt(p, "203.0.113.1", "<u@stranger.example>")
+	if d.Verdict != Defer || d.Reason.Restriction != "defer_unauth_destination" {
+		t.Errorf("relay denial: %+v", d)
+	}
+}
+
+func TestStartupGuard(t *testing.T) {
+	c := backupMX()
+	c.SMTPDRelayRestrictions = "dunno"
+	c.SMTPDRecipientRestrictions = "permit_mynetworks, permit"
+	_, err := New(context.Background(), c)
+	var ce *ConfigError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "reject_unauth_destination") || !strings.Contains(err.Error(), "open relay") {
+		t.Fatalf("open relay configuration accepted: %v", err)
+	}
+	// A class holding reject_unauth_destination satisfies the guard, as in Postfix.
+	c.SMTPDRestrictionClasses = map[string]string{"relaycheck": "reject_unauth_destination"}
+	c.SMTPDRecipientRestrictions = "permit_mynetworks, relaycheck"
+	p := mustNew(t, c)
+	wantReply(t, rcpt(p, "203.0.113.1", "<u@stranger.example>"), "554 5.7.1 <u@stranger.example>: Relay access denied")
+	wantReply(t, rcpt(p, "192.0.2.1", "<u@stranger.example>"), "250 2.1.5 Ok")
+}
+
+func TestConfigErrors(t *testing.T) {
+	for name, mod := range map[string]func(*Config){
+		"unknown restriction":  func(c *Config) { c.SMTPDRecipientRestrictions = "reject_everything_bad" },
+		"missing argument":     func(c *Config) { c.SMTPDRecipientRestrictions = "check_recipient_access" },
+		"missing table":        func(c *Config) { c.SMTPDRecipientRestrictions = "check_recipient_access hash:/nonexistent/x" },
+		"unimplemented":        func(c *Config) { c.SMTPDRecipientRestrictions = "check_recipient_mx_access inline:{a=b}" },
+		"resolver needed":      func(c *Config) { c.SMTPDRecipientRestrictions = "reject_unknown_recipient_domain" },
+		"bad relay map":        func(c *Config) { c.RelayRecipientMaps = "nosuchtype:/x" },
+		"bad interface":        func(c *Config) { c.InetInterfaces = "mx.example.net" },
+		"bad policy service":   func(c *Config) { c.SMTPDRecipientRestrictions = "check_policy_service nowhere" },
+		"class named like one": func(c *Config) { c.SMTPDRestrictionClasses = map[string]string{"permit": "reject"} },
+	} {
+		c := backupMX()
+		mod(&c)
+		if _, err := New(context.Background(), c); err == nil {
+			t.Errorf("%s: New accepted the configuration", name)
+		}
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	c := backupMX()
+	c.RelayDomains = "backup.example, mx.example.net, .dot.example"
+	c.RelayRecipientMaps = "inline:{ user1@backup.example=x, backup.example=x }"
+	c.SMTPDRecipientRestrictions = "check_policy_service inet:127.0.0.1:9, reject_unauth_destination"
+	p := mustNew(t, c)
+	var all []string
+	for _, w := range p.Warnings() {
+		all = append(all, w.String())
+	}
+	text := strings.Join(all, "\n")
+	for _, want := range []string{
+		"BOTH mydestination and relay_domains",
+		`".dot.example" matches nothing`,
+		`key "backup.example" has no '@'`,
+		"check_policy_service before reject_unauth_destination",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no warning containing %q in:\n%s", want, text)
+		}
+	}
+	c = backupMX()
+	c.RelayRecipientMaps = ""
+	p = mustNew(t, c)
+	if len(p.Warnings()) != 1 || !strings.Contains(p.Warnings()[0].Msg, "backscatter") {
+		t.Errorf("empty relay_recipient_maps: warnings %v", p.Warnings())
+	}
+	if w := mustNew(t, backupMX()).Warnings(); len(w) != 0 {
+		t.Errorf("clean configuration warned: %v", w)
+	}
+}
+
+func TestAccessActions(t *testing.T) {
+	c := backupMX()
+	c.RelayRecipientMaps = ""
+	c.SMTPDRecipientRestrictions = "check_recipient_access inline:{ " +
+		"{dir@backup.example=DEFER_IF_REJECT later please}, {dip@backup.example=DEFER_IF_PERMIT wait}, " +
+		"{hold@backup.example=HOLD for review}, {discard@backup.example=DISCARD}, " +
+		"{prepend@backup.example=PREPEND X-Seen: yes}, {redirect@backup.example=REDIRECT other@backup.example}, " +
+		"{bye@backup.example=421 4.7.0 closing}, {warn@backup.example=WARN look at this}, " +
+		"{temp@backup.example=450 4.2.2 mailbox full}, {plain@backup.example=REJECT 5.7.9 with status} }" +
+		", reject_unauth_destination"
+	p := mustNew(t, c)
+	// defer_if_reject turns the later 5xx relay denial into its 4xx.
+	wantReply(t, rcpt(p, "203.0.113.1", "<dir@backup.example>"), "250 2.1.5 Ok")
+	c2 := c
+	c2.SMTPDRecipientRestrictions = "check_recipient_access inline:{ {dir@stranger.example=DEFER_IF_REJECT later please} }, reject_unauth_destination"
+	c2.SMTPDRelayRestrictions = "dunno"
+	p2 := mustNew(t, c2)
+	wantReply(t, rcpt(p2, "203.0.113.1", "<dir@stranger.example>"), "450 4.7.1 <dir@stranger.example>: Recipient address rejected: later please")
+	wantReply(t, rcpt(p, "203.0.113.1", "<dip@backup.example>"), "450 4.7.1 <dip@backup.example>: Recipient address rejected: wait")
+	wantReply(t, rcpt(p, "203.0.113.1", "<temp@backup.example>"), "450 4.2.2 <temp@backup.example>: Recipient address rejected: mailbox full")
+	wantReply(t, rcpt(p, "203.0.113.1", "<plain@backup.example>"), "554 5.7.9 <plain@backup.example>: Recipient address rejected: with status")
+
+	d := rcpt(p, "203.0.113.1", "<hold@backup.example>")
+	if d.Verdict != Permit || !d.Hold || len(d.Actions) != 1 || d.Actions[0].Kind != ActionHold || d.Actions[0].Value != "for review" {
+		t.Errorf("HOLD: %+v", d)
+	}
+	d = rcpt(p, "203.0.113.1", "<discard@backup.example>")
+	if d.Verdict != Permit || !d.Discard {
+		t.Errorf("DISCARD: %+v", d)
+	}
+	// After DISCARD Postfix accepts every recipient of the transaction.
+	d = p.Check(context.Background(), &Request{Stage: StageRcpt, ClientAddr: netip.MustParseAddr("203.0.113.1"),
+		Sender: "<>", Recipient: "<u@stranger.example>", Discard: true})
+	if d.Verdict != Permit || !d.Discard {
+		t.Errorf("recipient after DISCARD: %+v", d)
+	}
+	d = rcpt(p, "203.0.113.1", "<prepend@backup.example>")
+	if d.Verdict != Permit || len(d.Actions) != 1 || d.Actions[0].Kind != ActionPrepend || d.Actions[0].Value != "X-Seen: yes" {
+		t.Errorf("PREPEND: %+v", d)
+	}
+	d = rcpt(p, "203.0.113.1", "<redirect@backup.example>")
+	if len(d.Actions) != 1 || d.Actions[0].Kind != ActionRedirect || d.Actions[0].Value != "other@backup.example" {
+		t.Errorf("REDIRECT: %+v", d)
+	}
+	d = rcpt(p, "203.0.113.1", "<warn@backup.example>")
+	if d.Verdict != Permit || len(d.Actions) != 1 || d.Actions[0].Kind != ActionWarn {
+		t.Errorf("WARN: %+v", d)
+	}
+	d = rcpt(p, "203.0.113.1", "<bye@backup.example>")
+	if d.Code != 421 || !d.EndSession || d.Verdict != Defer {
+		t.Errorf("421: %+v", d)
+	}
+}
+
+func TestWarnIfRejectAndSoftBounce(t *testing.T) {
+	c := backupMX()
+	c.SMTPDRecipientRestrictions = "warn_if_reject reject_non_fqdn_recipient, warn_if_reject reject_unlisted_recipient"
+	p := mustNew(t, c)
+	d := rcpt(p, "192.0.2.1", "<nosuch@backup.example>")
+	// The warned check does not count: the implicit one still rejects (R6).
+	wantReply(t, d, "550 5.1.1 <nosuch@backup.example>: Recipient address rejected: User unknown in relay recipient table")
+	if len(d.Actions) != 1 || d.Actions[0].Kind != ActionWarn || !strings.HasPrefix(d.Actions[0].Value, "550 5.1.1") {
+		t.Errorf("warn_if_reject left no warning: %+v", d.Actions)
+	}
+	d = rcpt(p, "192.0.2.1", "<u@nodot>")
+	wantReply(t, d, "250 2.1.5 Ok")
+	if len(d.Actions) != 1 || d.Actions[0].Value != "504 5.5.2 <u@nodot>: Recipient address rejected: need fully-qualified address" {
+		t.Errorf("warn_if_reject reject_non_fqdn_recipient: %+v", d.Actions)
+	}
+	c = backupMX()
+	c.SoftBounce = true
+	p = mustNew(t, c)
+	wantReply(t, rcpt(p, "192.0.2.1", "<nosuch@backup.example>"),
+		"450 4.1.1 <nosuch@backup.example>: Recipient address rejected: User unknown in relay recipient table")
+}
+
+// failing is a table that always fails with the given kind.
+func failing(kind lookup.ErrorKind) lookup.Table {
+	return lookup.TableFunc(func(ctx context.Context, key string) (string, bool, error) {
+		return "", false, &lookup.Error{Table: "test:failing", Key: key, Kind: kind, Err: errors.New("server down")}
+	})
+}
+
+func TestLookupFailures(t *testing.T) {
+	c := backupMX()
+	c.Tables = map[string]lookup.Table{"test:temp": failing(lookup.Temporary), "test:conf": failing(lookup.Config)}
+	c.RelayRecipientMaps = "test:temp"
+	p := mustNew(t, c)
+	d := rcpt(p, "203.0.113.1", "<user1@backup.example>")
+	wantReply(t, d, "451 4.3.0 <user1@backup.example>: Temporary lookup failure")
+	if d.Err == nil || lookup.KindOf(d.Err) != lookup.Temporary {
+		t.Errorf("Err = %v", d.Err)
+	}
+	c.RelayRecipientMaps = "test:conf"
+	p = mustNew(t, c)
+	wantReply(t, rcpt(p, "203.0.113.1", "<user1@backup.example>"), "451 4.3.5 Server configuration error")
+	c = backupMX()
+	c.Tables = map[string]lookup.Table{"test:temp": failing(lookup.Temporary)}
+	c.RelayDomains = "test:temp"
+	p = mustNew(t, c)
+	wantReply(t, rcpt(p, "203.0.113.1", "<u@backup.example>"), "451 4.3.0 <u@backup.example>: Temporary lookup failure")
+	c = backupMX()
+	c.Tables = map[string]lookup.Table{"test:temp": failing(lookup.Temporary)}
+	c.SMTPDRecipientRestrictions = "check_client_access test:temp"
+	p = mustNew(t, c)
+	wantReply(t, rcpt(p, "203.0.113.1", "<user1@backup.example>"), "451 4.3.0 <unknown[203.0.113.1]>: Temporary lookup failure")
+}
+
+func TestRecipientsHookAndRoutes(t *testing.T) {
+	c := backupMX()
+	c.MyDestination = "mx.example.net, local.example"
+	c.Recipients = RecipientsFunc(func(ctx context.Context, class lookup.Class, rcpt string) (bool, error) {
+		if rcpt == "broken@local.example" {
+			return false, errors.New("user database down")
+		}
+		return class == lookup.ClassLocal && rcpt == "alice@local.example", nil
+	})
+	c.Routes = RoutesFunc(func(ctx context.Context, rcpt string) (string, string, error) {
+		switch rcpt {
+		case "user1@backup.example":
+			return "error", "5.2.1 mailbox disabled", nil
+		case "alice@local.example":
+			return "retry", "", nil
+		}
+		return "relay", "backup.example", nil
+	})
+	c.RelayRecipientMaps = "inline:{ user1@backup.example=x, user2@backup.example=x }"
+	p := mustNew(t, c)
+	wantReply(t, rcpt(p, "203.0.113.1", "<bob@local.example>"),
+		"550 5.1.1 <bob@local.example>: Recipient address rejected: User unknown in local recipient table")
+	wantReply(t, rcpt(p, "203.0.113.1", "<broken@local.example>"), "451 4.3.0 <broken@local.example>: Temporary lookup failure")
+	wantReply(t, rcpt(p, "203.0.113.1", "<alice@local.example>"),
+		"450 4.1.1 <alice@local.example>: Recipient address rejected: Address is undeliverable")
+	wantReply(t, rcpt(p, "203.0.113.1", "<user1@backup.example>"), "550 5.2.1 <user1@backup.example>: Recipient address rejected: mailbox disabled")
+	wantReply(t, rcpt(p, "203.0.113.1", "<user2@backup.example>"), "250 2.1.5 Ok")
+}
+
+func TestOtherRestrictions(t *testing.T) {
+	c := backupMX()
+	c.RelayRecipientMaps = ""
+	c.RelayDomains = "backup.example, nomx.example, nullmx.example, tempfail.example"
+	c.Resolver = ResolverFunc(func(ctx context.Context, d string) (DomainStatus, error) {
+		switch d {
+		case "nomx.example":
+			return DomainNotFound, nil
+		case "nullmx.example":
+			return DomainNullMX, nil
+		case "tempfail.example":
+			return 0, errors.New("SERVFAIL")
+		}
+		return DomainFound, nil
+	})
+	c.SMTPDRecipientRestrictions = "reject_non_fqdn_sender, reject_unknown_recipient_domain, permit_sasl_authenticated, " +
+		"check_helo_access inline:{ {bad.helo.example=REJECT go away} }, check_sender_access inline:{ {spam.example=REJECT} }"
+	p := mustNew(t, c)
+	wantReply(t, rcpt(p, "203.0.113.1", "<u@nomx.example>"), "450 4.1.2 <u@nomx.example>: Recipient address rejected: Domain not found")
+	wantReply(t, rcpt(p, "203.0.113.1", "<u@nullmx.example>"),
+		"556 5.1.10 <u@nullmx.example>: Recipient address rejected: Domain nullmx.example does not accept mail (nullMX)")
+	wantReply(t, rcpt(p, "203.0.113.1", "<u@tempfail.example>"), "450 4.4.3 <u@tempfail.example>: Recipient address rejected: Domain not found")
+	wantReply(t, rcptFrom(p, "203.0.113.1", "<someone@localhost>", "<u@backup.example>"),
+		"504 5.5.2 <someone@localhost>: Sender address rejected: need fully-qualified address")
+	wantReply(t, rcptFrom(p, "203.0.113.1", "<>", "<u@backup.example>"), "250 2.1.5 Ok")
+	wantReply(t, rcptFrom(p, "203.0.113.1", "<x@sub.spam.example>", "<u@backup.example>"),
+		"554 5.7.1 <x@sub.spam.example>: Sender address rejected: Access denied")
+	d := p.Check(context.Background(), &Request{Stage: StageRcpt, ClientAddr: netip.MustParseAddr("203.0.113.1"),
+		Helo: "BAD.helo.example", Sender: "<a@sender.example>", Recipient: "<u@backup.example>"})
+	wantReply(t, d, "554 5.7.1 <BAD.helo.example>: Helo command rejected: go away")
+	d = p.Check(context.Background(), &Request{Stage: StageRcpt, ClientAddr: netip.MustParseAddr("203.0.113.1"),
+		Helo: "bad.helo.example", Sender: "<a@sender.example>", Recipient: "<u@backup.example>", SASLUsername: "alice"})
+	wantReply(t, d, "250 2.1.5 Ok")
+	if d.Reason.Restriction != "permit_sasl_authenticated" {
+		t.Errorf("reason %v", d.Reason)
+	}
+}
+
+func TestClientAccessKeys(t *testing.T) {
+	c := backupMX()
+	c.RelayRecipientMaps = ""
+	c.SMTPDClientRestrictions = "check_client_access inline:{ {203.0.113=REJECT net blocked}, {bad.example=REJECT name blocked}, {2001:db8=REJECT v6 blocked} }"
+	p := mustNew(t, c)
+	wantReply(t, rcpt(p, "203.0.113.9", "<u@backup.example>"), "554 5.7.1 <unknown[203.0.113.9]>: Client host rejected: net blocked")
+	d := p.Check(context.Background(), &Request{Stage: StageRcpt, ClientAddr: netip.MustParseAddr("198.51.100.1"),
+		ClientName: "host.sub.bad.example", Recipient: "<u@backup.example>"})
+	wantReply(t, d, "554 5.7.1 <host.sub.bad.example[198.51.100.1]>: Client host rejected: name blocked")
+	wantReply(t, rcpt(p, "2001:db8::25", "<u@backup.example>"), "554 5.7.1 <unknown[2001:db8::25]>: Client host rejected: v6 blocked")
+	wantReply(t, rcpt(p, "198.51.100.1", "<u@backup.example>"), "250 2.1.5 Ok")
+	// Without smtpd_delay_reject the client list answers at CONNECT.
+	c.SMTPDDelayReject = No
+	p = mustNew(t, c)
+	d = p.Check(context.Background(), &Request{Stage: StageConnect, ClientAddr: netip.MustParseAddr("203.0.113.9")})
+	wantReply(t, d, "554 5.7.1 <unknown[203.0.113.9]>: Client host rejected: net blocked")
+	d = p.Check(context.Background(), &Request{Stage: StageConnect, ClientAddr: netip.MustParseAddr("198.51.100.9")})
+	if d.Verdict != Continue {
+		t.Errorf("unlisted client at CONNECT: %+v", d)
+	}
+}
+
+func TestLimitsAndStages(t *testing.T) {
+	p := mustNew(t, backupMX())
+	d := p.Check(context.Background(), &Request{Stage: StageMail, ClientAddr: netip.MustParseAddr("203.0.113.1"),
+		Sender: "<a@sender.example>", Size: 20000000})
+	wantReply(t, d, "552 5.3.4 Message size exceeds fixed limit")
+	d = p.Check(context.Background(), &Request{Stage: StageMail, Sender: "<a@b@>"})
+	wantReply(t, d, "501 5.1.7 Bad sender address syntax")
+	d = p.Check(context.Background(), &Request{Stage: StageMail, Sender: "<a@sender.example>"})
+	if d.Verdict != Continue {
+		t.Errorf("MAIL with delayed restrictions: %+v", d)
+	}
+	d = p.Check(context.Background(), &Request{Stage: StageRcpt, ClientAddr: netip.MustParseAddr("192.0.2.1"),
+		Recipient: "<user1@backup.example>", RecipientCount: 1000})
+	wantReply(t, d, "452 4.5.3 Error: too many recipients")
+	wantReply(t, rcpt(p, "192.0.2.1", "<>"), "501 5.1.3 Bad recipient address syntax")
+}
+
+func TestCustomRestrictionAndClasses(t *testing.T) {
+	c := backupMX()
+	c.Restrictions = map[string]Check{"check_vip": CheckFunc(func(ctx context.Context, r *Request) (string, error) {
+		if strings.HasPrefix(r.Recipient, "<vip") {
+			return "vipclass", nil
+		}
+		if strings.HasPrefix(r.Recipient, "<fail") {
+			return "", errors.New("backend down")
+		}
+		return "", nil
+	})}
+	c.SMTPDRestrictionClasses = map[string]string{"vipclass": "reject_non_fqdn_recipient, defer"}
+	c.SMTPDRecipientRestrictions = "check_vip"
+	p := mustNew(t, c)
+	wantReply(t, rcpt(p, "192.0.2.1", "<vip@backup.example>"), "450 4.3.2 <vip@backup.example>: Recipient address rejected: Try again later")
+	wantReply(t, rcpt(p, "192.0.2.1", "<fail@backup.example>"), "451 4.3.0 <fail@backup.example>: Temporary lookup failure")
+	wantReply(t, rcpt(p, "192.0.2.1", "<user1@backup.example>"), "250 2.1.5 Ok")
+}
+
+func TestGoTables(t *testing.T) {
+	c := backupMX()
+	c.Tables = map[string]lookup.Table{
+		"mem:domains": lookup.NewMap(map[string]string{"backup.example": "x"}),
+		"mem:users":   lookup.NewMap(map[string]string{"Alice@Backup.Example": "x"}),
+	}
+	c.RelayDomains = "mem:domains"
+	c.RelayRecipientMaps = "mem:users"
+	p := mustNew(t, c)
+	wantReply(t, rcpt(p, "203.0.113.1", "<alice@sub.backup.example>"),
+		"550 5.1.1 <alice@sub.backup.example>: Recipient address rejected: User unknown in relay recipient table")
+	wantReply(t, rcpt(p, "203.0.113.1", "<ALICE@backup.example>"), "250 2.1.5 Ok")
+	wantReply(t, rcpt(p, "203.0.113.1", "<u@other.example>"), "454 4.7.1 <u@other.example>: Relay access denied")
+}
+
+func TestRestrictionParse(t *testing.T) {
+	rs, err := ParseRestrictions("permit_mynetworks,  CHECK_recipient_access hash:/etc/x\tcheck_policy_service { inet:127.0.0.1:9998, timeout=10s }, " +
+		"check_sender_access inline:{ a=b, {c = d e} } reject_unauth_destination")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Restriction{PermitMynetworks, CheckRecipientAccess("hash:/etc/x"),
+		CheckPolicyService("inet:127.0.0.1:9998, timeout=10s"), CheckSenderAccess("inline:{ a=b, {c = d e} }"), RejectUnauthDestination}
+	if len(rs) != len(want) {
+		t.Fatalf("got %v", rs)
+	}
+	for i := range rs {
+		if rs[i] != want[i] {
+			t.Errorf("%d: got %+v, want %+v", i, rs[i], want[i])
+		}
+	}
+	if s := FormatRestrictions(rs); s != "permit_mynetworks, check_recipient_access hash:/etc/x, "+
+		"check_policy_service { inet:127.0.0.1:9998, timeout=10s }, check_sender_access inline:{ a=b, {c = d e} }, reject_unauth_destination" {
+		t.Errorf("FormatRestrictions = %q", s)
+	}
+	for _, bad := range []string{"check_recipient_access", "permit {", "permit }", "{ permit }", "check_helo_access {}"} {
+		if _, err := ParseRestrictions(bad); err == nil {
+			t.Errorf("ParseRestrictions(%q) accepted", bad)
+		}
+	}
+}
+
+func TestFromMainCF(t *testing.T) {
+	params, err := ParseMainCF(strings.NewReader(`
+# comment
+myhostname = mx.example.net
+mydestination = $myhostname, localhost.$mydomain
+relay_domains = backup.example,
+    other.example
+smtpd_relay_restrictions =
+smtpd_recipient_restrictions = permit_mynetworks, ${relay_check}
+relay_check = reject_unauth_destination
+parent_domain_matches_subdomains =
+show_user_unknown_table_name = no
+unknown_relay_recipient_reject_code = 450
+smtpd_policy_service_timeout = 2m
+smtpd_restriction_classes = strict
+strict = reject
+relay_recipient_maps = proxy:inline:{ u@backup.example=x }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := FromMainCF(params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MyDestination != "mx.example.net, localhost.example.net" || c.RelayDomains != "backup.example, other.example" ||
+		c.SMTPDRelayRestrictions != "dunno" || c.SMTPDRecipientRestrictions != "permit_mynetworks, reject_unauth_destination" ||
+		c.ParentDomainMatchesSubdomains == nil || len(c.ParentDomainMatchesSubdomains) != 0 || c.ShowUserUnknownTableName != No ||
+		c.UnknownRelayRecipientRejectCode != 450 || c.SMTPDPolicyServiceTimeout.Minutes() != 2 ||
+		c.SMTPDRestrictionClasses["strict"] != "reject" || c.RelayRecipientMaps != "inline:{ u@backup.example=x }" ||
+		c.MyNetworks != "127.0.0.0/8 [::1]/128" {
+		t.Errorf("FromMainCF: %+v", c)
+	}
+	c.InetInterfaces = "loopback-only"
+	p := mustNew(t, c)
+	wantReply(t, rcpt(p, "203.0.113.1", "<nosuch@backup.example>"), "450 4.1.1 <nosuch@backup.example>: Recipient address rejected: User unknown")
+	wantReply(t, rcpt(p, "203.0.113.1", "<u@sub.other.example>"), "554 5.7.1 <u@sub.other.example>: Relay access denied")
+	for _, bad := range []string{"x", " continued = 1", "relay_domains = ${b", "show_user_unknown_table_name = maybe", "smtpd_restriction_classes = undefined"} {
+		params, err := ParseMainCF(strings.NewReader(bad))
+		if err == nil {
+			_, err = FromMainCF(params)
+		}
+		if err == nil {
+			t.Errorf("main.cf %q accepted", bad)
+		}
+	}
+}
