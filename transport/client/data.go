@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -105,6 +106,12 @@ type contentInfo struct {
 	utf8Header bool
 }
 
+// scanBuffers recycles scanContent's read buffers.
+var scanBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 32<<10)
+	return &b
+}}
+
 // scanContent reads the message once. The header ends at the first empty
 // line under the same line-ending rules as lineWriter.
 func scanContent(body io.ReaderAt, size int64) (contentInfo, error) {
@@ -112,7 +119,9 @@ func scanContent(body io.ReaderAt, size int64) (contentInfo, error) {
 	if size <= 0 || body == nil {
 		return ci, nil
 	}
-	buf := make([]byte, 32<<10)
+	bp := scanBuffers.Get().(*[]byte)
+	defer scanBuffers.Put(bp)
+	buf := *bp
 	var (
 		off                   int64
 		inHeader              = true

@@ -35,7 +35,7 @@ func (s *syncBuffer) String() string {
 
 // startSink runs Postfix's smtp-sink with counters (-c) on addr and waits
 // until it accepts connections.
-func startSink(t *testing.T, network, addr string, args ...string) *syncBuffer {
+func startSink(t testing.TB, network, addr string, args ...string) *syncBuffer {
 	t.Helper()
 	bin := testenv.NeedProgram(t, "smtp-sink")
 	argv := []string{"-c"}
@@ -74,7 +74,7 @@ func startSink(t *testing.T, network, addr string, args ...string) *syncBuffer {
 	}
 }
 
-func waitFor(t *testing.T, out *syncBuffer, s string) {
+func waitFor(t testing.TB, out *syncBuffer, s string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(out.String(), s) {
@@ -85,7 +85,7 @@ func waitFor(t *testing.T, out *syncBuffer, s string) {
 	}
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -160,4 +160,24 @@ func TestLMTPSink(t *testing.T) {
 	}
 	c.Close()
 	waitFor(t, out, "sess=2 quit=1 mesg=3")
+}
+
+// BenchmarkDeliverSMTPSink delivers 4 KiB messages over one reused,
+// pipelined connection to Postfix's smtp-sink.
+func BenchmarkDeliverSMTPSink(b *testing.B) {
+	addr := freePort(b)
+	startSink(b, "tcp", addr)
+	c := newClient(b, nil)
+	body := benchBody(4 << 10)
+	m := &Message{From: "a@src.test", Recipients: []Recipient{{Address: "u@dst.test"}},
+		Body: bytes.NewReader(body), Size: int64(len(body))}
+	tg := Target{Host: "sink.test", Address: addr, TLS: TLSNone}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Deliver(context.Background(), tg, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }

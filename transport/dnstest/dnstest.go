@@ -1,27 +1,3 @@
-// Package dnstest runs an in-process DNS server on the loopback interface
-// for tests: it serves zones given as Go values or as zone-file text over UDP
-// and TCP on the same port of 127.0.0.1, and can be told to fail on purpose
-// (SERVFAIL, no answer at all, a truncated UDP answer, REFUSED).
-//
-// It answers like a recursive resolver that already knows every record: a
-// query for a name that owns a CNAME gets the CNAME chain followed by the
-// target's records, a name that exists without records of the asked type gets
-// NODATA (NOERROR, empty answer, the zone's SOA when one was given), and any
-// other name gets NXDOMAIN.
-//
-//	srv, err := dnstest.Start()
-//	if err != nil { ... }
-//	defer srv.Close()
-//	err = srv.AddZone(`
-//	$ORIGIN example.org.
-//	@    300 IN MX 10 mx1
-//	mx1  300 IN A  127.0.0.2
-//	`)
-//	srv.SetFault("example.org", dns.TypeMX, dnstest.ServFail)
-//	// point a resolver at srv.Addr()
-//
-// The server never contacts any other host and never touches the process's
-// resolver configuration.
 package dnstest
 
 import (

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -20,6 +21,14 @@ import (
 // Replies are written as given (include CRLF). The peer stops at test
 // cleanup.
 func Script(t testing.TB, greeting string, reply func(cmd string) string) string {
+	t.Helper()
+	return listen(t, func(c net.Conn) { serve(c, greeting, reply) })
+}
+
+// listen accepts connections on 127.0.0.1:0 and runs handle on each until
+// test cleanup, which closes the listener and every connection and waits
+// for the handlers.
+func listen(t testing.TB, handle func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -37,7 +46,7 @@ func Script(t testing.TB, greeting string, reply func(cmd string) string) string
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
-			wg.Go(func() { serve(c, greeting, reply) })
+			wg.Go(func() { handle(c) })
 		}
 	})
 	t.Cleanup(func() {
@@ -84,6 +93,66 @@ func serve(c net.Conn, greeting string, reply func(string) string) {
 		}
 		if _, err := io.WriteString(c, out); err != nil {
 			return
+		}
+	}
+}
+
+// Sink starts a fast SMTP sink for benchmarks: it offers PIPELINING and
+// 8BITMIME, accepts every command, skips the content, and answers pipelined
+// commands in one write. It returns the address and a function that counts
+// the messages accepted so far.
+func Sink(t testing.TB) (addr string, messages func() int64) {
+	t.Helper()
+	n := new(atomic.Int64)
+	return listen(t, func(c net.Conn) { sink(c, n) }), n.Load
+}
+
+func sink(c net.Conn, n *atomic.Int64) {
+	defer c.Close()
+	br := bufio.NewReaderSize(c, 64<<10)
+	bw := bufio.NewWriterSize(c, 4<<10)
+	bw.WriteString("220 sink.test ESMTP\r\n")
+	bw.Flush()
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return
+		}
+		verb := line
+		if len(verb) > 4 {
+			verb = verb[:4]
+		}
+		switch strings.ToUpper(string(verb)) {
+		case "EHLO", "LHLO":
+			bw.WriteString("250-sink.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 0\r\n")
+		case "DATA":
+			bw.WriteString("354 go ahead\r\n")
+			bw.Flush()
+			for {
+				l, err := br.ReadSlice('\n')
+				if err == bufio.ErrBufferFull {
+					continue
+				}
+				if err != nil {
+					return
+				}
+				if len(l) == 3 && l[0] == '.' {
+					break
+				}
+			}
+			n.Add(1)
+			bw.WriteString("250 2.0.0 Ok: queued\r\n")
+		case "QUIT":
+			bw.WriteString("221 2.0.0 Bye\r\n")
+			bw.Flush()
+			return
+		default:
+			bw.WriteString("250 2.0.0 Ok\r\n")
+		}
+		if br.Buffered() == 0 {
+			if bw.Flush() != nil {
+				return
+			}
 		}
 	}
 }
