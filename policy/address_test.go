@@ -7,11 +7,11 @@ import (
 
 func TestParseAddress(t *testing.T) {
 	for _, tc := range []struct {
-		in           string
-		utf8         bool
+		in            string
+		utf8          bool
 		local, domain string
-		str          string // String(), when it differs from local@domain
-		bad          bool
+		str           string // String(), when it differs from local@domain
+		bad           bool
 	}{
 		{in: "<user@example.com>", local: "user", domain: "example.com"},
 		{in: "user@example.com", local: "user", domain: "example.com"},

@@ -267,7 +267,7 @@ func (pc *policyClient) once(ctx context.Context, request []byte) (string, error
 	action, err := pc.exchange(c, request)
 	if !stop() || err != nil {
 		c.c.Close()
-		if err == nil {
+		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
 		return "", err
