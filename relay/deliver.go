@@ -1,0 +1,440 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mxrelay/mxrelay/queue"
+	"github.com/mxrelay/mxrelay/transport"
+	"github.com/mxrelay/mxrelay/transport/client"
+)
+
+// Run delivers queued mail until ctx is done, with Config.Workers
+// workers: each claims a due message, routes every pending recipient,
+// delivers once per distinct route, records the per-recipient outcomes
+// (2xx delivered, 4xx deferred with backoff, 5xx bounced), sends the
+// DSNs those outcomes call for through the same queue, and removes the
+// message once no recipient is pending. When ctx is done Run stops
+// claiming and cancels the deliveries in progress (their messages stay
+// queued and are tried again), then returns ctx's error.
+func (r *Relay) Run(ctx context.Context) error {
+	return r.run(ctx, ctx)
+}
+
+// run claims until claimCtx is done; deliveries run under deliverCtx.
+func (r *Relay) run(claimCtx, deliverCtx context.Context) error {
+	if r.c.Router == nil || r.c.Agent == nil {
+		return errors.New("relay: Run needs Config.Router and Config.Agent")
+	}
+	var wg sync.WaitGroup
+	for range r.c.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				d, err := r.c.Queue.Next(claimCtx)
+				if err != nil {
+					if claimCtx.Err() != nil {
+						return
+					}
+					r.log.Error("queue claim failed", "err", err)
+					sleepCtx(claimCtx, time.Second)
+					continue
+				}
+				r.process(deliverCtx, d)
+			}
+		}()
+	}
+	wg.Wait()
+	return claimCtx.Err()
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// attemptResult is what the delivery of one recipient gave this round.
+type attemptResult struct {
+	res       transport.RecipientResult
+	transport string
+	tried     bool
+}
+
+// process delivers one claimed message.
+func (r *Relay) process(ctx context.Context, d *queue.Delivery) {
+	env := &d.Envelope
+	if len(d.Attempt) == 0 {
+		// A worker died after Done and before Remove: bounce what is final.
+		rep := queue.Report{Envelope: *env, Final: env.Final()}
+		for i, rc := range env.Recipients {
+			switch rc.State {
+			case queue.Failed:
+				rep.Failed = append(rep.Failed, i)
+			case queue.Expired:
+				rep.Expired = append(rep.Expired, i)
+			}
+		}
+		r.notify(ctx, d, rep, nil)
+		return
+	}
+	results := make(map[int]*attemptResult, len(d.Attempt))
+	outcomes := make([]queue.Outcome, 0, len(d.Attempt))
+
+	type group struct {
+		route transport.Route
+		idx   []int
+	}
+	var groups []*group
+	byKey := make(map[string]*group)
+	for _, i := range d.Attempt {
+		rt, err := r.c.Router.Route(ctx, env.Recipients[i].Address)
+		if err != nil {
+			res := transport.RecipientResult{Recipient: env.Recipients[i].Address, Status: client.Deferred, Err: err}
+			if !transport.IsTemporary(err) {
+				res.Status = client.Failed
+			}
+			results[i] = &attemptResult{res: res, tried: true}
+			continue
+		}
+		// Destinations compare case-insensitively, as Postfix's queue names do.
+		key := fmt.Sprintf("%s\x00%s\x00%t", rt.Transport, strings.ToLower(rt.Nexthop), rt.Relayhost)
+		g := byKey[key]
+		if g == nil {
+			g = &group{route: rt}
+			byKey[key] = g
+			groups = append(groups, g)
+		}
+		g.idx = append(g.idx, i)
+	}
+	if len(groups) > 0 {
+		body, err := r.openBody(ctx, env)
+		if err != nil {
+			r.log.Error("cannot read queued message", "queue_id", env.ID, "err", err)
+			for _, g := range groups {
+				for _, i := range g.idx {
+					results[i] = &attemptResult{tried: true, res: transport.RecipientResult{
+						Recipient: env.Recipients[i].Address, Status: client.Deferred,
+						Err: &transport.Error{Code: 451, Status: "4.3.0", Text: "queue file read error", Err: err}}}
+				}
+			}
+			groups = nil
+		}
+		for _, g := range groups {
+			msg := &client.Message{From: env.Sender, Body: body, Size: env.Size, SMTPUTF8: env.SMTPUTF8, EnvID: env.EnvID}
+			switch env.Ret {
+			case queue.RetFull:
+				msg.Ret = "FULL"
+			case queue.RetHdrs:
+				msg.Ret = "HDRS"
+			}
+			for _, i := range g.idx {
+				msg.Recipients = append(msg.Recipients, clientRecipient(env.Recipients[i]))
+			}
+			del := r.c.Agent.Deliver(ctx, g.route, msg)
+			for j, i := range g.idx {
+				ar := &attemptResult{transport: g.route.Transport, tried: true}
+				if del != nil && j < len(del.Recipients) {
+					ar.res = del.Recipients[j]
+				} else {
+					ar.res = transport.RecipientResult{Recipient: env.Recipients[i].Address, Status: client.Deferred,
+						Err: &transport.Error{Code: 451, Status: "4.3.0", Text: "no delivery result"}}
+				}
+				results[i] = ar
+			}
+		}
+	}
+	for _, i := range d.Attempt {
+		ar := results[i]
+		outcomes = append(outcomes, r.outcome(i, ar.res))
+	}
+	rep, err := r.c.Queue.Done(ctx, d, outcomes)
+	if err != nil {
+		r.log.Error("cannot record delivery outcome", "queue_id", env.ID, "err", err)
+		return
+	}
+	r.logAttempts(rep, d.Attempt, results)
+	r.notify(ctx, d, rep, results)
+}
+
+// outcome maps a delivery result to the queue's outcome.
+func (r *Relay) outcome(i int, res transport.RecipientResult) queue.Outcome {
+	o := queue.Outcome{Recipient: i, Reason: reasonText(res)}
+	switch res.Status {
+	case client.Delivered:
+		o.State = queue.Delivered
+	case client.Failed:
+		o.State = queue.Failed
+		if r.c.SoftBounce {
+			o.State = queue.Deferred
+		}
+	default:
+		o.State = queue.Deferred
+		o.Site = res.Stage >= client.StageConnect && res.Stage <= client.StageStartTLS
+	}
+	return o
+}
+
+// reasonText is the reason as Postfix logs it: the reply for a delivery,
+// the explanation otherwise.
+func reasonText(res transport.RecipientResult) string {
+	if res.Status == client.Delivered && res.Reply.Code != 0 {
+		return res.Reply.String()
+	}
+	return res.Text()
+}
+
+func clientRecipient(rc queue.Recipient) client.Recipient {
+	out := client.Recipient{Address: rc.Address}
+	if rc.Notify != 0 {
+		var parts []string
+		if rc.Notify&queue.NotifyNever != 0 {
+			parts = []string{"NEVER"}
+		} else {
+			if rc.Notify&queue.NotifySuccess != 0 {
+				parts = append(parts, "SUCCESS")
+			}
+			if rc.Notify&queue.NotifyFailure != 0 {
+				parts = append(parts, "FAILURE")
+			}
+			if rc.Notify&queue.NotifyDelay != 0 {
+				parts = append(parts, "DELAY")
+			}
+		}
+		out.Notify = strings.Join(parts, ",")
+	}
+	if typ, addr, ok := strings.Cut(rc.ORCPT, ";"); ok {
+		out.ORcptType, out.ORcpt = strings.TrimSpace(typ), strings.TrimSpace(addr)
+	} else {
+		// Postfix adds ORCPT when relaying (Q6).
+		out.ORcpt = rc.Address
+	}
+	return out
+}
+
+// openBody returns the message body as an io.ReaderAt.
+func (r *Relay) openBody(ctx context.Context, env *queue.Envelope) (io.ReaderAt, error) {
+	rc, err := r.c.Queue.Body(ctx, env.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	// Bodies are capped by the message size limit, so reading one into
+	// memory is bounded.
+	b, err := io.ReadAll(io.LimitReader(rc, env.Size+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) != env.Size {
+		return nil, fmt.Errorf("queued body is %d bytes, envelope says %d", len(b), env.Size)
+	}
+	return bytes.NewReader(b), nil
+}
+
+// relayString formats the peer as Postfix's relay= field.
+func relayString(res transport.RecipientResult) string {
+	if res.Host == "" && res.Addr == "" {
+		return "none"
+	}
+	host, port, err := net.SplitHostPort(res.Addr)
+	if err != nil {
+		return fmt.Sprintf("%s[%s]", res.Host, res.Addr)
+	}
+	return fmt.Sprintf("%s[%s]:%s", res.Host, host, port)
+}
+
+// logAttempts writes one line per recipient attempted (and per recipient
+// expired) and tells the observer.
+func (r *Relay) logAttempts(rep queue.Report, attempted []int, results map[int]*attemptResult) {
+	env := &rep.Envelope
+	now := r.c.Now()
+	expired := make(map[int]bool, len(rep.Expired))
+	for _, i := range rep.Expired {
+		expired[i] = true
+	}
+	seen := make(map[int]bool)
+	emit := func(i int) {
+		if seen[i] {
+			return
+		}
+		seen[i] = true
+		rc := env.Recipients[i]
+		a := Attempt{QueueID: string(env.ID), Recipient: rc.Address, Delay: now.Sub(env.Arrival), Relay: "none", Reason: rc.Reason}
+		if o, ok := strings.CutPrefix(rc.ORCPT, "rfc822;"); ok && !strings.EqualFold(o, rc.Address) {
+			a.ORCPT = o
+		}
+		if ar := results[i]; ar != nil {
+			a.Relay, a.Transport = relayString(ar.res), ar.transport
+			a.DSN = ar.res.Enhanced()
+			if ar.res.Discarded {
+				a.Status = "discarded"
+			}
+		}
+		if a.DSN == "" {
+			a.DSN = statusFromReason(rc.Reason, "4.0.0")
+		}
+		if a.Status == "" {
+			switch {
+			case expired[i]:
+				a.Status = "expired"
+			case rc.State == queue.Delivered:
+				a.Status = "sent"
+			case rc.State == queue.Failed:
+				a.Status = "bounced"
+			default:
+				a.Status = "deferred"
+			}
+		}
+		args := []any{"queue_id", a.QueueID, "to", a.Recipient}
+		if a.ORCPT != "" {
+			args = append(args, "orig_to", a.ORCPT)
+		}
+		args = append(args, "relay", a.Relay, "delay", a.Delay.Round(10*time.Millisecond).Seconds(), "dsn", a.DSN, "status", a.Status, "reason", a.Reason)
+		r.log.Info("delivery", args...)
+		r.obs.Attempted(a)
+	}
+	for _, i := range attempted {
+		emit(i)
+	}
+	for _, i := range rep.Expired {
+		emit(i)
+	}
+}
+
+// notify sends the DSNs a Done report calls for, then removes the message
+// when it is final.
+func (r *Relay) notify(ctx context.Context, d *queue.Delivery, rep queue.Report, results map[int]*attemptResult) {
+	env := &rep.Envelope
+	var failed, delayed, success []int
+	for _, i := range append(append([]int(nil), rep.Failed...), rep.Expired...) {
+		if wants(env.Recipients[i].Notify, queue.NotifyFailure) {
+			failed = append(failed, i)
+		}
+	}
+	for _, i := range rep.DelayWarning {
+		if wants(env.Recipients[i].Notify, queue.NotifyDelay) {
+			delayed = append(delayed, i)
+		}
+	}
+	for _, i := range rep.Delivered {
+		if env.Recipients[i].Notify&queue.NotifySuccess != 0 && env.Recipients[i].Notify&queue.NotifyNever == 0 {
+			success = append(success, i)
+		}
+	}
+	ok := true
+	for _, k := range []struct {
+		kind DSNKind
+		idx  []int
+	}{{DSNFailure, failed}, {DSNDelay, delayed}, {DSNSuccess, success}} {
+		if len(k.idx) == 0 {
+			continue
+		}
+		if env.Sender == "" {
+			// Q4: never a DSN to the null sender.
+			r.log.Info("not sending a notification to the null sender", "queue_id", env.ID, "kind", k.kind.String())
+			continue
+		}
+		if err := r.sendDSN(ctx, env, k.kind, k.idx, results); err != nil {
+			ok = false
+			r.log.Error("cannot queue a delivery status notification", "queue_id", env.ID, "kind", k.kind.String(), "err", err)
+		}
+	}
+	if rep.Final && ok {
+		if err := r.c.Queue.Remove(ctx, d); err != nil {
+			r.log.Error("cannot remove a delivered message", "queue_id", env.ID, "err", err)
+			return
+		}
+		r.log.Info("removed", "queue_id", env.ID)
+	}
+}
+
+// wants reports whether a recipient's NOTIFY asks for a notification of
+// the given kind; an absent NOTIFY means failure and delay (RFC 3461).
+func wants(n, kind queue.Notify) bool {
+	if n&queue.NotifyNever != 0 {
+		return false
+	}
+	if n == 0 {
+		return kind == queue.NotifyFailure || kind == queue.NotifyDelay
+	}
+	return n&kind != 0
+}
+
+// String names the kind for logs.
+func (k DSNKind) String() string {
+	switch k {
+	case DSNDelay:
+		return "delay"
+	case DSNSuccess:
+		return "success"
+	}
+	return "failure"
+}
+
+// sendDSN builds a DSN for the recipients idx and queues it from <>.
+func (r *Relay) sendDSN(ctx context.Context, env *queue.Envelope, kind DSNKind, idx []int, results map[int]*attemptResult) error {
+	now := r.c.Now()
+	dsn := &DSN{
+		Kind: kind, Hostname: r.c.Hostname, Origin: r.c.Origin, QueueID: string(env.ID), Sender: env.Sender,
+		EnvID: env.EnvID, Arrival: env.Arrival, Date: now, Ret: env.Ret, SMTPUTF8: env.SMTPUTF8,
+		DelayWarningTime: r.c.DelayWarningTime, MaximalQueueLifetime: r.c.MaximalQueueLifetime,
+	}
+	if kind == DSNDelay {
+		dsn.WillRetryUntil = env.Arrival.Add(r.c.MaximalQueueLifetime)
+	}
+	for _, i := range idx {
+		rc := env.Recipients[i]
+		dr := DSNRecipient{Address: rc.Address, ORCPT: rc.ORCPT, Reason: rc.Reason}
+		def := "5.0.0"
+		switch kind {
+		case DSNDelay:
+			def = "4.0.0"
+		case DSNSuccess:
+			def = "2.0.0"
+		}
+		dr.Status = statusFromReason(rc.Reason, def)
+		if ar := results[i]; ar != nil {
+			if st := ar.res.Enhanced(); st != "" {
+				dr.Status = st
+			}
+			if ar.res.Reply.Code != 0 {
+				dr.RemoteMTA = ar.res.Host
+				dr.Diagnostic = ar.res.Reply.String()
+			}
+		}
+		if rc.ORCPT != "" && !strings.Contains(rc.ORCPT, ";") {
+			dr.ORCPT = "rfc822;" + rc.ORCPT
+		}
+		dsn.Recipients = append(dsn.Recipients, dr)
+	}
+	var orig io.Reader
+	if rc, err := r.c.Queue.Body(ctx, env.ID); err == nil {
+		defer rc.Close()
+		orig = rc
+	}
+	var buf bytes.Buffer
+	if err := dsn.Write(&buf, orig); err != nil {
+		return err
+	}
+	b := &queue.Envelope{
+		Sender:     "",
+		Recipients: []queue.Recipient{{Address: env.Sender}},
+		SMTPUTF8:   env.SMTPUTF8,
+	}
+	if err := r.c.Queue.Store(ctx, b, &buf); err != nil {
+		return err
+	}
+	r.log.Info("sender notification", "queue_id", env.ID, "kind", kind.String(), "dsn_queue_id", b.ID, "to", env.Sender)
+	return nil
+}

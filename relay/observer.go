@@ -1,0 +1,94 @@
+package relay
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Observer receives the relay's events, for metrics. Its methods are
+// called synchronously from sessions and delivery workers, possibly
+// concurrently: they must be quick and safe for concurrent use.
+// ObserverFuncs adapts functions.
+type Observer interface {
+	// Accepted is called when a message was stored and answered 250.
+	Accepted(Accepted)
+	// Rejected is called for each SMTP command policy refused.
+	Rejected(Rejection)
+	// Attempted is called once per recipient per delivery attempt.
+	Attempted(Attempt)
+}
+
+// Accepted describes a message accepted by the SMTP server.
+type Accepted struct {
+	QueueID    string
+	Size       int64
+	Recipients int
+	Client     netip.Addr
+}
+
+// Rejection describes an SMTP command refused by policy.
+type Rejection struct {
+	Stage  string // CONNECT, HELO, MAIL, RCPT, DATA
+	Code   int
+	Status string
+	Client netip.Addr
+}
+
+// Attempt is the outcome of one delivery attempt for one recipient, with
+// the fields Postfix logs ("to=<u@example.com>, relay=mx[192.0.2.1]:25,
+// delay=1.2, dsn=2.0.0, status=sent (250 2.0.0 Ok)").
+type Attempt struct {
+	QueueID   string
+	Recipient string
+	// ORCPT is the original recipient, when the client gave one.
+	ORCPT string
+	// Status is "sent", "deferred", "bounced" or "expired" (returned
+	// after its queue lifetime), or "discarded".
+	Status string
+	// DSN is the RFC 3463 status ("2.0.0", "4.4.1", "5.1.1").
+	DSN string
+	// Relay is where the attempt went, "host[addr]:port", or "none".
+	Relay string
+	// Transport is the route's transport ("relay", "smtp", "error"...).
+	Transport string
+	// Delay is the time since the message arrived.
+	Delay time.Duration
+	// Reason is the reply or the explanation, as Postfix logs it in
+	// parentheses.
+	Reason string
+}
+
+// ObserverFuncs is an Observer made of functions; nil fields ignore their
+// event.
+type ObserverFuncs struct {
+	AcceptedFunc  func(Accepted)
+	RejectedFunc  func(Rejection)
+	AttemptedFunc func(Attempt)
+}
+
+// Accepted calls AcceptedFunc.
+func (o ObserverFuncs) Accepted(a Accepted) {
+	if o.AcceptedFunc != nil {
+		o.AcceptedFunc(a)
+	}
+}
+
+// Rejected calls RejectedFunc.
+func (o ObserverFuncs) Rejected(r Rejection) {
+	if o.RejectedFunc != nil {
+		o.RejectedFunc(r)
+	}
+}
+
+// Attempted calls AttemptedFunc.
+func (o ObserverFuncs) Attempted(a Attempt) {
+	if o.AttemptedFunc != nil {
+		o.AttemptedFunc(a)
+	}
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Accepted(Accepted)   {}
+func (nopObserver) Rejected(Rejection)  {}
+func (nopObserver) Attempted(Attempt)   {}

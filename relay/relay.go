@@ -1,0 +1,205 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/mxrelay/mxrelay/policy"
+	"github.com/mxrelay/mxrelay/queue"
+	"github.com/mxrelay/mxrelay/transport"
+	"github.com/mxrelay/mxrelay/transport/client"
+)
+
+// Checker decides SMTP commands. *policy.Policy implements it.
+type Checker interface {
+	Check(ctx context.Context, req *policy.Request) policy.Decision
+}
+
+// CheckerFunc adapts a function to Checker.
+type CheckerFunc func(ctx context.Context, req *policy.Request) policy.Decision
+
+// Check calls f(ctx, req).
+func (f CheckerFunc) Check(ctx context.Context, req *policy.Request) policy.Decision {
+	return f(ctx, req)
+}
+
+// Router routes a recipient. *transport.Router implements it.
+type Router interface {
+	Route(ctx context.Context, rcpt string) (transport.Route, error)
+}
+
+// RouterFunc adapts a function to Router.
+type RouterFunc func(ctx context.Context, rcpt string) (transport.Route, error)
+
+// Route calls f(ctx, rcpt).
+func (f RouterFunc) Route(ctx context.Context, rcpt string) (transport.Route, error) {
+	return f(ctx, rcpt)
+}
+
+// Deliverer takes a message to the recipients of one route.
+// *transport.Agent implements it.
+type Deliverer interface {
+	Deliver(ctx context.Context, r transport.Route, m *client.Message) *transport.Delivery
+}
+
+// DelivererFunc adapts a function to Deliverer.
+type DelivererFunc func(ctx context.Context, r transport.Route, m *client.Message) *transport.Delivery
+
+// Deliver calls f(ctx, r, m).
+func (f DelivererFunc) Deliver(ctx context.Context, r transport.Route, m *client.Message) *transport.Delivery {
+	return f(ctx, r, m)
+}
+
+// Config composes a relay. Policy and Queue are required; Router and
+// Agent are required to deliver (Run). Zero values give Postfix 3.7's
+// defaults, cited per field.
+type Config struct {
+	// Hostname is $myhostname: in replies, Received: headers, DSNs.
+	// Default os.Hostname().
+	Hostname string
+	// Origin is $myorigin, the domain of MAILER-DAEMON in DSNs. Default
+	// Hostname.
+	Origin string
+	// MailName is $mail_name, in Received: headers. Default "Postfix".
+	MailName string
+
+	// Policy decides each SMTP command (client, HELO, MAIL, RCPT, DATA).
+	Policy Checker
+	// Queue stores accepted mail and schedules its delivery.
+	Queue *queue.Scheduler
+	// Router resolves each recipient to a transport and nexthop.
+	Router Router
+	// Agent delivers along a route.
+	Agent Deliverer
+
+	// MessageSizeLimit is the largest message accepted, in bytes.
+	// Default 10240000, as Postfix message_size_limit; negative: no
+	// limit.
+	MessageSizeLimit int64
+	// RecipientLimit caps recipients per transaction. Default 1000, as
+	// Postfix smtpd_recipient_limit.
+	RecipientLimit int
+	// HopCountLimit caps the Received: headers of a message. Default 50,
+	// as Postfix hopcount_limit.
+	HopCountLimit int
+	// SoftErrorLimit and HardErrorLimit count error replies per session
+	// (S11): past the soft limit each error reply waits ErrorSleep; at
+	// the hard limit the next command is answered 421 and the connection
+	// closed. Defaults 10 and 20, as Postfix smtpd_soft_error_limit and
+	// smtpd_hard_error_limit.
+	SoftErrorLimit, HardErrorLimit int
+	// ErrorSleep is the delay of error replies past the soft limit.
+	// Default 1s, as Postfix smtpd_error_sleep_time; negative: none.
+	ErrorSleep time.Duration
+	// BareLineEndings says what DATA does with bare CR and LF. Default
+	// BareReject (stricter than Postfix 3.7, see the package doc).
+	BareLineEndings BareLineEnding
+	// SoftBounce turns every bounce into a deferral (Postfix soft_bounce,
+	// default no): nothing is returned, mail stays queued.
+	SoftBounce bool
+
+	// MaximalQueueLifetime and DelayWarningTime are quoted in delay DSNs
+	// ("Will-Retry-Until", "more than N hour(s)"). Set them as the
+	// queue's Lifetimes. Defaults 5d and 0h, as Postfix.
+	MaximalQueueLifetime, DelayWarningTime time.Duration
+
+	// Workers is the number of delivery workers Run starts. Default 20,
+	// as Postfix default_destination_concurrency_limit.
+	Workers int
+
+	// Logger receives one line per SMTP rejection and one per delivery
+	// attempt per recipient. Nil discards.
+	Logger *slog.Logger
+	// Observer receives events for metrics. Nil: none.
+	Observer Observer
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Relay is a backup or primary MX: a go-smtp Backend that accepts mail
+// under a policy into a queue, and the delivery loop (Run) that relays it.
+type Relay struct {
+	c   Config
+	log *slog.Logger
+	obs Observer
+
+	sessions *sessionSet
+}
+
+// New checks the configuration and returns a Relay.
+func New(c Config) (*Relay, error) {
+	if c.Policy == nil {
+		return nil, errors.New("relay: Config.Policy is required")
+	}
+	if c.Queue == nil {
+		return nil, errors.New("relay: Config.Queue is required")
+	}
+	if c.Hostname == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			return nil, fmt.Errorf("relay: Config.Hostname is empty and the host name is unknown: %v", err)
+		}
+		c.Hostname = h
+	}
+	if c.Origin == "" {
+		c.Origin = c.Hostname
+	}
+	if c.MailName == "" {
+		c.MailName = "Postfix"
+	}
+	if c.MessageSizeLimit == 0 {
+		c.MessageSizeLimit = 10240000
+	}
+	if c.RecipientLimit <= 0 {
+		c.RecipientLimit = 1000
+	}
+	if c.HopCountLimit <= 0 {
+		c.HopCountLimit = 50
+	}
+	if c.SoftErrorLimit <= 0 {
+		c.SoftErrorLimit = 10
+	}
+	if c.HardErrorLimit <= 0 {
+		c.HardErrorLimit = 20
+	}
+	if c.ErrorSleep == 0 {
+		c.ErrorSleep = time.Second
+	}
+	if c.MaximalQueueLifetime == 0 {
+		c.MaximalQueueLifetime = 5 * 24 * time.Hour
+	}
+	if c.Workers <= 0 {
+		c.Workers = 20
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	log := c.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	obs := c.Observer
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	return &Relay{c: c, log: log, obs: obs, sessions: newSessionSet()}, nil
+}
+
+// Hostname returns $myhostname as the relay uses it.
+func (r *Relay) Hostname() string { return r.c.Hostname }
+
+// MessageSizeLimit returns the message size limit in bytes (0: none), for
+// the SIZE keyword of the server's EHLO reply (smtp.Server.MaxMessageBytes).
+func (r *Relay) MessageSizeLimit() int64 {
+	if r.c.MessageSizeLimit < 0 {
+		return 0
+	}
+	return r.c.MessageSizeLimit
+}
+
+// Queue returns the queue scheduler.
+func (r *Relay) Queue() *queue.Scheduler { return r.c.Queue }

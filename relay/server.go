@@ -1,0 +1,305 @@
+package relay
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// ServerConfig configures a Server.
+type ServerConfig struct {
+	// Relay is the relay to serve. Required.
+	Relay *Relay
+	// TLS enables STARTTLS when set.
+	TLS *tls.Config
+	// Timeout bounds each command read and reply write. Default 300s, as
+	// Postfix smtpd_timeout.
+	Timeout time.Duration
+	// MaxConnections caps simultaneous connections; more wait to be
+	// accepted, as Postfix's process limit makes them wait. Default 100,
+	// as Postfix default_process_limit.
+	MaxConnections int
+	// MaxConnectionsPerClient caps simultaneous connections from one IP
+	// address; more are answered "421 4.7.0 HOSTNAME Error: too many
+	// connections from ADDR" and closed. Default 50, as Postfix
+	// smtpd_client_connection_count_limit; negative: no limit.
+	MaxConnectionsPerClient int
+	// DrainDeliveries is how long Shutdown lets deliveries in progress
+	// finish before cancelling them. Default: until Shutdown's context
+	// ends.
+	DrainDeliveries time.Duration
+}
+
+// Server runs a Relay: an SMTP listener in front of its Backend and its
+// delivery workers. Serve or ListenAndServe starts it; Shutdown stops it.
+type Server struct {
+	c    ServerConfig
+	smtp *smtp.Server
+
+	mu        sync.Mutex
+	started   bool
+	runCancel context.CancelFunc
+	runHard   context.CancelFunc
+	runDone   chan struct{}
+	perClient map[netip.Addr]int
+	slots     chan struct{}
+	addrs     []net.Addr
+}
+
+// NewServer returns a Server for c.
+func NewServer(c ServerConfig) (*Server, error) {
+	if c.Relay == nil {
+		return nil, errors.New("relay: ServerConfig.Relay is required")
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 300 * time.Second
+	}
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = 100
+	}
+	if c.MaxConnectionsPerClient == 0 {
+		c.MaxConnectionsPerClient = 50
+	}
+	s := &Server{c: c, perClient: make(map[netip.Addr]int), slots: make(chan struct{}, c.MaxConnections)}
+	srv := smtp.NewServer(c.Relay)
+	srv.Domain = c.Relay.c.Hostname
+	srv.MaxMessageBytes = c.Relay.MessageSizeLimit()
+	srv.ReadTimeout = c.Timeout
+	srv.WriteTimeout = c.Timeout
+	srv.EnableSMTPUTF8 = true
+	srv.EnableDSN = true
+	srv.TLSConfig = c.TLS
+	srv.ErrorLog = log.New(io.Discard, "", 0)
+	s.smtp = srv
+	return s, nil
+}
+
+// ListenAndServe listens on addr ("127.0.0.1:25") and serves; see Serve.
+func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	return s.Serve(ctx, l)
+}
+
+// Serve accepts SMTP connections on l and runs the delivery workers,
+// until Shutdown. It returns nil after Shutdown.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	s.mu.Lock()
+	if s.started {
+		s.mu.Unlock()
+		return errors.New("relay: Server already started")
+	}
+	s.started = true
+	s.addrs = append(s.addrs, l.Addr())
+	hardCtx, hard := context.WithCancel(context.WithoutCancel(ctx))
+	runCtx, cancel := context.WithCancel(ctx)
+	s.runCancel, s.runHard = cancel, hard
+	s.runDone = make(chan struct{})
+	s.mu.Unlock()
+
+	go func() {
+		defer close(s.runDone)
+		if s.c.Relay.c.Router != nil && s.c.Relay.c.Agent != nil {
+			_ = s.c.Relay.run(runCtx, hardCtx)
+		} else {
+			<-runCtx.Done()
+		}
+	}()
+	err := s.smtp.Serve(&listener{Listener: l, s: s})
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Addrs returns the addresses the server listens on.
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]net.Addr(nil), s.addrs...)
+}
+
+// Shutdown stops the server gracefully: it stops accepting connections,
+// closes idle sessions (421 4.3.2), lets a message being received finish
+// and be answered, stops claiming queued mail, and waits for the
+// deliveries in progress (at most DrainDeliveries). The queue is left
+// intact: what was not delivered is delivered after a restart. When ctx
+// ends first, the remaining connections and deliveries are cut and
+// ctx's error is returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	cancel, hard, done := s.runCancel, s.runHard, s.runDone
+	s.mu.Unlock()
+	sessionsDone := s.c.Relay.sessions.close()
+	if err := s.smtp.Shutdown(ctx); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+		// Listener close errors are not interesting; a timeout is.
+		if ctx.Err() != nil {
+			_ = s.smtp.Close()
+			if hard != nil {
+				hard()
+			}
+			return ctx.Err()
+		}
+	}
+	select {
+	case <-sessionsDone:
+	case <-ctx.Done():
+	}
+	if cancel == nil {
+		return ctx.Err()
+	}
+	cancel()
+	drain := ctx
+	if s.c.DrainDeliveries > 0 {
+		var c context.CancelFunc
+		drain, c = context.WithTimeout(ctx, s.c.DrainDeliveries)
+		defer c()
+	}
+	select {
+	case <-done:
+		hard()
+		return nil
+	case <-drain.Done():
+		hard()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// listener enforces the connection limits and wraps each connection so
+// that sessions learn the greeting command (HELO or EHLO).
+type listener struct {
+	net.Listener
+	s *Server
+}
+
+func (l *listener) Accept() (net.Conn, error) {
+	for {
+		l.s.slots <- struct{}{}
+		c, err := l.Listener.Accept()
+		if err != nil {
+			<-l.s.slots
+			return nil, err
+		}
+		addr, _ := addrPort(c.RemoteAddr())
+		if !l.s.admit(addr) {
+			<-l.s.slots
+			_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			fmt.Fprintf(c, "421 4.7.0 %s Error: too many connections from %s\r\n", l.s.c.Relay.c.Hostname, addr)
+			_ = c.Close()
+			continue
+		}
+		return &conn{Conn: c, s: l.s, addr: addr}, nil
+	}
+}
+
+func (s *Server) admit(a netip.Addr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.c.MaxConnectionsPerClient > 0 && s.perClient[a] >= s.c.MaxConnectionsPerClient {
+		return false
+	}
+	s.perClient[a]++
+	return true
+}
+
+func (s *Server) release(a netip.Addr) {
+	s.mu.Lock()
+	if s.perClient[a]--; s.perClient[a] <= 0 {
+		delete(s.perClient, a)
+	}
+	s.mu.Unlock()
+	<-s.slots
+}
+
+// conn watches the commands a client sends for HELO and EHLO, to name the
+// protocol in Received: headers (SMTP or ESMTP), and releases the
+// connection slot on Close.
+type conn struct {
+	net.Conn
+	s      *Server
+	addr   netip.Addr
+	closed atomic.Bool
+
+	mu        sync.Mutex
+	lineStart bool
+	word      []byte
+	greeting  string
+	started   bool
+}
+
+func (c *conn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.scan(p[:n])
+	}
+	return n, err
+}
+
+// scan looks at the first four bytes of each line for HELO/EHLO. A
+// message body line starting with "HELO" could fool it; the only effect
+// would be the word SMTP instead of ESMTP in a Received: header.
+func (c *conn) scan(b []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.started {
+		c.started, c.lineStart = true, true
+	}
+	for _, ch := range b {
+		if c.lineStart && len(c.word) < 5 {
+			c.word = append(c.word, ch|0x20)
+			if len(c.word) == 5 {
+				switch string(c.word) {
+				case "helo ":
+					c.greeting = "SMTP"
+				case "ehlo ":
+					c.greeting = "ESMTP"
+				}
+			}
+		}
+		if ch == '\n' {
+			c.lineStart, c.word = true, c.word[:0]
+		} else if len(c.word) >= 5 {
+			c.lineStart = false
+		}
+	}
+}
+
+func (c *conn) protocol() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.greeting
+}
+
+func (c *conn) Close() error {
+	err := c.Conn.Close()
+	if c.closed.CompareAndSwap(false, true) {
+		c.s.release(c.addr)
+	}
+	return err
+}
+
+// protocolOf returns the greeting tracker of a connection accepted by a
+// Server, nil for connections of other servers.
+func protocolOf(nc net.Conn) func() string {
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	if c, ok := nc.(*conn); ok {
+		return c.protocol
+	}
+	return nil
+}
