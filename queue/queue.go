@@ -99,6 +99,8 @@ type item struct {
 	token   uint64
 	pos     int32 // heap position, -1 when held
 	held    bool
+	busy    bool // Spool: a Modify or Remove is under way; Claim skips it
+	env     bool // Spool: msg/<ID>.env exists
 }
 
 // key is when the item becomes claimable: its lease end while leased,
