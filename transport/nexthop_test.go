@@ -99,3 +99,26 @@ func FuzzNexthop(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRouteErr: the text of an error: or retry: route always gives a valid
+// status of the route's class (5 for error:, 4 for retry:), never a
+// delivery.
+func FuzzRouteErr(f *testing.F) {
+	for _, s := range []string{"5.1.6 User has moved", "4.7.1 later", "2.0.0 fine", "x", "", "5.999.999 big", "5.1.1000 bad"} {
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, text string, isError bool) {
+		r := Route{Transport: TransportRetry, Nexthop: text}
+		class := byte('4')
+		if isError {
+			r.Transport, class = TransportError, '5'
+		}
+		e := r.Err()
+		if e == nil || !validStatus(e.Status) || e.Status[0] != class || e.Temporary() != (class == '4') {
+			t.Fatalf("%s:%q -> %+v", r.Transport, text, e)
+		}
+		if _, err := r.Hops(); err == nil {
+			t.Fatalf("%s route has hops", r.Transport)
+		}
+	})
+}

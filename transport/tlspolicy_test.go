@@ -155,3 +155,28 @@ func TestDeliverVerifiedTLS(t *testing.T) {
 		t.Fatalf("tried %v; %d messages: a failed verification must not fall back to clear text", d.Tried, len(p.messages()))
 	}
 }
+
+// FuzzTLSPolicy: any table value gives a known level or a 4.3.5 deferral,
+// and a verify policy always names what it checks (or defers to the MX
+// host name).
+func FuzzTLSPolicy(f *testing.F) {
+	for _, s := range []string{"secure", "verify match=a.test:nexthop", "encrypt ciphers=high", "dane", "DANE-only", "", "none x=y", "secure match="} {
+		f.Add(s, "example.com")
+	}
+	f.Fuzz(func(t *testing.T, value, host string) {
+		hop := Hop{Host: host}
+		p, err := parseTLSPolicy(value, hop, nil)
+		if err != nil {
+			if StatusOf(err) != "4.3.5" || !IsTemporary(err) {
+				t.Fatalf("%q: error %v is not a 4.3.5 deferral", value, err)
+			}
+			return
+		}
+		if p.Level < client.TLSOpportunistic || p.Level > client.TLSVerify {
+			t.Fatalf("%q: level %v", value, p.Level)
+		}
+		if p.Level != client.TLSVerify && p.Name != "" {
+			t.Fatalf("%q: name %q without verification", value, p.Name)
+		}
+	})
+}
