@@ -1,0 +1,376 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"time"
+
+	"github.com/mxrelay/mxrelay/lookup"
+	"github.com/mxrelay/mxrelay/policy"
+	"github.com/mxrelay/mxrelay/queue"
+	"github.com/mxrelay/mxrelay/transport"
+	"github.com/mxrelay/mxrelay/transport/client"
+)
+
+// LoadOptions completes a main.cf with what a main.cf does not say.
+type LoadOptions struct {
+	// Queue stores the mail: a *queue.Spool for a daemon, a
+	// *queue.Memory for tests. Required.
+	Queue queue.Queue
+	// Listen are the addresses the SMTP server listens on. With
+	// inet_interfaces and proxy_interfaces they are "my addresses" for
+	// the MX loop check (M8) and the local [ip] literals (R1). Unspecified
+	// addresses (0.0.0.0, ::) add every interface address.
+	Listen []netip.Addr
+	// DNS are "host:port" resolvers used for every DNS query. Empty: the
+	// nameservers of /etc/resolv.conf.
+	DNS []string
+	// Tables supplies tables by spec: a "type:name" in any parameter that
+	// is a key here uses this table instead of opening one (Go tables,
+	// SQL or HTTP backed recipient lists).
+	Tables map[string]lookup.Table
+	// Dialer opens the client's connections. Nil: net.Dialer.
+	Dialer client.Dialer
+	// Logger receives everything. Nil discards.
+	Logger *slog.Logger
+	// Observer receives events for metrics. Nil: none.
+	Observer Observer
+	// Workers is the number of delivery workers. Default 20.
+	Workers int
+	// InterfaceAddrs lists the machine's addresses for inet_interfaces =
+	// all. Nil: net.InterfaceAddrs.
+	InterfaceAddrs func() ([]netip.Prefix, error)
+}
+
+// Loaded is a relay assembled from a main.cf, with what was noticed on
+// the way.
+type Loaded struct {
+	Relay *Relay
+	// Policy is the relay's policy; Close it after the relay stops.
+	Policy *policy.Policy
+	// Client is the SMTP client; Close it after the relay stops.
+	Client *client.Client
+	// Warnings are the main.cf warnings and the configuration traps (K4).
+	Warnings []string
+	// Ignored lists the parameters main.cf sets that mxrelay does not use.
+	Ignored []string
+	// MyAddresses are the addresses the relay considers its own.
+	MyAddresses []netip.Addr
+}
+
+// Close releases the policy server connections and the client's idle
+// connections.
+func (l *Loaded) Close() error {
+	l.Client.Close()
+	return l.Policy.Close()
+}
+
+// Load assembles a relay from a main.cf: policy (smtpd restrictions and
+// recipient checks), transport (address classes, transport_maps,
+// relay_transport, relayhost, MX resolution with this host's addresses),
+// the queue scheduler (backoff and lifetimes) and the SMTP limits.
+//
+// A main.cf without compatibility_level gets Postfix's backwards
+// compatible defaults (relay_domains = $mydestination,
+// smtpd_relay_restrictions empty), exactly as Postfix 3.7 does, with a
+// warning; write "compatibility_level = 3.6" as Debian's main.cf does.
+func Load(ctx context.Context, cf *MainCF, o LoadOptions) (*Loaded, error) {
+	if o.Queue == nil {
+		return nil, fmt.Errorf("relay: LoadOptions.Queue is required")
+	}
+	if cf.InterfaceAddrs == nil {
+		cf.InterfaceAddrs = o.InterfaceAddrs
+	}
+	out := &Loaded{}
+	if _, ok := cf.Raw("compatibility_level"); !ok {
+		out.Warnings = append(out.Warnings, "compatibility_level is not set: Postfix's backwards-compatible defaults apply (relay_domains = $mydestination, smtpd_relay_restrictions empty); set compatibility_level = 3.6")
+	}
+	var typeErr error
+	durations := map[string]time.Duration{}
+	for _, n := range []string{"maximal_queue_lifetime", "bounce_queue_lifetime", "minimal_backoff_time", "maximal_backoff_time", "delay_warning_time", "smtpd_error_sleep_time"} {
+		d, err := cf.Duration(n)
+		if err != nil && typeErr == nil {
+			typeErr = err
+		}
+		durations[n] = d
+	}
+	ints := map[string]int64{}
+	for _, n := range []string{"message_size_limit", "smtpd_recipient_limit", "hopcount_limit", "smtpd_soft_error_limit", "smtpd_hard_error_limit"} {
+		v, err := cf.Int(n)
+		if err != nil && typeErr == nil {
+			typeErr = err
+		}
+		ints[n] = v
+	}
+	softBounce, err := cf.Bool("soft_bounce")
+	if err != nil && typeErr == nil {
+		typeErr = err
+	}
+	if typeErr != nil {
+		return nil, typeErr
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+
+	// My addresses: listening addresses, inet_interfaces, proxy_interfaces.
+	mine, warns := myAddresses(cf, o)
+	out.Warnings = append(out.Warnings, warns...)
+	out.MyAddresses = mine
+
+	openOpts := &lookup.OpenOptions{Logger: log, Types: tableTypes(o.Tables)}
+	open := func(spec string) (lookup.Table, error) {
+		spec = strings.TrimPrefix(spec, "proxy:")
+		if t, ok := o.Tables[spec]; ok {
+			return t, nil
+		}
+		return lookup.Open(ctx, spec, openOpts)
+	}
+
+	// Routing (trivial-rewrite).
+	pdms := cf.List("parent_domain_matches_subdomains")
+	list := func(name string) (*lookup.List, error) {
+		l, ws, err := lookup.ParseList(ctx, strings.ReplaceAll(cf.Get(name), "proxy:", ""), lookup.ListOptions{Name: name, ParentStyle: slices.Contains(pdms, name), Open: openOpts})
+		for _, w := range ws {
+			out.Warnings = append(out.Warnings, fmt.Sprint(w))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("relay: %s: %w", name, err)
+		}
+		return l, nil
+	}
+	domains := &lookup.Domains{Interfaces: mine}
+	for _, p := range []struct {
+		name string
+		dst  **lookup.List
+	}{
+		{"mydestination", &domains.MyDestination}, {"virtual_alias_domains", &domains.VirtualAliasDomains},
+		{"virtual_mailbox_domains", &domains.VirtualMailboxDomains}, {"relay_domains", &domains.RelayDomains},
+	} {
+		if *p.dst, err = list(p.name); err != nil {
+			return nil, err
+		}
+	}
+	var tmaps []lookup.Table
+	for _, spec := range cf.List("transport_maps") {
+		t, err := open(spec)
+		if err != nil {
+			return nil, fmt.Errorf("relay: transport_maps: %w", err)
+		}
+		tmaps = append(tmaps, t)
+	}
+	router, err := transport.NewRouter(transport.RouterConfig{
+		Domains:          domains,
+		TransportMaps:    tmaps,
+		Keys:             lookup.KeyOptions{Delimiters: cf.Get("recipient_delimiter"), ParentStyle: slices.Contains(pdms, "transport_maps")},
+		MyHostname:       cf.Get("myhostname"),
+		LocalTransport:   cf.Get("local_transport"),
+		VirtualTransport: cf.Get("virtual_transport"),
+		RelayTransport:   cf.Get("relay_transport"),
+		DefaultTransport: cf.Get("default_transport"),
+		Relayhost:        cf.Get("relayhost"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+
+	// Policy (smtpd).
+	params := make(map[string]string)
+	for _, n := range cf.Names() {
+		params[n] = strings.ReplaceAll(cf.Get(n), "$", "$$")
+	}
+	for _, n := range []string{"myhostname", "mydomain", "relay_domains", "smtpd_relay_restrictions", "compatibility_level"} {
+		params[n] = strings.ReplaceAll(cf.Get(n), "$", "$$")
+	}
+	pc, err := policy.FromMainCF(params)
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	pc.Tables = o.Tables
+	pc.Open = openOpts
+	pc.Logger = log
+	pc.Routes = policy.RoutesFunc(func(ctx context.Context, rcpt string) (string, string, error) {
+		rt, err := router.Route(ctx, rcpt)
+		return rt.Transport, rt.Nexthop, err
+	})
+	pol, err := policy.New(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	for _, w := range pol.Warnings() {
+		out.Warnings = append(out.Warnings, w.String())
+	}
+	out.Policy = pol
+
+	// Delivery (qmgr + smtp).
+	dns, err := transport.NewDNS(transport.DNSConfig{Servers: o.DNS, Cache: true, Logger: log})
+	if err != nil {
+		pol.Close()
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	cl, err := client.New(client.Config{Hostname: cf.Get("myhostname"), Dialer: o.Dialer, Logger: log})
+	if err != nil {
+		pol.Close()
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	out.Client = cl
+	agent, err := transport.NewAgent(transport.AgentConfig{
+		Sender:        cl,
+		Addresses:     transport.AddressConfig{Resolver: dns, MyAddresses: mine},
+		FallbackRelay: cf.Get("smtp_fallback_relay"),
+		Logger:        log,
+	})
+	if err != nil {
+		out.Close()
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	life := queue.Lifetimes{
+		Maximal:      lifetime(durations["maximal_queue_lifetime"]),
+		Bounce:       lifetime(durations["bounce_queue_lifetime"]),
+		DelayWarning: durations["delay_warning_time"],
+	}
+	sched := queue.NewScheduler(o.Queue, queue.Config{
+		MinimalBackoff: durations["minimal_backoff_time"],
+		MaximalBackoff: durations["maximal_backoff_time"],
+		Lifetimes:      life,
+		Logger:         log,
+	})
+	size := ints["message_size_limit"]
+	if size == 0 {
+		size = -1 // Postfix: 0 means no limit
+	}
+	sleep := durations["smtpd_error_sleep_time"]
+	if sleep == 0 {
+		sleep = -1
+	}
+	r, err := New(Config{
+		Hostname:             cf.Get("myhostname"),
+		Origin:               cf.Get("myorigin"),
+		MailName:             cf.Get("mail_name"),
+		Policy:               pol,
+		Queue:                sched,
+		Router:               router,
+		Agent:                agent,
+		MessageSizeLimit:     size,
+		RecipientLimit:       int(ints["smtpd_recipient_limit"]),
+		HopCountLimit:        int(ints["hopcount_limit"]),
+		SoftErrorLimit:       int(ints["smtpd_soft_error_limit"]),
+		HardErrorLimit:       int(ints["smtpd_hard_error_limit"]),
+		ErrorSleep:           sleep,
+		SoftBounce:           softBounce,
+		MaximalQueueLifetime: durations["maximal_queue_lifetime"],
+		DelayWarningTime:     durations["delay_warning_time"],
+		Workers:              o.Workers,
+		Logger:               log,
+		Observer:             o.Observer,
+	})
+	if err != nil {
+		out.Close()
+		return nil, err
+	}
+	out.Relay = r
+	out.Warnings = append(out.Warnings, cf.Warnings()...)
+	out.Ignored = cf.Ignored()
+	return out, nil
+}
+
+// lifetime maps Postfix's 0 (a single attempt) to the queue's negative.
+func lifetime(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// tableTypes exposes user tables to list parameters: a spec "type:name"
+// in Tables makes "type" a table type whose "name" is that table.
+func tableTypes(tables map[string]lookup.Table) map[string]lookup.OpenFunc {
+	if len(tables) == 0 {
+		return nil
+	}
+	types := make(map[string]lookup.OpenFunc)
+	for spec := range tables {
+		typ, _, ok := strings.Cut(spec, ":")
+		if !ok || types[typ] != nil {
+			continue
+		}
+		types[typ] = func(ctx context.Context, name string, o *lookup.OpenOptions) (lookup.Table, error) {
+			if t, ok := tables[typ+":"+name]; ok {
+				return t, nil
+			}
+			return nil, fmt.Errorf("no table %s:%s among the supplied tables", typ, name)
+		}
+	}
+	return types
+}
+
+// myAddresses collects the addresses this relay answers on (M8).
+func myAddresses(cf *MainCF, o LoadOptions) ([]netip.Addr, []string) {
+	var out, all []netip.Addr
+	var warns []string
+	loadAll := func() {
+		if all != nil {
+			return
+		}
+		f := o.InterfaceAddrs
+		if f == nil {
+			f = systemInterfaceAddrs
+		}
+		ps, err := f()
+		if err != nil {
+			warns = append(warns, fmt.Sprintf("cannot list interface addresses: %v", err))
+		}
+		all = []netip.Addr{}
+		for _, p := range ps {
+			all = append(all, p.Addr().WithZone(""))
+		}
+	}
+	add := func(a netip.Addr) {
+		a = a.Unmap().WithZone("")
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	for _, a := range o.Listen {
+		if a.IsUnspecified() {
+			loadAll()
+			for _, b := range all {
+				add(b)
+			}
+			continue
+		}
+		add(a)
+	}
+	for _, name := range []string{"inet_interfaces", "proxy_interfaces"} {
+		for _, v := range cf.List(name) {
+			switch strings.ToLower(v) {
+			case "all":
+				loadAll()
+				for _, b := range all {
+					add(b)
+				}
+				continue
+			case "loopback-only":
+				add(netip.MustParseAddr("127.0.0.1"))
+				add(netip.IPv6Loopback())
+				continue
+			}
+			a, err := netip.ParseAddr(strings.Trim(v, "[]"))
+			if err != nil {
+				if ip := net.ParseIP(v); ip == nil {
+					warns = append(warns, fmt.Sprintf("%s: %q is not an IP address; host names are not resolved (list its addresses)", name, v))
+				}
+				continue
+			}
+			add(a)
+		}
+	}
+	return out, warns
+}

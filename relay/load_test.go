@@ -1,0 +1,245 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mxrelay/mxrelay/queue"
+	"github.com/mxrelay/mxrelay/transport/dnstest"
+)
+
+// loadAndServe loads a main.cf, serves it on a loopback port and returns
+// the address.
+func loadAndServe(t *testing.T, mainCF string, o LoadOptions) (*Loaded, string) {
+	t.Helper()
+	cf, err := ParseMainCF(strings.NewReader(mainCF), "main.cf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Queue == nil {
+		o.Queue = queue.NewMemory()
+	}
+	if o.DNS == nil {
+		d, err := dnstest.Start()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		o.DNS = []string{d.Addr()}
+	}
+	if o.InterfaceAddrs == nil {
+		o.InterfaceAddrs = func() ([]netip.Prefix, error) {
+			return []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}, nil
+		}
+	}
+	ld, err := Load(context.Background(), cf, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ld.Close() })
+	srv, err := NewServer(ServerConfig{Relay: ld.Relay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(context.Background(), l)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return ld, l.Addr().String()
+}
+
+func writeFile(t *testing.T, dir, name, text string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestLoadPrimaryMXExample runs Postfix's STANDARD_CONFIGURATION_README
+// firewall/gateway example unchanged except for the paths and the inside
+// host's port: a primary MX that relays example.com to an inside host
+// with relay:[host] in transport_maps, and validates recipients.
+func TestLoadPrimaryMXExample(t *testing.T) {
+	inside := startSink(t)
+	dir := t.TempDir()
+	rr := writeFile(t, dir, "relay_recipients", "user1@example.com   x\nuser2@example.com   x\n")
+	tr := writeFile(t, dir, "transport", fmt.Sprintf("example.com   relay:[127.0.0.1]:%s\n", port(inside.addr)))
+	mainCF := fmt.Sprintf(`compatibility_level = 3.6
+myhostname = gw.example.com
+myorigin = example.com
+mydestination =
+local_recipient_maps =
+local_transport = error:local mail delivery is disabled
+relay_domains = example.com
+parent_domain_matches_subdomains =
+    debug_peer_list smtpd_access_maps
+smtpd_recipient_restrictions =
+    permit_mynetworks reject_unauth_destination
+relay_recipient_maps = hash:%s
+transport_maps = hash:%s
+inet_interfaces = 127.0.0.1
+mynetworks = 192.0.2.0/24
+`, rr, tr)
+	ld, addr := loadAndServe(t, mainCF, LoadOptions{})
+	if len(ld.Ignored) != 0 {
+		t.Errorf("ignored %v", ld.Ignored)
+	}
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Mail("sender@elsewhere.example", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("nosuch@example.com", nil); smtpCode(err) != 550 {
+		t.Errorf("unknown recipient: %v", err)
+	}
+	if err := c.Rcpt("u@other.example", nil); smtpCode(err) != 454 {
+		t.Errorf("relay attempt: %v (want the default relay list's 454)", err)
+	}
+	if err := c.Rcpt("user1@example.com", nil); err != nil {
+		t.Fatal(err)
+	}
+	wc, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(wc, "Subject: inside\r\n\r\nhi\r\n")
+	if err := wc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m := inside.wait(1)
+	if m[0].To[0] != "user1@example.com" || !strings.Contains(m[0].Data, "by gw.example.com (Postfix)") {
+		t.Errorf("inside host got %+v", m[0])
+	}
+}
+
+func port(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
+}
+
+// TestLoadBackupMXExample runs the backup MX example of the same document:
+// relay_domains with relay_recipient_maps, the primary found through MX
+// records, this host's address cutting the MX list (M9).
+func TestLoadBackupMXExample(t *testing.T) {
+	primary := startSink(t)
+	d, err := dnstest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := d.AddZone(`
+$ORIGIN the.backed-up.domain.tld.
+@        300 IN MX 10 primary
+@        300 IN MX 20 backup
+primary  300 IN A 127.0.0.2
+backup   300 IN A 127.0.0.1
+`); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	rr := writeFile(t, dir, "relay_recipients", "user@the.backed-up.domain.tld   x\n")
+	mainCF := fmt.Sprintf(`compatibility_level = 3.6
+myhostname = backup.the.backed-up.domain.tld
+relay_domains = $mydestination the.backed-up.domain.tld
+smtpd_recipient_restrictions =
+    permit_mynetworks reject_unauth_destination
+relay_recipient_maps = hash:%s
+inet_interfaces = 127.0.0.1
+mynetworks = 192.0.2.0/24
+`, rr)
+	_, addr := loadAndServe(t, mainCF, LoadOptions{
+		DNS: []string{d.Addr()},
+		Dialer: dialerFunc(func(ctx context.Context, network, address string) (net.Conn, error) {
+			if address != "127.0.0.2:25" {
+				return nil, fmt.Errorf("connection refused: %s", address)
+			}
+			var nd net.Dialer
+			return nd.DialContext(ctx, network, primary.addr)
+		}),
+	})
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Mail("s@elsewhere.example", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("other@the.backed-up.domain.tld", nil); smtpCode(err) != 550 {
+		t.Errorf("unknown recipient: %v", err)
+	}
+	if err := c.Rcpt("x@elsewhere.example", nil); smtpCode(err) != 454 {
+		t.Errorf("relay attempt: %v", err)
+	}
+	if err := c.Rcpt("user@the.backed-up.domain.tld", nil); err != nil {
+		t.Fatal(err)
+	}
+	wc, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(wc, "Subject: backup\r\n\r\nhi\r\n")
+	if err := wc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m := primary.wait(1)
+	if m[0].To[0] != "user@the.backed-up.domain.tld" {
+		t.Errorf("primary got %+v", m[0])
+	}
+}
+
+type dialerFunc func(ctx context.Context, network, address string) (net.Conn, error)
+
+func (f dialerFunc) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	return f(ctx, network, address)
+}
+
+func TestLoadWarnings(t *testing.T) {
+	cf, _ := ParseMainCF(strings.NewReader("myhostname = mx.example.net\nrelay_domains = example.test\nbiff = no\nsmtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n"), "main.cf")
+	ld, err := Load(context.Background(), cf, LoadOptions{Queue: queue.NewMemory(), DNS: []string{"127.0.0.1:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ld.Close()
+	w := strings.Join(ld.Warnings, "\n")
+	if !strings.Contains(w, "compatibility_level is not set") {
+		t.Errorf("no compatibility warning:\n%s", w)
+	}
+	if !strings.Contains(w, "relay_recipient_maps") {
+		t.Errorf("no backscatter warning (K4: empty relay_recipient_maps):\n%s", w)
+	}
+	if len(ld.Ignored) != 1 || ld.Ignored[0] != "biff" {
+		t.Errorf("Ignored %v", ld.Ignored)
+	}
+	if _, err := Load(context.Background(), mustParse("message_size_limit = big\n"), LoadOptions{Queue: queue.NewMemory(), DNS: []string{"127.0.0.1:1"}}); err == nil {
+		t.Error("bad message_size_limit accepted")
+	}
+}
+
+func mustParse(s string) *MainCF {
+	cf, err := ParseMainCF(strings.NewReader(s), "main.cf")
+	if err != nil {
+		panic(err)
+	}
+	return cf
+}
