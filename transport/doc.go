@@ -65,7 +65,8 @@
 //
 // transport_maps, relayhost, relay_transport, default_transport,
 // local_transport, virtual_transport (RouterConfig); smtp_mx_address_limit,
-// smtp_randomize_addresses, smtp_defer_if_no_mx_address_found,
+// smtp_randomize_addresses, smtp_address_preference,
+// smtp_defer_if_no_mx_address_found, ignore_mx_lookup_error,
 // inet_interfaces and proxy_interfaces, inet_protocols, smtp_balance_inet_protocols
 // (AddressConfig); smtp_mx_session_limit, smtp_fallback_relay,
 // smtp_tls_security_level and smtp_tls_policy_maps (AgentConfig,
@@ -91,10 +92,8 @@
 //   - The fallback relay is never used for relay-class mail, which the
 //     reference recommends (M11): a backup MX routed with relay:[primary]
 //     would otherwise pass mail for its domains to the fallback host.
-//   - best_mx_transport and ignore_mx_lookup_error are not supported; a
-//     loop bounces with 5.4.6 and a temporary MX lookup failure defers.
-//     smtp_address_preference is not supported: addresses of equal
-//     preference are in DNS order (then shuffled), not grouped by family.
+//   - best_mx_transport is not supported: a loop bounces with 5.4.6 (or
+//     defers with 4.3.5 when the nexthop is $relayhost).
 //   - At most AddressConfig.MaxMXHosts (20) MX hosts are looked up per
 //     domain; Postfix has no such cap.
 //   - Port names in nexthops come from a fixed table (smtp, lmtp,

@@ -74,6 +74,14 @@ type AddressConfig struct {
 	// DeferIfNoMXAddress defers instead of bouncing when no MX host has an
 	// address (Postfix smtp_defer_if_no_mx_address_found, default no).
 	DeferIfNoMXAddress bool
+	// Prefer puts one address family first among addresses of equal
+	// preference: "ipv4" or "ipv6". Default "any": no preference, as
+	// Postfix smtp_address_preference.
+	Prefer string
+	// IgnoreMXLookupError looks up the domain's own addresses when the
+	// MX lookup fails temporarily, instead of deferring (Postfix
+	// ignore_mx_lookup_error, default no).
+	IgnoreMXLookupError bool
 	// MaxMXHosts caps the MX hosts looked up per domain, best first.
 	// Default 20. Postfix has no such cap; a peer listing thousands of MX
 	// records should not cost thousands of queries.
@@ -169,6 +177,10 @@ func (c *AddressConfig) domainAddrs(ctx context.Context, domain string, port uin
 			d, err := c.hostAddrs(ctx, domain, port, loopDetect)
 			return Addresses{Dests: d}, err
 		case DNSTemporary:
+			if c.IgnoreMXLookupError {
+				d, err := c.hostAddrs(ctx, domain, port, loopDetect)
+				return Addresses{Dests: d}, err
+			}
 			return Addresses{}, newError("4.4.3", err, "Host or domain name not found. %s", de)
 		case DNSUnrecoverable:
 			return Addresses{}, newError("5.4.3", err, "Host or domain name not found. %s", de)
@@ -237,9 +249,15 @@ func (c *AddressConfig) domainAddrs(ctx context.Context, domain string, port uin
 			}
 		}
 	}
-	// M2: shuffle, then sort by preference: equal preferences in random order.
+	// M2: shuffle, then sort by preference: equal preferences in random
+	// order, the preferred family first.
 	c.shuffle(dests)
-	slices.SortStableFunc(dests, func(a, b Dest) int { return a.Pref - b.Pref })
+	slices.SortStableFunc(dests, func(a, b Dest) int {
+		if a.Pref != b.Pref {
+			return a.Pref - b.Pref
+		}
+		return c.familyRank(a.Addr) - c.familyRank(b.Addr)
+	})
 	res.Dests = c.balance(dests)
 	return res, nil
 }
@@ -259,7 +277,19 @@ func (c *AddressConfig) hostAddrs(ctx context.Context, host string, port uint16,
 		dests = append(dests, Dest{Host: host, Addr: a, Port: port})
 	}
 	c.shuffle(dests)
+	if c.Prefer == "ipv4" || c.Prefer == "ipv6" {
+		slices.SortStableFunc(dests, func(a, b Dest) int { return c.familyRank(a.Addr) - c.familyRank(b.Addr) })
+	}
 	return c.balance(dests), nil
+}
+
+// familyRank orders addresses of equal preference by Prefer: 0 first.
+func (c *AddressConfig) familyRank(a netip.Addr) int {
+	switch {
+	case c.Prefer == "ipv4" && !a.Is4(), c.Prefer == "ipv6" && a.Is4():
+		return 1
+	}
+	return 0
 }
 
 // lookupHost returns the addresses of a host name, or the address itself

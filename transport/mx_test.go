@@ -382,3 +382,32 @@ func TestLMTPAndUnixHops(t *testing.T) {
 		t.Fatalf("unix: %+v", a.Dests[0])
 	}
 }
+
+func TestMXAddressPreference(t *testing.T) { // M2 smtp_address_preference
+	_, r := newDNSServer(t)
+	c := &AddressConfig{Resolver: r, Shuffle: reverse}
+	a, _ := resolveHop(t, c, "plain.test")
+	if got := ips(a.Dests); !slices.Equal(got, []string{"2001:db8::11", "127.0.1.1", "127.0.1.2"}) {
+		t.Fatalf("any: %v", got)
+	}
+	c.Prefer = "ipv4"
+	a, _ = resolveHop(t, c, "plain.test")
+	if got := ips(a.Dests); !slices.Equal(got, []string{"127.0.1.1", "2001:db8::11", "127.0.1.2"}) {
+		t.Fatalf("ipv4 first within a preference: %v", got)
+	}
+	c.Prefer, c.Shuffle = "ipv6", noShuffle
+	a, _ = resolveHop(t, c, "[m.many.test]")
+	if got := ips(a.Dests); got[0] != "2001:db8::1" || len(got) != 5 {
+		t.Fatalf("ipv6 first for a [host]: %v", got)
+	}
+}
+
+func TestMXIgnoreLookupError(t *testing.T) {
+	srv, r := newDNSServer(t)
+	srv.SetFault("amonly.test", dns.TypeMX, dnstest.ServFail)
+	c := &AddressConfig{Resolver: r, IgnoreMXLookupError: true}
+	a, err := resolveHop(t, c, "amonly.test")
+	if err != nil || !slices.Equal(ips(a.Dests), []string{"127.0.8.1"}) {
+		t.Fatalf("ignore_mx_lookup_error: %v %v", a.Dests, err)
+	}
+}
