@@ -283,12 +283,19 @@ func (pc *policyClient) exchange(c *policyConn, request []byte) (string, error) 
 	if _, err := c.c.Write(request); err != nil {
 		return "", err
 	}
+	return readReply(c.r, pc.maxReply)
+}
+
+// readReply reads a policy server reply: name=value lines ending with an
+// empty line, at most max bytes, holding action=. Other attributes are
+// ignored.
+func readReply(r *bufio.Reader, max int) (string, error) {
 	action, have, total := "", false, 0
 	for {
-		line, err := c.r.ReadSlice('\n')
+		line, err := r.ReadSlice('\n')
 		total += len(line)
-		if err == bufio.ErrBufferFull || total > pc.maxReply {
-			return "", fmt.Errorf("reply longer than %d bytes", pc.maxReply)
+		if err == bufio.ErrBufferFull || total > max {
+			return "", fmt.Errorf("reply longer than %d bytes", max)
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -308,10 +315,11 @@ func (pc *policyClient) exchange(c *policyConn, request []byte) (string, error) 
 			action, have = string(value), true
 		}
 	}
-	if !have || strings.TrimSpace(action) == "" {
+	action = strings.TrimSpace(action)
+	if !have || action == "" {
 		return "", errors.New("reply without action")
 	}
-	return strings.TrimSpace(action), nil
+	return action, nil
 }
 
 // policyAttrs builds the request in the attribute order Postfix 3.7

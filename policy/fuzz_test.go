@@ -1,0 +1,120 @@
+package policy
+
+import (
+	"bufio"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzParseAddress checks that what parses round-trips through its RFC 5321
+// form, that the internal form is what String says, and that accepted
+// addresses respect the syntax Postfix enforces.
+func FuzzParseAddress(f *testing.F) {
+	for _, s := range []string{"<user@example.com>", "user@example.com", `<"quoted user"@example.com>`,
+		`<"a\"b\\c"@example.com>`, "<@a.example,@b.example:user@example.com>", "<u@[192.0.2.1]>",
+		"<u@[IPv6:2001:db8::1]>", "<Ünïcode@bücher.example>", "<user@xn--bcher-kva.example>", "<u%x@y.example>",
+		"<a!b@c.example>", "<user@@example.com>", "<@example.com>", "<postmaster>", "<>", "<user@example.com.",
+		"<-user@x.example>", `<"@"@x.example>`, "<u@127.0.0.1>", "< u@x.example >"} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, in string, smtputf8 bool) {
+		a, err := ParseAddress(in, smtputf8)
+		if err != nil {
+			if _, ok := err.(*SyntaxError); !ok {
+				t.Fatalf("error of type %T", err)
+			}
+			return
+		}
+		if a.IsNull() {
+			return
+		}
+		if !utf8.ValidString(a.Local) || !utf8.ValidString(a.Domain) {
+			t.Fatalf("invalid UTF-8 accepted: %+v", a)
+		}
+		want := a.Local
+		if a.Domain != "" {
+			want += "@" + a.Domain
+			if why := checkDomain(a.Domain, smtputf8); why != "" {
+				t.Fatalf("domain %q accepted but invalid: %s", a.Domain, why)
+			}
+		}
+		if a.String() != want {
+			t.Fatalf("String() = %q, want %q", a.String(), want)
+		}
+		if strings.HasPrefix(want, "-") {
+			t.Fatalf("address starting with '-' accepted: %q", want)
+		}
+		ext := a.External()
+		b, err := ParseAddress(ext, smtputf8)
+		if err != nil {
+			t.Fatalf("External() %q of %q does not parse: %v", ext, in, err)
+		}
+		if b.Local != a.Local || b.Domain != a.Domain {
+			t.Fatalf("round trip %q -> %q -> %+v, want %+v", in, ext, b, a)
+		}
+		if c, err := ParseAddress("<"+ext+">", smtputf8); err != nil || c.Local != a.Local || c.Domain != a.Domain {
+			t.Fatalf("bracketed %q: %+v %v", ext, c, err)
+		}
+	})
+}
+
+// FuzzParseRestrictions checks that a parsed list formats back to a value
+// that parses to the same restrictions.
+func FuzzParseRestrictions(f *testing.F) {
+	for _, s := range []string{"permit_mynetworks, reject_unauth_destination",
+		"check_recipient_access hash:/etc/postfix/access, check_policy_service { inet:127.0.0.1:9998, timeout=10s }",
+		"check_sender_access inline:{ a=b, {c = d e} }", "warn_if_reject reject_unlisted_recipient",
+		"myclass,,  permit", "check_helo_access { {x} }", "{", "}", "check_client_access"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		rs, err := ParseRestrictions(in)
+		if err != nil {
+			return
+		}
+		for _, r := range rs {
+			if r.Name == "" || r.Name != strings.ToLower(r.Name) {
+				t.Fatalf("bad name %q", r.Name)
+			}
+			if takesArg[r.Name] != (r.Arg != "") {
+				t.Fatalf("%q: argument %q", r.Name, r.Arg)
+			}
+		}
+		out := FormatRestrictions(rs)
+		again, err := ParseRestrictions(out)
+		if err != nil {
+			t.Fatalf("%q formats to %q, which does not parse: %v", in, out, err)
+		}
+		if len(again) != len(rs) {
+			t.Fatalf("%q -> %q: %v vs %v", in, out, rs, again)
+		}
+		for i := range rs {
+			if rs[i] != again[i] {
+				t.Fatalf("%q -> %q: %+v vs %+v", in, out, rs[i], again[i])
+			}
+		}
+	})
+}
+
+// FuzzPolicyReply checks the policy reply reader: an accepted reply holds
+// an action line, and the action has no line break.
+func FuzzPolicyReply(f *testing.F) {
+	for _, s := range []string{"action=OK\n\n", "action=REJECT no\nfoo=bar\n\n", "garbage\n\n", "action=\n\n",
+		"foo=bar\n\n", "action=DUNNO\r\n\r\n", "action=OK\n", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		action, err := readReply(bufio.NewReaderSize(strings.NewReader(in), 16), 1024)
+		if err != nil {
+			return
+		}
+		if action == "" || strings.ContainsAny(action, "\n") || strings.TrimSpace(action) != action {
+			t.Fatalf("action %q", action)
+		}
+		if !strings.Contains(in, "action=") || len(in) > 1024 {
+			t.Fatalf("accepted %q", in)
+		}
+	})
+}
