@@ -195,7 +195,8 @@ func (c *Client) Idle() int {
 }
 
 // Close closes every idle connection (sending QUIT) and stops the
-// janitor. Sessions in progress finish, then close instead of returning
+// janitor. It returns when every connection is closed: for LMTP, after the
+// QUIT replies, or Timeouts.Quit at worst. Sessions in progress finish, then close instead of returning
 // to the pool. Close is idempotent.
 func (c *Client) Close() error {
 	c.mu.Lock()
@@ -210,11 +211,15 @@ func (c *Client) Close() error {
 	c.mu.Unlock()
 	close(c.stop)
 	c.wg.Wait()
+	// In parallel: an LMTP QUIT waits for its reply (up to Timeouts.Quit),
+	// and one slow peer must not hold up the others.
+	var wg sync.WaitGroup
 	for _, list := range idle {
 		for _, s := range list {
-			s.close(true)
+			wg.Go(func() { s.close(true) })
 		}
 	}
+	wg.Wait()
 	return nil
 }
 
