@@ -196,8 +196,8 @@ func (c *Client) Idle() int {
 
 // Close closes every idle connection (sending QUIT) and stops the
 // janitor. It returns when every connection is closed: for LMTP, after the
-// QUIT replies, or Timeouts.Quit at worst. Sessions in progress finish, then close instead of returning
-// to the pool. Close is idempotent.
+// QUIT replies, or Timeouts.Quit at worst. Sessions in progress finish,
+// then close instead of returning to the pool. Close is idempotent.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed {
