@@ -708,9 +708,16 @@ func (s *Spool) scan(ctx context.Context) error {
 		}
 	}
 	for n := range envs {
-		if !data[n] {
-			bad = append(bad, Recovered{Name: n + envSuffix, Err: errors.New("envelope without data file (interrupted removal)")})
+		if data[n] {
+			continue
 		}
+		// Remove unlinks the data file first, and Modify never writes an
+		// envelope for a message without one: this is what an
+		// interrupted Remove leaves, the rest of a message already gone.
+		if err := os.Remove(s.path(n + envSuffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("queue: spool: %w", err)
+		}
+		s.log.Info("queue spool: finished an interrupted removal", slog.String("id", n))
 	}
 	ids := make([]string, 0, len(data))
 	for n := range data {
@@ -806,7 +813,7 @@ type dirSync struct {
 	tickets uint64 // calls so far
 	done    uint64 // calls covered by a completed fsync
 	running bool
-	err     error // sticky
+	err     error  // sticky
 	hook    func() // tests: called before each fsync
 }
 

@@ -95,7 +95,8 @@ func TestSpoolRecovery(t *testing.T) {
 	msg := func(name string) string { return filepath.Join(dir, "msg", name) }
 	damage := map[string][]byte{}
 	// 0: a flipped byte in the record; 1: truncated (half a data file);
-	// 3: a damaged envelope update; 4: an update without its data file.
+	// 3: a damaged envelope update; 4: an update without its data file
+	// (an interrupted Remove: finished, not moved aside).
 	b, _ := os.ReadFile(msg(string(ids[0])))
 	b[len(b)-60] ^= 0x20
 	damage[string(ids[0])] = b
@@ -120,7 +121,7 @@ func TestSpoolRecovery(t *testing.T) {
 	for _, r := range s.Recovered() {
 		got[r.Name] = r
 	}
-	want := []string{string(ids[0]), string(ids[1]), string(ids[3]), string(ids[3]) + ".env", string(ids[4]) + ".env", "junk name.txt"}
+	want := []string{string(ids[0]), string(ids[1]), string(ids[3]), string(ids[3]) + ".env", "junk name.txt"}
 	for _, name := range want {
 		r, ok := got[name]
 		if !ok {
@@ -152,6 +153,9 @@ func TestSpoolRecovery(t *testing.T) {
 		if _, err := s.Get(ctx, id); err != nil {
 			t.Errorf("good message %s: %v", id, err)
 		}
+	}
+	if _, err := os.Stat(msg(string(ids[4]) + ".env")); !os.IsNotExist(err) {
+		t.Errorf("the rest of an interrupted removal is still there: %v", err)
 	}
 	if ents, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(ents) != 0 {
 		t.Errorf("tmp/ not emptied: %v", ents)
