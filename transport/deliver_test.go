@@ -141,7 +141,7 @@ func TestDeliverNextAddressAfterHeloAndTimeout(t *testing.T) {
 	d := e.agent.Deliver(context.Background(), smtpRoute("three.test"), message("u@three.test"))
 	// The last reason is the timeout at c.
 	wantRcpt(t, d.Recipients[0], client.Deferred, 451, "4.4.2", "c.three.test",
-		"conversation with c.three.test[127.0.20.3:25] timed out while receiving the initial server greeting")
+		"conversation with c.three.test[127.0.20.3] timed out while receiving the initial server greeting")
 	if len(d.Tried) != 3 || d.Sessions != 0 {
 		t.Fatalf("tried %v, %d sessions", d.Tried, d.Sessions)
 	}
@@ -166,7 +166,7 @@ func TestDeliverRcptReplies(t *testing.T) {
 	d := e.agent.Deliver(context.Background(), smtpRoute("three.test"), message("ok@three.test", "bad@three.test", "later@three.test"))
 	wantRcpt(t, d.Recipients[0], client.Delivered, 250, "2.0.0", "a.three.test", "said: 250")
 	wantRcpt(t, d.Recipients[1], client.Failed, 550, "5.1.1", "a.three.test",
-		"host a.three.test[127.0.20.1:25] said: 550 5.1.1 User unknown (in reply to RCPT TO command)")
+		"host a.three.test[127.0.20.1] said: 550 5.1.1 User unknown (in reply to RCPT TO command)")
 	if d.Recipients[1].Stage != client.StageRcpt || d.Recipients[1].Addr != "127.0.20.1:25" {
 		t.Fatalf("stage %v addr %s", d.Recipients[1].Stage, d.Recipients[1].Addr)
 	}
@@ -206,7 +206,7 @@ func TestDeliverAddressLimit(t *testing.T) {
 	if got := e.w.dialed(); !slices.Equal(got, []string{"127.0.27.1:25", "127.0.27.2:25"}) {
 		t.Fatalf("dialed %v", got)
 	}
-	wantRcpt(t, d.Recipients[0], client.Deferred, 451, "4.4.1", "m.many.test", "connect to m.many.test[127.0.27.2:25]: connection refused")
+	wantRcpt(t, d.Recipients[0], client.Deferred, 451, "4.4.1", "m.many.test", "connect to m.many.test[127.0.27.2]:25: Connection refused")
 }
 
 // M12: MAIL or DATA 5xx bounces every recipient still pending; a 4xx at end

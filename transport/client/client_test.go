@@ -91,7 +91,7 @@ func TestRcptRejectionsPerRecipient(t *testing.T) {
 	if bad.Code != 550 || bad.Enhanced != (EnhancedCode{5, 1, 1}) || bad.Temporary() || bad.Stage != StageRcpt || bad.Kind != KindRcpt {
 		t.Errorf("bad: %+v", bad)
 	}
-	want := "host mx.test[" + srv.addr + "] said: 550 5.1.1 <bad@dst.test>: Recipient address rejected: User unknown (in reply to RCPT TO command)"
+	want := "host mx.test[127.0.0.1] said: 550 5.1.1 <bad@dst.test>: Recipient address rejected: User unknown (in reply to RCPT TO command)"
 	if bad.Error() != want {
 		t.Errorf("error text\n got %q\nwant %q", bad.Error(), want)
 	}

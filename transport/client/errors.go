@@ -1,8 +1,11 @@
 package client
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"syscall"
 )
 
 // Stage names the point of a session at which something happened, for
@@ -193,6 +196,9 @@ func (e *Error) Error() string {
 	case e.Reply != nil:
 		return fmt.Sprintf("host %s said: %s (in reply to %s command)", peer, e.Reply, e.Stage.Command())
 	case e.Kind == KindConnect:
+		if _, port := namaddr(e.Host, e.Addr); port != "" {
+			peer += ":" + port
+		}
 		return fmt.Sprintf("connect to %s: %s", peer, causeText(e.Err))
 	case e.Kind == KindTimeout:
 		return fmt.Sprintf("conversation with %s timed out while %s", peer, e.Stage.While())
@@ -214,12 +220,30 @@ func (e *Error) peer() string {
 	if e.Host == "" && e.Addr == "" {
 		return "(unknown)"
 	}
-	return e.Host + "[" + e.Addr + "]"
+	p, _ := namaddr(e.Host, e.Addr)
+	return p
 }
 
+// namaddr formats a peer as Postfix does, "mx.example.com[192.0.2.1]",
+// and returns the port apart (Postfix writes it only in "connect to
+// host[addr]:port"). A UNIX-domain socket path stays whole.
+func namaddr(host, address string) (string, string) {
+	if h, port, err := net.SplitHostPort(address); err == nil {
+		return host + "[" + h + "]", port
+	}
+	return host + "[" + address + "]", ""
+}
+
+// causeText is the system's reason for a failed connect, worded as
+// strerror(3) ("Connection refused"), like Postfix's %m.
 func causeText(err error) string {
 	if err == nil {
 		return "failed"
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		s := errno.Error()
+		return strings.ToUpper(s[:1]) + s[1:]
 	}
 	s := err.Error()
 	// "dial tcp 127.0.0.1:25: connect: connection refused" → "connection refused"

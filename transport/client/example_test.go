@@ -46,18 +46,18 @@ func ExampleClient_Deliver() {
 			fmt.Println(" ", r.Recipient, r.Status, r.Reply.Code)
 		}
 		if e := res.Recipients[1].Err; e != nil {
-			fmt.Println(" ", strings.Replace(e.Error(), target.Address, "ADDR", 1))
+			fmt.Println(" ", e)
 		}
 	}
 	// Output:
 	// reused: false
 	//   bob@example.com delivered 250
 	//   nobody@example.com failed 550
-	//   host mx.example.com[ADDR] said: 550 5.1.1 User unknown (in reply to RCPT TO command)
+	//   host mx.example.com[127.0.0.1] said: 550 5.1.1 User unknown (in reply to RCPT TO command)
 	// reused: true
 	//   bob@example.com delivered 250
 	//   nobody@example.com failed 550
-	//   host mx.example.com[ADDR] said: 550 5.1.1 User unknown (in reply to RCPT TO command)
+	//   host mx.example.com[127.0.0.1] said: 550 5.1.1 User unknown (in reply to RCPT TO command)
 }
 
 // Parsing a multi-line reply with an enhanced status code.

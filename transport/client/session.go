@@ -356,7 +356,10 @@ func (s *session) startTLS(ctx context.Context) *Error {
 	return s.hello()
 }
 
-func (s *session) peer() string { return s.t.Host + "[" + s.t.Address + "]" }
+func (s *session) peer() string {
+	p, _ := namaddr(s.t.Host, s.t.Address)
+	return p
+}
 
 // close ends the session: QUIT when the protocol is still in sync, then
 // close. For SMTP the reply is not awaited (Postfix smtp_skip_quit_response
