@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 
 	"github.com/mxrelay/mxrelay/lookup"
 	"github.com/mxrelay/mxrelay/transport/client"
@@ -203,7 +204,11 @@ func (r RecipientResult) Text() string {
 	case r.Discarded:
 		return "discarded"
 	case r.Reply.Code != 0:
-		return fmt.Sprintf("%s[%s] said: %s", r.Host, r.Addr, r.Reply)
+		addr := r.Addr
+		if h, _, err := net.SplitHostPort(addr); err == nil {
+			addr = h
+		}
+		return fmt.Sprintf("host %s[%s] said: %s", r.Host, addr, r.Reply)
 	}
 	return "delivered"
 }

@@ -112,7 +112,7 @@ func TestDeliverNextAddressAfterConnectFailureAndGreeting(t *testing.T) {
 
 	d := e.agent.Deliver(context.Background(), smtpRoute("three.test"), message("u@three.test", "v@three.test"))
 	for _, rr := range d.Recipients {
-		wantRcpt(t, rr, client.Delivered, 250, "2.0.0", "c.three.test", "said: 250")
+		wantRcpt(t, rr, client.Delivered, 250, "2.0.0", "c.three.test", "host c.three.test[127.0.20.3] said: 250")
 		if rr.Addr != "127.0.20.3:25" || rr.Stage != client.StageDataDone {
 			t.Fatalf("result %+v", rr)
 		}

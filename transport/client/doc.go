@@ -24,7 +24,7 @@
 //   - one result per recipient: Delivered, Deferred or Failed, with the
 //     peer's Reply (code, enhanced code, text) and an *Error naming the
 //     host, address and stage, worded as Postfix logs it: "host
-//     mx.example.com[192.0.2.1:25] said: 550 5.1.1 <u@example.com>: User
+//     mx.example.com[192.0.2.1] said: 550 5.1.1 <u@example.com>: User
 //     unknown (in reply to RCPT TO command)";
 //   - for LMTP, one end-of-data reply per accepted recipient.
 //
