@@ -330,8 +330,8 @@ func (s *state) step(ctx context.Context, st *step, subj subject) status {
 			return s.nonFQDN(s.rcpt, subjRcpt, why)
 		}
 	case "reject_non_fqdn_sender":
-		if sender, st := s.from(); st == rejected {
-			return st
+		if sender, ok := s.from(); !ok {
+			return s.badSender()
 		} else if s.req.Stage >= StageMail && !sender.IsNull() {
 			return s.nonFQDN(sender, subjSender, why)
 		}
@@ -541,9 +541,9 @@ func (s *state) access(ctx context.Context, st *step, why Reason) status {
 		if s.req.Stage < StageMail {
 			return dunno
 		}
-		sender, st := s.from()
-		if st == rejected {
-			return st
+		sender, ok := s.from()
+		if !ok {
+			return s.badSender()
 		}
 		if sender.IsNull() {
 			keys = append(kb[:0], lookup.Key{Key: "<>", Kind: lookup.KeyAddress})
@@ -576,21 +576,23 @@ func (s *state) access(ctx context.Context, st *step, why Reason) status {
 }
 
 // from parses the sender on first use (at RCPT most decisions never look
-// at it). A sender that does not parse gives 501 5.1.7 and rejected.
-func (s *state) from() (Address, status) {
+// at it). ok is false when it does not parse.
+func (s *state) from() (a Address, ok bool) {
 	if !s.senderDone {
 		s.senderDone = true
-		a, err := ParseAddress(s.req.Sender, s.req.SMTPUTF8)
-		if err != nil {
-			s.d.Err = err
-			s.senderErr = true
-		}
-		s.sender = a
+		var err error
+		s.sender, err = ParseAddress(s.req.Sender, s.req.SMTPUTF8)
+		s.senderErr = err != nil
 	}
-	if s.senderErr {
-		return Address{}, s.reject(errSoftware, 501, "5.1.7", "Bad sender address syntax", Reason{Restriction: "address syntax"})
-	}
-	return s.sender, dunno
+	return s.sender, !s.senderErr
+}
+
+// badSender is 501 5.1.7 for a sender that does not parse, found by a
+// restriction that needs it.
+func (s *state) badSender() status {
+	_, err := ParseAddress(s.req.Sender, s.req.SMTPUTF8)
+	s.d.Err = err
+	return s.reject(errSoftware, 501, "5.1.7", "Bad sender address syntax", Reason{Restriction: "address syntax"})
 }
 
 func (s *state) senderCanon() string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mxrelay/mxrelay/lookup"
@@ -461,5 +462,54 @@ relay_recipient_maps = proxy:inline:{ u@backup.example=x }
 		if err == nil {
 			t.Errorf("main.cf %q accepted", bad)
 		}
+	}
+}
+
+func TestBadSenderAtRcpt(t *testing.T) {
+	c := backupMX()
+	c.SMTPDRecipientRestrictions = "check_sender_access inline:{ {a@b.example=OK} }"
+	p := mustNew(t, c)
+	wantReply(t, rcptFrom(p, "203.0.113.1", "<a@b..example>", "<user1@backup.example>"), "501 5.1.7 Bad sender address syntax")
+	// Without a sender restriction the sender is never looked at.
+	p = mustNew(t, backupMX())
+	wantReply(t, rcptFrom(p, "203.0.113.1", "<a@b..example>", "<user1@backup.example>"), "250 2.1.5 Ok")
+}
+
+func TestConcurrentChecks(t *testing.T) {
+	srv := startServer(t, "tcp", func(a map[string]string) string {
+		if strings.HasPrefix(a["recipient"], "no") {
+			return "action=REJECT\n\n"
+		}
+		return "action=DUNNO\n\n"
+	})
+	c := policyConfig("inet:" + srv.addr)
+	c.RelayRecipientMaps = "inline:{ @backup.example=x }"
+	p := mustNew(t, c)
+	var wg sync.WaitGroup
+	errs := make(chan string, 64)
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				local := "yes"
+				if (g+i)%2 == 0 {
+					local = "no"
+				}
+				d := rcpt(p, "203.0.113.1", "<"+local+"@backup.example>")
+				if (local == "no") != (d.Code == 554) {
+					errs <- d.Reply()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if n := srv.conns.Load(); n > maxIdleConns+16 {
+		t.Errorf("%d connections for 16 concurrent clients", n)
 	}
 }
