@@ -307,7 +307,7 @@ func check(e *Envelope) error {
 }
 
 // DecodeEnvelope parses a record made by EncodeEnvelope. Trailing bytes
-// after the record are ignored (a spool file carries the body after it).
+// after the record are ignored (a spool data file has a footer after it).
 // A truncated, altered or unknown-version record gives an error wrapping
 // ErrCorrupt, never a panic. The decoded Lease is zero.
 func DecodeEnvelope(b []byte) (*Envelope, error) {
@@ -322,13 +322,15 @@ func decodeRecord(b []byte) (*Envelope, int, error) {
 	if nl < 0 || nl > 64 {
 		return nil, 0, fmt.Errorf("%w: no header line", ErrCorrupt)
 	}
-	f := strings.Fields(string(b[:nl]))
+	// The header must be exactly as EncodeEnvelope writes it, so that any
+	// change to it is detected, not only those the checksum covers.
+	f := strings.Split(string(b[:nl]), " ")
 	if len(f) != 3 || f[0] != recordMagic || len(f[1]) != 8 {
 		return nil, 0, fmt.Errorf("%w: bad header %q", ErrCorrupt, b[:nl])
 	}
 	sum, err1 := strconv.ParseUint(f[1], 16, 32)
 	n, err2 := strconv.Atoi(f[2])
-	if err1 != nil || err2 != nil || n < 2 || n > maxRecordSize || f[2] != strconv.Itoa(n) {
+	if err1 != nil || err2 != nil || n < 2 || n > maxRecordSize || f[2] != strconv.Itoa(n) || f[1] != fmt.Sprintf("%08x", sum) {
 		return nil, 0, fmt.Errorf("%w: bad header %q", ErrCorrupt, b[:nl])
 	}
 	end := nl + 1 + n

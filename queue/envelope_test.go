@@ -1,0 +1,165 @@
+package queue
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func sampleEnvelope() *Envelope {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	return &Envelope{
+		ID: "0123456789ABCDEF0123", Sender: "a@example.org", Ret: RetFull, EnvID: "QQ314159",
+		SMTPUTF8: true, Size: 1234, Arrival: at, Attempts: 3, NextAttempt: at.Add(time.Hour),
+		Held: true, DelayWarned: true,
+		Recipients: []Recipient{
+			{Address: "u@example.com", Notify: NotifySuccess | NotifyFailure, ORCPT: "rfc822;u@example.com"},
+			{Address: "ü@bücher.example", State: Deferred, Reason: "451 4.3.0 \"later\"\n", Updated: at},
+			{Address: "x@example.net", State: Expired, Reason: "timeout", Updated: at.Add(time.Second)},
+		},
+	}
+}
+
+func TestEnvelopeRoundTrip(t *testing.T) {
+	e := sampleEnvelope()
+	b, err := EncodeEnvelope(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeEnvelope(append(b, "trailing body"...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, e) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", got, e)
+	}
+	for _, bad := range []func(*Envelope){
+		func(e *Envelope) { e.ID = "a/b" },
+		func(e *Envelope) { e.Recipients = nil },
+		func(e *Envelope) { e.Recipients[0].State = numStates },
+		func(e *Envelope) { e.Recipients[1].Address = "" },
+		func(e *Envelope) { e.Sender = "\xff" },
+		func(e *Envelope) { e.Ret = 7 },
+		func(e *Envelope) { e.Size = -1 },
+	} {
+		x := sampleEnvelope()
+		bad(x)
+		if _, err := EncodeEnvelope(x); err == nil {
+			t.Errorf("EncodeEnvelope accepted %+v", x)
+		}
+	}
+}
+
+// FuzzDecodeEnvelope feeds arbitrary bytes (corrupt spool files) to the
+// decoder: it must never panic; what it accepts must be a valid envelope
+// that re-encodes and decodes to itself; every proper prefix of an
+// accepted record and every single-byte change to it must be rejected.
+func FuzzDecodeEnvelope(f *testing.F) {
+	b, _ := EncodeEnvelope(sampleEnvelope())
+	f.Add(b, 10, byte(1))
+	f.Add(b[:len(b)-1], 0, byte(0))
+	f.Add([]byte("MXQ1 00000000 2\n{}\n"), 5, byte(0x20))
+	f.Add([]byte("MXQ1 ffffffff 99999999999\n"), 0, byte(0))
+	f.Add([]byte(`MXQ1 00000000 30`+"\n"+`{"id":"A","rcpts":[{"addr":"x"}]}`), 3, byte(9))
+	f.Fuzz(func(t *testing.T, data []byte, pos int, flip byte) {
+		e, n, err := decodeRecord(data)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v does not wrap ErrCorrupt", err)
+			}
+			if e != nil || n != 0 {
+				t.Fatal("error with a result")
+			}
+			return
+		}
+		if n > len(data) || check(e) != nil {
+			t.Fatalf("accepted an invalid envelope (n=%d): %v", n, check(e))
+		}
+		re, err := EncodeEnvelope(e)
+		if err != nil {
+			t.Fatalf("decoded envelope does not encode: %v", err)
+		}
+		e2, err := DecodeEnvelope(re)
+		if err != nil || !reflect.DeepEqual(e, e2) {
+			t.Fatalf("re-encoded envelope differs: %v\n%+v\n%+v", err, e, e2)
+		}
+		rec := data[:n]
+		if _, _, err := decodeRecord(rec[:len(rec)-1-(pos&0xffff)%len(rec)]); err == nil {
+			t.Fatal("a truncated record was accepted")
+		}
+		if flip != 0 {
+			c := bytes.Clone(rec)
+			c[(pos&0xffff)%len(c)] ^= flip
+			if _, _, err := decodeRecord(c); err == nil {
+				t.Fatalf("a record with byte %d changed was accepted", (pos&0xffff)%len(c))
+			}
+		}
+	})
+}
+
+// FuzzEnvelopeRoundTrip: decode(encode(x)) == x for every envelope that
+// encodes, and an envelope that does not encode is invalid.
+func FuzzEnvelopeRoundTrip(f *testing.F) {
+	f.Add("A1", "s@example.org", "u@example.com", "rfc822;u@example.com", "451 later", "env", uint8(3), uint8(1), uint8(2), int64(1), int64(2), 1, true, false)
+	f.Add("", "", "", "", "", "", uint8(0), uint8(9), uint8(9), int64(0), int64(-5), -1, false, true)
+	f.Fuzz(func(t *testing.T, id, sender, addr, orcpt, reason, envid string, notify, state, ret uint8,
+		arrival, next int64, attempts int, held, utf8 bool) {
+		e := &Envelope{ID: ID(id), Sender: sender, EnvID: envid, Ret: Ret(ret), SMTPUTF8: utf8, Held: held,
+			Attempts: attempts, Arrival: fromNanos(arrival), NextAttempt: fromNanos(next), Size: int64(len(reason)),
+			Recipients: []Recipient{{Address: addr, Notify: Notify(notify), ORCPT: orcpt, State: State(state), Reason: reason, Updated: fromNanos(next)}}}
+		b, err := EncodeEnvelope(e)
+		if err != nil {
+			if check(e) == nil {
+				t.Fatalf("valid envelope does not encode: %v", err)
+			}
+			return
+		}
+		got, err := DecodeEnvelope(b)
+		if err != nil {
+			t.Fatalf("decode of an encoded envelope: %v", err)
+		}
+		if !reflect.DeepEqual(got, e) {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", got, e)
+		}
+	})
+}
+
+// FuzzDataFile feeds arbitrary spool data files to readData and the body
+// footer parser: no panic, and anything accepted is consistent (record
+// between body and footer, Size equal to the body length).
+func FuzzDataFile(f *testing.F) {
+	e := sampleEnvelope()
+	e.Size = 5
+	rec, _ := EncodeEnvelope(e)
+	good := append(append([]byte("hello"), rec...), footer(5, 0)...)
+	f.Add(good)
+	f.Add(good[1:])
+	f.Add([]byte("\nMXQB 0000000000000000 00000000\n"))
+	f.Add([]byte("\nMXQB ffffffffffffffff 00000000\n"))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(dir, "d")
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fh, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fh.Close()
+		e, n, err := readData(fh)
+		if err != nil {
+			return
+		}
+		if n != e.Size || n+int64(footerLen) > int64(len(data)) {
+			t.Fatalf("accepted: body %d, size %d, file %d", n, e.Size, len(data))
+		}
+		if l, _, err := parseFooter(data[len(data)-footerLen:], int64(len(data))); err != nil || l != n {
+			t.Fatalf("footer reparse: %d %v", l, err)
+		}
+	})
+}
