@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"os"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -55,7 +55,9 @@ func startSink(t testing.TB) *sink {
 	s.srv.EnableDSN = true
 	s.srv.EnableSMTPUTF8 = true
 	s.srv.ErrorLog = discardLog{}
-	if testing.Verbose() { s.srv.Debug = os.Stderr }
+	if testing.Verbose() {
+		s.srv.Debug = os.Stderr
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

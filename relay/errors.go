@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -76,24 +75,3 @@ var (
 	errTooManyRcpts = newError(452, "4.5.3", "Error: too many recipients")
 	errSizeLimit    = newError(552, "5.3.4", "Message size exceeds fixed limit")
 )
-
-// toSMTP turns any error into what may cross the go-smtp boundary: nil or
-// a bare *smtp.SMTPError. An *Error keeps its reply; an *smtp.SMTPError
-// passes; anything else is an internal failure and becomes the temporary
-// "451 4.3.0 Error: queue file write error" without its text, so that no
-// internal detail reaches the client and nothing is rejected for good
-// because of our own trouble.
-func toSMTP(err error) error {
-	if err == nil {
-		return nil
-	}
-	var re *Error
-	if errors.As(err, &re) {
-		return re.SMTP()
-	}
-	var se *smtp.SMTPError
-	if errors.As(err, &se) {
-		return &smtp.SMTPError{Code: se.Code, EnhancedCode: se.EnhancedCode, Message: se.Message}
-	}
-	return errQueueWrite.SMTP()
-}

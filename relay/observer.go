@@ -89,6 +89,6 @@ func (o ObserverFuncs) Attempted(a Attempt) {
 
 type nopObserver struct{}
 
-func (nopObserver) Accepted(Accepted)   {}
-func (nopObserver) Rejected(Rejection)  {}
-func (nopObserver) Attempted(Attempt)   {}
+func (nopObserver) Accepted(Accepted)  {}
+func (nopObserver) Rejected(Rejection) {}
+func (nopObserver) Attempted(Attempt)  {}

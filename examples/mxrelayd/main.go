@@ -1,0 +1,395 @@
+// Command mxrelayd is a primary or backup MX built on package relay: an
+// SMTP server that accepts mail for the domains a Postfix main.cf names,
+// under Postfix's relay rules, queues it on disk and delivers it.
+//
+// With no flags it runs a demo that works on a fresh machine: a backup MX
+// for example.test on 127.0.0.1:2525 whose recipients are alice@ and
+// bob@example.test, relaying to [127.0.0.1]:2526, where it starts a
+// stand-in primary that prints what it receives unless something already
+// listens there:
+//
+//	go run ./examples/mxrelayd
+//	swaks --server 127.0.0.1:2525 --from you@sender.example --to alice@example.test
+//
+// With -config it runs a Postfix main.cf (tables given as hash:, cdb:,
+// inline: and the other lookup types):
+//
+//	mxrelayd -config /etc/postfix/main.cf -listen 0.0.0.0:25 -queue /var/spool/mxrelayd
+//
+// Flags:
+//
+//	-config FILE      a Postfix main.cf; without it, the demo
+//	-listen ADDR      SMTP listen address (default 127.0.0.1:2525)
+//	-queue DIR        the queue directory (default: a new temporary one)
+//	-hostname NAME    $myhostname
+//	-dns HOST:PORT    send every DNS query to this server, not /etc/resolv.conf's
+//	-status-log FILE  append one JSON object per delivery attempt per recipient:
+//	                  {"queue_id","rcpt","status":"sent|deferred|bounced|expired","dsn","relay","reason"}
+//	-check            load the configuration, print every warning and conflict,
+//	                  exit 1 on errors, and exit
+//	-demo-primary ADDR  the demo's primary (default 127.0.0.1:2526)
+//
+// SIGINT and SIGTERM shut it down gracefully: the message being received
+// is finished, the queue stays on disk and is delivered at the next start.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mxrelay/mxrelay/queue"
+	"github.com/mxrelay/mxrelay/relay"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, nil))
+}
+
+// demoRecipients are the recipients of the demo's embedded table.
+var demoRecipients = []string{"alice@example.test", "bob@example.test"}
+
+// demoMainCF is the demo's configuration: a backup MX for example.test.
+func demoMainCF(primary string) string {
+	var tab []string
+	for _, r := range demoRecipients {
+		tab = append(tab, r+"=OK")
+	}
+	return fmt.Sprintf(`compatibility_level = 3.6
+myhostname = mx2.example.test
+mydestination =
+# Nobody is trusted: local clients get the answers Internet clients get.
+mynetworks =
+relay_domains = example.test
+relay_recipient_maps = inline:{ %s }
+transport_maps = inline:{ example.test=relay:[%s]:%s }
+inet_interfaces = 127.0.0.1
+# Retry soon, so that a primary that comes back gets the mail quickly.
+minimal_backoff_time = 10s
+maximal_backoff_time = 60s
+`, strings.Join(tab, ", "), hostOf(primary), portOf(primary))
+}
+
+func hostOf(addr string) string {
+	h, _, _ := net.SplitHostPort(addr)
+	return h
+}
+
+func portOf(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
+}
+
+// hooks lets tests learn the listening address.
+type hooks struct {
+	ready func(addr string)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks) int {
+	fs := flag.NewFlagSet("mxrelayd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	config := fs.String("config", "", "a Postfix main.cf; without it, the demo")
+	listen := fs.String("listen", "127.0.0.1:2525", "SMTP listen address")
+	queueDir := fs.String("queue", "", "queue directory (default: a new temporary one)")
+	hostname := fs.String("hostname", "", "$myhostname")
+	dnsServer := fs.String("dns", "", "send every DNS query to this HOST:PORT")
+	statusLog := fs.String("status-log", "", "append one JSON line per delivery attempt per recipient to this file")
+	check := fs.Bool("check", false, "load the configuration, print warnings and conflicts, and exit")
+	demoPrimary := fs.String("demo-primary", "127.0.0.1:2526", "the demo's primary MX")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "mxrelayd: "+format+"\n", a...)
+		return 1
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+
+	// The configuration.
+	demo := *config == ""
+	var cf *relay.MainCF
+	var err error
+	var standIn *standInPrimary
+	primary := *demoPrimary
+	if demo {
+		if !*check && !listening(primary) {
+			standIn, err = startStandIn(primary, stdout)
+			if err != nil {
+				return fail("starting the stand-in primary on %s: %v", primary, err)
+			}
+			defer standIn.Close()
+			primary = standIn.addr
+		}
+		cf, err = relay.ParseMainCF(strings.NewReader(demoMainCF(primary)), "demo main.cf")
+	} else {
+		cf, err = relay.LoadMainCF(*config)
+	}
+	if err != nil {
+		return fail("%v", err)
+	}
+	if *hostname != "" {
+		cf.Set("myhostname", *hostname)
+	}
+	listenAP, err := netip.ParseAddrPort(*listen)
+	if err != nil {
+		return fail("-listen %q: want IP:PORT: %v", *listen, err)
+	}
+	opts := relay.LoadOptions{Listen: []netip.Addr{listenAP.Addr()}, Logger: logger}
+	if *dnsServer != "" {
+		opts.DNS = []string{*dnsServer}
+	}
+
+	if *check {
+		opts.Queue = queue.NewMemory()
+		ld, err := relay.Load(ctx, cf, opts)
+		if err != nil {
+			return fail("%v", err)
+		}
+		defer ld.Close()
+		for _, w := range ld.Warnings {
+			fmt.Fprintf(stdout, "warning: %s\n", w)
+		}
+		for _, n := range ld.Ignored {
+			fmt.Fprintf(stdout, "ignored: %s (not used by mxrelay)\n", n)
+		}
+		fmt.Fprintf(stdout, "configuration OK: myhostname=%s relay_domains=%q relay_recipient_maps=%q\n",
+			cf.Get("myhostname"), cf.Get("relay_domains"), cf.Get("relay_recipient_maps"))
+		return 0
+	}
+
+	// The queue.
+	dir := *queueDir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "mxrelayd-queue-"); err != nil {
+			return fail("%v", err)
+		}
+	}
+	spool, err := queue.OpenSpool(ctx, dir, &queue.SpoolOptions{Logger: logger})
+	if err != nil {
+		return fail("opening the queue: %v", err)
+	}
+	defer spool.Close()
+	opts.Queue = spool
+
+	if *statusLog != "" {
+		sl, err := openStatusLog(*statusLog)
+		if err != nil {
+			return fail("%v", err)
+		}
+		defer sl.Close()
+		opts.Observer = relay.ObserverFuncs{AttemptedFunc: sl.write}
+	}
+
+	ld, err := relay.Load(ctx, cf, opts)
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer ld.Close()
+	for _, w := range ld.Warnings {
+		logger.Warn("configuration", "warning", w)
+	}
+	if len(ld.Ignored) > 0 {
+		logger.Info("configuration", "ignored", strings.Join(ld.Ignored, " "))
+	}
+
+	srv, err := relay.NewServer(relay.ServerConfig{Relay: ld.Relay})
+	if err != nil {
+		return fail("%v", err)
+	}
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", *listen)
+	if err != nil {
+		return fail("%v", err)
+	}
+	addr := l.Addr().String()
+	if demo {
+		printBanner(stdout, addr, dir, primary, cf, standIn)
+	} else {
+		fmt.Fprintf(stdout, "mxrelayd: %s listening on %s, queue %s\n", cf.Get("myhostname"), addr, dir)
+	}
+	if h != nil && h.ready != nil {
+		h.ready(addr)
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, l) }()
+	select {
+	case err := <-served:
+		if err != nil {
+			return fail("%v", err)
+		}
+		return 0
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(stdout, "mxrelayd: shutting down; the queue stays in", dir)
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fail("shutdown: %v", err)
+	}
+	if err := <-served; err != nil {
+		return fail("%v", err)
+	}
+	return 0
+}
+
+func printBanner(w io.Writer, addr, dir, primary string, cf *relay.MainCF, standIn *standInPrimary) {
+	primary = "[" + hostOf(primary) + "]:" + portOf(primary)
+	primaryNote := "an SMTP server already listening there"
+	if standIn != nil {
+		primaryNote = "a stand-in primary started by this demo; it prints each message it receives"
+	}
+	fmt.Fprintf(w, `mxrelayd demo: a backup MX for example.test, run by package relay
+
+  listening    %s (SMTP), as %s
+  queue        %s
+  relays to    %s (%s)
+  recipients   %s
+  everything else in example.test is refused (550 5.1.1 User unknown in relay
+  recipient table), other domains too (454 4.7.1 Relay access denied).
+
+Send a test message with swaks:
+
+  swaks --server %s --from you@sender.example --to %s
+
+or with a few lines of Go:
+
+  err := smtp.SendMail("%s", nil, "you@sender.example",
+      []string{"%s"}, []byte("Subject: hello\r\n\r\nIt works.\r\n")) // net/smtp
+
+Stop with Ctrl-C: the queue stays on disk and is delivered at the next start
+(mxrelayd -queue %s).
+`, addr, cf.Get("myhostname"), dir, primary, primaryNote, strings.Join(demoRecipients, ", "),
+		addr, demoRecipients[0], addr, demoRecipients[0], dir)
+}
+
+// listening reports whether something accepts TCP connections at addr.
+func listening(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// standInPrimary is the demo's primary MX: it accepts everything and
+// prints it.
+type standInPrimary struct {
+	addr string
+	srv  *smtp.Server
+}
+
+func startStandIn(addr string, out io.Writer) (*standInPrimary, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		return &standInSession{out: out, mu: &mu}, nil
+	}))
+	srv.Domain = "primary.example.test"
+	srv.EnableDSN = true
+	srv.EnableSMTPUTF8 = true
+	srv.ErrorLog = log.New(io.Discard, "", 0)
+	go srv.Serve(l)
+	return &standInPrimary{addr: l.Addr().String(), srv: srv}, nil
+}
+
+func (p *standInPrimary) Close() error { return p.srv.Close() }
+
+type standInSession struct {
+	out  io.Writer
+	mu   *sync.Mutex
+	from string
+	to   []string
+}
+
+func (s *standInSession) Mail(from string, _ *smtp.MailOptions) error {
+	s.from, s.to = from, nil
+	return nil
+}
+
+func (s *standInSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.to = append(s.to, to)
+	return nil
+}
+
+func (s *standInSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Fprintf(s.out, "\n--- stand-in primary received a message from <%s> for <%s> ---\n%s--- end of message ---\n",
+		s.from, strings.Join(s.to, ">, <"), strings.ReplaceAll(string(b), "\r\n", "\n"))
+	return nil
+}
+
+func (s *standInSession) Reset()        {}
+func (s *standInSession) Logout() error { return nil }
+
+// statusLog appends one JSON object per delivery attempt per recipient.
+type statusLog struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+func openStatusLog(path string) (*statusLog, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &statusLog{f: f}, nil
+}
+
+type statusLine struct {
+	QueueID string `json:"queue_id"`
+	Rcpt    string `json:"rcpt"`
+	Status  string `json:"status"`
+	DSN     string `json:"dsn"`
+	Relay   string `json:"relay"`
+	Reason  string `json:"reason"`
+}
+
+func (s *statusLog) write(a relay.Attempt) {
+	status := a.Status
+	if status == "discarded" {
+		status = "sent"
+	}
+	b, err := json.Marshal(statusLine{QueueID: a.QueueID, Rcpt: a.Recipient, Status: status, DSN: a.DSN, Relay: a.Relay, Reason: a.Reason})
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.f.Write(append(b, '\n'))
+}
+
+func (s *statusLog) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+		return err
+	}
+	return nil
+}

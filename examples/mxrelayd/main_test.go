@@ -1,0 +1,343 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/smtp"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/mxrelay/mxrelay/internal/testenv"
+)
+
+// output collects what mxrelayd prints.
+type output struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
+}
+
+// daemon is mxrelayd running in-process.
+type daemon struct {
+	addr   string
+	out    *output
+	errs   *output
+	cancel context.CancelFunc
+	done   chan int
+}
+
+func start(t *testing.T, args ...string) *daemon {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &daemon{out: &output{}, errs: &output{}, cancel: cancel, done: make(chan int, 1)}
+	ready := make(chan string, 1)
+	go func() {
+		d.done <- run(ctx, args, d.out, d.errs, &hooks{ready: func(a string) { ready <- a }})
+	}()
+	select {
+	case d.addr = <-ready:
+	case code := <-d.done:
+		t.Fatalf("mxrelayd exited %d:\n%s\n%s", code, d.out, d.errs)
+	case <-time.After(20 * time.Second):
+		t.Fatal("mxrelayd did not start")
+	}
+	t.Cleanup(func() {
+		if code := d.stop(); code != 0 {
+			t.Errorf("mxrelayd exited %d:\n%s", code, d.errs)
+		}
+		if t.Failed() {
+			t.Logf("stdout:\n%s\nstderr:\n%s", d.out, d.errs)
+		}
+	})
+	return d
+}
+
+func (d *daemon) stop() int {
+	d.cancel()
+	select {
+	case c := <-d.done:
+		d.done <- c
+		return c
+	case <-time.After(30 * time.Second):
+		return -1
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func statusLines(t *testing.T, path string) []statusLine {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []statusLine
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var l statusLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("status log line %q: %v", sc.Text(), err)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// TestDemo runs the demo as the README says (with free ports): the
+// banner explains it, a message to alice@example.test reaches the
+// stand-in primary, which prints it; unknown recipients are refused.
+func TestDemo(t *testing.T) {
+	status := filepath.Join(t.TempDir(), "status.jsonl")
+	d := start(t, "-listen", "127.0.0.1:0", "-demo-primary", "127.0.0.1:0", "-status-log", status)
+	for _, want := range []string{"backup MX for example.test", "alice@example.test, bob@example.test", "swaks --server " + d.addr, "smtp.SendMail(\"" + d.addr, "stand-in primary started"} {
+		if !strings.Contains(d.out.String(), want) {
+			t.Errorf("banner lacks %q:\n%s", want, d.out)
+		}
+	}
+	err := smtp.SendMail(d.addr, nil, "you@sender.example", []string{"alice@example.test"}, []byte("Subject: hello\r\n\r\nIt works.\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the stand-in primary", func() bool { return strings.Contains(d.out.String(), "--- end of message ---") })
+	if !strings.Contains(d.out.String(), "stand-in primary received a message from <you@sender.example> for <alice@example.test>") ||
+		!strings.Contains(d.out.String(), "Subject: hello\n\nIt works.\n--- end") {
+		t.Errorf("stand-in output:\n%s", d.out)
+	}
+	waitFor(t, "the status log", func() bool { return len(statusLines(t, status)) == 1 })
+	if l := statusLines(t, status)[0]; l.Status != "sent" || l.Rcpt != "alice@example.test" || l.DSN != "2.0.0" || l.QueueID == "" {
+		t.Errorf("status line %+v", l)
+	}
+	err = smtp.SendMail(d.addr, nil, "you@sender.example", []string{"carol@example.test"}, []byte("Subject: x\r\n\r\nx\r\n"))
+	if err == nil || !strings.Contains(err.Error(), "550") || !strings.Contains(err.Error(), "5.1.1 <carol@example.test>: Recipient address rejected: User unknown in relay recipient table") {
+		t.Errorf("unknown recipient: %v", err)
+	}
+	err = smtp.SendMail(d.addr, nil, "you@sender.example", []string{"x@elsewhere.example"}, []byte("Subject: x\r\n\r\nx\r\n"))
+	if err == nil || !strings.Contains(err.Error(), "454") || !strings.Contains(err.Error(), "4.7.1 <x@elsewhere.example>: Relay access denied") {
+		t.Errorf("relay attempt: %v", err)
+	}
+}
+
+// sink is a loopback next hop.
+type sink struct {
+	mu   sync.Mutex
+	msgs []string
+	addr string
+	srv  *gosmtp.Server
+}
+
+func startSink(t *testing.T, addr string) *sink {
+	t.Helper()
+	s := &sink{}
+	s.srv = gosmtp.NewServer(gosmtp.BackendFunc(func(*gosmtp.Conn) (gosmtp.Session, error) { return &sinkSession{s: s}, nil }))
+	s.srv.Domain = "sink.example"
+	s.srv.ErrorLog = log.New(io.Discard, "", 0)
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addr = l.Addr().String()
+	go s.srv.Serve(l)
+	t.Cleanup(func() { s.srv.Close() })
+	return s
+}
+
+func (s *sink) messages() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.msgs...)
+}
+
+type sinkSession struct{ s *sink }
+
+func (ss *sinkSession) Mail(string, *gosmtp.MailOptions) error { return nil }
+func (ss *sinkSession) Rcpt(string, *gosmtp.RcptOptions) error { return nil }
+func (ss *sinkSession) Reset()                                 {}
+func (ss *sinkSession) Logout() error                          { return nil }
+func (ss *sinkSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	ss.s.mu.Lock()
+	ss.s.msgs = append(ss.s.msgs, string(b))
+	ss.s.mu.Unlock()
+	return err
+}
+
+// TestDemoExistingPrimary: when something listens on the demo's primary
+// address, the demo relays to it and starts no stand-in.
+func TestDemoExistingPrimary(t *testing.T) {
+	primary := startSink(t, "127.0.0.1:0")
+	d := start(t, "-listen", "127.0.0.1:0", "-demo-primary", primary.addr)
+	if !strings.Contains(d.out.String(), "an SMTP server already listening there") {
+		t.Errorf("banner:\n%s", d.out)
+	}
+	if err := smtp.SendMail(d.addr, nil, "you@sender.example", []string{"bob@example.test"}, []byte("Subject: real\r\n\r\nto the real one\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the primary", func() bool { return len(primary.messages()) == 1 })
+	if strings.Contains(d.out.String(), "stand-in primary received") {
+		t.Error("a stand-in primary ran although one was listening")
+	}
+}
+
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.cf")
+	os.WriteFile(good, []byte("compatibility_level = 3.6\nmyhostname = mx.example.net\nrelay_domains = example.test\nbiff = no\n"), 0o644)
+	var out, errs output
+	if code := run(context.Background(), []string{"-check", "-config", good, "-dns", "127.0.0.1:1"}, &out, &errs, nil); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs.String())
+	}
+	for _, want := range []string{"warning: ", "relay_recipient_maps", "ignored: biff", "configuration OK"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("-check output lacks %q:\n%s", want, out.String())
+		}
+	}
+	bad := filepath.Join(dir, "bad.cf")
+	os.WriteFile(bad, []byte("compatibility_level = 3.6\nrelay_recipient_maps = hash:/nonexistent/relay_recipients\nrelay_domains = example.test\n"), 0o644)
+	out, errs = output{}, output{}
+	if code := run(context.Background(), []string{"-check", "-config", bad, "-dns", "127.0.0.1:1"}, &out, &errs, nil); code != 1 {
+		t.Errorf("a missing table: exit %d, want 1:\n%s", code, out.String())
+	}
+	if !strings.Contains(errs.String(), "/nonexistent/relay_recipients") {
+		t.Errorf("error does not name the table:\n%s", errs.String())
+	}
+}
+
+// TestRestart stops mxrelayd with mail deferred in its queue and starts
+// it again once the primary is back: the mail is delivered.
+func TestRestart(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	primaryAddr := l.Addr().String()
+	l.Close() // the primary is down
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "main.cf")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`compatibility_level = 3.6
+myhostname = mx2.example.test
+mynetworks =
+relay_domains = example.test
+relay_recipient_maps = inline:{ alice@example.test=OK }
+relay_transport = relay:[127.0.0.1]:%s
+minimal_backoff_time = 1s
+maximal_backoff_time = 1s
+`, portOf(primaryAddr))), 0o644)
+	qdir := filepath.Join(dir, "queue")
+	status := filepath.Join(dir, "status.jsonl")
+	args := []string{"-config", cfg, "-queue", qdir, "-listen", "127.0.0.1:0", "-status-log", status, "-dns", "127.0.0.1:1"}
+	d := start(t, args...)
+	if err := smtp.SendMail(d.addr, nil, "you@sender.example", []string{"alice@example.test"}, []byte("Subject: survive\r\n\r\nrestart\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a deferral", func() bool {
+		ls := statusLines(t, status)
+		return len(ls) > 0 && ls[0].Status == "deferred"
+	})
+	if code := d.stop(); code != 0 {
+		t.Fatalf("stop: exit %d", code)
+	}
+	primary := startSink(t, primaryAddr)
+	start(t, args...)
+	waitFor(t, "delivery after the restart", func() bool { return len(primary.messages()) == 1 })
+	if !strings.Contains(primary.messages()[0], "restart") {
+		t.Errorf("message %q", primary.messages()[0])
+	}
+	waitFor(t, "the sent line", func() bool {
+		ls := statusLines(t, status)
+		return len(ls) > 0 && ls[len(ls)-1].Status == "sent"
+	})
+}
+
+// TestSwaks sends with swaks, as the banner tells newcomers to.
+func TestSwaks(t *testing.T) {
+	swaks := testenv.NeedProgram(t, "swaks")
+	d := start(t, "-listen", "127.0.0.1:0", "-demo-primary", "127.0.0.1:0")
+	out, err := exec.Command(swaks, "--server", d.addr, "--from", "you@sender.example", "--to", "alice@example.test",
+		"--header", "Subject: from swaks", "--body", "sent by swaks").CombinedOutput()
+	if err != nil {
+		t.Fatalf("swaks: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "250 2.0.0 Ok: queued as ") {
+		t.Errorf("swaks transcript:\n%s", out)
+	}
+	waitFor(t, "the stand-in primary", func() bool { return strings.Contains(d.out.String(), "sent by swaks") })
+	// An unknown recipient: swaks reports the 550 and exits non-zero.
+	out, err = exec.Command(swaks, "--server", d.addr, "--from", "you@sender.example", "--to", "nobody@example.test").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "550 5.1.1 <nobody@example.test>: Recipient address rejected") {
+		t.Errorf("swaks to an unknown recipient: %v\n%s", err, out)
+	}
+}
+
+// TestSmtpSinkPrimary relays to Postfix's smtp-sink as the primary.
+func TestSmtpSinkPrimary(t *testing.T) {
+	sinkProg := testenv.NeedProgram(t, "smtp-sink")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	// Not t.TempDir: as root, smtp-sink writes as nobody, who cannot
+	// enter the test's private temporary directory.
+	dump, err := os.MkdirTemp("", "mxrelayd-smtp-sink-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dump) })
+	os.Chmod(dump, 0o777)
+	args := []string{"-d", dump + "/msg.", addr, "10"}
+	if os.Geteuid() == 0 {
+		args = append([]string{"-u", "nobody"}, args...)
+	}
+	cmd := exec.Command(sinkProg, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitFor(t, "smtp-sink", func() bool { return listening(addr) })
+	d := start(t, "-listen", "127.0.0.1:0", "-demo-primary", addr)
+	if err := smtp.SendMail(d.addr, nil, "you@sender.example", []string{"bob@example.test"}, []byte("Subject: sink\r\n\r\nto smtp-sink\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "smtp-sink's dump file", func() bool {
+		m, _ := filepath.Glob(filepath.Join(dump, "msg.*"))
+		if len(m) != 1 {
+			return false
+		}
+		b, _ := os.ReadFile(m[0])
+		return strings.Contains(string(b), "to smtp-sink")
+	})
+}
