@@ -277,10 +277,11 @@ func (s *state) step(ctx context.Context, st *step, subj subject) status {
 	case "defer":
 		return s.reject(errPolicy, p.deferCode, "4.3.2", s.rejectText(subj, "Try again later"), why)
 	case "defer_if_permit":
-		s.deferIf(&s.dip, errPolicy, p.deferCode, "4.7.1", s.rejectText(subj, "defer_if_permit requested"), why)
+		// Postfix hard-codes 450 4.7.0 here (golden case dip@backup.example).
+		s.deferIf(&s.dip, errPolicy, 450, "4.7.0", s.rejectText(subj, "defer_if_permit requested"), why)
 		return dunno
 	case "defer_if_reject":
-		s.deferIf(&s.dir, errPolicy, p.deferCode, "4.7.1", s.rejectText(subj, "defer_if_reject requested"), why)
+		s.deferIf(&s.dir, errPolicy, 450, "4.7.0", s.rejectText(subj, "defer_if_reject requested"), why)
 		return dunno
 	case "permit_mynetworks":
 		ok, err := p.mynet.MatchClient(ctx, s.req.ClientAddr, s.req.ClientName)
@@ -473,6 +474,18 @@ func (s *state) resolve(ctx context.Context) *resolution {
 	}
 	r.domain = domain
 	r.class, r.err = s.p.domains.Class(ctx, domain)
+	// allow_percent_hack: "user%elsewhere@local" is "user@elsewhere", as
+	// long as the domain is local (trivial-rewrite's resolve loop).
+	local := a.Local
+	for r.err == nil && r.class == lookup.ClassLocal && s.p.percentHack {
+		i := strings.LastIndexByte(local, '%')
+		if i < 0 || i == len(local)-1 {
+			break
+		}
+		local, domain = local[:i], local[i+1:]
+		r.canon, r.domain = local+"@"+domain, domain
+		r.class, r.err = s.p.domains.Class(ctx, domain)
+	}
 	return r
 }
 

@@ -134,6 +134,9 @@ type Config struct {
 	// ShowUserUnknownTableName: "User unknown in relay recipient table".
 	// Default yes.
 	ShowUserUnknownTableName Flag
+	// AllowPercentHack is allow_percent_hack: "user%elsewhere@local" is
+	// resolved as "user@elsewhere" when the domain is local. Default yes.
+	AllowPercentHack Flag
 	// AllowUntrustedRouting: source-routed recipients may be authorised
 	// destinations (S3). Default no. Never set it on an MX.
 	AllowUntrustedRouting bool
@@ -309,6 +312,7 @@ type Policy struct {
 	nonFQDNCode, unknownAddrCode, rcptLimit                     int
 	sizeLimit                                                   int64
 	relayFirst, rejectUnlisted, delayReject, showTable, parents bool
+	percentHack                                                 bool
 }
 
 // list indexes
@@ -432,6 +436,7 @@ func New(ctx context.Context, c Config) (*Policy, error) {
 	p.rejectUnlisted = c.SMTPDRejectUnlistedRecipient.on(true)
 	p.delayReject = c.SMTPDDelayReject.on(true)
 	p.showTable = c.ShowUserUnknownTableName.on(true)
+	p.percentHack = c.AllowPercentHack.on(true)
 
 	if err := p.compileLists(ctx); err != nil {
 		p.Close()

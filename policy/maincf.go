@@ -206,6 +206,7 @@ func FromMainCF(params map[string]string) (Config, error) {
 		{"smtpd_reject_unlisted_recipient", &c.SMTPDRejectUnlistedRecipient},
 		{"smtpd_delay_reject", &c.SMTPDDelayReject},
 		{"show_user_unknown_table_name", &c.ShowUserUnknownTableName},
+		{"allow_percent_hack", &c.AllowPercentHack},
 	}
 	for _, f := range flags {
 		if !set(f.name) {
