@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 
 	"github.com/mxrelay/mxrelay/lookup"
 	"github.com/mxrelay/mxrelay/transport/client"
@@ -43,9 +44,34 @@ type TLSPolicy struct {
 	// Config is cloned for the handshake (roots, client certificate,
 	// versions). Nil: a default configuration.
 	Config *tls.Config
-	// Name is the name the certificate must match under client.TLSVerify.
-	// Empty: the MX host name, or the [host] of the nexthop.
-	Name string
+	// Match lists what the certificate must match under client.TLSVerify,
+	// in Postfix's smtp_tls_verify_cert_match / match= terms: "hostname"
+	// (the MX host, or the [host] of the nexthop), "nexthop" (the hop's
+	// domain or host), "dot-nexthop" (any name under it), a literal name,
+	// or ".example.com" (any name under example.com). One match suffices.
+	// Empty: "hostname".
+	Match []string
+}
+
+// targetMatch resolves a policy's Match for one address of a hop.
+func (p *TLSPolicy) targetMatch(hop Hop, dest Dest) []string {
+	if len(p.Match) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(p.Match))
+	for _, m := range p.Match {
+		switch strings.ToLower(m) {
+		case "hostname":
+			out = append(out, dest.Host)
+		case "nexthop":
+			out = append(out, hop.Host)
+		case "dot-nexthop":
+			out = append(out, "."+hop.Host)
+		default:
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // TLSPolicies chooses the STARTTLS policy per destination. A lookup error
@@ -428,7 +454,7 @@ func textOf(err error) string {
 // established (counts against the session limit).
 func (u *run) session(ctx context.Context, hop Hop, dest Dest, pol TLSPolicy) bool {
 	t := client.Target{Host: dest.Host, Network: dest.Network(), Address: dest.Address(), LMTP: u.lmtp,
-		TLS: pol.Level, TLSConfig: pol.Config, TLSName: pol.Name}
+		TLS: pol.Level, TLSConfig: pol.Config, TLSMatch: pol.targetMatch(hop, dest)}
 	if t.Network == "unix" {
 		t.TLS = client.TLSNone
 	}

@@ -51,6 +51,10 @@ m.many      IN A 127.0.27.1
 m.many      IN A 127.0.27.2
 m.many      IN A 127.0.27.3
 m.many      IN A 127.0.27.4
+sec         IN MX 10 a.sec
+a.sec       IN A 127.0.28.1
+bad         IN MX 10 mx.bad
+mx.bad      IN A 127.0.29.1
 `
 
 // env is one delivery test's world: DNS, address map, client and agent.

@@ -100,8 +100,7 @@
 //     submission, smtps, submissions), not from /etc/services.
 //   - TLSPolicyMap reads "dane" as "may" (this resolver does not validate
 //     DNSSEC) and defers hops with "dane-only" or "fingerprint" instead of
-//     sending with weaker protection; of match= only the first name is
-//     used.
+//     sending with weaker protection.
 //   - The "*" wildcard of transport_maps (X4) applies to every class,
 //     local included, exactly as in Postfix: a "* smtp:[host]" entry also
 //     sends mail for mydestination away. This is faithful, and a footgun.

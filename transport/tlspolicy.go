@@ -23,17 +23,16 @@ import (
 //
 // Levels: none, may, encrypt, verify and secure (client.TLSVerify; without
 // match= the certificate must match the MX host name for verify, and the
-// nexthop domain for secure, as Postfix's defaults "hostname" and
-// "nexthop:dot-nexthop"). "dane" is read as may: this resolver does not
+// nexthop domain or a name under it for secure, as Postfix's defaults
+// "hostname" and "nexthop:dot-nexthop"). "dane" is read as may: this resolver does not
 // validate DNSSEC, and Postfix also falls back to may without validated
 // TLSA records. "dane-only" and "fingerprint" are not supported: a hop with
 // them is deferred (4.3.5) rather than sent with weaker protection.
 //
-// Of match=, the first element is used: "hostname" (the MX host name),
-// "nexthop" or "dot-nexthop" (the hop's host), or a literal name. Other
-// attributes (ciphers=, protocols=, exclude=, tafile=) are ignored; set
-// them in Config. The zero TLSPolicyMap gives every hop the zero TLSPolicy
-// (may).
+// match= takes a colon-separated list (TLSPolicy.Match); one match
+// suffices. Other attributes (ciphers=, protocols=, exclude=, tafile=) are
+// ignored; set them in Config. The zero TLSPolicyMap gives every hop the
+// zero TLSPolicy (may).
 type TLSPolicyMap struct {
 	// Tables are searched pattern-major (lookup.Search). Nil: every hop
 	// gets Default.
@@ -82,7 +81,7 @@ func parseTLSPolicy(value string, hop Hop, cfg *tls.Config) (TLSPolicy, error) {
 		return TLSPolicy{}, newError("4.3.5", nil, "empty TLS policy for %s", hop)
 	}
 	p := TLSPolicy{Config: cfg}
-	match := ""
+	var match []string
 	switch level := strings.ToLower(fields[0]); level {
 	case "none":
 		p.Level = client.TLSNone
@@ -91,25 +90,24 @@ func parseTLSPolicy(value string, hop Hop, cfg *tls.Config) (TLSPolicy, error) {
 	case "encrypt":
 		p.Level = client.TLSMandatory
 	case "verify":
-		p.Level, match = client.TLSVerify, "hostname"
+		p.Level, match = client.TLSVerify, []string{"hostname"}
 	case "secure":
-		p.Level, match = client.TLSVerify, "nexthop"
+		p.Level, match = client.TLSVerify, []string{"nexthop", "dot-nexthop"}
 	default:
 		return TLSPolicy{}, newError("4.3.5", nil, "unsupported TLS security level %q for %s", fields[0], hop)
 	}
 	for _, f := range fields[1:] {
 		if v, ok := strings.CutPrefix(strings.ToLower(f), "match="); ok {
-			match, _, _ = strings.Cut(v, ":")
+			match = match[:0]
+			for _, m := range strings.Split(v, ":") {
+				if m != "" {
+					match = append(match, m)
+				}
+			}
 		}
 	}
-	if p.Level == client.TLSVerify {
-		switch match {
-		case "hostname":
-		case "nexthop", "dot-nexthop":
-			p.Name = hop.Host
-		default:
-			p.Name = match
-		}
+	if p.Level == client.TLSVerify && len(match) > 0 {
+		p.Match = match
 	}
 	return p, nil
 }

@@ -2,21 +2,17 @@ package transport
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
 	"net"
+	"slices"
+	"strings"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-smtp"
 	"github.com/mxrelay/mxrelay/lookup"
 	"github.com/mxrelay/mxrelay/transport/client"
+	"github.com/mxrelay/mxrelay/transport/internal/peertest"
 )
 
 func hopOf(t *testing.T, s string) Hop {
@@ -48,20 +44,20 @@ func TestTLSPolicyMap(t *testing.T) {
 	tests := []struct {
 		hop   string
 		level client.TLSLevel
-		name  string
+		match []string
 		err   string
 	}{
-		{"example.com", client.TLSVerify, "example.com", ""},
-		{"a.b.example.com", client.TLSMandatory, "", ""},
-		{"[mail.example.net]", client.TLSVerify, "mail.example.net", ""},
-		{"[mail.example.net]:25", client.TLSNone, "", ""},
-		{"[mx.example.net]:587", client.TLSVerify, "", ""},
-		{"[mx.example.net]", client.TLSOpportunistic, "", ""}, // not listed: Default
-		{"example.com:2525", client.TLSOpportunistic, "", ""}, // port: no parent search either
-		{"dane.test", client.TLSOpportunistic, "", ""},
-		{"open.test", client.TLSNone, "", ""},
-		{"nexthop.test", client.TLSVerify, "nexthop.test", ""},
-		{"pinned.test", 0, "", "4.3.5"},
+		{"example.com", client.TLSVerify, []string{"nexthop", "dot-nexthop"}, ""},
+		{"a.b.example.com", client.TLSMandatory, nil, ""},
+		{"[mail.example.net]", client.TLSVerify, []string{"mail.example.net", "nexthop"}, ""},
+		{"[mail.example.net]:25", client.TLSNone, nil, ""},
+		{"[mx.example.net]:587", client.TLSVerify, []string{"hostname"}, ""},
+		{"[mx.example.net]", client.TLSOpportunistic, nil, ""}, // not listed: Default
+		{"example.com:2525", client.TLSOpportunistic, nil, ""}, // port: no parent search either
+		{"dane.test", client.TLSOpportunistic, nil, ""},
+		{"open.test", client.TLSNone, nil, ""},
+		{"nexthop.test", client.TLSVerify, []string{"nexthop"}, ""},
+		{"pinned.test", 0, nil, "4.3.5"},
 	}
 	for _, tt := range tests {
 		p, err := m.TLSPolicy(context.Background(), Route{}, hopOf(t, tt.hop))
@@ -71,12 +67,18 @@ func TestTLSPolicyMap(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || p.Level != tt.level || p.Name != tt.name {
-			t.Errorf("%s: %v %q %v, want %v %q", tt.hop, p.Level, p.Name, err, tt.level, tt.name)
+		if err != nil || p.Level != tt.level || !slices.Equal(p.Match, tt.match) {
+			t.Errorf("%s: %v %q %v, want %v %q", tt.hop, p.Level, p.Match, err, tt.level, tt.match)
 		}
 		if err == nil && tt.level != client.TLSOpportunistic && p.Config != roots {
 			t.Errorf("%s: base Config not used", tt.hop)
 		}
+	}
+	// Match entries become the names a certificate is checked against.
+	pol := TLSPolicy{Level: client.TLSVerify, Match: []string{"hostname", "nexthop", "dot-nexthop", "x.test", ".y.test"}}
+	got := pol.targetMatch(hopOf(t, "example.com"), Dest{Host: "mx1.example.com"})
+	if want := []string{"mx1.example.com", "example.com", ".example.com", "x.test", ".y.test"}; !slices.Equal(got, want) {
+		t.Errorf("targetMatch %q, want %q", got, want)
 	}
 	// A table failure defers, it never falls back to a weaker default.
 	broken := &TLSPolicyMap{Tables: []lookup.Table{lookup.TableFunc(func(context.Context, string) (string, bool, error) {
@@ -91,38 +93,11 @@ func TestTLSPolicyMap(t *testing.T) {
 	}
 }
 
-// testCA issues a server certificate for names, and returns the pool that
-// trusts it.
-func testCA(t *testing.T, names ...string) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
-}
-
 // A per-destination policy drives STARTTLS end to end: secure delivers over
 // verified TLS; a certificate for another name fails verification, which is
 // never retried in clear text.
 func TestDeliverVerifiedTLS(t *testing.T) {
-	cert, pool := testCA(t, "h2.test")
+	cert, pool := peertest.Certificate(t, "h2.test", "a.sec.test")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -139,12 +114,16 @@ func TestDeliverVerifiedTLS(t *testing.T) {
 		Tables: []lookup.Table{lookup.NewMap(map[string]string{
 			"[h2.test]": "secure",
 			"[h1.test]": "secure match=h1.test",
+			"sec.test":  "secure",
+			"bad.test":  "verify",
 		})},
 		Config: &tls.Config{RootCAs: pool},
 	}
 	e := newEnv(t, func(c *AgentConfig) { c.TLS = policies }, nil)
 	e.w.route("127.0.26.2:25", p.addr)
 	e.w.route("127.0.26.1:25", p.addr) // h1 answers with h2's certificate
+	e.w.route("127.0.28.1:25", p.addr) // a.sec.test, MX of sec.test
+	e.w.route("127.0.29.1:25", p.addr) // mx.bad.test, MX of bad.test
 	d := e.agent.Deliver(context.Background(), smtpRoute("[h2.test]"), message("u@x.test"))
 	if rr := d.Recipients[0]; rr.Status != client.Delivered || !rr.TLS {
 		t.Fatalf("secure delivery: %+v", rr)
@@ -154,6 +133,15 @@ func TestDeliverVerifiedTLS(t *testing.T) {
 	if len(d.Tried) != 1 || len(p.messages()) != 1 {
 		t.Fatalf("tried %v; %d messages: a failed verification must not fall back to clear text", d.Tried, len(p.messages()))
 	}
+	// secure for an MX domain: the MX host's certificate a.sec.test is
+	// under the nexthop sec.test (dot-nexthop).
+	d = e.agent.Deliver(context.Background(), smtpRoute("sec.test"), message("u@sec.test"))
+	if rr := d.Recipients[0]; rr.Status != client.Delivered || !rr.TLS {
+		t.Fatalf("secure MX delivery: %+v", rr)
+	}
+	// verify checks the MX host name: mx.bad.test is not in the certificate.
+	d = e.agent.Deliver(context.Background(), smtpRoute("bad.test"), message("u@bad.test"))
+	wantRcpt(t, d.Recipients[0], client.Deferred, 451, "4.7.5", "mx.bad.test", "Server certificate not verified")
 }
 
 // FuzzTLSPolicy: any table value gives a known level or a 4.3.5 deferral,
@@ -175,8 +163,13 @@ func FuzzTLSPolicy(f *testing.F) {
 		if p.Level < client.TLSOpportunistic || p.Level > client.TLSVerify {
 			t.Fatalf("%q: level %v", value, p.Level)
 		}
-		if p.Level != client.TLSVerify && p.Name != "" {
-			t.Fatalf("%q: name %q without verification", value, p.Name)
+		if p.Level != client.TLSVerify && len(p.Match) > 0 {
+			t.Fatalf("%q: match %q without verification", value, p.Match)
+		}
+		for _, m := range p.Match {
+			if m == "" || strings.ContainsAny(m, " \t:") {
+				t.Fatalf("%q: bad match entry %q", value, m)
+			}
 		}
 	})
 }

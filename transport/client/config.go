@@ -191,6 +191,12 @@ type Target struct {
 	TLSConfig *tls.Config
 	// TLSName overrides Host as the name verified under TLSVerify.
 	TLSName string
+	// TLSMatch, when not empty, replaces TLSName under TLSVerify: the
+	// certificate chain is verified against TLSConfig.RootCAs and the
+	// certificate must match one entry: a host name (as
+	// x509.Certificate.VerifyHostname), or ".example.com" for any name
+	// under example.com (Postfix match=dot-nexthop).
+	TLSMatch []string
 }
 
 func (t *Target) network() string {

@@ -11,8 +11,9 @@
 //   - STARTTLS on the same connection with the Target's policy: none, may
 //     (opportunistic; a failed handshake is reported with
 //     Error.RetryWithoutTLS so the caller retries in clear, as Postfix),
-//     encrypt (4.7.4 when not offered), verify (certificate checked
-//     against Target.TLSName or Target.Host); data sent by the peer
+//     encrypt (4.7.4 when not offered), verify (chain checked, and the
+//     certificate against Target.TLSMatch, else Target.TLSName or
+//     Target.Host); data sent by the peer
 //     together with its 220 is refused as an injection attempt;
 //   - PIPELINING when offered (RFC 2920: RSET, MAIL, every RCPT and DATA
 //     in one write), SIZE (RFC 1870; a message over the peer's limit

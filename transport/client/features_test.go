@@ -2,15 +2,10 @@ package client
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"path/filepath"
 	"strings"
@@ -18,37 +13,13 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/mxrelay/mxrelay/transport/internal/peertest"
 )
 
 // selfSigned returns a server certificate for name and a pool trusting it.
 func selfSigned(t *testing.T, name string) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name},
-		DNSNames:              []string{name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}, pool
+	return peertest.Certificate(t, name)
 }
 
 func tlsServer(t *testing.T, mod func(*tls.Config)) (*fakeServer, *x509.CertPool) {
@@ -513,4 +484,37 @@ func TestCancelMidData(t *testing.T) {
 func port(addr string) string {
 	_, p, _ := net.SplitHostPort(addr)
 	return p
+}
+
+// TLSMatch: the chain must verify and one entry must match, ".domain"
+// meaning a name strictly under domain.
+func TestVerifyMatch(t *testing.T) {
+	cert, pool := peertest.Certificate(t, "a.sec.test", "*.wild.test")
+	cs := tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert.Leaf}}
+	for _, tt := range []struct {
+		match []string
+		roots *x509.CertPool
+		ok    bool
+	}{
+		{[]string{"a.sec.test"}, pool, true},
+		{[]string{"sec.test", ".sec.test"}, pool, true},
+		{[]string{"sec.test"}, pool, false},
+		{[]string{".a.sec.test"}, pool, false},
+		{[]string{"A.SEC.TEST."}, pool, true},
+		{[]string{"x.wild.test"}, pool, true},
+		{[]string{"other.test", ""}, pool, false},
+		{[]string{"a.sec.test"}, x509.NewCertPool(), false}, // untrusted chain
+	} {
+		err := verifyMatch(cs, tt.roots, tt.match)
+		if (err == nil) != tt.ok {
+			t.Errorf("match %q: %v", tt.match, err)
+		}
+		var cerr *tls.CertificateVerificationError
+		if err != nil && !errors.As(err, &cerr) {
+			t.Errorf("match %q: %T is not a CertificateVerificationError", tt.match, err)
+		}
+	}
+	if verifyMatch(tls.ConnectionState{}, pool, []string{"a.sec.test"}) == nil {
+		t.Error("no certificate accepted")
+	}
 }

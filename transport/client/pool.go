@@ -33,11 +33,12 @@ type poolKey struct {
 	lmtp                   bool
 	tls                    TLSLevel
 	tlsName                string
+	tlsMatch               string
 }
 
 func keyOf(t *Target) poolKey {
 	return poolKey{host: strings.ToLower(t.Host), network: t.network(), address: t.Address,
-		lmtp: t.LMTP, tls: t.TLS, tlsName: t.TLSName}
+		lmtp: t.LMTP, tls: t.TLS, tlsName: t.TLSName, tlsMatch: strings.ToLower(strings.Join(t.TLSMatch, " "))}
 }
 
 // ErrClosed is returned by Deliver after Close.

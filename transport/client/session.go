@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -321,8 +322,25 @@ func (s *session) startTLS(ctx context.Context) *Error {
 	if t.TLSConfig != nil {
 		cfg = t.TLSConfig.Clone()
 	}
-	switch t.TLS {
-	case TLSVerify:
+	switch {
+	case t.TLS == TLSVerify && len(t.TLSMatch) > 0:
+		// The chain and the names are checked by verifyMatch instead of
+		// crypto/tls's single ServerName check.
+		if cfg.ServerName == "" {
+			cfg.ServerName = t.Host
+		}
+		cfg.InsecureSkipVerify = true
+		userCheck, roots, match := cfg.VerifyConnection, cfg.RootCAs, t.TLSMatch
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if err := verifyMatch(cs, roots, match); err != nil {
+				return err
+			}
+			if userCheck != nil {
+				return userCheck(cs)
+			}
+			return nil
+		}
+	case t.TLS == TLSVerify:
 		if cfg.ServerName == "" {
 			cfg.ServerName = t.TLSName
 			if cfg.ServerName == "" {
@@ -354,6 +372,42 @@ func (s *session) startTLS(ctx context.Context) *Error {
 	s.tls = true
 	s.setConn(tconn)
 	return s.hello()
+}
+
+// verifyMatch verifies the peer's chain against roots (nil: the system
+// roots) and its certificate against the match list of Target.TLSMatch.
+func verifyMatch(cs tls.ConnectionState, roots *x509.CertPool, match []string) error {
+	certs := cs.PeerCertificates
+	if len(certs) == 0 {
+		return errors.New("no server certificate")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	leaf := certs[0]
+	fail := func(err error) error {
+		return &tls.CertificateVerificationError{UnverifiedCertificates: certs, Err: err}
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		return fail(err)
+	}
+	for _, m := range match {
+		m = strings.ToLower(strings.TrimSuffix(m, "."))
+		if strings.HasPrefix(m, ".") {
+			for _, n := range leaf.DNSNames {
+				if n = strings.ToLower(strings.TrimSuffix(n, ".")); len(n) > len(m) && strings.HasSuffix(n, m) {
+					return nil
+				}
+			}
+			continue
+		}
+		if m != "" && leaf.VerifyHostname(m) == nil {
+			return nil
+		}
+	}
+	return fail(fmt.Errorf("certificate names %v match none of %v", leaf.DNSNames, match))
 }
 
 func (s *session) peer() string {
