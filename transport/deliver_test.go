@@ -55,6 +55,8 @@ sec         IN MX 10 a.sec
 a.sec       IN A 127.0.28.1
 bad         IN MX 10 mx.bad
 mx.bad      IN A 127.0.29.1
+ghost       IN MX 10 gone.ghost
+ghost       IN MX 20 us
 `
 
 // env is one delivery test's world: DNS, address map, client and agent.
@@ -248,6 +250,17 @@ func TestDeliverBackupMX(t *testing.T) {
 	e.w.route("127.0.21.1:25", p.addr)
 	d = e.agent.Deliver(context.Background(), smtpRoute("bk.test"), message("u@bk.test"))
 	wantRcpt(t, d.Recipients[0], client.Delivered, 250, "2.0.0", "primary.bk.test", "250")
+}
+
+// M9: as backup MX of a domain whose better MX has no address, the mail
+// is deferred 4.4.4 (never bounced, never sent to the fallback relay).
+func TestDeliverPrimaryWithoutAddress(t *testing.T) {
+	e := newEnv(t, func(c *AgentConfig) { c.FallbackRelay = "[fallback.test]" }, nil)
+	d := e.agent.Deliver(context.Background(), smtpRoute("ghost.test"), message("u@ghost.test"))
+	wantRcpt(t, d.Recipients[0], client.Deferred, 450, "4.4.4", "", "unable to find primary relay for ghost.test")
+	if !d.IAmMX || len(e.w.dialed()) != 0 {
+		t.Fatalf("IAmMX %v, dialed %v", d.IAmMX, e.w.dialed())
+	}
 }
 
 // M9, M10: mail to a domain whose best MX is us, or to a [host] that is us,
