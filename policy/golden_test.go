@@ -258,6 +258,7 @@ func TestGolden(t *testing.T) {
 			for _, sess := range parseCases(t, filepath.Join(dir, "cases")) {
 				senderPath, mailParams := splitPath(sess.sender)
 				size, _ := strconv.ParseInt(mailParams["SIZE"], 10, 64)
+				_, smtputf8 := mailParams["SMTPUTF8"]
 				discard, ended, accepted := false, false, 0
 				for _, rcpt := range sess.rcpts {
 					if n >= len(want) {
@@ -278,7 +279,7 @@ func TestGolden(t *testing.T) {
 					req := &Request{
 						Stage: StageRcpt, ClientAddr: netip.MustParseAddr(sess.client), ClientName: sess.name,
 						Helo: sess.helo, Sender: senderPath, Recipient: path, Size: size,
-						RecipientCount: accepted, Discard: discard,
+						RecipientCount: accepted, Discard: discard, SMTPUTF8: smtputf8,
 					}
 					d := p.Check(context.Background(), req)
 					if w.reply == "(disconnected)" {
