@@ -39,6 +39,7 @@ type SyntaxError struct {
 	Reason  string // what is wrong, for the log
 }
 
+// Error describes the bad address.
 func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("bad address syntax %q: %s", e.Address, e.Reason)
 }

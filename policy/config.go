@@ -40,9 +40,9 @@ func (f Flag) on(def bool) bool {
 // compatibility_level >= 1.
 const DefaultRelayRestrictions = "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination"
 
-// DefaultParentDomainMatchesSubdomains is Postfix 3.7's default for
-// parent_domain_matches_subdomains.
-var DefaultParentDomainMatchesSubdomains = []string{"debug_peer_list", "fast_flush_domains", "mynetworks",
+// defaultParentDomains is Postfix 3.7's default for
+// parent_domain_matches_subdomains. Read only.
+var defaultParentDomains = []string{"debug_peer_list", "fast_flush_domains", "mynetworks",
 	"permit_mx_backup_networks", "qmqpd_authorized_clients", "relay_domains", "smtpd_access_maps"}
 
 // Config holds the main.cf parameters policy implements, one field per
@@ -101,8 +101,11 @@ type Config struct {
 	RelocatedMaps string
 
 	// ParentDomainMatchesSubdomains is parent_domain_matches_subdomains.
-	// Nil means Postfix's default (DefaultParentDomainMatchesSubdomains);
-	// an empty non-nil slice means none (dot style everywhere).
+	// Nil means Postfix 3.7's default: debug_peer_list,
+	// fast_flush_domains, mynetworks, permit_mx_backup_networks,
+	// qmqpd_authorized_clients, relay_domains, smtpd_access_maps (so
+	// relay_domains and access maps use parent style, L5/L6). An empty
+	// non-nil slice means none (dot style everywhere).
 	ParentDomainMatchesSubdomains []string
 	// RecipientDelimiter is recipient_delimiter (L1). Default empty.
 	RecipientDelimiter string
@@ -263,6 +266,7 @@ type Warning struct {
 	Msg   string
 }
 
+// String formats the warning as "param: message".
 func (w Warning) String() string { return w.Param + ": " + w.Msg }
 
 // ConfigError is a configuration New refuses: an unknown restriction, a
@@ -272,7 +276,9 @@ type ConfigError struct {
 	Err   error
 }
 
+// Error names the parameter and the problem.
 func (e *ConfigError) Error() string { return "policy: " + e.Param + ": " + e.Err.Error() }
+// Unwrap returns the cause.
 func (e *ConfigError) Unwrap() error { return e.Err }
 
 func orInt(v, def int) int {
@@ -340,7 +346,7 @@ func New(ctx context.Context, c Config) (*Policy, error) {
 	}
 	parentParams := c.ParentDomainMatchesSubdomains
 	if parentParams == nil {
-		parentParams = DefaultParentDomainMatchesSubdomains
+		parentParams = defaultParentDomains
 	}
 	parent := func(name string) bool { return slices.Contains(parentParams, name) }
 	p.parents = parent("smtpd_access_maps")
@@ -503,7 +509,7 @@ func (p *Policy) openTable(ctx context.Context, spec string) (lookup.Table, erro
 func (p *Policy) isParent(param string) bool {
 	pp := p.cfg.ParentDomainMatchesSubdomains
 	if pp == nil {
-		pp = DefaultParentDomainMatchesSubdomains
+		pp = defaultParentDomains
 	}
 	return slices.Contains(pp, param)
 }

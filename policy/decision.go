@@ -112,6 +112,7 @@ const (
 	Defer
 )
 
+// String returns "continue", "permit", "reject" or "defer".
 func (v Verdict) String() string {
 	switch v {
 	case Continue:
@@ -164,6 +165,7 @@ const (
 var actionNames = [...]string{ActionHold: "HOLD", ActionDiscard: "DISCARD", ActionPrepend: "PREPEND",
 	ActionRedirect: "REDIRECT", ActionBCC: "BCC", ActionFilter: "FILTER", ActionWarn: "WARN", ActionInfo: "INFO"}
 
+// String returns the access(5) action name: "HOLD", "PREPEND"...
 func (k ActionKind) String() string {
 	if k > 0 && int(k) < len(actionNames) {
 		return actionNames[k]

@@ -145,7 +145,7 @@
 //     not converted to A-labels for lookups.
 //   - swap_bangpath is not applied: "host!user@local.example" stays a
 //     local recipient (for a stranger it is refused as source-routed either
-//     way, S3). allow_percent_hack is (AllowPercentHack).
+//     way, S3). allow_percent_hack is applied (Config.AllowPercentHack).
 //   - inet_interfaces/proxy_interfaces take addresses, "all" or
 //     "loopback-only"; host names are refused (no DNS at startup).
 //   - Zero values: mydestination, mynetworks and local_recipient_maps are

@@ -23,7 +23,9 @@ type ServiceError struct {
 	Err     error
 }
 
+// Error names the service and the failure.
 func (e *ServiceError) Error() string { return "policy service " + e.Service + ": " + e.Err.Error() }
+// Unwrap returns the cause.
 func (e *ServiceError) Unwrap() error { return e.Err }
 
 // Temporary reports true: a policy server failure is never permanent.
