@@ -278,6 +278,7 @@ type ConfigError struct {
 
 // Error names the parameter and the problem.
 func (e *ConfigError) Error() string { return "policy: " + e.Param + ": " + e.Err.Error() }
+
 // Unwrap returns the cause.
 func (e *ConfigError) Unwrap() error { return e.Err }
 

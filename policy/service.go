@@ -25,6 +25,7 @@ type ServiceError struct {
 
 // Error names the service and the failure.
 func (e *ServiceError) Error() string { return "policy service " + e.Service + ": " + e.Err.Error() }
+
 // Unwrap returns the cause.
 func (e *ServiceError) Unwrap() error { return e.Err }
 
