@@ -267,8 +267,14 @@ func localChar(c byte) bool { return localOK[c] }
 // valid_mailhost_literal do; it returns why it is invalid, or "".
 func checkDomain(d string, smtputf8 bool) string {
 	if d[0] == '[' {
-		if _, ok := lookup.ParseAddressLiteral(d); !ok {
+		ip, ok := lookup.ParseAddressLiteral(d)
+		if !ok {
 			return "invalid address literal"
+		}
+		// RFC 5321 4.1.3: an IPv6 literal needs its "IPv6:" tag; Postfix's
+		// smtpd refuses "[::1]" (golden case v6).
+		if ip.Is6() && !(len(d) > 6 && strings.EqualFold(d[1:6], "ipv6:")) {
+			return "IPv6 address literal without IPv6: tag"
 		}
 		return ""
 	}

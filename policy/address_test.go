@@ -39,6 +39,7 @@ func TestParseAddress(t *testing.T) {
 		{in: "<u@127.0.0.1>", bad: true},
 		{in: "<u@[1.2.3.4>", bad: true},
 		{in: "<u@[not.an.address]>", bad: true},
+		{in: "<u@[::1]>", bad: true},
 		{in: `<"unterminated@example.com>`, bad: true},
 		{in: "<user@back(comment)up.example>", bad: true},
 		{in: "<user name@example.com>", bad: true},

@@ -277,7 +277,7 @@ func TestGolden(t *testing.T) {
 					}
 					path, _ := splitPath(rcpt)
 					req := &Request{
-						Stage: StageRcpt, ClientAddr: netip.MustParseAddr(sess.client), ClientName: sess.name,
+						Stage: StageRcpt, ClientAddr: netip.MustParseAddr(strings.TrimPrefix(sess.client, "IPv6:")), ClientName: sess.name,
 						Helo: sess.helo, Sender: senderPath, Recipient: path, Size: size,
 						RecipientCount: accepted, Discard: discard, SMTPUTF8: smtputf8,
 					}
