@@ -200,6 +200,46 @@ func TestInvalidEnvelope(t *testing.T) {
 		t.Errorf("sender error %+v", e)
 	}
 	wantStatus(t, res, Failed)
+	// DSN parameters cannot carry commands either.
+	m = msg("a@src.test", "x\r\n", "o1@dst.test", "o2@dst.test")
+	m.Recipients[0].ORcptType = "rfc822\r\nQUIT"
+	m.Recipients[1].Notify = "FAILURE\r\nQUIT"
+	res, _ = c.Deliver(context.Background(), srv.target(), m)
+	wantStatus(t, res, Failed, Failed)
+	if strings.Contains(srv.rawString(), "o1@") || strings.Contains(srv.rawString(), "o2@") {
+		t.Error("recipient with an invalid DSN parameter reached the server")
+	}
+}
+
+// FuzzEnvelopeCommands: whatever the envelope, an accepted one yields MAIL
+// and RCPT commands that are single lines of printable text: nothing in an
+// envelope can inject a command.
+func FuzzEnvelopeCommands(f *testing.F) {
+	f.Add("a@src.test", "u@dst.test", "FAILURE,DELAY", "u@dst.test", "", "id\r\n1", "HDRS", true)
+	f.Add("", "用户@例子.test", "", "用户@例子.test", "utf-8", "", "", false)
+	f.Add("a\r\nRSET@x", "u@x", "NEVER", "o", "rfc822\r\nQUIT", "", "FULL", true)
+	f.Fuzz(func(t *testing.T, from, rcpt, notify, orcpt, orcptType, envid, ret string, utf8 bool) {
+		c := &Client{}
+		m := &Message{From: from, SMTPUTF8: utf8, EnvID: envid, Ret: ret,
+			Recipients: []Recipient{{Address: rcpt, Notify: notify, ORcpt: orcpt, ORcptType: orcptType}}}
+		res := &Result{Recipients: make([]RecipientResult, 1)}
+		active, err := c.checkEnvelope(&Target{Host: "mx.test"}, m, res)
+		if err != nil || len(active) == 0 {
+			return
+		}
+		s := &session{ext: extensions{dsn: true, smtputf8: true, size: true, eightBit: true}}
+		tx := &txn{m: m, ci: contentInfo{size: 10, eightBit: true}, needUTF8: utf8}
+		for _, line := range []string{s.mailCommand(tx), s.rcptCommand(tx, &m.Recipients[0])} {
+			for i := 0; i < len(line); i++ {
+				if line[i] < 0x20 || line[i] == 0x7f {
+					t.Fatalf("control byte %#x in command %q", line[i], line)
+				}
+			}
+			if strings.Count(line, "<") != 1 || strings.Count(line, ">") != 1 {
+				t.Fatalf("ambiguous path in %q", line)
+			}
+		}
+	})
 }
 
 func TestNewRejectsBadHostname(t *testing.T) {

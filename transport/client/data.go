@@ -234,6 +234,22 @@ func validAddress(a string) bool {
 	return true
 }
 
+// validAddrType checks an ORCPT address type (RFC 3461 addr-type, an
+// atom; in practice "rfc822", "utf-8", "x400"): letters, digits and "-".
+// Empty means the default.
+func validAddrType(t string) bool {
+	if len(t) > 32 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // validNotify checks a NOTIFY value: NEVER alone, or a list of SUCCESS,
 // FAILURE, DELAY (RFC 3461 section 4.1).
 func validNotify(v string) bool {

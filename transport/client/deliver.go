@@ -109,7 +109,7 @@ func (c *Client) checkEnvelope(t *Target, m *Message, res *Result) ([]int, error
 			res.fail(i, bad(EnhancedCode{5, 1, 3}, fmt.Sprintf("bad recipient address syntax: %q", r.Address)))
 		case r.Notify != "" && !validNotify(r.Notify):
 			res.fail(i, bad(EnhancedCode{5, 5, 4}, fmt.Sprintf("invalid DSN NOTIFY value %q", r.Notify)))
-		case !validAddress(r.ORcpt) || strings.ContainsAny(r.ORcptType, "; \t"):
+		case !validAddress(r.ORcpt) || !validAddrType(r.ORcptType):
 			res.fail(i, bad(EnhancedCode{5, 5, 4}, fmt.Sprintf("invalid DSN ORCPT value %q", r.ORcpt)))
 		default:
 			active = append(active, i)
