@@ -133,9 +133,18 @@ func (c *Client) closeExpired() {
 		}
 	}
 	c.mu.Unlock()
-	for _, s := range victims {
-		s.close(true)
+	closeAll(victims)
+}
+
+// closeAll closes sessions politely, in parallel: an LMTP QUIT waits for
+// its reply (up to Timeouts.Quit), and one slow peer must not hold up the
+// others.
+func closeAll(list []*session) {
+	var wg sync.WaitGroup
+	for _, s := range list {
+		wg.Go(func() { s.close(true) })
 	}
+	wg.Wait()
 }
 
 // checkout returns the most recently used live idle session for t, or nil.
@@ -212,15 +221,11 @@ func (c *Client) Close() error {
 	c.mu.Unlock()
 	close(c.stop)
 	c.wg.Wait()
-	// In parallel: an LMTP QUIT waits for its reply (up to Timeouts.Quit),
-	// and one slow peer must not hold up the others.
-	var wg sync.WaitGroup
+	var all []*session
 	for _, list := range idle {
-		for _, s := range list {
-			wg.Go(func() { s.close(true) })
-		}
+		all = append(all, list...)
 	}
-	wg.Wait()
+	closeAll(all)
 	return nil
 }
 
