@@ -74,4 +74,5 @@ var (
 	errQueueWrite   = newError(451, "4.3.0", "Error: queue file write error")
 	errTooManyRcpts = newError(452, "4.5.3", "Error: too many recipients")
 	errSizeLimit    = newError(552, "5.3.4", "Message size exceeds fixed limit")
+	errLineTooLong  = newError(552, "5.3.4", "Error: message line too long")
 )

@@ -46,7 +46,14 @@ func loadAndServe(t *testing.T, mainCF string, o LoadOptions) (*Loaded, string) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ld.Close() })
-	srv, err := NewServer(ServerConfig{Relay: ld.Relay})
+	_, addr := serve(t, ServerConfig{Relay: ld.Relay})
+	return ld, addr
+}
+
+// serve runs a Server on a loopback port until the test ends.
+func serve(t *testing.T, sc ServerConfig) (*Server, string) {
+	t.Helper()
+	srv, err := NewServer(sc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +67,7 @@ func loadAndServe(t *testing.T, mainCF string, o LoadOptions) (*Loaded, string) 
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
-	return ld, l.Addr().String()
+	return srv, l.Addr().String()
 }
 
 func writeFile(t *testing.T, dir, name, text string) string {

@@ -34,6 +34,12 @@ type ServerConfig struct {
 	// connections from ADDR" and closed. Default 50, as Postfix
 	// smtpd_client_connection_count_limit; negative: no limit.
 	MaxConnectionsPerClient int
+	// MaxLineLength caps a command line and a line of message text.
+	// Default 65536. go-smtp applies one limit to both and closes the
+	// connection when it is exceeded; Postfix accepts message lines of any
+	// length (it splits them at line_length_limit, 2048), so the default
+	// is well above what mail carries in practice. Negative: no limit.
+	MaxLineLength int
 	// DrainDeliveries is how long Shutdown lets deliveries in progress
 	// finish before cancelling them. Default: until Shutdown's context
 	// ends.
@@ -67,6 +73,11 @@ func NewServer(c ServerConfig) (*Server, error) {
 	if c.MaxConnections <= 0 {
 		c.MaxConnections = 100
 	}
+	if c.MaxLineLength == 0 {
+		c.MaxLineLength = 65536
+	} else if c.MaxLineLength < 0 {
+		c.MaxLineLength = 0
+	}
 	if c.MaxConnectionsPerClient == 0 {
 		c.MaxConnectionsPerClient = 50
 	}
@@ -74,6 +85,7 @@ func NewServer(c ServerConfig) (*Server, error) {
 	srv := smtp.NewServer(c.Relay)
 	srv.Domain = c.Relay.c.Hostname
 	srv.MaxMessageBytes = c.Relay.MessageSizeLimit()
+	srv.MaxLineLength = c.MaxLineLength
 	srv.ReadTimeout = c.Timeout
 	srv.WriteTimeout = c.Timeout
 	srv.EnableSMTPUTF8 = true
@@ -230,9 +242,10 @@ func (s *Server) release(a netip.Addr) {
 // connection slot on Close.
 type conn struct {
 	net.Conn
-	s      *Server
-	addr   netip.Addr
-	closed atomic.Bool
+	s       *Server
+	addr    netip.Addr
+	closed  atomic.Bool
+	onWrite atomic.Pointer[func()] // the session's hook, run after each write
 
 	mu        sync.Mutex
 	lineStart bool
@@ -278,6 +291,14 @@ func (c *conn) scan(b []byte) {
 	}
 }
 
+func (c *conn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if f := c.onWrite.Load(); f != nil {
+		(*f)()
+	}
+	return n, err
+}
+
 func (c *conn) protocol() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -292,14 +313,12 @@ func (c *conn) Close() error {
 	return err
 }
 
-// protocolOf returns the greeting tracker of a connection accepted by a
-// Server, nil for connections of other servers.
-func protocolOf(nc net.Conn) func() string {
+// serverConn returns the connection as a Server accepted it, nil for
+// connections of other servers.
+func serverConn(nc net.Conn) *conn {
 	if tc, ok := nc.(*tls.Conn); ok {
 		nc = tc.NetConn()
 	}
-	if c, ok := nc.(*conn); ok {
-		return c.protocol
-	}
-	return nil
+	c, _ := nc.(*conn)
+	return c
 }

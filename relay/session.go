@@ -23,6 +23,7 @@ import (
 // smtpd_delay_reject = no, the HELO restrictions) are checked here.
 func (r *Relay) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	s := &session{r: r, conn: c, helo: c.Hostname()}
+	s.wrote = s.afterWrite
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if nc := c.Conn(); nc != nil {
 		s.clientAddr, s.clientPort = addrPort(nc.RemoteAddr())
@@ -31,7 +32,10 @@ func (r *Relay) NewSession(c *smtp.Conn) (smtp.Session, error) {
 			st := tc.ConnectionState()
 			s.tls = &st
 		}
-		s.proto = protocolOf(nc)
+		if s.sc = serverConn(nc); s.sc != nil {
+			s.proto = s.sc.protocol
+			s.sc.onWrite.Store(&s.wrote)
+		}
 	}
 	if !r.sessions.add(s) {
 		s.cancel()
@@ -68,11 +72,14 @@ type session struct {
 	helo                   string
 	tls                    *tls.ConnectionState
 	proto                  func() string // "SMTP" or "ESMTP" when known
+	sc                     *conn         // the connection, when accepted by a Server
+	wrote                  func()        // s.afterWrite, for sc's hook
 
-	mu      sync.Mutex
-	errors  int  // error replies so far (S11)
-	inData  bool // a DATA transfer is being stored
-	closing bool // shut down after the current transaction
+	mu           sync.Mutex
+	errors       int  // error replies so far (S11)
+	inData       bool // a DATA transfer is being stored, or its reply is not sent yet
+	replyPending bool // Data returned; the reply is being written
+	closing      bool // shut down after the current transaction
 
 	// The transaction.
 	mail     bool
@@ -313,7 +320,11 @@ func (s *session) Data(r io.Reader) error {
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		s.inData = false
+		if s.sc != nil {
+			s.replyPending = true // afterWrite ends the transfer
+		} else {
+			s.inData = false
+		}
 		s.mu.Unlock()
 	}()
 
@@ -388,6 +399,9 @@ func (s *session) dataError(err error) error {
 	if errors.As(err, &se) && se.Code == 552 {
 		return s.fail(errTooBig)
 	}
+	if errors.Is(err, smtp.ErrTooLongLine) {
+		return s.fail(errLineTooLong)
+	}
 	s.r.log.Error("queue file write error", "client", s.clientString(), "err", err)
 	return s.fail(&Error{Code: errQueueWrite.Code, Status: errQueueWrite.Status, Message: errQueueWrite.Message, Err: err})
 }
@@ -422,6 +436,23 @@ func (s *session) Logout() error {
 	s.r.sessions.remove(s)
 	s.cancel()
 	return nil
+}
+
+// afterWrite runs after each write to a Server's connection: once the
+// reply to DATA is out, the transfer is over, and a session told to shut
+// down meanwhile closes.
+func (s *session) afterWrite() {
+	s.mu.Lock()
+	if !s.replyPending {
+		s.mu.Unlock()
+		return
+	}
+	s.replyPending, s.inData = false, false
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		_ = s.sc.Close()
+	}
 }
 
 // shutdown closes an idle session now; a session storing a message is

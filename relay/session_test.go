@@ -1,0 +1,294 @@
+package relay
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/textproto"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mxrelay/mxrelay/queue"
+)
+
+// rawSession is a hand-driven SMTP client, for exact replies and for
+// bytes a well-behaved client library would never send.
+type rawSession struct {
+	t  *testing.T
+	c  net.Conn
+	tp *textproto.Conn
+}
+
+func (w *world) raw() *rawSession {
+	w.t.Helper()
+	c, err := net.Dial("tcp", w.addr)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() { c.Close() })
+	s := &rawSession{t: w.t, c: c, tp: textproto.NewConn(c)}
+	s.expect(220)
+	return s
+}
+
+// cmd sends a line and returns the reply's code and text.
+func (s *rawSession) cmd(line string) (int, string) {
+	s.t.Helper()
+	if err := s.tp.PrintfLine("%s", line); err != nil {
+		return 0, err.Error()
+	}
+	code, msg, err := s.tp.ReadResponse(0)
+	if err != nil && code == 0 {
+		return 0, err.Error()
+	}
+	return code, msg
+}
+
+func (s *rawSession) expect(code int) string {
+	s.t.Helper()
+	c, msg, err := s.tp.ReadResponse(code)
+	if err != nil {
+		s.t.Fatalf("want %d, got %d %s (%v)", code, c, msg, err)
+	}
+	return msg
+}
+
+// TestErrorLimit follows S11: 20 rejected RCPTs, then the 21st command
+// gets "421 4.7.0 HOSTNAME Error: too many errors" and the connection
+// is closed.
+func TestErrorLimit(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	s := w.raw()
+	s.cmd("EHLO client.example")
+	if code, _ := s.cmd("MAIL FROM:<s@sender.example>"); code != 250 {
+		t.Fatalf("MAIL %d", code)
+	}
+	for i := 0; i < 20; i++ {
+		if code, msg := s.cmd(fmt.Sprintf("RCPT TO:<nosuch%d@example.test>", i)); code != 550 {
+			t.Fatalf("RCPT %d: %d %s", i, code, msg)
+		}
+	}
+	code, msg := s.cmd("RCPT TO:<u@example.test>")
+	if code != 421 || msg != "4.7.0 mx2.example.test Error: too many errors" {
+		t.Errorf("21st command: %d %q", code, msg)
+	}
+	s.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := s.tp.ReadLine(); !errors.Is(err, io.EOF) {
+		t.Errorf("connection still open after 421: %v", err)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	w := newWorld(t, worldOpts{cfg: func(c *Config) {
+		c.RecipientLimit = 2
+		c.MessageSizeLimit = 1000
+		c.HopCountLimit = 3
+	}})
+	s := w.raw()
+	s.cmd("EHLO client.example")
+	// go-smtp answers SIZE= itself, with its own text after Postfix's codes.
+	if code, msg := s.cmd("MAIL FROM:<s@sender.example> SIZE=1001"); code != 552 || !strings.HasPrefix(msg, "5.3.4 ") {
+		t.Errorf("SIZE over the limit: %d %q", code, msg)
+	}
+	s.cmd("MAIL FROM:<s@sender.example> SIZE=100")
+	s.cmd("RCPT TO:<u@example.test>")
+	s.cmd("RCPT TO:<v@example.test>")
+	if code, msg := s.cmd("RCPT TO:<bad@example.test>"); code != 452 || msg != "4.5.3 Error: too many recipients" {
+		t.Errorf("third recipient: %d %q", code, msg)
+	}
+	for _, tc := range []struct {
+		name, body string
+		code       int
+		text       string
+	}{
+		{"too big", "Subject: big\r\n\r\n" + strings.Repeat(strings.Repeat("x", 98)+"\r\n", 20), 552, "5.3.4 Error: message file too big"},
+		{"too many hops", strings.Repeat("Received: from a by b; date\r\n", 4) + "\r\nx\r\n", 554, "5.4.0 Error: too many hops"},
+		{"bare LF", "Subject: x\r\n\r\nline\nsmuggled\r\n", 550, "5.5.2 Error: bare <LF> received"},
+	} {
+		if code, _ := s.cmd("DATA"); code != 354 {
+			t.Fatalf("%s: DATA %d", tc.name, code)
+		}
+		io.WriteString(s.c, tc.body+".\r\n")
+		code, msg, _ := s.tp.ReadResponse(0)
+		if code != tc.code || msg != tc.text {
+			t.Errorf("%s: %d %q, want %d %q", tc.name, code, msg, tc.code, tc.text)
+		}
+		s.cmd("MAIL FROM:<s@sender.example>")
+		s.cmd("RCPT TO:<u@example.test>")
+	}
+	if n := w.mem.Len(); n != 0 {
+		t.Errorf("%d refused messages stayed in the queue", n)
+	}
+	if code, _ := s.cmd("QUIT"); code != 221 {
+		t.Errorf("QUIT %d", code)
+	}
+}
+
+// TestSmuggling sends the known end-of-data tricks, each followed by a
+// would-be second transaction. Whatever the mode, every message the relay
+// answers 250 reaches the next hop as exactly one message, from the real
+// sender to the real recipient, with the smuggled commands as text and
+// only CRLF line endings; with bare line endings refused (the default)
+// the tricks that reach the relay as bare CR or LF are answered 550.
+func TestSmuggling(t *testing.T) {
+	tricks := []struct {
+		name, seq string
+		rejected  bool // in BareReject mode
+	}{
+		{`\n.\n`, "\n.\n", true},
+		{`\n.\r\n`, "\n.\r\n", true},
+		{`\r.\r\n`, "\r.\r\n", true},
+		{`\r\n.\n`, "\r\n.\n", true},
+		{`\r\r\n.\r\n`, "\r\r\n.\r\n", true},
+		{`bare CR`, "\r", true},
+		{`lone LF`, "\n", true},
+		// go-smtp drops ".\r" at the start of a line, so these arrive
+		// without a bare CR: one message, the tail as text.
+		{`\r\n.\r`, "\r\n.\r", false},
+		{`\r\n.\r\r\n`, "\r\n.\r\r\n", false},
+	}
+	for _, mode := range []BareLineEnding{BareReject, BareNormalize} {
+		w := newWorld(t, worldOpts{cfg: func(c *Config) { c.BareLineEndings = mode }})
+		accepted := 0
+		for _, tr := range tricks {
+			s := w.raw()
+			s.cmd("EHLO client.example")
+			s.cmd("MAIL FROM:<s@sender.example>")
+			s.cmd("RCPT TO:<u@example.test>")
+			if code, _ := s.cmd("DATA"); code != 354 {
+				t.Fatalf("DATA %d", code)
+			}
+			io.WriteString(s.c, "Subject: first\r\n\r\nhello"+tr.seq+"MAIL FROM:<evil@example.org>\r\nRCPT TO:<v@example.test>\r\nDATA\r\nSubject: smuggled\r\n\r\nsecond\r\n.\r\n")
+			code, msg, _ := s.tp.ReadResponse(0)
+			wantReject := mode == BareReject && tr.rejected
+			switch {
+			case wantReject && code != 550:
+				t.Errorf("reject mode, %s: %d %s, want 550", tr.name, code, msg)
+			case !wantReject && code != 250:
+				t.Errorf("mode %d, %s: %d %s, want 250", mode, tr.name, code, msg)
+			}
+			if code == 250 {
+				accepted++
+			}
+			// The session continues in step: nothing smuggled is pending.
+			if code, msg := s.cmd("NOOP"); code != 250 {
+				t.Errorf("mode %d, %s: NOOP after the message: %d %s", mode, tr.name, code, msg)
+			}
+			s.cmd("QUIT")
+		}
+		waitFor(t, func() bool { return len(w.primary.messages()) >= accepted && w.mem.Len() == 0 })
+		msgs := w.primary.messages()
+		if len(msgs) != accepted {
+			t.Errorf("mode %d: the next hop got %d messages for %d accepted", mode, len(msgs), accepted)
+		}
+		for _, m := range msgs {
+			if len(m.To) != 1 || m.To[0] != "u@example.test" || m.From != "s@sender.example" || !strings.Contains(m.Data, "Subject: smuggled") {
+				t.Errorf("mode %d: next hop got %q from %q: %q", mode, m.To, m.From, m.Data)
+			}
+			if stripped := strings.ReplaceAll(m.Data, "\r\n", ""); strings.ContainsAny(stripped, "\r\n") {
+				t.Errorf("bare line ending reached the next hop: %q", m.Data)
+			}
+		}
+	}
+}
+
+// failingQueue fails every Store, as a full disk would.
+type failingQueue struct{ *queue.Memory }
+
+func (failingQueue) Store(ctx context.Context, env *queue.Envelope, body io.Reader) error {
+	io.Copy(io.Discard, body)
+	return errors.New("write /var/spool/mxrelay/msg/ABC: no space left on device")
+}
+
+// TestQueueWriteError: our own failure is a 4xx that says nothing about
+// the cause (O4), never a 554 with internal text.
+func TestQueueWriteError(t *testing.T) {
+	w := newWorld(t, worldOpts{noRun: true, cfg: func(c *Config) {
+		c.Queue = queue.NewScheduler(failingQueue{queue.NewMemory()}, queue.Config{})
+	}})
+	err := w.send("s@sender.example", []string{"u@example.test"}, "Subject: x\r\n\r\nx\r\n")
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || se.Code != 451 || se.EnhancedCode != (smtp.EnhancedCode{4, 3, 0}) || se.Message != "Error: queue file write error" {
+		t.Errorf("store failure: %v", err)
+	}
+	if !strings.Contains(w.logs.String(), "no space left on device") {
+		t.Errorf("the cause is not logged:\n%s", w.logs.String())
+	}
+}
+
+// TestShutdownFinishesTransaction: a message being received when Shutdown
+// starts is stored and answered 250; an idle session is closed; the
+// queue keeps what was not delivered.
+func TestShutdownFinishesTransaction(t *testing.T) {
+	mem := queue.NewMemory()
+	w := newWorld(t, worldOpts{mem: mem, noRun: true})
+	idle := w.raw()
+	idle.cmd("EHLO idle.example")
+	busy := w.raw()
+	busy.cmd("EHLO busy.example")
+	busy.cmd("MAIL FROM:<s@sender.example>")
+	busy.cmd("RCPT TO:<u@example.test>")
+	if code, _ := busy.cmd("DATA"); code != 354 {
+		t.Fatal("DATA")
+	}
+	io.WriteString(busy.c, "Subject: in flight\r\n\r\nfirst half\r\n")
+	time.Sleep(50 * time.Millisecond) // let the server enter Data
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- w.server.Shutdown(ctx)
+	}()
+	// The idle session is told and closed.
+	idle.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, err := bufio.NewReader(idle.c).ReadString('\n')
+	if !strings.HasPrefix(line, "421 4.3.2") {
+		t.Errorf("idle session got %q, %v", line, err)
+	}
+	io.WriteString(busy.c, "second half\r\n.\r\n")
+	busy.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	code, msg, _ := busy.tp.ReadResponse(0)
+	if code != 250 || !strings.HasPrefix(msg, "2.0.0 Ok: queued as ") {
+		t.Errorf("in-flight message: %d %q", code, msg)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if mem.Len() != 1 {
+		t.Errorf("queue holds %d messages, want the one accepted", mem.Len())
+	}
+	if _, err := net.Dial("tcp", w.addr); err == nil {
+		t.Error("still accepting connections after Shutdown")
+	}
+}
+
+// TestPerClientConnectionLimit: beyond MaxConnectionsPerClient, Postfix's
+// 421 and a close.
+func TestPerClientConnectionLimit(t *testing.T) {
+	w := newWorld(t, worldOpts{noRun: true})
+	_, addr := serve(t, ServerConfig{Relay: w.relay, MaxConnectionsPerClient: 1})
+	first, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	r1 := bufio.NewReader(first)
+	if line, _ := r1.ReadString('\n'); !strings.HasPrefix(line, "220 ") {
+		t.Fatalf("first connection: %q", line)
+	}
+	second, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	line, _ := bufio.NewReader(second).ReadString('\n')
+	if line != "421 4.7.0 mx2.example.test Error: too many connections from 127.0.0.1\r\n" {
+		t.Errorf("second connection: %q", line)
+	}
+}
