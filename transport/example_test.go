@@ -142,3 +142,34 @@ func (session) Rcpt(to string, _ *smtp.RcptOptions) error {
 func (session) Data(r io.Reader) error { _, err := io.Copy(io.Discard, r); return err }
 func (session) Reset()                 {}
 func (session) Logout() error          { return nil }
+
+// STARTTLS policies per destination from a table in the format of Postfix
+// smtp_tls_policy_maps.
+func ExampleTLSPolicyMap() {
+	policies := &transport.TLSPolicyMap{
+		Tables: []lookup.Table{lookup.NewMap(map[string]string{
+			"example.com":         "secure",
+			".example.com":        "encrypt",
+			"[mail.partner.test]": "verify match=mail.partner.test",
+			"legacy.test":         "none",
+		})},
+		Default: transport.TLSPolicy{Level: client.TLSOpportunistic},
+	}
+	for _, nexthop := range []string{"example.com", "lists.example.com", "[mail.partner.test]", "legacy.test", "other.test"} {
+		n, err := transport.ParseNexthop(nexthop)
+		if err != nil {
+			log.Fatal(err)
+		}
+		p, err := policies.TLSPolicy(context.Background(), transport.Route{}, n.Hops[0])
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%-20s %-8s %v\n", nexthop, p.Level, p.Match)
+	}
+	// Output:
+	// example.com          verify   [nexthop dot-nexthop]
+	// lists.example.com    encrypt  []
+	// [mail.partner.test]  verify   [mail.partner.test]
+	// legacy.test          none     []
+	// other.test           may      []
+}
