@@ -116,5 +116,10 @@ func FuzzPolicyReply(f *testing.F) {
 		if !strings.Contains(in, "action=") || len(in) > 1024 {
 			t.Fatalf("accepted %q", in)
 		}
+		// The same reply through a large buffer reads the same.
+		again, err := readReply(bufio.NewReaderSize(strings.NewReader(in), 4096), 1024)
+		if err != nil || again != action {
+			t.Fatalf("buffer size changes the result: %q/%v vs %q", again, err, action)
+		}
 	})
 }

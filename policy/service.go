@@ -294,11 +294,19 @@ func (pc *policyClient) exchange(c *policyConn, request []byte) (string, error) 
 // ignored.
 func readReply(r *bufio.Reader, max int) (string, error) {
 	action, have, total := "", false, 0
+	var long []byte
 	for {
 		line, err := r.ReadSlice('\n')
 		total += len(line)
-		if err == bufio.ErrBufferFull || total > max {
+		if total > max {
 			return "", fmt.Errorf("reply longer than %d bytes", max)
+		}
+		if err == bufio.ErrBufferFull {
+			long = append(long, line...) // a line longer than the buffer
+			continue
+		}
+		if long != nil {
+			line, long = append(long, line...), nil
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {

@@ -159,6 +159,8 @@ func TestPolicyServiceFailures(t *testing.T) {
 			return "foo=bar\n\n"
 		case "huge":
 			return "action=REJECT " + strings.Repeat("x", 70000) + "\n\n"
+		case "long":
+			return "action=REJECT " + strings.Repeat("y", 6000) + "\n\n"
 		}
 		return "action=OK\n\n"
 	})
@@ -182,6 +184,11 @@ func TestPolicyServiceFailures(t *testing.T) {
 		srv.mu.Unlock()
 		mode.Store("ok")
 		wantReply(t, rcpt(p, "203.0.113.5", "<u@backup.example>"), "250 2.1.5 Ok")
+	}
+	// A reply line longer than the read buffer but within the cap is fine.
+	mode.Store("long")
+	if d := rcpt(p, "203.0.113.5", "<u@backup.example>"); d.Code != 554 || !strings.HasSuffix(d.Text, strings.Repeat("y", 6000)) {
+		t.Errorf("long reply: %.80s (%v)", d.Reply(), d.Err)
 	}
 	// Per-service options: another default action, one try.
 	p = mustNew(t, policyConfig("{ inet:"+srv.addr+", default_action=DUNNO, try_limit=1 }"))
