@@ -183,6 +183,7 @@ func (s *syncBuffer) String() string {
 
 type worldOpts struct {
 	cfg   func(*Config)
+	qcfg  func(*queue.Config)
 	pol   func(*policy.Config)
 	mem   *queue.Memory
 	noRun bool
@@ -267,9 +268,13 @@ mx       300 IN A 127.0.0.5
 	if w.mem == nil {
 		w.mem = queue.NewMemory()
 	}
-	w.sched = queue.NewScheduler(w.mem, queue.Config{
+	qc := queue.Config{
 		MinimalBackoff: 50 * time.Millisecond, MaximalBackoff: 100 * time.Millisecond, Poll: 20 * time.Millisecond,
-	})
+	}
+	if o.qcfg != nil {
+		o.qcfg(&qc)
+	}
+	w.sched = queue.NewScheduler(w.mem, qc)
 	cfg := Config{
 		Hostname:   "mx2.example.test",
 		Policy:     pol,
@@ -558,5 +563,59 @@ func TestRelayNotifyNever(t *testing.T) {
 	// The next hop is told NOTIFY and ORCPT (Postfix adds ORCPT).
 	if notes := w.primary.messages()[0].Notes; len(notes) != 1 || !strings.Contains(notes[0], "u@example.test") {
 		t.Errorf("next hop RCPT parameters %q", notes)
+	}
+}
+
+// TestRelayExpiry: mail the primary never takes is returned when its
+// queue lifetime runs out (Q3), with status=expired in the log and a
+// failure DSN whose reason is the last deferral.
+func TestRelayExpiry(t *testing.T) {
+	w := newWorld(t, worldOpts{qcfg: func(q *queue.Config) {
+		q.Lifetimes.Maximal = 300 * time.Millisecond
+	}})
+	w.primary.setDown(true)
+	if err := w.send("s@sender.example", []string{"u@example.test"}, "Subject: doomed\r\n\r\nx\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	d := w.senders.wait(1)
+	p := parseDSN(t, []byte(d[0].Data))
+	if p.header.Get("Subject") != "Undelivered Mail Returned to Sender" || p.rcpts[0].Get("Action") != "failed" ||
+		!strings.HasPrefix(p.rcpts[0].Get("Status"), "4.") || !strings.Contains(p.rcpts[0].Get("Diagnostic-Code"), "down for maintenance") {
+		t.Errorf("expiry DSN: %v %v", p.header, p.rcpts)
+	}
+	waitFor(t, func() bool { return w.mem.Len() == 0 })
+	var expired bool
+	for _, a := range w.attempts() {
+		expired = expired || a.Status == "expired"
+	}
+	if !expired || !strings.Contains(w.logs.String(), "status=expired") {
+		t.Errorf("no expired attempt: %+v", w.attempts())
+	}
+}
+
+// TestRelayDelayWarning: one "Delayed Mail" DSN once delay_warning_time
+// is reached, then the mail is delivered when the primary comes back.
+func TestRelayDelayWarning(t *testing.T) {
+	w := newWorld(t, worldOpts{
+		qcfg: func(q *queue.Config) { q.Lifetimes.DelayWarning = 200 * time.Millisecond },
+		cfg:  func(c *Config) { c.DelayWarningTime = 4 * time.Hour },
+	})
+	w.primary.setDown(true)
+	if err := w.send("s@sender.example", []string{"u@example.test"}, "Subject: slow\r\n\r\nx\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	d := w.senders.wait(1)
+	p := parseDSN(t, []byte(d[0].Data))
+	if p.header.Get("Subject") != "Delayed Mail (still being retried)" || p.rcpts[0].Get("Action") != "delayed" || p.rcpts[0].Get("Will-Retry-Until") == "" {
+		t.Errorf("delay DSN: %v %v", p.header, p.rcpts)
+	}
+	if ct := p.parts[2].Header.Get("Content-Type"); ct != "text/rfc822-headers" {
+		t.Errorf("delay DSN returns %s, want the headers only", ct)
+	}
+	w.primary.setDown(false)
+	w.primary.wait(1)
+	waitFor(t, func() bool { return w.mem.Len() == 0 })
+	if n := len(w.senders.messages()); n != 1 {
+		t.Errorf("%d notifications, want the one delay warning", n)
 	}
 }

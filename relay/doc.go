@@ -1,0 +1,127 @@
+// Package relay composes mxrelay's policy, transport and queue packages
+// into what a Go mail server needs to act as a primary or backup MX the
+// way Postfix 3.7 does: a go-smtp Backend that accepts mail under
+// Postfix's relay rules and stores it durably before answering 250, and a
+// delivery loop that relays the queued mail and returns what cannot be
+// delivered as RFC 3464 DSNs shaped like Postfix's.
+//
+// # Pieces
+//
+//   - Relay (New) is a go-smtp Backend: mount it in your own smtp.Server,
+//     or let Server run it. Each SMTP command is checked by a Checker
+//     (*policy.Policy): client and HELO restrictions at the first
+//     HELO/EHLO, then MAIL, RCPT and DATA, with Postfix's reply codes and
+//     texts. Relay.Run is the delivery loop.
+//   - Server runs a Relay: listener with a connection limit and a
+//     per-client limit, command timeouts, delivery workers, and
+//     Shutdown(ctx), which finishes the message being received, closes
+//     idle sessions, stops the workers and leaves the queue intact.
+//   - MainCF reads a Postfix main.cf: continuation lines, comments,
+//     "$name" expansion (with Postfix 3.7's ${name?{a}:{b}} and
+//     ${{a} <level {b} ? {x} : {y}} forms), the Postfix 3.7 defaults of
+//     every parameter mxrelay uses, typed accessors (5d, 300s, sizes,
+//     yes/no, lists) and the list of parameters it ignores. Load
+//     assembles a whole relay from one.
+//   - DSN builds delivery status notifications; Received builds the
+//     Received: header smtpd prepends.
+//
+// # Worked example
+//
+// A backup MX for example.test that relays to the primary found in DNS
+// (this host's own address cuts the MX list, rule M9):
+//
+//	cf, err := relay.LoadMainCF("/etc/postfix/main.cf")
+//	// compatibility_level = 3.6
+//	// myhostname = mx2.example.net
+//	// relay_domains = example.test
+//	// relay_recipient_maps = cdb:/etc/postfix/relay_recipients
+//	// inet_interfaces = 192.0.2.2
+//	if err != nil { ... }
+//	spool, err := queue.OpenSpool(ctx, "/var/spool/mxrelay", nil)
+//	if err != nil { ... }
+//	ld, err := relay.Load(ctx, cf, relay.LoadOptions{Queue: spool, Logger: logger})
+//	if err != nil { ... }       // a missing table, a bad value, an open relay (S2)
+//	for _, w := range ld.Warnings { logger.Warn(w) } // K4 traps, ignored parameters
+//	srv, _ := relay.NewServer(relay.ServerConfig{Relay: ld.Relay})
+//	go srv.ListenAndServe(ctx, "192.0.2.2:25")
+//	<-ctx.Done()
+//	srv.Shutdown(shutdownCtx)
+//
+// To embed the backend in your own server instead, build the pieces
+// (policy.New, transport.NewRouter and NewAgent, queue.NewScheduler), pass
+// them to New, mount the Relay with smtp.NewServer(r) (set MaxMessageBytes
+// from r.MessageSizeLimit so that SIZE is advertised) and run r.Run(ctx)
+// for delivery. examples/mxrelayd is a complete daemon.
+//
+// # What it implements
+//
+// RFC 5321 (SMTP), RFC 3461/3464 (DSN parameters and reports, NOTIFY
+// NEVER/SUCCESS/FAILURE/DELAY, RET, ENVID, ORCPT), RFC 6531/6533
+// (SMTPUTF8 sessions, message/global-delivery-status), RFC 1870 (SIZE),
+// RFC 3463 (enhanced status codes). Postfix parameters: myhostname,
+// mydomain, myorigin, mydestination, inet_interfaces, proxy_interfaces,
+// mynetworks(_style), relay_domains, relay_recipient_maps,
+// transport_maps, relay_transport, default_transport, local_transport,
+// virtual_transport, relayhost, smtp_fallback_relay,
+// smtpd_{client,helo,sender,relay,recipient,data}_restrictions,
+// smtpd_relay_before_recipient_restrictions,
+// smtpd_reject_unlisted_recipient, recipient_delimiter,
+// parent_domain_matches_subdomains, virtual_alias_domains,
+// virtual_mailbox_domains, local_recipient_maps, relocated_maps,
+// message_size_limit, smtpd_recipient_limit, hopcount_limit,
+// smtpd_soft_error_limit, smtpd_hard_error_limit, smtpd_error_sleep_time,
+// smtpd_timeout, smtpd_client_connection_count_limit, soft_bounce,
+// maximal_queue_lifetime, bounce_queue_lifetime, minimal_backoff_time,
+// maximal_backoff_time, delay_warning_time, compatibility_level. Rules of
+// the reference: S11, S12, O1-O4, Q1-Q4, Q6, M8 (my addresses), R1-R9
+// through policy and transport.
+//
+// Every reply returned to go-smtp is nil or a bare *smtp.SMTPError. Our
+// own failures (a queue that cannot write, a table that cannot be read)
+// are 4xx replies that never carry internal text; the cause is logged.
+//
+// # Logging and metrics
+//
+// The Logger gets one line per delivery attempt per recipient with the
+// fields Postfix logs (queue_id, to, orig_to, relay, delay, dsn, status
+// sent|deferred|bounced|expired, reason), one per rejected command, and
+// one per queued message. An Observer gets the same events as values, for
+// metrics, without any global registry.
+//
+// # Deliberate differences from Postfix
+//
+//   - Bare CR and bare LF in message content are refused with "550 5.5.2
+//     Error: bare <LF> received" (or <CR>), or with BareNormalize turned
+//     into CRLF. Postfix 3.7 accepts bare LF by default
+//     (smtpd_forbid_bare_newline = no) and passes bare CR on, which is
+//     what SMTP smuggling exploits. go-smtp itself drops a ".\r" at the
+//     start of a line, so that sequence arrives as one message.
+//   - The greeting, the EHLO keywords and the success replies of MAIL and
+//     RCPT are go-smtp's ("220 HOST ESMTP Service Ready", "250 2.0.0
+//     Roger, accepting mail from ..."); EHLO offers CHUNKING (BDAT) and
+//     not VRFY or ETRN. A MAIL SIZE= over the limit gets go-smtp's text
+//     after Postfix's "552 5.3.4". The end-of-data reply is Postfix's
+//     "250 2.0.0 Ok: queued as ID", and every refusal is Postfix's.
+//   - go-smtp creates a session at the first HELO/EHLO, so the client
+//     restrictions run then rather than at connect time.
+//   - Error counting (S11) counts the refusals of this package; go-smtp's
+//     own syntax errors are counted by go-smtp (it disconnects after a
+//     few). A 421 is written and the connection closed at once.
+//   - Nothing is written to the queue before the end of DATA; the queue
+//     ID exists from the first accepted RCPT (O4), and a write failure is
+//     "451 4.3.0 Error: queue file write error" at the end of DATA.
+//   - Command and message lines are capped at 64 KiB (ServerConfig); a
+//     longer line ends the session. Postfix accepts longer message lines.
+//   - The Received: header names SMTP or ESMTP from the greeting the
+//     client used, as seen on the wire by Server; a backend mounted in
+//     another server says ESMTP.
+//   - A returned message larger than bounce_size_limit (50000) is returned
+//     as headers only (text/rfc822-headers), not truncated. Delay and
+//     success reports carry the headers only, as Postfix's do.
+//   - A worker that dies between recording outcomes and removing the
+//     message makes its successor bounce the failed recipients again: a
+//     duplicate bounce is possible after a crash, a lost one is not.
+//   - A main.cf without compatibility_level gets Postfix's level-0
+//     defaults, exactly as Postfix does (relay_domains = $mydestination),
+//     with a warning from Load.
+package relay

@@ -1,0 +1,128 @@
+package relay_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mxrelay/mxrelay/policy"
+	"github.com/mxrelay/mxrelay/queue"
+	"github.com/mxrelay/mxrelay/relay"
+)
+
+// A main.cf is read as Postfix reads it: continuation lines, $name
+// expansion, Postfix 3.7's defaults, and typed accessors.
+func ExampleParseMainCF() {
+	cf, err := relay.ParseMainCF(strings.NewReader(`compatibility_level = 3.6
+myhostname = mx2.example.net
+relay_domains = backup.example,
+    $mydomain
+maximal_queue_lifetime = 10d
+biff = no
+`), "main.cf")
+	if err != nil {
+		panic(err)
+	}
+	life, _ := cf.Duration("maximal_queue_lifetime")
+	backoff, _ := cf.Duration("minimal_backoff_time")
+	fmt.Println("relay_domains:", cf.Get("relay_domains"))
+	fmt.Println("mydestination:", cf.Get("mydestination"))
+	fmt.Println("maximal_queue_lifetime:", life)
+	fmt.Println("minimal_backoff_time (default):", backoff)
+	fmt.Println("ignored:", cf.Ignored())
+	// Output:
+	// relay_domains: backup.example,    example.net
+	// mydestination: mx2.example.net, localhost.example.net, localhost
+	// maximal_queue_lifetime: 240h0m0s
+	// minimal_backoff_time (default): 5m0s
+	// ignored: [biff]
+}
+
+// A Relay is a go-smtp Backend: mount it in your own smtp.Server. Here a
+// backup MX for example.test accepts one known recipient into an
+// in-memory queue and answers the others as Postfix does.
+func ExampleRelay_NewSession() {
+	ctx := context.Background()
+	pol, err := policy.New(ctx, policy.Config{
+		MyHostname:         "mx2.example.net",
+		RelayDomains:       "example.test",
+		RelayRecipientMaps: "inline:{ alice@example.test=OK }",
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer pol.Close()
+	q := queue.NewMemory()
+	r, err := relay.New(relay.Config{
+		Hostname: "mx2.example.net",
+		Policy:   pol,
+		Queue:    queue.NewScheduler(q, queue.Config{}),
+	})
+	if err != nil {
+		panic(err)
+	}
+	srv := smtp.NewServer(r)
+	srv.Domain = r.Hostname()
+	srv.MaxMessageBytes = r.MessageSizeLimit()
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(l)
+	defer srv.Close()
+
+	c, _ := smtp.Dial(l.Addr().String())
+	defer c.Close()
+	c.Hello("client.example")
+	c.Mail("sender@elsewhere.example", nil)
+	for _, rcpt := range []string{"alice@example.test", "bob@example.test", "x@stranger.example"} {
+		if err := c.Rcpt(rcpt, nil); err != nil {
+			se := err.(*smtp.SMTPError)
+			fmt.Printf("%s: %d %d.%d.%d %s\n", rcpt, se.Code, se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2], se.Message)
+		} else {
+			fmt.Printf("%s: accepted\n", rcpt)
+		}
+	}
+	w, _ := c.Data()
+	io.WriteString(w, "Subject: hello\r\n\r\nHi Alice.\r\n")
+	w.Close()
+	fmt.Println("queued messages:", q.Len())
+	// Output:
+	// alice@example.test: accepted
+	// bob@example.test: 550 5.1.1 <bob@example.test>: Recipient address rejected: User unknown in relay recipient table
+	// x@stranger.example: 454 4.7.1 <x@stranger.example>: Relay access denied
+	// queued messages: 1
+}
+
+// A DSN is built as Postfix's bounce daemon builds it.
+func ExampleDSN() {
+	d := &relay.DSN{
+		Kind:     relay.DSNFailure,
+		Hostname: "mx2.example.net",
+		QueueID:  "4F2A1C0123",
+		Sender:   "sender@elsewhere.example",
+		Arrival:  time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC),
+		Date:     time.Date(2026, 11, 24, 9, 5, 0, 0, time.UTC),
+		Recipients: []relay.DSNRecipient{{
+			Address:    "bob@example.test",
+			Status:     "5.1.1",
+			RemoteMTA:  "mx1.example.test",
+			Diagnostic: "550 5.1.1 <bob@example.test>: Recipient address rejected: User unknown",
+			Reason:     "host mx1.example.test[192.0.2.1] said: 550 5.1.1 <bob@example.test>: Recipient address rejected: User unknown (in reply to RCPT TO command)",
+		}},
+	}
+	var buf bytes.Buffer
+	d.Write(&buf, strings.NewReader("Subject: hello\r\n\r\nHi Bob.\r\n"))
+	m, _ := mail.ReadMessage(&buf)
+	fmt.Println(m.Header.Get("From"))
+	fmt.Println(m.Header.Get("Subject"))
+	fmt.Println(m.Header.Get("Content-Type"))
+	// Output:
+	// Mail Delivery System <MAILER-DAEMON@mx2.example.net>
+	// Undelivered Mail Returned to Sender
+	// multipart/report; report-type=delivery-status; boundary="4F2A1C0123.1795511100/mx2.example.net"
+}
