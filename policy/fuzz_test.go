@@ -2,9 +2,13 @@ package policy
 
 import (
 	"bufio"
+	"context"
+	"net/netip"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/mxrelay/mxrelay/lookup"
 )
 
 // FuzzParseAddress checks that what parses round-trips through its RFC 5321
@@ -120,6 +124,62 @@ func FuzzPolicyReply(f *testing.F) {
 		again, err := readReply(bufio.NewReaderSize(strings.NewReader(in), 4096), 1024)
 		if err != nil || again != action {
 			t.Fatalf("buffer size changes the result: %q/%v vs %q", again, err, action)
+		}
+	})
+}
+
+// FuzzNoOpenRelay sends arbitrary recipients from a stranger through a
+// backup MX configuration and checks the property an MX lives by: nothing
+// but its own and its relay domains is ever accepted, source-routed
+// recipients never are, and every reply is a well-formed 2xx/4xx/5xx
+// answer whose verdict matches its code.
+func FuzzNoOpenRelay(f *testing.F) {
+	for _, s := range []string{"<u@backup.example>", "<u@sub.backup.example>", "<u@stranger.example>",
+		"<u%stranger.example@backup.example>", `<"a@b"@backup.example>`, "<a!b@backup.example>",
+		"<@backup.example:u@stranger.example>", "<u@[192.0.2.1]>", "<u@[127.0.0.1]>", "<postmaster>",
+		"<u@backup.example.>", "<u@BACKUP.EXAMPLE>", "<u@backup.example.stranger.example>", "<u@xbackup.example>",
+		"<u%backup.example@mx.example.net>", "<ok@backup.example>"} {
+		f.Add(s, false)
+	}
+	c := backupMX()
+	c.RelayRecipientMaps = ""
+	c.SMTPDRecipientRestrictions = "check_recipient_access inline:{ {ok@backup.example=OK}, {drop@stranger.example=DISCARD}, {backup.example=DUNNO} }"
+	p, err := New(context.Background(), c)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer p.Close()
+	f.Fuzz(func(t *testing.T, rcpt string, smtputf8 bool) {
+		d := p.Check(context.Background(), &Request{Stage: StageRcpt, ClientAddr: netip.MustParseAddr("203.0.113.1"),
+			Sender: "<s@sender.example>", Recipient: rcpt, SMTPUTF8: smtputf8})
+		switch {
+		case d.Code == 250 && d.Verdict == Permit:
+		case d.Code >= 400 && d.Code < 500 && d.Verdict == Defer:
+		case d.Code >= 500 && d.Code < 600 && d.Verdict == Reject:
+		default:
+			t.Fatalf("%q: verdict %v with reply %q", rcpt, d.Verdict, d.Reply())
+		}
+		if dsnValid(d.Enhanced) != len(d.Enhanced) || d.Enhanced[0] != byte('0'+d.Code/100) {
+			t.Fatalf("%q: enhanced code %q with %d", rcpt, d.Enhanced, d.Code)
+		}
+		if d.Verdict != Permit || d.Discard {
+			return
+		}
+		a, err := ParseAddress(rcpt, smtputf8)
+		if err != nil {
+			t.Fatalf("%q accepted but does not parse: %v", rcpt, err)
+		}
+		if a.Routed() {
+			t.Fatalf("source-routed %q accepted from a stranger", rcpt)
+		}
+		dom := strings.ToLower(strings.TrimSuffix(a.Domain, "."))
+		switch {
+		case dom == "", dom == "mx.example.net", dom == "localhost", dom == "backup.example",
+			strings.HasSuffix(dom, ".backup.example"):
+		default:
+			if ip, ok := lookup.ParseAddressLiteral(dom); !ok || !ip.IsLoopback() {
+				t.Fatalf("OPEN RELAY: %q (domain %q) accepted from a stranger: %+v", rcpt, dom, d)
+			}
 		}
 	})
 }
