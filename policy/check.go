@@ -113,6 +113,14 @@ func (p *Policy) Check(ctx context.Context, req *Request) Decision {
 	case StageRcpt:
 		return p.checkRcpt(ctx, &s)
 	case StageData:
+		// Postfix knows the recipient at DATA only when there is exactly
+		// one; recipient restrictions in smtpd_data_restrictions then
+		// apply to it (checked against Postfix 3.7 smtpd).
+		if req.RecipientCount == 1 && req.Recipient != "" {
+			if a, err := ParseAddress(req.Recipient, req.SMTPUTF8); err == nil && !a.IsNull() {
+				s.rcpt, s.hasRcpt = a, true
+			}
+		}
 		return p.stageResult(&s, s.run(ctx, p.lists[listData], subjData), req.Stage)
 	}
 	return Decision{Verdict: Reject, Code: 503, Enhanced: "5.5.1", Text: "Error: unknown stage " + req.Stage.String()}

@@ -71,7 +71,10 @@ type Request struct {
 	// brackets and without ESMTP parameters: "<a@example.com>", "<>".
 	Sender string
 	// Recipient is the RCPT TO path as received, without ESMTP
-	// parameters. Required at StageRcpt.
+	// parameters. Required at StageRcpt. At StageData, set it to the
+	// transaction's only recipient when RecipientCount is 1: as in
+	// Postfix, recipient restrictions in smtpd_data_restrictions apply
+	// only then.
 	Recipient string
 	// SMTPUTF8 is set when MAIL FROM carried SMTPUTF8: non-ASCII domains
 	// are then allowed in addresses.
@@ -84,7 +87,8 @@ type Request struct {
 	// Size is the MAIL FROM SIZE= value, 0 when none was given.
 	Size int64
 	// RecipientCount is the number of recipients accepted so far in this
-	// transaction; at smtpd_recipient_limit more are refused.
+	// transaction; at smtpd_recipient_limit more are refused (Postfix
+	// counts accepted recipients only, golden case restrict).
 	RecipientCount int
 	// QueueID and Instance identify the transaction for the policy
 	// protocol (queue_id, instance).

@@ -513,3 +513,24 @@ func TestConcurrentChecks(t *testing.T) {
 		t.Errorf("%d connections for 16 concurrent clients", n)
 	}
 }
+
+// TestDataStage follows what Postfix 3.7's smtpd answers at DATA (checked
+// with the oracle shim): "<DATA>: Data command rejected", a pending
+// defer_if_permit applied, recipient restrictions only with one recipient.
+func TestDataStage(t *testing.T) {
+	data := func(p *Policy, count int, rcpt string) Decision {
+		return p.Check(context.Background(), &Request{Stage: StageData, ClientAddr: netip.MustParseAddr("203.0.113.9"),
+			Sender: "<s@sender.example>", Recipient: rcpt, RecipientCount: count})
+	}
+	c := backupMX()
+	c.SMTPDDataRestrictions = "reject"
+	wantReply(t, data(mustNew(t, c), 1, "<user1@backup.example>"), "554 5.7.1 <DATA>: Data command rejected: Access denied")
+	c.SMTPDDataRestrictions = "defer_if_permit"
+	wantReply(t, data(mustNew(t, c), 2, ""), "450 4.7.0 <DATA>: Data command rejected: defer_if_permit requested")
+	c.SMTPDDataRestrictions = "check_recipient_access inline:{u@backup.example=REJECT}"
+	p := mustNew(t, c)
+	wantReply(t, data(p, 1, "<u@backup.example>"), "554 5.7.1 <u@backup.example>: Recipient address rejected: Access denied")
+	if d := data(p, 2, "<u@backup.example>"); d.Verdict != Continue {
+		t.Errorf("two recipients: %+v", d)
+	}
+}
