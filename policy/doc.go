@@ -161,6 +161,15 @@
 //     recipient is accepted as in Postfix.
 //   - smtpd_soft_error_limit/smtpd_hard_error_limit (S11) are left to the
 //     SMTP server, which counts errors per session.
+//   - With smtpd_delay_reject = no (discouraged by Postfix), a
+//     defer_if_permit from the client, HELO or sender restrictions is
+//     answered at that stage (4xx); Postfix accepts the command and
+//     carries the defer to each RCPT. Answering early is the safer side,
+//     and policy keeps no state between Requests. (Checked with the
+//     oracle: after a CONNECT rejection Postfix answers every later
+//     command "503 5.7.0 Error: access denied for NAME[ADDR]"; a HELO
+//     rejection does not stop MAIL and RCPT. Both are the SMTP server's
+//     to do.)
 //   - relocated_maps is consulted before the error:/retry: route, both
 //     after virtual alias maps, as Postfix's check_rcpt_maps does; the
 //     implicit reject_unlisted_recipient runs after a remembered
