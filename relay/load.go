@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 
@@ -165,6 +166,10 @@ func Load(ctx context.Context, cf *MainCF, o LoadOptions) (*Loaded, error) {
 			return nil, fmt.Errorf("relay: transport_maps: %w", err)
 		}
 		tmaps = append(tmaps, t)
+		out.Warnings = append(out.Warnings, transportTraps(ctx, spec, t)...)
+	}
+	if fb := cf.Get("smtp_fallback_relay"); fb != "" && cf.Get("relay_domains") != "" {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("smtp_fallback_relay = %s with relay domains: it is never used for relay-class mail, nor when this host is an MX of the destination (M11)", fb))
 	}
 	router, err := transport.NewRouter(transport.RouterConfig{
 		Domains:          domains,
@@ -287,6 +292,38 @@ func lifetime(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// transportTraps reports the transport_maps entries that do not do what
+// they seem to (K4): a "*" entry applies to every domain, local ones
+// included (X4); an "@domain" key never matches (L2). Keys can be listed
+// only for tables with a postmap source file.
+func transportTraps(ctx context.Context, spec string, t lookup.Table) []string {
+	var out []string
+	if v, ok, err := t.Lookup(ctx, "*"); err == nil && ok {
+		out = append(out, fmt.Sprintf("transport_maps %s: the \"*\" entry (%s) routes every recipient, local domains included (X4)", spec, v))
+	}
+	typ, name, _ := strings.Cut(strings.TrimPrefix(spec, "proxy:"), ":")
+	switch typ {
+	case "hash", "texthash", "btree", "cdb", "lmdb":
+	default:
+		return out
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return out
+	}
+	defer f.Close()
+	entries, _, err := lookup.ParseText(f, name, lookup.ParseOptions{})
+	if err != nil {
+		return out
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Key, "@") {
+			out = append(out, fmt.Sprintf("transport_maps %s: key %q never matches: transport_maps has no @domain lookup (L2); write %q", spec, e.Key, e.Key[1:]))
+		}
+	}
+	return out
 }
 
 // tableTypes exposes user tables to list parameters: a spec "type:name"

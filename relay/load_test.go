@@ -238,6 +238,20 @@ func TestLoadWarnings(t *testing.T) {
 	if len(ld.Ignored) != 1 || ld.Ignored[0] != "biff" {
 		t.Errorf("Ignored %v", ld.Ignored)
 	}
+	dir := t.TempDir()
+	tr := writeFile(t, dir, "transport", "@example.test smtp:[a.example]\n*  smtp:[smart.example]\n")
+	cf = mustParse("compatibility_level = 3.6\nrelay_domains = example.test\nsmtp_fallback_relay = [fb.example]\ntransport_maps = hash:" + tr + "\n")
+	ld2, err := Load(context.Background(), cf, LoadOptions{Queue: queue.NewMemory(), DNS: []string{"127.0.0.1:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ld2.Close()
+	w = strings.Join(ld2.Warnings, "\n")
+	for _, want := range []string{`key "@example.test" never matches`, `the "*" entry (smtp:[smart.example]) routes every recipient`, "smtp_fallback_relay = [fb.example]"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("warnings lack %q:\n%s", want, w)
+		}
+	}
 	if _, err := Load(context.Background(), mustParse("message_size_limit = big\n"), LoadOptions{Queue: queue.NewMemory(), DNS: []string{"127.0.0.1:1"}}); err == nil {
 		t.Error("bad message_size_limit accepted")
 	}
