@@ -234,8 +234,9 @@ func (pc *policyClient) put(c *policyConn) {
 // error.
 func (pc *policyClient) query(ctx context.Context, request []byte) (string, error) {
 	var last error
+	staleRetried := false
 	for try := 0; try < pc.tryLimit; try++ {
-		if try > 0 {
+		if try > 0 && last != errStale {
 			t := time.NewTimer(pc.retryDelay)
 			select {
 			case <-ctx.Done():
@@ -244,11 +245,18 @@ func (pc *policyClient) query(ctx context.Context, request []byte) (string, erro
 			case <-t.C:
 			}
 		}
-		action, err := pc.once(ctx, request)
+		action, reused, err := pc.once(ctx, request)
 		if err == nil {
 			return action, nil
 		}
 		last = err
+		if reused && !staleRetried && ctx.Err() == nil && errors.Is(err, errNoReply) {
+			// An idle connection the server has closed meanwhile does
+			// not count as an attempt: try again at once, freshly.
+			staleRetried, last = true, errStale
+			try--
+			continue
+		}
 		if ctx.Err() != nil {
 			break
 		}
@@ -256,35 +264,44 @@ func (pc *policyClient) query(ctx context.Context, request []byte) (string, erro
 	return pc.defaultAction, &ServiceError{pc.spec, last}
 }
 
-func (pc *policyClient) once(ctx context.Context, request []byte) (string, error) {
+// errNoReply is a connection that ended before any reply: on a reused
+// idle connection, the server closed it meanwhile. errStale marks that
+// case in query.
+var (
+	errNoReply = errors.New("connection closed without a reply")
+	errStale   = errors.New("idle connection closed by the server")
+)
+
+func (pc *policyClient) once(ctx context.Context, request []byte) (action string, reused bool, err error) {
 	c, err := pc.get(ctx)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
+	reused = c.requests > 0
 	deadline := pc.now().Add(pc.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
 	c.c.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { c.c.SetDeadline(time.Unix(1, 0)) })
-	action, err := pc.exchange(c, request)
+	action, err = pc.exchange(c, request)
 	if !stop() || err != nil {
 		c.c.Close()
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		return "", err
+		return "", reused, err
 	}
 	c.c.SetDeadline(time.Time{})
 	pc.put(c)
-	return action, nil
+	return action, reused, nil
 }
 
 // exchange writes a request and reads the reply: name=value lines ending
 // with an empty line, holding action=.
 func (pc *policyClient) exchange(c *policyConn, request []byte) (string, error) {
 	if _, err := c.c.Write(request); err != nil {
-		return "", err
+		return "", fmt.Errorf("%w: %v", errNoReply, err)
 	}
 	return readReply(c.r, pc.maxReply)
 }
@@ -310,7 +327,10 @@ func readReply(r *bufio.Reader, max int) (string, error) {
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				return "", errors.New("connection closed without a complete reply")
+				if total == 0 {
+					return "", errNoReply
+				}
+				return "", errors.New("connection closed in the middle of a reply")
 			}
 			return "", err
 		}

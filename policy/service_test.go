@@ -304,3 +304,36 @@ func TestPolicyServiceIdleExpiry(t *testing.T) {
 		}
 	})
 }
+
+// TestPolicyServiceStaleConnection: a server that closes idle connections
+// (here: after every reply) costs no attempt, even with try_limit=1.
+func TestPolicyServiceStaleConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns atomic.Int32
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			if _, err := readAttrs(bufio.NewReader(c)); err == nil {
+				c.Write([]byte("action=REJECT one shot\n\n"))
+			}
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	p := mustNew(t, policyConfig("{ inet:"+ln.Addr().String()+", try_limit=1 }"))
+	for range 3 {
+		wantReply(t, rcpt(p, "203.0.113.5", "<u@backup.example>"), "554 5.7.1 <u@backup.example>: Recipient address rejected: one shot")
+	}
+	if n := conns.Load(); n != 3 {
+		t.Errorf("%d connections for 3 one-shot requests", n)
+	}
+}
