@@ -231,8 +231,9 @@ func (s *session) transact(tx *txn, reused bool) (stale bool, e *Error) {
 	pipe := s.ext.pipelining
 	m := tx.m
 
-	// The commands; with PIPELINING they all go in one write (RFC 2920:
-	// RSET, MAIL and RCPT may be grouped, DATA ends the group).
+	// The commands. With PIPELINING, RSET, MAIL and RCPT go out in groups
+	// (RFC 2920: DATA ends the last group) of at most pipelineWindow
+	// bytes; the replies to a group are read before the next is written.
 	if reused {
 		s.bw.WriteString("RSET\r\n")
 		if !pipe {
@@ -243,62 +244,90 @@ func (s *session) transact(tx *txn, reused bool) (stale bool, e *Error) {
 	}
 	s.bw.WriteString(s.mailCommand(tx))
 	s.bw.WriteString("\r\n")
-	if pipe {
-		for _, i := range tx.active {
-			s.bw.WriteString(s.rcptCommand(tx, &m.Recipients[i]))
-			s.bw.WriteString("\r\n")
-		}
-		if !useBDAT {
-			s.bw.WriteString("DATA\r\n")
-		}
+	if !pipe {
 		if e := s.flush(StageMail, to.Mail); e != nil {
-			if reused {
-				return e.Kind != KindCanceled, e
-			}
 			return false, res.failSession(tx.active, e)
 		}
-		if reused {
-			if stale := s.rset(); stale != nil {
-				return stale.Kind != KindCanceled, stale
-			}
-		}
-	} else if e := s.flush(StageMail, to.Mail); e != nil {
-		return false, res.failSession(tx.active, e)
 	}
 
-	// MAIL reply.
-	r, e := s.read(StageMail, to.Mail)
-	if e != nil {
-		return false, res.failSession(tx.active, e)
-	}
-	if !r.Positive() {
-		mailErr := replyError(KindMail, StageMail, r, t)
-		if pipe && !s.broken {
-			s.drain(len(tx.active), !useBDAT)
-		}
-		return false, res.failSession(tx.active, mailErr)
-	}
-
-	// RCPT replies.
 	var accepted []int
-	for n, i := range tx.active {
-		var r Reply
-		if !pipe {
-			r, e = s.cmd(StageRcpt, to.Rcpt, s.rcptCommand(tx, &m.Recipients[i]))
-		} else {
-			r, e = s.read(StageRcpt, to.Rcpt)
-		}
+	// rcptReply records the reply to the RCPT of tx.active[n]; a non-nil
+	// result ends the transaction.
+	rcptReply := func(n int, r Reply, e *Error) *Error {
 		if e == nil && r.Code == 421 {
 			e = replyError(KindRcpt, StageRcpt, r, t)
 		}
 		if e != nil {
-			return false, res.failSession(append(accepted, tx.active[n:]...), e)
+			return res.failSession(append(accepted, tx.active[n:]...), e)
 		}
-		if r.Positive() {
+		if i := tx.active[n]; r.Positive() {
 			accepted = append(accepted, i)
-			continue
+		} else {
+			res.fail(i, replyError(KindRcpt, StageRcpt, r, t))
 		}
-		res.fail(i, replyError(KindRcpt, StageRcpt, r, t))
+		return nil
+	}
+	sent, read := 0, 0 // RCPT commands written and answered
+	for first := true; first || (pipe && sent < len(tx.active)); first = false {
+		if pipe {
+			for sent < len(tx.active) {
+				cmd := s.rcptCommand(tx, &m.Recipients[tx.active[sent]])
+				if s.bw.Buffered() > 0 && s.bw.Buffered()+len(cmd)+2 > pipelineWindow {
+					break
+				}
+				s.bw.WriteString(cmd)
+				s.bw.WriteString("\r\n")
+				sent++
+			}
+			if sent == len(tx.active) && !useBDAT {
+				s.bw.WriteString("DATA\r\n")
+			}
+			stage, timeout := StageRcpt, to.Rcpt
+			if first {
+				stage, timeout = StageMail, to.Mail
+			}
+			if e := s.flush(stage, timeout); e != nil {
+				if first && reused {
+					return e.Kind != KindCanceled, e
+				}
+				return false, res.failSession(append(accepted, tx.active[read:]...), e)
+			}
+		}
+		if first {
+			if reused && pipe {
+				if stale := s.rset(); stale != nil {
+					return stale.Kind != KindCanceled, stale
+				}
+			}
+			// MAIL reply.
+			r, e := s.read(StageMail, to.Mail)
+			if e != nil {
+				return false, res.failSession(tx.active, e)
+			}
+			if !r.Positive() {
+				mailErr := replyError(KindMail, StageMail, r, t)
+				if pipe && !s.broken {
+					s.drain(sent, sent == len(tx.active) && !useBDAT)
+				}
+				return false, res.failSession(tx.active, mailErr)
+			}
+		}
+		// RCPT replies.
+		if !pipe {
+			for n, i := range tx.active {
+				r, e := s.cmd(StageRcpt, to.Rcpt, s.rcptCommand(tx, &m.Recipients[i]))
+				if e := rcptReply(n, r, e); e != nil {
+					return false, e
+				}
+			}
+			break
+		}
+		for ; read < sent; read++ {
+			r, e := s.read(StageRcpt, to.Rcpt)
+			if e := rcptReply(read, r, e); e != nil {
+				return false, e
+			}
+		}
 	}
 
 	if useBDAT {
@@ -318,7 +347,7 @@ func (s *session) transact(tx *txn, reused bool) (stale bool, e *Error) {
 			return false, res.failSession(accepted, e)
 		}
 	}
-	r, e = s.read(StageData, to.DataInit)
+	r, e := s.read(StageData, to.DataInit)
 	if e != nil {
 		return false, res.failSession(accepted, e)
 	}

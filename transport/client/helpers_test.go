@@ -29,6 +29,8 @@ type backend struct {
 	mu     sync.Mutex
 	msgs   []received
 	resets int
+	// mail, when set, decides each MAIL (nil = accept).
+	mail func(from string) error
 	// rcpt, when set, decides each RCPT (nil = accept).
 	rcpt func(to string) error
 	// data, when set, runs instead of storing DATA (after reading it).
@@ -58,6 +60,11 @@ func (s *bsession) Reset() {
 }
 func (s *bsession) Logout() error { return nil }
 func (s *bsession) Mail(from string, o *smtp.MailOptions) error {
+	if s.b.mail != nil {
+		if err := s.b.mail(from); err != nil {
+			return err
+		}
+	}
 	s.cur = received{From: from, Mail: *o}
 	return nil
 }

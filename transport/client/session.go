@@ -140,6 +140,15 @@ type session struct {
 
 const ioBufferSize = 32 << 10
 
+// pipelineWindow caps the bytes of pipelined commands written before their
+// replies are read: 4 KiB, as Postfix's smtp_loop (VSTREAM_BUFSIZE). A
+// peer that writes each reply before reading the next command stops
+// reading while its replies go unread, and a client still writing
+// commands then blocks too (RFC 2920 section 3.1). A window this small
+// fits in the socket buffers, so every write completes before the client
+// turns to reading.
+const pipelineWindow = 4096
+
 func (s *session) setConn(conn net.Conn) {
 	s.conn = conn
 	s.br = bufio.NewReaderSize(conn, ioBufferSize)
