@@ -53,24 +53,6 @@ func benchRelay(b *testing.B, q queue.Queue) string {
 	return l.Addr().String()
 }
 
-// sendOne runs one transaction on an open session.
-func sendOne(c *smtp.Client) error {
-	if err := c.Mail("s@sender.example", nil); err != nil {
-		return err
-	}
-	if err := c.Rcpt("u@example.test", nil); err != nil {
-		return err
-	}
-	w, err := c.Data()
-	if err != nil {
-		return err
-	}
-	if _, err := io.WriteString(w, benchBody); err != nil {
-		return err
-	}
-	return w.Close()
-}
-
 // benchAccept measures messages accepted per second: MAIL, RCPT (policy
 // with a recipient table), DATA (normalised, Received: prepended, stored
 // before the 250), over loopback sessions reused by parallel clients.
@@ -92,7 +74,7 @@ func benchAccept(b *testing.B, q queue.Queue) {
 			return
 		}
 		for pb.Next() {
-			if err := sendOne(c); err != nil {
+			if err := transact(c, "s@sender.example", []string{"u@example.test"}, benchBody); err != nil {
 				b.Error(err)
 				return
 			}

@@ -350,6 +350,14 @@ func (w *world) dial() *smtp.Client {
 // send sends one message and returns the error of the first failing step.
 func (w *world) send(from string, to []string, body string) error {
 	c := w.dial()
+	if err := transact(c, from, to, body); err != nil {
+		return err
+	}
+	return c.Quit()
+}
+
+// transact runs one mail transaction on an open session.
+func transact(c *smtp.Client, from string, to []string, body string) error {
 	if err := c.Mail(from, nil); err != nil {
 		return err
 	}
@@ -365,10 +373,7 @@ func (w *world) send(from string, to []string, body string) error {
 	if _, err := io.WriteString(wc, body); err != nil {
 		return err
 	}
-	if err := wc.Close(); err != nil {
-		return err
-	}
-	return c.Quit()
+	return wc.Close()
 }
 
 func smtpCode(err error) int {
