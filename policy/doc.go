@@ -154,7 +154,9 @@
 //     check). An embedded relay has no local mailboxes unless told.
 //   - check_policy_service keeps a small pool of connections per server
 //     (Postfix: one per smtpd process), so concurrent sessions do not wait
-//     for each other; replies are capped at 64 KiB.
+//     for each other; replies are capped at 64 KiB; an idle connection the
+//     server closed meanwhile is redialled without counting as one of the
+//     smtpd_policy_service_try_limit attempts.
 //   - DISCARD, HOLD, PREPEND, REDIRECT, BCC and FILTER are reported, not
 //     carried out: the caller applies them to the message. Request.Discard
 //     carries an earlier DISCARD through the transaction, after which every

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -532,5 +533,34 @@ func TestDataStage(t *testing.T) {
 	wantReply(t, data(p, 1, "<u@backup.example>"), "554 5.7.1 <u@backup.example>: Recipient address rejected: Access denied")
 	if d := data(p, 2, "<u@backup.example>"); d.Verdict != Continue {
 		t.Errorf("two recipients: %+v", d)
+	}
+}
+
+// TestRelayDomainsSyntax: R2 list syntax in relay_domains: names, /file,
+// !exclusions (first match wins), a '#' token ending the list with a
+// warning.
+func TestRelayDomainsSyntax(t *testing.T) {
+	file := t.TempDir() + "/relay_domains"
+	if err := os.WriteFile(file, []byte("# comment\nfile.example\n\nother-file.example\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := backupMX()
+	c.RelayRecipientMaps = ""
+	c.RelayDomains = "!no.backup.example, backup.example, " + file + " #ignored.example, ignored2.example"
+	p := mustNew(t, c)
+	for addr, want := range map[string]int{
+		"<u@backup.example>": 250, "<u@sub.backup.example>": 250, "<u@no.backup.example>": 454, "<u@x.no.backup.example>": 454,
+		"<u@file.example>": 250, "<u@other-file.example>": 250, "<u@ignored.example>": 454, "<u@ignored2.example>": 454,
+	} {
+		if d := rcptFrom(p, "203.0.113.1", "<s@sender.example>", addr); d.Code != want {
+			t.Errorf("%s: %s, want %d", addr, d.Reply(), want)
+		}
+	}
+	found := false
+	for _, w := range p.Warnings() {
+		found = found || strings.Contains(w.Msg, "comment at end of line is not supported")
+	}
+	if !found {
+		t.Errorf("no warning for '#' in relay_domains: %v", p.Warnings())
 	}
 }
