@@ -15,12 +15,12 @@ import (
 
 // Markers a pipePeer reply may end with, after the text it writes.
 const (
-	hang       = "\x00hang"         // stop answering; read until the client closes
-	die        = "\x00die"          // close the connection
-	dieInData  = "\x00die-in-data"  // read a little content, then close
-	floodLine  = "\x00flood-line"   // one endless line without a line ending
-	floodLines = "\x00flood-lines"  // endless "250-" continuation lines
-	garbageTLS = "\x00garbage-tls"  // answer the TLS ClientHello with clear text
+	hang       = "\x00hang"        // stop answering; read until the client closes
+	die        = "\x00die"         // close the connection
+	dieInData  = "\x00die-in-data" // read a little content, then close
+	floodLine  = "\x00flood-line"  // one endless line without a line ending
+	floodLines = "\x00flood-lines" // endless "250-" continuation lines
+	garbageTLS = "\x00garbage-tls" // answer the TLS ClientHello with clear text
 )
 
 // pipePeer serves scripted SMTP on ln inside a synctest bubble: greeting
