@@ -155,6 +155,7 @@ func NewAgent(c AgentConfig) (*Agent, error) {
 
 // RecipientResult is the final outcome for one recipient of a delivery.
 type RecipientResult struct {
+	// Recipient is the recipient's address, as in the message.
 	Recipient string
 	// Status is client.Delivered, client.Deferred (retry later) or
 	// client.Failed (bounce).

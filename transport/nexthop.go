@@ -11,6 +11,7 @@ import (
 // order. The zero Nexthop means "the recipient domain" and is what an empty
 // nexthop field parses to only through routing; ParseNexthop("") fails.
 type Nexthop struct {
+	// Hops are the destinations, in the order written.
 	Hops []Hop
 }
 
@@ -38,15 +39,21 @@ type Hop struct {
 	Service string
 }
 
-// services are the port names ParseNexthop knows. Postfix asks
-// getservbyname(3); we use a fixed table so that results do not depend on
-// the machine's /etc/services.
-var services = map[string]uint16{
-	"smtp":        25,
-	"lmtp":        24,
-	"submission":  587,
-	"smtps":       465,
-	"submissions": 465,
+// servicePort returns the port of a service name ParseNexthop knows
+// (lower case). Postfix asks getservbyname(3); a fixed table keeps results
+// independent of the machine's /etc/services.
+func servicePort(name string) (uint16, bool) {
+	switch name {
+	case "smtp":
+		return 25, true
+	case "lmtp":
+		return 24, true
+	case "submission":
+		return 587, true
+	case "smtps", "submissions":
+		return 465, true
+	}
+	return 0, false
 }
 
 // Default ports, as Postfix smtp(8) ("smtp") and lmtp(8) ("lmtp").
@@ -181,7 +188,7 @@ func parsePort(s string) (uint16, string, error) {
 		}
 		return uint16(n), "", nil
 	}
-	if p, ok := services[strings.ToLower(s)]; ok {
+	if p, ok := servicePort(strings.ToLower(s)); ok {
 		return p, strings.ToLower(s), nil
 	}
 	return 0, "", fmt.Errorf("unknown service %q", s)

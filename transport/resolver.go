@@ -47,10 +47,10 @@ const (
 
 // DNSError is a failed DNS lookup.
 type DNSError struct {
-	Name string // the name looked up, without trailing dot
-	Type string // "MX", "A", "AAAA"
-	Kind DNSErrorKind
-	Err  error // cause, for temporary failures
+	Name string       // the name looked up, without trailing dot
+	Type string       // "MX", "A", "AAAA"
+	Kind DNSErrorKind // what went wrong
+	Err  error        // cause, for temporary failures
 }
 
 // Error returns Postfix's wording: "Name service error for name=N type=T:

@@ -59,18 +59,20 @@ type Timeouts struct {
 	Quit time.Duration
 }
 
-// DefaultTimeouts are the Postfix 3.7 defaults (M13).
-var defaultTimeouts = Timeouts{
-	Connect:  30 * time.Second,
-	Helo:     300 * time.Second,
-	StartTLS: 300 * time.Second,
-	Rset:     20 * time.Second,
-	Mail:     300 * time.Second,
-	Rcpt:     300 * time.Second,
-	DataInit: 120 * time.Second,
-	DataXfer: 180 * time.Second,
-	DataDone: 600 * time.Second,
-	Quit:     300 * time.Second,
+// defaultTimeouts returns the Postfix 3.7 defaults (M13).
+func defaultTimeouts() Timeouts {
+	return Timeouts{
+		Connect:  30 * time.Second,
+		Helo:     300 * time.Second,
+		StartTLS: 300 * time.Second,
+		Rset:     20 * time.Second,
+		Mail:     300 * time.Second,
+		Rcpt:     300 * time.Second,
+		DataInit: 120 * time.Second,
+		DataXfer: 180 * time.Second,
+		DataDone: 600 * time.Second,
+		Quit:     300 * time.Second,
+	}
 }
 
 func (t Timeouts) withDefaults() (Timeouts, bool) {
@@ -83,7 +85,7 @@ func (t Timeouts) withDefaults() (Timeouts, bool) {
 			*v = d
 		}
 	}
-	d := defaultTimeouts
+	d := defaultTimeouts()
 	fill(&t.Connect, d.Connect)
 	fill(&t.Helo, d.Helo)
 	fill(&t.StartTLS, d.StartTLS)
@@ -265,6 +267,7 @@ const (
 
 var statusNames = [...]string{"pending", "delivered", "deferred", "failed"}
 
+// String names the status ("delivered", "deferred").
 func (s Status) String() string {
 	if s >= 0 && int(s) < len(statusNames) {
 		return statusNames[s]
@@ -274,8 +277,10 @@ func (s Status) String() string {
 
 // RecipientResult is the outcome for one recipient of one session.
 type RecipientResult struct {
+	// Recipient is Recipient.Address of the message.
 	Recipient string
-	Status    Status
+	// Status is the outcome.
+	Status Status
 	// Reply is the peer's final reply for this recipient: the end-of-data
 	// reply when delivered, the refusal otherwise (zero for local errors).
 	Reply Reply

@@ -6,7 +6,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"sync"
 	"unicode/utf8"
 )
 
@@ -106,22 +105,17 @@ type contentInfo struct {
 	utf8Header bool
 }
 
-// scanBuffers recycles scanContent's read buffers.
-var scanBuffers = sync.Pool{New: func() any {
-	b := make([]byte, 32<<10)
-	return &b
-}}
-
-// scanContent reads the message once. The header ends at the first empty
-// line under the same line-ending rules as lineWriter.
-func scanContent(body io.ReaderAt, size int64) (contentInfo, error) {
+// scanContent reads the message once, through buf (nil: a new buffer).
+// The header ends at the first empty line under the same line-ending rules
+// as lineWriter.
+func scanContent(body io.ReaderAt, size int64, buf []byte) (contentInfo, error) {
 	var ci contentInfo
 	if size <= 0 || body == nil {
 		return ci, nil
 	}
-	bp := scanBuffers.Get().(*[]byte)
-	defer scanBuffers.Put(bp)
-	buf := *bp
+	if len(buf) == 0 {
+		buf = make([]byte, ioBufferSize)
+	}
 	var (
 		off                   int64
 		inHeader              = true

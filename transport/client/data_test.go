@@ -63,7 +63,7 @@ func TestScanContent(t *testing.T) {
 		{"Subject: x\r\rcaf\xc3\xa9", true, false},
 		{"Subject: x", false, false},
 	} {
-		ci, err := scanContent(strings.NewReader(tc.in), int64(len(tc.in)))
+		ci, err := scanContent(strings.NewReader(tc.in), int64(len(tc.in)), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,7 +74,7 @@ func TestScanContent(t *testing.T) {
 			t.Errorf("%q: size %d, want %d", tc.in, ci.size, want)
 		}
 	}
-	if _, err := scanContent(strings.NewReader("short"), 10); err == nil {
+	if _, err := scanContent(strings.NewReader("short"), 10, nil); err == nil {
 		t.Error("short body not reported")
 	}
 }
@@ -142,7 +142,7 @@ func FuzzLineWriter(f *testing.F) {
 		if nostuff := writeChunks(in, false, cut%5); nostuff != plain {
 			t.Fatalf("BDAT form %q, want %q", nostuff, plain)
 		}
-		ci, err := scanContent(strings.NewReader(in), int64(len(in)))
+		ci, err := scanContent(strings.NewReader(in), int64(len(in)), nil)
 		if err != nil || ci.size != int64(len(plain)) {
 			t.Fatalf("scan size %d (%v), want %d", ci.size, err, len(plain))
 		}

@@ -35,7 +35,9 @@ func (c *Client) Deliver(ctx context.Context, t Target, m *Message) (*Result, er
 	if len(active) == 0 {
 		return res, nil
 	}
-	ci, err := scanContent(m.Body, m.Size)
+	bp := c.scanBufs.Get().(*[]byte)
+	ci, err := scanContent(m.Body, m.Size, *bp)
+	c.scanBufs.Put(bp)
 	if err != nil {
 		e := localError(KindMessage, StageNone, true, EnhancedCode{4, 3, 0}, "error reading message content", err, &t)
 		return res, res.failSession(active, e)

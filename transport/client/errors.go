@@ -131,8 +131,9 @@ const (
 
 var kindNames = [...]string{"", "connect", "timeout", "lost connection", "greeting", "helo", "tls", "mail", "rcpt", "data", "message", "canceled"}
 
+// String names the kind ("timeout", "lost connection").
 func (k Kind) String() string {
-	if int(k) < len(kindNames) {
+	if k >= 0 && int(k) < len(kindNames) {
 		return kindNames[k]
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
@@ -143,9 +144,15 @@ func (k Kind) String() string {
 // set: from the peer's reply when there is one, otherwise synthetic (451 or
 // 554 with the enhanced code Postfix uses for the condition).
 type Error struct {
-	Kind     Kind
-	Stage    Stage
-	Code     int
+	// Kind classifies the failure for the M12 rules.
+	Kind Kind
+	// Stage is where in the session it happened.
+	Stage Stage
+	// Code is the SMTP reply code: the peer's, or 451/554 (552 for
+	// 5.3.4) for local errors.
+	Code int
+	// Enhanced is the RFC 3463 status: the peer's, else derived from the
+	// reply class (4.0.0, 5.0.0), or Postfix's for local errors.
 	Enhanced EnhancedCode
 	// Reply is the peer's reply; nil for local errors.
 	Reply *Reply

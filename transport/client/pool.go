@@ -25,6 +25,9 @@ type Client struct {
 	closed bool
 	stop   chan struct{}
 	wg     sync.WaitGroup
+
+	// scanBufs recycles the buffers of scanContent.
+	scanBufs sync.Pool
 }
 
 // poolKey identifies connections that can serve each other's messages.
@@ -76,6 +79,10 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, timeouts: to, dialer: cfg.Dialer, log: cfg.Logger,
 		idle: make(map[poolKey][]*session), stop: make(chan struct{})}
+	c.scanBufs.New = func() any {
+		b := make([]byte, ioBufferSize)
+		return &b
+	}
 	if c.dialer == nil {
 		c.dialer = &net.Dialer{}
 	}

@@ -2,6 +2,7 @@ package client
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -123,4 +124,18 @@ func FuzzReplyParser(f *testing.F) {
 			t.Fatalf("EHLO %q read as %+v", r.Lines, x)
 		}
 	})
+}
+
+// The String methods of the enumerations never panic, whatever the value.
+func TestEnumStrings(t *testing.T) {
+	for _, v := range []int{-1000, -1, 0, 1, 3, 11, 12, 1000} {
+		for _, s := range []fmt.Stringer{Kind(v), Status(v), TLSLevel(v), Stage(v)} {
+			if s.String() == "" && v != 0 {
+				t.Errorf("%T(%d) has no name", s, v)
+			}
+		}
+	}
+	if KindTimeout.String() != "timeout" || Failed.String() != "failed" || TLSVerify.String() != "verify" {
+		t.Error("names changed")
+	}
 }
