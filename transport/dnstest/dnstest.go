@@ -73,6 +73,7 @@ type Server struct {
 	addr string
 	udp  *dns.Server
 	tcp  *dns.Server
+	wg   sync.WaitGroup // the two serving goroutines
 
 	mu      sync.Mutex
 	records map[string][]dns.RR // owner name (lower case, FQDN) -> records
@@ -104,8 +105,8 @@ func Start() (*Server, error) {
 		started := make(chan struct{}, 2)
 		s.udp.NotifyStartedFunc = func() { started <- struct{}{} }
 		s.tcp.NotifyStartedFunc = func() { started <- struct{}{} }
-		go func() { _ = s.udp.ActivateAndServe() }()
-		go func() { _ = s.tcp.ActivateAndServe() }()
+		s.wg.Go(func() { _ = s.udp.ActivateAndServe() })
+		s.wg.Go(func() { _ = s.tcp.ActivateAndServe() })
 		<-started
 		<-started
 		return s, nil
@@ -125,7 +126,9 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
-	return errors.Join(s.udp.Shutdown(), s.tcp.Shutdown())
+	err := errors.Join(s.udp.Shutdown(), s.tcp.Shutdown())
+	s.wg.Wait()
+	return err
 }
 
 // Add adds records given in zone-file presentation format, one per string,
