@@ -372,9 +372,17 @@ func (s *session) Data(r io.Reader) error {
 	err := s.r.c.Queue.Store(s.ctx, env, io.MultiReader(strings.NewReader(hdr.String()), dr))
 	id := env.ID
 	nrcpt := len(s.rcpts)
+	hold := s.hold
 	s.resetTransaction()
 	if err != nil {
 		return s.dataError(err)
+	}
+	if hold {
+		// Scheduler.Store clears Held, so the hold is applied after it; a
+		// worker may claim the message in between.
+		if err := s.r.c.Queue.Hold(s.ctx, id); err != nil {
+			s.r.log.Error("cannot hold a message policy asked to hold", "queue_id", id, "err", err)
+		}
 	}
 	s.r.log.Info("queued", "queue_id", id, "client", s.clientString(), "from", "<"+env.Sender+">",
 		"size", env.Size, "nrcpt", nrcpt)

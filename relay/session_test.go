@@ -3,9 +3,16 @@ package relay
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/textproto"
 	"strings"
@@ -14,6 +21,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/mxrelay/mxrelay/policy"
 	"github.com/mxrelay/mxrelay/queue"
 )
 
@@ -290,5 +298,105 @@ func TestPerClientConnectionLimit(t *testing.T) {
 	line, _ := bufio.NewReader(second).ReadString('\n')
 	if line != "421 4.7.0 mx2.example.test Error: too many connections from 127.0.0.1\r\n" {
 		t.Errorf("second connection: %q", line)
+	}
+}
+
+// selfSigned makes a TLS certificate for the test server.
+func selfSigned(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mx2.example.test"},
+		DNSNames: []string{"mx2.example.test"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// TestReceivedProtocol: the Received: header names the protocol the
+// client used (O2): SMTP after HELO, ESMTP after EHLO, ESMTPS with
+// STARTTLS (with the TLS comment), UTF8SMTP with SMTPUTF8.
+func TestReceivedProtocol(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	_, tlsAddr := serve(t, ServerConfig{Relay: w.relay, TLS: &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}}})
+
+	s := w.raw()
+	s.cmd("HELO old.example")
+	s.cmd("MAIL FROM:<s@sender.example>")
+	s.cmd("RCPT TO:<u@example.test>")
+	s.cmd("DATA")
+	if code, msg := s.cmd("Subject: helo\r\n\r\nx\r\n."); code != 250 {
+		t.Fatalf("HELO session: %d %s", code, msg)
+	}
+
+	c, err := smtp.DialStartTLS(tlsAddr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := transact(c, "s@sender.example", []string{"v@example.test"}, "Subject: tls\r\n\r\nx\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("s@sender.example", &smtp.MailOptions{UTF8: true}); err != nil {
+		t.Fatal(err)
+	}
+	c.Rcpt("bad@example.test", nil)
+	wc, _ := c.Data()
+	io.WriteString(wc, "Subject: utf8\r\n\r\nx\r\n")
+	if err := wc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	msgs := w.primary.wait(3)
+	want := map[string]string{
+		"helo": "with SMTP id",
+		"tls":  "with ESMTPS id",
+		"utf8": "with UTF8SMTPS id",
+	}
+	for _, m := range msgs {
+		for subj, proto := range want {
+			if strings.Contains(m.Data, "Subject: "+subj) && !strings.Contains(m.Data, proto) {
+				t.Errorf("%s message: Received lacks %q:\n%s", subj, proto, m.Data)
+			}
+		}
+		if strings.Contains(m.Data, "Subject: tls") && !strings.Contains(m.Data, "\t(using TLSv1.3 with cipher ") {
+			t.Errorf("no TLS comment:\n%s", m.Data)
+		}
+	}
+}
+
+// TestPolicyDiscardAndHold: DISCARD accepts and drops the message; HOLD
+// keeps it queued but out of delivery.
+func TestPolicyDiscardAndHold(t *testing.T) {
+	mem := queue.NewMemory()
+	w := newWorld(t, worldOpts{mem: mem, noRun: true, cfg: func(c *Config) {
+		inner := c.Policy
+		c.Policy = CheckerFunc(func(ctx context.Context, req *policy.Request) policy.Decision {
+			d := inner.Check(ctx, req)
+			if req.Stage == policy.StageRcpt && d.Verdict != policy.Reject && d.Verdict != policy.Defer {
+				d.Discard = strings.HasPrefix(req.Recipient, "u@")
+				d.Hold = strings.HasPrefix(req.Recipient, "v@")
+			}
+			return d
+		})
+	}})
+	if err := w.send("s@sender.example", []string{"u@example.test"}, "Subject: dropped\r\n\r\nx\r\n"); err != nil {
+		t.Fatalf("discarded message: %v", err)
+	}
+	if mem.Len() != 0 {
+		t.Errorf("a discarded message was queued")
+	}
+	if err := w.send("s@sender.example", []string{"v@example.test"}, "Subject: held\r\n\r\nx\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	var held []queue.Envelope
+	mem.Walk(context.Background(), func(e *queue.Envelope) error { held = append(held, *e); return nil })
+	if len(held) != 1 || !held[0].Held {
+		t.Errorf("held message: %+v", held)
 	}
 }

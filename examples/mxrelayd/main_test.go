@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -121,7 +122,7 @@ func statusLines(t *testing.T, path string) []statusLine {
 // stand-in primary, which prints it; unknown recipients are refused.
 func TestDemo(t *testing.T) {
 	status := filepath.Join(t.TempDir(), "status.jsonl")
-	d := start(t, "-listen", "127.0.0.1:0", "-demo-primary", "127.0.0.1:0", "-status-log", status)
+	d := start(t, "-listen", "127.0.0.1:0", "-demo-primary", "127.0.0.1:0", "-status-log", status, "-queue", t.TempDir())
 	for _, want := range []string{"backup MX for example.test", "alice@example.test, bob@example.test", "swaks --server " + d.addr, "smtp.SendMail(\"" + d.addr, "stand-in primary started"} {
 		if !strings.Contains(d.out.String(), want) {
 			t.Errorf("banner lacks %q:\n%s", want, d.out)
@@ -198,7 +199,7 @@ func (ss *sinkSession) Data(r io.Reader) error {
 // address, the demo relays to it and starts no stand-in.
 func TestDemoExistingPrimary(t *testing.T) {
 	primary := startSink(t, "127.0.0.1:0")
-	d := start(t, "-listen", "127.0.0.1:0", "-demo-primary", primary.addr)
+	d := start(t, "-listen", "127.0.0.1:0", "-demo-primary", primary.addr, "-queue", t.TempDir())
 	if !strings.Contains(d.out.String(), "an SMTP server already listening there") {
 		t.Errorf("banner:\n%s", d.out)
 	}
@@ -284,7 +285,7 @@ maximal_backoff_time = 1s
 // TestSwaks sends with swaks, as the banner tells newcomers to.
 func TestSwaks(t *testing.T) {
 	swaks := testenv.NeedProgram(t, "swaks")
-	d := start(t, "-listen", "127.0.0.1:0", "-demo-primary", "127.0.0.1:0")
+	d := start(t, "-listen", "127.0.0.1:0", "-demo-primary", "127.0.0.1:0", "-queue", t.TempDir())
 	out, err := exec.Command(swaks, "--server", d.addr, "--from", "you@sender.example", "--to", "alice@example.test",
 		"--header", "Subject: from swaks", "--body", "sent by swaks").CombinedOutput()
 	if err != nil {
@@ -328,7 +329,7 @@ func TestSmtpSinkPrimary(t *testing.T) {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	waitFor(t, "smtp-sink", func() bool { return listening(addr) })
-	d := start(t, "-listen", "127.0.0.1:0", "-demo-primary", addr)
+	d := start(t, "-listen", "127.0.0.1:0", "-demo-primary", addr, "-queue", t.TempDir())
 	if err := smtp.SendMail(d.addr, nil, "you@sender.example", []string{"bob@example.test"}, []byte("Subject: sink\r\n\r\nto smtp-sink\r\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -340,4 +341,68 @@ func TestSmtpSinkPrimary(t *testing.T) {
 		b, _ := os.ReadFile(m[0])
 		return strings.Contains(string(b), "to smtp-sink")
 	})
+}
+
+// TestQuickStart does what the README's quick start says, literally: run
+// mxrelayd with no flags, send with the swaks command the banner prints,
+// see the message at the stand-in primary, stop with SIGTERM.
+func TestQuickStart(t *testing.T) {
+	swaks := testenv.NeedProgram(t, "swaks")
+	for _, a := range []string{"127.0.0.1:2525", "127.0.0.1:2526"} {
+		if listening(a) {
+			t.Fatalf("%s is in use: the quick start needs it free", a)
+		}
+	}
+	bin := filepath.Join(t.TempDir(), "mxrelayd")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	var stdout, stderr output
+	cmd := exec.Command(bin)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+		}
+	})
+	waitFor(t, "the banner", func() bool { return strings.Contains(stdout.String(), "Send a test message with swaks:") })
+	var swaksLine string
+	for _, l := range strings.Split(stdout.String(), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "swaks ") {
+			swaksLine = strings.TrimSpace(l)
+		}
+	}
+	args := strings.Fields(swaksLine)[1:]
+	if out, err := exec.Command(swaks, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", swaksLine, err, out)
+	}
+	waitFor(t, "the stand-in primary", func() bool {
+		return strings.Contains(stdout.String(), "stand-in primary received a message from <you@sender.example> for <alice@example.test>")
+	})
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("mxrelayd did not stop on SIGTERM")
+	}
+	if !strings.Contains(stdout.String(), "shutting down; the queue stays in") {
+		t.Errorf("no shutdown message:\n%s", stdout.String())
+	}
+	// The demo made its queue directory in the system temporary directory.
+	for _, l := range strings.Split(stdout.String(), "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == "queue" && strings.Contains(f[1], "mxrelayd-queue-") {
+			os.RemoveAll(f[1])
+		}
+	}
 }
