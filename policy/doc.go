@@ -63,9 +63,12 @@
 //     smtpd_relay_before_recipient_restrictions = yes). Each list runs left
 //     to right until a restriction permits or rejects; a permit ends only
 //     that list (S1).
-//  3. A remembered defer_if_permit turns a permit into its 4xx reply.
+//  3. A remembered defer_if_permit turns a permit into its 4xx reply (before
+//     step 4, as Postfix does; a remembered defer_if_reject still turns
+//     step 4's 5xx into its 4xx).
 //  4. The implicit reject_unlisted_recipient (R6): canonical and virtual
-//     alias maps, relocated_maps and error:/retry: routes (R8), then the
+//     alias maps (a match accepts), relocated_maps (before any transport
+//     route) and error:/retry: routes (R8), then the
 //     recipient table of the address class: relay_recipient_maps for relay
 //     domains (R4, R5), local_recipient_maps, virtual_mailbox_maps, or
 //     Config.Recipients. It runs for trusted clients too, and after an
@@ -119,7 +122,7 @@
 // size limits), K1-K4; key orders L1-L7 through lookup. RFC 5321 (paths,
 // reply codes), RFC 3463 (enhanced status codes), RFC 7505 (null MX).
 //
-// Checked against Postfix: testdata/golden holds 382 RCPT commands over 16
+// Checked against Postfix: testdata/golden holds 386 RCPT commands over 17
 // configurations, answered by a real Postfix 3.7.11 smtpd (gen.py makes
 // them); TestGolden requires the same reply code, enhanced status code
 // and text for every one of them.
@@ -172,11 +175,6 @@
 //     command "503 5.7.0 Error: access denied for NAME[ADDR]"; a HELO
 //     rejection does not stop MAIL and RCPT. Both are the SMTP server's
 //     to do.)
-//   - relocated_maps is consulted before the error:/retry: route, both
-//     after virtual alias maps, as Postfix's check_rcpt_maps does; the
-//     implicit reject_unlisted_recipient runs after a remembered
-//     defer_if_permit has been applied (smtpd_check_rcptmap follows
-//     smtpd_check_rcpt).
 //   - reject_unknown_recipient_domain on a DNS failure defers with
 //     450 4.4.3 (defer_if_permit); the enhanced code was not observed.
 package policy
