@@ -567,7 +567,7 @@ func (s *state) access(ctx context.Context, st *step, why Reason) status {
 			return s.badSender()
 		}
 		if sender.IsNull() {
-			keys = append(kb[:0], lookup.Key{Key: "<>", Kind: lookup.KeyAddress})
+			keys = append(kb[:0], lookup.Key{Key: s.p.nullKey, Kind: lookup.KeyAddress})
 		} else {
 			keys = lookup.AppendAccessKeys(kb[:0], s.senderCanon(), s.p.access)
 		}

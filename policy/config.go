@@ -107,6 +107,9 @@ type Config struct {
 	// relay_domains and access maps use parent style, L5/L6). An empty
 	// non-nil slice means none (dot style everywhere).
 	ParentDomainMatchesSubdomains []string
+	// SMTPDNullAccessLookupKey is smtpd_null_access_lookup_key: the key
+	// check_sender_access looks up for the null sender. Default "<>".
+	SMTPDNullAccessLookupKey string
 	// RecipientDelimiter is recipient_delimiter (L1). Default empty.
 	RecipientDelimiter string
 	// OwnerRequestSpecial is owner_request_special. Default yes.
@@ -320,6 +323,7 @@ type Policy struct {
 	sizeLimit                                                   int64
 	relayFirst, rejectUnlisted, delayReject, showTable, parents bool
 	percentHack                                                 bool
+	nullKey                                                     string
 }
 
 // list indexes
@@ -444,6 +448,10 @@ func New(ctx context.Context, c Config) (*Policy, error) {
 	p.delayReject = c.SMTPDDelayReject.on(true)
 	p.showTable = c.ShowUserUnknownTableName.on(true)
 	p.percentHack = c.AllowPercentHack.on(true)
+	p.nullKey = c.SMTPDNullAccessLookupKey
+	if p.nullKey == "" {
+		p.nullKey = "<>"
+	}
 
 	if err := p.compileLists(ctx); err != nil {
 		p.Close()

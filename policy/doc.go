@@ -109,6 +109,7 @@
 // local_recipient_maps, virtual_alias_maps, virtual_mailbox_maps,
 // canonical_maps, recipient_canonical_maps, relocated_maps,
 // parent_domain_matches_subdomains, recipient_delimiter,
+// smtpd_null_access_lookup_key,
 // owner_request_special, smtpd_{client,helo,sender,relay,recipient,data}_restrictions,
 // smtpd_restriction_classes, smtpd_relay_before_recipient_restrictions,
 // smtpd_reject_unlisted_recipient, smtpd_delay_reject,

@@ -176,6 +176,7 @@ func FromMainCF(params map[string]string) (Config, error) {
 		{"virtual_alias_maps", &c.VirtualAliasMaps}, {"virtual_mailbox_maps", &c.VirtualMailboxMaps},
 		{"canonical_maps", &c.CanonicalMaps}, {"recipient_canonical_maps", &c.RecipientCanonicalMaps},
 		{"relocated_maps", &c.RelocatedMaps}, {"recipient_delimiter", &c.RecipientDelimiter},
+		{"smtpd_null_access_lookup_key", &c.SMTPDNullAccessLookupKey},
 		{"smtpd_client_restrictions", &c.SMTPDClientRestrictions}, {"smtpd_helo_restrictions", &c.SMTPDHeloRestrictions},
 		{"smtpd_sender_restrictions", &c.SMTPDSenderRestrictions}, {"smtpd_relay_restrictions", &c.SMTPDRelayRestrictions},
 		{"smtpd_recipient_restrictions", &c.SMTPDRecipientRestrictions}, {"smtpd_data_restrictions", &c.SMTPDDataRestrictions},

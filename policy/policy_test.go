@@ -305,6 +305,10 @@ func TestOtherRestrictions(t *testing.T) {
 	wantReply(t, rcptFrom(p, "203.0.113.1", "<someone@localhost>", "<u@backup.example>"),
 		"504 5.5.2 <someone@localhost>: Sender address rejected: need fully-qualified address")
 	wantReply(t, rcptFrom(p, "203.0.113.1", "<>", "<u@backup.example>"), "250 2.1.5 Ok")
+	c2 := c
+	c2.SMTPDRecipientRestrictions = "check_sender_access inline:{ {nullsender=REJECT no bounces} }"
+	c2.SMTPDNullAccessLookupKey = "nullsender"
+	wantReply(t, rcptFrom(mustNew(t, c2), "203.0.113.1", "<>", "<u@backup.example>"), "554 5.7.1 <>: Sender address rejected: no bounces")
 	wantReply(t, rcptFrom(p, "203.0.113.1", "<x@sub.spam.example>", "<u@backup.example>"),
 		"554 5.7.1 <x@sub.spam.example>: Sender address rejected: Access denied")
 	d := p.Check(context.Background(), &Request{Stage: StageRcpt, ClientAddr: netip.MustParseAddr("203.0.113.1"),
