@@ -52,15 +52,18 @@ type RouterConfig struct {
 	// parent_domain_matches_subdomains (default no).
 	Keys lookup.KeyOptions
 	// MyHostname is $myhostname, the nexthop of local_transport without
-	// its own nexthop.
+	// its own nexthop. Empty: the recipient domain.
 	MyHostname string
-	// LocalTransport, default "local:$myhostname", as Postfix.
+	// LocalTransport is local_transport, "transport[:nexthop]". Default
+	// "local" (with MyHostname as nexthop), as Postfix's
+	// "local:$myhostname".
 	LocalTransport string
-	// VirtualTransport, default "virtual", as Postfix.
+	// VirtualTransport is virtual_transport. Default "virtual", as
+	// Postfix.
 	VirtualTransport string
-	// RelayTransport, default "relay", as Postfix.
+	// RelayTransport is relay_transport. Default "relay", as Postfix.
 	RelayTransport string
-	// DefaultTransport, default "smtp", as Postfix.
+	// DefaultTransport is default_transport. Default "smtp", as Postfix.
 	DefaultTransport string
 	// Relayhost is $relayhost: the nexthop of relay and default class mail
 	// when neither a transport entry nor the class transport names one

@@ -124,7 +124,9 @@ type Config struct {
 	Bounce5xxGreeting bool
 
 	// MaxIdle is the number of idle connections kept per (nexthop,
-	// address) for reuse. Zero means 4; negative disables reuse.
+	// address) for reuse. Zero means 4; negative disables reuse (Postfix
+	// smtp_connection_cache_on_demand = no). Postfix's scache(8) has no
+	// per-destination count; its connections expire as IdleTimeout says.
 	MaxIdle int
 	// MaxIdleTotal caps idle connections over all destinations. Zero
 	// means 100.
