@@ -1,26 +1,25 @@
 package client
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"io"
-	"net"
 	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/mxrelay/mxrelay/transport/internal/peertest"
 )
 
-// Markers a pipePeer reply may end with, after the text it writes.
+// The misbehaviours of peertest, by short names.
 const (
-	hang       = "\x00hang"        // stop answering; read until the client closes
-	die        = "\x00die"         // close the connection
-	dieInData  = "\x00die-in-data" // read a little content, then close
-	floodLine  = "\x00flood-line"  // one endless line without a line ending
-	floodLines = "\x00flood-lines" // endless "250-" continuation lines
-	garbageTLS = "\x00garbage-tls" // answer the TLS ClientHello with clear text
+	hang       = peertest.Hang
+	die        = peertest.Die
+	dieInData  = peertest.DieInData
+	floodLine  = peertest.FloodLine
+	floodLines = peertest.FloodLines
+	garbageTLS = peertest.GarbageTLS
 )
 
 // pipePeer serves scripted SMTP on ln inside a synctest bubble: greeting
@@ -36,82 +35,13 @@ func pipePeer(t *testing.T, ln *pipeListener, greeting string, reply func(cmd st
 			if err != nil {
 				return
 			}
-			wg.Go(func() { scripted(c, greeting, reply) })
+			wg.Go(func() { peertest.Serve(c, greeting, reply) })
 		}
 	})
 	t.Cleanup(func() {
 		ln.Close()
 		wg.Wait()
 	})
-}
-
-// say writes out up to its marker and carries the marker's action out. It
-// reports whether the dialogue goes on.
-func say(c net.Conn, br *bufio.Reader, out string) bool {
-	text, marker, _ := strings.Cut(out, "\x00")
-	if _, err := io.WriteString(c, text); err != nil {
-		return false
-	}
-	switch "\x00" + marker {
-	case "\x00":
-		return true
-	case hang:
-		_, _ = io.Copy(io.Discard, br)
-	case dieInData:
-		_, _ = br.Discard(100)
-	case floodLine:
-		chunk := []byte(strings.Repeat("x", 4096))
-		for {
-			if _, err := c.Write(chunk); err != nil {
-				break
-			}
-		}
-	case floodLines:
-		chunk := []byte(strings.Repeat("250-"+strings.Repeat("k", 60)+"\r\n", 64))
-		for {
-			if _, err := c.Write(chunk); err != nil {
-				break
-			}
-		}
-	case garbageTLS:
-		// Read the whole ClientHello record (an in-memory pipe has no
-		// buffer to hold it), then answer in clear.
-		hdr := make([]byte, 5)
-		if _, err := io.ReadFull(br, hdr); err == nil {
-			if _, err := br.Discard(int(hdr[3])<<8 | int(hdr[4])); err == nil {
-				_, _ = io.WriteString(c, "this is not TLS\r\n")
-			}
-		}
-		_, _ = io.Copy(io.Discard, br)
-	}
-	return false
-}
-
-func scripted(c net.Conn, greeting string, reply func(string) string) {
-	defer c.Close()
-	br := bufio.NewReader(c)
-	if !say(c, br, greeting) {
-		return
-	}
-	inData := false
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return
-		}
-		line = strings.TrimRight(line, "\r\n")
-		if inData && line != "." {
-			continue
-		}
-		inData = false
-		out := reply(line)
-		if strings.HasPrefix(out, "354") && !strings.Contains(out, "\x00") {
-			inData = true
-		}
-		if !say(c, br, out) {
-			return
-		}
-	}
 }
 
 // TestMisbehavingPeers runs the peers a relay meets on the Internet

@@ -18,11 +18,11 @@ import (
 // when it is empty the peer never says anything (the client times out).
 // reply answers each command line, and the "." line that ends DATA content
 // (content lines after a 354 reply are skipped); "" closes the connection.
-// Replies are written as given (include CRLF). The peer stops at test
-// cleanup.
+// Replies are written as given (include CRLF), up to a marker (Hang, Die,
+// ...) that makes the peer misbehave. The peer stops at test cleanup.
 func Script(t testing.TB, greeting string, reply func(cmd string) string) string {
 	t.Helper()
-	return listen(t, func(c net.Conn) { serve(c, greeting, reply) })
+	return listen(t, func(c net.Conn) { Serve(c, greeting, reply) })
 }
 
 // listen accepts connections on 127.0.0.1:0 and runs handle on each until
@@ -61,16 +61,28 @@ func listen(t testing.TB, handle func(net.Conn)) string {
 	return ln.Addr().String()
 }
 
-func serve(c net.Conn, greeting string, reply func(string) string) {
+// Markers a greeting or reply may end with: the text before the marker is
+// written, then the peer misbehaves as named.
+const (
+	Hang       = "\x00hang"        // stop answering; read until the client closes
+	Die        = "\x00die"         // close the connection
+	DieInData  = "\x00die-in-data" // read 100 bytes of content, then close
+	FloodLine  = "\x00flood-line"  // send one endless line without a line ending
+	FloodLines = "\x00flood-lines" // send endless "250-" continuation lines
+	GarbageTLS = "\x00garbage-tls" // answer the TLS ClientHello in clear text
+)
+
+// Serve runs the scripted dialogue of Script on c and closes it. It returns
+// when the dialogue ends or the client closes its end.
+func Serve(c net.Conn, greeting string, reply func(cmd string) string) {
 	defer c.Close()
-	if greeting == "" {
-		_, _ = io.Copy(io.Discard, c)
-		return
-	}
-	if _, err := io.WriteString(c, greeting); err != nil {
-		return
-	}
 	br := bufio.NewReader(c)
+	if greeting == "" {
+		greeting = Hang
+	}
+	if !say(c, br, greeting) {
+		return
+	}
 	inData := false
 	for {
 		line, err := br.ReadString('\n')
@@ -88,13 +100,50 @@ func serve(c net.Conn, greeting string, reply func(string) string) {
 		if out == "" {
 			return
 		}
-		if strings.HasPrefix(out, "354") {
+		if strings.HasPrefix(out, "354") && !strings.Contains(out, "\x00") {
 			inData = true
 		}
-		if _, err := io.WriteString(c, out); err != nil {
+		if !say(c, br, out) {
 			return
 		}
 	}
+}
+
+// say writes out up to its marker and carries the marker out. It reports
+// whether the dialogue goes on.
+func say(c net.Conn, br *bufio.Reader, out string) bool {
+	text, marker, found := strings.Cut(out, "\x00")
+	if _, err := io.WriteString(c, text); err != nil || !found {
+		return err == nil
+	}
+	flood := func(chunk []byte) {
+		for {
+			if _, err := c.Write(chunk); err != nil {
+				return
+			}
+		}
+	}
+	switch "\x00" + marker {
+	case Hang:
+		_, _ = io.Copy(io.Discard, br)
+	case DieInData:
+		_, _ = br.Discard(100)
+	case FloodLine:
+		flood([]byte(strings.Repeat("x", 4096)))
+	case FloodLines:
+		flood([]byte(strings.Repeat("250-"+strings.Repeat("k", 60)+"\r\n", 64)))
+	case GarbageTLS:
+		// Read the whole ClientHello record (an in-memory pipe has no
+		// buffer to hold it), then answer in clear.
+		hdr := make([]byte, 5)
+		if _, err := io.ReadFull(br, hdr); err == nil {
+			if _, err := br.Discard(int(hdr[3])<<8 | int(hdr[4])); err == nil {
+				_, _ = io.WriteString(c, "this is not TLS\r\n")
+			}
+		}
+		_, _ = io.Copy(io.Discard, br)
+	}
+	return false
 }
 
 // Sink starts a fast SMTP sink for benchmarks: it offers PIPELINING and
