@@ -139,19 +139,22 @@ func FuzzNoOpenRelay(f *testing.F) {
 		"<@backup.example:u@stranger.example>", "<u@[192.0.2.1]>", "<u@[127.0.0.1]>", "<postmaster>",
 		"<u@backup.example.>", "<u@BACKUP.EXAMPLE>", "<u@backup.example.stranger.example>", "<u@xbackup.example>",
 		"<u%backup.example@mx.example.net>", "<ok@backup.example>"} {
-		f.Add(s, false)
+		f.Add(s, false, "<s@sender.example>", "client.example")
 	}
+	f.Add("<u@backup.example>", true, "<>", "[192.0.2.1]")
+	f.Add("<u@backup.example>", false, "<bad@@>", "")
 	c := backupMX()
 	c.RelayRecipientMaps = ""
-	c.SMTPDRecipientRestrictions = "check_recipient_access inline:{ {ok@backup.example=OK}, {drop@stranger.example=DISCARD}, {backup.example=DUNNO} }"
+	c.SMTPDRecipientRestrictions = "check_recipient_access inline:{ {ok@backup.example=OK}, {drop@stranger.example=DISCARD}, {backup.example=DUNNO} }, " +
+		"reject_non_fqdn_sender, check_sender_access inline:{ {sender.example=DUNNO} }, check_helo_access inline:{ {bad.example=REJECT} }"
 	p, err := New(context.Background(), c)
 	if err != nil {
 		f.Fatal(err)
 	}
 	defer p.Close()
-	f.Fuzz(func(t *testing.T, rcpt string, smtputf8 bool) {
+	f.Fuzz(func(t *testing.T, rcpt string, smtputf8 bool, sender, helo string) {
 		d := p.Check(context.Background(), &Request{Stage: StageRcpt, ClientAddr: netip.MustParseAddr("203.0.113.1"),
-			Sender: "<s@sender.example>", Recipient: rcpt, SMTPUTF8: smtputf8})
+			Sender: sender, Helo: helo, Recipient: rcpt, SMTPUTF8: smtputf8})
 		switch {
 		case d.Code == 250 && d.Verdict == Permit:
 		case d.Code >= 400 && d.Code < 500 && d.Verdict == Defer:
