@@ -1,11 +1,15 @@
 package transport
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
+	"github.com/mxrelay/mxrelay/transport/client"
+	"github.com/mxrelay/mxrelay/transport/internal/peertest"
 )
 
 // A domain listing many MX hosts costs at most MaxMXHosts address
@@ -39,4 +43,51 @@ func TestMXHostCap(t *testing.T) {
 	if n := srv.Count("h21.wide.test", dns.TypeA, ""); n != 1 {
 		t.Errorf("h21 looked up %d times, want once (only under MaxMXHosts 100)", n)
 	}
+}
+
+// M12 with peers that break mid-session: a primary that drops the
+// connection while the content is in flight, and one that floods its EHLO
+// reply, both pass the recipients on to the next MX; nothing is lost.
+func TestDeliverPastBrokenPeers(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	e.w.route("127.0.20.1:25", peertest.Script(t, "220 a.three\r\n", func(cmd string) string {
+		if cmd == "DATA" {
+			return "354 go ahead\r\n" + peertest.DieInData
+		}
+		return basicReply(cmd)
+	}))
+	e.w.route("127.0.20.2:25", peertest.Script(t, "220 b.three\r\n", func(cmd string) string {
+		if strings.HasPrefix(cmd, "EHLO") {
+			return peertest.FloodLines
+		}
+		return basicReply(cmd)
+	}))
+	c := newPeer(t, &peer{})
+	e.w.route("127.0.20.3:25", c.addr)
+	m := message("u@three.test", "v@three.test")
+	m.Body = strings.NewReader(strings.Repeat("A line of content.\r\n", 5000))
+	m.Size = 5000 * 20
+	d := e.agent.Deliver(context.Background(), smtpRoute("three.test"), m)
+	for _, rr := range d.Recipients {
+		wantRcpt(t, rr, client.Delivered, 250, "2.0.0", "c.three.test", "said: 250")
+	}
+	if got := triedHosts(d); !slices.Equal(got, []string{"127.0.20.1", "127.0.20.2", "127.0.20.3"}) {
+		t.Fatalf("tried %v", got)
+	}
+	if got := c.messages(); len(got) != 1 || len(got[0].Data) != 5000*20 {
+		t.Fatalf("c got %d messages", len(got))
+	}
+}
+
+// basicReply answers a plain SMTP dialogue.
+func basicReply(cmd string) string {
+	switch strings.ToUpper(strings.SplitN(cmd, " ", 2)[0]) {
+	case "EHLO":
+		return "250-peer.test\r\n250 PIPELINING\r\n"
+	case "DATA":
+		return "354 go ahead\r\n"
+	case "QUIT":
+		return ""
+	}
+	return "250 2.0.0 Ok\r\n"
 }
