@@ -63,6 +63,10 @@ type Loaded struct {
 	Ignored []string
 	// MyAddresses are the addresses the relay considers its own.
 	MyAddresses []netip.Addr
+	// Server is a ServerConfig for Relay with main.cf's smtpd_timeout and
+	// smtpd_client_connection_count_limit; set TLS and pass it to
+	// NewServer.
+	Server ServerConfig
 }
 
 // Close releases the policy server connections and the client's idle
@@ -94,7 +98,7 @@ func Load(ctx context.Context, cf *MainCF, o LoadOptions) (*Loaded, error) {
 	}
 	var typeErr error
 	durations := map[string]time.Duration{}
-	for _, n := range []string{"maximal_queue_lifetime", "bounce_queue_lifetime", "minimal_backoff_time", "maximal_backoff_time", "delay_warning_time", "smtpd_error_sleep_time"} {
+	for _, n := range []string{"maximal_queue_lifetime", "bounce_queue_lifetime", "minimal_backoff_time", "maximal_backoff_time", "delay_warning_time", "smtpd_error_sleep_time", "smtpd_timeout"} {
 		d, err := cf.Duration(n)
 		if err != nil && typeErr == nil {
 			typeErr = err
@@ -102,7 +106,7 @@ func Load(ctx context.Context, cf *MainCF, o LoadOptions) (*Loaded, error) {
 		durations[n] = d
 	}
 	ints := map[string]int64{}
-	for _, n := range []string{"message_size_limit", "smtpd_recipient_limit", "hopcount_limit", "smtpd_soft_error_limit", "smtpd_hard_error_limit"} {
+	for _, n := range []string{"message_size_limit", "smtpd_recipient_limit", "hopcount_limit", "smtpd_soft_error_limit", "smtpd_hard_error_limit", "smtpd_client_connection_count_limit"} {
 		v, err := cf.Int(n)
 		if err != nil && typeErr == nil {
 			typeErr = err
@@ -246,6 +250,16 @@ func Load(ctx context.Context, cf *MainCF, o LoadOptions) (*Loaded, error) {
 		MaximalBackoff: durations["maximal_backoff_time"],
 		Lifetimes:      life,
 		Logger:         log,
+		// Destinations are transport:nexthop, as Postfix's queue manager
+		// names them: relay-domain mail has its own concurrency and dead
+		// marks, apart from general outbound mail (O3).
+		Destination: func(rcpt string) string {
+			rt, err := router.Route(context.Background(), rcpt)
+			if err != nil {
+				return queue.Domain(rcpt)
+			}
+			return rt.Transport + ":" + strings.ToLower(rt.Nexthop)
+		},
 	})
 	size := ints["message_size_limit"]
 	if size == 0 {
@@ -281,6 +295,11 @@ func Load(ctx context.Context, cf *MainCF, o LoadOptions) (*Loaded, error) {
 		return nil, err
 	}
 	out.Relay = r
+	perClient := int(ints["smtpd_client_connection_count_limit"])
+	if perClient == 0 {
+		perClient = -1 // Postfix: 0 means no limit
+	}
+	out.Server = ServerConfig{Relay: r, Timeout: durations["smtpd_timeout"], MaxConnectionsPerClient: perClient}
 	out.Warnings = append(out.Warnings, cf.Warnings()...)
 	out.Ignored = cf.Ignored()
 	return out, nil

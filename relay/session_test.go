@@ -17,6 +17,7 @@ import (
 	"net/textproto"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -399,4 +400,39 @@ func TestPolicyDiscardAndHold(t *testing.T) {
 	if len(held) != 1 || !held[0].Held {
 		t.Errorf("held message: %+v", held)
 	}
+}
+
+// TestErrorSleep: past the soft limit each error reply waits ErrorSleep
+// (S11), on the virtual clock of a synctest bubble; the session's end cuts
+// the wait short.
+func TestErrorSleep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, err := New(Config{Hostname: "mx.example", Policy: CheckerFunc(func(context.Context, *policy.Request) policy.Decision { return policy.Decision{} }),
+			Queue: queue.NewScheduler(queue.NewMemory(), queue.Config{}), ErrorSleep: 7 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		s := &session{r: r, ctx: ctx}
+		e := newError(550, "5.1.1", "no")
+		start := time.Now()
+		for range 10 {
+			s.fail(e)
+		}
+		if d := time.Since(start); d != 0 {
+			t.Errorf("the first 10 errors waited %v", d)
+		}
+		s.fail(e)
+		if d := time.Since(start); d != 7*time.Second {
+			t.Errorf("the 11th error waited %v, want 7s", d)
+		}
+		go func() {
+			time.Sleep(time.Second)
+			cancel()
+		}()
+		s.fail(e)
+		if d := time.Since(start); d != 8*time.Second {
+			t.Errorf("a cancelled session waited until %v, want 8s", d)
+		}
+	})
 }

@@ -209,7 +209,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 		logger.Info("configuration", "ignored", strings.Join(ld.Ignored, " "))
 	}
 
-	srv, err := relay.NewServer(relay.ServerConfig{Relay: ld.Relay})
+	srv, err := relay.NewServer(ld.Server)
 	if err != nil {
 		return fail("%v", err)
 	}
