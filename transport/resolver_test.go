@@ -35,7 +35,7 @@ func (c *fakeClock) advance(d time.Duration) {
 
 func newCachingDNS(t *testing.T, srv *dnstest.Server, clock *fakeClock) *DNS {
 	t.Helper()
-	r, err := NewDNS(DNSConfig{Servers: []string{srv.Addr()}, Timeout: 300 * time.Millisecond, Attempts: 1,
+	r, err := NewDNS(DNSConfig{Servers: []string{srv.Addr()}, Timeout: testDNSTimeout, Attempts: 1,
 		Cache: true, Now: clock.now})
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +121,7 @@ func TestDNSServerFailover(t *testing.T) {
 	bad, _ := newDNSServer(t)
 	bad.SetFault("plain.test", dnstest.AnyType, dnstest.ServFail)
 	good, _ := newDNSServer(t)
-	r, err := NewDNS(DNSConfig{Servers: []string{bad.Addr(), good.Addr()}, Timeout: 300 * time.Millisecond})
+	r, err := NewDNS(DNSConfig{Servers: []string{bad.Addr(), good.Addr()}, Timeout: testDNSTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
