@@ -55,6 +55,7 @@ import (
 
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay"
+	"github.com/mxrelay/mxrelay/transport/client"
 )
 
 func main() {
@@ -97,9 +98,11 @@ func portOf(addr string) string {
 	return p
 }
 
-// hooks lets tests learn the listening address.
+// hooks lets tests learn the listening address and reach next hops on
+// port 25 of test addresses.
 type hooks struct {
-	ready func(addr string)
+	ready  func(addr string)
+	dialer client.Dialer
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks) int {
@@ -154,6 +157,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	opts := relay.LoadOptions{Listen: []netip.Addr{listenAP.Addr()}, Logger: logger}
 	if *dnsServer != "" {
 		opts.DNS = []string{*dnsServer}
+	}
+	if h != nil {
+		opts.Dialer = h.dialer
 	}
 
 	if *check {

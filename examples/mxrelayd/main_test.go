@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"mime"
+	"mime/multipart"
 	"net"
+	"net/mail"
 	"net/smtp"
 	"os"
 	"os/exec"
@@ -21,6 +24,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/mxrelay/mxrelay/internal/testenv"
+	"github.com/mxrelay/mxrelay/transport/dnstest"
 )
 
 // output collects what mxrelayd prints.
@@ -52,11 +56,17 @@ type daemon struct {
 
 func start(t *testing.T, args ...string) *daemon {
 	t.Helper()
+	return startWith(t, &hooks{}, args...)
+}
+
+func startWith(t *testing.T, h *hooks, args ...string) *daemon {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &daemon{out: &output{}, errs: &output{}, cancel: cancel, done: make(chan int, 1)}
 	ready := make(chan string, 1)
 	go func() {
-		d.done <- run(ctx, args, d.out, d.errs, &hooks{ready: func(a string) { ready <- a }})
+		h.ready = func(a string) { ready <- a }
+		d.done <- run(ctx, args, d.out, d.errs, h)
 	}()
 	select {
 	case d.addr = <-ready:
@@ -153,10 +163,12 @@ func TestDemo(t *testing.T) {
 
 // sink is a loopback next hop.
 type sink struct {
-	mu   sync.Mutex
-	msgs []string
-	addr string
-	srv  *gosmtp.Server
+	mu     sync.Mutex
+	msgs   []string
+	addr   string
+	srv    *gosmtp.Server
+	reject map[string]bool // recipients refused with 550 5.1.1
+	down   bool            // 421 at MAIL
 }
 
 func startSink(t *testing.T, addr string) *sink {
@@ -183,10 +195,25 @@ func (s *sink) messages() []string {
 
 type sinkSession struct{ s *sink }
 
-func (ss *sinkSession) Mail(string, *gosmtp.MailOptions) error { return nil }
-func (ss *sinkSession) Rcpt(string, *gosmtp.RcptOptions) error { return nil }
-func (ss *sinkSession) Reset()                                 {}
-func (ss *sinkSession) Logout() error                          { return nil }
+func (ss *sinkSession) Mail(string, *gosmtp.MailOptions) error {
+	ss.s.mu.Lock()
+	defer ss.s.mu.Unlock()
+	if ss.s.down {
+		return &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 3, 2}, Message: "down for maintenance"}
+	}
+	return nil
+}
+
+func (ss *sinkSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	ss.s.mu.Lock()
+	defer ss.s.mu.Unlock()
+	if ss.s.reject[to] {
+		return &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "no such user here"}
+	}
+	return nil
+}
+func (ss *sinkSession) Reset()        {}
+func (ss *sinkSession) Logout() error { return nil }
 func (ss *sinkSession) Data(r io.Reader) error {
 	b, err := io.ReadAll(r)
 	ss.s.mu.Lock()
@@ -405,4 +432,138 @@ func TestQuickStart(t *testing.T) {
 			os.RemoveAll(f[1])
 		}
 	}
+}
+
+// TestBackupMXWithDNS runs mxrelayd from a main.cf as the backup MX of
+// example.test in a dnstest zone (the primary at 127.0.0.2, mxrelayd's
+// own 127.0.0.1 cutting the MX list, the sender's MX at 127.0.0.5; port
+// 25 of those addresses leads to loopback sinks), and sends with swaks:
+// the primary reachable, answering 5xx (a DSN reaches the sender's MX),
+// and down (the mail waits and arrives when it is back).
+func TestBackupMXWithDNS(t *testing.T) {
+	swaks := testenv.NeedProgram(t, "swaks")
+	zone, err := dnstest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zone.Close()
+	if err := zone.AddZone(`
+$ORIGIN example.test.
+@        300 IN MX 10 primary
+@        300 IN MX 20 mx2
+primary  300 IN A 127.0.0.2
+mx2      300 IN A 127.0.0.1
+$ORIGIN sender.example.
+@        300 IN MX 10 mx
+mx       300 IN A 127.0.0.5
+`); err != nil {
+		t.Fatal(err)
+	}
+	primary := startSink(t, "127.0.0.1:0")
+	primary.reject = map[string]bool{"gone@example.test": true}
+	senderMX := startSink(t, "127.0.0.1:0")
+	redirect := map[string]string{"127.0.0.2:25": primary.addr, "127.0.0.5:25": senderMX.addr}
+	dialer := dialerFunc(func(ctx context.Context, network, address string) (net.Conn, error) {
+		to, ok := redirect[address]
+		if !ok {
+			return nil, fmt.Errorf("connect to %s: connection refused (test network)", address)
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, to)
+	})
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "main.cf")
+	os.WriteFile(cfg, []byte(`compatibility_level = 3.6
+myhostname = mx2.example.test
+mydestination =
+mynetworks =
+relay_domains = example.test
+relay_recipient_maps = inline:{ alice@example.test=OK, bob@example.test=OK, gone@example.test=OK }
+inet_interfaces = 127.0.0.1
+minimal_backoff_time = 1s
+maximal_backoff_time = 1s
+`), 0o644)
+	status := filepath.Join(dir, "status.jsonl")
+	d := startWith(t, &hooks{dialer: dialer}, "-config", cfg, "-listen", "127.0.0.1:0", "-queue", filepath.Join(dir, "q"),
+		"-dns", zone.Addr(), "-status-log", status)
+	send := func(to, subject string) {
+		t.Helper()
+		out, err := exec.Command(swaks, "--server", d.addr, "--from", "you@sender.example", "--to", to,
+			"--header", "Subject: "+subject, "--body", subject).CombinedOutput()
+		if err != nil {
+			t.Fatalf("swaks to %s: %v\n%s", to, err, out)
+		}
+	}
+	has := func(s *sink, text string) func() bool {
+		return func() bool {
+			for _, m := range s.messages() {
+				if strings.Contains(m, text) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+
+	send("alice@example.test", "reachable")
+	waitFor(t, "delivery to the primary", has(primary, "Subject: reachable"))
+
+	send("gone@example.test", "refused")
+	waitFor(t, "a DSN at the sender's MX", has(senderMX, "Subject: Undelivered Mail Returned to Sender"))
+	var dsn string
+	for _, m := range senderMX.messages() {
+		dsn = m
+	}
+	msg, err := mail.ReadMessage(strings.NewReader(dsn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/report" || params["report-type"] != "delivery-status" {
+		t.Fatalf("DSN Content-Type %q", msg.Header.Get("Content-Type"))
+	}
+	mr := multipart.NewReader(msg.Body, params["boundary"])
+	var types []string
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			break
+		}
+		types = append(types, p.Header.Get("Content-Type"))
+		if p.Header.Get("Content-Type") == "message/delivery-status" {
+			b, _ := io.ReadAll(p)
+			if !strings.Contains(string(b), "Final-Recipient: rfc822; gone@example.test") || !strings.Contains(string(b), "Status: 5.1.1") {
+				t.Errorf("delivery status:\n%s", b)
+			}
+		}
+	}
+	if strings.Join(types, ",") != "text/plain; charset=us-ascii,message/delivery-status,message/rfc822" {
+		t.Errorf("DSN parts %q", types)
+	}
+
+	primary.mu.Lock()
+	primary.down = true
+	primary.mu.Unlock()
+	send("bob@example.test", "waits")
+	waitFor(t, "a deferral", func() bool {
+		for _, l := range statusLines(t, status) {
+			if l.Rcpt == "bob@example.test" && l.Status == "deferred" {
+				return true
+			}
+		}
+		return false
+	})
+	if has(primary, "Subject: waits")() {
+		t.Fatal("delivered while the primary was down")
+	}
+	primary.mu.Lock()
+	primary.down = false
+	primary.mu.Unlock()
+	waitFor(t, "delivery once the primary is back", has(primary, "Subject: waits"))
+}
+
+type dialerFunc func(ctx context.Context, network, address string) (net.Conn, error)
+
+func (f dialerFunc) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	return f(ctx, network, address)
 }
