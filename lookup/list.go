@@ -62,7 +62,7 @@ func (l *List) parse(ctx context.Context, value string, o ListOptions, warnings 
 	if depth > 10 {
 		return fmt.Errorf("%s: files nested too deeply", o.Name)
 	}
-	for _, tok := range strings.FieldsFunc(value, func(r rune) bool { return r == ',' || r < 0x80 && isSpace(byte(r)) }) {
+	for _, tok := range listTokens(value) {
 		if strings.HasPrefix(tok, "#") {
 			*warnings = append(*warnings, Warning{File: o.Name, Msg: fmt.Sprintf("comment at end of line is not supported: %s", tok)})
 			return nil
@@ -186,10 +186,9 @@ func (l *List) MatchClient(ctx context.Context, ip netip.Addr, hostname string) 
 	if name == "unknown" {
 		name = ""
 	}
+	// The address as a table key, made only when a table needs it: a
+	// mynetworks of prefixes alone matches without allocating.
 	addr := ""
-	if ip.IsValid() {
-		addr = ip.String()
-	}
 	for i := range l.items {
 		it := &l.items[i]
 		var m bool
@@ -198,6 +197,9 @@ func (l *List) MatchClient(ctx context.Context, ip netip.Addr, hostname string) 
 		case it.isNet:
 			m = ip.IsValid() && it.prefix.Contains(ip)
 		case it.table != nil:
+			if addr == "" && ip.IsValid() {
+				addr = ip.String()
+			}
 			if addr != "" {
 				_, m, err = it.table.Lookup(ctx, addr)
 			}
@@ -215,6 +217,38 @@ func (l *List) MatchClient(ctx context.Context, ip netip.Addr, hostname string) 
 		}
 	}
 	return false, nil
+}
+
+// listTokens splits a list parameter at commas and white space, except
+// inside braces, as Postfix's mystrtokq does: "inline:{ a=1, b=2 }, c"
+// is the two tokens "inline:{ a=1, b=2 }" and "c". An unbalanced brace
+// keeps the rest of the value in its token, for Open to reject.
+func listTokens(value string) []string {
+	var toks []string
+	start, depth := -1, 0
+	for i := 0; i < len(value); i++ {
+		c := value[i]
+		sep := depth == 0 && (c == ',' || isSpace(c))
+		switch {
+		case sep:
+			if start >= 0 {
+				toks = append(toks, value[start:i])
+				start = -1
+			}
+			continue
+		case c == '{':
+			depth++
+		case c == '}' && depth > 0:
+			depth--
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		toks = append(toks, value[start:])
+	}
+	return toks
 }
 
 // matchName is Postfix's match_hostname for one pattern.

@@ -147,3 +147,51 @@ func TestDomainsClass(t *testing.T) {
 		}
 	}
 }
+
+// A brace group is one list element, commas and blanks inside it
+// included, as Postfix's mystrtokq splits parameter values: the inline
+// table below must not fall apart into "inline:{" and stray words.
+func TestListInlineTableWithCommas(t *testing.T) {
+	ctx := context.Background()
+	l, _, err := ParseList(ctx, "inline:{ a.example=OK, { b.example = OK } }, c.example", ListOptions{Name: "relay_domains"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d, want := range map[string]bool{"a.example": true, "b.example": true, "c.example": true, "d.example": false} {
+		if got, err := l.MatchDomain(ctx, d); err != nil || got != want {
+			t.Errorf("MatchDomain(%s) = %v, %v; want %v", d, got, err, want)
+		}
+	}
+	if _, _, err := ParseList(ctx, "inline:{ a.example=OK, c.example", ListOptions{Name: "relay_domains"}); err == nil {
+		t.Error("an unbalanced brace was accepted")
+	}
+	for in, want := range map[string]string{
+		"a, b\tc":               "a|b|c",
+		"x:{ 1, 2 },y":          "x:{ 1, 2 }|y",
+		" {a {b, c} d} , e ":    "{a {b, c} d}|e",
+		"inline:{ a=1, b=2 } c": "inline:{ a=1, b=2 }|c",
+		",,":                    "",
+	} {
+		if got := strings.Join(listTokens(in), "|"); got != want {
+			t.Errorf("listTokens(%q) = %q; want %q", in, got, want)
+		}
+	}
+}
+
+// A mynetworks of prefixes alone is matched without allocating: it runs
+// for every connection and every RCPT of a busy relay.
+func TestListMatchClientNoAlloc(t *testing.T) {
+	ctx := context.Background()
+	l, _, err := ParseList(ctx, "127.0.0.0/8 [::1]/128 192.0.2.0/24", ListOptions{Name: "mynetworks"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := netip.MustParseAddr("198.51.100.1")
+	if n := testing.AllocsPerRun(100, func() {
+		if ok, err := l.MatchClient(ctx, ip, ""); ok || err != nil {
+			t.Fatal(ok, err)
+		}
+	}); n != 0 {
+		t.Errorf("MatchClient allocates %v times per call", n)
+	}
+}

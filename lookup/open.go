@@ -38,13 +38,6 @@ type OpenOptions struct {
 	GroupFile string
 }
 
-func (o *OpenOptions) now() time.Time {
-	if o != nil && o.Now != nil {
-		return o.Now()
-	}
-	return time.Now()
-}
-
 func (o *OpenOptions) reloadInterval() time.Duration {
 	if o == nil || o.ReloadInterval == 0 {
 		return time.Second
