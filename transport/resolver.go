@@ -119,7 +119,9 @@ type DNSConfig struct {
 	// and is asked again over TCP.
 	UDPSize uint16
 	// MaxRecords caps the records of one type taken from an answer; the
-	// rest are ignored. Default 100.
+	// rest are ignored. Default 100. Postfix has no such cap (a reply is
+	// bounded only by its size, 64 KiB over TCP); with
+	// AddressConfig.MaxMXHosts it bounds the work one domain can cause.
 	MaxRecords int
 	// Cache enables a cache of answers (positive and, when the reply holds
 	// an SOA, negative) honouring the TTLs. Temporary failures are never

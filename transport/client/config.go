@@ -115,7 +115,8 @@ type Config struct {
 	// Chunking enables BDAT (RFC 3030) when the peer offers CHUNKING.
 	// Default off, like Postfix, which never sends BDAT.
 	Chunking bool
-	// ChunkSize is the BDAT chunk size. Default 64 KiB.
+	// ChunkSize is the BDAT chunk size. Default 64 KiB (Postfix has no
+	// such parameter: it never sends BDAT).
 	ChunkSize int
 
 	// Bounce5xxGreeting makes a 5xx banner a permanent failure of the
