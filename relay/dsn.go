@@ -441,16 +441,30 @@ func (c *crlfWriter) flush() error {
 	return c.w.Flush()
 }
 
-// statusFromReason extracts an enhanced status code from a reason such as
-// "550 5.1.1 no such user" or "5.4.6 mail loops back"; def when none.
+// statusFromReason extracts an enhanced status code from a reason: a
+// leading one ("5.4.6 mail loops back"), or the one after a reply code
+// ("550 5.1.1 no such user", "host mx[192.0.2.1] said: 451 4.3.0 try
+// later"); def when there is none.
 func statusFromReason(reason, def string) string {
 	f := strings.Fields(reason)
-	for i := 0; i < len(f) && i < 2; i++ {
-		if isStatus(f[i]) {
-			return f[i]
+	if len(f) > 0 && isStatus(f[0]) {
+		return f[0]
+	}
+	for i := 0; i+1 < len(f); i++ {
+		if c := f[i]; len(c) == 3 && (c[0] == '2' || c[0] == '4' || c[0] == '5') && isDigits(c) && isStatus(f[i+1]) && f[i+1][0] == c[0] {
+			return f[i+1]
 		}
 	}
 	return def
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func isStatus(s string) bool {

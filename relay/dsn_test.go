@@ -242,6 +242,9 @@ func TestStatusFromReason(t *testing.T) {
 		"connect: refused 5.1.1 x":  "4.0.0",
 		"":                          "4.0.0",
 		"421 4.7.0 too many errors": "4.7.0",
+		"host mx.example[192.0.2.1] said: 452 4.2.2 mailbox full (in reply to RCPT TO command)": "4.2.2",
+		"host mx.example[192.0.2.1] said: 550 4.2.2 class mismatch":                             "4.0.0",
+		"connect to mx.example[192.0.2.1]:25: Connection refused":                               "4.0.0",
 	} {
 		if got := statusFromReason(in, "4.0.0"); got != want {
 			t.Errorf("statusFromReason(%q) = %q, want %q", in, got, want)

@@ -131,10 +131,14 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		}
 	}()
 	err := s.smtp.Serve(&listener{Listener: l, s: s})
-	if errors.Is(err, smtp.ErrServerClosed) {
+	if err == nil || errors.Is(err, smtp.ErrServerClosed) {
 		return nil
 	}
-	return err
+	// The listener failed: stop the workers too.
+	cancel()
+	hard()
+	<-s.runDone
+	return fmt.Errorf("relay: %w", err)
 }
 
 // Addrs returns the addresses the server listens on.
