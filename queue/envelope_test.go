@@ -3,8 +3,6 @@ package queue
 import (
 	"bytes"
 	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -128,38 +126,37 @@ func FuzzEnvelopeRoundTrip(f *testing.F) {
 	})
 }
 
-// FuzzDataFile feeds arbitrary spool data files to readData and the body
-// footer parser: no panic, and anything accepted is consistent (record
-// between body and footer, Size equal to the body length).
+// FuzzDataFile feeds arbitrary spool data files (segments, message
+// files) to the entry reader: no panic, and what it accepts is consistent
+// (entries tile the file from 0 to its end, each record's Size is its
+// body's length).
 func FuzzDataFile(f *testing.F) {
 	e := sampleEnvelope()
 	e.Size = 5
 	rec, _ := EncodeEnvelope(e)
-	good := append(append([]byte("hello"), rec...), footer(5, 0)...)
-	f.Add(good)
-	f.Add(good[1:])
-	f.Add([]byte("\nMXQB 0000000000000000 00000000\n"))
-	f.Add([]byte("\nMXQB ffffffffffffffff 00000000\n"))
-	dir := f.TempDir()
+	one := append(append([]byte("hello"), rec...), footer(5, len(rec), 0)...)
+	f.Add(one)
+	f.Add(append(bytes.Clone(one), one...))
+	f.Add(one[1:])
+	f.Add([]byte("\nMXQB 0000000000000000 00000000 00000000\n"))
+	f.Add([]byte("\nMXQB ffffffffffffffff 00000010 00000000\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p := filepath.Join(dir, "d")
-		if err := os.WriteFile(p, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		fh, err := os.Open(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer fh.Close()
-		e, n, err := readData(fh)
+		es, err := readEntries(bytes.NewReader(data), int64(len(data)))
 		if err != nil {
 			return
 		}
-		if n != e.Size || n+int64(footerLen) > int64(len(data)) {
-			t.Fatalf("accepted: body %d, size %d, file %d", n, e.Size, len(data))
+		end := int64(len(data))
+		for _, e := range es {
+			if e.end != end || e.bodyStart < 0 || e.bodyStart+e.env.Size > e.end-footerLen {
+				t.Fatalf("entry %+v does not end at %d", e, end)
+			}
+			if check(e.env) != nil {
+				t.Fatal("invalid envelope accepted")
+			}
+			end = e.bodyStart
 		}
-		if l, _, err := parseFooter(data[len(data)-footerLen:], int64(len(data))); err != nil || l != n {
-			t.Fatalf("footer reparse: %d %v", l, err)
+		if end != 0 {
+			t.Fatalf("entries stop at %d, not 0", end)
 		}
 	})
 }

@@ -10,33 +10,37 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
 
-// Spool is the file-backed Queue, the default for an embedded relay. Each
-// message is one data file, msg/<ID>, holding the body followed by the
-// envelope record (see EncodeEnvelope) and a fixed-size footer; state
-// changes write msg/<ID>.env, which supersedes the record in the data file.
-// Every file is written under tmp/, fsynced and renamed into place, and the
-// msg directory is fsynced before Store, Modify or Remove return, so an
-// acknowledged message survives a crash (power loss included, on a file
-// system that honours fsync). Concurrent operations share directory fsyncs
-// (group commit), and their data-file fsyncs run in parallel, which the
-// file system's journal batches.
+// Spool is the file-backed Queue, the default for an embedded relay.
 //
-// A Spool keeps only the schedule in memory (about 150 bytes per message);
-// envelopes are read from the files, which the page cache keeps warm.
-// Leases are not persisted: after a restart nothing is claimed.
+// Store writes the message (body, envelope record, footer: see
+// spool_data.go) to a file under tmp/, fsyncs it, renames it into msg/ and
+// fsyncs msg/ before returning, so an acknowledged message survives a
+// crash, power loss included, on a file system that honours fsync.
+// Messages whose body is at most 128 KiB are group-committed: the Stores
+// under way at the same time are written into one segment file
+// (msg/<seq>.seg) with one file fsync and one directory fsync, so the rate
+// is not capped at one fsync per message and nothing is acknowledged
+// before it is on disk. Larger bodies are streamed to a file of their own
+// (msg/<ID>), never held whole in memory.
+//
+// State changes write msg/<ID>.env (temporary file, fsync, rename,
+// directory fsync), which supersedes the record stored with the body.
+// Removing a message of a segment writes a tombstone msg/<ID>.<seq>.rm;
+// the segment is deleted with its last message.
+//
+// A Spool keeps only the schedule in memory (about 150 bytes per
+// message); envelopes are read from the files, which the page cache keeps
+// warm. Leases are not persisted: after a restart nothing is claimed.
 //
 // Layout under the spool directory:
 //
 //	lock        flock(2)ed while open; holds the owner's PID
 //	tmp/        files being written (emptied on open: never acknowledged)
-//	msg/        <ID> data files and <ID>.env envelope updates
+//	msg/        data files, segments, envelope updates, tombstones
 //	corrupt/    files OpenSpool could not use, moved aside (see Recovered)
 type Spool struct {
 	dir  string
@@ -48,15 +52,22 @@ type Spool struct {
 	cond      *sync.Cond // signalled when an item stops being busy
 	idx       *index
 	storing   map[ID]bool
+	live      map[uint64]int32 // messages left per segment
+	seq       uint64           // last segment number used
 	closed    bool
 	inflight  sync.WaitGroup
 	recovered []Recovered
+
+	bmu      sync.Mutex // group commit of small messages
+	bcond    *sync.Cond
+	bpending []*pendingStore
+	brunning bool
 }
 
 // SpoolOptions tunes OpenSpool. The zero value is ready to use.
 type SpoolOptions struct {
-	// Logger receives what the startup scan recovered or moved aside.
-	// Nil discards.
+	// Logger receives what the startup scan recovered or moved aside, and
+	// unreadable messages. Nil discards.
 	Logger *slog.Logger
 }
 
@@ -66,7 +77,9 @@ type SpoolOptions struct {
 type Recovered struct {
 	// Name is the file's name in msg/.
 	Name string
-	// MovedTo is its path now.
+	// MovedTo is its path now; empty when the file stays in msg/ (an
+	// unusable envelope update of a message in a shared segment: the
+	// message is left out of the schedule and its segment kept).
 	MovedTo string
 	// Err says what was wrong with it.
 	Err error
@@ -77,10 +90,14 @@ type Recovered struct {
 var ErrLocked = errors.New("queue: spool is in use")
 
 const (
-	footerLen   = 32 // "\nMXQB %016x %08x\n": body length, body CRC-32C
-	footerMagic = "\nMXQB "
-	copyBufSize = 64 << 10
-	envSuffix   = ".env"
+	smallMax       = 128 << 10 // bodies up to this size are group-committed
+	copyBufSize    = 64 << 10
+	maxBatch       = 256     // messages per segment
+	maxBatchBytes  = 8 << 20 // bytes per segment
+	envSuffix      = ".env"
+	segSuffix      = ".seg"
+	tombSuffix     = ".rm"
+	maxScanWorkers = 16
 )
 
 var _ Queue = (*Spool)(nil)
@@ -106,8 +123,10 @@ func OpenSpool(ctx context.Context, dir string, opts *SpoolOptions) (*Spool, err
 	if err != nil {
 		return nil, err
 	}
-	s := &Spool{dir: dir, log: log, lock: lock, idx: newIndex(), storing: make(map[ID]bool)}
+	s := &Spool{dir: dir, log: log, lock: lock, idx: newIndex(), storing: make(map[ID]bool),
+		live: make(map[uint64]int32)}
 	s.cond = sync.NewCond(&s.mu)
+	s.bcond = sync.NewCond(&s.bmu)
 	fail := func(err error) (*Spool, error) {
 		if s.msgs != nil {
 			s.msgs.f.Close()
@@ -124,13 +143,14 @@ func OpenSpool(ctx context.Context, dir string, opts *SpoolOptions) (*Spool, err
 	if err := s.scan(ctx); err != nil {
 		return fail(err)
 	}
+	s.seq = max(s.seq, uint64(time.Now().UnixNano()))
 	return s, nil
 }
 
 // Dir returns the spool directory.
 func (s *Spool) Dir() string { return s.dir }
 
-// Recovered lists the files the opening scan moved aside.
+// Recovered lists the files the opening scan found unusable.
 func (s *Spool) Recovered() []Recovered {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -155,7 +175,11 @@ func (s *Spool) Close() error {
 	s.closed = true
 	s.mu.Unlock()
 	s.inflight.Wait()
-	err := s.msgs.f.Close()
+	var err error
+	if s.msgs.hasDeferred() {
+		err = s.msgs.sync()
+	}
+	err = errors.Join(err, s.msgs.f.Close())
 	return errors.Join(err, s.lock.Close())
 }
 
@@ -175,6 +199,24 @@ func (s *Spool) begin(ctx context.Context) error {
 
 func (s *Spool) path(name string) string { return filepath.Join(s.dir, "msg", name) }
 
+func segName(seq uint64) string { return fmt.Sprintf("%016x%s", seq, segSuffix) }
+
+func tombName(id ID, seq uint64) string { return fmt.Sprintf("%s.%016x%s", id, seq, tombSuffix) }
+
+// loc is where a message's files are.
+type loc struct {
+	seg uint64
+	end int64
+	env bool
+}
+
+func (l loc) data(id ID) string {
+	if l.seg != 0 {
+		return segName(l.seg)
+	}
+	return string(id)
+}
+
 func (s *Spool) cleanTmp() error {
 	tmp := filepath.Join(s.dir, "tmp")
 	ents, err := os.ReadDir(tmp)
@@ -193,10 +235,18 @@ func (s *Spool) cleanTmp() error {
 	return nil
 }
 
-// Store implements Queue: the body goes to a temporary file followed by
-// the envelope record, which is fsynced, renamed to msg/<ID>, and the
-// directory fsynced (shared with concurrent operations) before Store
-// returns.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, smallMax+4096); return &b }}
+
+func getBuf() []byte { return (*bufPool.Get().(*[]byte))[:0] }
+
+func putBuf(b []byte) {
+	if cap(b) <= 2*smallMax {
+		b = b[:0]
+		bufPool.Put(&b)
+	}
+}
+
+// Store implements Queue; see Spool for how a message is made durable.
 func (s *Spool) Store(ctx context.Context, env *Envelope, body io.Reader) (err error) {
 	if err := s.begin(ctx); err != nil {
 		return err
@@ -217,20 +267,72 @@ func (s *Spool) Store(ctx context.Context, env *Envelope, body io.Reader) (err e
 	}
 	s.storing[id] = true
 	s.mu.Unlock()
+	var at loc
 	defer func() {
 		s.mu.Lock()
 		delete(s.storing, id)
 		if err == nil {
 			s.idx.put(env)
+			it := s.idx.items[id]
+			it.seg, it.end = at.seg, at.end
 		}
 		s.mu.Unlock()
 	}()
 
+	buf := getBuf()
+	defer func() { putBuf(buf) }()
+	var sum uint32
+	var eof bool
+	buf, sum, eof, err = fill(ctx, body, buf, smallMax+1, 0)
+	if err != nil {
+		return err
+	}
+	if eof && len(buf) <= smallMax {
+		env.Size = int64(len(buf))
+		rec, err := EncodeEnvelope(env)
+		if err != nil {
+			return err
+		}
+		buf = append(append(buf, rec...), footer(env.Size, len(rec), sum)...)
+		p := &pendingStore{data: buf}
+		if err := s.commitSmall(p); err != nil {
+			return err
+		}
+		at = loc{seg: p.seg, end: p.end}
+		return nil
+	}
+	at.end, err = s.storeLarge(ctx, env, body, buf, sum)
+	return err
+}
+
+// fill reads from r into buf until it holds limit bytes or r ends, and
+// updates the CRC-32C sum with what it read.
+func fill(ctx context.Context, r io.Reader, buf []byte, limit int, sum uint32) ([]byte, uint32, bool, error) {
+	for len(buf) < limit {
+		if err := ctx.Err(); err != nil {
+			return buf, 0, false, err
+		}
+		k, err := r.Read(buf[len(buf):min(limit, cap(buf))])
+		sum = crc32.Update(sum, castagnoli, buf[len(buf):len(buf)+k])
+		buf = buf[:len(buf)+k]
+		if err == io.EOF {
+			return buf, sum, true, nil
+		}
+		if err != nil {
+			return buf, 0, false, fmt.Errorf("queue: reading body: %w", err)
+		}
+	}
+	return buf, sum, false, nil
+}
+
+// storeLarge streams a message to its own file msg/<ID>; head is the start
+// of the body, already read, and sum its CRC-32C. It returns the file size.
+func (s *Spool) storeLarge(ctx context.Context, env *Envelope, body io.Reader, head []byte, sum uint32) (size int64, err error) {
+	id := env.ID
 	f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), string(id)+".*")
 	if err != nil {
-		return fmt.Errorf("queue: spool: %w", err)
+		return 0, fmt.Errorf("queue: spool: %w", err)
 	}
-	tmp := f.Name()
 	renamed := false
 	defer func() {
 		if err != nil {
@@ -238,184 +340,184 @@ func (s *Spool) Store(ctx context.Context, env *Envelope, body io.Reader) (err e
 			if renamed {
 				os.Remove(s.path(string(id)))
 			} else {
-				os.Remove(tmp)
+				os.Remove(f.Name())
 			}
 		}
 	}()
-	n, sum, buf, err := copyBody(ctx, f, body)
-	if err != nil {
-		return err
+	buf := head
+	n := int64(0)
+	for eof := false; !eof; {
+		if len(buf) >= copyBufSize {
+			if _, err := f.Write(buf); err != nil {
+				return 0, fmt.Errorf("queue: spool: writing %s: %w", id, err)
+			}
+			n += int64(len(buf))
+			buf = buf[:0]
+		}
+		buf, sum, eof, err = fill(ctx, body, buf, copyBufSize, sum)
+		if err != nil {
+			return 0, err
+		}
 	}
+	n += int64(len(buf))
 	env.Size = n
 	rec, err := EncodeEnvelope(env)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	buf = append(append(buf, rec...), footer(n, sum)...)
+	buf = append(append(buf, rec...), footer(n, len(rec), sum)...)
 	if _, err := f.Write(buf); err != nil {
-		return fmt.Errorf("queue: spool: writing %s: %w", id, err)
+		return 0, fmt.Errorf("queue: spool: writing %s: %w", id, err)
 	}
-	putBuf(buf)
+	size = n + int64(len(rec)) + footerLen
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("queue: spool: fsync %s: %w", id, err)
+		return 0, fmt.Errorf("queue: spool: fsync %s: %w", id, err)
+	}
+	if err := f.Close(); err != nil {
+		return 0, fmt.Errorf("queue: spool: %w", err)
+	}
+	if err := os.Rename(f.Name(), s.path(string(id))); err != nil {
+		return 0, fmt.Errorf("queue: spool: %w", err)
+	}
+	renamed = true
+	return size, s.msgs.sync()
+}
+
+// pendingStore is one small message waiting for group commit.
+type pendingStore struct {
+	data []byte // body, record, footer
+	seg  uint64 // set when written
+	end  int64
+	done bool
+	err  error
+}
+
+// commitSmall adds p to the next segment and returns once that segment is
+// durable. The first caller to find no segment being written writes one
+// with everything pending (leader); the others wait for it.
+func (s *Spool) commitSmall(p *pendingStore) error {
+	s.bmu.Lock()
+	defer s.bmu.Unlock()
+	s.bpending = append(s.bpending, p)
+	for !p.done {
+		if s.brunning {
+			s.bcond.Wait()
+			continue
+		}
+		s.brunning = true
+		n, size := 0, 0
+		for n < len(s.bpending) && n < maxBatch && (n == 0 || size+len(s.bpending[n].data) <= maxBatchBytes) {
+			size += len(s.bpending[n].data)
+			n++
+		}
+		batch := s.bpending[:n:n]
+		s.bpending = append([]*pendingStore(nil), s.bpending[n:]...)
+		s.bmu.Unlock()
+		err := s.writeSegment(batch)
+		s.bmu.Lock()
+		s.brunning = false
+		for _, q := range batch {
+			q.done, q.err = true, err
+		}
+		s.bcond.Broadcast()
+	}
+	return p.err
+}
+
+// writeSegment writes batch to a new segment: temporary file, fsync,
+// rename, directory fsync.
+func (s *Spool) writeSegment(batch []*pendingStore) (err error) {
+	s.mu.Lock()
+	s.seq++
+	seq := s.seq
+	s.mu.Unlock()
+	name := segName(seq)
+	f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), name+".*")
+	if err != nil {
+		return fmt.Errorf("queue: spool: %w", err)
+	}
+	renamed := false
+	defer func() {
+		if err != nil {
+			f.Close()
+			if renamed {
+				os.Remove(s.path(name))
+			} else {
+				os.Remove(f.Name())
+			}
+		}
+	}()
+	var off int64
+	for _, q := range batch {
+		if _, err := f.Write(q.data); err != nil {
+			return fmt.Errorf("queue: spool: writing %s: %w", name, err)
+		}
+		off += int64(len(q.data))
+		q.seg, q.end = seq, off
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("queue: spool: fsync %s: %w", name, err)
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("queue: spool: %w", err)
 	}
-	if err := os.Rename(tmp, s.path(string(id))); err != nil {
+	if err := os.Rename(f.Name(), s.path(name)); err != nil {
 		return fmt.Errorf("queue: spool: %w", err)
 	}
 	renamed = true
 	if err := s.msgs.sync(); err != nil {
 		return err
 	}
+	s.mu.Lock()
+	s.live[seq] = int32(len(batch))
+	s.mu.Unlock()
 	return nil
 }
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, copyBufSize+4096); return &b }}
-
-func putBuf(b []byte) {
-	if cap(b) <= 4*copyBufSize {
-		b = b[:0]
-		bufPool.Put(&b)
-	}
-}
-
-// copyBody copies body into f through a pooled buffer and returns the
-// byte count, the body's CRC-32C and the buffer holding the unwritten
-// tail (the caller appends the record to it, so a small message takes one
-// write).
-func copyBody(ctx context.Context, f *os.File, body io.Reader) (int64, uint32, []byte, error) {
-	buf := (*bufPool.Get().(*[]byte))[:0]
-	var n int64
-	var sum uint32
-	for {
-		if err := ctx.Err(); err != nil {
-			return 0, 0, nil, err
-		}
-		if len(buf) == copyBufSize {
-			if _, err := f.Write(buf); err != nil {
-				return 0, 0, nil, fmt.Errorf("queue: spool: writing body: %w", err)
-			}
-			buf = buf[:0]
-		}
-		k, err := body.Read(buf[len(buf):copyBufSize])
-		sum = crc32.Update(sum, castagnoli, buf[len(buf):len(buf)+k])
-		buf = buf[:len(buf)+k]
-		n += int64(k)
-		if err == io.EOF {
-			return n, sum, buf, nil
-		}
-		if err != nil {
-			return 0, 0, nil, fmt.Errorf("queue: reading body: %w", err)
-		}
-	}
-}
-
-func footer(bodyLen int64, sum uint32) []byte {
-	return fmt.Appendf(nil, "%s%016x %08x\n", footerMagic, bodyLen, sum)
-}
-
-// parseFooter returns the body length and CRC-32C that the footer ft of a
-// data file of size bytes declares.
-func parseFooter(ft []byte, size int64) (int64, uint32, error) {
-	bad := fmt.Errorf("%w: bad data file footer", ErrCorrupt)
-	if len(ft) != footerLen || string(ft[:len(footerMagic)]) != footerMagic || ft[footerLen-1] != '\n' || ft[footerLen-10] != ' ' {
-		return 0, 0, bad
-	}
-	n, err1 := strconv.ParseUint(string(ft[len(footerMagic):footerLen-10]), 16, 63)
-	sum, err2 := strconv.ParseUint(string(ft[footerLen-9:footerLen-1]), 16, 32)
-	if err1 != nil || err2 != nil || int64(n) > size-footerLen {
-		return 0, 0, bad
-	}
-	return int64(n), uint32(sum), nil
-}
-
-// readData reads the record embedded in an open data file and returns it
-// with the body length. It checks that the record fills the space between
-// body and footer exactly and that its Size is the body's length.
-func readData(f *os.File) (*Envelope, int64, error) {
-	st, err := f.Stat()
-	if err != nil {
-		return nil, 0, err
-	}
-	size := st.Size()
-	if size < footerLen {
-		return nil, 0, fmt.Errorf("%w: data file of %d bytes", ErrCorrupt, size)
-	}
-	// One read usually gets the record and the footer.
-	tail := min(size, 4096)
-	b := make([]byte, tail)
-	if _, err := f.ReadAt(b, size-tail); err != nil {
-		return nil, 0, err
-	}
-	bodyLen, _, err := parseFooter(b[tail-footerLen:], size)
-	if err != nil {
-		return nil, 0, err
-	}
-	recLen := size - footerLen - bodyLen
-	if recLen > maxRecordSize+64 {
-		return nil, 0, fmt.Errorf("%w: record of %d bytes", ErrCorrupt, recLen)
-	}
-	if recLen > tail-footerLen {
-		b = make([]byte, recLen+footerLen)
-		if _, err := f.ReadAt(b, bodyLen); err != nil {
-			return nil, 0, err
-		}
-	} else {
-		b = b[tail-footerLen-recLen:]
-	}
-	e, n, err := decodeRecord(b[:recLen])
-	if err != nil {
-		return nil, 0, err
-	}
-	if int64(n) != recLen {
-		return nil, 0, fmt.Errorf("%w: %d bytes after the record", ErrCorrupt, recLen-int64(n))
-	}
-	if e.Size != bodyLen {
-		return nil, 0, fmt.Errorf("%w: envelope size %d, body %d bytes", ErrCorrupt, e.Size, bodyLen)
-	}
-	return e, bodyLen, nil
-}
-
-// load reads the current envelope of id: msg/<ID>.env when hasEnv, else
-// the record in the data file.
-func (s *Spool) load(id ID, hasEnv bool) (*Envelope, error) {
-	if hasEnv {
+// load reads the current envelope of id: msg/<ID>.env when there is one,
+// else the record stored with the body.
+func (s *Spool) load(id ID, l loc) (*Envelope, error) {
+	var e *Envelope
+	if l.env {
 		b, err := os.ReadFile(s.path(string(id) + envSuffix))
 		if err != nil {
 			return nil, err
 		}
-		e, n, err := decodeRecord(b)
+		var n int
+		e, n, err = decodeRecord(b)
 		if err == nil && n != len(b) {
 			err = fmt.Errorf("%w: %d bytes after the record", ErrCorrupt, len(b)-n)
 		}
-		if err == nil && e.ID != id {
-			err = fmt.Errorf("%w: record of message %s", ErrCorrupt, e.ID)
+		if err != nil {
+			return nil, err
 		}
-		return e, err
+	} else {
+		f, err := os.Open(s.path(l.data(id)))
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		en, err := readEntry(f, l.end)
+		if err != nil {
+			return nil, err
+		}
+		e = en.env
 	}
-	f, err := os.Open(s.path(string(id)))
-	if err != nil {
-		return nil, err
+	if e.ID != id {
+		return nil, fmt.Errorf("%w: found the record of message %s", ErrCorrupt, e.ID)
 	}
-	defer f.Close()
-	e, _, err := readData(f)
-	if err == nil && e.ID != id {
-		err = fmt.Errorf("%w: record of message %s", ErrCorrupt, e.ID)
-	}
-	return e, err
+	return e, nil
 }
 
-// getItem returns the schedule entry of id, or ErrNotFound.
-func (s *Spool) getItem(id ID) (hasEnv bool, err error) {
+// locate returns where id's files are, or ErrNotFound.
+func (s *Spool) locate(id ID) (loc, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	it := s.idx.items[id]
 	if it == nil {
-		return false, fmt.Errorf("%w: %s", ErrNotFound, id)
+		return loc{}, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
-	return it.env, nil
+	return loc{it.seg, it.end, it.env}, nil
 }
 
 // notFound maps a file that vanished (a concurrent Remove) to ErrNotFound.
@@ -432,11 +534,11 @@ func (s *Spool) Get(ctx context.Context, id ID) (Envelope, error) {
 		return Envelope{}, err
 	}
 	defer s.inflight.Done()
-	hasEnv, err := s.getItem(id)
+	l, err := s.locate(id)
 	if err != nil {
 		return Envelope{}, err
 	}
-	e, err := s.load(id, hasEnv)
+	e, err := s.load(id, l)
 	if err != nil {
 		return Envelope{}, notFound(id, err)
 	}
@@ -446,28 +548,6 @@ func (s *Spool) Get(ctx context.Context, id ID) (Envelope, error) {
 	return *e, nil
 }
 
-// bodyReader streams a body and checks its CRC-32C at the end: a body
-// damaged on disk gives an error wrapping ErrCorrupt instead of io.EOF, so
-// it is never delivered as if it were whole.
-type bodyReader struct {
-	r   *io.SectionReader
-	f   *os.File
-	id  ID
-	sum uint32
-	got uint32
-}
-
-func (b *bodyReader) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	b.got = crc32.Update(b.got, castagnoli, p[:n])
-	if err == io.EOF && b.got != b.sum {
-		return n, fmt.Errorf("%w: message %s: body checksum mismatch", ErrCorrupt, b.id)
-	}
-	return n, err
-}
-
-func (b *bodyReader) Close() error { return b.f.Close() }
-
 // Body implements Queue. The reader streams from the data file, checks
 // the body's checksum at the end, and stays valid after the message is
 // removed.
@@ -476,30 +556,23 @@ func (s *Spool) Body(ctx context.Context, id ID) (io.ReadCloser, error) {
 		return nil, err
 	}
 	defer s.inflight.Done()
-	if _, err := s.getItem(id); err != nil {
+	l, err := s.locate(id)
+	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(s.path(string(id)))
+	f, err := os.Open(s.path(l.data(id)))
 	if err != nil {
 		return nil, notFound(id, err)
 	}
-	st, err := f.Stat()
-	if err == nil && st.Size() < footerLen {
-		err = fmt.Errorf("%w: data file of %d bytes", ErrCorrupt, st.Size())
-	}
-	var n int64
-	var sum uint32
-	if err == nil {
-		ft := make([]byte, footerLen)
-		if _, err = f.ReadAt(ft, st.Size()-footerLen); err == nil {
-			n, sum, err = parseFooter(ft, st.Size())
-		}
+	en, err := readEntry(f, l.end)
+	if err == nil && en.env.ID != id {
+		err = fmt.Errorf("%w: found the record of message %s", ErrCorrupt, en.env.ID)
 	}
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("queue: spool: message %s: %w", id, err)
 	}
-	return &bodyReader{r: io.NewSectionReader(f, 0, n), f: f, id: id, sum: sum}, nil
+	return &bodyReader{r: io.NewSectionReader(f, en.bodyStart, en.env.Size), c: f, id: id, sum: en.sum}, nil
 }
 
 // acquire marks id busy (waiting while another Modify or Remove has it),
@@ -539,7 +612,10 @@ func (s *Spool) Modify(ctx context.Context, id ID, fn func(*Envelope) error) err
 		return err
 	}
 	defer s.release(it)
-	e, err := s.load(id, it.env)
+	s.mu.Lock()
+	l := loc{it.seg, it.end, it.env}
+	s.mu.Unlock()
+	e, err := s.load(id, l)
 	if err != nil {
 		return notFound(id, err)
 	}
@@ -592,8 +668,15 @@ func (s *Spool) writeFile(name string, b []byte) (err error) {
 	return s.msgs.sync()
 }
 
-// Remove implements Queue. The data file goes first, so that a crash
-// between the two unlinks never brings back the original envelope.
+// Remove implements Queue. A message in its own file loses its data file
+// first, so that an interruption between the two unlinks never brings back
+// the original envelope; a message in a segment gets a tombstone, and the
+// segment goes with its last message.
+//
+// Like Postfix, Remove does not fsync: it is called after delivery, and
+// after a power failure a removed message may come back and be delivered
+// a second time, but nothing is ever lost. An interrupted process (kill,
+// panic) loses no removal: the kernel still has it.
 func (s *Spool) Remove(ctx context.Context, id ID) error {
 	if err := s.begin(ctx); err != nil {
 		return err
@@ -603,22 +686,68 @@ func (s *Spool) Remove(ctx context.Context, id ID) error {
 	if err != nil {
 		return err
 	}
-	defer s.cond.Broadcast()
-	defer s.mu.Unlock()
-	err = os.Remove(s.path(string(id)))
-	if err == nil && it.env {
+	s.mu.Lock()
+	l := loc{it.seg, it.end, it.env}
+	s.mu.Unlock()
+	if l.seg == 0 {
+		err = os.Remove(s.path(string(id)))
+	} else {
+		var f *os.File
+		if f, err = os.OpenFile(s.path(tombName(id, l.seg)), os.O_WRONLY|os.O_CREATE, 0o600); err == nil {
+			err = f.Close()
+		}
+	}
+	if err == nil && l.env {
 		err = os.Remove(s.path(string(id) + envSuffix))
 	}
-	if err == nil {
-		err = s.msgs.sync()
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.release(it)
+		return fmt.Errorf("queue: spool: removing %s: %w", id, err)
 	}
 	s.mu.Lock()
 	it.busy = false
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("queue: spool: removing %s: %w", id, err)
-	}
 	s.idx.remove(id)
+	last := false
+	if l.seg != 0 {
+		if s.live[l.seg]--; s.live[l.seg] <= 0 {
+			delete(s.live, l.seg)
+			last = true
+		}
+	}
+	s.mu.Unlock()
+	s.cond.Broadcast()
+	if last {
+		s.dropSegment(l.seg)
+	}
 	return nil
+}
+
+// dropSegment deletes a segment whose messages are all removed, then,
+// once that is durable, their tombstones. A failure leaves files that the
+// next open cleans up.
+func (s *Spool) dropSegment(seq uint64) {
+	name := segName(seq)
+	var ids []ID
+	if f, err := os.Open(s.path(name)); err == nil {
+		if st, err := f.Stat(); err == nil {
+			es, _ := readEntries(f, st.Size())
+			for _, e := range es {
+				ids = append(ids, e.env.ID)
+			}
+		}
+		f.Close()
+	}
+	if err := os.Remove(s.path(name)); err != nil {
+		s.log.Error("queue spool: cannot remove an empty segment", slog.String("file", name), slog.Any("err", err))
+		return
+	}
+	// The tombstones may go once the segment's removal is durable: the
+	// next directory fsync, whoever makes it, deletes them.
+	paths := make([]string, len(ids))
+	for i, id := range ids {
+		paths[i] = s.path(tombName(id, seq))
+	}
+	s.msgs.afterNextSync(paths)
 }
 
 // Claim implements Queue. Envelopes are read from disk; a message whose
@@ -635,7 +764,7 @@ func (s *Spool) Claim(ctx context.Context, now time.Time, lease time.Duration, a
 		if it.busy {
 			return nil, false
 		}
-		e, err := s.load(id, it.env)
+		e, err := s.load(id, loc{it.seg, it.end, it.env})
 		if err != nil {
 			s.log.Error("queue spool: cannot read message", slog.String("id", string(id)), slog.Any("err", err))
 			return nil, false
@@ -662,11 +791,11 @@ func (s *Spool) Walk(ctx context.Context, fn func(*Envelope) error) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		hasEnv, err := s.getItem(id)
+		l, err := s.locate(id)
 		if err != nil {
 			continue
 		}
-		e, err := s.load(id, hasEnv)
+		e, err := s.load(id, l)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -683,129 +812,11 @@ func (s *Spool) Walk(ctx context.Context, fn func(*Envelope) error) error {
 	return nil
 }
 
-// scan rebuilds the schedule from msg/. It reads the files in parallel.
-func (s *Spool) scan(ctx context.Context) error {
-	d, err := os.Open(filepath.Join(s.dir, "msg"))
-	if err != nil {
-		return fmt.Errorf("queue: spool: %w", err)
-	}
-	names, err := d.Readdirnames(-1)
-	d.Close()
-	if err != nil {
-		return fmt.Errorf("queue: spool: reading msg/: %w", err)
-	}
-	data := make(map[string]bool, len(names))
-	envs := make(map[string]bool)
-	var bad []Recovered
-	for _, n := range names {
-		switch base, isEnv := strings.CutSuffix(n, envSuffix); {
-		case !ID(base).Valid():
-			bad = append(bad, Recovered{Name: n, Err: errors.New("not a spool file name")})
-		case isEnv:
-			envs[base] = true
-		default:
-			data[n] = true
-		}
-	}
-	for n := range envs {
-		if data[n] {
-			continue
-		}
-		// Remove unlinks the data file first, and Modify never writes an
-		// envelope for a message without one: this is what an
-		// interrupted Remove leaves, the rest of a message already gone.
-		if err := os.Remove(s.path(n + envSuffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("queue: spool: %w", err)
-		}
-		s.log.Info("queue spool: finished an interrupted removal", slog.String("id", n))
-	}
-	ids := make([]string, 0, len(data))
-	for n := range data {
-		ids = append(ids, n)
-	}
-	type result struct {
-		env *Envelope
-		err error
-	}
-	res := make([]result, len(ids))
-	workers := min(max(runtime.GOMAXPROCS(0)*2, 2), 16)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < len(ids); i += workers {
-				if ctx.Err() != nil {
-					return
-				}
-				res[i].env, res[i].err = s.scanOne(ID(ids[i]), envs[ids[i]])
-			}
-		})
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	for i, r := range res {
-		id := ID(ids[i])
-		if r.err != nil {
-			bad = append(bad, Recovered{Name: ids[i], Err: r.err})
-			if envs[ids[i]] {
-				bad = append(bad, Recovered{Name: ids[i] + envSuffix, Err: fmt.Errorf("moved with its data file: %w", r.err)})
-			}
-			continue
-		}
-		s.idx.put(r.env)
-		s.idx.items[id].env = envs[ids[i]]
-	}
-	if len(bad) == 0 {
-		return nil
-	}
-	stamp := strconv.FormatInt(time.Now().UnixNano(), 10)
-	for i := range bad {
-		r := &bad[i]
-		r.MovedTo = filepath.Join(s.dir, "corrupt", r.Name+"."+stamp)
-		if err := os.Rename(s.path(r.Name), r.MovedTo); err != nil {
-			return fmt.Errorf("queue: spool: moving aside %s: %w", r.Name, err)
-		}
-		s.log.Warn("queue spool: moved aside an unusable file", slog.String("file", r.Name),
-			slog.String("to", r.MovedTo), slog.Any("err", r.Err))
-	}
-	s.recovered = bad
-	return s.msgs.sync()
-}
-
-// scanOne reads and cross-checks the files of one message.
-func (s *Spool) scanOne(id ID, hasEnv bool) (*Envelope, error) {
-	f, err := os.Open(s.path(string(id)))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	e, bodyLen, err := readData(f)
-	if err != nil {
-		return nil, err
-	}
-	if e.ID != id {
-		return nil, fmt.Errorf("%w: data file holds message %s", ErrCorrupt, e.ID)
-	}
-	if !hasEnv {
-		return e, nil
-	}
-	u, err := s.load(id, true)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", id+envSuffix, err)
-	}
-	if u.Size != bodyLen {
-		return nil, fmt.Errorf("%w: %s: size %d, body %d bytes", ErrCorrupt, id+envSuffix, u.Size, bodyLen)
-	}
-	return u, nil
-}
-
 // dirSync is group commit for a directory: sync returns once an fsync of
 // the directory that started after the call has completed. Callers that
-// arrive while an fsync runs share the next one, so n concurrent renames
-// cost about two fsyncs, not n. After a failed fsync every later call
-// fails too: what the kernel dropped cannot be known, so the spool stops
-// acknowledging mail.
+// arrive while an fsync runs share the next one. After a failed fsync
+// every later call fails too: what the kernel dropped cannot be known, so
+// the spool stops acknowledging mail.
 type dirSync struct {
 	f       *os.File
 	mu      sync.Mutex
@@ -813,8 +824,23 @@ type dirSync struct {
 	tickets uint64 // calls so far
 	done    uint64 // calls covered by a completed fsync
 	running bool
-	err     error  // sticky
-	hook    func() // tests: called before each fsync
+	err     error    // sticky
+	hook    func()   // tests: called before each fsync
+	after   []string // files to delete once the next fsync completes
+}
+
+// afterNextSync deletes paths once a directory fsync that starts after
+// this call has completed.
+func (g *dirSync) afterNextSync(paths []string) {
+	g.mu.Lock()
+	g.after = append(g.after, paths...)
+	g.mu.Unlock()
+}
+
+func (g *dirSync) hasDeferred() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.after) > 0
 }
 
 func openDirSync(path string) (*dirSync, error) {
@@ -839,11 +865,18 @@ func (g *dirSync) sync() error {
 		}
 		g.running = true
 		upto := g.tickets
+		after := g.after
+		g.after = nil
 		g.mu.Unlock()
 		if g.hook != nil {
 			g.hook()
 		}
 		err := g.f.Sync()
+		if err == nil {
+			for _, p := range after {
+				os.Remove(p) // what fails is cleaned up on open
+			}
+		}
 		g.mu.Lock()
 		g.running = false
 		if err != nil {

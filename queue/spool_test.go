@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -72,21 +73,56 @@ func env(rcpts ...string) *queue.Envelope {
 	return e
 }
 
+// dataFiles returns the data files (message files and segments) in msg/.
+func dataFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(dir, "msg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		if !strings.Contains(e.Name(), ".") || strings.HasSuffix(e.Name(), ".seg") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
 // TestSpoolRecovery: unusable files found on open are moved aside intact
 // and reported; good messages are kept; unfinished writes are dropped.
 func TestSpoolRecovery(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := openSpool(t, dir)
+	big := bytes.Repeat([]byte("0123456789abcdef"), 20000) // 320 KB: a file of its own
 	var ids []queue.ID
-	for i := range 6 {
+	files := map[queue.ID]string{}
+	for i := range 7 {
 		e := env(fmt.Sprintf("u%d@example.com", i))
-		if err := s.Store(ctx, e, strings.NewReader(fmt.Sprintf("body %d\r\n", i))); err != nil {
+		body := []byte(fmt.Sprintf("body %d\r\n", i))
+		if i == 1 || i == 4 {
+			body = big
+		}
+		before := dataFiles(t, dir)
+		if err := s.Store(ctx, e, bytes.NewReader(body)); err != nil {
 			t.Fatal(err)
+		}
+		after := dataFiles(t, dir)
+		if len(after) != len(before)+1 {
+			t.Fatalf("one store added %d data files", len(after)-len(before))
+		}
+		for _, f := range after {
+			if !slices.Contains(before, f) {
+				files[e.ID] = f
+			}
 		}
 		ids = append(ids, e.ID)
 	}
-	for _, id := range ids[3:5] {
+	if files[ids[1]] != string(ids[1]) || !strings.HasSuffix(files[ids[0]], ".seg") {
+		t.Fatalf("large bodies go to msg/<ID>, small ones to segments: %v", files)
+	}
+	for _, id := range []queue.ID{ids[3], ids[4], ids[6]} {
 		if err := s.Modify(ctx, id, func(e *queue.Envelope) error { e.Attempts = 1; return nil }); err != nil {
 			t.Fatal(err)
 		}
@@ -94,23 +130,27 @@ func TestSpoolRecovery(t *testing.T) {
 	s.Close()
 	msg := func(name string) string { return filepath.Join(dir, "msg", name) }
 	damage := map[string][]byte{}
-	// 0: a flipped byte in the record; 1: truncated (half a data file);
-	// 3: a damaged envelope update; 4: an update without its data file
-	// (an interrupted Remove: finished, not moved aside).
-	b, _ := os.ReadFile(msg(string(ids[0])))
+	// 0: a flipped byte in a record (segment); 1: a truncated message file;
+	// 3: a damaged envelope update (segment: the entry is copied out);
+	// 6: the same for a message file (both moved aside);
+	// 4: an update without its data file (an interrupted Remove:
+	// finished, not moved aside).
+	b, _ := os.ReadFile(msg(files[ids[0]]))
 	b[len(b)-60] ^= 0x20
-	damage[string(ids[0])] = b
-	b, _ = os.ReadFile(msg(string(ids[1])))
-	damage[string(ids[1])] = b[:len(b)/2]
-	b, _ = os.ReadFile(msg(string(ids[3]) + ".env"))
-	damage[string(ids[3])+".env"] = b[:len(b)-3]
+	damage[files[ids[0]]] = b
+	b, _ = os.ReadFile(msg(files[ids[1]]))
+	damage[files[ids[1]]] = b[:len(b)/2]
+	for _, id := range []queue.ID{ids[3], ids[6]} {
+		b, _ = os.ReadFile(msg(string(id) + ".env"))
+		damage[string(id)+".env"] = b[:len(b)-3]
+	}
 	damage["junk name.txt"] = []byte("hello")
 	for name, b := range damage {
 		if err := os.WriteFile(msg(name), b, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := os.Remove(msg(string(ids[4]))); err != nil {
+	if err := os.Remove(msg(files[ids[4]])); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, "tmp", "ABC.123"), []byte("half"), 0o600)
@@ -121,7 +161,8 @@ func TestSpoolRecovery(t *testing.T) {
 	for _, r := range s.Recovered() {
 		got[r.Name] = r
 	}
-	want := []string{string(ids[0]), string(ids[1]), string(ids[3]), string(ids[3]) + ".env", "junk name.txt"}
+	want := []string{files[ids[0]], files[ids[1]], string(ids[3]) + ".env", files[ids[3]],
+		string(ids[6]) + ".env", files[ids[6]], "junk name.txt"}
 	for _, name := range want {
 		r, ok := got[name]
 		if !ok {
@@ -130,6 +171,9 @@ func TestSpoolRecovery(t *testing.T) {
 		}
 		if r.Err == nil || !strings.HasPrefix(r.MovedTo, filepath.Join(dir, "corrupt")+"/") {
 			t.Errorf("%s: %+v", name, r)
+		}
+		if _, err := os.Stat(r.MovedTo); err != nil {
+			t.Errorf("%s: not kept in corrupt/: %v", name, err)
 		}
 		if d, ok := damage[name]; ok {
 			if b, err := os.ReadFile(r.MovedTo); err != nil || !bytes.Equal(b, d) {
@@ -143,8 +187,11 @@ func TestSpoolRecovery(t *testing.T) {
 	if len(got) != len(want) {
 		t.Errorf("recovered %d files, want %d: %v", len(got), len(want), got)
 	}
-	if !errors.Is(got[string(ids[0])].Err, queue.ErrCorrupt) {
-		t.Errorf("checksum damage reported as %v", got[string(ids[0])].Err)
+	if !errors.Is(got[files[ids[0]]].Err, queue.ErrCorrupt) {
+		t.Errorf("checksum damage reported as %v", got[files[ids[0]]].Err)
+	}
+	if b, err := os.ReadFile(got[files[ids[3]]].MovedTo); err != nil || !bytes.HasPrefix(b, []byte("body 3\r\n")) {
+		t.Errorf("entry of message 3 copied out as %q, %v", b, err)
 	}
 	if s.Len() != 2 {
 		t.Errorf("%d messages kept, want 2", s.Len())
@@ -166,6 +213,9 @@ func TestSpoolRecovery(t *testing.T) {
 	if r := s.Recovered(); len(r) != 0 {
 		t.Errorf("second open recovered %v", r)
 	}
+	if s.Len() != 2 {
+		t.Errorf("second open: %d messages", s.Len())
+	}
 }
 
 // TestSpoolBodyChecksum: a body damaged on disk is reported at the end of
@@ -179,7 +229,7 @@ func TestSpoolBodyChecksum(t *testing.T) {
 	if err := s.Store(ctx, e, strings.NewReader("Subject: x\r\n\r\nhello\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "msg", string(e.ID)), os.O_RDWR, 0)
+	f, err := os.OpenFile(filepath.Join(dir, "msg", dataFiles(t, dir)[0]), os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,310 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+type tombKey struct {
+	id  ID
+	seq uint64
+}
+
+// scanFile is one data file (a message's own file or a segment) as read
+// by the startup scan.
+type scanFile struct {
+	name    string
+	seq     uint64 // 0 for a message's own file
+	size    int64
+	entries []entry
+	err     error
+}
+
+func parseSeq(s string) (uint64, bool) {
+	if len(s) != 16 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(s, 16, 64)
+	return n, err == nil && n != 0
+}
+
+// scan rebuilds the schedule from msg/: it reads every data file (in
+// parallel), applies tombstones and envelope updates, finishes interrupted
+// removals and moves unusable files aside.
+func (s *Spool) scan(ctx context.Context) error {
+	d, err := os.Open(filepath.Join(s.dir, "msg"))
+	if err != nil {
+		return fmt.Errorf("queue: spool: %w", err)
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return fmt.Errorf("queue: spool: reading msg/: %w", err)
+	}
+	var files []*scanFile
+	envs := make(map[ID]bool)
+	tombs := make(map[tombKey]bool)
+	var bad []Recovered
+	for _, n := range names {
+		if base, ok := strings.CutSuffix(n, segSuffix); ok {
+			if seq, ok := parseSeq(base); ok {
+				files = append(files, &scanFile{name: n, seq: seq})
+				continue
+			}
+		} else if base, ok := strings.CutSuffix(n, tombSuffix); ok {
+			if i := strings.LastIndexByte(base, '.'); i > 0 && ID(base[:i]).Valid() {
+				if seq, ok := parseSeq(base[i+1:]); ok {
+					tombs[tombKey{ID(base[:i]), seq}] = true
+					continue
+				}
+			}
+		} else if base, ok := strings.CutSuffix(n, envSuffix); ok && ID(base).Valid() {
+			envs[ID(base)] = true
+			continue
+		} else if ID(n).Valid() {
+			files = append(files, &scanFile{name: n})
+			continue
+		}
+		bad = append(bad, Recovered{Name: n, Err: errors.New("not a spool file name")})
+	}
+
+	s.readScanFiles(ctx, files)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+
+	type found struct {
+		l   loc
+		env *Envelope
+		f   *scanFile
+		e   entry
+	}
+	msgs := make(map[ID]*found)
+	segs := make(map[uint64]bool)
+	var empty []uint64
+	var dups []*found
+	// newer reports whether a is a later copy of a message than b: an ID
+	// used again after a removal that a power failure undid.
+	newer := func(a, b *found) bool {
+		if c := a.env.Arrival.Compare(b.env.Arrival); c != 0 {
+			return c > 0
+		}
+		return a.l.seg > b.l.seg
+	}
+	add := func(m *found) {
+		id := m.env.ID
+		if old := msgs[id]; old != nil {
+			if newer(old, m) {
+				old, m = m, old
+			}
+			dups = append(dups, old)
+			s.log.Error("queue spool: message stored twice; setting the older copy aside", slog.String("id", string(id)))
+		}
+		msgs[id] = m
+	}
+	for _, f := range files {
+		if f.err != nil {
+			bad = append(bad, Recovered{Name: f.name, Err: f.err})
+			continue
+		}
+		if f.seq == 0 {
+			add(&found{l: loc{end: f.size}, env: f.entries[0].env, f: f, e: f.entries[0]})
+			continue
+		}
+		segs[f.seq] = true
+		s.seq = max(s.seq, f.seq)
+		for _, e := range f.entries {
+			if !tombs[tombKey{e.env.ID, f.seq}] {
+				s.live[f.seq]++
+				add(&found{l: loc{seg: f.seq, end: e.end}, env: e.env, f: f, e: e})
+			}
+		}
+	}
+	for _, f := range files {
+		if f.err == nil && f.seq != 0 && s.live[f.seq] == 0 {
+			empty = append(empty, f.seq)
+		}
+	}
+	stamp := strconv.FormatInt(time.Now().UnixNano(), 10)
+	for _, m := range dups {
+		if m.l.seg == 0 {
+			bad = append(bad, Recovered{Name: m.f.name, Err: errors.New("older copy of a message stored again")})
+			continue
+		}
+		if err := s.setAside(m.env.ID, m.f, m.e, stamp); err != nil {
+			return err
+		}
+		if s.live[m.l.seg]--; s.live[m.l.seg] == 0 {
+			delete(s.live, m.l.seg)
+			empty = append(empty, m.l.seg)
+		}
+	}
+
+	for id, m := range msgs {
+		if !envs[id] {
+			continue
+		}
+		u, err := s.load(id, loc{env: true})
+		if err == nil && u.Size != m.env.Size {
+			err = fmt.Errorf("%w: size %d, body %d bytes", ErrCorrupt, u.Size, m.env.Size)
+		}
+		if err == nil {
+			m.env, m.l.env = u, true
+			continue
+		}
+		err = fmt.Errorf("%s: %w", id+envSuffix, err)
+		delete(msgs, id)
+		bad = append(bad, Recovered{Name: string(id) + envSuffix, Err: err})
+		if m.l.seg == 0 {
+			bad = append(bad, Recovered{Name: m.f.name, Err: fmt.Errorf("moved with its envelope update: %w", err)})
+			continue
+		}
+		// The message shares a segment: copy its entry aside, then give
+		// it a tombstone so it is not brought back with its original
+		// envelope.
+		if err := s.setAside(id, m.f, m.e, stamp); err != nil {
+			return err
+		}
+		if s.live[m.l.seg]--; s.live[m.l.seg] == 0 {
+			delete(s.live, m.l.seg)
+			empty = append(empty, m.l.seg)
+		}
+	}
+
+	// What interrupted removals left: envelope updates of messages that
+	// are gone, tombstones of segments that are gone.
+	for id := range envs {
+		if msgs[id] == nil && !slicesContainsName(bad, string(id)+envSuffix) {
+			if err := os.Remove(s.path(string(id) + envSuffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("queue: spool: %w", err)
+			}
+			s.log.Info("queue spool: finished an interrupted removal", slog.String("id", string(id)))
+		}
+	}
+	for k := range tombs {
+		if !segs[k.seq] {
+			os.Remove(s.path(tombName(k.id, k.seq)))
+		}
+	}
+	for _, seq := range empty {
+		if err := os.Remove(s.path(segName(seq))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("queue: spool: %w", err)
+		}
+	}
+
+	for i := range bad {
+		r := &bad[i]
+		r.MovedTo = filepath.Join(s.dir, "corrupt", r.Name+"."+stamp)
+		if err := os.Rename(s.path(r.Name), r.MovedTo); err != nil {
+			return fmt.Errorf("queue: spool: moving aside %s: %w", r.Name, err)
+		}
+		s.log.Warn("queue spool: moved aside an unusable file", slog.String("file", r.Name),
+			slog.String("to", r.MovedTo), slog.Any("err", r.Err))
+	}
+	s.recovered = append(s.recovered, bad...)
+	if err := s.msgs.sync(); err != nil {
+		return err
+	}
+	// The empty segments are durably gone: their tombstones can go.
+	for k := range tombs {
+		if slicesContainsSeq(empty, k.seq) {
+			os.Remove(s.path(tombName(k.id, k.seq)))
+		}
+	}
+
+	for id, m := range msgs {
+		s.idx.put(m.env)
+		it := s.idx.items[id]
+		it.seg, it.end, it.env = m.l.seg, m.l.end, m.l.env
+	}
+	return nil
+}
+
+func slicesContainsName(rs []Recovered, name string) bool {
+	for _, r := range rs {
+		if r.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func slicesContainsSeq(seqs []uint64, seq uint64) bool {
+	for _, s := range seqs {
+		if s == seq {
+			return true
+		}
+	}
+	return false
+}
+
+// readScanFiles reads the entries of every file, in parallel.
+func (s *Spool) readScanFiles(ctx context.Context, files []*scanFile) {
+	workers := min(max(runtime.GOMAXPROCS(0)*2, 2), maxScanWorkers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(files); i += workers {
+				if ctx.Err() != nil {
+					return
+				}
+				s.readScanFile(files[i])
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func (s *Spool) readScanFile(sf *scanFile) {
+	f, err := os.Open(s.path(sf.name))
+	if err != nil {
+		sf.err = err
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		sf.err = err
+		return
+	}
+	sf.size = st.Size()
+	sf.entries, sf.err = readEntries(f, sf.size)
+	if sf.err == nil && sf.seq == 0 {
+		if len(sf.entries) != 1 {
+			sf.err = fmt.Errorf("%w: %d entries in a message file", ErrCorrupt, len(sf.entries))
+		} else if id := sf.entries[0].env.ID; string(id) != sf.name {
+			sf.err = fmt.Errorf("%w: file holds message %s", ErrCorrupt, id)
+		}
+	}
+}
+
+// setAside copies the entry of id out of segment f into corrupt/ and
+// writes the tombstone that takes it out of the segment.
+func (s *Spool) setAside(id ID, f *scanFile, e entry, stamp string) error {
+	src, err := os.Open(s.path(f.name))
+	if err != nil {
+		return fmt.Errorf("queue: spool: %w", err)
+	}
+	defer src.Close()
+	b := make([]byte, e.end-e.bodyStart)
+	if _, err := src.ReadAt(b, e.bodyStart); err != nil {
+		return fmt.Errorf("queue: spool: %w", err)
+	}
+	dst := filepath.Join(s.dir, "corrupt", string(id)+".entry."+stamp)
+	if err := os.WriteFile(dst, b, 0o600); err != nil {
+		return fmt.Errorf("queue: spool: %w", err)
+	}
+	s.recovered = append(s.recovered, Recovered{Name: f.name, MovedTo: dst,
+		Err: fmt.Errorf("entry of message %s copied out and tombstoned", id)})
+	return s.writeFile(tombName(id, f.seq), nil)
+}
