@@ -583,7 +583,13 @@ func (s *state) access(ctx context.Context, st *step, why Reason) status {
 	}
 	r, found, err := lookup.Search(ctx, st.tables, keys)
 	if err != nil {
-		return s.lookupError(err, subj, why)
+		// Postfix answers any access table failure, temporary or not,
+		// with "451 4.3.5 <name>: Class rejected: Server configuration
+		// error" (checked with the oracle shim and a tcp: table).
+		s.d.Err = err
+		s.p.log.Warn("access table lookup problem", "restriction", why.Restriction, "table", st.arg, "err", err)
+		why.Table = st.arg
+		return s.reject(errSoftware, 451, "4.3.5", s.rejectText(subj, "Server configuration error"), why)
 	}
 	if !found {
 		return dunno

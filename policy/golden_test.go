@@ -3,6 +3,7 @@ package policy
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -208,6 +209,15 @@ func goldenConfig(t *testing.T, dir, policyAddr string) (Config, map[string]stri
 	if err != nil {
 		t.Fatal(err)
 	}
+	// tcp: tables in the corpus point at 127.0.0.1:1, where nothing
+	// listens: Postfix's lookups fail temporarily, and so do ours.
+	c.Open = &lookup.OpenOptions{Types: map[string]lookup.OpenFunc{
+		"tcp": func(ctx context.Context, name string, _ *lookup.OpenOptions) (lookup.Table, error) {
+			return lookup.TableFunc(func(ctx context.Context, key string) (string, bool, error) {
+				return "", false, &lookup.Error{Table: "tcp:" + name, Key: key, Kind: lookup.Temporary, Err: errors.New("connection refused")}
+			}), nil
+		},
+	}}
 	if params["transport_maps"] != "" {
 		c.Routes = goldenRoutes(t, params["transport_maps"], params["recipient_delimiter"])
 	}

@@ -248,7 +248,7 @@ func TestLookupFailures(t *testing.T) {
 	c.Tables = map[string]lookup.Table{"test:temp": failing(lookup.Temporary)}
 	c.SMTPDRecipientRestrictions = "check_client_access test:temp"
 	p = mustNew(t, c)
-	wantReply(t, rcpt(p, "203.0.113.1", "<user1@backup.example>"), "451 4.3.0 <unknown[203.0.113.1]>: Temporary lookup failure")
+	wantReply(t, rcpt(p, "203.0.113.1", "<user1@backup.example>"), "451 4.3.5 <unknown[203.0.113.1]>: Client host rejected: Server configuration error")
 }
 
 func TestRecipientsHookAndRoutes(t *testing.T) {
