@@ -12,6 +12,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/mxrelay/mxrelay/lookup"
 	"github.com/mxrelay/mxrelay/policy"
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay"
@@ -125,4 +126,55 @@ func ExampleDSN() {
 	// Mail Delivery System <MAILER-DAEMON@mx2.example.net>
 	// Undelivered Mail Returned to Sender
 	// multipart/report; report-type=delivery-status; boundary="4F2A1C0123.1795511100/mx2.example.net"
+}
+
+// Load assembles a relay from a main.cf. Tables supplies Go tables by
+// spec: here relay_recipient_maps names "http:users", answered by a
+// function (an HTTP or SQL backed recipient list in a real gateway).
+func ExampleLoad() {
+	ctx := context.Background()
+	users := lookup.TableFunc(func(ctx context.Context, key string) (string, bool, error) {
+		return "OK", key == "alice@example.test", nil
+	})
+	cf, _ := relay.ParseMainCF(strings.NewReader(`compatibility_level = 3.6
+myhostname = mx2.example.net
+mynetworks =
+relay_domains = example.test
+relay_recipient_maps = http:users
+`), "main.cf")
+	ld, err := relay.Load(ctx, cf, relay.LoadOptions{
+		Queue:  queue.NewMemory(),
+		Tables: map[string]lookup.Table{"http:users": users},
+		DNS:    []string{"127.0.0.1:53"}, // not asked in this example
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer ld.Close()
+	srv, addr := serveExample(ld.Server)
+	defer srv.Shutdown(ctx)
+
+	c, _ := smtp.Dial(addr)
+	defer c.Close()
+	c.Hello("client.example")
+	c.Mail("sender@elsewhere.example", nil)
+	fmt.Println(c.Rcpt("alice@example.test", nil))
+	fmt.Println(c.Rcpt("mallory@example.test", nil))
+	// Output:
+	// <nil>
+	// SMTP error 550: <mallory@example.test>: Recipient address rejected: User unknown in relay recipient table
+}
+
+// serveExample runs a Server on a loopback port.
+func serveExample(sc relay.ServerConfig) (*relay.Server, string) {
+	srv, err := relay.NewServer(sc)
+	if err != nil {
+		panic(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	go srv.Serve(context.Background(), l)
+	return srv, l.Addr().String()
 }

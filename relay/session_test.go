@@ -436,3 +436,28 @@ func TestErrorSleep(t *testing.T) {
 		}
 	})
 }
+
+// TestBDAT: CHUNKING content goes through the same normaliser as DATA.
+func TestBDAT(t *testing.T) {
+	w := newWorld(t, worldOpts{noRun: true})
+	s := w.raw()
+	s.cmd("EHLO client.example")
+	for _, tc := range []struct {
+		body string
+		code int
+	}{
+		{"Subject: chunk\r\n\r\nfine\r\n", 250},
+		{"Subject: chunk\r\n\r\nbare\nLF\r\n", 550},
+	} {
+		s.cmd("MAIL FROM:<s@sender.example>")
+		s.cmd("RCPT TO:<u@example.test>")
+		fmt.Fprintf(s.c, "BDAT %d LAST\r\n%s", len(tc.body), tc.body)
+		code, msg, _ := s.tp.ReadResponse(0)
+		if code != tc.code {
+			t.Errorf("BDAT %q: %d %s, want %d", tc.body, code, msg, tc.code)
+		}
+	}
+	if w.mem.Len() != 1 {
+		t.Errorf("%d messages queued, want 1", w.mem.Len())
+	}
+}
