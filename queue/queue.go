@@ -42,7 +42,9 @@ type Queue interface {
 	Modify(ctx context.Context, id ID, fn func(*Envelope) error) error
 
 	// Remove deletes a message and its body. A missing message gives
-	// ErrNotFound.
+	// ErrNotFound. Remove need not be durable: after a power failure a
+	// removed message may come back (and be delivered twice, as with
+	// Postfix), but a crash of the process alone must not undo it.
 	Remove(ctx context.Context, id ID) error
 
 	// Get returns the current envelope of one message, Lease included.

@@ -683,3 +683,43 @@ func TestStoreResets(t *testing.T) {
 		t.Error("Store without recipients succeeded")
 	}
 }
+
+// TestSchedulerSpoolRestart: over the Spool, the retry schedule and the
+// per-recipient state survive a restart; a claim held when the process
+// stopped is gone, so the message is due at its NextAttempt.
+func TestSchedulerSpoolRestart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	c := &clock{t: t0}
+	sp := openSpool(t, dir)
+	s := queue.NewScheduler(sp, queue.Config{Now: c.Now})
+	a := store(t, s, "x@example.org", "u@a.example", "v@b.example")
+	c.Advance(time.Second)
+	b := store(t, s, "x@example.org", "w@a.example")
+	d := claim(t, s)
+	done(t, s, d, []queue.Outcome{{Recipient: 0, State: queue.Delivered}, {Recipient: 1, State: queue.Deferred, Reason: "451 later"}})
+	if d := claim(t, s); d.Envelope.ID != b {
+		t.Fatal("due order")
+	} // b's worker "dies" with the process
+	sp.Close()
+
+	sp = openSpool(t, dir)
+	defer sp.Close()
+	s = queue.NewScheduler(sp, queue.Config{Now: c.Now})
+	if d := claim(t, s); d.Envelope.ID != b || !slices.Equal(d.Attempt, []int{0}) {
+		t.Errorf("after restart: %s %v, want %s (its claim died with the process)", d.Envelope.ID, d.Attempt, b)
+	}
+	noClaim(t, s, "a deferred until 301 s")
+	c.Set(t0.Add(301 * time.Second))
+	d = claim(t, s)
+	if d.Envelope.ID != a || !slices.Equal(d.Attempt, []int{1}) || d.Envelope.Recipients[1].Reason != "451 later" || d.Envelope.Attempts != 1 {
+		t.Errorf("after restart: %+v attempt %v", d.Envelope, d.Attempt)
+	}
+	rep := done(t, s, d, []queue.Outcome{{Recipient: 1, State: queue.Delivered}})
+	if !rep.Final {
+		t.Fatal("not final")
+	}
+	if err := s.Remove(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+}
