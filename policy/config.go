@@ -625,6 +625,14 @@ func (p *Policy) checkTraps(ctx context.Context) {
 			}
 		}
 	}
+	if c.AllowUntrustedRouting {
+		p.warn("allow_untrusted_routing", "yes: source-routed recipients (user%host@, host!user@, \"a@b\"@) of your domains "+
+			"are authorised destinations and can be used to relay elsewhere (S3)")
+	}
+	if len(p.relayRcpt) > 0 && !p.rejectUnlisted && !p.listsHave("reject_unlisted_recipient") {
+		p.warn("smtpd_reject_unlisted_recipient", "no, and no reject_unlisted_recipient in the restriction lists: "+
+			"relay_recipient_maps is never consulted and unknown recipients are accepted (backscatter)")
+	}
 	for i := listRelay; i <= listRecipient; i++ {
 		before := true
 		for _, s := range p.lists[i] {
@@ -638,6 +646,25 @@ func (p *Policy) checkTraps(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// listsHave reports whether a restriction list or class names name.
+func (p *Policy) listsHave(name string) bool {
+	for _, l := range p.lists {
+		for _, s := range l {
+			if s.name == name {
+				return true
+			}
+		}
+	}
+	for _, l := range p.classes {
+		for _, s := range l {
+			if s.name == name {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // unauthIn reports whether list i holds the unauth destination check.

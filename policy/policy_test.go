@@ -138,6 +138,21 @@ func TestWarnings(t *testing.T) {
 	if len(p.Warnings()) != 1 || !strings.Contains(p.Warnings()[0].Msg, "backscatter") {
 		t.Errorf("empty relay_recipient_maps: warnings %v", p.Warnings())
 	}
+	c = backupMX()
+	c.AllowUntrustedRouting = true
+	c.SMTPDRejectUnlistedRecipient = No
+	text = ""
+	for _, w := range mustNew(t, c).Warnings() {
+		text += w.String() + "\n"
+	}
+	if !strings.Contains(text, "allow_untrusted_routing") || !strings.Contains(text, "relay_recipient_maps is never consulted") {
+		t.Errorf("warnings: %s", text)
+	}
+	c.SMTPDRecipientRestrictions = "reject_unlisted_recipient"
+	c.AllowUntrustedRouting = false
+	if w := mustNew(t, c).Warnings(); len(w) != 0 {
+		t.Errorf("explicit reject_unlisted_recipient: %v", w)
+	}
 	if w := mustNew(t, backupMX()).Warnings(); len(w) != 0 {
 		t.Errorf("clean configuration warned: %v", w)
 	}
