@@ -142,8 +142,9 @@
 //   - The open-relay guard (S2) is Postfix's; the K4 traps Postfix does not
 //     report (".domain" in relay_domains that matches nothing, a relay
 //     domain also local, an empty relay_recipient_maps, "domain" keys in
-//     it, a permissive restriction before the relay check) are reported by
-//     Warnings. cdb: recipient tables are not scanned for "domain" keys.
+//     it, a relay_recipient_maps nothing consults, a permissive
+//     restriction before the relay check, allow_untrusted_routing = yes)
+//     are reported by Warnings. cdb: recipient tables are not scanned for "domain" keys.
 //   - Address syntax: RFC 822 comments ("user@ex(c)ample.com") and
 //     malformed UTF-8 are 501 5.1.3 syntax errors (Postfix strips comments
 //     in some positions, and answers malformed UTF-8 with 500 5.5.2).
