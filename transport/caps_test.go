@@ -91,3 +91,12 @@ func basicReply(cmd string) string {
 	}
 	return "250 2.0.0 Ok\r\n"
 }
+
+// A deferred recipient's status is 4.x.x even when the reply behind it is
+// a 5xx greeting skipped as Postfix does (smtp_skip_5xx_greeting).
+func TestDeliverSkipped5xxGreetingDefers(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	e.w.route("127.0.24.1:25", peertest.Script(t, "554 5.7.1 go away\r\n", func(string) string { return "" }))
+	d := e.agent.Deliver(context.Background(), smtpRoute("dead.test"), message("u@dead.test"))
+	wantRcpt(t, d.Recipients[0], client.Deferred, 554, "4.7.1", "mx.dead.test", "refused to talk to me: 554 5.7.1 go away")
+}

@@ -202,18 +202,19 @@ func (r RecipientResult) Code() int {
 	return 451
 }
 
-// Enhanced returns the RFC 3463 status of the outcome ("5.1.1"). A
-// softened error (4.3.5 for a relayhost problem) wins over the peer's.
+// Enhanced returns the RFC 3463 status of the outcome ("5.1.1"). Its class
+// always agrees with Status: a softened error (4.3.5 for a relayhost
+// problem, 4.x.x for a skipped 5xx greeting) wins over the peer's reply.
 func (r RecipientResult) Enhanced() string {
 	var te *Error
 	var ce *client.Error
 	switch {
 	case errors.As(r.Err, &te):
 		return te.Status
-	case !r.Reply.Enhanced.IsZero():
-		return r.Reply.Enhanced.String()
 	case errors.As(r.Err, &ce) && !ce.Enhanced.IsZero():
 		return ce.Status()
+	case !r.Reply.Enhanced.IsZero():
+		return r.Reply.Enhanced.String()
 	case r.Err != nil:
 		return StatusOf(r.Err)
 	case r.Status == client.Delivered:

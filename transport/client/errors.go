@@ -260,23 +260,27 @@ func causeText(err error) string {
 	return s
 }
 
-// replyError builds the error for a non-positive reply at a stage.
+// replyError builds the error for a reply that refuses (or, being 2xx or
+// 3xx where the other is due, breaks the protocol) at a stage.
 func replyError(kind Kind, stage Stage, r Reply, t *Target) *Error {
 	e := &Error{Kind: kind, Stage: stage, Code: r.Code, Enhanced: r.Enhanced, Reply: &r,
 		Host: t.Host, Addr: t.Address, temporary: r.Code/100 != 5}
-	if e.Enhanced.IsZero() {
+	switch {
+	case r.Code/100 == 2 || r.Code/100 == 3:
+		// An unexpected positive reply (e.g. 250 to DATA) is a protocol
+		// error: temporary, whatever status it carries.
+		e.Enhanced = EnhancedCode{4, 5, 0}
+	case e.Enhanced.IsZero():
 		e.Enhanced = EnhancedCode{r.Code / 100, 0, 0}
-		if r.Code/100 == 2 || r.Code/100 == 3 {
-			// An unexpected positive reply (e.g. 250 to DATA) is a
-			// protocol error: treat as temporary.
-			e.Enhanced = EnhancedCode{4, 5, 0}
-			e.temporary = true
-		}
-	}
-	if r.Code/100 == 2 || r.Code/100 == 3 {
-		e.temporary = true
 	}
 	return e
+}
+
+// soften makes e temporary, with a 4.x.x status as Postfix gives a
+// softened reply (the reply code stays the peer's).
+func (e *Error) soften() {
+	e.temporary = true
+	e.Enhanced[0] = 4
 }
 
 // localError builds an error for a local condition.

@@ -251,7 +251,7 @@ func (s *session) handshake(ctx context.Context) *Error {
 		s.broken = true
 		e := replyError(KindGreeting, StageGreeting, r, t)
 		if r.Permanent() && !s.c.cfg.Bounce5xxGreeting {
-			e.temporary = true
+			e.soften() // smtp_skip_5xx_greeting: 4.x.x, as Postfix
 		}
 		return e
 	}
@@ -318,7 +318,7 @@ func (s *session) startTLS(ctx context.Context) *Error {
 			return nil
 		}
 		e := replyError(KindTLS, StageStartTLS, r, t)
-		e.temporary = true
+		e.soften() // a TLS policy failure defers, never bounces
 		return e
 	}
 	if s.br.Buffered() > 0 {
