@@ -229,6 +229,14 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if s.mail {
 		return s.fail(errNestedMail)
 	}
+	// A client may say EHLO again (go-smtp then resets, not renews, the
+	// session): take the current name and TLS state.
+	if h := s.conn.Hostname(); h != "" {
+		s.helo = h
+	}
+	if st, ok := s.conn.TLSConnectionState(); ok {
+		s.tls = &st
+	}
 	var o smtp.MailOptions
 	if opts != nil {
 		o = *opts
