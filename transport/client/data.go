@@ -261,13 +261,16 @@ func validNotify(v string) bool {
 }
 
 // xtext encodes s as RFC 3461 xtext: "+" followed by two upper-case hex
-// digits for '+', '=', and bytes outside 0x21-0x7e.
+// digits for '+', '=', '<', '>' and bytes outside 0x21-0x7e.
 func xtext(s string) string {
 	const hex = "0123456789ABCDEF"
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c < 0x21 || c > 0x7e || c == '+' || c == '=' {
+		// '<' and '>' may stand as themselves (RFC 3461 section 4), but
+		// encoded they cannot confuse a server that looks for the end of
+		// the path in the whole command line.
+		if c < 0x21 || c > 0x7e || c == '+' || c == '=' || c == '<' || c == '>' {
 			b.WriteByte('+')
 			b.WriteByte(hex[c>>4])
 			b.WriteByte(hex[c&15])
