@@ -84,7 +84,8 @@
 //   - BDAT is available (Config.Chunking); Postfix never sends it.
 //   - Replies are capped (MaxReplyLineLength, MaxReplyLines,
 //     MaxReplySize); a peer exceeding them is a protocol error (4.4.2) and
-//     the connection is dropped.
+//     the connection is dropped. Of a reply within the caps, the first
+//     MaxReplyKept bytes of text are kept, as Postfix keeps them.
 //   - The connection cache is in process (per Client) rather than a
 //     separate scache daemon, and caches by address only.
 //   - An SMTP QUIT reply is not awaited (smtp_skip_quit_response = yes);

@@ -22,6 +22,11 @@ const (
 	MaxReplyLines = 128
 	// MaxReplySize caps the total text of one reply.
 	MaxReplySize = 64 << 10
+	// MaxReplyKept bounds the text kept of one reply: once the lines kept
+	// reach it, the following lines are read and dropped, as Postfix's
+	// smtp_chat_resp keeps at most line_length_limit (2048) bytes of a
+	// multi-line reply. It keeps every keyword of a usual EHLO reply.
+	MaxReplyKept = 2048
 )
 
 // ErrMalformedReply is wrapped by every error that reports a reply that is
@@ -87,7 +92,8 @@ type Reply struct {
 	Enhanced EnhancedCode
 	// Lines holds the text of each line after "NNN-" or "NNN ", as sent
 	// except that control characters and invalid UTF-8 are replaced by '?'
-	// (Postfix does the same before logging or bouncing a reply).
+	// (Postfix does the same before logging or bouncing a reply). Lines
+	// after the first MaxReplyKept bytes of text are dropped.
 	Lines []string
 }
 
@@ -187,14 +193,14 @@ func ParseReply(s string) (Reply, error) {
 // io.EOF in the middle of a reply becomes io.ErrUnexpectedEOF.
 func readReply(br *bufio.Reader) (Reply, error) {
 	var r Reply
-	total := 0
+	total, kept, lines := 0, 0, 0
 	for {
 		line, err := br.ReadSlice('\n')
 		if err != nil {
 			if errors.Is(err, bufio.ErrBufferFull) {
 				return Reply{}, fmt.Errorf("%w: line longer than %d bytes", ErrMalformedReply, MaxReplyLineLength)
 			}
-			if errors.Is(err, io.EOF) && (len(line) > 0 || len(r.Lines) > 0) {
+			if errors.Is(err, io.EOF) && (len(line) > 0 || lines > 0) {
 				err = io.ErrUnexpectedEOF
 			}
 			return Reply{}, err
@@ -210,19 +216,23 @@ func readReply(br *bufio.Reader) (Reply, error) {
 		if total > MaxReplySize {
 			return Reply{}, fmt.Errorf("%w: reply longer than %d bytes", ErrMalformedReply, MaxReplySize)
 		}
-		if len(r.Lines) == MaxReplyLines {
+		if lines == MaxReplyLines {
 			return Reply{}, fmt.Errorf("%w: more than %d lines", ErrMalformedReply, MaxReplyLines)
 		}
 		code, more, text, err := parseReplyLine(line)
 		if err != nil {
 			return Reply{}, err
 		}
-		if len(r.Lines) == 0 {
+		if lines == 0 {
 			r.Code = code
 		} else if code != r.Code {
 			return Reply{}, fmt.Errorf("%w: code %d on a continuation of %d", ErrMalformedReply, code, r.Code)
 		}
-		r.Lines = append(r.Lines, text)
+		lines++
+		if kept < MaxReplyKept {
+			r.Lines = append(r.Lines, text)
+			kept += len(text) + 1
+		}
 		if !more {
 			break
 		}

@@ -139,3 +139,32 @@ func TestEnumStrings(t *testing.T) {
 		t.Error("names changed")
 	}
 }
+
+// Of a long multi-line reply, the text kept is bounded as Postfix's
+// smtp_chat_resp bounds it (line_length_limit, 2048 bytes): the lines
+// after are read and dropped, so a peer cannot make every one of many
+// recipients hold a 64 KiB reply.
+func TestReplyTextKept(t *testing.T) {
+	line := strings.Repeat("x", 100)
+	in := strings.Repeat("550-5.1.1 "+line+"\r\n", 100) + "550 5.1.1 last\r\n"
+	r, err := ParseReply(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := 0
+	for _, l := range r.Lines {
+		kept += len(l) + 1
+	}
+	if kept > 2*MaxReplyLineLength || len(r.Lines) == 101 {
+		t.Fatalf("kept %d lines, %d bytes", len(r.Lines), kept)
+	}
+	if r.Code != 550 || r.Enhanced != (EnhancedCode{5, 1, 1}) || r.Lines[0] != "5.1.1 "+line {
+		t.Fatalf("reply %v", r)
+	}
+	// An EHLO reply of usual size is kept whole.
+	ehlo := "250-mx.example\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-VRFY\r\n250-ETRN\r\n250-STARTTLS\r\n" +
+		"250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n"
+	if r, err := ParseReply(ehlo); err != nil || len(r.Lines) != 11 {
+		t.Fatalf("EHLO reply: %v %v", r.Lines, err)
+	}
+}
