@@ -143,3 +143,41 @@ func TestMisbehavingPeers(t *testing.T) {
 		})
 	}
 }
+
+// A cached connection found too old at checkout is closed in the
+// background: an LMTP QUIT waits for its reply (Timeouts.Quit), and a peer
+// that no longer answers must not hold up the next delivery.
+func TestExpiredConnectionClosedInBackground(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ln := newPipeListener()
+		pipePeer(t, ln, "220 lmtp.test LMTP\r\n", basicScript(func(cmd string) (string, bool) {
+			switch {
+			case strings.HasPrefix(cmd, "LHLO"):
+				return "250-lmtp.test\r\n250 PIPELINING\r\n", true
+			case cmd == "QUIT":
+				return hang, true
+			}
+			return "", false
+		}))
+		c, err := New(Config{Hostname: "relay.test", Dialer: ln, IdleTimeout: time.Hour, MaxReuseTime: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		tg := Target{Host: "lmtp.test", Address: "pipe", LMTP: true}
+		if _, err := c.Deliver(context.Background(), tg, msg("a@src.test", "x\r\n", "u@dst.test")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Minute) // the idle connection is now too old to reuse
+		start := time.Now()
+		res, err := c.Deliver(context.Background(), tg, msg("a@src.test", "y\r\n", "u@dst.test"))
+		if err != nil || res.Reused {
+			t.Fatalf("err %v, reused %v", err, res.Reused)
+		}
+		// On the fake clock: the delivery did not wait for the old
+		// connection's QUIT reply.
+		if waited := time.Since(start); waited != 0 {
+			t.Errorf("delivery waited %v for an expired connection to close", waited)
+		}
+	})
+}

@@ -155,17 +155,22 @@ func closeAll(list []*session) {
 }
 
 // checkout returns the most recently used live idle session for t, or nil.
+// Sessions found too old are closed in the background, by a goroutine the
+// Client owns (Close waits for it): an LMTP QUIT waits for its reply, and
+// a peer gone silent must not hold up this delivery.
 func (c *Client) checkout(t *Target) *session {
 	k := keyOf(t)
 	now := time.Now()
 	var victims []*session
-	defer func() {
-		for _, s := range victims {
-			s.close(true)
-		}
-	}()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	defer func() {
+		// c.mu is held and c.closed false (Close empties the pool), so
+		// Close has not started waiting for c.wg.
+		if len(victims) > 0 && !c.closed {
+			c.wg.Go(func() { closeAll(victims) })
+		}
+	}()
 	for list := c.idle[k]; len(list) > 0; list = c.idle[k] {
 		s := list[len(list)-1]
 		list[len(list)-1] = nil
