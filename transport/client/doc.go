@@ -15,8 +15,10 @@
 //     certificate against Target.TLSMatch, else Target.TLSName or
 //     Target.Host); data sent by the peer
 //     together with its 220 is refused as an injection attempt;
-//   - PIPELINING when offered (RFC 2920: RSET, MAIL, every RCPT and DATA
-//     in one write), SIZE (RFC 1870; a message over the peer's limit
+//   - PIPELINING when offered (RFC 2920: RSET, MAIL, the RCPTs and DATA
+//     in one write, or in windows of 4 KiB whose replies are read before
+//     the next, as Postfix, so a long recipient list cannot deadlock with
+//     the peer), SIZE (RFC 1870; a message over the peer's limit
 //     fails 5.3.4 without being sent), 8BITMIME (RFC 6152), SMTPUTF8
 //     (RFC 6531; a message that needs it fails 5.6.7 at a peer without
 //     it, an ASCII-only one is sent), DSN parameters passed through when
