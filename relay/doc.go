@@ -96,11 +96,16 @@
 //     (smtpd_forbid_bare_newline = no) and passes bare CR on, which is
 //     what SMTP smuggling exploits. go-smtp itself drops a ".\r" at the
 //     start of a line, so that sequence arrives as one message.
-//   - The greeting, the EHLO keywords and the success replies of MAIL and
-//     RCPT are go-smtp's ("220 HOST ESMTP Service Ready", "250 2.0.0
-//     Roger, accepting mail from ..."); EHLO offers CHUNKING (BDAT) and
-//     not VRFY or ETRN. A MAIL SIZE= over the limit gets go-smtp's text
-//     after Postfix's "552 5.3.4". The end-of-data reply is Postfix's
+//   - go-smtp fixes the greeting and the texts of its own replies
+//     ("220 HOST ESMTP Service Ready", "250 2.0.0 Roger, accepting mail
+//     from ..."). Server rewrites them on the wire to Postfix's ("220
+//     HOST ESMTP Postfix", "250 2.1.0 Ok", "250 2.1.5 Ok", "354 End data
+//     with <CR><LF>.<CR><LF>", "502 5.5.2 Error: command not recognized"
+//     ...); after STARTTLS, and in a backend mounted in another server,
+//     go-smtp's texts remain. EHLO offers CHUNKING (BDAT) and not VRFY or
+//     ETRN. A MAIL SIZE= over the limit gets go-smtp's text after
+//     Postfix's "552 5.3.4"; DATA without MAIL is answered "554 5.5.1
+//     Error: no valid recipients". The end-of-data reply is Postfix's
 //     "250 2.0.0 Ok: queued as ID", and every refusal is Postfix's.
 //   - go-smtp creates a session at the first HELO/EHLO, so the client
 //     restrictions run then rather than at connect time.

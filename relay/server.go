@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"log"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +42,13 @@ type ServerConfig struct {
 	// length (it splits them at line_length_limit, 2048), so the default
 	// is well above what mail carries in practice. Negative: no limit.
 	MaxLineLength int
+	// Banner is the greeting text after "220 ". Default "$myhostname
+	// ESMTP $mail_name", as Postfix smtpd_banner.
+	Banner string
+	// GoSMTPReplies keeps go-smtp's own reply texts ("250 2.0.0 Roger,
+	// accepting mail from ...") instead of rewriting them to Postfix's on
+	// the wire. Default false: clients see Postfix's texts.
+	GoSMTPReplies bool
 	// DrainDeliveries is how long Shutdown lets deliveries in progress
 	// finish before cancelling them. Default: until Shutdown's context
 	// ends.
@@ -80,6 +89,9 @@ func NewServer(c ServerConfig) (*Server, error) {
 	}
 	if c.MaxConnectionsPerClient == 0 {
 		c.MaxConnectionsPerClient = 50
+	}
+	if c.Banner == "" {
+		c.Banner = c.Relay.c.Hostname + " ESMTP " + c.Relay.c.MailName
 	}
 	s := &Server{c: c, perClient: make(map[netip.Addr]int), slots: make(chan struct{}, c.MaxConnections)}
 	srv := smtp.NewServer(c.Relay)
@@ -296,6 +308,18 @@ func (c *conn) scan(b []byte) {
 }
 
 func (c *conn) Write(p []byte) (int, error) {
+	if !c.s.c.GoSMTPReplies {
+		if q := rewriteReply(p, c.s.c.Relay.c.Hostname, c.s.c.Banner); q != nil {
+			_, err := c.Conn.Write(q)
+			if f := c.onWrite.Load(); f != nil {
+				(*f)()
+			}
+			if err != nil {
+				return 0, err
+			}
+			return len(p), nil
+		}
+	}
 	n, err := c.Conn.Write(p)
 	if f := c.onWrite.Load(); f != nil {
 		(*f)()
@@ -325,4 +349,44 @@ func serverConn(nc net.Conn) *conn {
 	}
 	c, _ := nc.(*conn)
 	return c
+}
+
+// rewriteReply turns one of go-smtp's fixed reply lines into Postfix's
+// (reference O1, S12), or returns nil to leave it. go-smtp writes and
+// flushes each reply line separately, so a Write is one whole line. After
+// STARTTLS the lines pass encrypted and are left as go-smtp words them.
+func rewriteReply(p []byte, hostname, banner string) []byte {
+	if len(p) < 6 || p[len(p)-2] != '\r' || p[len(p)-1] != '\n' || bytes.IndexByte(p[:len(p)-1], '\n') >= 0 {
+		return nil
+	}
+	line := string(p[:len(p)-2])
+	out := ""
+	switch {
+	case strings.HasPrefix(line, "220 ") && strings.HasSuffix(line, " ESMTP Service Ready"):
+		out = "220 " + banner
+	case strings.HasPrefix(line, "250-Hello "):
+		out = "250-" + hostname
+	case strings.HasPrefix(line, "250 2.0.0 Hello "):
+		out = "250 " + hostname
+	case strings.HasPrefix(line, "250 2.0.0 Roger, accepting mail from <"):
+		out = "250 2.1.0 Ok"
+	case strings.HasPrefix(line, "250 2.0.0 I'll make sure <") && strings.HasSuffix(line, "> gets this"):
+		out = "250 2.1.5 Ok"
+	case line == "354 Go ahead. End your data with <CR><LF>.<CR><LF>":
+		out = "354 End data with <CR><LF>.<CR><LF>"
+	case line == "250 2.0.0 Session reset", line == "250 2.0.0 I have successfully done nothing":
+		out = "250 2.0.0 Ok"
+	case line == "502 5.5.1 Please introduce yourself first.":
+		out = "503 5.5.1 Error: send HELO/EHLO first"
+	case line == "502 5.5.1 Missing MAIL FROM command.":
+		out = "503 5.5.1 Error: need MAIL command"
+	case line == "502 5.5.1 Missing RCPT TO command.":
+		out = "554 5.5.1 Error: no valid recipients"
+	case strings.HasPrefix(line, "500 5.5.2 Syntax errors, ") && strings.HasSuffix(line, " command unrecognized"),
+		line == "501 5.5.2 Bad command":
+		out = "502 5.5.2 Error: command not recognized"
+	default:
+		return nil
+	}
+	return []byte(out + "\r\n")
 }

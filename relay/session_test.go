@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net"
 	"net/textproto"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -459,5 +460,72 @@ func TestBDAT(t *testing.T) {
 	}
 	if w.mem.Len() != 1 {
 		t.Errorf("%d messages queued, want 1", w.mem.Len())
+	}
+}
+
+// TestPostfixTranscript: a Server answers with Postfix's texts (O1,
+// S12), not go-smtp's.
+func TestPostfixTranscript(t *testing.T) {
+	w := newWorld(t, worldOpts{noRun: true})
+	c, err := net.Dial("tcp", w.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tp := textproto.NewConn(c)
+	line := func() string {
+		l, err := tp.ReadLine()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	if got := line(); got != "220 mx2.example.test ESMTP Postfix" {
+		t.Errorf("greeting %q", got)
+	}
+	tp.PrintfLine("EHLO client.example")
+	var ehlo []string
+	for {
+		l := line()
+		ehlo = append(ehlo, l)
+		if strings.HasPrefix(l, "250 ") {
+			break
+		}
+	}
+	if ehlo[0] != "250-mx2.example.test" || !slices.Contains(ehlo, "250-SIZE 10240000") && !slices.Contains(ehlo, "250 SIZE 10240000") ||
+		!slices.Contains(ehlo, "250-PIPELINING") || !slices.Contains(ehlo, "250-DSN") || !slices.Contains(ehlo, "250-ENHANCEDSTATUSCODES") {
+		t.Errorf("EHLO reply %q", ehlo)
+	}
+	for _, step := range []struct{ cmd, want string }{
+		{"MAIL FROM:<s@sender.example>", "250 2.1.0 Ok"},
+		{"DATA", "554 5.5.1 Error: no valid recipients"},
+		{"RCPT TO:<u@example.test>", "250 2.1.5 Ok"},
+		{"DATA", "354 End data with <CR><LF>.<CR><LF>"},
+		{"Subject: x\r\n\r\nx\r\n.", "250 2.0.0 Ok: queued as "},
+		{"NOOP", "250 2.0.0 Ok"},
+		{"RSET", "250 2.0.0 Ok"},
+		{"BOGUS", "502 5.5.2 Error: command not recognized"},
+		{"XYZZ", "502 5.5.2 Error: command not recognized"},
+		{"HELO again.example", "250 mx2.example.test"},
+		{"QUIT", "221 2.0.0 Bye"},
+	} {
+		tp.PrintfLine("%s", step.cmd)
+		if got := line(); !strings.HasPrefix(got, step.want) {
+			t.Errorf("%s: %q, want %q", step.cmd, got, step.want)
+		}
+	}
+}
+
+func TestRewriteReplyLeavesOthers(t *testing.T) {
+	for _, l := range []string{
+		"250 2.0.0 Ok: queued as ABC\r\n",
+		"550 5.1.1 <x@example.test>: Recipient address rejected: User unknown in relay recipient table\r\n",
+		"250-PIPELINING\r\n",
+		"250-Hello a\r\n250 SIZE\r\n", // two lines: not go-smtp's way of writing
+		"220 x ESMTP Service Ready",   // no CRLF
+	} {
+		if got := rewriteReply([]byte(l), "h", "h ESMTP Postfix"); got != nil {
+			t.Errorf("rewriteReply(%q) = %q, want it left alone", l, got)
+		}
 	}
 }
