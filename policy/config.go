@@ -345,6 +345,8 @@ var listParams = [...]string{"smtpd_client_restrictions", "smtpd_helo_restrictio
 // restriction names and tables that cannot be opened. Traps that do not
 // stop it are reported by Warnings.
 func New(ctx context.Context, c Config) (*Policy, error) {
+	c.Tables, c.Restrictions = maps.Clone(c.Tables), maps.Clone(c.Restrictions)
+	c.SMTPDRestrictionClasses = maps.Clone(c.SMTPDRestrictionClasses)
 	p := &Policy{cfg: c, log: c.Logger}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -393,7 +395,7 @@ func New(ctx context.Context, c Config) (*Policy, error) {
 		}
 		p.domains.Interfaces = append(p.domains.Interfaces, addrs...)
 	}
-	maps := func(param, value string) []lookup.Table {
+	tables := func(param, value string) []lookup.Table {
 		if err != nil {
 			return nil
 		}
@@ -413,13 +415,13 @@ func New(ctx context.Context, c Config) (*Policy, error) {
 		}
 		return ts
 	}
-	p.relayRcpt = maps("relay_recipient_maps", c.RelayRecipientMaps)
-	p.localRcpt = maps("local_recipient_maps", c.LocalRecipientMaps)
-	p.virtAlias = maps("virtual_alias_maps", c.VirtualAliasMaps)
-	p.virtMailbox = maps("virtual_mailbox_maps", c.VirtualMailboxMaps)
-	p.canon = maps("canonical_maps", c.CanonicalMaps)
-	p.rcptCanon = maps("recipient_canonical_maps", c.RecipientCanonicalMaps)
-	p.relocated = maps("relocated_maps", c.RelocatedMaps)
+	p.relayRcpt = tables("relay_recipient_maps", c.RelayRecipientMaps)
+	p.localRcpt = tables("local_recipient_maps", c.LocalRecipientMaps)
+	p.virtAlias = tables("virtual_alias_maps", c.VirtualAliasMaps)
+	p.virtMailbox = tables("virtual_mailbox_maps", c.VirtualMailboxMaps)
+	p.canon = tables("canonical_maps", c.CanonicalMaps)
+	p.rcptCanon = tables("recipient_canonical_maps", c.RecipientCanonicalMaps)
+	p.relocated = tables("relocated_maps", c.RelocatedMaps)
 	if err != nil {
 		return nil, err
 	}
