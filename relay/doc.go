@@ -103,9 +103,8 @@
 //     with <CR><LF>.<CR><LF>", "502 5.5.2 Error: command not recognized"
 //     ...); after STARTTLS, and in a backend mounted in another server,
 //     go-smtp's texts remain. EHLO offers CHUNKING (BDAT) and not VRFY or
-//     ETRN. A MAIL SIZE= over the limit gets go-smtp's text after
-//     Postfix's "552 5.3.4"; DATA without MAIL is answered "554 5.5.1
-//     Error: no valid recipients". The end-of-data reply is Postfix's
+//     ETRN. DATA without MAIL is answered "554 5.5.1 Error: no valid
+//     recipients". The end-of-data reply is Postfix's
 //     "250 2.0.0 Ok: queued as ID", and every refusal is Postfix's.
 //   - go-smtp creates a session at the first HELO/EHLO, so the client
 //     restrictions run then rather than at connect time.

@@ -376,6 +376,8 @@ func rewriteReply(p []byte, hostname, banner string) []byte {
 		out = "354 End data with <CR><LF>.<CR><LF>"
 	case line == "250 2.0.0 Session reset", line == "250 2.0.0 I have successfully done nothing":
 		out = "250 2.0.0 Ok"
+	case line == "552 5.3.4 Max message size exceeded":
+		out = "552 5.3.4 Message size exceeds fixed limit"
 	case line == "502 5.5.1 Please introduce yourself first.":
 		out = "503 5.5.1 Error: send HELO/EHLO first"
 	case line == "502 5.5.1 Missing MAIL FROM command.":
