@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -139,7 +138,18 @@ func Start(ctx context.Context, c Config, l net.Listener) (*Gateway, error) {
 	if timeout <= 0 {
 		timeout = 300 * time.Second
 	}
-	srv := smtp.NewServer(ld.Relay)
+	// Our own Backend wraps the relay's to know which connection is
+	// receiving a message (see conns.go): Shutdown closes the others at
+	// once and that one after its reply.
+	g.conns = newTrackingListener(l)
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		s, err := ld.Relay.NewSession(c)
+		if err != nil {
+			return nil, err
+		}
+		tc, _ := c.Conn().(*trackedConn)
+		return &trackedSession{Session: s, c: tc}, nil
+	}))
 	srv.Domain = ld.Relay.Hostname()
 	srv.MaxMessageBytes = ld.Relay.MessageSizeLimit() // advertised as SIZE
 	srv.MaxLineLength = 64 << 10
@@ -153,7 +163,6 @@ func Start(ctx context.Context, c Config, l net.Listener) (*Gateway, error) {
 	g.srv, g.loaded, g.addr, g.hostname = srv, ld, l.Addr(), ld.Relay.Hostname()
 	g.served, g.stopRun, g.runDone = make(chan error, 1), stopRun, make(chan error, 1)
 	go func() { g.runDone <- ld.Relay.Run(runCtx) }()
-	g.conns = &trackingListener{Listener: l, conns: make(map[net.Conn]struct{})}
 	go func() { g.served <- srv.Serve(g.conns) }()
 	return g, nil
 }
@@ -168,15 +177,19 @@ func (g *Gateway) Hostname() string { return g.hostname }
 // lines, for the banner and the log.
 func (g *Gateway) MainCF() []string { return g.mainCFTxt }
 
-// Shutdown stops accepting connections, waits for the open sessions to
-// end (until ctx is done; then they are cut), stops the delivery loop and
-// releases the relay. Mail not yet delivered stays in the queue.
+// Shutdown stops accepting connections, closes the idle sessions with
+// "421 4.3.2 Service shutting down", lets a message being received finish
+// and be answered, then stops the delivery loop and releases the relay.
+// Mail not yet delivered stays in the queue. When ctx ends first, the
+// remaining connections are cut and ctx's error is returned.
 func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.conns.shutdown()
 	err := g.srv.Shutdown(ctx)
 	if err != nil {
 		// go-smtp's Close does nothing after Shutdown: cut the
-		// remaining sessions ourselves. Their clients get no reply and
-		// send again; nothing they did not see accepted was queued.
+		// remaining sessions ourselves. Their clients get no reply to
+		// what they sent last and send it again; nothing they did not
+		// see accepted was queued.
 		g.conns.closeAll()
 	}
 	if serr := <-g.served; serr != nil && !errors.Is(serr, smtp.ErrServerClosed) && err == nil {
@@ -190,43 +203,4 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		err = cerr
 	}
 	return err
-}
-
-// trackingListener remembers the open connections, so that Shutdown can
-// cut them when its context ends.
-type trackingListener struct {
-	net.Listener
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-}
-
-func (l *trackingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	l.mu.Lock()
-	l.conns[c] = struct{}{}
-	l.mu.Unlock()
-	return &trackedConn{Conn: c, l: l}, nil
-}
-
-func (l *trackingListener) closeAll() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for c := range l.conns {
-		c.Close()
-	}
-}
-
-type trackedConn struct {
-	net.Conn
-	l *trackingListener
-}
-
-func (c *trackedConn) Close() error {
-	c.l.mu.Lock()
-	delete(c.l.conns, c.Conn)
-	c.l.mu.Unlock()
-	return c.Conn.Close()
 }

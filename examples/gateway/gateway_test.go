@@ -116,6 +116,59 @@ func (d *fakeDirectory) wasAsked(key string) bool {
 	return slices.Contains(d.asked, key)
 }
 
+// startGateway starts a gateway for example.com on loopback, asking dir
+// and relaying to hop.
+func startGateway(t *testing.T, dir *fakeDirectory, hop string, q queue.Queue) *Gateway {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := Start(t.Context(), Config{
+		Hostname:           "gw.example.com",
+		Domains:            "example.com",
+		RecipientDelimiter: "+",
+		Recipients:         &Directory{URL: dir.URL + "/recipients", Client: dir.Client(), Timeout: 2 * time.Second},
+		NextHop:            "[127.0.0.1]:" + strings.Split(hop, ":")[1],
+		Queue:              q,
+		DNS:                []string{"127.0.0.1:1"}, // no DNS is needed: fail fast if asked
+	}, l)
+	if err != nil {
+		l.Close()
+		t.Fatal(err)
+	}
+	return g
+}
+
+// shutdown stops g; it must not need its whole context to do so.
+func shutdown(t *testing.T, g *Gateway) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := g.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}
+
+// startTransaction connects to addr and sends EHLO and MAIL FROM, as a
+// client from the Internet would. The connection is closed at the end of
+// the test.
+func startTransaction(t *testing.T, addr string) *smtp.Client {
+	t.Helper()
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Hello("client.example"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("sender@elsewhere.example", nil); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // rcptReply sends RCPT TO and returns the reply as "CODE X.Y.Z text", or
 // "250" when accepted.
 func rcptReply(t *testing.T, c *smtp.Client, rcpt string) string {
@@ -150,42 +203,10 @@ func waitMessage(t *testing.T, got <-chan message) message {
 func TestGatewayEndToEnd(t *testing.T) {
 	hop, got := startNextHop(t)
 	dir := startDirectory(t)
-	q := queue.NewMemory()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := Start(t.Context(), Config{
-		Hostname:           "gw.example.com",
-		Domains:            "example.com",
-		RecipientDelimiter: "+",
-		Recipients:         &Directory{URL: dir.URL + "/recipients", Client: dir.Client(), Timeout: 2 * time.Second},
-		NextHop:            "[127.0.0.1]:" + strings.Split(hop, ":")[1],
-		Queue:              q,
-		DNS:                []string{"127.0.0.1:1"}, // no DNS is needed: fail fast if asked
-	}, l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := g.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-	}()
+	g := startGateway(t, dir, hop, queue.NewMemory())
+	defer shutdown(t, g)
 
-	c, err := smtp.Dial(g.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Hello("client.example"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Mail("sender@elsewhere.example", nil); err != nil {
-		t.Fatal(err)
-	}
+	c := startTransaction(t, g.Addr().String())
 	for _, tc := range []struct{ rcpt, want string }{
 		{"alice@example.com", "250"},
 		{"Bob+news@example.com", "250"},
@@ -232,19 +253,68 @@ func TestGatewayEndToEnd(t *testing.T) {
 	// With the directory down, nothing is refused for good: every
 	// recipient of our domains is deferred.
 	dir.Close()
-	c2, err := smtp.Dial(g.Addr().String())
+	c2 := startTransaction(t, g.Addr().String())
+	if got, want := rcptReply(t, c2, "alice@example.com"), "451 4.3.0 <alice@example.com>: Temporary lookup failure"; got != want {
+		t.Errorf("directory down: got %s, want %s", got, want)
+	}
+}
+
+// TestShutdown: an idle client is told 421 4.3.2 and disconnected at
+// once, a client sending a message gets it accepted first, and Shutdown
+// does not wait for either to quit.
+func TestShutdown(t *testing.T) {
+	hop, got := startNextHop(t)
+	dir := startDirectory(t)
+	q := queue.NewMemory()
+	g := startGateway(t, dir, hop, q)
+
+	idle := startTransaction(t, g.Addr().String())
+	sending := startTransaction(t, g.Addr().String())
+	if r := rcptReply(t, sending, "alice@example.com"); r != "250" {
+		t.Fatalf("RCPT: %s", r)
+	}
+	w, err := sending.Data()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c2.Close()
-	if err := c2.Hello("client.example"); err != nil {
-		t.Fatal(err)
+	io.WriteString(w, "Subject: in flight\r\n\r\nFirst half,\r\n")
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		shutdown(t, g)
+	}()
+	// Wait until Shutdown has dealt with the idle connections.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		g.conns.mu.Lock()
+		closing := g.conns.closing
+		g.conns.mu.Unlock()
+		if closing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Shutdown did not begin closing connections")
+		}
 	}
-	if err := c2.Mail("sender@elsewhere.example", nil); err != nil {
-		t.Fatal(err)
+	io.WriteString(w, "second half.\r\n")
+	if err := w.Close(); err != nil {
+		t.Errorf("the message being sent when Shutdown began was refused: %v", err)
 	}
-	if got, want := rcptReply(t, c2, "alice@example.com"), "451 4.3.0 <alice@example.com>: Temporary lookup failure"; got != want {
-		t.Errorf("directory down: got %s, want %s", got, want)
+	if r := rcptReply(t, idle, "bob@example.com"); !strings.HasPrefix(r, "421 4.3.2 Service shutting down") {
+		t.Errorf("idle client: %s, want 421 4.3.2", r)
+	}
+	<-done
+
+	// The message was accepted, so it is delivered or still queued.
+	select {
+	case m := <-got:
+		if !strings.Contains(m.data, "First half,\r\nsecond half.") {
+			t.Errorf("delivered:\n%s", m.data)
+		}
+	default:
+		if q.Len() != 1 {
+			t.Errorf("the accepted message is neither delivered nor queued (queue: %d)", q.Len())
+		}
 	}
 }
 
