@@ -320,7 +320,11 @@ func (s *session) Data(r io.Reader) error {
 	if len(s.rcpts) == 0 {
 		return s.fail(errNeedRcpt)
 	}
-	if err := s.check(policy.StageData, ""); err != nil {
+	only := ""
+	if len(s.rcpts) == 1 {
+		only = s.rcpts[0].Address // Postfix knows the recipient at DATA only then
+	}
+	if err := s.check(policy.StageData, only); err != nil {
 		return err
 	}
 	s.mu.Lock()
