@@ -261,7 +261,7 @@ type conn struct {
 	s       *Server
 	addr    netip.Addr
 	closed  atomic.Bool
-	onWrite atomic.Pointer[func()] // the session's hook, run after each write
+	onWrite atomic.Pointer[func([]byte)] // the session's hook, run after each write with the bytes go-smtp wrote
 
 	mu        sync.Mutex
 	lineStart bool
@@ -308,23 +308,20 @@ func (c *conn) scan(b []byte) {
 }
 
 func (c *conn) Write(p []byte) (int, error) {
+	out := p
 	if !c.s.c.GoSMTPReplies {
 		if q := rewriteReply(p, c.s.c.Relay.c.Hostname, c.s.c.Banner); q != nil {
-			_, err := c.Conn.Write(q)
-			if f := c.onWrite.Load(); f != nil {
-				(*f)()
-			}
-			if err != nil {
-				return 0, err
-			}
-			return len(p), nil
+			out = q
 		}
 	}
-	n, err := c.Conn.Write(p)
+	_, err := c.Conn.Write(out)
 	if f := c.onWrite.Load(); f != nil {
-		(*f)()
+		(*f)(p)
 	}
-	return n, err
+	if err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 func (c *conn) protocol() string {

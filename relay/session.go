@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -73,7 +74,7 @@ type session struct {
 	tls                    *tls.ConnectionState
 	proto                  func() string // "SMTP" or "ESMTP" when known
 	sc                     *conn         // the connection, when accepted by a Server
-	wrote                  func()        // s.afterWrite, for sc's hook
+	wrote                  func([]byte)  // s.afterWrite, for sc's hook
 
 	mu           sync.Mutex
 	errors       int  // error replies so far (S11)
@@ -458,11 +459,15 @@ func (s *session) Logout() error {
 	return nil
 }
 
-// afterWrite runs after each write to a Server's connection: once the
-// reply to DATA is out, the transfer is over, and a session told to shut
-// down meanwhile closes.
-func (s *session) afterWrite() {
+// afterWrite runs after each write to a Server's connection: from the 354
+// reply the session is busy with a message; once the reply to the end of
+// data is out the transfer is over, and a session told to shut down
+// meanwhile closes.
+func (s *session) afterWrite(p []byte) {
 	s.mu.Lock()
+	if bytes.HasPrefix(p, []byte("354 ")) {
+		s.inData = true
+	}
 	if !s.replyPending {
 		s.mu.Unlock()
 		return
