@@ -140,15 +140,25 @@ type Reason struct {
 	Value       string // the table's value, or the policy server's action
 }
 
-// String formats the reason for a log line.
+// String formats the reason for a log line:
+// "check_recipient_access hash:/etc/postfix/access user@example.com=REJECT".
 func (r Reason) String() string {
-	if r.Table == "" && r.Key == "" {
-		if r.Value != "" {
-			return r.Restriction + " " + r.Value
+	s := r.Restriction
+	add := func(part string) {
+		if part != "" {
+			if s != "" {
+				s += " "
+			}
+			s += part
 		}
-		return r.Restriction
 	}
-	return r.Restriction + " " + r.Table + " " + r.Key + "=" + r.Value
+	add(r.Table)
+	if r.Key != "" {
+		add(r.Key + "=" + r.Value)
+	} else {
+		add(r.Value)
+	}
+	return s
 }
 
 // ActionKind is a side effect an access table or policy server asked for.
@@ -214,6 +224,28 @@ func (d Decision) Reply() string {
 		return ""
 	}
 	return strconv.Itoa(d.Code) + " " + d.Enhanced + " " + d.Text
+}
+
+// String summarises the decision for logs and test failures:
+// "reject: 550 5.1.1 <u@example.com>: ... [reject_unlisted_recipient relay_recipient_maps]".
+func (d Decision) String() string {
+	s := d.Verdict.String()
+	if d.Code != 0 {
+		s += ": " + d.Reply()
+	}
+	if r := d.Reason.String(); r != "" {
+		s += " [" + r + "]"
+	}
+	if d.Discard {
+		s += " DISCARD"
+	}
+	if d.Hold {
+		s += " HOLD"
+	}
+	if d.Err != nil {
+		s += " (" + d.Err.Error() + ")"
+	}
+	return s
 }
 
 // okDecision is the decision for an accepted command.

@@ -583,3 +583,15 @@ func TestRelayDomainsSyntax(t *testing.T) {
 		t.Errorf("no warning for '#' in relay_domains: %v", p.Warnings())
 	}
 }
+
+func TestDecisionString(t *testing.T) {
+	p := mustNew(t, backupMX())
+	if got, want := rcpt(p, "203.0.113.1", "<nosuch@backup.example>").String(),
+		"reject: 550 5.1.1 <nosuch@backup.example>: Recipient address rejected: User unknown in relay recipient table "+
+			"[reject_unlisted_recipient relay_recipient_maps]"; got != want {
+		t.Errorf("String() = %q\nwant       %q", got, want)
+	}
+	if got := (Decision{}).String(); got != "continue" {
+		t.Errorf("zero Decision: %q", got)
+	}
+}
