@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -300,6 +301,9 @@ func Load(ctx context.Context, cf *MainCF, o LoadOptions) (*Loaded, error) {
 		perClient = -1 // Postfix: 0 means no limit
 	}
 	out.Server = ServerConfig{Relay: r, Timeout: durations["smtpd_timeout"], MaxConnectionsPerClient: perClient}
+	tlsConf, tlsWarn := serverTLS(cf)
+	out.Server.TLS = tlsConf
+	out.Warnings = append(out.Warnings, tlsWarn...)
 	out.Warnings = append(out.Warnings, cf.Warnings()...)
 	out.Ignored = cf.Ignored()
 	return out, nil
@@ -311,6 +315,57 @@ func lifetime(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// serverTLS builds the STARTTLS configuration of smtpd_tls_security_level
+// = may or encrypt (or the obsolete smtpd_use_tls / smtpd_enforce_tls),
+// from smtpd_tls_chain_files or smtpd_tls_cert_file and
+// smtpd_tls_key_file. As Postfix does, a certificate that cannot be
+// loaded disables STARTTLS with a warning rather than stopping the
+// server. "encrypt" (TLS required before MAIL) is not enforced by
+// mxrelay; a warning says so.
+func serverTLS(cf *MainCF) (*tls.Config, []string) {
+	level := strings.ToLower(cf.Get("smtpd_tls_security_level"))
+	if level == "" {
+		if b, _ := cf.Bool("smtpd_enforce_tls"); b {
+			level = "encrypt"
+		} else if b, _ := cf.Bool("smtpd_use_tls"); b {
+			level = "may"
+		}
+	}
+	if level != "may" && level != "encrypt" {
+		return nil, nil
+	}
+	var warns []string
+	if level == "encrypt" {
+		warns = append(warns, "smtpd_tls_security_level = encrypt: STARTTLS is offered but not required (mxrelay does not enforce it; an MX must not require TLS, RFC 3207)")
+	}
+	var cert tls.Certificate
+	var err error
+	if chain := cf.List("smtpd_tls_chain_files"); len(chain) > 0 {
+		var pem []byte
+		for _, f := range chain {
+			b, rerr := os.ReadFile(f)
+			if rerr != nil {
+				err = rerr
+				break
+			}
+			pem = append(pem, b...)
+		}
+		if err == nil {
+			cert, err = tls.X509KeyPair(pem, pem)
+		}
+	} else {
+		certFile, keyFile := cf.Get("smtpd_tls_cert_file"), cf.Get("smtpd_tls_key_file")
+		if certFile == "" {
+			return nil, append(warns, "smtpd_tls_security_level = "+level+" without smtpd_tls_cert_file: STARTTLS is disabled")
+		}
+		cert, err = tls.LoadX509KeyPair(certFile, keyFile)
+	}
+	if err != nil {
+		return nil, append(warns, fmt.Sprintf("cannot load the server certificate, STARTTLS is disabled: %v", err))
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, warns
 }
 
 // transportTraps reports the transport_maps entries that do not do what

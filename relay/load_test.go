@@ -2,6 +2,9 @@ package relay
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/netip"
@@ -46,7 +49,7 @@ func loadAndServe(t *testing.T, mainCF string, o LoadOptions) (*Loaded, string) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ld.Close() })
-	_, addr := serve(t, ServerConfig{Relay: ld.Relay})
+	_, addr := serve(t, ld.Server)
 	return ld, addr
 }
 
@@ -263,4 +266,43 @@ func mustParse(s string) *MainCF {
 		panic(err)
 	}
 	return cf
+}
+
+// TestLoadTLS: smtpd_tls_security_level = may with Debian's cert/key
+// parameters offers STARTTLS; a missing certificate disables it with a
+// warning, as Postfix does.
+func TestLoadTLS(t *testing.T) {
+	dir := t.TempDir()
+	cert := selfSigned(t)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile := writeFile(t, dir, "cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})))
+	keyFile := writeFile(t, dir, "key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
+	ld, addr := loadAndServe(t, fmt.Sprintf(`compatibility_level = 3.6
+myhostname = mx2.example.test
+relay_domains = example.test
+smtpd_tls_cert_file=%s
+smtpd_tls_key_file=%s
+smtpd_tls_security_level=may
+`, certFile, keyFile), LoadOptions{})
+	if ld.Server.TLS == nil {
+		t.Fatalf("no TLS configuration; warnings %q", ld.Warnings)
+	}
+	c, err := smtp.DialStartTLS(addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatalf("STARTTLS: %v", err)
+	}
+	c.Close()
+
+	cf := mustParse("compatibility_level = 3.6\nsmtpd_tls_security_level = may\nsmtpd_tls_cert_file = /nonexistent/cert.pem\n")
+	ld2, err := Load(context.Background(), cf, LoadOptions{Queue: queue.NewMemory(), DNS: []string{"127.0.0.1:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ld2.Close()
+	if ld2.Server.TLS != nil || !strings.Contains(strings.Join(ld2.Warnings, "\n"), "STARTTLS is disabled") {
+		t.Errorf("missing certificate: TLS %v, warnings %q", ld2.Server.TLS, ld2.Warnings)
+	}
 }

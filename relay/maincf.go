@@ -423,6 +423,12 @@ var knownParams = [...]param{
 	{name: "unknown_relay_recipient_reject_code", def: "550"},
 	{name: "relay_domains_reject_code", def: "554"},
 	{name: "stress", def: ""},
+	{name: "smtpd_tls_security_level", def: ""},
+	{name: "smtpd_use_tls", def: "no"},
+	{name: "smtpd_enforce_tls", def: "no"},
+	{name: "smtpd_tls_cert_file", def: ""},
+	{name: "smtpd_tls_key_file", def: "$smtpd_tls_cert_file"},
+	{name: "smtpd_tls_chain_files", def: ""},
 }
 
 func findParam(name string) (param, bool) {
