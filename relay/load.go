@@ -64,9 +64,9 @@ type Loaded struct {
 	Ignored []string
 	// MyAddresses are the addresses the relay considers its own.
 	MyAddresses []netip.Addr
-	// Server is a ServerConfig for Relay with main.cf's smtpd_timeout and
-	// smtpd_client_connection_count_limit; set TLS and pass it to
-	// NewServer.
+	// Server is a ServerConfig for Relay with main.cf's smtpd_banner,
+	// smtpd_timeout, smtpd_client_connection_count_limit and STARTTLS
+	// certificate: pass it to NewServer.
 	Server ServerConfig
 }
 
@@ -300,7 +300,7 @@ func Load(ctx context.Context, cf *MainCF, o LoadOptions) (*Loaded, error) {
 	if perClient == 0 {
 		perClient = -1 // Postfix: 0 means no limit
 	}
-	out.Server = ServerConfig{Relay: r, Timeout: durations["smtpd_timeout"], MaxConnectionsPerClient: perClient}
+	out.Server = ServerConfig{Relay: r, Timeout: durations["smtpd_timeout"], MaxConnectionsPerClient: perClient, Banner: cf.Get("smtpd_banner")}
 	tlsConf, tlsWarn := serverTLS(cf)
 	out.Server.TLS = tlsConf
 	out.Warnings = append(out.Warnings, tlsWarn...)

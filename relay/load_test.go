@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -304,5 +305,44 @@ smtpd_tls_security_level=may
 	defer ld2.Close()
 	if ld2.Server.TLS != nil || !strings.Contains(strings.Join(ld2.Warnings, "\n"), "STARTTLS is disabled") {
 		t.Errorf("missing certificate: TLS %v, warnings %q", ld2.Server.TLS, ld2.Warnings)
+	}
+}
+
+// TestLoadPostfixSampleMainCF loads Postfix's own sample main.cf (every
+// parameter it ships, compatibility_level 3.7) with the relay lines of a
+// backup MX added: it loads, its banner is kept, and what mxrelay does
+// not use is listed, not dropped.
+func TestLoadPostfixSampleMainCF(t *testing.T) {
+	const sample = "/usr/share/postfix/main.cf.dist"
+	b, err := os.ReadFile(sample)
+	if err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skipf("%s: %v (Postfix is not installed; under CI=true this fails)", sample, err)
+		}
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	rr := writeFile(t, dir, "relay_recipients", "user@example.test x\n")
+	text := string(b) + "\nmyhostname = mx2.example.test\nrelay_domains = example.test\nrelay_recipient_maps = hash:" + rr + "\n"
+	ld, addr := loadAndServe(t, text, LoadOptions{})
+	if ld.Server.Banner != "mx2.example.test ESMTP Postfix (Debian/GNU)" && ld.Server.Banner != "mx2.example.test ESMTP Postfix" {
+		t.Errorf("banner %q", ld.Server.Banner)
+	}
+	if !slices.Contains(ld.Ignored, "command_directory") {
+		t.Errorf("ignored parameters %v lack command_directory", ld.Ignored)
+	}
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Mail("s@elsewhere.example", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("user@example.test", nil); err != nil {
+		t.Errorf("known recipient: %v", err)
+	}
+	if err := c.Rcpt("other@example.test", nil); smtpCode(err) != 550 {
+		t.Errorf("unknown recipient: %v", err)
 	}
 }
