@@ -32,7 +32,7 @@ type message struct {
 
 // startNextHop runs a go-smtp server on loopback standing in for the
 // internal mail server; what it receives comes out of the channel.
-func startNextHop(t *testing.T) (addr string, got <-chan message) {
+func startNextHop(t testing.TB) (addr string, got <-chan message) {
 	t.Helper()
 	ch := make(chan message, 16)
 	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
@@ -88,7 +88,7 @@ type fakeDirectory struct {
 	asked []string
 }
 
-func startDirectory(t *testing.T) *fakeDirectory {
+func startDirectory(t testing.TB) *fakeDirectory {
 	t.Helper()
 	d := &fakeDirectory{}
 	known := directoryHandler([]string{"alice@example.com", "bob@example.com"})
@@ -118,7 +118,7 @@ func (d *fakeDirectory) wasAsked(key string) bool {
 
 // startGateway starts a gateway for example.com on loopback, asking dir
 // and relaying to hop.
-func startGateway(t *testing.T, dir *fakeDirectory, hop string, q queue.Queue) *Gateway {
+func startGateway(t testing.TB, dir *fakeDirectory, hop string, q queue.Queue) *Gateway {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -141,7 +141,7 @@ func startGateway(t *testing.T, dir *fakeDirectory, hop string, q queue.Queue) *
 }
 
 // shutdown stops g; it must not need its whole context to do so.
-func shutdown(t *testing.T, g *Gateway) {
+func shutdown(t testing.TB, g *Gateway) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -153,7 +153,7 @@ func shutdown(t *testing.T, g *Gateway) {
 // startTransaction connects to addr and sends EHLO and MAIL FROM, as a
 // client from the Internet would. The connection is closed at the end of
 // the test.
-func startTransaction(t *testing.T, addr string) *smtp.Client {
+func startTransaction(t testing.TB, addr string) *smtp.Client {
 	t.Helper()
 	c, err := smtp.Dial(addr)
 	if err != nil {

@@ -21,6 +21,8 @@
 //	-domains LIST         the domains accepted, as relay_domains (default example.test)
 //	-directory URL        the recipient directory (default: a demo one)
 //	-lookup-timeout D     bound on one directory lookup (default 5s)
+//	-cache-ttl D          remember existing recipients this long (default 5m; 0: no cache)
+//	-negative-cache-ttl D remember unknown recipients this long (default 30s)
 //	-nexthop NEXTHOP      the internal server, Postfix nexthop syntax (default [127.0.0.1]:2526)
 //	-recipient-delimiter C  recipient_delimiter (default +)
 //	-mynetworks LIST      clients allowed to relay anywhere (default none)
@@ -47,6 +49,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mxrelay/mxrelay/lookup"
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay"
 )
@@ -70,6 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	directory := fs.String("directory", "", "the recipient directory URL (default: a demo directory on 127.0.0.1)")
 	lookupTimeout := fs.Duration("lookup-timeout", 5*time.Second, "bound on one directory lookup")
 	nexthop := fs.String("nexthop", "[127.0.0.1]:2526", "the internal mail server, in Postfix nexthop syntax")
+	cacheTTL := fs.Duration("cache-ttl", 5*time.Minute, "how long an existing recipient is remembered (0: no cache)")
+	negativeTTL := fs.Duration("negative-cache-ttl", 30*time.Second, "how long an unknown recipient is remembered")
 	delimiter := fs.String("recipient-delimiter", "+", "recipient_delimiter: alice+news@ is alice@")
 	mynetworks := fs.String("mynetworks", "", "clients allowed to relay to any domain")
 	queueDir := fs.String("queue", "", "queue directory (default: a new temporary one)")
@@ -118,10 +123,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	if err != nil {
 		return fail("%v", err)
 	}
+	var recipients lookup.Table = &Directory{URL: dirURL, Timeout: *lookupTimeout}
+	if *cacheTTL > 0 {
+		if *negativeTTL == 0 {
+			*negativeTTL = -1 // flag 0: no negative caching (Cache's 0 is its default)
+		}
+		recipients = &Cache{Table: recipients, TTL: *cacheTTL, NegativeTTL: *negativeTTL}
+	}
 	c := Config{
 		Hostname:           *hostname,
 		Domains:            *domains,
-		Recipients:         &Directory{URL: dirURL, Timeout: *lookupTimeout},
+		Recipients:         recipients,
 		NextHop:            *nexthop,
 		RecipientDelimiter: *delimiter,
 		MyNetworks:         *mynetworks,
