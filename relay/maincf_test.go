@@ -188,7 +188,7 @@ func TestMainCFParse(t *testing.T) {
 
 func TestMainCFIgnored(t *testing.T) {
 	c, err := ParseMainCF(strings.NewReader(`
-smtpd_tls_cert_file = /etc/ssl/x.pem
+smtp_tls_cert_file = /etc/ssl/x.pem
 biff = no
 my_tables = hash:/etc/postfix/rr
 relay_recipient_maps = $my_tables
@@ -198,7 +198,7 @@ unused_helper = 1
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := c.Ignored(), []string{"biff", "smtpd_tls_cert_file", "unused_helper"}; !slices.Equal(got, want) {
+	if got, want := c.Ignored(), []string{"biff", "smtp_tls_cert_file", "unused_helper"}; !slices.Equal(got, want) {
 		t.Errorf("Ignored() = %v, want %v (my_tables is used through $my_tables)", got, want)
 	}
 	if !Known("relay_domains") || Known("biff") {
