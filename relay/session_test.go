@@ -528,3 +528,34 @@ func TestRewriteReplyLeavesOthers(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxConnections: past the limit a connection waits to be accepted
+// (no greeting) until another one ends, as Postfix's process limit makes
+// it wait.
+func TestMaxConnections(t *testing.T) {
+	w := newWorld(t, worldOpts{noRun: true})
+	_, addr := serve(t, ServerConfig{Relay: w.relay, MaxConnections: 1})
+	first, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1 := bufio.NewReader(first)
+	if l, _ := r1.ReadString('\n'); !strings.HasPrefix(l, "220 ") {
+		t.Fatalf("first: %q", l)
+	}
+	second, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	r2 := bufio.NewReader(second)
+	second.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if l, err := r2.ReadString('\n'); err == nil {
+		t.Fatalf("second connection greeted while the first holds the only slot: %q", l)
+	}
+	first.Close()
+	second.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if l, err := r2.ReadString('\n'); !strings.HasPrefix(l, "220 ") {
+		t.Errorf("second after the first closed: %q, %v", l, err)
+	}
+}
