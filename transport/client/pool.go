@@ -165,10 +165,8 @@ func (c *Client) checkout(t *Target) *session {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	defer func() {
-		// c.mu is held and c.closed false (Close empties the pool), so
-		// Close has not started waiting for c.wg.
-		if len(victims) > 0 && !c.closed {
-			c.wg.Go(func() { closeAll(victims) })
+		if len(victims) > 0 {
+			c.closeLater(victims)
 		}
 	}()
 	for list := c.idle[k]; len(list) > 0; list = c.idle[k] {
@@ -188,6 +186,17 @@ func (c *Client) checkout(t *Target) *session {
 		return s
 	}
 	return nil
+}
+
+// closeLater closes list in a goroutine the Client owns. c.mu is held and
+// the pool open (Close empties it first), so Close has not started waiting
+// for c.wg.
+func (c *Client) closeLater(list []*session) {
+	if c.closed {
+		closeAll(list)
+		return
+	}
+	c.wg.Go(func() { closeAll(list) })
 }
 
 // checkin keeps s for reuse, or closes it when it is broken, the pool is
