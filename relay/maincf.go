@@ -493,9 +493,15 @@ func (c *MainCF) defaultMynetworks() string {
 		return "127.0.0.0/8 [::1]/128"
 	}
 	host := c.Get("mynetworks_style") == "host"
+	protos := c.List("inet_protocols")
+	v4 := slices.Contains(protos, "all") || slices.Contains(protos, "ipv4")
+	v6 := slices.Contains(protos, "all") || slices.Contains(protos, "ipv6")
 	var parts []string
 	for _, p := range prefixes {
 		a := p.Addr().WithZone("")
+		if a.Is4() && !v4 || a.Is6() && !v6 {
+			continue
+		}
 		if host {
 			p = netip.PrefixFrom(a, a.BitLen())
 		} else {

@@ -59,6 +59,7 @@ myorigin = $mydomain
 	"level-0":     "compatibility_level = 0\nmydestination = $myhostname, localhost\n",
 	"level-2":     "compatibility_level = 2\n",
 	"no-dot-host": "compatibility_level = 3.6\nmyhostname = mx.example\n",
+	"ipv4-only":   "compatibility_level = 3.6\ninet_protocols = ipv4\nmynetworks_style = subnet\n",
 	"levelcmp": `compatibility_level = 3.6
 relayhost = ${{$compatibility_level} >=level {3.6} ? {new} : {old}} ${{3.10} >level {3.9} ? {t} : {f}} ${{2} != {02} ? {ne} : {eq}}
 `,
