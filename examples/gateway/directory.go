@@ -111,6 +111,12 @@ func (d *Directory) exists(ctx context.Context, key string) (bool, error) {
 	if int64(len(body)) > max {
 		return false, fmt.Errorf("directory answer longer than %d bytes", max)
 	}
+	return parseAnswer(body)
+}
+
+// parseAnswer reads the directory's JSON answer, {"exists": BOOL}; other
+// fields are ignored.
+func parseAnswer(body []byte) (bool, error) {
 	var a directoryAnswer
 	if err := json.Unmarshal(body, &a); err != nil {
 		return false, fmt.Errorf("directory answer: %w", err)
