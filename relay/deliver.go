@@ -328,7 +328,7 @@ func (r *Relay) notify(ctx context.Context, d *queue.Delivery, rep queue.Report,
 		}
 	}
 	for _, i := range rep.Delivered {
-		if env.Recipients[i].Notify&queue.NotifySuccess != 0 && env.Recipients[i].Notify&queue.NotifyNever == 0 {
+		if wants(env.Recipients[i].Notify, queue.NotifySuccess) {
 			success = append(success, i)
 		}
 	}

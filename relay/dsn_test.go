@@ -251,3 +251,23 @@ func TestStatusFromReason(t *testing.T) {
 		}
 	}
 }
+
+// TestWants is RFC 3461's NOTIFY table: absent means failure and delay;
+// NEVER means nothing; otherwise exactly what is listed.
+func TestWants(t *testing.T) {
+	for _, tc := range []struct {
+		n                      queue.Notify
+		failure, delay, success bool
+	}{
+		{0, true, true, false},
+		{queue.NotifyNever, false, false, false},
+		{queue.NotifyFailure, true, false, false},
+		{queue.NotifyDelay, false, true, false},
+		{queue.NotifySuccess, false, false, true},
+		{queue.NotifySuccess | queue.NotifyFailure | queue.NotifyDelay, true, true, true},
+	} {
+		if wants(tc.n, queue.NotifyFailure) != tc.failure || wants(tc.n, queue.NotifyDelay) != tc.delay || wants(tc.n, queue.NotifySuccess) != tc.success {
+			t.Errorf("NOTIFY %b: failure %v delay %v success %v", tc.n, wants(tc.n, queue.NotifyFailure), wants(tc.n, queue.NotifyDelay), wants(tc.n, queue.NotifySuccess))
+		}
+	}
+}
