@@ -256,7 +256,7 @@ func TestStatusFromReason(t *testing.T) {
 // NEVER means nothing; otherwise exactly what is listed.
 func TestWants(t *testing.T) {
 	for _, tc := range []struct {
-		n                      queue.Notify
+		n                       queue.Notify
 		failure, delay, success bool
 	}{
 		{0, true, true, false},
