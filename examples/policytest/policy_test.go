@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 
@@ -247,4 +249,42 @@ func FuzzNoOpenRelay(f *testing.F) {
 			t.Fatalf("unlisted recipient %q accepted (%s)", rcpt, d.Reason)
 		}
 	})
+}
+
+// TestAgainstPostfix replays what a real Postfix 3.7.11 smtpd answered to
+// every case (testdata/postfix-replies.txt, see README.md), so that the
+// table above cannot drift from Postfix's behaviour unnoticed: a case
+// whose expectation is edited, or a reply of mxrelay that changes, fails
+// here.
+func TestAgainstPostfix(t *testing.T) {
+	b, err := os.ReadFile("testdata/postfix-replies.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := loadMainCF(t)
+	n := 0
+	for line := range strings.Lines(string(b)) {
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Split(strings.TrimSuffix(line, "\n"), "\t")
+		if len(f) != 6 {
+			t.Fatalf("bad line %q", line)
+		}
+		client := netip.MustParseAddr(strings.TrimPrefix(f[0], "IPV6:"))
+		sender, rcpt, want := f[3], f[4], f[5]
+		if got := p.CheckRcpt(t.Context(), client, f[2], sender, rcpt).Reply(); got != want {
+			t.Errorf("%s MAIL FROM:%s RCPT TO:%s\n got %s\nwant %s (Postfix)", client, sender, rcpt, got, want)
+		}
+		if n < len(cases) {
+			c := cases[n]
+			if c.client != client || c.sender != sender || c.rcpt != rcpt || !strings.HasPrefix(want, fmt.Sprintf("%d %s %s", c.code, c.enhanced, c.text)) {
+				t.Errorf("case %q disagrees with Postfix's reply %q", c.name, want)
+			}
+		}
+		n++
+	}
+	if n != len(cases) {
+		t.Errorf("%d Postfix replies for %d cases: regenerate testdata/postfix-replies.txt", n, len(cases))
+	}
 }
