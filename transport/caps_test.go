@@ -100,3 +100,41 @@ func TestDeliverSkipped5xxGreetingDefers(t *testing.T) {
 	d := e.agent.Deliver(context.Background(), smtpRoute("dead.test"), message("u@dead.test"))
 	wantRcpt(t, d.Recipients[0], client.Deferred, 554, "4.7.1", "mx.dead.test", "refused to talk to me: 554 5.7.1 go away")
 }
+
+// The DNS cache bounds the records it holds, not only its entries: ten
+// records per entry on average (MaxCacheEntries × 10), so names with
+// MaxRecords addresses each cannot fill memory a hundredfold.
+func TestDNSCacheRecordBound(t *testing.T) {
+	srv, _ := newDNSServer(t)
+	for h := range 8 {
+		for i := range 50 {
+			if err := srv.Add(fmt.Sprintf("h%d.wide.test. 300 IN A 127.2.%d.%d", h, h, i+1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	r, err := NewDNS(DNSConfig{Servers: []string{srv.Addr()}, Timeout: testDNSTimeout, Cache: true, MaxCacheEntries: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for h := range 8 {
+		addrs, err := r.LookupNetIP(context.Background(), "ip4", fmt.Sprintf("h%d.wide.test", h))
+		if err != nil || len(addrs) != 50 {
+			t.Fatalf("h%d: %d addresses, %v", h, len(addrs), err)
+		}
+	}
+	r.mu.Lock()
+	n := 0
+	for _, e := range r.entries {
+		n += len(e.rrs)
+	}
+	r.mu.Unlock()
+	if n > 100 {
+		t.Fatalf("cache holds %d records, bound 100", n)
+	}
+	// The last answer is still cached.
+	before := srv.Count("h7.wide.test", dns.TypeA, "")
+	if _, err := r.LookupNetIP(context.Background(), "ip4", "h7.wide.test"); err != nil || srv.Count("h7.wide.test", dns.TypeA, "") != before {
+		t.Fatalf("latest entry not cached: %v", err)
+	}
+}

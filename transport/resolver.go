@@ -127,7 +127,8 @@ type DNSConfig struct {
 	// an SOA, negative) honouring the TTLs. Temporary failures are never
 	// cached. Default off.
 	Cache bool
-	// MaxCacheEntries caps the cache. Default 10000.
+	// MaxCacheEntries caps the cache: at most this many answers, holding
+	// at most ten times as many records in all. Default 10000.
 	MaxCacheEntries int
 	// Now is the clock used for cache expiry. Default time.Now.
 	Now func() time.Time
@@ -151,7 +152,12 @@ type DNS struct {
 	maxCache int
 	mu       sync.Mutex
 	entries  map[cacheKey]cacheEntry
+	records  int // records held by entries
 }
+
+// cacheRecordsPerEntry bounds the records the cache holds, on average per
+// entry: an answer may hold MaxRecords, but not every answer.
+const cacheRecordsPerEntry = 10
 
 type cacheKey struct {
 	name  string
@@ -337,31 +343,44 @@ func (d *DNS) cached(ctx context.Context, name string, qtype uint16) ([]dns.RR, 
 			return e.rrs, "", e.err
 		}
 		if ok {
-			delete(d.entries, key)
+			d.evict(key)
 		}
 		d.mu.Unlock()
 	}
 	rrs, target, ttl, derr := d.query(ctx, name, qtype)
 	if d.cache && target == "" && ttl > 0 && (derr == nil || derr.Kind == DNSNotFound || derr.Kind == DNSNoData) {
 		d.mu.Lock()
-		if len(d.entries) >= d.maxCache {
+		d.evict(key)
+		full := func() bool {
+			return len(d.entries) >= d.maxCache || d.records+len(rrs) > d.maxCache*cacheRecordsPerEntry
+		}
+		if full() {
 			now := d.now()
 			for k, e := range d.entries {
 				if !now.Before(e.expires) {
-					delete(d.entries, k)
+					d.evict(k)
 				}
 			}
 			for k := range d.entries {
-				if len(d.entries) < d.maxCache {
+				if !full() {
 					break
 				}
-				delete(d.entries, k)
+				d.evict(k)
 			}
 		}
 		d.entries[key] = cacheEntry{rrs: rrs, err: derr, expires: d.now().Add(time.Duration(ttl) * time.Second)}
+		d.records += len(rrs)
 		d.mu.Unlock()
 	}
 	return rrs, target, derr
+}
+
+// evict removes the entry of k, if any; d.mu is held.
+func (d *DNS) evict(k cacheKey) {
+	if e, ok := d.entries[k]; ok {
+		d.records -= len(e.rrs)
+		delete(d.entries, k)
+	}
 }
 
 // query asks the servers. It returns the records of qtype owned by name or
