@@ -315,6 +315,20 @@ func notifyOf(ns []smtp.DSNNotify) queue.Notify {
 // Data implements smtp.Session: the message is normalised, checked and
 // stored durably before the 250 reply.
 func (s *session) Data(r io.Reader) error {
+	// The transfer lasts until the reply is written (the 354 started it):
+	// Shutdown waits for it.
+	s.mu.Lock()
+	s.inData = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.sc != nil {
+			s.replyPending = true // afterWrite ends the transfer
+		} else {
+			s.inData = false
+		}
+		s.mu.Unlock()
+	}()
 	if err := s.gate(); err != nil {
 		return err
 	}
@@ -328,18 +342,6 @@ func (s *session) Data(r io.Reader) error {
 	if err := s.check(policy.StageData, only); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	s.inData = true
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		if s.sc != nil {
-			s.replyPending = true // afterWrite ends the transfer
-		} else {
-			s.inData = false
-		}
-		s.mu.Unlock()
-	}()
 
 	now := s.r.c.Now()
 	addrs := make([]string, len(s.rcpts))
@@ -360,12 +362,13 @@ func (s *session) Data(r io.Reader) error {
 	dr := newDataReader(r, lim)
 	if s.discard {
 		_, err := io.Copy(io.Discard, dr)
-		s.r.log.Info("discard", "queue_id", s.queueID, "client", s.clientString(), "from", s.sender)
+		id := s.queueID
+		s.r.log.Info("discard", "queue_id", id, "client", s.clientString(), "from", s.sender)
 		s.resetTransaction()
 		if err != nil {
 			return s.dataError(err)
 		}
-		return ok250(s.queueID)
+		return ok250(id)
 	}
 	env := &queue.Envelope{
 		ID:         s.queueID,

@@ -386,8 +386,13 @@ func TestPolicyDiscardAndHold(t *testing.T) {
 			return d
 		})
 	}})
-	if err := w.send("s@sender.example", []string{"u@example.test"}, "Subject: dropped\r\n\r\nx\r\n"); err != nil {
-		t.Fatalf("discarded message: %v", err)
+	rs := w.raw()
+	rs.cmd("EHLO client.example")
+	rs.cmd("MAIL FROM:<s@sender.example>")
+	rs.cmd("RCPT TO:<u@example.test>")
+	rs.cmd("DATA")
+	if code, msg := rs.cmd("Subject: dropped\r\n\r\nx\r\n."); code != 250 || len(msg) <= len("2.0.0 Ok: queued as ") {
+		t.Errorf("discarded message: %d %q, want 250 with a queue ID", code, msg)
 	}
 	if mem.Len() != 0 {
 		t.Errorf("a discarded message was queued")
@@ -557,5 +562,32 @@ func TestMaxConnections(t *testing.T) {
 	second.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if l, err := r2.ReadString('\n'); !strings.HasPrefix(l, "220 ") {
 		t.Errorf("second after the first closed: %q, %v", l, err)
+	}
+}
+
+// TestShutdownAfterRefusedData: a DATA refused by policy after the 354
+// ends the transfer, so Shutdown does not wait for that session.
+func TestShutdownAfterRefusedData(t *testing.T) {
+	w := newWorld(t, worldOpts{noRun: true, cfg: func(c *Config) {
+		inner := c.Policy
+		c.Policy = CheckerFunc(func(ctx context.Context, req *policy.Request) policy.Decision {
+			if req.Stage == policy.StageData {
+				return policy.Decision{Verdict: policy.Reject, Code: 554, Enhanced: "5.7.1", Text: "<u@example.test>: Data command rejected: no"}
+			}
+			return inner.Check(ctx, req)
+		})
+	}})
+	s := w.raw()
+	s.cmd("EHLO client.example")
+	s.cmd("MAIL FROM:<s@sender.example>")
+	s.cmd("RCPT TO:<u@example.test>")
+	s.cmd("DATA")
+	if code, msg := s.cmd("Subject: x\r\n\r\nx\r\n."); code != 554 || msg != "5.7.1 <u@example.test>: Data command rejected: no" {
+		t.Errorf("refused DATA: %d %q", code, msg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.server.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
 	}
 }
