@@ -101,10 +101,11 @@ type item struct {
 	token   uint64
 	pos     int32 // heap position, -1 when held
 	held    bool
-	busy    bool   // Spool: a Modify or Remove is under way; Claim skips it
-	env     bool   // Spool: msg/<ID>.env exists
-	seg     uint64 // Spool: segment holding the data; 0 for msg/<ID>
-	end     int64  // Spool: offset of the end of the message's entry in its file
+	busy    bool      // Spool: a Modify or Remove is under way; Claim skips it
+	env     bool      // Spool: msg/<ID>.env exists
+	seg     uint64    // Spool: segment holding the data; 0 for msg/<ID>
+	end     int64     // Spool: offset of the end of the message's entry in its file
+	cache   *Envelope // Spool: the current envelope, when cached
 }
 
 // key is when the item becomes claimable: its lease end while leased,

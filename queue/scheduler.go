@@ -89,6 +89,7 @@ type Scheduler struct {
 	mu     sync.Mutex
 	active map[string]int      // deliveries in progress per destination
 	leased map[leaseKey]slots  // concurrency slots held per claim
+	expiry time.Time           // no lease in leased ends before this
 	dead   map[string]deadMark // suspended destinations
 }
 
@@ -286,6 +287,9 @@ func (s *Scheduler) Claim(ctx context.Context) (*Delivery, error) {
 		if len(d.dests) > 0 {
 			s.mu.Lock()
 			s.leased[leaseKey{env.ID, env.Lease.Token}] = slots{d.dests, env.Lease.Until}
+			if len(s.leased) == 1 || env.Lease.Until.Before(s.expiry) {
+				s.expiry = env.Lease.Until
+			}
 			s.mu.Unlock()
 		}
 		if len(d.Attempt) > 0 || len(d.suspended) == 0 {
@@ -366,12 +370,19 @@ func (s *Scheduler) releaseClaim(d *Delivery) {
 func (s *Scheduler) expireSlots(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(s.leased) == 0 || now.Before(s.expiry) {
+		return
+	}
+	var next time.Time
 	for k, sl := range s.leased {
 		if !now.Before(sl.until) {
 			delete(s.leased, k)
 			s.releaseLocked(sl.dests)
+		} else if next.IsZero() || sl.until.Before(next) {
+			next = sl.until
 		}
 	}
+	s.expiry = next
 }
 
 // Next is Claim that waits: it returns the next due message, waking when a

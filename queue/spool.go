@@ -57,6 +57,9 @@ type Spool struct {
 	closed    bool
 	inflight  sync.WaitGroup
 	recovered []Recovered
+	cacheMax  int  // envelopes kept decoded in memory
+	cacheN    int  // items with a cached envelope
+	cacheRing []ID // cached IDs, oldest first (may hold stale entries)
 
 	bmu      sync.Mutex // group commit of small messages
 	bcond    *sync.Cond
@@ -69,6 +72,11 @@ type SpoolOptions struct {
 	// Logger receives what the startup scan recovered or moved aside, and
 	// unreadable messages. Nil discards.
 	Logger *slog.Logger
+	// CacheEnvelopes is how many decoded envelopes the spool keeps in
+	// memory (the most recently stored, changed or read), so that the
+	// Scheduler can look at due messages without reading files. Default
+	// 10000 (a few MB); negative disables the cache.
+	CacheEnvelopes int
 }
 
 // Recovered describes a file OpenSpool found unusable and moved into the
@@ -98,6 +106,8 @@ const (
 	segSuffix      = ".seg"
 	tombSuffix     = ".rm"
 	maxScanWorkers = 16
+
+	defaultCacheEnvelopes = 10000
 )
 
 var _ Queue = (*Spool)(nil)
@@ -124,7 +134,10 @@ func OpenSpool(ctx context.Context, dir string, opts *SpoolOptions) (*Spool, err
 		return nil, err
 	}
 	s := &Spool{dir: dir, log: log, lock: lock, idx: newIndex(), storing: make(map[ID]bool),
-		live: make(map[uint64]int32)}
+		live: make(map[uint64]int32), cacheMax: opts.CacheEnvelopes}
+	if s.cacheMax == 0 {
+		s.cacheMax = defaultCacheEnvelopes
+	}
 	s.cond = sync.NewCond(&s.mu)
 	s.bcond = sync.NewCond(&s.bmu)
 	fail := func(err error) (*Spool, error) {
@@ -275,6 +288,7 @@ func (s *Spool) Store(ctx context.Context, env *Envelope, body io.Reader) (err e
 			s.idx.put(env)
 			it := s.idx.items[id]
 			it.seg, it.end = at.seg, at.end
+			s.remember(it, env)
 		}
 		s.mu.Unlock()
 	}()
@@ -474,6 +488,77 @@ func (s *Spool) writeSegment(batch []*pendingStore) (err error) {
 	return nil
 }
 
+// remember caches a copy of e as it's envelope, evicting the oldest
+// cached envelopes beyond cacheMax. The caller holds s.mu.
+func (s *Spool) remember(it *item, e *Envelope) {
+	if s.cacheMax < 0 {
+		return
+	}
+	c := e.Clone()
+	c.Lease = Lease{}
+	if it.cache == nil {
+		s.cacheN++
+		s.cacheRing = append(s.cacheRing, it.id)
+	}
+	it.cache = &c
+	for s.cacheN > s.cacheMax && len(s.cacheRing) > 0 {
+		old := s.idx.items[s.cacheRing[0]]
+		s.cacheRing = s.cacheRing[1:]
+		if old != nil && old.cache != nil {
+			old.cache = nil
+			s.cacheN--
+		}
+	}
+	if len(s.cacheRing) > 2*s.cacheMax+64 { // drop stale entries
+		ring := s.cacheRing[:0]
+		for _, id := range s.cacheRing {
+			if x := s.idx.items[id]; x != nil && x.cache != nil {
+				ring = append(ring, id)
+			}
+		}
+		s.cacheRing = ring
+	}
+}
+
+// forget drops it's cached envelope (it is being removed). The caller
+// holds s.mu.
+func (s *Spool) forget(it *item) {
+	if it.cache != nil {
+		it.cache = nil
+		s.cacheN--
+	}
+}
+
+// current returns id's envelope from the cache or, failing that, from
+// disk (and caches it), with its lease.
+func (s *Spool) current(id ID) (*Envelope, error) {
+	s.mu.Lock()
+	it := s.idx.items[id]
+	if it == nil {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if it.cache != nil {
+		c := it.cache.Clone()
+		c.Lease = s.idx.lease(id)
+		s.mu.Unlock()
+		return &c, nil
+	}
+	l := loc{it.seg, it.end, it.env}
+	s.mu.Unlock()
+	e, err := s.load(id, l)
+	if err != nil {
+		return nil, notFound(id, err)
+	}
+	s.mu.Lock()
+	if it2 := s.idx.items[id]; it2 == it && !it.busy && it.cache == nil && it.env == l.env {
+		s.remember(it, e)
+	}
+	e.Lease = s.idx.lease(id)
+	s.mu.Unlock()
+	return e, nil
+}
+
 // load reads the current envelope of id: msg/<ID>.env when there is one,
 // else the record stored with the body.
 func (s *Spool) load(id ID, l loc) (*Envelope, error) {
@@ -534,17 +619,10 @@ func (s *Spool) Get(ctx context.Context, id ID) (Envelope, error) {
 		return Envelope{}, err
 	}
 	defer s.inflight.Done()
-	l, err := s.locate(id)
+	e, err := s.current(id)
 	if err != nil {
 		return Envelope{}, err
 	}
-	e, err := s.load(id, l)
-	if err != nil {
-		return Envelope{}, notFound(id, err)
-	}
-	s.mu.Lock()
-	e.Lease = s.idx.lease(id)
-	s.mu.Unlock()
 	return *e, nil
 }
 
@@ -612,16 +690,10 @@ func (s *Spool) Modify(ctx context.Context, id ID, fn func(*Envelope) error) err
 		return err
 	}
 	defer s.release(it)
-	s.mu.Lock()
-	l := loc{it.seg, it.end, it.env}
-	s.mu.Unlock()
-	e, err := s.load(id, l)
+	e, err := s.current(id)
 	if err != nil {
-		return notFound(id, err)
+		return err
 	}
-	s.mu.Lock()
-	e.Lease = s.idx.lease(id)
-	s.mu.Unlock()
 	size := e.Size
 	if err := fn(e); err != nil {
 		return err
@@ -637,6 +709,7 @@ func (s *Spool) Modify(ctx context.Context, id ID, fn func(*Envelope) error) err
 	s.mu.Lock()
 	it.env = true
 	s.idx.put(e)
+	s.remember(it, e)
 	s.mu.Unlock()
 	return nil
 }
@@ -706,6 +779,7 @@ func (s *Spool) Remove(ctx context.Context, id ID) error {
 	}
 	s.mu.Lock()
 	it.busy = false
+	s.forget(it)
 	s.idx.remove(id)
 	last := false
 	if l.seg != 0 {
@@ -764,11 +838,16 @@ func (s *Spool) Claim(ctx context.Context, now time.Time, lease time.Duration, a
 		if it.busy {
 			return nil, false
 		}
+		if it.cache != nil {
+			c := it.cache.Clone()
+			return &c, true
+		}
 		e, err := s.load(id, loc{it.seg, it.end, it.env})
 		if err != nil {
 			s.log.Error("queue spool: cannot read message", slog.String("id", string(id)), slog.Any("err", err))
 			return nil, false
 		}
+		s.remember(it, e)
 		return e, true
 	})
 }
@@ -791,20 +870,13 @@ func (s *Spool) Walk(ctx context.Context, fn func(*Envelope) error) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		l, err := s.locate(id)
-		if err != nil {
-			continue
-		}
-		e, err := s.load(id, l)
-		if errors.Is(err, fs.ErrNotExist) {
+		e, err := s.current(id)
+		if errors.Is(err, ErrNotFound) {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("queue: spool: message %s: %w", id, err)
+			return err
 		}
-		s.mu.Lock()
-		e.Lease = s.idx.lease(id)
-		s.mu.Unlock()
 		if err := fn(e); err != nil {
 			return err
 		}

@@ -26,26 +26,37 @@ func openSpool(t testing.TB, dir string) *queue.Spool {
 }
 
 func TestSpoolConformance(t *testing.T) {
-	queuetest.Run(t, queuetest.Options{
-		New: func(t *testing.T) queue.Queue {
-			s := openSpool(t, t.TempDir())
-			t.Cleanup(func() { s.Close() })
-			return s
-		},
-		Reopen: func(t *testing.T, q queue.Queue) queue.Queue {
-			s := q.(*queue.Spool)
-			if err := s.Close(); err != nil {
-				t.Fatalf("Close: %v", err)
+	for _, c := range []struct {
+		name  string
+		cache int
+	}{{"cache=default", 0}, {"cache=2", 2}, {"cache=off", -1}} {
+		t.Run(c.name, func(t *testing.T) {
+			open := func(t *testing.T, dir string) *queue.Spool {
+				s, err := queue.OpenSpool(context.Background(), dir, &queue.SpoolOptions{CacheEnvelopes: c.cache})
+				if err != nil {
+					t.Fatalf("OpenSpool: %v", err)
+				}
+				t.Cleanup(func() { s.Close() })
+				return s
 			}
-			s2 := openSpool(t, s.Dir())
-			t.Cleanup(func() { s2.Close() })
-			if r := s2.Recovered(); len(r) > 0 {
-				t.Errorf("reopen moved files aside: %+v", r)
-			}
-			return s2
-		},
-		Streaming: true,
-	})
+			queuetest.Run(t, queuetest.Options{
+				New: func(t *testing.T) queue.Queue { return open(t, t.TempDir()) },
+				Reopen: func(t *testing.T, q queue.Queue) queue.Queue {
+					s := q.(*queue.Spool)
+					if err := s.Close(); err != nil {
+						t.Fatalf("Close: %v", err)
+					}
+					s2 := open(t, s.Dir())
+					if r := s2.Recovered(); len(r) > 0 {
+						t.Errorf("reopen moved files aside: %+v", r)
+					}
+					return s2
+				},
+				Streaming: true,
+				BigBody:   map[bool]int64{true: 50 << 20, false: 1 << 20}[c.cache == 0],
+			})
+		})
+	}
 }
 
 func TestSpoolLock(t *testing.T) {
