@@ -79,7 +79,8 @@ type Gateway struct {
 	conns     *trackingListener
 }
 
-// Start starts a gateway serving SMTP on l. Shutdown stops it.
+// Start starts a gateway serving SMTP on l. Shutdown stops it. When Start
+// fails, l is left open for the caller to close.
 func Start(ctx context.Context, c Config, l net.Listener) (*Gateway, error) {
 	switch {
 	case c.Domains == "":

@@ -278,6 +278,16 @@ func TestShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	io.WriteString(w, "Subject: in flight\r\n\r\nFirst half,\r\n")
+	// go-smtp calls the session's Data just after sending 354: wait
+	// until it has.
+	waitFor(t, "the session to be in DATA", func() bool {
+		for c := range g.conns.conns {
+			if c.busy {
+				return true
+			}
+		}
+		return false
+	}, &g.conns.mu)
 
 	done := make(chan struct{})
 	go func() {
@@ -285,17 +295,7 @@ func TestShutdown(t *testing.T) {
 		shutdown(t, g)
 	}()
 	// Wait until Shutdown has dealt with the idle connections.
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
-		g.conns.mu.Lock()
-		closing := g.conns.closing
-		g.conns.mu.Unlock()
-		if closing {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("Shutdown did not begin closing connections")
-		}
-	}
+	waitFor(t, "Shutdown to begin closing connections", func() bool { return g.conns.closing }, &g.conns.mu)
 	io.WriteString(w, "second half.\r\n")
 	if err := w.Close(); err != nil {
 		t.Errorf("the message being sent when Shutdown began was refused: %v", err)
@@ -314,6 +314,24 @@ func TestShutdown(t *testing.T) {
 	default:
 		if q.Len() != 1 {
 			t.Errorf("the accepted message is neither delivered nor queued (queue: %d)", q.Len())
+		}
+	}
+}
+
+// waitFor polls cond, holding mu, until it holds; it fails the test if
+// that takes more than 30 seconds (a bound for a broken build, not a
+// timing assertion).
+func waitFor(t *testing.T, what string, cond func() bool, mu *sync.Mutex) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		mu.Lock()
+		ok := cond()
+		mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
 		}
 	}
 }
