@@ -132,7 +132,7 @@ func statusLines(t *testing.T, path string) []statusLine {
 // stand-in primary, which prints it; unknown recipients are refused.
 func TestDemo(t *testing.T) {
 	status := filepath.Join(t.TempDir(), "status.jsonl")
-	d := start(t, "-listen", "127.0.0.1:0", "-demo-primary", "127.0.0.1:0", "-status-log", status, "-queue", t.TempDir())
+	d := start(t, "-listen", "127.0.0.1:0", "-demo-primary", "127.0.0.1:0", "-status-log", status, "-queue", t.TempDir(), "-dns", noDNS)
 	for _, want := range []string{"backup MX for example.test", "alice@example.test, bob@example.test", "swaks --server " + d.addr, "smtp.SendMail(\"" + d.addr, "stand-in primary started"} {
 		if !strings.Contains(d.out.String(), want) {
 			t.Errorf("banner lacks %q:\n%s", want, d.out)
@@ -226,7 +226,7 @@ func (ss *sinkSession) Data(r io.Reader) error {
 // address, the demo relays to it and starts no stand-in.
 func TestDemoExistingPrimary(t *testing.T) {
 	primary := startSink(t, "127.0.0.1:0")
-	d := start(t, "-listen", "127.0.0.1:0", "-demo-primary", primary.addr, "-queue", t.TempDir())
+	d := start(t, "-listen", "127.0.0.1:0", "-demo-primary", primary.addr, "-queue", t.TempDir(), "-dns", noDNS)
 	if !strings.Contains(d.out.String(), "an SMTP server already listening there") {
 		t.Errorf("banner:\n%s", d.out)
 	}
@@ -244,7 +244,7 @@ func TestCheck(t *testing.T) {
 	good := filepath.Join(dir, "good.cf")
 	os.WriteFile(good, []byte("compatibility_level = 3.6\nmyhostname = mx.example.net\nrelay_domains = example.test\nbiff = no\n"), 0o644)
 	var out, errs output
-	if code := run(context.Background(), []string{"-check", "-config", good, "-dns", "127.0.0.1:1"}, &out, &errs, nil); code != 0 {
+	if code := run(context.Background(), []string{"-check", "-config", good, "-dns", noDNS}, &out, &errs, nil); code != 0 {
 		t.Fatalf("exit %d: %s", code, errs.String())
 	}
 	for _, want := range []string{"warning: ", "relay_recipient_maps", "ignored: biff", "configuration OK"} {
@@ -255,7 +255,7 @@ func TestCheck(t *testing.T) {
 	bad := filepath.Join(dir, "bad.cf")
 	os.WriteFile(bad, []byte("compatibility_level = 3.6\nrelay_recipient_maps = hash:/nonexistent/relay_recipients\nrelay_domains = example.test\n"), 0o644)
 	out, errs = output{}, output{}
-	if code := run(context.Background(), []string{"-check", "-config", bad, "-dns", "127.0.0.1:1"}, &out, &errs, nil); code != 1 {
+	if code := run(context.Background(), []string{"-check", "-config", bad, "-dns", noDNS}, &out, &errs, nil); code != 1 {
 		t.Errorf("a missing table: exit %d, want 1:\n%s", code, out.String())
 	}
 	if !strings.Contains(errs.String(), "/nonexistent/relay_recipients") {
@@ -285,7 +285,7 @@ maximal_backoff_time = 1s
 `, portOf(primaryAddr))), 0o644)
 	qdir := filepath.Join(dir, "queue")
 	status := filepath.Join(dir, "status.jsonl")
-	args := []string{"-config", cfg, "-queue", qdir, "-listen", "127.0.0.1:0", "-status-log", status, "-dns", "127.0.0.1:1"}
+	args := []string{"-config", cfg, "-queue", qdir, "-listen", "127.0.0.1:0", "-status-log", status, "-dns", noDNS}
 	d := start(t, args...)
 	if err := smtp.SendMail(d.addr, nil, "you@sender.example", []string{"alice@example.test"}, []byte("Subject: survive\r\n\r\nrestart\r\n")); err != nil {
 		t.Fatal(err)
@@ -312,7 +312,7 @@ maximal_backoff_time = 1s
 // TestSwaks sends with swaks, as the banner tells newcomers to.
 func TestSwaks(t *testing.T) {
 	swaks := testenv.NeedProgram(t, "swaks")
-	d := start(t, "-listen", "127.0.0.1:0", "-demo-primary", "127.0.0.1:0", "-queue", t.TempDir())
+	d := start(t, "-listen", "127.0.0.1:0", "-demo-primary", "127.0.0.1:0", "-queue", t.TempDir(), "-dns", noDNS)
 	out, err := exec.Command(swaks, "--server", d.addr, "--from", "you@sender.example", "--to", "alice@example.test",
 		"--header", "Subject: from swaks", "--body", "sent by swaks").CombinedOutput()
 	if err != nil {
@@ -356,7 +356,7 @@ func TestSmtpSinkPrimary(t *testing.T) {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	waitFor(t, "smtp-sink", func() bool { return listening(addr) })
-	d := start(t, "-listen", "127.0.0.1:0", "-demo-primary", addr, "-queue", t.TempDir())
+	d := start(t, "-listen", "127.0.0.1:0", "-demo-primary", addr, "-queue", t.TempDir(), "-dns", noDNS)
 	if err := smtp.SendMail(d.addr, nil, "you@sender.example", []string{"bob@example.test"}, []byte("Subject: sink\r\n\r\nto smtp-sink\r\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -567,3 +567,7 @@ type dialerFunc func(ctx context.Context, network, address string) (net.Conn, er
 func (f dialerFunc) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	return f(ctx, network, address)
 }
+
+// noDNS is a loopback address where no DNS server listens: tests that
+// need no DNS must not reach the machine's resolvers.
+const noDNS = "127.0.0.1:1"
