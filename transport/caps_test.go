@@ -138,3 +138,23 @@ func TestDNSCacheRecordBound(t *testing.T) {
 		t.Fatalf("latest entry not cached: %v", err)
 	}
 }
+
+// The MX host cap never splits a preference: past MaxMXHosts, the hosts
+// of the same preference as the last one kept are looked up too (up to
+// five times the cap), so this host is found among its equals (M9) and
+// the mail does not go round between equal-preference MX hosts.
+func TestMXHostCapKeepsPreferenceWhole(t *testing.T) {
+	var zone strings.Builder
+	zone.WriteString("$ORIGIN test.\n$TTL 300\n")
+	for i := 1; i <= 30; i++ {
+		fmt.Fprintf(&zone, "flat IN MX 10 h%d.flat\nh%d.flat IN A 127.0.12.%d\n", i, i, i)
+	}
+	zone.WriteString("flat IN MX 10 us.flat\nus.flat IN A 127.0.0.1\n") // 31st, after the cap
+	_, r := newDNSServerZone(t, zone.String())
+	c := &AddressConfig{Resolver: r, MyAddresses: us, NoRandomize: true}
+	a, err := resolveHop(t, c, "flat.test")
+	wantStatus(t, err, "5.4.6", "mail for flat.test loops back to myself")
+	if !a.IAmMX {
+		t.Fatal("own address among equal-preference MX hosts not found")
+	}
+}

@@ -95,9 +95,9 @@
 //   - best_mx_transport is not supported: a loop bounces with 5.4.6 (or
 //     defers with 4.3.5 when the nexthop is $relayhost).
 //   - At most AddressConfig.MaxMXHosts (20) MX hosts are looked up per
-//     domain, best first; Postfix has no such cap. An own address listed
-//     only beyond that many better or equal MX hosts is not recognised
-//     (M9); raise the cap for such a domain.
+//     domain, best first, completing the preference of the last one (up
+//     to 100 hosts); Postfix has no such cap. An own address listed only
+//     beyond that is not recognised (M9); raise the cap for such a domain.
 //   - Port names in nexthops come from a fixed table (smtp, lmtp,
 //     submission, smtps, submissions), not from /etc/services.
 //   - TLSPolicyMap reads "dane" as "may" (this resolver does not validate

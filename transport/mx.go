@@ -83,8 +83,11 @@ type AddressConfig struct {
 	// ignore_mx_lookup_error, default no).
 	IgnoreMXLookupError bool
 	// MaxMXHosts caps the MX hosts looked up per domain, best first.
-	// Default 20. Postfix has no such cap; a peer listing thousands of MX
-	// records should not cost thousands of queries.
+	// Hosts of the same preference as the last one within the cap are
+	// looked up too, up to five times the cap, so that the self check
+	// (M9) sees all of a preference. Default 20. Postfix has no such cap;
+	// a peer listing thousands of MX records should not cost thousands of
+	// queries.
 	MaxMXHosts int
 }
 
@@ -204,7 +207,13 @@ func (c *AddressConfig) domainAddrs(ctx context.Context, domain string, port uin
 		maxHosts = maxMXHostsDefault
 	}
 	if len(mxs) > maxHosts {
-		mxs = mxs[:maxHosts]
+		// Never split a preference (up to five times the cap): the self
+		// check must see every host of our preference (M9).
+		cut := maxHosts
+		for cut < len(mxs) && cut < 5*maxHosts && mxs[cut].Pref == mxs[maxHosts-1].Pref {
+			cut++
+		}
+		mxs = mxs[:cut]
 	}
 	bestPref := int(mxs[0].Pref)
 
