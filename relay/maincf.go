@@ -27,6 +27,8 @@ import (
 // compares (==, !=, <, <=, >, >= numerically or as strings, and the same
 // with the "level" suffix for compatibility levels), which is how Postfix
 // 3.7 writes its compatibility_level dependent defaults.
+//
+// A MainCF is not safe for concurrent use: expanding records warnings.
 type MainCF struct {
 	// Name is the file name used in warnings ("/etc/postfix/main.cf").
 	Name string
@@ -106,8 +108,12 @@ func (c *MainCF) name() string {
 	return c.Name
 }
 
+// warnf records a warning once: expansion runs at every Get.
 func (c *MainCF) warnf(format string, args ...any) {
-	c.warnings = append(c.warnings, fmt.Sprintf(format, args...))
+	w := fmt.Sprintf(format, args...)
+	if !slices.Contains(c.warnings, w) {
+		c.warnings = append(c.warnings, w)
+	}
 }
 
 // parseLine splits "name = value" as Postfix's split_nameval does.
