@@ -17,13 +17,14 @@
 //
 // Flags:
 //
-//	-listen ADDR          SMTP listen address (default 127.0.0.1:2525)
+//	-listen ADDR          SMTP listen address (default 127.0.0.1:2527)
 //	-domains LIST         the domains accepted, as relay_domains (default example.test)
 //	-directory URL        the recipient directory (default: a demo one)
 //	-lookup-timeout D     bound on one directory lookup (default 5s)
 //	-cache-ttl D          remember existing recipients this long (default 5m; 0: no cache)
 //	-negative-cache-ttl D remember unknown recipients this long (default 30s)
-//	-nexthop NEXTHOP      the internal server, Postfix nexthop syntax (default [127.0.0.1]:2526)
+//	-nexthop NEXTHOP      the internal server, Postfix nexthop syntax (default [127.0.0.1]:2525,
+//	                      where the mxrelayd demo listens)
 //	-recipient-delimiter C  recipient_delimiter (default +)
 //	-mynetworks LIST      clients allowed to relay anywhere (default none)
 //	-queue DIR            the queue directory (default: a new temporary one)
@@ -68,11 +69,11 @@ type hooks struct {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks) int {
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:2525", "SMTP listen address")
+	listen := fs.String("listen", "127.0.0.1:2527", "SMTP listen address")
 	domains := fs.String("domains", "example.test", "the domains accepted, as relay_domains")
 	directory := fs.String("directory", "", "the recipient directory URL (default: a demo directory on 127.0.0.1)")
 	lookupTimeout := fs.Duration("lookup-timeout", 5*time.Second, "bound on one directory lookup")
-	nexthop := fs.String("nexthop", "[127.0.0.1]:2526", "the internal mail server, in Postfix nexthop syntax")
+	nexthop := fs.String("nexthop", "[127.0.0.1]:2525", "the internal mail server, in Postfix nexthop syntax")
 	cacheTTL := fs.Duration("cache-ttl", 5*time.Minute, "how long an existing recipient is remembered (0: no cache)")
 	negativeTTL := fs.Duration("negative-cache-ttl", 30*time.Second, "how long an unknown recipient is remembered")
 	delimiter := fs.String("recipient-delimiter", "+", "recipient_delimiter: alice+news@ is alice@")
@@ -150,6 +151,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	}
 	fmt.Fprintf(stdout, "gateway: %s listening on %s, queue %s, relaying to %s\n  %s\n",
 		g.Hostname(), g.Addr(), dir, *nexthop, strings.Join(g.MainCF(), "\n  "))
+	if *directory == "" {
+		fmt.Fprintf(stdout, "try: swaks --server %s --from you@sender.example --to alice@%s\n", g.Addr(), doms[0])
+	}
 	if h != nil && h.ready != nil {
 		h.ready(g.Addr().String())
 	}
