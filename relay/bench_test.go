@@ -36,7 +36,7 @@ func benchRelay(b *testing.B, q queue.Queue) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := NewServer(ServerConfig{Relay: r, MaxConnectionsPerClient: -1})
+	srv, err := NewServer(ServerConfig{MX: r, MaxConnectionsPerClient: -1})
 	if err != nil {
 		b.Fatal(err)
 	}

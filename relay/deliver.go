@@ -24,12 +24,12 @@ import (
 // message once no recipient is pending. When ctx is done Run stops
 // claiming and cancels the deliveries in progress (their messages stay
 // queued and are tried again), then returns ctx's error.
-func (r *Relay) Run(ctx context.Context) error {
+func (r *MX) Run(ctx context.Context) error {
 	return r.run(ctx, ctx)
 }
 
 // run claims until claimCtx is done; deliveries run under deliverCtx.
-func (r *Relay) run(claimCtx, deliverCtx context.Context) error {
+func (r *MX) run(claimCtx, deliverCtx context.Context) error {
 	if r.c.Router == nil || r.c.Agent == nil {
 		return errors.New("relay: Run needs Config.Router and Config.Agent")
 	}
@@ -73,7 +73,7 @@ type attemptResult struct {
 }
 
 // process delivers one claimed message.
-func (r *Relay) process(ctx context.Context, d *queue.Delivery) {
+func (r *MX) process(ctx context.Context, d *queue.Delivery) {
 	env := &d.Envelope
 	if len(d.Attempt) == 0 {
 		// A worker died after Done and before Remove: bounce what is final.
@@ -169,7 +169,7 @@ func (r *Relay) process(ctx context.Context, d *queue.Delivery) {
 }
 
 // outcome maps a delivery result to the queue's outcome.
-func (r *Relay) outcome(i int, res transport.RecipientResult) queue.Outcome {
+func (r *MX) outcome(i int, res transport.RecipientResult) queue.Outcome {
 	o := queue.Outcome{Recipient: i, Reason: reasonText(res)}
 	switch res.Status {
 	case client.Delivered:
@@ -224,7 +224,7 @@ func clientRecipient(rc queue.Recipient) client.Recipient {
 }
 
 // openBody returns the message body as an io.ReaderAt.
-func (r *Relay) openBody(ctx context.Context, env *queue.Envelope) (io.ReaderAt, error) {
+func (r *MX) openBody(ctx context.Context, env *queue.Envelope) (io.ReaderAt, error) {
 	rc, err := r.c.Queue.Body(ctx, env.ID)
 	if err != nil {
 		return nil, err
@@ -256,7 +256,7 @@ func relayString(res transport.RecipientResult) string {
 
 // logAttempts writes one line per recipient attempted (and per recipient
 // expired) and tells the observer.
-func (r *Relay) logAttempts(rep queue.Report, attempted []int, results map[int]*attemptResult) {
+func (r *MX) logAttempts(rep queue.Report, attempted []int, results map[int]*attemptResult) {
 	env := &rep.Envelope
 	now := r.c.Now()
 	expired := make(map[int]bool, len(rep.Expired))
@@ -314,7 +314,7 @@ func (r *Relay) logAttempts(rep queue.Report, attempted []int, results map[int]*
 
 // notify sends the DSNs a Done report calls for, then removes the message
 // when it is final.
-func (r *Relay) notify(ctx context.Context, d *queue.Delivery, rep queue.Report, results map[int]*attemptResult) {
+func (r *MX) notify(ctx context.Context, d *queue.Delivery, rep queue.Report, results map[int]*attemptResult) {
 	env := &rep.Envelope
 	var failed, delayed, success []int
 	for _, i := range append(append([]int(nil), rep.Failed...), rep.Expired...) {
@@ -383,7 +383,7 @@ func (k DSNKind) String() string {
 }
 
 // sendDSN builds a DSN for the recipients idx and queues it from <>.
-func (r *Relay) sendDSN(ctx context.Context, env *queue.Envelope, kind DSNKind, idx []int, results map[int]*attemptResult) error {
+func (r *MX) sendDSN(ctx context.Context, env *queue.Envelope, kind DSNKind, idx []int, results map[int]*attemptResult) error {
 	now := r.c.Now()
 	dsn := &DSN{
 		Kind: kind, Hostname: r.c.Hostname, Origin: r.c.Origin, QueueID: string(env.ID), Sender: env.Sender,

@@ -7,12 +7,12 @@
 //
 // # Pieces
 //
-//   - Relay (New) is a go-smtp Backend: mount it in your own smtp.Server,
+//   - MX (New) is a go-smtp Backend: mount it in your own smtp.Server,
 //     or let Server run it. Each SMTP command is checked by a Checker
 //     (*policy.Policy): client and HELO restrictions at the first
 //     HELO/EHLO, then MAIL, RCPT and DATA, with Postfix's reply codes and
-//     texts. Relay.Run is the delivery loop.
-//   - Server runs a Relay: listener with a connection limit and a
+//     texts. MX.Run is the delivery loop.
+//   - Server runs an MX: listener with a connection limit and a
 //     per-client limit, command timeouts, delivery workers, and
 //     Shutdown(ctx), which finishes the message being received, closes
 //     idle sessions, stops the workers and leaves the queue intact.
@@ -42,14 +42,14 @@
 //	ld, err := relay.Load(ctx, cf, relay.LoadOptions{Queue: spool, Logger: logger})
 //	if err != nil { ... }       // a missing table, a bad value, an open relay (S2)
 //	for _, w := range ld.Warnings { logger.Warn(w) } // K4 traps, ignored parameters
-//	srv, _ := relay.NewServer(relay.ServerConfig{Relay: ld.Relay})
+//	srv, _ := relay.NewServer(relay.ServerConfig{MX: ld.MX})
 //	go srv.ListenAndServe(ctx, "192.0.2.2:25")
 //	<-ctx.Done()
 //	srv.Shutdown(shutdownCtx)
 //
 // To embed the backend in your own server instead, build the pieces
 // (policy.New, transport.NewRouter and NewAgent, queue.NewScheduler), pass
-// them to New, mount the Relay with smtp.NewServer(r) (set MaxMessageBytes
+// them to New, mount the MX with smtp.NewServer(mx) (set MaxMessageBytes
 // from r.MessageSizeLimit so that SIZE is advertised) and run r.Run(ctx)
 // for delivery. examples/mxrelayd is a complete daemon.
 //

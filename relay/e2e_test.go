@@ -154,7 +154,7 @@ type world struct {
 	dns     *dnstest.Server
 	primary *sink
 	senders *sink
-	relay   *Relay
+	relay   *MX
 	server  *Server
 	addr    string
 	sched   *queue.Scheduler
@@ -300,7 +300,7 @@ mx       300 IN A 127.0.0.5
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.server, err = NewServer(ServerConfig{Relay: w.relay})
+	w.server, err = NewServer(ServerConfig{MX: w.relay})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,10 +46,10 @@ biff = no
 	// ignored: [biff]
 }
 
-// A Relay is a go-smtp Backend: mount it in your own smtp.Server. Here a
+// An MX is a go-smtp Backend: mount it in your own smtp.Server. Here a
 // backup MX for example.test accepts one known recipient into an
 // in-memory queue and answers the others as Postfix does.
-func ExampleRelay_NewSession() {
+func ExampleMX_NewSession() {
 	ctx := context.Background()
 	pol, err := policy.New(ctx, policy.Config{
 		MyHostname:         "mx2.example.net",

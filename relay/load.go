@@ -53,7 +53,8 @@ type LoadOptions struct {
 // Loaded is a relay assembled from a main.cf, with what was noticed on
 // the way.
 type Loaded struct {
-	Relay *Relay
+	// MX is the relay: its SMTP backend and delivery loop.
+	MX *MX
 	// Policy is the relay's policy; Close it after the relay stops.
 	Policy *policy.Policy
 	// Client is the SMTP client; Close it after the relay stops.
@@ -64,7 +65,7 @@ type Loaded struct {
 	Ignored []string
 	// MyAddresses are the addresses the relay considers its own.
 	MyAddresses []netip.Addr
-	// Server is a ServerConfig for Relay with main.cf's smtpd_banner,
+	// Server is a ServerConfig for MX with main.cf's smtpd_banner,
 	// smtpd_timeout, smtpd_client_connection_count_limit and STARTTLS
 	// certificate: pass it to NewServer.
 	Server ServerConfig
@@ -295,12 +296,12 @@ func Load(ctx context.Context, cf *MainCF, o LoadOptions) (*Loaded, error) {
 		out.Close()
 		return nil, err
 	}
-	out.Relay = r
+	out.MX = r
 	perClient := int(ints["smtpd_client_connection_count_limit"])
 	if perClient == 0 {
 		perClient = -1 // Postfix: 0 means no limit
 	}
-	out.Server = ServerConfig{Relay: r, Timeout: durations["smtpd_timeout"], MaxConnectionsPerClient: perClient, Banner: cf.Get("smtpd_banner")}
+	out.Server = ServerConfig{MX: r, Timeout: durations["smtpd_timeout"], MaxConnectionsPerClient: perClient, Banner: cf.Get("smtpd_banner")}
 	tlsConf, tlsWarn := serverTLS(cf)
 	out.Server.TLS = tlsConf
 	out.Warnings = append(out.Warnings, tlsWarn...)

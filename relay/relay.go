@@ -120,9 +120,9 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Relay is a backup or primary MX: a go-smtp Backend that accepts mail
+// MX is a backup or primary MX: a go-smtp Backend that accepts mail
 // under a policy into a queue, and the delivery loop (Run) that relays it.
-type Relay struct {
+type MX struct {
 	c   Config
 	log *slog.Logger
 	obs Observer
@@ -130,8 +130,8 @@ type Relay struct {
 	sessions *sessionSet
 }
 
-// New checks the configuration and returns a Relay.
-func New(c Config) (*Relay, error) {
+// New checks the configuration and returns an MX.
+func New(c Config) (*MX, error) {
 	if c.Policy == nil {
 		return nil, errors.New("relay: Config.Policy is required")
 	}
@@ -186,15 +186,15 @@ func New(c Config) (*Relay, error) {
 	if obs == nil {
 		obs = nopObserver{}
 	}
-	return &Relay{c: c, log: log, obs: obs, sessions: newSessionSet()}, nil
+	return &MX{c: c, log: log, obs: obs, sessions: newSessionSet()}, nil
 }
 
 // Hostname returns $myhostname as the relay uses it.
-func (r *Relay) Hostname() string { return r.c.Hostname }
+func (r *MX) Hostname() string { return r.c.Hostname }
 
 // MessageSizeLimit returns the message size limit in bytes (0: none), for
 // the SIZE keyword of the server's EHLO reply (smtp.Server.MaxMessageBytes).
-func (r *Relay) MessageSizeLimit() int64 {
+func (r *MX) MessageSizeLimit() int64 {
 	if r.c.MessageSizeLimit < 0 {
 		return 0
 	}
@@ -202,4 +202,4 @@ func (r *Relay) MessageSizeLimit() int64 {
 }
 
 // Queue returns the queue scheduler.
-func (r *Relay) Queue() *queue.Scheduler { return r.c.Queue }
+func (r *MX) Queue() *queue.Scheduler { return r.c.Queue }

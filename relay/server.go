@@ -20,8 +20,8 @@ import (
 
 // ServerConfig configures a Server.
 type ServerConfig struct {
-	// Relay is the relay to serve. Required.
-	Relay *Relay
+	// MX is the relay to serve. Required.
+	MX *MX
 	// TLS enables STARTTLS when set.
 	TLS *tls.Config
 	// Timeout bounds each command read and reply write. Default 300s, as
@@ -55,7 +55,7 @@ type ServerConfig struct {
 	DrainDeliveries time.Duration
 }
 
-// Server runs a Relay: an SMTP listener in front of its Backend and its
+// Server runs an MX: an SMTP listener in front of its Backend and its
 // delivery workers. Serve or ListenAndServe starts it; Shutdown stops it.
 type Server struct {
 	c    ServerConfig
@@ -73,8 +73,8 @@ type Server struct {
 
 // NewServer returns a Server for c.
 func NewServer(c ServerConfig) (*Server, error) {
-	if c.Relay == nil {
-		return nil, errors.New("relay: ServerConfig.Relay is required")
+	if c.MX == nil {
+		return nil, errors.New("relay: ServerConfig.MX is required")
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 300 * time.Second
@@ -91,12 +91,12 @@ func NewServer(c ServerConfig) (*Server, error) {
 		c.MaxConnectionsPerClient = 50
 	}
 	if c.Banner == "" {
-		c.Banner = c.Relay.c.Hostname + " ESMTP " + c.Relay.c.MailName
+		c.Banner = c.MX.c.Hostname + " ESMTP " + c.MX.c.MailName
 	}
 	s := &Server{c: c, perClient: make(map[netip.Addr]int), slots: make(chan struct{}, c.MaxConnections)}
-	srv := smtp.NewServer(c.Relay)
-	srv.Domain = c.Relay.c.Hostname
-	srv.MaxMessageBytes = c.Relay.MessageSizeLimit()
+	srv := smtp.NewServer(c.MX)
+	srv.Domain = c.MX.c.Hostname
+	srv.MaxMessageBytes = c.MX.MessageSizeLimit()
 	srv.MaxLineLength = c.MaxLineLength
 	srv.ReadTimeout = c.Timeout
 	srv.WriteTimeout = c.Timeout
@@ -136,8 +136,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 
 	go func() {
 		defer close(s.runDone)
-		if s.c.Relay.c.Router != nil && s.c.Relay.c.Agent != nil {
-			_ = s.c.Relay.run(runCtx, hardCtx)
+		if s.c.MX.c.Router != nil && s.c.MX.c.Agent != nil {
+			_ = s.c.MX.run(runCtx, hardCtx)
 		} else {
 			<-runCtx.Done()
 		}
@@ -171,7 +171,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	cancel, hard, done := s.runCancel, s.runHard, s.runDone
 	s.mu.Unlock()
-	sessionsDone := s.c.Relay.sessions.close()
+	sessionsDone := s.c.MX.sessions.close()
 	if err := s.smtp.Shutdown(ctx); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
 		// Listener close errors are not interesting; a timeout is.
 		if ctx.Err() != nil {
@@ -226,7 +226,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		if !l.s.admit(addr) {
 			<-l.s.slots
 			_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			fmt.Fprintf(c, "421 4.7.0 %s Error: too many connections from %s\r\n", l.s.c.Relay.c.Hostname, addr)
+			fmt.Fprintf(c, "421 4.7.0 %s Error: too many connections from %s\r\n", l.s.c.MX.c.Hostname, addr)
 			_ = c.Close()
 			continue
 		}
@@ -310,7 +310,7 @@ func (c *conn) scan(b []byte) {
 func (c *conn) Write(p []byte) (int, error) {
 	out := p
 	if !c.s.c.GoSMTPReplies {
-		if q := rewriteReply(p, c.s.c.Relay.c.Hostname, c.s.c.Banner); q != nil {
+		if q := rewriteReply(p, c.s.c.MX.c.Hostname, c.s.c.Banner); q != nil {
 			out = q
 		}
 	}

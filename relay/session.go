@@ -22,7 +22,7 @@ import (
 // NewSession implements smtp.Backend: go-smtp calls it at the client's
 // first HELO or EHLO. The client restrictions (and, with
 // smtpd_delay_reject = no, the HELO restrictions) are checked here.
-func (r *Relay) NewSession(c *smtp.Conn) (smtp.Session, error) {
+func (r *MX) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	s := &session{r: r, conn: c, helo: c.Hostname()}
 	s.wrote = s.afterWrite
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -63,7 +63,7 @@ var (
 
 // session is one SMTP connection's state.
 type session struct {
-	r      *Relay
+	r      *MX
 	conn   *smtp.Conn
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -281,7 +281,7 @@ func TestShutdownFinishesTransaction(t *testing.T) {
 // 421 and a close.
 func TestPerClientConnectionLimit(t *testing.T) {
 	w := newWorld(t, worldOpts{noRun: true})
-	_, addr := serve(t, ServerConfig{Relay: w.relay, MaxConnectionsPerClient: 1})
+	_, addr := serve(t, ServerConfig{MX: w.relay, MaxConnectionsPerClient: 1})
 	first, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -325,7 +325,7 @@ func selfSigned(t *testing.T) tls.Certificate {
 // STARTTLS (with the TLS comment), UTF8SMTP with SMTPUTF8.
 func TestReceivedProtocol(t *testing.T) {
 	w := newWorld(t, worldOpts{})
-	_, tlsAddr := serve(t, ServerConfig{Relay: w.relay, TLS: &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}}})
+	_, tlsAddr := serve(t, ServerConfig{MX: w.relay, TLS: &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}}})
 
 	s := w.raw()
 	s.cmd("HELO old.example")
@@ -539,7 +539,7 @@ func TestRewriteReplyLeavesOthers(t *testing.T) {
 // it wait.
 func TestMaxConnections(t *testing.T) {
 	w := newWorld(t, worldOpts{noRun: true})
-	_, addr := serve(t, ServerConfig{Relay: w.relay, MaxConnections: 1})
+	_, addr := serve(t, ServerConfig{MX: w.relay, MaxConnections: 1})
 	first, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
