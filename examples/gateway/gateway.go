@@ -144,15 +144,15 @@ func Start(ctx context.Context, c Config, l net.Listener) (*Gateway, error) {
 	// once and that one after its reply.
 	g.conns = newTrackingListener(l)
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		s, err := ld.Relay.NewSession(c)
+		s, err := ld.MX.NewSession(c)
 		if err != nil {
 			return nil, err
 		}
 		tc, _ := c.Conn().(*trackedConn)
 		return &trackedSession{Session: s, c: tc}, nil
 	}))
-	srv.Domain = ld.Relay.Hostname()
-	srv.MaxMessageBytes = ld.Relay.MessageSizeLimit() // advertised as SIZE
+	srv.Domain = ld.MX.Hostname()
+	srv.MaxMessageBytes = ld.MX.MessageSizeLimit() // advertised as SIZE
 	srv.MaxLineLength = 64 << 10
 	srv.ReadTimeout = timeout
 	srv.WriteTimeout = timeout
@@ -161,9 +161,9 @@ func Start(ctx context.Context, c Config, l net.Listener) (*Gateway, error) {
 	srv.ErrorLog = log.New(io.Discard, "", 0)
 
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
-	g.srv, g.loaded, g.addr, g.hostname = srv, ld, l.Addr(), ld.Relay.Hostname()
+	g.srv, g.loaded, g.addr, g.hostname = srv, ld, l.Addr(), ld.MX.Hostname()
 	g.served, g.stopRun, g.runDone = make(chan error, 1), stopRun, make(chan error, 1)
-	go func() { g.runDone <- ld.Relay.Run(runCtx) }()
+	go func() { g.runDone <- ld.MX.Run(runCtx) }()
 	go func() { g.served <- srv.Serve(g.conns) }()
 	return g, nil
 }
