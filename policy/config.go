@@ -591,7 +591,8 @@ func (p *Policy) guard() error {
 // checkTraps reports the K4 traps as warnings.
 func (p *Policy) checkTraps(ctx context.Context) {
 	c := &p.cfg
-	for _, tok := range splitList(c.RelayDomains) {
+	relayToks, _ := tokenize(c.RelayDomains) // New has parsed it: no error
+	for _, tok := range relayToks {
 		if strings.HasPrefix(tok, "#") {
 			break
 		}

@@ -153,6 +153,15 @@ func TestWarnings(t *testing.T) {
 	if w := mustNew(t, c).Warnings(); len(w) != 0 {
 		t.Errorf("explicit reject_unlisted_recipient: %v", w)
 	}
+	c = backupMX()
+	c.RelayDomains = "backup.example, inline:{ a.example=x, b.example=x }"
+	c.RelayRecipientMaps = "inline:{ @b.example=x }"
+	if w := mustNew(t, c).Warnings(); len(w) != 0 {
+		t.Errorf("inline: table in relay_domains: %v", w)
+	}
+	if d := rcpt(mustNew(t, c), "203.0.113.1", "<u@b.example>"); d.Code != 250 {
+		t.Errorf("inline: relay domain: %v", d)
+	}
 	if w := mustNew(t, backupMX()).Warnings(); len(w) != 0 {
 		t.Errorf("clean configuration warned: %v", w)
 	}
