@@ -41,8 +41,9 @@
 //	if err != nil { ... }
 //	ld, err := relay.Load(ctx, cf, relay.LoadOptions{Queue: spool, Logger: logger})
 //	if err != nil { ... }       // a missing table, a bad value, an open relay (S2)
-//	for _, w := range ld.Warnings { logger.Warn(w) } // K4 traps, ignored parameters
-//	srv, _ := relay.NewServer(relay.ServerConfig{MX: ld.MX})
+//	defer ld.Close()
+//	for _, w := range ld.Warnings { logger.Warn(w) } // K4 traps, TLS trouble
+//	srv, _ := relay.NewServer(ld.Server) // smtpd_banner, smtpd_timeout, STARTTLS
 //	go srv.ListenAndServe(ctx, "192.0.2.2:25")
 //	<-ctx.Done()
 //	srv.Shutdown(shutdownCtx)
@@ -50,8 +51,9 @@
 // To embed the backend in your own server instead, build the pieces
 // (policy.New, transport.NewRouter and NewAgent, queue.NewScheduler), pass
 // them to New, mount the MX with smtp.NewServer(mx) (set MaxMessageBytes
-// from r.MessageSizeLimit so that SIZE is advertised) and run r.Run(ctx)
-// for delivery. examples/mxrelayd is a complete daemon.
+// from mx.MessageSizeLimit so that SIZE is advertised) and run mx.Run(ctx)
+// for delivery. LoadOptions.Tables brings Go tables (SQL, HTTP) into any
+// table parameter. examples/mxrelayd is a complete daemon.
 //
 // # What it implements
 //
