@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -119,7 +120,10 @@ func (r *MX) process(ctx context.Context, d *queue.Delivery) {
 		g.idx = append(g.idx, i)
 	}
 	if len(groups) > 0 {
-		body, err := r.openBody(ctx, env)
+		body, release, err := r.openBody(ctx, env)
+		if err == nil {
+			defer release()
+		}
 		if err != nil {
 			r.log.Error("cannot read queued message", "queue_id", env.ID, "err", err)
 			for _, g := range groups {
@@ -223,23 +227,47 @@ func clientRecipient(rc queue.Recipient) client.Recipient {
 	return out
 }
 
-// openBody returns the message body as an io.ReaderAt.
-func (r *MX) openBody(ctx context.Context, env *queue.Envelope) (io.ReaderAt, error) {
+// memoryBodyLimit is the largest body a delivery holds in memory; larger
+// ones are copied to a temporary file, so that workers x message size
+// does not become the relay's memory footprint.
+const memoryBodyLimit = 1 << 20
+
+// openBody returns the message body as an io.ReaderAt (the client reads
+// it once per session) and a function that releases it.
+func (r *MX) openBody(ctx context.Context, env *queue.Envelope) (io.ReaderAt, func(), error) {
 	rc, err := r.c.Queue.Body(ctx, env.ID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rc.Close()
-	// Bodies are capped by the message size limit, so reading one into
-	// memory is bounded.
-	b, err := io.ReadAll(io.LimitReader(rc, env.Size+1))
+	src := io.LimitReader(rc, env.Size+1)
+	if env.Size <= memoryBodyLimit {
+		b, err := io.ReadAll(src)
+		if err != nil {
+			return nil, nil, err
+		}
+		if int64(len(b)) != env.Size {
+			return nil, nil, fmt.Errorf("queued body is %d bytes, envelope says %d", len(b), env.Size)
+		}
+		return bytes.NewReader(b), func() {}, nil
+	}
+	f, err := os.CreateTemp("", "mxrelay-body-")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if int64(len(b)) != env.Size {
-		return nil, fmt.Errorf("queued body is %d bytes, envelope says %d", len(b), env.Size)
+	release := func() {
+		f.Close()
+		os.Remove(f.Name())
 	}
-	return bytes.NewReader(b), nil
+	n, err := io.Copy(f, src)
+	if err == nil && n != env.Size {
+		err = fmt.Errorf("queued body is %d bytes, envelope says %d", n, env.Size)
+	}
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	return f, release, nil
 }
 
 // relayString formats the peer as Postfix's relay= field.

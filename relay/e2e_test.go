@@ -624,3 +624,19 @@ func TestRelayDelayWarning(t *testing.T) {
 		t.Errorf("%d notifications, want the one delay warning", n)
 	}
 }
+
+// TestRelayLargeMessage: a body larger than what a delivery keeps in
+// memory goes through a temporary file, byte for byte.
+func TestRelayLargeMessage(t *testing.T) {
+	w := newWorld(t, worldOpts{cfg: func(c *Config) { c.MessageSizeLimit = 4 << 20 }})
+	line := strings.Repeat("0123456789", 9) + "\r\n"
+	body := "Subject: big\r\n\r\n" + strings.Repeat(line, (memoryBodyLimit/len(line))+100)
+	if err := w.send("s@sender.example", []string{"u@example.test"}, body); err != nil {
+		t.Fatal(err)
+	}
+	m := w.primary.wait(1)[0]
+	if !strings.HasSuffix(m.Data, body) || len(m.Data) <= memoryBodyLimit {
+		t.Errorf("relayed %d bytes, want the %d-byte body intact", len(m.Data), len(body))
+	}
+	waitFor(t, func() bool { return w.mem.Len() == 0 })
+}
