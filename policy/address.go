@@ -102,7 +102,7 @@ func ParseAddress(path string, smtputf8 bool) (Address, error) {
 		return bad("malformed UTF-8")
 	}
 	t := trimBlanks(path)
-	if strings.HasPrefix(t, "<") {
+	for strings.HasPrefix(t, "<") { // Postfix also takes "<<a@b>>"
 		if !strings.HasSuffix(t, ">") || len(t) < 2 {
 			return bad("unbalanced '<'")
 		}
@@ -119,28 +119,40 @@ func ParseAddress(path string, smtputf8 bool) (Address, error) {
 			}
 		}
 	}
-	at, err := lastAt(t)
-	if err != "" {
-		return bad(err)
-	}
-	rawLocal, domain := t, ""
-	if at >= 0 {
-		rawLocal, domain = t[:at], t[at+1:]
-		if domain == "" {
+	var a Address
+	if strings.ContainsAny(t, "\"\\ \t,") {
+		local, domain, why := parseTokens(t)
+		if why != "" {
+			return bad(why)
+		}
+		if local == "" && domain == "" {
+			return Address{}, nil
+		}
+		a = Address{Local: local, Domain: domain}
+	} else {
+		at, why := lastAt(t)
+		if why != "" {
+			return bad(why)
+		}
+		a = Address{Local: t, s: t}
+		if at >= 0 {
+			a.Local, a.Domain = t[:at], t[at+1:]
+		}
+		for i := 0; i < len(a.Local); i++ {
+			if !localOK[a.Local[i]] {
+				return bad(fmt.Sprintf("invalid character %q in localpart", a.Local[i]))
+			}
+		}
+		if at >= 0 && a.Domain == "" {
 			return bad("empty domain")
 		}
-		if why := checkDomain(domain, smtputf8); why != "" {
+	}
+	if a.Domain != "" {
+		if why := checkDomain(a.Domain, smtputf8); why != "" {
 			return bad(why)
 		}
 	}
-	local, simple, why := unquoteLocal(rawLocal)
-	if why != "" {
-		return bad(why)
-	}
-	a := Address{Local: local, Domain: domain}
-	if simple {
-		a.s = t
-	}
+	local := a.Local
 	if strings.HasPrefix(local, "-") {
 		return bad("address starts with '-'")
 	}
@@ -202,40 +214,124 @@ func lastAt(t string) (int, string) {
 	return at, ""
 }
 
-// unquoteLocal turns a received localpart into its internal form. simple
-// is true when the input is already in internal form (no quotes).
-func unquoteLocal(raw string) (local string, simple bool, why string) {
-	if !strings.ContainsRune(raw, '"') {
-		for i := 0; i < len(raw); i++ {
-			if !localChar(raw[i]) {
-				return "", false, fmt.Sprintf("invalid character %q in localpart", raw[i])
-			}
-		}
-		return raw, true, ""
+// parseTokens parses an address that has quotes, backslashes, blanks or
+// commas the way Postfix's RFC 822 tokenizer does: blanks between tokens
+// are dropped ("u @ example.com" is u@example.com), a backslash quotes the
+// next character, two words in a row are two addresses (an error), and
+// empty elements of an address list are ignored ("u@example.com,").
+// It returns the internal localpart and the domain.
+func parseTokens(t string) (local, domain, why string) {
+	type token struct {
+		kind   byte // 'w' word, 'q' quoted word, '[' literal, '.', '@', ','
+		text   string
 	}
-	var b strings.Builder
-	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		if c != '"' {
-			if !localChar(c) {
-				return "", false, fmt.Sprintf("invalid character %q in localpart", c)
+	var toks []token
+	for i := 0; i < len(t); {
+		c := t[i]
+		switch {
+		case c == ' ' || c == '\t':
+			i++
+		case c == '.' || c == '@' || c == ',':
+			toks = append(toks, token{kind: c})
+			i++
+		case c == '"':
+			var b strings.Builder
+			for i++; i < len(t) && t[i] != '"'; i++ {
+				if t[i] == '\\' && i+1 < len(t) {
+					i++
+				}
+				if t[i] == '\r' || t[i] == '\n' || t[i] == 0 {
+					return "", "", "control character in quoted localpart"
+				}
+				b.WriteByte(t[i])
 			}
-			b.WriteByte(c)
-			continue
-		}
-		for i++; i < len(raw) && raw[i] != '"'; i++ {
-			c = raw[i]
-			if c == '\\' && i+1 < len(raw) {
+			if i >= len(t) {
+				return "", "", "unterminated quoted string"
+			}
+			i++
+			toks = append(toks, token{kind: 'q', text: b.String()})
+		case c == '[':
+			j := strings.IndexByte(t[i:], ']')
+			if j < 0 {
+				return "", "", "unterminated address literal"
+			}
+			toks = append(toks, token{kind: '[', text: t[i : i+j+1]})
+			i += j + 1
+		default:
+			var b strings.Builder
+			for i < len(t) {
+				c := t[i]
+				if c == '\\' && i+1 < len(t) {
+					b.WriteByte(t[i+1])
+					i += 2
+					continue
+				}
+				if !localOK[c] || c == '.' || c == '@' {
+					break
+				}
+				b.WriteByte(c)
 				i++
-				c = raw[i]
 			}
-			if c == '\r' || c == '\n' || c == 0 {
-				return "", false, "control character in quoted localpart"
+			if b.Len() == 0 {
+				return "", "", fmt.Sprintf("invalid character %q in address", c)
 			}
-			b.WriteByte(c)
+			toks = append(toks, token{kind: 'w', text: b.String()})
 		}
 	}
-	return b.String(), false, ""
+	for len(toks) > 0 && toks[0].kind == ',' {
+		toks = toks[1:]
+	}
+	for len(toks) > 0 && toks[len(toks)-1].kind == ',' {
+		toks = toks[:len(toks)-1]
+	}
+	at := -1
+	for i, tk := range toks {
+		switch {
+		case tk.kind == ',':
+			return "", "", "more than one address"
+		case tk.kind == '@':
+			at = i
+		case i > 0 && tk.kind != '.' && toks[i-1].kind != '.' && toks[i-1].kind != '@':
+			return "", "", "two words without separator (more than one address)"
+		}
+	}
+	if len(toks) == 0 {
+		return "", "", ""
+	}
+	end := len(toks)
+	if at >= 0 {
+		end = at
+		if at == len(toks)-1 {
+			return "", "", "empty domain"
+		}
+		var d strings.Builder
+		for _, tk := range toks[at+1:] {
+			switch tk.kind {
+			case 'q':
+				return "", "", "quoted string in domain"
+			case '.':
+				d.WriteByte('.')
+			default:
+				d.WriteString(tk.text)
+			}
+		}
+		domain = d.String()
+	}
+	var l strings.Builder
+	for _, tk := range toks[:end] {
+		switch tk.kind {
+		case '[':
+			return "", "", "address literal in localpart"
+		case '.', '@':
+			l.WriteByte(tk.kind)
+		default:
+			l.WriteString(tk.text)
+		}
+	}
+	if at < 0 && l.Len() == 0 {
+		return "", "", "empty address"
+	}
+	return l.String(), domain, ""
 }
 
 func trimBlanks(s string) string {

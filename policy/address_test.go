@@ -30,6 +30,13 @@ func TestParseAddress(t *testing.T) {
 		{in: "<Ünïcode@example.com>", local: "Ünïcode", domain: "example.com"},
 		{in: "<user@bücher.example>", utf8: true, local: "user", domain: "bücher.example"},
 		{in: "<user@under_score.example>", local: "user", domain: "under_score.example"},
+		{in: "<u @ example.com>", local: "u", domain: "example.com"},
+		{in: `<a\@b@example.com>`, local: "a@b", domain: "example.com"},
+		{in: `<\x@example.com>`, local: "x", domain: "example.com"},
+		{in: "<<u@example.com>>", local: "u", domain: "example.com"},
+		{in: "<u@example.com,>", local: "u", domain: "example.com"},
+		{in: `<"a"."b c"@example.com>`, local: "a.b c", domain: "example.com"},
+		{in: `<""@example.com>`, local: "", domain: "example.com"},
 		{in: "<>", local: "", domain: "", str: ""},
 		{in: "", local: "", domain: "", str: ""},
 
@@ -51,6 +58,14 @@ func TestParseAddress(t *testing.T) {
 		{in: "<" + repeat("a", MaxAddressLength) + "@x.example>", bad: true},
 		{in: "<\xff@example.com>", bad: true},
 		{in: "<@route.example:>", bad: true},
+		{in: `<a"b"c@example.com>`, bad: true},
+		{in: "<u@example.com,v@example.com>", bad: true},
+		{in: "<@route.example,u@example.com>", bad: true},
+		{in: "<u@example.com;x>", bad: true},
+		{in: `<u@"example".com>`, bad: true},
+		{in: "<u@[0177.0.0.1]>", bad: true},
+		{in: "<u@example.com@>", bad: true},
+		{in: "<u@ex ample.com>", bad: true},
 	} {
 		a, err := ParseAddress(tc.in, tc.utf8)
 		if tc.bad {

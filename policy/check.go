@@ -481,7 +481,15 @@ func (s *state) resolve(ctx context.Context) *resolution {
 		r.canon = a.Local + "@" + domain
 	}
 	r.domain = domain
-	r.class, r.err = s.p.domains.Class(ctx, domain)
+	if mappedLiteral(domain) {
+		// "[IPv6:::ffff:127.0.0.1]" is not one of our addresses for
+		// Postfix (golden case addr); lookup would unmap it.
+		d := s.p.domains
+		d.Interfaces = nil
+		r.class, r.err = d.Class(ctx, domain)
+	} else {
+		r.class, r.err = s.p.domains.Class(ctx, domain)
+	}
 	// allow_percent_hack: "user%elsewhere@local" is "user@elsewhere", as
 	// long as the domain is local (trivial-rewrite's resolve loop).
 	local := a.Local
@@ -495,6 +503,15 @@ func (s *state) resolve(ctx context.Context) *resolution {
 		r.class, r.err = s.p.domains.Class(ctx, domain)
 	}
 	return r
+}
+
+// mappedLiteral reports whether d is an IPv4-mapped IPv6 address literal.
+func mappedLiteral(d string) bool {
+	if len(d) < 8 || d[0] != '[' || !strings.EqualFold(d[1:6], "ipv6:") || d[len(d)-1] != ']' {
+		return false
+	}
+	ip, err := netip.ParseAddr(d[6 : len(d)-1])
+	return err == nil && ip.Is4In6()
 }
 
 // authDestination is permit_auth_destination (S3): the recipient's class is

@@ -19,7 +19,8 @@ func FuzzParseAddress(f *testing.F) {
 		`<"a\"b\\c"@example.com>`, "<@a.example,@b.example:user@example.com>", "<u@[192.0.2.1]>",
 		"<u@[IPv6:2001:db8::1]>", "<Ünïcode@bücher.example>", "<user@xn--bcher-kva.example>", "<u%x@y.example>",
 		"<a!b@c.example>", "<user@@example.com>", "<@example.com>", "<postmaster>", "<>", "<user@example.com.",
-		"<-user@x.example>", `<"@"@x.example>`, "<u@127.0.0.1>", "< u@x.example >"} {
+		"<-user@x.example>", `<"@"@x.example>`, "<u@127.0.0.1>", "< u@x.example >", "<u @ x . example>",
+		`<a\@b@x.example>`, "<<u@x.example>>", "<u@x.example,>", `<"a".b@x.example>`, `<a"b"c@x.example>`} {
 		f.Add(s, false)
 		f.Add(s, true)
 	}
