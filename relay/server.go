@@ -63,6 +63,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	started   bool
+	listening int
 	runCancel context.CancelFunc
 	runHard   context.CancelFunc
 	runDone   chan struct{}
@@ -118,38 +119,46 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 	return s.Serve(ctx, l)
 }
 
-// Serve accepts SMTP connections on l and runs the delivery workers,
-// until Shutdown. It returns nil after Shutdown.
+// Serve accepts SMTP connections on l until Shutdown, and returns nil
+// after Shutdown. The first call also starts the delivery workers; call
+// Serve once per listener (IPv4 and IPv6, several addresses) from as many
+// goroutines. When every listener has failed, the workers stop too.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	s.mu.Lock()
-	if s.started {
-		s.mu.Unlock()
-		return errors.New("relay: Server already started")
-	}
-	s.started = true
 	s.addrs = append(s.addrs, l.Addr())
-	hardCtx, hard := context.WithCancel(context.WithoutCancel(ctx))
-	runCtx, cancel := context.WithCancel(ctx)
-	s.runCancel, s.runHard = cancel, hard
-	s.runDone = make(chan struct{})
+	s.listening++
+	if !s.started {
+		s.started = true
+		hardCtx, hard := context.WithCancel(context.WithoutCancel(ctx))
+		runCtx, cancel := context.WithCancel(ctx)
+		s.runCancel, s.runHard = cancel, hard
+		s.runDone = make(chan struct{})
+		go func() {
+			defer close(s.runDone)
+			if s.c.MX.c.Router != nil && s.c.MX.c.Agent != nil {
+				_ = s.c.MX.run(runCtx, hardCtx)
+			} else {
+				<-runCtx.Done()
+			}
+		}()
+	}
 	s.mu.Unlock()
 
-	go func() {
-		defer close(s.runDone)
-		if s.c.MX.c.Router != nil && s.c.MX.c.Agent != nil {
-			_ = s.c.MX.run(runCtx, hardCtx)
-		} else {
-			<-runCtx.Done()
-		}
-	}()
 	err := s.smtp.Serve(&listener{Listener: l, s: s})
+	s.mu.Lock()
+	s.listening--
+	last := s.listening == 0
+	cancel, hard, done := s.runCancel, s.runHard, s.runDone
+	s.mu.Unlock()
 	if err == nil || errors.Is(err, smtp.ErrServerClosed) {
 		return nil
 	}
-	// The listener failed: stop the workers too.
-	cancel()
-	hard()
-	<-s.runDone
+	if last {
+		// Nothing accepts mail any more: stop the workers too.
+		cancel()
+		hard()
+		<-done
+	}
 	return fmt.Errorf("relay: %w", err)
 }
 

@@ -591,3 +591,44 @@ func TestShutdownAfterRefusedData(t *testing.T) {
 		t.Errorf("Shutdown: %v", err)
 	}
 }
+
+// TestServeTwoListeners: one Server on two listeners (as on IPv4 and
+// IPv6) accepts on both and stops both at Shutdown.
+func TestServeTwoListeners(t *testing.T) {
+	w := newWorld(t, worldOpts{noRun: true})
+	srv, err := NewServer(ServerConfig{MX: w.relay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addrs []string
+	served := make(chan error, 2)
+	for range 2 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, l.Addr().String())
+		go func() { served <- srv.Serve(context.Background(), l) }()
+	}
+	for _, a := range addrs {
+		waitFor(t, func() bool {
+			c, err := net.Dial("tcp", a)
+			if err != nil {
+				return false
+			}
+			defer c.Close()
+			l, _ := bufio.NewReader(c).ReadString('\n')
+			return strings.HasPrefix(l, "220 ")
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}
+}
