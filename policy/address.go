@@ -222,8 +222,8 @@ func lastAt(t string) (int, string) {
 // It returns the internal localpart and the domain.
 func parseTokens(t string) (local, domain, why string) {
 	type token struct {
-		kind   byte // 'w' word, 'q' quoted word, '[' literal, '.', '@', ','
-		text   string
+		kind byte // 'w' word, 'q' quoted word, '[' literal, '.', '@', ','
+		text string
 	}
 	var toks []token
 	for i := 0; i < len(t); {
@@ -356,8 +356,6 @@ var localOK, hostOK = func() (l, h [256]bool) {
 	}
 	return
 }()
-
-func localChar(c byte) bool { return localOK[c] }
 
 // checkDomain validates a domain as Postfix's valid_hostname and
 // valid_mailhost_literal do; it returns why it is invalid, or "".
