@@ -19,7 +19,7 @@
 // Flags:
 //
 //	-config FILE      a Postfix main.cf; without it, the demo
-//	-listen ADDR      SMTP listen address (default 127.0.0.1:2525)
+//	-listen ADDR      SMTP listen address, or a comma list (default 127.0.0.1:2525)
 //	-queue DIR        the queue directory (default: a new temporary one)
 //	-hostname NAME    $myhostname
 //	-dns HOST:PORT    send every DNS query to this server, not /etc/resolv.conf's
@@ -109,7 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	fs := flag.NewFlagSet("mxrelayd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	config := fs.String("config", "", "a Postfix main.cf; without it, the demo")
-	listen := fs.String("listen", "127.0.0.1:2525", "SMTP listen address")
+	listen := fs.String("listen", "127.0.0.1:2525", "SMTP listen address(es), comma separated")
 	queueDir := fs.String("queue", "", "queue directory (default: a new temporary one)")
 	hostname := fs.String("hostname", "", "$myhostname")
 	dnsServer := fs.String("dns", "", "send every DNS query to this HOST:PORT")
@@ -150,11 +150,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	if *hostname != "" {
 		cf.Set("myhostname", *hostname)
 	}
-	listenAP, err := netip.ParseAddrPort(*listen)
-	if err != nil {
-		return fail("-listen %q: want IP:PORT: %v", *listen, err)
+	listens := strings.Split(*listen, ",")
+	opts := relay.LoadOptions{Logger: logger}
+	for _, a := range listens {
+		ap, err := netip.ParseAddrPort(strings.TrimSpace(a))
+		if err != nil {
+			return fail("-listen %q: want IP:PORT[,IP:PORT...]: %v", *listen, err)
+		}
+		opts.Listen = append(opts.Listen, ap.Addr())
 	}
-	opts := relay.LoadOptions{Listen: []netip.Addr{listenAP.Addr()}, Logger: logger}
 	if *dnsServer != "" {
 		opts.DNS = []string{*dnsServer}
 	}
@@ -220,25 +224,39 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 		return fail("%v", err)
 	}
 	var lc net.ListenConfig
-	l, err := lc.Listen(ctx, "tcp", *listen)
-	if err != nil {
-		return fail("%v", err)
+	var ls []net.Listener
+	for _, a := range listens {
+		l, err := lc.Listen(ctx, "tcp", strings.TrimSpace(a))
+		if err != nil {
+			for _, l := range ls {
+				l.Close()
+			}
+			return fail("%v", err)
+		}
+		ls = append(ls, l)
 	}
-	addr := l.Addr().String()
+	addr := ls[0].Addr().String()
 	if demo {
 		printBanner(stdout, addr, dir, primary, cf, standIn)
 	} else {
-		fmt.Fprintf(stdout, "mxrelayd: %s listening on %s, queue %s\n", cf.Get("myhostname"), addr, dir)
+		var all []string
+		for _, l := range ls {
+			all = append(all, l.Addr().String())
+		}
+		fmt.Fprintf(stdout, "mxrelayd: %s listening on %s, queue %s\n", cf.Get("myhostname"), strings.Join(all, ", "), dir)
 	}
 	if h != nil && h.ready != nil {
 		h.ready(addr)
 	}
 
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, l) }()
+	served := make(chan error, len(ls))
+	for _, l := range ls {
+		go func() { served <- srv.Serve(ctx, l) }()
+	}
 	select {
 	case err := <-served:
 		if err != nil {
+			srv.Shutdown(context.Background())
 			return fail("%v", err)
 		}
 		return 0
@@ -250,8 +268,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	if err := srv.Shutdown(sctx); err != nil {
 		return fail("shutdown: %v", err)
 	}
-	if err := <-served; err != nil {
-		return fail("%v", err)
+	for range ls {
+		if err := <-served; err != nil {
+			return fail("%v", err)
+		}
 	}
 	return 0
 }
