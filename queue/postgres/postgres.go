@@ -1,0 +1,442 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/mxrelay/mxrelay/queue"
+)
+
+// Options tunes Open. The zero value is ready to use.
+type Options struct {
+	// Prefix starts the names of the tables and the sequence, so that
+	// several queues can share a database. Default "mxq_"; letters,
+	// digits and '_' only.
+	Prefix string
+}
+
+// Queue is a queue.Queue stored in PostgreSQL.
+type Queue struct {
+	pool *pgxpool.Pool
+	p    string // prefix
+}
+
+var _ queue.Queue = (*Queue)(nil)
+
+const (
+	chunkSize  = 1 << 20
+	maxExamine = 1024 // due messages one Claim looks at, as the built-in backends
+	claimBatch = 64
+)
+
+var validPrefix = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,30}$`)
+
+// Open returns the queue stored in pool's database, creating its tables,
+// index and sequence when they do not exist. The pool stays the caller's.
+func Open(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*Queue, error) {
+	p := "mxq_"
+	if opts != nil && opts.Prefix != "" {
+		p = opts.Prefix
+	}
+	if !validPrefix.MatchString(p) {
+		return nil, fmt.Errorf("queue/postgres: invalid table prefix %q", p)
+	}
+	q := &Queue{pool: pool, p: p}
+	ddl := fmt.Sprintf(`
+CREATE TABLE IF NOT EXISTS %[1]smessages (
+	id          text COLLATE "C" PRIMARY KEY,
+	env         bytea NOT NULL,
+	size        bigint NOT NULL,
+	arrival     bigint NOT NULL,
+	next_at     bigint NOT NULL,
+	held        boolean NOT NULL,
+	lease_token bigint NOT NULL DEFAULT 0,
+	lease_until bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS %[1]sdue ON %[1]smessages
+	((CASE WHEN lease_token <> 0 AND lease_until > next_at THEN lease_until ELSE next_at END), arrival, id)
+	WHERE NOT held;
+CREATE TABLE IF NOT EXISTS %[1]sbodies (
+	id   text COLLATE "C" NOT NULL,
+	seq  integer NOT NULL,
+	data bytea NOT NULL,
+	PRIMARY KEY (id, seq)
+);
+CREATE SEQUENCE IF NOT EXISTS %[1]slease_seq;
+`, p)
+	if _, err := pool.Exec(ctx, ddl); err != nil {
+		return nil, fmt.Errorf("queue/postgres: creating tables: %w", err)
+	}
+	return q, nil
+}
+
+func (q *Queue) sql(format string) string { return fmt.Sprintf(format, q.p) }
+
+const dueKey = `(CASE WHEN lease_token <> 0 AND lease_until > next_at THEN lease_until ELSE next_at END)`
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+func notFound(id queue.ID) error { return fmt.Errorf("%w: %s", queue.ErrNotFound, id) }
+
+// decode checks and decodes a stored record and attaches the lease.
+func decode(id queue.ID, rec []byte, token, until int64) (*queue.Envelope, error) {
+	e, err := queue.DecodeEnvelope(rec)
+	if err != nil {
+		return nil, fmt.Errorf("queue/postgres: message %s: %w", id, err)
+	}
+	if e.ID != id {
+		return nil, fmt.Errorf("queue/postgres: message %s: %w: record of %s", id, queue.ErrCorrupt, e.ID)
+	}
+	if token != 0 {
+		e.Lease = queue.Lease{Token: uint64(token), Until: fromNanos(until)}
+	}
+	return e, nil
+}
+
+// Store implements queue.Queue: the body is inserted in chunks and the
+// message row last, in one transaction.
+func (q *Queue) Store(ctx context.Context, env *queue.Envelope, body io.Reader) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if env.ID == "" {
+		env.ID = queue.NewID()
+	}
+	env.Lease, env.Size = queue.Lease{}, 0
+	if _, err := queue.EncodeEnvelope(env); err != nil { // validate before any work
+		return err
+	}
+	tx, err := q.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("queue/postgres: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	var exists bool
+	if err := tx.QueryRow(ctx, q.sql(`SELECT EXISTS (SELECT 1 FROM %smessages WHERE id = $1)`), string(env.ID)).Scan(&exists); err != nil {
+		return fmt.Errorf("queue/postgres: %w", err)
+	}
+	if exists {
+		return fmt.Errorf("%w: %s", queue.ErrExists, env.ID)
+	}
+	// Chunks of an earlier Store of this ID that failed are gone with its
+	// transaction; rows left by a removed message were deleted with it.
+	buf := make([]byte, chunkSize)
+	var size int64
+	for seq := 0; ; seq++ {
+		n, rerr := io.ReadFull(body, buf)
+		if n > 0 {
+			if _, err := tx.Exec(ctx, q.sql(`INSERT INTO %sbodies (id, seq, data) VALUES ($1, $2, $3)`),
+				string(env.ID), seq, buf[:n]); err != nil {
+				return fmt.Errorf("queue/postgres: storing body: %w", err)
+			}
+			size += int64(n)
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			return fmt.Errorf("queue: reading body: %w", rerr)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	env.Size = size
+	rec, err := queue.EncodeEnvelope(env)
+	if err != nil {
+		return err
+	}
+	tag, err := tx.Exec(ctx, q.sql(`INSERT INTO %smessages (id, env, size, arrival, next_at, held)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`),
+		string(env.ID), rec, size, nanos(env.Arrival), nanos(env.NextAttempt), env.Held)
+	if err != nil {
+		return fmt.Errorf("queue/postgres: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%w: %s", queue.ErrExists, env.ID)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("queue/postgres: commit: %w", err)
+	}
+	return nil
+}
+
+// Claim implements queue.Queue with SELECT ... FOR UPDATE SKIP LOCKED:
+// rows another transaction is claiming are passed over, never handed out
+// twice.
+func (q *Queue) Claim(ctx context.Context, now time.Time, lease time.Duration, accept func(*queue.Envelope) bool) (queue.Envelope, error) {
+	if err := ctx.Err(); err != nil {
+		return queue.Envelope{}, err
+	}
+	tx, err := q.pool.Begin(ctx)
+	if err != nil {
+		return queue.Envelope{}, fmt.Errorf("queue/postgres: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	n := now.UnixNano()
+	type row struct {
+		id           string
+		rec          []byte
+		key, arrival int64
+		token, until int64
+	}
+	var last *row
+	for examined := 0; examined < maxExamine; {
+		var rows pgx.Rows
+		if last == nil {
+			rows, err = tx.Query(ctx, q.sql(`SELECT id, env, `+dueKey+`, arrival, lease_token, lease_until
+				FROM %smessages WHERE NOT held AND `+dueKey+` <= $1
+				ORDER BY `+dueKey+`, arrival, id LIMIT $2 FOR UPDATE SKIP LOCKED`), n, claimBatch)
+		} else {
+			rows, err = tx.Query(ctx, q.sql(`SELECT id, env, `+dueKey+`, arrival, lease_token, lease_until
+				FROM %smessages WHERE NOT held AND `+dueKey+` <= $1
+				AND (`+dueKey+`, arrival, id) > ($3, $4, $5)
+				ORDER BY `+dueKey+`, arrival, id LIMIT $2 FOR UPDATE SKIP LOCKED`), n, claimBatch, last.key, last.arrival, last.id)
+		}
+		if err != nil {
+			return queue.Envelope{}, fmt.Errorf("queue/postgres: %w", err)
+		}
+		var batch []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.id, &r.rec, &r.key, &r.arrival, &r.token, &r.until); err != nil {
+				rows.Close()
+				return queue.Envelope{}, fmt.Errorf("queue/postgres: %w", err)
+			}
+			batch = append(batch, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return queue.Envelope{}, fmt.Errorf("queue/postgres: %w", err)
+		}
+		for i := range batch {
+			r := &batch[i]
+			last = r
+			examined++
+			e, err := decode(queue.ID(r.id), r.rec, r.token, r.until)
+			if err != nil {
+				continue // corrupt: never handed out; Get reports it
+			}
+			if accept != nil && !accept(e) {
+				continue
+			}
+			var token int64
+			if err := tx.QueryRow(ctx, q.sql(`SELECT nextval('%slease_seq')`)).Scan(&token); err != nil {
+				return queue.Envelope{}, fmt.Errorf("queue/postgres: %w", err)
+			}
+			until := now.Add(lease)
+			if _, err := tx.Exec(ctx, q.sql(`UPDATE %smessages SET lease_token = $2, lease_until = $3 WHERE id = $1`),
+				r.id, token, until.UnixNano()); err != nil {
+				return queue.Envelope{}, fmt.Errorf("queue/postgres: %w", err)
+			}
+			if err := tx.Commit(ctx); err != nil {
+				return queue.Envelope{}, fmt.Errorf("queue/postgres: commit: %w", err)
+			}
+			e.Lease = queue.Lease{Token: uint64(token), Until: fromNanos(until.UnixNano())}
+			return *e, nil
+		}
+		if len(batch) < claimBatch {
+			break
+		}
+	}
+	return queue.Envelope{}, queue.ErrEmpty
+}
+
+// Modify implements queue.Queue in one transaction holding the row lock.
+func (q *Queue) Modify(ctx context.Context, id queue.ID, fn func(*queue.Envelope) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	tx, err := q.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("queue/postgres: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	var rec []byte
+	var token, until int64
+	err = tx.QueryRow(ctx, q.sql(`SELECT env, lease_token, lease_until FROM %smessages WHERE id = $1 FOR UPDATE`),
+		string(id)).Scan(&rec, &token, &until)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return notFound(id)
+	}
+	if err != nil {
+		return fmt.Errorf("queue/postgres: %w", err)
+	}
+	e, err := decode(id, rec, token, until)
+	if err != nil {
+		return err
+	}
+	size := e.Size
+	if err := fn(e); err != nil {
+		return err
+	}
+	e.ID, e.Size = id, size
+	rec, err = queue.EncodeEnvelope(e)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, q.sql(`UPDATE %smessages SET env = $2, arrival = $3, next_at = $4, held = $5,
+		lease_token = $6, lease_until = $7 WHERE id = $1`),
+		string(id), rec, nanos(e.Arrival), nanos(e.NextAttempt), e.Held, int64(e.Lease.Token), nanos(e.Lease.Until)); err != nil {
+		return fmt.Errorf("queue/postgres: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("queue/postgres: commit: %w", err)
+	}
+	return nil
+}
+
+// Remove implements queue.Queue; it deletes the row and the body chunks
+// in one transaction.
+func (q *Queue) Remove(ctx context.Context, id queue.ID) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	tx, err := q.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("queue/postgres: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	tag, err := tx.Exec(ctx, q.sql(`DELETE FROM %smessages WHERE id = $1`), string(id))
+	if err != nil {
+		return fmt.Errorf("queue/postgres: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound(id)
+	}
+	if _, err := tx.Exec(ctx, q.sql(`DELETE FROM %sbodies WHERE id = $1`), string(id)); err != nil {
+		return fmt.Errorf("queue/postgres: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("queue/postgres: commit: %w", err)
+	}
+	return nil
+}
+
+// Get implements queue.Queue.
+func (q *Queue) Get(ctx context.Context, id queue.ID) (queue.Envelope, error) {
+	var rec []byte
+	var token, until int64
+	err := q.pool.QueryRow(ctx, q.sql(`SELECT env, lease_token, lease_until FROM %smessages WHERE id = $1`),
+		string(id)).Scan(&rec, &token, &until)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return queue.Envelope{}, notFound(id)
+	}
+	if err != nil {
+		return queue.Envelope{}, fmt.Errorf("queue/postgres: %w", err)
+	}
+	e, err := decode(id, rec, token, until)
+	if err != nil {
+		return queue.Envelope{}, err
+	}
+	return *e, nil
+}
+
+// Body implements queue.Queue. The reader fetches one chunk at a time.
+func (q *Queue) Body(ctx context.Context, id queue.ID) (io.ReadCloser, error) {
+	var size int64
+	err := q.pool.QueryRow(ctx, q.sql(`SELECT size FROM %smessages WHERE id = $1`), string(id)).Scan(&size)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound(id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("queue/postgres: %w", err)
+	}
+	return &bodyReader{q: q, ctx: ctx, id: id, left: size}, nil
+}
+
+type bodyReader struct {
+	q    *Queue
+	ctx  context.Context
+	id   queue.ID
+	seq  int
+	left int64 // bytes not yet read
+	cur  bytes.Reader
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	for b.cur.Len() == 0 {
+		if b.left == 0 {
+			return 0, io.EOF
+		}
+		var data []byte
+		err := b.q.pool.QueryRow(b.ctx, b.q.sql(`SELECT data FROM %sbodies WHERE id = $1 AND seq = $2`),
+			string(b.id), b.seq).Scan(&data)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return 0, fmt.Errorf("queue/postgres: message %s: body chunk %d missing (removed meanwhile?): %w", b.id, b.seq, queue.ErrNotFound)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("queue/postgres: %w", err)
+		}
+		if len(data) == 0 || int64(len(data)) > b.left {
+			return 0, fmt.Errorf("queue/postgres: message %s: %w: body chunk %d of %d bytes", b.id, queue.ErrCorrupt, b.seq, len(data))
+		}
+		b.seq++
+		b.left -= int64(len(data))
+		b.cur.Reset(data)
+	}
+	return b.cur.Read(p)
+}
+
+func (b *bodyReader) Close() error { return nil }
+
+// Walk implements queue.Queue. It reads the messages in pages of 500 by
+// ID, so fn runs without a query open.
+func (q *Queue) Walk(ctx context.Context, fn func(*queue.Envelope) error) error {
+	after := ""
+	for {
+		rows, err := q.pool.Query(ctx, q.sql(`SELECT id, env, lease_token, lease_until FROM %smessages
+			WHERE id > $1 ORDER BY id LIMIT 500`), after)
+		if err != nil {
+			return fmt.Errorf("queue/postgres: %w", err)
+		}
+		var page []*queue.Envelope
+		for rows.Next() {
+			var id string
+			var rec []byte
+			var token, until int64
+			if err := rows.Scan(&id, &rec, &token, &until); err != nil {
+				rows.Close()
+				return fmt.Errorf("queue/postgres: %w", err)
+			}
+			e, err := decode(queue.ID(id), rec, token, until)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			page = append(page, e)
+			after = id
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("queue/postgres: %w", err)
+		}
+		for _, e := range page {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if len(page) < 500 {
+			return nil
+		}
+	}
+}
