@@ -74,7 +74,10 @@
 // smtpd_soft_error_limit, smtpd_hard_error_limit, smtpd_error_sleep_time,
 // smtpd_timeout, smtpd_client_connection_count_limit, soft_bounce,
 // maximal_queue_lifetime, bounce_queue_lifetime, minimal_backoff_time,
-// maximal_backoff_time, delay_warning_time, compatibility_level. Rules of
+// maximal_backoff_time, delay_warning_time, smtpd_banner,
+// smtpd_tls_security_level, smtpd_tls_cert_file, smtpd_tls_key_file,
+// smtpd_tls_chain_files, smtp_tls_security_level, smtp_tls_policy_maps,
+// smtp_tls_CAfile, compatibility_level. Rules of
 // the reference: S11, S12, O1-O4, Q1-Q4, Q6, M8 (my addresses), R1-R9
 // through policy and transport.
 //
@@ -127,6 +130,9 @@
 //   - A worker that dies between recording outcomes and removing the
 //     message makes its successor bounce the failed recipients again: a
 //     duplicate bounce is possible after a crash, a lost one is not.
+//   - smtp_tls_security_level unset means "may" (Postfix's built-in
+//     default is "none"; Debian sets "may"). smtpd_tls_security_level =
+//     encrypt offers STARTTLS without requiring it.
 //   - A main.cf without compatibility_level gets Postfix's level-0
 //     defaults, exactly as Postfix does (relay_domains = $mydestination),
 //     with a warning from Load.

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net"
@@ -232,10 +233,16 @@ func Load(ctx context.Context, cf *MainCF, o LoadOptions) (*Loaded, error) {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
 	out.Client = cl
+	tlsPolicies, err := clientTLS(cf, open)
+	if err != nil {
+		out.Close()
+		return nil, err
+	}
 	agent, err := transport.NewAgent(transport.AgentConfig{
 		Sender:        cl,
 		Addresses:     transport.AddressConfig{Resolver: dns, MyAddresses: mine},
 		FallbackRelay: cf.Get("smtp_fallback_relay"),
+		TLS:           tlsPolicies,
 		Logger:        log,
 	})
 	if err != nil {
@@ -367,6 +374,50 @@ func serverTLS(cf *MainCF) (*tls.Config, []string) {
 		return nil, append(warns, fmt.Sprintf("cannot load the server certificate, STARTTLS is disabled: %v", err))
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, warns
+}
+
+// clientTLS builds the outbound STARTTLS policy: smtp_tls_security_level
+// for every hop, smtp_tls_policy_maps per destination, smtp_tls_CAfile as
+// the roots. Unset, the level is "may" (deliberately: Postfix's built-in
+// default is "none", but a relay that sends in clear when the next hop
+// offers TLS is weaker for nothing; Debian's main.cf sets "may").
+func clientTLS(cf *MainCF, open func(string) (lookup.Table, error)) (*transport.TLSPolicyMap, error) {
+	m := &transport.TLSPolicyMap{}
+	if ca := cf.Get("smtp_tls_CAfile"); ca != "" {
+		b, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("relay: smtp_tls_CAfile: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("relay: smtp_tls_CAfile %s: no certificate in it", ca)
+		}
+		m.Config = &tls.Config{RootCAs: pool}
+	}
+	m.Default.Config = m.Config
+	switch level := strings.ToLower(cf.Get("smtp_tls_security_level")); level {
+	case "", "may", "dane":
+		m.Default.Level = client.TLSOpportunistic
+	case "none":
+		m.Default.Level = client.TLSNone
+	case "encrypt":
+		m.Default.Level = client.TLSMandatory
+	case "verify":
+		m.Default.Level = client.TLSVerify
+	case "secure":
+		m.Default.Level = client.TLSVerify
+		m.Default.Match = []string{"nexthop", "dot-nexthop"}
+	default:
+		return nil, &ConfigError{Param: "smtp_tls_security_level", Value: level, Reason: "not supported (none, may, encrypt, verify, secure, dane)"}
+	}
+	for _, spec := range cf.List("smtp_tls_policy_maps") {
+		t, err := open(spec)
+		if err != nil {
+			return nil, fmt.Errorf("relay: smtp_tls_policy_maps: %w", err)
+		}
+		m.Tables = append(m.Tables, t)
+	}
+	return m, nil
 }
 
 // transportTraps reports the transport_maps entries that do not do what

@@ -346,3 +346,42 @@ func TestLoadPostfixSampleMainCF(t *testing.T) {
 		t.Errorf("unknown recipient: %v", err)
 	}
 }
+
+// TestLoadClientTLS: smtp_tls_security_level = encrypt refuses to send to
+// a next hop without STARTTLS (deferred, 4.7.4); an unknown level is an
+// error.
+func TestLoadClientTLS(t *testing.T) {
+	inside := startSink(t)
+	attempts := make(chan Attempt, 10)
+	mainCF := fmt.Sprintf(`compatibility_level = 3.6
+myhostname = gw.example.com
+mynetworks =
+relay_domains = example.com
+relay_transport = relay:[127.0.0.1]:%s
+smtp_tls_security_level = encrypt
+`, port(inside.addr))
+	_, addr := loadAndServe(t, mainCF, LoadOptions{Observer: ObserverFuncs{AttemptedFunc: func(a Attempt) { attempts <- a }}})
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := transact(c, "s@elsewhere.example", []string{"u@example.com"}, "Subject: secret\r\n\r\nx\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case a := <-attempts:
+		if a.Status != "deferred" || a.DSN != "4.7.4" {
+			t.Errorf("attempt %+v, want deferred 4.7.4", a)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no delivery attempt")
+	}
+	if n := len(inside.messages()); n != 0 {
+		t.Errorf("sent in clear despite encrypt: %d messages", n)
+	}
+	_, err = Load(context.Background(), mustParse("compatibility_level = 3.6\nsmtp_tls_security_level = dane-only\n"), LoadOptions{Queue: queue.NewMemory(), DNS: []string{"127.0.0.1:1"}})
+	if err == nil || !strings.Contains(err.Error(), "smtp_tls_security_level") {
+		t.Errorf("dane-only: %v", err)
+	}
+}

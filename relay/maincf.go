@@ -435,6 +435,9 @@ var knownParams = [...]param{
 	{name: "smtpd_tls_cert_file", def: ""},
 	{name: "smtpd_tls_key_file", def: "$smtpd_tls_cert_file"},
 	{name: "smtpd_tls_chain_files", def: ""},
+	{name: "smtp_tls_security_level", def: ""},
+	{name: "smtp_tls_policy_maps", def: ""},
+	{name: "smtp_tls_CAfile", def: ""},
 }
 
 func findParam(name string) (param, bool) {
