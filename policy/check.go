@@ -60,6 +60,7 @@ type resolution struct {
 	canon  string // local@domain, qualified with $myorigin, no trailing dot
 	domain string // canonical domain
 	class  lookup.Class
+	routed bool // the resolved localpart still holds '@', '!' or '%'
 	err    error
 }
 
@@ -490,18 +491,25 @@ func (s *state) resolve(ctx context.Context) *resolution {
 	} else {
 		r.class, r.err = s.p.domains.Class(ctx, domain)
 	}
-	// allow_percent_hack: "user%elsewhere@local" is "user@elsewhere", as
-	// long as the domain is local (trivial-rewrite's resolve loop).
+	// swap_bangpath and allow_percent_hack: a local address whose
+	// localpart routes elsewhere ("site!user@local", "user%site@local")
+	// is resolved there, as trivial-rewrite's resolve loop does (golden
+	// configuration bang).
 	local := a.Local
-	for r.err == nil && r.class == lookup.ClassLocal && s.p.percentHack {
-		i := strings.LastIndexByte(local, '%')
-		if i < 0 || i == len(local)-1 {
+	for r.err == nil && r.class == lookup.ClassLocal {
+		if i := strings.IndexByte(local, '!'); s.p.swapBang && i > 0 && i < len(local)-1 {
+			domain, local = local[:i], local[i+1:]
+		} else if i := strings.LastIndexByte(local, '%'); s.p.percentHack && i > 0 && i < len(local)-1 {
+			local, domain = local[:i], local[i+1:]
+		} else {
 			break
 		}
-		local, domain = local[:i], local[i+1:]
 		r.canon, r.domain = local+"@"+domain, domain
 		r.class, r.err = s.p.domains.Class(ctx, domain)
 	}
+	// The address is source-routed when its final localpart still
+	// routes (S3).
+	r.routed = strings.ContainsAny(local, "@!%")
 	return r
 }
 
@@ -522,7 +530,7 @@ func (s *state) authDestination(ctx context.Context) (bool, status) {
 	if r.err != nil {
 		return false, s.lookupError(r.err, subjRcpt, Reason{Restriction: "resolve", Value: r.domain})
 	}
-	if !s.p.cfg.AllowUntrustedRouting && s.rcpt.Routed() {
+	if !s.p.cfg.AllowUntrustedRouting && r.routed {
 		return false, dunno
 	}
 	return r.class != lookup.ClassDefault, dunno
@@ -613,7 +621,7 @@ func (s *state) access(ctx context.Context, st *step, why Reason) status {
 	}
 	why.Table, why.Key, why.Value = st.arg, r.Key.Key, r.Value
 	status := s.tableResult(ctx, r.Value, why, subj)
-	if status == permitted && subj == subjRcpt && !s.p.cfg.AllowUntrustedRouting && s.rcpt.Routed() {
+	if status == permitted && subj == subjRcpt && !s.p.cfg.AllowUntrustedRouting && s.resolve(ctx).routed {
 		return dunno // too suspicious for OK (S6)
 	}
 	return status

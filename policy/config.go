@@ -143,6 +143,9 @@ type Config struct {
 	// AllowPercentHack is allow_percent_hack: "user%elsewhere@local" is
 	// resolved as "user@elsewhere" when the domain is local. Default yes.
 	AllowPercentHack Flag
+	// SwapBangpath is swap_bangpath: "site!user@local" is resolved as
+	// "user@site" when the domain is local. Default yes.
+	SwapBangpath Flag
 	// AllowUntrustedRouting: source-routed recipients may be authorised
 	// destinations (S3). Default no. Never set it on an MX.
 	AllowUntrustedRouting bool
@@ -322,7 +325,7 @@ type Policy struct {
 	nonFQDNCode, unknownAddrCode, rcptLimit                     int
 	sizeLimit                                                   int64
 	relayFirst, rejectUnlisted, delayReject, showTable, parents bool
-	percentHack                                                 bool
+	percentHack, swapBang                                       bool
 	nullKey                                                     string
 }
 
@@ -450,6 +453,7 @@ func New(ctx context.Context, c Config) (*Policy, error) {
 	p.delayReject = c.SMTPDDelayReject.on(true)
 	p.showTable = c.ShowUserUnknownTableName.on(true)
 	p.percentHack = c.AllowPercentHack.on(true)
+	p.swapBang = c.SwapBangpath.on(true)
 	p.nullKey = c.SMTPDNullAccessLookupKey
 	if p.nullKey == "" {
 		p.nullKey = "<>"

@@ -208,6 +208,7 @@ func FromMainCF(params map[string]string) (Config, error) {
 		{"smtpd_delay_reject", &c.SMTPDDelayReject},
 		{"show_user_unknown_table_name", &c.ShowUserUnknownTableName},
 		{"allow_percent_hack", &c.AllowPercentHack},
+		{"swap_bangpath", &c.SwapBangpath},
 	}
 	for _, f := range flags {
 		if !set(f.name) {
