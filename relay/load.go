@@ -44,7 +44,9 @@ type LoadOptions struct {
 	Logger *slog.Logger
 	// Observer receives events for metrics. Nil: none.
 	Observer Observer
-	// Workers is the number of delivery workers. Default 20.
+	// Workers is the number of delivery workers. Default: main.cf's
+	// default_process_limit (100), the number of smtp(8) processes Postfix
+	// would run.
 	Workers int
 	// InterfaceAddrs lists the machine's addresses for inet_interfaces =
 	// all. Nil: net.InterfaceAddrs.
@@ -109,7 +111,7 @@ func Load(ctx context.Context, cf *MainCF, o LoadOptions) (*Loaded, error) {
 		durations[n] = d
 	}
 	ints := map[string]int64{}
-	for _, n := range []string{"message_size_limit", "smtpd_recipient_limit", "hopcount_limit", "smtpd_soft_error_limit", "smtpd_hard_error_limit", "smtpd_client_connection_count_limit"} {
+	for _, n := range []string{"message_size_limit", "smtpd_recipient_limit", "hopcount_limit", "smtpd_soft_error_limit", "smtpd_hard_error_limit", "smtpd_client_connection_count_limit", "default_destination_concurrency_limit", "default_process_limit"} {
 		v, err := cf.Int(n)
 		if err != nil && typeErr == nil {
 			typeErr = err
@@ -258,6 +260,7 @@ func Load(ctx context.Context, cf *MainCF, o LoadOptions) (*Loaded, error) {
 		MinimalBackoff: durations["minimal_backoff_time"],
 		MaximalBackoff: durations["maximal_backoff_time"],
 		Lifetimes:      life,
+		Concurrency:    int(ints["default_destination_concurrency_limit"]),
 		Logger:         log,
 		// Destinations are transport:nexthop, as Postfix's queue manager
 		// names them: relay-domain mail has its own concurrency and dead
@@ -270,6 +273,10 @@ func Load(ctx context.Context, cf *MainCF, o LoadOptions) (*Loaded, error) {
 			return rt.Transport + ":" + strings.ToLower(rt.Nexthop)
 		},
 	})
+	workers := o.Workers
+	if workers <= 0 {
+		workers = int(ints["default_process_limit"]) // Postfix's limit on smtp(8) processes
+	}
 	size := ints["message_size_limit"]
 	if size == 0 {
 		size = -1 // Postfix: 0 means no limit
@@ -295,7 +302,7 @@ func Load(ctx context.Context, cf *MainCF, o LoadOptions) (*Loaded, error) {
 		SoftBounce:           softBounce,
 		MaximalQueueLifetime: durations["maximal_queue_lifetime"],
 		DelayWarningTime:     durations["delay_warning_time"],
-		Workers:              o.Workers,
+		Workers:              workers,
 		Logger:               log,
 		Observer:             o.Observer,
 	})

@@ -435,6 +435,8 @@ var knownParams = [...]param{
 	{name: "smtpd_tls_cert_file", def: ""},
 	{name: "smtpd_tls_key_file", def: "$smtpd_tls_cert_file"},
 	{name: "smtpd_tls_chain_files", def: ""},
+	{name: "default_destination_concurrency_limit", def: "20"},
+	{name: "default_process_limit", def: "100"},
 	{name: "smtp_tls_security_level", def: ""},
 	{name: "smtp_tls_policy_maps", def: ""},
 	{name: "smtp_tls_CAfile", def: ""},
