@@ -73,7 +73,9 @@ func (a Address) External() string {
 }
 
 // Routed reports whether the localpart carries a source route ('@', '!'
-// or '%'): such recipients are not authorised destinations (S3).
+// or '%'). Such a recipient of a relay or other non-local domain is not
+// an authorised destination (S3); in a local domain policy first resolves
+// "site!user" and "user%site" and judges the result.
 func (a Address) Routed() bool { return strings.ContainsAny(a.Local, "@!%") }
 
 // ParseAddress parses a MAIL FROM or RCPT TO path as Postfix's smtpd
