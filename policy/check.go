@@ -655,12 +655,14 @@ func (s *state) senderCanon() string {
 }
 
 // clientKeys are check_client_access's keys: the host name and its
-// parents (when known), then the address and its shorter forms
-// (192.0.2.1, 192.0.2, 192.0, 192).
+// parents, then the address and its shorter forms (192.0.2.1, 192.0.2,
+// 192.0, 192). A client without a name is looked up as "unknown", as
+// Postfix does (golden configuration misc).
 func clientKeys(dst []lookup.Key, name string, ip netip.Addr, parents bool) []lookup.Key {
-	if name != "" && !strings.EqualFold(name, "unknown") {
-		dst = lookup.AppendDomainKeys(dst, name, parents)
+	if name == "" {
+		name = "unknown"
 	}
+	dst = lookup.AppendDomainKeys(dst, name, parents)
 	if !ip.IsValid() {
 		return dst
 	}
