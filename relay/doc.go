@@ -113,9 +113,10 @@
 //     "250 2.0.0 Ok: queued as ID", and every refusal is Postfix's.
 //   - go-smtp creates a session at the first HELO/EHLO, so the client
 //     restrictions run then rather than at connect time.
-//   - Error counting (S11) counts the refusals of this package; go-smtp's
-//     own syntax errors are counted by go-smtp (it disconnects after a
-//     few). A 421 is written and the connection closed at once.
+//   - Error counting (S11) counts the refusals of this package; go-smtp
+//     counts its own syntax errors apart and hangs up after the fourth
+//     (Server words it as Postfix's "421 4.7.0 HOST Error: too many
+//     errors"). A 421 is written and the connection closed at once.
 //   - Nothing is written to the queue before the end of DATA; the queue
 //     ID exists from the first accepted RCPT (O4), and a write failure is
 //     "451 4.3.0 Error: queue file write error" at the end of DATA.

@@ -382,6 +382,8 @@ func rewriteReply(p []byte, hostname, banner string) []byte {
 		out = "354 End data with <CR><LF>.<CR><LF>"
 	case line == "250 2.0.0 Session reset", line == "250 2.0.0 I have successfully done nothing":
 		out = "250 2.0.0 Ok"
+	case line == "500 5.5.1 Too many errors. Quiting now":
+		out = "421 4.7.0 " + hostname + " Error: too many errors"
 	case line == "552 5.3.4 Max message size exceeded":
 		out = "552 5.3.4 Message size exceeds fixed limit"
 	case line == "502 5.5.1 Please introduce yourself first.":

@@ -632,3 +632,21 @@ func TestServeTwoListeners(t *testing.T) {
 		}
 	}
 }
+
+// TestProtocolErrorLimit: go-smtp counts its own syntax errors and hangs
+// up; the client sees Postfix's 421.
+func TestProtocolErrorLimit(t *testing.T) {
+	w := newWorld(t, worldOpts{noRun: true})
+	s := w.raw()
+	var last string
+	for i := 0; i < 20; i++ {
+		code, msg := s.cmd("XYZ")
+		last = fmt.Sprintf("%d %s", code, msg)
+		if code == 421 {
+			break
+		}
+	}
+	if last != "421 4.7.0 mx2.example.test Error: too many errors" {
+		t.Errorf("last reply %q", last)
+	}
+}
