@@ -604,3 +604,23 @@ func TestDecisionString(t *testing.T) {
 		t.Errorf("zero Decision: %q", got)
 	}
 }
+
+// TestMailSyntax: MAIL FROM paths as Postfix 3.7's smtpd answered them
+// (oracle shim, 2026-11-24), except the two deliberate differences.
+func TestMailSyntax(t *testing.T) {
+	p := mustNew(t, backupMX())
+	for path, want := range map[string]string{
+		"<u@127.0.0.1>": "501", "<u@[::1]>": "501", "<-u@x.example>": "501", "<u@x..example>": "501",
+		"<u@bücher.example>": "501", "<user>": "", "<@route:u@x.example>": "", "<>": "", "<u@x.example": "501",
+		"<u name@x.example>": "501", `<"a b"@x.example>`: "",
+		"<u@x.example@>": "501", "<u@[0177.0.0.1]>": "501", // deliberate: Postfix accepts both
+	} {
+		d := p.Check(context.Background(), &Request{Stage: StageMail, ClientAddr: netip.MustParseAddr("203.0.113.9"), Sender: path})
+		switch {
+		case want == "501" && d.Reply() != "501 5.1.7 Bad sender address syntax":
+			t.Errorf("MAIL FROM:%s: %v, want 501 5.1.7", path, d)
+		case want == "" && d.Verdict != Continue:
+			t.Errorf("MAIL FROM:%s: %v, want accepted", path, d)
+		}
+	}
+}
