@@ -60,6 +60,20 @@ func (m *Memory) Store(ctx context.Context, env *Envelope, body io.Reader) error
 
 // Claim implements Queue.
 func (m *Memory) Claim(ctx context.Context, now time.Time, lease time.Duration, accept func(*Envelope) bool) (Envelope, error) {
+	return m.claim(ctx, now, lease, accept, false)
+}
+
+func (m *Memory) claimPark(ctx context.Context, now time.Time, lease time.Duration, accept func(*Envelope) bool) (Envelope, error) {
+	return m.claim(ctx, now, lease, accept, true)
+}
+
+func (m *Memory) unpark(ids []ID) {
+	m.mu.Lock()
+	m.idx.unpark(ids)
+	m.mu.Unlock()
+}
+
+func (m *Memory) claim(ctx context.Context, now time.Time, lease time.Duration, accept func(*Envelope) bool, park bool) (Envelope, error) {
 	if err := ctx.Err(); err != nil {
 		return Envelope{}, err
 	}
@@ -68,7 +82,7 @@ func (m *Memory) Claim(ctx context.Context, now time.Time, lease time.Duration, 
 	e, err := m.idx.claim(now, lease, accept, func(id ID) (*Envelope, bool) {
 		c := m.msgs[id].env.Clone()
 		return &c, true
-	})
+	}, park)
 	if err == nil {
 		m.msgs[e.ID].env.Lease = e.Lease
 	}

@@ -87,10 +87,14 @@ type Scheduler struct {
 	wake chan struct{}
 
 	mu     sync.Mutex
-	active map[string]int      // deliveries in progress per destination
-	leased map[leaseKey]slots  // concurrency slots held per claim
-	expiry time.Time           // no lease in leased ends before this
-	dead   map[string]deadMark // suspended destinations
+	active map[string]int     // deliveries in progress per destination
+	leased map[leaseKey]slots // concurrency slots held per claim
+	// With a backend that parks refused messages (Memory, Spool):
+	park    parker
+	refused map[string][]ID     // parked for a destination at its limit, oldest first
+	unparkQ []ID                // to unpark once s.mu is released
+	expiry  time.Time           // no lease in leased ends before this
+	dead    map[string]deadMark // suspended destinations
 }
 
 // leaseKey names one claim of one message.
@@ -157,9 +161,30 @@ func NewScheduler(q Queue, cfg Config) *Scheduler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Scheduler{q: q, cfg: c, log: log, wake: make(chan struct{}, 1),
-		active: make(map[string]int), leased: make(map[leaseKey]slots), dead: make(map[string]deadMark)}
+	s := &Scheduler{q: q, cfg: c, log: log, wake: make(chan struct{}, 1),
+		active: make(map[string]int), leased: make(map[leaseKey]slots), dead: make(map[string]deadMark),
+		refused: make(map[string][]ID)}
+	s.park, _ = q.(parker)
+	return s
 }
+
+// parker is implemented by the backends of this package: a claim that
+// parks the messages accept refuses, so that mail for a destination at
+// its concurrency limit does not keep other mail from being examined, and
+// a way to put them back when a slot frees.
+type parker interface {
+	claimPark(ctx context.Context, now time.Time, lease time.Duration, accept func(*Envelope) bool) (Envelope, error)
+	unpark(ids []ID)
+}
+
+// unparkPerSlot is how many parked messages of a destination come back
+// when one of its slots frees: more than one, in case some were removed
+// or are held back by another destination.
+const unparkPerSlot = 4
+
+// maxRefused caps the parked IDs remembered per destination; the ones
+// dropped come back after the backend's parking time.
+const maxRefused = 1 << 16
 
 // Queue returns the backend the Scheduler works on.
 func (s *Scheduler) Queue() Queue { return s.q }
@@ -261,14 +286,21 @@ func (s *Scheduler) Claim(ctx context.Context) (*Delivery, error) {
 		// when another process took the message first), so every
 		// reservation is kept and all but the claimed one released.
 		var held []*Delivery
-		env, err := s.q.Claim(ctx, now, s.cfg.Lease, func(e *Envelope) bool {
+		accept := func(e *Envelope) bool {
 			d := s.reserve(e, now)
 			if d != nil {
 				d.Envelope.ID = e.ID
 				held = append(held, d)
 			}
 			return d != nil
-		})
+		}
+		var env Envelope
+		var err error
+		if s.park != nil {
+			env, err = s.park.claimPark(ctx, now, s.cfg.Lease, accept)
+		} else {
+			env, err = s.q.Claim(ctx, now, s.cfg.Lease, accept)
+		}
 		var d *Delivery
 		for _, r := range held {
 			if err == nil && d == nil && r.Envelope.ID == env.ID {
@@ -276,6 +308,9 @@ func (s *Scheduler) Claim(ctx context.Context) (*Delivery, error) {
 				continue
 			}
 			s.release(r.dests)
+		}
+		if errors.Is(err, errMore) {
+			continue // the examined ones are parked: look at the next ones
 		}
 		if err != nil {
 			return nil, err
@@ -322,6 +357,9 @@ func (s *Scheduler) reserve(e *Envelope, now time.Time) *Delivery {
 		d.Attempt = append(d.Attempt, i)
 		if !slices.Contains(d.dests, dest) {
 			if s.active[dest] >= s.cfg.Concurrency {
+				if s.park != nil && len(s.refused[dest]) < maxRefused {
+					s.refused[dest] = append(s.refused[dest], e.ID)
+				}
 				return nil
 			}
 			d.dests = append(d.dests, dest)
@@ -337,16 +375,40 @@ func (s *Scheduler) release(dests []string) {
 	s.mu.Lock()
 	s.releaseLocked(dests)
 	s.mu.Unlock()
+	s.flushUnpark()
 	if len(dests) > 0 {
 		s.notify()
 	}
 }
 
+// releaseLocked frees one slot of each destination and queues some of the
+// messages parked for it to come back. The caller holds s.mu and calls
+// flushUnpark after releasing it.
 func (s *Scheduler) releaseLocked(dests []string) {
 	for _, dest := range dests {
 		if s.active[dest]--; s.active[dest] <= 0 {
 			delete(s.active, dest)
 		}
+		if r := s.refused[dest]; len(r) > 0 {
+			k := min(len(r), unparkPerSlot)
+			s.unparkQ = append(s.unparkQ, r[:k]...)
+			if k == len(r) {
+				delete(s.refused, dest)
+			} else {
+				s.refused[dest] = r[k:]
+			}
+		}
+	}
+}
+
+// flushUnpark hands the queued IDs to the backend.
+func (s *Scheduler) flushUnpark() {
+	s.mu.Lock()
+	ids := s.unparkQ
+	s.unparkQ = nil
+	s.mu.Unlock()
+	if len(ids) > 0 {
+		s.park.unpark(ids)
 	}
 }
 
@@ -362,6 +424,7 @@ func (s *Scheduler) releaseClaim(d *Delivery) {
 	}
 	s.mu.Unlock()
 	if ok {
+		s.flushUnpark()
 		s.notify()
 	}
 }
@@ -369,8 +432,8 @@ func (s *Scheduler) releaseClaim(d *Delivery) {
 // expireSlots frees the slots of claims whose lease ended at now.
 func (s *Scheduler) expireSlots(now time.Time) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if len(s.leased) == 0 || now.Before(s.expiry) {
+		s.mu.Unlock()
 		return
 	}
 	var next time.Time
@@ -383,6 +446,8 @@ func (s *Scheduler) expireSlots(now time.Time) {
 		}
 	}
 	s.expiry = next
+	s.mu.Unlock()
+	s.flushUnpark()
 }
 
 // Next is Claim that waits: it returns the next due message, waking when a

@@ -723,3 +723,71 @@ func TestSchedulerSpoolRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestHeadOfLine: thousands of due messages for a destination at its
+// concurrency limit do not keep mail for other destinations waiting, and
+// they come back, in order, as slots free (Memory and Spool).
+func TestHeadOfLine(t *testing.T) {
+	for _, backend := range []string{"memory", "spool"} {
+		t.Run(backend, func(t *testing.T) {
+			ctx := context.Background()
+			c := &clock{t: t0}
+			var q queue.Queue = queue.NewMemory()
+			if backend == "spool" {
+				sp := openSpool(t, t.TempDir())
+				defer sp.Close()
+				q = sp
+			}
+			s := queue.NewScheduler(q, queue.Config{Now: c.Now, Concurrency: 1})
+			busy := make([]queue.ID, 3000)
+			var wg sync.WaitGroup
+			for w := range 16 { // concurrent Stores share fsyncs
+				wg.Go(func() {
+					for i := w; i < len(busy); i += 16 {
+						e := &queue.Envelope{Recipients: []queue.Recipient{{Address: fmt.Sprintf("u%d@busy.example", i)}},
+							Arrival: t0.Add(time.Duration(i) * time.Millisecond)}
+						if err := s.Store(ctx, e, strings.NewReader("x")); err != nil {
+							t.Error(err)
+						}
+						busy[i] = e.ID
+					}
+				})
+			}
+			wg.Wait()
+			c.Advance(time.Second)
+			free := store(t, s, "x@example.org", "v@free.example")
+			d1 := claim(t, s)
+			if d1.Envelope.ID != busy[0] {
+				t.Fatal("due order")
+			}
+			// 2,999 refusals (three times the examination limit) before
+			// the free destination's message.
+			if d := claim(t, s); d.Envelope.ID != free {
+				t.Fatalf("second claim %s, want the free destination's %s", d.Envelope.ID, free)
+			} else {
+				done(t, s, d, []queue.Outcome{{Recipient: 0, State: queue.Delivered}})
+			}
+			noClaim(t, s, "busy.example at its limit")
+			// A slot frees: the next busy message in due order comes back.
+			done(t, s, d1, []queue.Outcome{{Recipient: 0, State: queue.Delivered}})
+			for k := 1; k <= 3; k++ {
+				d := claim(t, s)
+				if d.Envelope.ID != busy[k] {
+					t.Fatalf("after a slot freed: %s, want %s", d.Envelope.ID, busy[k])
+				}
+				done(t, s, d, []queue.Outcome{{Recipient: 0, State: queue.Delivered}})
+			}
+			// A scheduler that went away leaves messages parked: they come
+			// back after at most a minute.
+			d := claim(t, s)                                 // busy[4], holds the slot forever
+			noClaim(t, s, "busy.example at its limit again") // parks the rest
+			s2 := queue.NewScheduler(q, queue.Config{Now: c.Now, Concurrency: 1})
+			noClaim(t, s2, "parked by the first scheduler")
+			c.Advance(time.Minute)
+			if d2 := claim(t, s2); d2.Envelope.ID != busy[5] {
+				t.Errorf("after the parking time: %s, want %s", d2.Envelope.ID, busy[5])
+			}
+			_ = d
+		})
+	}
+}

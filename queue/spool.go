@@ -827,6 +827,20 @@ func (s *Spool) dropSegment(seq uint64) {
 // Claim implements Queue. Envelopes are read from disk; a message whose
 // files cannot be read is skipped (and logged), not handed out.
 func (s *Spool) Claim(ctx context.Context, now time.Time, lease time.Duration, accept func(*Envelope) bool) (Envelope, error) {
+	return s.claim(ctx, now, lease, accept, false)
+}
+
+func (s *Spool) claimPark(ctx context.Context, now time.Time, lease time.Duration, accept func(*Envelope) bool) (Envelope, error) {
+	return s.claim(ctx, now, lease, accept, true)
+}
+
+func (s *Spool) unpark(ids []ID) {
+	s.mu.Lock()
+	s.idx.unpark(ids)
+	s.mu.Unlock()
+}
+
+func (s *Spool) claim(ctx context.Context, now time.Time, lease time.Duration, accept func(*Envelope) bool, park bool) (Envelope, error) {
 	if err := s.begin(ctx); err != nil {
 		return Envelope{}, err
 	}
@@ -849,7 +863,7 @@ func (s *Spool) Claim(ctx context.Context, now time.Time, lease time.Duration, a
 		}
 		s.remember(it, e)
 		return e, true
-	})
+	}, park)
 }
 
 // Walk implements Queue. It reads each envelope from disk, without
