@@ -10,7 +10,6 @@ import (
 	"log"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -365,38 +364,41 @@ func rewriteReply(p []byte, hostname, banner string) []byte {
 	if len(p) < 6 || p[len(p)-2] != '\r' || p[len(p)-1] != '\n' || bytes.IndexByte(p[:len(p)-1], '\n') >= 0 {
 		return nil
 	}
-	line := string(p[:len(p)-2])
-	out := ""
+	line := p[:len(p)-2]
+	has := func(prefix, suffix string) bool {
+		return bytes.HasPrefix(line, []byte(prefix)) && bytes.HasSuffix(line, []byte(suffix))
+	}
+	is := func(s string) bool { return string(line) == s }
+	var out string
 	switch {
-	case strings.HasPrefix(line, "220 ") && strings.HasSuffix(line, " ESMTP Service Ready"):
-		out = "220 " + banner
-	case strings.HasPrefix(line, "250-Hello "):
-		out = "250-" + hostname
-	case strings.HasPrefix(line, "250 2.0.0 Hello "):
-		out = "250 " + hostname
-	case strings.HasPrefix(line, "250 2.0.0 Roger, accepting mail from <"):
-		out = "250 2.1.0 Ok"
-	case strings.HasPrefix(line, "250 2.0.0 I'll make sure <") && strings.HasSuffix(line, "> gets this"):
-		out = "250 2.1.5 Ok"
-	case line == "354 Go ahead. End your data with <CR><LF>.<CR><LF>":
-		out = "354 End data with <CR><LF>.<CR><LF>"
-	case line == "250 2.0.0 Session reset", line == "250 2.0.0 I have successfully done nothing":
-		out = "250 2.0.0 Ok"
-	case line == "500 5.5.1 Too many errors. Quiting now":
-		out = "421 4.7.0 " + hostname + " Error: too many errors"
-	case line == "552 5.3.4 Max message size exceeded":
-		out = "552 5.3.4 Message size exceeds fixed limit"
-	case line == "502 5.5.1 Please introduce yourself first.":
-		out = "503 5.5.1 Error: send HELO/EHLO first"
-	case line == "502 5.5.1 Missing MAIL FROM command.":
-		out = "503 5.5.1 Error: need MAIL command"
-	case line == "502 5.5.1 Missing RCPT TO command.":
-		out = "554 5.5.1 Error: no valid recipients"
-	case strings.HasPrefix(line, "500 5.5.2 Syntax errors, ") && strings.HasSuffix(line, " command unrecognized"),
-		line == "501 5.5.2 Bad command":
-		out = "502 5.5.2 Error: command not recognized"
+	case has("250 2.0.0 Roger, accepting mail from <", ">"):
+		out = "250 2.1.0 Ok\r\n"
+	case has("250 2.0.0 I'll make sure <", "> gets this"):
+		out = "250 2.1.5 Ok\r\n"
+	case is("354 Go ahead. End your data with <CR><LF>.<CR><LF>"):
+		out = "354 End data with <CR><LF>.<CR><LF>\r\n"
+	case has("220 ", " ESMTP Service Ready"):
+		out = "220 " + banner + "\r\n"
+	case has("250-Hello ", ""):
+		out = "250-" + hostname + "\r\n"
+	case has("250 2.0.0 Hello ", ""):
+		out = "250 " + hostname + "\r\n"
+	case is("250 2.0.0 Session reset"), is("250 2.0.0 I have successfully done nothing"):
+		out = "250 2.0.0 Ok\r\n"
+	case is("500 5.5.1 Too many errors. Quiting now"):
+		out = "421 4.7.0 " + hostname + " Error: too many errors\r\n"
+	case is("552 5.3.4 Max message size exceeded"):
+		out = "552 5.3.4 Message size exceeds fixed limit\r\n"
+	case is("502 5.5.1 Please introduce yourself first."):
+		out = "503 5.5.1 Error: send HELO/EHLO first\r\n"
+	case is("502 5.5.1 Missing MAIL FROM command."):
+		out = "503 5.5.1 Error: need MAIL command\r\n"
+	case is("502 5.5.1 Missing RCPT TO command."):
+		out = "554 5.5.1 Error: no valid recipients\r\n"
+	case has("500 5.5.2 Syntax errors, ", " command unrecognized"), is("501 5.5.2 Bad command"):
+		out = "502 5.5.2 Error: command not recognized\r\n"
 	default:
 		return nil
 	}
-	return []byte(out + "\r\n")
+	return []byte(out)
 }
