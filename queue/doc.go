@@ -8,7 +8,8 @@
 //   - Queue, the storage interface, with two backends: Spool, files in a
 //     directory (the default: crash-safe, group-committed), and Memory
 //     (for tests and programs that accept losing mail on restart). Package
-//     queuetest is the conformance suite any backend must pass.
+//     queuetest is the conformance suite any backend must pass; module
+//     github.com/mxrelay/mxrelay/queue/postgres passes it on PostgreSQL.
 //   - Scheduler, on top of a Queue: it hands due messages to delivery
 //     workers with a lease, records per-recipient outcomes, computes the
 //     next attempt and the expiry like Postfix's queue manager, suspends
@@ -90,6 +91,10 @@
 //   - Lifetimes can be set per recipient domain (Config.Domains): a backup
 //     MX keeps mail for the domains it backs up longer than the global
 //     lifetime. Postfix has only the global parameters.
+//   - Mail for a destination at its concurrency limit is parked (with
+//     Memory and Spool) until a slot of that destination frees, so it does
+//     not hold up mail for other destinations, as Postfix's per-destination
+//     queues in qmgr ensure.
 //   - Concurrency is a fixed limit per destination, without Postfix's
 //     slow start from initial_destination_concurrency and without the
 //     failed-cohort logic; a destination fails at site level when a worker

@@ -1,10 +1,14 @@
 package postgres_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -79,3 +83,50 @@ func TestConformance(t *testing.T) {
 }
 
 var queues = map[*postgres.Queue]string{}
+
+// BenchmarkStore measures durable stores per second (4 KiB bodies) with
+// 1, 16 and 64 concurrent writers; PostgreSQL's WAL group commit shares
+// flushes between concurrent transactions.
+func BenchmarkStore(b *testing.B) {
+	for _, writers := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			d := os.Getenv("MXRELAY_TEST_POSTGRES")
+			if d == "" {
+				b.Skip("MXRELAY_TEST_POSTGRES not set")
+			}
+			cfg, err := pgxpool.ParseConfig(d)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg.MaxConns = int32(writers)
+			p, err := pgxpool.NewWithConfig(context.Background(), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			pre := prefix()
+			q, err := postgres.Open(context.Background(), p, &postgres.Options{Prefix: pre})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Exec(context.Background(), "DROP TABLE "+pre+"messages, "+pre+"bodies; DROP SEQUENCE "+pre+"lease_seq")
+			body := bytes.Repeat([]byte("x"), 4096)
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for range writers {
+				wg.Go(func() {
+					for next.Add(1) <= int64(b.N) {
+						e := &queue.Envelope{Recipients: []queue.Recipient{{Address: "u@example.com"}}}
+						if err := q.Store(context.Background(), e, bytes.NewReader(body)); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "stores/s")
+		})
+	}
+}
