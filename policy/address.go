@@ -121,8 +121,19 @@ func ParseAddress(path string, smtputf8 bool) (Address, error) {
 			}
 		}
 	}
-	var a Address
-	if strings.ContainsAny(t, "\"\\ \t,") {
+	// Fast path: local@domain with plain characters and a valid domain.
+	// Anything else (quotes, backslashes, blanks, commas, bad characters)
+	// goes through the tokenizer, which has the last word.
+	a := Address{Local: t, s: t}
+	at := strings.LastIndexByte(t, '@')
+	if at >= 0 {
+		a.Local, a.Domain = t[:at], t[at+1:]
+	}
+	fast := at < 0 || a.Domain != "" && checkDomain(a.Domain, smtputf8) == ""
+	for i := 0; fast && i < len(a.Local); i++ {
+		fast = localOK[a.Local[i]]
+	}
+	if !fast {
 		local, domain, why := parseTokens(t)
 		if why != "" {
 			return bad(why)
@@ -130,29 +141,12 @@ func ParseAddress(path string, smtputf8 bool) (Address, error) {
 		if local == "" && domain == "" {
 			return Address{}, nil
 		}
-		a = Address{Local: local, Domain: domain}
-	} else {
-		at, why := lastAt(t)
-		if why != "" {
-			return bad(why)
-		}
-		a = Address{Local: t, s: t}
-		if at >= 0 {
-			a.Local, a.Domain = t[:at], t[at+1:]
-		}
-		for i := 0; i < len(a.Local); i++ {
-			if !localOK[a.Local[i]] {
-				return bad(fmt.Sprintf("invalid character %q in localpart", a.Local[i]))
+		if domain != "" {
+			if why := checkDomain(domain, smtputf8); why != "" {
+				return bad(why)
 			}
 		}
-		if at >= 0 && a.Domain == "" {
-			return bad("empty domain")
-		}
-	}
-	if a.Domain != "" {
-		if why := checkDomain(a.Domain, smtputf8); why != "" {
-			return bad(why)
-		}
+		a = Address{Local: local, Domain: domain}
 	}
 	local := a.Local
 	if strings.HasPrefix(local, "-") {
@@ -180,40 +174,6 @@ func routeEnd(t string) int {
 		}
 	}
 	return -1
-}
-
-// lastAt returns the index of the last '@' outside quoted strings and
-// address literals, -1 when there is none, or a reason the quoting is bad.
-func lastAt(t string) (int, string) {
-	at, inQuote, inLit := -1, false, false
-	for i := 0; i < len(t); i++ {
-		c := t[i]
-		switch {
-		case inQuote:
-			if c == '\\' {
-				i++
-			} else if c == '"' {
-				inQuote = false
-			}
-		case inLit:
-			if c == ']' {
-				inLit = false
-			}
-		case c == '"':
-			inQuote = true
-		case c == '[':
-			inLit = true
-		case c == '@':
-			at = i
-		}
-	}
-	if inQuote {
-		return 0, "unterminated quoted string"
-	}
-	if inLit {
-		return 0, "unterminated address literal"
-	}
-	return at, ""
 }
 
 // parseTokens parses an address that has quotes, backslashes, blanks or
