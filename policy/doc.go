@@ -74,6 +74,13 @@
 //     Config.Recipients. It runs for trusted clients too, and after an
 //     access table said OK.
 //
+// At CONNECT, HELO and MAIL (with smtpd_delay_reject = yes) Check answers
+// Continue, except for a MAIL FROM path that does not parse (501 5.1.7) or
+// a SIZE above message_size_limit (552 5.3.4). At DATA it runs
+// smtpd_data_restrictions ("<DATA>: Data command rejected: ..."); set
+// Request.Recipient when the transaction has exactly one recipient, so
+// recipient restrictions there apply to it, as in Postfix.
+//
 // An address is source-routed (S3) when its localpart still holds '@', '!'
 // or '%' after resolution; a local address whose localpart routes
 // elsewhere ("site!user@local", "user%site@local") is first resolved there
