@@ -384,17 +384,24 @@ func (s *Spool) storeLarge(ctx context.Context, env *Envelope, body io.Reader, h
 		return 0, fmt.Errorf("queue: spool: writing %s: %w", id, err)
 	}
 	size = n + int64(len(rec)) + footerLen
+	return size, s.install(f, string(id), &renamed)
+}
+
+// install makes the temporary file f durable as msg/name: fsync, close,
+// rename, directory fsync (shared with concurrent callers). It sets
+// *renamed once the file has its final name.
+func (s *Spool) install(f *os.File, name string, renamed *bool) error {
 	if err := f.Sync(); err != nil {
-		return 0, fmt.Errorf("queue: spool: fsync %s: %w", id, err)
+		return fmt.Errorf("queue: spool: fsync %s: %w", name, err)
 	}
 	if err := f.Close(); err != nil {
-		return 0, fmt.Errorf("queue: spool: %w", err)
+		return fmt.Errorf("queue: spool: %w", err)
 	}
-	if err := os.Rename(f.Name(), s.path(string(id))); err != nil {
-		return 0, fmt.Errorf("queue: spool: %w", err)
+	if err := os.Rename(f.Name(), s.path(name)); err != nil {
+		return fmt.Errorf("queue: spool: %w", err)
 	}
-	renamed = true
-	return size, s.msgs.sync()
+	*renamed = true
+	return s.msgs.sync()
 }
 
 // pendingStore is one small message waiting for group commit.
@@ -469,17 +476,7 @@ func (s *Spool) writeSegment(batch []*pendingStore) (err error) {
 		off += int64(len(q.data))
 		q.seg, q.end = seq, off
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("queue: spool: fsync %s: %w", name, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("queue: spool: %w", err)
-	}
-	if err := os.Rename(f.Name(), s.path(name)); err != nil {
-		return fmt.Errorf("queue: spool: %w", err)
-	}
-	renamed = true
-	if err := s.msgs.sync(); err != nil {
+	if err := s.install(f, name, &renamed); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -729,16 +726,8 @@ func (s *Spool) writeFile(name string, b []byte) (err error) {
 	if _, err := f.Write(b); err != nil {
 		return fmt.Errorf("queue: spool: writing %s: %w", name, err)
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("queue: spool: fsync %s: %w", name, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("queue: spool: %w", err)
-	}
-	if err := os.Rename(f.Name(), s.path(name)); err != nil {
-		return fmt.Errorf("queue: spool: %w", err)
-	}
-	return s.msgs.sync()
+	var renamed bool
+	return s.install(f, name, &renamed)
 }
 
 // Remove implements Queue. A message in its own file loses its data file
