@@ -346,11 +346,11 @@ func readReply(r *bufio.Reader, max int) (string, error) {
 			action, have = string(value), true
 		}
 	}
-	action = strings.TrimSpace(action)
-	if !have || action == "" {
+	if !have {
 		return "", errors.New("reply without action")
 	}
-	return action, nil
+	// An empty action is DUNNO for Postfix (golden case pol-empty).
+	return strings.TrimSpace(action), nil
 }
 
 // policyAttrs builds the request in the attribute order Postfix 3.7
@@ -436,6 +436,9 @@ func (s *state) policyRequest(pc *policyClient) []byte {
 // as an access table result; a failure applies the default action.
 func (s *state) policyService(ctx context.Context, st *step, subj subject, why Reason) status {
 	action, err := st.svc.query(ctx, s.policyRequest(st.svc))
+	if action == "" {
+		return dunno
+	}
 	if err != nil {
 		s.d.Err = err
 		s.p.log.Warn("policy service failed, using default action", "service", st.svc.spec, "err", err, "action", action)
