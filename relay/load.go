@@ -207,6 +207,13 @@ func Load(ctx context.Context, cf *MainCF, o LoadOptions) (*Loaded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
+	// One DNS client for smtpd's checks and for delivery, as Postfix's
+	// processes share the system resolver.
+	dns, err := transport.NewDNS(transport.DNSConfig{Servers: o.DNS, Cache: true, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	pc.Resolver = mailDomains{dns}
 	pc.Tables = o.Tables
 	pc.Open = openOpts
 	pc.Logger = log
@@ -224,11 +231,6 @@ func Load(ctx context.Context, cf *MainCF, o LoadOptions) (*Loaded, error) {
 	out.Policy = pol
 
 	// Delivery (qmgr + smtp).
-	dns, err := transport.NewDNS(transport.DNSConfig{Servers: o.DNS, Cache: true, Logger: log})
-	if err != nil {
-		pol.Close()
-		return nil, fmt.Errorf("relay: %w", err)
-	}
 	cl, err := client.New(client.Config{Hostname: cf.Get("myhostname"), Dialer: o.Dialer, Logger: log})
 	if err != nil {
 		pol.Close()
