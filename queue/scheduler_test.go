@@ -449,8 +449,20 @@ func TestConcurrency(t *testing.T) {
 // TestConcurrentWorkers runs many workers against one scheduler: every
 // message is delivered exactly once, and the limit is never exceeded.
 func TestConcurrentWorkers(t *testing.T) {
+	t.Run("memory", func(t *testing.T) {
+		s, _ := newSched(t, queue.Config{Concurrency: 3})
+		concurrentWorkers(t, s)
+	})
+	t.Run("spool", func(t *testing.T) {
+		sp := openSpool(t, t.TempDir())
+		defer sp.Close()
+		c := &clock{t: t0}
+		concurrentWorkers(t, queue.NewScheduler(sp, queue.Config{Concurrency: 3, Now: c.Now}))
+	})
+}
+
+func concurrentWorkers(t *testing.T, s *queue.Scheduler) {
 	ctx := context.Background()
-	s, _ := newSched(t, queue.Config{Concurrency: 3})
 	const n = 300
 	for i := range n {
 		store(t, s, "x@example.org", fmt.Sprintf("u%d@d%d.example", i, i%4))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -128,5 +129,75 @@ func BenchmarkStore(b *testing.B) {
 			wg.Wait()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "stores/s")
 		})
+	}
+}
+
+// TestSchedulersShareQueue: two processes (two pools, two Schedulers)
+// deliver from one queue: every message is delivered exactly once.
+func TestSchedulersShareQueue(t *testing.T) {
+	ctx := context.Background()
+	pre := prefix()
+	var scheds []*queue.Scheduler
+	for range 2 {
+		p := pool(t)
+		t.Cleanup(p.Close)
+		q, err := postgres.Open(ctx, p, &postgres.Options{Prefix: pre})
+		if err != nil {
+			t.Fatal(err)
+		}
+		scheds = append(scheds, queue.NewScheduler(q, queue.Config{}))
+	}
+	t.Cleanup(func() {
+		p := pool(t)
+		defer p.Close()
+		p.Exec(ctx, "DROP TABLE "+pre+"messages, "+pre+"bodies; DROP SEQUENCE "+pre+"lease_seq")
+	})
+	const n = 200
+	for i := range n {
+		e := &queue.Envelope{Sender: "s@example.org", Recipients: []queue.Recipient{{Address: fmt.Sprintf("u%d@d%d.example", i, i%5)}}}
+		if err := scheds[i%2].Store(ctx, e, bytes.NewReader([]byte("body"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	delivered := map[queue.ID]int{}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		s := scheds[w%2]
+		wg.Go(func() {
+			for {
+				d, err := s.Claim(ctx)
+				if errors.Is(err, queue.ErrEmpty) {
+					return
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				delivered[d.Envelope.ID]++
+				mu.Unlock()
+				rep, err := s.Done(ctx, d, []queue.Outcome{{Recipient: 0, State: queue.Delivered, Reason: "250 ok"}})
+				if err != nil || !rep.Final {
+					t.Errorf("Done: %v %+v", err, rep)
+					return
+				}
+				if err := s.Remove(ctx, d); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(delivered) != n {
+		t.Errorf("%d messages delivered, want %d", len(delivered), n)
+	}
+	for id, k := range delivered {
+		if k != 1 {
+			t.Errorf("%s delivered %d times", id, k)
+		}
+	}
+	if l, err := scheds[0].List(ctx, queue.Filter{}); err != nil || len(l) != 0 {
+		t.Errorf("left in the queue: %d (%v)", len(l), err)
 	}
 }
