@@ -615,6 +615,33 @@ func (s *Scheduler) Done(ctx context.Context, d *Delivery, outcomes []Outcome) (
 	return rep, nil
 }
 
+// Renew extends d's lease to Config.Lease from now, for a delivery that
+// takes longer than expected (a large message to a slow next hop). It
+// returns ErrLeaseLost when the lease already ended and another worker
+// claimed the message.
+func (s *Scheduler) Renew(ctx context.Context, d *Delivery) error {
+	until := s.cfg.Now().Add(s.cfg.Lease)
+	err := s.q.Modify(ctx, d.Envelope.ID, func(e *Envelope) error {
+		if e.Lease.Token != d.Envelope.Lease.Token {
+			return fmt.Errorf("%w: %s", ErrLeaseLost, e.ID)
+		}
+		e.Lease.Until = until
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	k := leaseKey{d.Envelope.ID, d.Envelope.Lease.Token}
+	s.mu.Lock()
+	if sl, ok := s.leased[k]; ok {
+		sl.until = until
+		s.leased[k] = sl
+	}
+	s.mu.Unlock()
+	d.Envelope.Lease.Until = until
+	return nil
+}
+
 // Remove deletes a message its worker finished with (Report.Final), after
 // any bounce was queued. It returns ErrLeaseLost when the Delivery's lease
 // is no longer the message's.

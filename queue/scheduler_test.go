@@ -803,3 +803,36 @@ func TestHeadOfLine(t *testing.T) {
 		})
 	}
 }
+
+// TestRenew: a worker that renews its lease keeps the message (and its
+// concurrency slot) past the original lease; a late renewal fails.
+func TestRenew(t *testing.T) {
+	ctx := context.Background()
+	s, c := newSched(t, queue.Config{Lease: 10 * time.Minute, Concurrency: 1})
+	store(t, s, "x@example.org", "u@example.com")
+	c.Advance(time.Second)
+	store(t, s, "x@example.org", "v@example.com")
+	d := claim(t, s)
+	c.Advance(9 * time.Minute)
+	if err := s.Renew(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if !d.Envelope.Lease.Until.Equal(c.Now().Add(10 * time.Minute)) {
+		t.Errorf("renewed lease until %v", d.Envelope.Lease.Until)
+	}
+	c.Advance(5 * time.Minute) // past the original lease
+	noClaim(t, s, "renewed lease, slot still held")
+	done(t, s, d, []queue.Outcome{{Recipient: 0, State: queue.Delivered}})
+	if err := s.Remove(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	d2 := claim(t, s)
+	c.Advance(10 * time.Minute)
+	d3 := claim(t, s) // d2's lease ran out and the message changed hands
+	if d3.Envelope.ID != d2.Envelope.ID {
+		t.Fatal("another message?")
+	}
+	if err := s.Renew(ctx, d2); !errors.Is(err, queue.ErrLeaseLost) {
+		t.Errorf("late Renew = %v, want ErrLeaseLost", err)
+	}
+}
