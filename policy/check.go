@@ -345,6 +345,10 @@ func (s *state) step(ctx context.Context, st *step, subj subject) status {
 		} else if s.req.Stage >= StageMail && !sender.IsNull() {
 			return s.nonFQDN(sender, subjSender, why)
 		}
+	case "reject_invalid_helo_hostname", "reject_invalid_hostname":
+		return s.invalidHelo(why)
+	case "reject_non_fqdn_helo_hostname", "reject_non_fqdn_hostname":
+		return s.nonFQDNHelo(why)
 	case "reject_unknown_recipient_domain":
 		if s.hasRcpt {
 			return s.unknownDomain(ctx, why)
@@ -546,6 +550,44 @@ func (s *state) nonFQDN(a Address, subj subject, why Reason) status {
 		return dunno
 	}
 	return s.reject(errPolicy, s.p.nonFQDNCode, "4.5.2", s.rejectText(subj, "need fully-qualified address"), why)
+}
+
+// invalidHelo is reject_invalid_helo_hostname: a HELO name that is
+// neither a host name, an IP address nor a valid address literal
+// (replies checked against Postfix, golden configuration heloname).
+func (s *state) invalidHelo(why Reason) status {
+	h := s.req.Helo
+	if h == "" {
+		return dunno
+	}
+	if h[0] == '[' {
+		if _, ok := lookup.ParseAddressLiteral(h); ok {
+			return dunno
+		}
+		return s.reject(errPolicy, s.p.invalidHostCode, "5.5.2", s.rejectText(subjHelo, "invalid ip address"), why)
+	}
+	name := strings.TrimSuffix(h, ".")
+	if name != "" && checkDomain(name, false) == "" {
+		return dunno
+	}
+	if _, err := netip.ParseAddr(name); err == nil {
+		return dunno
+	}
+	return s.reject(errPolicy, s.p.invalidHostCode, "5.5.2", s.rejectText(subjHelo, "Invalid name"), why)
+}
+
+// nonFQDNHelo is reject_non_fqdn_helo_hostname: the HELO name must be a
+// host name with a dot (an IP address without brackets is not).
+func (s *state) nonFQDNHelo(why Reason) status {
+	h := s.req.Helo
+	if h == "" || h[0] == '[' {
+		return dunno
+	}
+	name := strings.TrimSuffix(h, ".")
+	if name != "" && strings.Contains(name, ".") && checkDomain(name, false) == "" {
+		return dunno
+	}
+	return s.reject(errPolicy, s.p.nonFQDNCode, "4.5.2", s.rejectText(subjHelo, "need fully-qualified hostname"), why)
 }
 
 // unknownDomain is reject_unknown_recipient_domain (S8).

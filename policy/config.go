@@ -163,6 +163,7 @@ type Config struct {
 	UnknownVirtualAliasRejectCode   int // unknown_virtual_alias_reject_code [550]
 	UnknownVirtualMailboxRejectCode int // unknown_virtual_mailbox_reject_code [550]
 	NonFQDNRejectCode               int // non_fqdn_reject_code [504]
+	InvalidHostnameRejectCode       int // invalid_hostname_reject_code [501]
 	UnknownAddressRejectCode        int // unknown_address_reject_code [450]
 	SMTPDRecipientLimit             int // smtpd_recipient_limit [1000]
 	MessageSizeLimit                int64
@@ -322,7 +323,7 @@ type Policy struct {
 
 	relayCode, mapReject, mapDefer, rejectCode, deferCode       int
 	relayRcptCode, localRcptCode, aliasCode, mailboxCode        int
-	nonFQDNCode, unknownAddrCode, rcptLimit                     int
+	nonFQDNCode, unknownAddrCode, rcptLimit, invalidHostCode    int
 	sizeLimit                                                   int64
 	relayFirst, rejectUnlisted, delayReject, showTable, parents bool
 	percentHack, swapBang                                       bool
@@ -442,6 +443,7 @@ func New(ctx context.Context, c Config) (*Policy, error) {
 	p.aliasCode = orInt(c.UnknownVirtualAliasRejectCode, 550)
 	p.mailboxCode = orInt(c.UnknownVirtualMailboxRejectCode, 550)
 	p.nonFQDNCode = orInt(c.NonFQDNRejectCode, 504)
+	p.invalidHostCode = orInt(c.InvalidHostnameRejectCode, 501)
 	p.unknownAddrCode = orInt(c.UnknownAddressRejectCode, 450)
 	p.rcptLimit = orInt(c.SMTPDRecipientLimit, 1000)
 	p.sizeLimit = c.MessageSizeLimit

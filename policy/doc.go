@@ -92,7 +92,8 @@
 // reject_unauth_destination, defer_unauth_destination,
 // reject_unlisted_recipient, check_recipient_access, check_sender_access,
 // check_client_access, check_helo_access, reject_non_fqdn_recipient,
-// reject_non_fqdn_sender, reject_unknown_recipient_domain (DNS through
+// reject_non_fqdn_sender, reject_invalid_helo_hostname,
+// reject_non_fqdn_helo_hostname, reject_unknown_recipient_domain (DNS through
 // Config.Resolver), check_policy_service (the Postfix policy delegation
 // protocol, S9), permit, reject, defer, dunno, defer_if_permit,
 // defer_if_reject, warn_if_reject, restriction classes
@@ -139,7 +140,7 @@
 // size limits), K1-K4; key orders L1-L7 through lookup. RFC 5321 (paths,
 // reply codes), RFC 3463 (enhanced status codes), RFC 7505 (null MX).
 //
-// Checked against Postfix: testdata/golden holds 479 RCPT commands over 23
+// Checked against Postfix: testdata/golden holds 491 RCPT commands over 24
 // configurations, answered by a real Postfix 3.7.11 smtpd (gen.py makes
 // them); TestGolden requires the same reply code, enhanced status code
 // and text for every one of them, except the two deliberate differences

@@ -240,6 +240,7 @@ func FromMainCF(params map[string]string) (Config, error) {
 		{"unknown_virtual_alias_reject_code", &c.UnknownVirtualAliasRejectCode},
 		{"unknown_virtual_mailbox_reject_code", &c.UnknownVirtualMailboxRejectCode},
 		{"non_fqdn_reject_code", &c.NonFQDNRejectCode}, {"unknown_address_reject_code", &c.UnknownAddressRejectCode},
+		{"invalid_hostname_reject_code", &c.InvalidHostnameRejectCode},
 		{"smtpd_recipient_limit", &c.SMTPDRecipientLimit},
 		{"smtpd_policy_service_try_limit", &c.SMTPDPolicyServiceTryLimit},
 		{"smtpd_policy_service_request_limit", &c.SMTPDPolicyServiceRequestLimit},

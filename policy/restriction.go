@@ -226,6 +226,8 @@ var builtins = map[string]bool{
 	"reject_unauth_destination": true, "defer_unauth_destination": true,
 	"reject_unlisted_recipient": true, "reject_non_fqdn_recipient": true,
 	"reject_non_fqdn_sender": true, "reject_unknown_recipient_domain": true,
+	"reject_invalid_helo_hostname": true, "reject_non_fqdn_helo_hostname": true,
+	"reject_invalid_hostname": true, "reject_non_fqdn_hostname": true, // their pre-2.3 names
 }
 
 // compileLists compiles the six lists and the restriction classes.
