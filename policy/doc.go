@@ -93,9 +93,10 @@
 // reject_unlisted_recipient, check_recipient_access, check_sender_access,
 // check_client_access, check_helo_access, reject_non_fqdn_recipient,
 // reject_non_fqdn_sender, reject_invalid_helo_hostname,
-// reject_non_fqdn_helo_hostname, reject_unknown_recipient_domain (DNS through
-// Config.Resolver), check_policy_service (the Postfix policy delegation
-// protocol, S9), permit, reject, defer, dunno, defer_if_permit,
+// reject_non_fqdn_helo_hostname, reject_unknown_recipient_domain and
+// reject_unknown_sender_domain (DNS through Config.Resolver),
+// check_policy_service (the Postfix policy delegation protocol, S9),
+// permit, reject, defer, dunno, defer_if_permit,
 // defer_if_reject, warn_if_reject, restriction classes
 // (smtpd_restriction_classes), and restrictions written in Go
 // (Config.Restrictions, CheckFunc), whose answer is an access(5) action.

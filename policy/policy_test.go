@@ -326,6 +326,17 @@ func TestOtherRestrictions(t *testing.T) {
 	wantReply(t, rcpt(p, "203.0.113.1", "<u@nullmx.example>"),
 		"556 5.1.10 <u@nullmx.example>: Recipient address rejected: Domain nullmx.example does not accept mail (nullMX)")
 	wantReply(t, rcpt(p, "203.0.113.1", "<u@tempfail.example>"), "450 4.4.3 <u@tempfail.example>: Recipient address rejected: Domain not found")
+	c3 := c
+	c3.SMTPDRecipientRestrictions = "reject_unknown_sender_domain"
+	p3 := mustNew(t, c3)
+	wantReply(t, rcptFrom(p3, "203.0.113.1", "<s@nomx.example>", "<u@backup.example>"),
+		"450 4.1.8 <s@nomx.example>: Sender address rejected: Domain not found")
+	wantReply(t, rcptFrom(p3, "203.0.113.1", "<s@nullmx.example>", "<u@backup.example>"),
+		"550 5.7.27 <s@nullmx.example>: Sender address rejected: Domain nullmx.example does not accept mail (nullMX)")
+	wantReply(t, rcptFrom(p3, "203.0.113.1", "<s@tempfail.example>", "<u@backup.example>"),
+		"450 4.4.3 <s@tempfail.example>: Sender address rejected: Domain not found")
+	wantReply(t, rcptFrom(p3, "203.0.113.1", "<s@mx.example.net>", "<u@backup.example>"), "250 2.1.5 Ok") // ours: not looked up
+	wantReply(t, rcptFrom(p3, "203.0.113.1", "<>", "<u@backup.example>"), "250 2.1.5 Ok")
 	wantReply(t, rcptFrom(p, "203.0.113.1", "<someone@localhost>", "<u@backup.example>"),
 		"504 5.5.2 <someone@localhost>: Sender address rejected: need fully-qualified address")
 	wantReply(t, rcptFrom(p, "203.0.113.1", "<>", "<u@backup.example>"), "250 2.1.5 Ok")

@@ -227,7 +227,8 @@ var builtins = map[string]bool{
 	"reject_unlisted_recipient": true, "reject_non_fqdn_recipient": true,
 	"reject_non_fqdn_sender": true, "reject_unknown_recipient_domain": true,
 	"reject_invalid_helo_hostname": true, "reject_non_fqdn_helo_hostname": true,
-	"reject_invalid_hostname": true, "reject_non_fqdn_hostname": true, // their pre-2.3 names
+	"reject_unknown_sender_domain": true,
+	"reject_invalid_hostname":      true, "reject_non_fqdn_hostname": true, // their pre-2.3 names
 }
 
 // compileLists compiles the six lists and the restriction classes.
@@ -275,8 +276,8 @@ func (p *Policy) compile(ctx context.Context, param, value string, tables bool) 
 		switch {
 		case builtins[r.Name]:
 			s.kind = stepBuiltin
-			if r.Name == "reject_unknown_recipient_domain" && p.cfg.Resolver == nil {
-				return nil, &ConfigError{param, errors.New("reject_unknown_recipient_domain needs Config.Resolver")}
+			if strings.HasPrefix(r.Name, "reject_unknown_") && p.cfg.Resolver == nil {
+				return nil, &ConfigError{param, fmt.Errorf("%s needs Config.Resolver", r.Name)}
 			}
 		case p.cfg.Restrictions[r.Name] != nil:
 			s.kind, s.check = stepCustom, p.cfg.Restrictions[r.Name]
