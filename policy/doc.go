@@ -201,6 +201,9 @@
 //     command "503 5.7.0 Error: access denied for NAME[ADDR]"; a HELO
 //     rejection does not stop MAIL and RCPT. Both are the SMTP server's
 //     to do.)
-//   - reject_unknown_recipient_domain on a DNS failure defers with
-//     450 4.4.3 (defer_if_permit); the enhanced code was not observed.
+//   - reject_unknown_recipient_domain and reject_unknown_sender_domain
+//     follow Postfix's source (450 4.1.2 / 4.1.8 Domain not found, 556
+//     5.1.10 / 550 5.7.27 for a null MX); they were not checked against a
+//     running Postfix (that needs DNS). A DNS failure defers with 450 4.4.3
+//     (defer_if_permit).
 package policy
