@@ -680,6 +680,18 @@ func (s *state) access(ctx context.Context, st *step, why Reason) status {
 		}
 		keys = lookup.AppendDomainKeys(kb[:0], s.req.Helo, s.p.parents)
 	}
+	if st.pattern {
+		// regexp: and cidr: tables get only the complete forms: the
+		// address (not its domain, parents or localpart), the client name
+		// and address, the HELO name (golden configuration regexp).
+		full := keys[:0]
+		for _, k := range keys {
+			if k.Kind == lookup.KeyAddress || k.Kind == lookup.KeyDomain && subj != subjRcpt && subj != subjSender {
+				full = append(full, k)
+			}
+		}
+		keys = full
+	}
 	r, found, err := lookup.Search(ctx, st.tables, keys)
 	if err != nil {
 		// Postfix answers any access table failure, temporary or not,
@@ -745,8 +757,8 @@ func clientKeys(dst []lookup.Key, name string, ip netip.Addr, parents bool) []lo
 	if ip.Unmap().Is6() {
 		delim = ':'
 	}
-	for a != "" {
-		dst = append(dst, lookup.Key{Key: a, Kind: lookup.KeyAddress})
+	for kind := lookup.KeyAddress; a != ""; kind = lookup.KeyParent {
+		dst = append(dst, lookup.Key{Key: a, Kind: kind})
 		i := strings.LastIndexByte(a, delim)
 		if i < 0 {
 			break

@@ -208,12 +208,13 @@ const (
 
 // step is one compiled restriction.
 type step struct {
-	name   string
-	kind   stepKind
-	arg    string
-	tables []lookup.Table // stepAccess: the one table
-	svc    *policyClient
-	check  Check
+	name    string
+	kind    stepKind
+	arg     string
+	tables  []lookup.Table // stepAccess: the one table
+	pattern bool           // the table matches patterns (regexp:, cidr:)
+	svc     *policyClient
+	check   Check
 }
 
 type compiled []step
@@ -299,6 +300,10 @@ func (p *Policy) compile(ctx context.Context, param, value string, tables bool) 
 				return nil, &ConfigError{param, err}
 			}
 			s.kind, s.tables = stepAccess, []lookup.Table{t}
+			switch t.(type) {
+			case lookup.RegexpTable, lookup.CIDRTable:
+				s.pattern = true
+			}
 		case takesArg[r.Name]:
 			return nil, &ConfigError{param, fmt.Errorf("%s is not implemented", r.Name)}
 		default:

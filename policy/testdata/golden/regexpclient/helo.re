@@ -1,0 +1,2 @@
+/^helo\.example$/ REJECT helo regexp
+/^hparent\.example$/ REJECT helo parent regexp
