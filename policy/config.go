@@ -315,7 +315,7 @@ type Policy struct {
 	keys    lookup.KeyOptions // recipient maps
 	access  lookup.KeyOptions // access maps
 	// maps
-	relayRcpt, localRcpt, virtAlias, virtMailbox, canon, rcptCanon, relocated []lookup.Table
+	relayRcpt, localRcpt, virtAlias, virtMailbox, canon, rcptCanon, relocated tableList
 	lists                                                                     [6]compiled // client, helo, sender, relay, recipient, data
 	classes                                                                   map[string]compiled
 	services                                                                  []*policyClient
@@ -399,25 +399,25 @@ func New(ctx context.Context, c Config) (*Policy, error) {
 		}
 		p.domains.Interfaces = append(p.domains.Interfaces, addrs...)
 	}
-	tables := func(param, value string) []lookup.Table {
+	tables := func(param, value string) tableList {
 		if err != nil {
-			return nil
+			return tableList{}
 		}
 		var ts []lookup.Table
 		specs, e := tokenize(value)
 		if e != nil {
 			err = &ConfigError{param, e}
-			return nil
+			return tableList{}
 		}
 		for _, spec := range specs {
 			t, e := p.openTable(ctx, spec)
 			if e != nil {
 				err = &ConfigError{param, e}
-				return nil
+				return tableList{}
 			}
 			ts = append(ts, t)
 		}
-		return ts
+		return newTableList(ts)
 	}
 	p.relayRcpt = tables("relay_recipient_maps", c.RelayRecipientMaps)
 	p.localRcpt = tables("local_recipient_maps", c.LocalRecipientMaps)
@@ -622,11 +622,11 @@ func (p *Policy) checkTraps(ctx context.Context) {
 			}
 		}
 	}
-	if strings.TrimSpace(c.RelayDomains) != "" && len(p.relayRcpt) == 0 {
+	if strings.TrimSpace(c.RelayDomains) != "" && len(p.relayRcpt.all) == 0 {
 		p.warn("relay_recipient_maps", "empty: every localpart of a relay domain is accepted, and mail to unknown users "+
 			"will bounce to forged senders (backscatter); list the valid recipients")
 	}
-	for _, t := range p.relayRcpt {
+	for _, t := range p.relayRcpt.all {
 		for _, e := range tableEntries(t) {
 			if !strings.Contains(e.Key, "@") {
 				p.warn("relay_recipient_maps", fmt.Sprintf("%s: key %q has no '@' and never matches (L4); write \"@%s\" for a whole domain",
@@ -638,7 +638,7 @@ func (p *Policy) checkTraps(ctx context.Context) {
 		p.warn("allow_untrusted_routing", "yes: source-routed recipients (user%host@, host!user@, \"a@b\"@) of your domains "+
 			"are authorised destinations and can be used to relay elsewhere (S3)")
 	}
-	if len(p.relayRcpt) > 0 && !p.rejectUnlisted && !p.listsHave("reject_unlisted_recipient") {
+	if len(p.relayRcpt.all) > 0 && !p.rejectUnlisted && !p.listsHave("reject_unlisted_recipient") {
 		p.warn("smtpd_reject_unlisted_recipient", "no, and no reject_unlisted_recipient in the restriction lists: "+
 			"relay_recipient_maps is never consulted and unknown recipients are accepted (backscatter)")
 	}

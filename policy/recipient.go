@@ -26,7 +26,7 @@ func (s *state) unlisted(ctx context.Context) status {
 	// accepted without looking further.
 	for _, m := range [...]struct {
 		name   string
-		tables []lookup.Table
+		tables tableList
 	}{{"recipient_canonical_maps", p.rcptCanon}, {"canonical_maps", p.canon}, {"virtual_alias_maps", p.virtAlias}} {
 		found, st := s.findRecipient(ctx, m.name, m.tables, why)
 		if st == rejected {
@@ -41,9 +41,9 @@ func (s *state) unlisted(ctx context.Context) status {
 		bounceCode = p.aliasCode
 	}
 	// R8: relocated_maps, then error: and retry: routes.
-	if len(p.relocated) > 0 {
+	if len(p.relocated.all) > 0 {
 		var kb [12]lookup.Key
-		res, found, err := lookup.Search(ctx, p.relocated, lookup.AppendRecipientKeys(kb[:0], r.canon, s.recipientKeyOptions()))
+		res, found, err := p.relocated.search(ctx, lookup.AppendRecipientKeys(kb[:0], r.canon, s.recipientKeyOptions()))
 		if err != nil {
 			return s.lookupError(err, subjRcpt, why)
 		}
@@ -71,7 +71,7 @@ func (s *state) unlisted(ctx context.Context) status {
 			return s.reject(errBounce, code, dsnFix(dsn, classRecipient), s.rejectText(subjRcpt, text), why)
 		}
 	}
-	var tables []lookup.Table
+	var tables tableList
 	var code int
 	var param, table string
 	switch r.class {
@@ -103,7 +103,7 @@ func (s *state) unlisted(ctx context.Context) status {
 	default:
 		return dunno
 	}
-	if len(tables) == 0 {
+	if len(tables.all) == 0 {
 		return dunno // R4: no table, no validation
 	}
 	found, st := s.findRecipient(ctx, param, tables, why)
@@ -148,12 +148,12 @@ func (s *state) recipientKeyOptions() lookup.KeyOptions {
 func isAnyDomain(string) bool { return true }
 
 // findRecipient searches recipient maps with the L4 key order.
-func (s *state) findRecipient(ctx context.Context, param string, tables []lookup.Table, why Reason) (bool, status) {
-	if len(tables) == 0 {
+func (s *state) findRecipient(ctx context.Context, param string, tables tableList, why Reason) (bool, status) {
+	if len(tables.all) == 0 {
 		return false, dunno
 	}
 	var kb [12]lookup.Key
-	r, found, err := lookup.Search(ctx, tables, lookup.AppendRecipientKeys(kb[:0], s.res.canon, s.recipientKeyOptions()))
+	r, found, err := tables.search(ctx, lookup.AppendRecipientKeys(kb[:0], s.res.canon, s.recipientKeyOptions()))
 	if err != nil {
 		why.Table = param
 		return false, s.lookupError(err, subjRcpt, why)
@@ -162,4 +162,47 @@ func (s *state) findRecipient(ctx context.Context, param string, tables []lookup
 		s.d.Reason = Reason{Restriction: "reject_unlisted_recipient", Table: param, Key: r.Key.Key, Value: r.Value}
 	}
 	return found, dunno
+}
+
+// tableList is the tables of one map parameter. Pattern tables (regexp:,
+// cidr:) are asked only the complete address, as Postfix's
+// mail_addr_find asks them (golden configuration regexprcpt).
+type tableList struct {
+	all   []lookup.Table
+	fixed []lookup.Table // all without the pattern tables
+	mixed bool           // some tables are pattern tables
+}
+
+func newTableList(ts []lookup.Table) tableList {
+	l := tableList{all: ts}
+	for _, t := range ts {
+		switch t.(type) {
+		case lookup.RegexpTable, lookup.CIDRTable:
+			l.mixed = true
+		default:
+			l.fixed = append(l.fixed, t)
+		}
+	}
+	return l
+}
+
+// search is lookup.Search over the list, pattern-major, giving pattern
+// tables only the KeyAddress keys.
+func (l tableList) search(ctx context.Context, keys []lookup.Key) (lookup.Result, bool, error) {
+	if !l.mixed {
+		return lookup.Search(ctx, l.all, keys)
+	}
+	for i := range keys {
+		ts := l.fixed
+		if keys[i].Kind == lookup.KeyAddress {
+			ts = l.all
+		}
+		if len(ts) == 0 {
+			continue
+		}
+		if r, found, err := lookup.Search(ctx, ts, keys[i:i+1]); found || err != nil {
+			return r, found, err
+		}
+	}
+	return lookup.Result{}, false, nil
 }

@@ -1,0 +1,3 @@
+/^user@backup\.example$/ x
+/^@wild\.example$/ x
+/^tagged\+tag@backup\.example$/ x
