@@ -52,7 +52,10 @@
 // (policy.New, transport.NewRouter and NewAgent, queue.NewScheduler), pass
 // them to New, mount the MX with smtp.NewServer(mx) (set MaxMessageBytes
 // from mx.MessageSizeLimit so that SIZE is advertised) and run mx.Run(ctx)
-// for delivery. LoadOptions.Tables brings Go tables (SQL, HTTP) into any
+// for delivery. At shutdown, mx.CloseSessions(ctx) ends the sessions as
+// Server.Shutdown does (idle ones get 421 4.3.2, a message being received
+// is finished and answered); then close your smtp.Server and cancel Run's
+// context. LoadOptions.Tables brings Go tables (SQL, HTTP) into any
 // table parameter. examples/mxrelayd is a complete daemon.
 //
 // # What it implements

@@ -201,5 +201,30 @@ func (r *MX) MessageSizeLimit() int64 {
 	return r.c.MessageSizeLimit
 }
 
+// CloseSessions ends the MX's SMTP sessions gracefully, for an MX mounted
+// in another go-smtp server (Server.Shutdown does this for its own):
+// new sessions are refused with "421 4.3.2 Service shutting down" and a
+// hang-up, idle sessions get the same reply and are closed, and a
+// session receiving a message finishes it (stored and answered) and is
+// closed right after the reply. It returns nil once every session has
+// ended. When ctx ends first, the sessions still open are cut (what they
+// were receiving was not answered 250, so nothing accepted is lost) and
+// ctx's error is returned.
+//
+// CloseSessions stops neither Run (cancel its context) nor the
+// smtp.Server: close that afterwards with its Close, which also drops
+// the connections that have not said HELO or EHLO yet (they are not
+// sessions; they are refused if they do). After CloseSessions the MX
+// accepts no new session.
+func (r *MX) CloseSessions(ctx context.Context) error {
+	select {
+	case <-r.sessions.close():
+		return nil
+	case <-ctx.Done():
+		r.sessions.cut()
+		return ctx.Err()
+	}
+}
+
 // Queue returns the queue scheduler.
 func (r *MX) Queue() *queue.Scheduler { return r.c.Queue }

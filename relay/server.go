@@ -69,6 +69,8 @@ type Server struct {
 	perClient map[netip.Addr]int
 	slots     chan struct{}
 	addrs     []net.Addr
+	conns     map[*conn]struct{} // open connections
+	closing   bool               // Shutdown has begun
 }
 
 // NewServer returns a Server for c.
@@ -93,7 +95,7 @@ func NewServer(c ServerConfig) (*Server, error) {
 	if c.Banner == "" {
 		c.Banner = c.MX.c.Hostname + " ESMTP " + c.MX.c.MailName
 	}
-	s := &Server{c: c, perClient: make(map[netip.Addr]int), slots: make(chan struct{}, c.MaxConnections)}
+	s := &Server{c: c, perClient: make(map[netip.Addr]int), slots: make(chan struct{}, c.MaxConnections), conns: make(map[*conn]struct{})}
 	srv := smtp.NewServer(c.MX)
 	srv.Domain = c.MX.c.Hostname
 	srv.MaxMessageBytes = c.MX.MessageSizeLimit()
@@ -180,6 +182,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	cancel, hard, done := s.runCancel, s.runHard, s.runDone
 	s.mu.Unlock()
 	sessionsDone := s.c.MX.sessions.close()
+	s.closeUngreeted()
 	if err := s.smtp.Shutdown(ctx); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
 		// Listener close errors are not interesting; a timeout is.
 		if ctx.Err() != nil {
@@ -215,6 +218,32 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
+// closeUngreeted tells the connections that have no session yet (no
+// HELO or EHLO so far) "421 4.3.2 Service shutting down" and closes them:
+// go-smtp's Shutdown would wait for them. Connections accepted from now
+// on are closed by Accept.
+func (s *Server) closeUngreeted() {
+	s.mu.Lock()
+	s.closing = true
+	var list []*conn
+	for c := range s.conns {
+		if c.onWrite.Load() == nil {
+			list = append(list, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range list {
+		c.refuse()
+	}
+}
+
+// refuse says "421 4.3.2 Service shutting down" and closes.
+func (c *conn) refuse() {
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+	fmt.Fprintf(c.Conn, "%d %s %s\r\n", errShutdown.Code, errShutdown.Status, errShutdown.Message)
+	_ = c.Close()
+}
+
 // listener enforces the connection limits and wraps each connection so
 // that sessions learn the greeting command (HELO or EHLO).
 type listener struct {
@@ -238,7 +267,18 @@ func (l *listener) Accept() (net.Conn, error) {
 			_ = c.Close()
 			continue
 		}
-		return &conn{Conn: c, s: l.s, addr: addr}, nil
+		sc := &conn{Conn: c, s: l.s, addr: addr}
+		l.s.mu.Lock()
+		closing := l.s.closing
+		if !closing {
+			l.s.conns[sc] = struct{}{}
+		}
+		l.s.mu.Unlock()
+		if closing {
+			sc.refuse()
+			continue
+		}
+		return sc, nil
 	}
 }
 
@@ -252,8 +292,10 @@ func (s *Server) admit(a netip.Addr) bool {
 	return true
 }
 
-func (s *Server) release(a netip.Addr) {
+func (s *Server) release(c *conn) {
+	a := c.addr
 	s.mu.Lock()
+	delete(s.conns, c)
 	if s.perClient[a]--; s.perClient[a] <= 0 {
 		delete(s.perClient, a)
 	}
@@ -269,7 +311,7 @@ type conn struct {
 	s       *Server
 	addr    netip.Addr
 	closed  atomic.Bool
-	onWrite atomic.Pointer[func([]byte)] // the session's hook, run after each write with the bytes go-smtp wrote
+	onWrite atomic.Pointer[func([]byte, bool)] // the session's hook, run before (false) and after (true) each write with the bytes go-smtp wrote
 
 	mu        sync.Mutex
 	lineStart bool
@@ -322,9 +364,13 @@ func (c *conn) Write(p []byte) (int, error) {
 			out = q
 		}
 	}
+	f := c.onWrite.Load()
+	if f != nil {
+		(*f)(p, false)
+	}
 	_, err := c.Conn.Write(out)
-	if f := c.onWrite.Load(); f != nil {
-		(*f)(p)
+	if f != nil {
+		(*f)(p, true)
 	}
 	if err != nil {
 		return 0, err
@@ -341,7 +387,7 @@ func (c *conn) protocol() string {
 func (c *conn) Close() error {
 	err := c.Conn.Close()
 	if c.closed.CompareAndSwap(false, true) {
-		c.s.release(c.addr)
+		c.s.release(c)
 	}
 	return err
 }

@@ -24,7 +24,7 @@ import (
 // smtpd_delay_reject = no, the HELO restrictions) are checked here.
 func (r *MX) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	s := &session{r: r, conn: c, helo: c.Hostname()}
-	s.wrote = s.afterWrite
+	s.wrote = s.onWrite
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if nc := c.Conn(); nc != nil {
 		s.clientAddr, s.clientPort = addrPort(nc.RemoteAddr())
@@ -39,8 +39,9 @@ func (r *MX) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		}
 	}
 	if !r.sessions.add(s) {
+		// Shutting down: say so and hang up, as for an idle session.
 		s.cancel()
-		return nil, errShutdown.SMTP()
+		return nil, s.hangUp(errShutdown)
 	}
 	for _, stage := range []policy.Stage{policy.StageConnect, policy.StageHelo} {
 		if err := s.check(stage, ""); err != nil {
@@ -72,9 +73,9 @@ type session struct {
 	clientPort, serverPort int
 	helo                   string
 	tls                    *tls.ConnectionState
-	proto                  func() string // "SMTP" or "ESMTP" when known
-	sc                     *conn         // the connection, when accepted by a Server
-	wrote                  func([]byte)  // s.afterWrite, for sc's hook
+	proto                  func() string      // "SMTP" or "ESMTP" when known
+	sc                     *conn              // the connection, when accepted by a Server
+	wrote                  func([]byte, bool) // s.onWrite, for sc's hook
 
 	mu           sync.Mutex
 	errors       int  // error replies so far (S11)
@@ -213,13 +214,17 @@ func (s *session) gate() error {
 // hangUp sends a final reply and closes the connection. go-smtp only
 // closes on QUIT, so the reply is written here directly; the error then
 // returned to go-smtp goes nowhere.
-func (s *session) hangUp(e *Error) error {
+func (s *session) hangUp(e *Error) error { return s.hangUpWith(e.SMTP()) }
+
+// hangUpWith is hangUp for a reply already in go-smtp's form.
+func (s *session) hangUpWith(e *smtp.SMTPError) error {
 	if nc := s.conn.Conn(); nc != nil {
 		_ = nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		fmt.Fprintf(nc, "%d %s %s\r\n", e.Code, e.Status, e.Message)
+		ec := e.EnhancedCode
+		fmt.Fprintf(nc, "%d %d.%d.%d %s\r\n", e.Code, ec[0], ec[1], ec[2], e.Message)
 		_ = nc.Close()
 	}
-	return e.SMTP()
+	return e
 }
 
 // Mail implements smtp.Session.
@@ -315,6 +320,26 @@ func notifyOf(ns []smtp.DSNNotify) queue.Notify {
 // Data implements smtp.Session: the message is normalised, checked and
 // stored durably before the 250 reply.
 func (s *session) Data(r io.Reader) error {
+	err := s.data(r)
+	if s.sc != nil {
+		return err // onWrite closes a session told to shut down
+	}
+	// Mounted in another server, no write hook tells when the reply is
+	// out: a session told to shut down meanwhile writes its reply itself
+	// and closes.
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	if !closing {
+		return err
+	}
+	if se, ok := err.(*smtp.SMTPError); ok {
+		return s.hangUpWith(se)
+	}
+	return err
+}
+
+func (s *session) data(r io.Reader) error {
 	// The transfer lasts until the reply is written (the 354 started it):
 	// Shutdown waits for it.
 	s.mu.Lock()
@@ -323,7 +348,7 @@ func (s *session) Data(r io.Reader) error {
 	defer func() {
 		s.mu.Lock()
 		if s.sc != nil {
-			s.replyPending = true // afterWrite ends the transfer
+			s.replyPending = true // onWrite ends the transfer
 		} else {
 			s.inData = false
 		}
@@ -462,14 +487,19 @@ func (s *session) Logout() error {
 	return nil
 }
 
-// afterWrite runs after each write to a Server's connection: from the 354
-// reply the session is busy with a message; once the reply to the end of
-// data is out the transfer is over, and a session told to shut down
-// meanwhile closes.
-func (s *session) afterWrite(p []byte) {
+// onWrite runs before (sent false) and after (sent true) each write to a
+// Server's connection: from the 354 reply, before the client can see it,
+// the session is busy with a message; once the reply to the end of data
+// is out the transfer is over, and a session told to shut down meanwhile
+// closes.
+func (s *session) onWrite(p []byte, sent bool) {
 	s.mu.Lock()
-	if bytes.HasPrefix(p, []byte("354 ")) {
-		s.inData = true
+	if !sent {
+		if bytes.HasPrefix(p, []byte("354 ")) {
+			s.inData = true
+		}
+		s.mu.Unlock()
+		return
 	}
 	if !s.replyPending {
 		s.mu.Unlock()
@@ -483,19 +513,31 @@ func (s *session) afterWrite(p []byte) {
 	}
 }
 
-// shutdown closes an idle session now; a session storing a message is
-// closed when it asks for its next command.
-func (s *session) shutdown() {
+// markClosing tells the session to end after its current transfer and
+// says whether it is idle (not receiving a message).
+func (s *session) markClosing() (idle bool) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.closing = true
-	busy := s.inData
-	s.mu.Unlock()
-	if !busy {
-		if nc := s.conn.Conn(); nc != nil {
-			_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
-			fmt.Fprintf(nc, "%d %s %s\r\n", errShutdown.Code, errShutdown.Status, errShutdown.Message)
-			_ = nc.Close()
-		}
+	return !s.inData
+}
+
+// closeIdle tells an idle session "421 4.3.2 Service shutting down" and
+// closes its connection.
+func (s *session) closeIdle() {
+	if nc := s.conn.Conn(); nc != nil {
+		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+		fmt.Fprintf(nc, "%d %s %s\r\n", errShutdown.Code, errShutdown.Status, errShutdown.Message)
+		_ = nc.Close()
+	}
+}
+
+// cut ends a session at once, message or not: nothing it was receiving
+// had been answered 250, so nothing accepted is lost.
+func (s *session) cut() {
+	s.cancel()
+	if nc := s.conn.Conn(); nc != nil {
+		_ = nc.Close()
 	}
 }
 
@@ -547,13 +589,30 @@ func (ss *sessionSet) close() <-chan struct{} {
 		close(ss.idle)
 	}
 	done := ss.idle
+	// Every session is marked before any is told, so a client that saw
+	// the 421 knows the others will close after their transfer.
+	var idle []*session
+	for s := range ss.m {
+		if s.markClosing() {
+			idle = append(idle, s)
+		}
+	}
+	ss.mu.Unlock()
+	for _, s := range idle {
+		s.closeIdle()
+	}
+	return done
+}
+
+// cut ends the sessions still open.
+func (ss *sessionSet) cut() {
+	ss.mu.Lock()
 	list := make([]*session, 0, len(ss.m))
 	for s := range ss.m {
 		list = append(list, s)
 	}
 	ss.mu.Unlock()
 	for _, s := range list {
-		s.shutdown()
+		s.cut()
 	}
-	return done
 }

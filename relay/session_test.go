@@ -246,8 +246,8 @@ func TestShutdownFinishesTransaction(t *testing.T) {
 	if code, _ := busy.cmd("DATA"); code != 354 {
 		t.Fatal("DATA")
 	}
+	// The 354 marked the session busy before it was sent.
 	io.WriteString(busy.c, "Subject: in flight\r\n\r\nfirst half\r\n")
-	time.Sleep(50 * time.Millisecond) // let the server enter Data
 	done := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -649,4 +649,149 @@ func TestProtocolErrorLimit(t *testing.T) {
 	if last != "421 4.7.0 mx2.example.test Error: too many errors" {
 		t.Errorf("last reply %q", last)
 	}
+}
+
+// mountElsewhere serves w.relay from a go-smtp server of the test's own,
+// as an embedder does, and returns its address.
+func mountElsewhere(t *testing.T, w *world) (*smtp.Server, string) {
+	t.Helper()
+	srv := smtp.NewServer(w.relay)
+	srv.Domain = w.relay.Hostname()
+	srv.ErrorLog = discardLog{}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return srv, l.Addr().String()
+}
+
+func dialRaw(t *testing.T, addr string) *rawSession {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	s := &rawSession{t: t, c: c, tp: textproto.NewConn(c)}
+	s.expect(220)
+	return s
+}
+
+// expectClosed reads to the end of the connection.
+func (s *rawSession) expectClosed() {
+	s.t.Helper()
+	if l, err := s.tp.ReadLine(); !errors.Is(err, io.EOF) {
+		s.t.Errorf("connection still open: %q, %v", l, err)
+	}
+}
+
+// TestCloseSessionsEmbedded: an MX mounted in another go-smtp server is
+// shut down as relay.Server shuts down its own: the idle session is told
+// 421 4.3.2 and closed, the message being received is stored, answered
+// 250 and its connection closed, a new client is refused, and
+// CloseSessions returns once the sessions are gone.
+func TestCloseSessionsEmbedded(t *testing.T) {
+	mem := queue.NewMemory()
+	inData := make(chan struct{}, 1)
+	w := newWorld(t, worldOpts{mem: mem, noRun: true, cfg: func(c *Config) {
+		inner := c.Policy
+		c.Policy = CheckerFunc(func(ctx context.Context, req *policy.Request) policy.Decision {
+			if req.Stage == policy.StageData {
+				inData <- struct{}{} // Data has begun
+			}
+			return inner.Check(ctx, req)
+		})
+	}})
+	_, addr := mountElsewhere(t, w)
+	idle := dialRaw(t, addr)
+	idle.cmd("EHLO idle.example")
+	busy := dialRaw(t, addr)
+	busy.cmd("EHLO busy.example")
+	busy.cmd("MAIL FROM:<s@sender.example>")
+	busy.cmd("RCPT TO:<u@example.test>")
+	if code, _ := busy.cmd("DATA"); code != 354 {
+		t.Fatal("DATA")
+	}
+	io.WriteString(busy.c, "Subject: in flight\r\n\r\nfirst half\r\n")
+	<-inData
+	late := dialRaw(t, addr) // connected, not greeted yet
+
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		done <- w.relay.CloseSessions(ctx)
+	}()
+	if line, err := idle.tp.ReadLine(); line != "421 4.3.2 Service shutting down" {
+		t.Errorf("idle session got %q, %v", line, err)
+	}
+	idle.expectClosed()
+	if code, msg := late.cmd("EHLO late.example"); code != 421 || msg != "4.3.2 Service shutting down" {
+		t.Errorf("new session: %d %q", code, msg)
+	}
+	late.expectClosed()
+	io.WriteString(busy.c, "second half\r\n.\r\n")
+	if code, msg, _ := busy.tp.ReadResponse(0); code != 250 || !strings.HasPrefix(msg, "2.0.0 Ok: queued as ") {
+		t.Errorf("in-flight message: %d %q", code, msg)
+	}
+	busy.expectClosed()
+	if err := <-done; err != nil {
+		t.Errorf("CloseSessions: %v", err)
+	}
+	if mem.Len() != 1 {
+		t.Errorf("queue holds %d messages, want the one accepted", mem.Len())
+	}
+}
+
+// TestCloseSessionsDeadline: when ctx ends before a message being
+// received is complete, its session is cut without a 250 and nothing is
+// queued.
+func TestCloseSessionsDeadline(t *testing.T) {
+	mem := queue.NewMemory()
+	w := newWorld(t, worldOpts{mem: mem, noRun: true})
+	_, addr := mountElsewhere(t, w)
+	busy := dialRaw(t, addr)
+	busy.cmd("EHLO busy.example")
+	busy.cmd("MAIL FROM:<s@sender.example>")
+	busy.cmd("RCPT TO:<u@example.test>")
+	busy.cmd("DATA")
+	io.WriteString(busy.c, "Subject: cut\r\n\r\nnever finished\r\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := w.relay.CloseSessions(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("CloseSessions: %v, want context.Canceled", err)
+	}
+	for {
+		l, err := busy.tp.ReadLine()
+		if err != nil {
+			break
+		}
+		if strings.HasPrefix(l, "250") {
+			t.Errorf("cut session got %q", l)
+		}
+	}
+	if mem.Len() != 0 {
+		t.Errorf("queue holds %d messages", mem.Len())
+	}
+}
+
+// TestShutdownClosesUngreeted: a client that connected but has not said
+// HELO or EHLO does not hold up Server.Shutdown: it is told 421 4.3.2
+// and closed.
+func TestShutdownClosesUngreeted(t *testing.T) {
+	w := newWorld(t, worldOpts{noRun: true})
+	s := w.raw()
+	s.c.SetDeadline(time.Now().Add(30 * time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := w.server.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if line, err := s.tp.ReadLine(); line != "421 4.3.2 Service shutting down" {
+		t.Errorf("got %q, %v", line, err)
+	}
+	s.expectClosed()
 }
