@@ -57,7 +57,7 @@ var defaultParentDomains = []string{"debug_peer_list", "fast_flush_domains", "my
 // default depends on the machine (mydestination, mynetworks), the zero
 // value is empty and FromMainCF applies Postfix's default.
 type Config struct {
-	// MyHostname is $myhostname, used in replies that name the server.
+	// MyHostname is $myhostname, the default of MyOrigin.
 	MyHostname string
 	// MyOrigin is $myorigin: a recipient without a domain ("<postmaster>")
 	// is qualified with it. Default MyHostname.
@@ -153,20 +153,20 @@ type Config struct {
 	SoftBounce bool
 
 	// Reply codes; zero means Postfix's default, given in brackets.
-	RelayDomainsRejectCode          int // relay_domains_reject_code [554]
-	AccessMapRejectCode             int // access_map_reject_code [554]
-	AccessMapDeferCode              int // access_map_defer_code [450]
-	RejectCode                      int // reject_code [554]
-	DeferCode                       int // defer_code [450]
-	UnknownRelayRecipientRejectCode int // unknown_relay_recipient_reject_code [550]
-	UnknownLocalRecipientRejectCode int // unknown_local_recipient_reject_code [550]
-	UnknownVirtualAliasRejectCode   int // unknown_virtual_alias_reject_code [550]
-	UnknownVirtualMailboxRejectCode int // unknown_virtual_mailbox_reject_code [550]
-	NonFQDNRejectCode               int // non_fqdn_reject_code [504]
-	InvalidHostnameRejectCode       int // invalid_hostname_reject_code [501]
-	UnknownAddressRejectCode        int // unknown_address_reject_code [450]
-	SMTPDRecipientLimit             int // smtpd_recipient_limit [1000]
-	MessageSizeLimit                int64
+	RelayDomainsRejectCode          int           // relay_domains_reject_code [554]
+	AccessMapRejectCode             int           // access_map_reject_code [554]
+	AccessMapDeferCode              int           // access_map_defer_code [450]
+	RejectCode                      int           // reject_code [554]
+	DeferCode                       int           // defer_code [450]
+	UnknownRelayRecipientRejectCode int           // unknown_relay_recipient_reject_code [550]
+	UnknownLocalRecipientRejectCode int           // unknown_local_recipient_reject_code [550]
+	UnknownVirtualAliasRejectCode   int           // unknown_virtual_alias_reject_code [550]
+	UnknownVirtualMailboxRejectCode int           // unknown_virtual_mailbox_reject_code [550]
+	NonFQDNRejectCode               int           // non_fqdn_reject_code [504]
+	InvalidHostnameRejectCode       int           // invalid_hostname_reject_code [501]
+	UnknownAddressRejectCode        int           // unknown_address_reject_code [450]
+	SMTPDRecipientLimit             int           // smtpd_recipient_limit [1000]
+	MessageSizeLimit                int64         // message_size_limit [10240000]: MAIL FROM SIZE= above it gets 552 5.3.4
 	SMTPDPolicyServiceTimeout       time.Duration // smtpd_policy_service_timeout [100s]
 	SMTPDPolicyServiceMaxIdle       time.Duration // smtpd_policy_service_max_idle [300s]
 	SMTPDPolicyServiceMaxTTL        time.Duration // smtpd_policy_service_max_ttl [1000s]
@@ -193,7 +193,8 @@ type Config struct {
 	// virtual domains exist, instead of the recipient maps of those
 	// classes. Relay domains always use RelayRecipientMaps.
 	Recipients Recipients
-	// Resolver answers DNS questions for reject_unknown_recipient_domain.
+	// Resolver answers DNS questions for reject_unknown_recipient_domain
+	// and reject_unknown_sender_domain.
 	Resolver Resolver
 	// Dial connects to policy servers. Default net.Dialer.DialContext.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
