@@ -160,6 +160,13 @@ func (l *List) MatchDomain(ctx context.Context, domain string) (bool, error) {
 	for i := range l.items {
 		it := &l.items[i]
 		if it.isNet {
+			// A network pattern names no domain, but its text is
+			// compared as Postfix's match_hostname compares every
+			// pattern: "relay_domains = [192.0.2.1]" matches the
+			// address-literal domain [192.0.2.1].
+			if name == it.pattern {
+				return !it.negate, nil
+			}
 			continue
 		}
 		m, err := l.matchName(ctx, it, name)

@@ -195,3 +195,26 @@ func TestListMatchClientNoAlloc(t *testing.T) {
 		t.Errorf("MatchClient allocates %v times per call", n)
 	}
 }
+
+// An address literal in a domain list matches that literal domain, as in
+// Postfix (checked with smtpd: relay_domains = [192.0.2.1] relays
+// <u@[192.0.2.1]>), though the same text is also a network for
+// MatchClient.
+func TestListAddressLiteralDomain(t *testing.T) {
+	ctx := context.Background()
+	l, _, err := ParseList(ctx, "[192.0.2.1] 198.51.100.0/24 !203.0.113.7 example.com", ListOptions{Name: "relay_domains"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d, want := range map[string]bool{
+		"[192.0.2.1]": true, "[192.0.2.2]": false, "example.com": true,
+		"[198.51.100.7]": false, "203.0.113.7": false,
+	} {
+		if got, err := l.MatchDomain(ctx, d); err != nil || got != want {
+			t.Errorf("MatchDomain(%s) = %v, %v; want %v", d, got, err, want)
+		}
+	}
+	if ok, _ := l.MatchClient(ctx, netip.MustParseAddr("192.0.2.1"), ""); !ok {
+		t.Error("the literal no longer matches as a client address")
+	}
+}
