@@ -200,6 +200,11 @@ func (s *Scheduler) notify() {
 // (when zero) to Arrival, every recipient to Queued, and returns once the
 // backend made it durable. Answer 250 to the client only after it returns
 // nil. Workers blocked in Next are woken.
+//
+// env.Held is kept: a message stored held goes straight to the hold
+// queue, as Postfix's HOLD action puts it there, and no worker can claim
+// it before Release. Holding it after Store instead would leave a window
+// in which it could be delivered.
 func (s *Scheduler) Store(ctx context.Context, env *Envelope, body io.Reader) error {
 	if len(env.Recipients) == 0 {
 		return errors.New("queue: message has no recipients")
@@ -213,7 +218,7 @@ func (s *Scheduler) Store(ctx context.Context, env *Envelope, body io.Reader) er
 	for i := range env.Recipients {
 		env.Recipients[i].State, env.Recipients[i].Reason, env.Recipients[i].Updated = Queued, "", time.Time{}
 	}
-	env.Attempts, env.Held, env.DelayWarned, env.Lease = 0, false, false, Lease{}
+	env.Attempts, env.DelayWarned, env.Lease = 0, false, Lease{}
 	if err := s.q.Store(ctx, env, body); err != nil {
 		return err
 	}

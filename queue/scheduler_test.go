@@ -688,8 +688,16 @@ func TestStoreResets(t *testing.T) {
 		t.Fatal(err)
 	}
 	g, _ := s.Get(context.Background(), e.ID)
-	if !g.Arrival.Equal(t0) || !g.NextAttempt.Equal(t0) || g.Recipients[0].State != queue.Queued || g.Attempts != 0 || g.Held {
+	if !g.Arrival.Equal(t0) || !g.NextAttempt.Equal(t0) || g.Recipients[0].State != queue.Queued || g.Attempts != 0 || !g.Held {
 		t.Errorf("stored %+v", g)
+	}
+	// Stored held (policy HOLD): never claimable until released.
+	noClaim(t, s, "a message stored held")
+	if err := s.Release(context.Background(), e.ID); err != nil {
+		t.Fatal(err)
+	}
+	if d := claim(t, s); d.Envelope.ID != e.ID {
+		t.Errorf("claimed %s after Release; want %s", d.Envelope.ID, e.ID)
 	}
 	if err := s.Store(context.Background(), &queue.Envelope{}, strings.NewReader("")); err == nil {
 		t.Error("Store without recipients succeeded")
