@@ -321,6 +321,12 @@ type conn struct {
 }
 
 func (c *conn) Read(p []byte) (int, error) {
+	// Timeout bounds each read, as Postfix's smtpd_timeout does: go-smtp
+	// sets one deadline per command line, which would cut a message still
+	// arriving steadily once the whole DATA took longer than Timeout.
+	if c.s.c.Timeout > 0 {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(c.s.c.Timeout))
+	}
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		c.scan(p[:n])
@@ -431,6 +437,8 @@ func rewriteReply(p []byte, hostname, banner string) []byte {
 		out = "250 " + hostname + "\r\n"
 	case is("250 2.0.0 Session reset"), is("250 2.0.0 I have successfully done nothing"):
 		out = "250 2.0.0 Ok\r\n"
+	case is("421 4.4.2 Idle timeout, bye bye"):
+		out = "421 4.4.2 " + hostname + " Error: timeout exceeded\r\n"
 	case is("500 5.5.1 Too many errors. Quiting now"):
 		out = "421 4.7.0 " + hostname + " Error: too many errors\r\n"
 	case is("552 5.3.4 Max message size exceeded"):

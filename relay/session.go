@@ -161,7 +161,7 @@ func (s *session) check(stage policy.Stage, rcpt string) error {
 	}
 	switch d.Verdict {
 	case policy.Reject, policy.Defer:
-		e := &Error{Code: d.Code, Status: d.Enhanced, Message: d.Text, Err: d.Err}
+		e := refusal(d)
 		s.r.log.Info("reject", "stage", stage.String(), "client", s.clientString(), "reply", d.Reply(),
 			"reason", d.Reason.String(), "from", s.sender, "to", rcpt, "helo", s.helo, "err", d.Err)
 		s.r.obs.Rejected(Rejection{Stage: stage.String(), Code: d.Code, Status: d.Enhanced, Client: s.clientAddr})
@@ -171,6 +171,25 @@ func (s *session) check(stage policy.Stage, rcpt string) error {
 		return s.fail(e)
 	}
 	return nil
+}
+
+// refusal is the reply for a Reject or Defer decision. A Checker's
+// mistakes stay temporary: a reply code that is not 4xx or 5xx becomes
+// Postfix's "451 4.3.5 Server configuration error", and a deferral or a
+// failure of ours (Decision.Err) answered 5xx becomes 4xx, so that no
+// mail is refused for good because of a fault on this side.
+func refusal(d policy.Decision) *Error {
+	e := &Error{Code: d.Code, Status: d.Enhanced, Message: d.Text, Err: d.Err}
+	switch {
+	case d.Code < 400 || d.Code > 599:
+		e.Code, e.Status, e.Message = 451, "4.3.5", "Server configuration error"
+	case d.Code >= 500 && (d.Verdict == policy.Defer || d.Err != nil):
+		e.Code -= 100
+		if strings.HasPrefix(e.Status, "5.") {
+			e.Status = "4" + e.Status[1:]
+		}
+	}
+	return e
 }
 
 func (s *session) clientString() string {
@@ -199,11 +218,20 @@ func (s *session) fail(e *Error) error {
 // and closes the connection, as Postfix's smtpd does.
 func (s *session) gate() error {
 	s.mu.Lock()
-	n, closing := s.errors, s.closing
+	closing := s.closing
 	s.mu.Unlock()
 	if closing {
 		return s.hangUp(errShutdown)
 	}
+	return s.errorGate()
+}
+
+// errorGate is gate without the shutdown check, for DATA: once the 354
+// is out, the message is received even when Shutdown has begun.
+func (s *session) errorGate() error {
+	s.mu.Lock()
+	n := s.errors
+	s.mu.Unlock()
 	if n >= s.r.c.HardErrorLimit {
 		s.r.log.Info("too many errors", "client", s.clientString(), "errors", n)
 		return s.hangUp(newError(421, "4.7.0", "%s Error: too many errors", s.r.c.Hostname))
@@ -354,7 +382,7 @@ func (s *session) data(r io.Reader) error {
 		}
 		s.mu.Unlock()
 	}()
-	if err := s.gate(); err != nil {
+	if err := s.errorGate(); err != nil {
 		return err
 	}
 	if len(s.rcpts) == 0 {

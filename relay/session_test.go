@@ -17,6 +17,7 @@ import (
 	"net/textproto"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -794,4 +795,165 @@ func TestShutdownClosesUngreeted(t *testing.T) {
 		t.Errorf("got %q, %v", line, err)
 	}
 	s.expectClosed()
+}
+
+// pipeListener serves in-memory connections, for tests in a synctest
+// bubble (fake time drives the deadlines).
+type pipeListener struct {
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func newPipeListener() *pipeListener {
+	return &pipeListener{ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 25} }
+
+func (l *pipeListener) dial(t *testing.T) *rawSession {
+	c, s := net.Pipe()
+	l.ch <- s
+	r := &rawSession{t: t, c: c, tp: textproto.NewConn(c)}
+	r.expect(220)
+	return r
+}
+
+// TestTimeouts: Timeout bounds each read, as smtpd_timeout: an idle
+// client is told Postfix's "421 4.4.2 HOST Error: timeout exceeded" and
+// disconnected, while a message that keeps arriving is received however
+// long the whole transfer takes.
+func TestTimeouts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mem := queue.NewMemory()
+		r, err := New(Config{Hostname: "mx.example", Policy: CheckerFunc(func(context.Context, *policy.Request) policy.Decision { return policy.Decision{} }),
+			Queue: queue.NewScheduler(mem, queue.Config{})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := NewServer(ServerConfig{MX: r, Timeout: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := newPipeListener()
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(context.Background(), l) }()
+
+		slow := l.dial(t)
+		slow.cmd("EHLO client.example")
+		slow.cmd("MAIL FROM:<s@sender.example>")
+		slow.cmd("RCPT TO:<u@example.test>")
+		if code, _ := slow.cmd("DATA"); code != 354 {
+			t.Fatalf("DATA %d", code)
+		}
+		for i := range 5 { // 30s in all, 6s between lines
+			time.Sleep(6 * time.Second)
+			fmt.Fprintf(slow.c, "line %d\r\n", i)
+		}
+		if code, msg := slow.cmd("."); code != 250 {
+			t.Errorf("slow message: %d %s", code, msg)
+		}
+
+		idle := l.dial(t)
+		idle.cmd("EHLO client.example")
+		start := time.Now()
+		line, err := idle.tp.ReadLine()
+		if line != "421 4.4.2 mx.example Error: timeout exceeded" {
+			t.Errorf("idle client got %q, %v", line, err)
+		}
+		if d := time.Since(start); d != 10*time.Second {
+			t.Errorf("idle client cut after %v, want 10s", d)
+		}
+		idle.expectClosed()
+
+		slow.c.Close()
+		if err := srv.Shutdown(context.Background()); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		if mem.Len() != 1 {
+			t.Errorf("queue holds %d messages, want 1", mem.Len())
+		}
+	})
+}
+
+// TestRefusalStaysTemporary: whatever a Checker answers, a deferral or a
+// failure of ours reaches the client as 4xx, and a decision without a
+// valid reply code as "451 4.3.5 Server configuration error".
+func TestRefusalStaysTemporary(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		d    policy.Decision
+		code int
+		text string
+	}{
+		{"defer answered 5xx", policy.Decision{Verdict: policy.Defer, Code: 554, Enhanced: "5.7.1", Text: "Service unavailable"}, 454, "4.7.1 Service unavailable"},
+		{"failure answered 5xx", policy.Decision{Verdict: policy.Reject, Code: 550, Enhanced: "5.3.0", Text: "Temporary lookup failure", Err: errors.New("db down")}, 450, "4.3.0 Temporary lookup failure"},
+		{"no code", policy.Decision{Verdict: policy.Reject}, 451, "4.3.5 Server configuration error"},
+		{"success code", policy.Decision{Verdict: policy.Defer, Code: 250, Text: "huh"}, 451, "4.3.5 Server configuration error"},
+		{"real reject kept", policy.Decision{Verdict: policy.Reject, Code: 554, Enhanced: "5.7.1", Text: "<u@example.test>: Relay access denied"}, 554, "5.7.1 <u@example.test>: Relay access denied"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, worldOpts{noRun: true, cfg: func(c *Config) {
+				c.Policy = CheckerFunc(func(ctx context.Context, req *policy.Request) policy.Decision {
+					if req.Stage == policy.StageRcpt {
+						return tc.d
+					}
+					return policy.Decision{}
+				})
+			}})
+			s := w.raw()
+			s.cmd("EHLO client.example")
+			s.cmd("MAIL FROM:<s@sender.example>")
+			if code, msg := s.cmd("RCPT TO:<u@example.test>"); code != tc.code || msg != tc.text {
+				t.Errorf("got %d %q, want %d %q", code, msg, tc.code, tc.text)
+			}
+		})
+	}
+}
+
+// TestShutdownBetween354AndData: Shutdown that marks a session after its
+// 354 went out but before go-smtp called Data still lets the message
+// arrive, be stored and answered 250 (the client was told to go ahead).
+func TestShutdownBetween354AndData(t *testing.T) {
+	mem := queue.NewMemory()
+	w := newWorld(t, worldOpts{mem: mem, noRun: true})
+	s := w.raw()
+	s.cmd("EHLO client.example")
+	s.cmd("MAIL FROM:<s@sender.example>")
+	s.cmd("RCPT TO:<u@example.test>")
+	w.relay.sessions.mu.Lock()
+	for ss := range w.relay.sessions.m {
+		ss.mu.Lock()
+		ss.closing = true // what Shutdown does to a session busy with a message
+		ss.mu.Unlock()
+	}
+	w.relay.sessions.mu.Unlock()
+	if code, _ := s.cmd("DATA"); code != 354 {
+		t.Fatal("DATA")
+	}
+	s.c.SetDeadline(time.Now().Add(30 * time.Second))
+	if code, msg := s.cmd("Subject: x\r\n\r\nbody\r\n."); code != 250 {
+		t.Errorf("message: %d %q", code, msg)
+	}
+	s.expectClosed()
+	if mem.Len() != 1 {
+		t.Errorf("queue holds %d messages, want 1", mem.Len())
+	}
 }
