@@ -388,7 +388,10 @@ func (d *Domains) Class(ctx context.Context, domain string) (Class, error) {
 }
 
 // ParseAddressLiteral parses "[192.0.2.1]" or "[ipv6:2001:db8::1]"
-// (RFC 5321 4.1.3; Postfix also accepts an IPv6 literal without the tag).
+// (RFC 5321 4.1.3). Like Postfix's address resolver (resolve_local), it
+// also accepts an IPv6 literal without the tag; syntax checks of what a
+// client sends must not: Postfix's smtpd refuses "<u@[::1]>" and
+// "HELO [::1]" (package policy does).
 func ParseAddressLiteral(s string) (netip.Addr, bool) {
 	if len(s) < 3 || s[0] != '[' || s[len(s)-1] != ']' {
 		return netip.Addr{}, false

@@ -565,7 +565,9 @@ func (s *state) invalidHelo(why Reason) status {
 		return dunno
 	}
 	if h[0] == '[' {
-		if _, ok := lookup.ParseAddressLiteral(h); ok {
+		// Postfix's valid_mailhost_literal: an IPv6 literal needs its
+		// "IPv6:" tag ("[::1]" is refused; golden configuration heloname).
+		if checkDomain(h, false) == "" {
 			return dunno
 		}
 		return s.reject(errPolicy, s.p.invalidHostCode, "5.5.2", s.rejectText(subjHelo, "invalid ip address"), why)
