@@ -55,6 +55,7 @@ type DSNRecipient struct {
 // notification text, a message/delivery-status part with per-message and
 // per-recipient fields, and the original message (or only its headers).
 type DSN struct {
+	// Kind is the report: failure, delay or success.
 	Kind DSNKind
 	// Hostname is $myhostname: Reporting-MTA, the boundary, the text.
 	Hostname string

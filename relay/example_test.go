@@ -1,6 +1,7 @@
 package relay_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -97,6 +98,44 @@ func ExampleMX_NewSession() {
 	// bob@example.test: 550 5.1.1 <bob@example.test>: Recipient address rejected: User unknown in relay recipient table
 	// x@stranger.example: 454 4.7.1 <x@stranger.example>: Relay access denied
 	// queued messages: 1
+}
+
+// An MX mounted in your own server shuts down with CloseSessions: idle
+// clients are told "421 4.3.2 Service shutting down", a message being
+// received is finished first; then close the server.
+func ExampleMX_CloseSessions() {
+	ctx := context.Background()
+	r, err := relay.New(relay.Config{
+		Hostname: "mx2.example.net",
+		Policy:   relay.CheckerFunc(func(context.Context, *policy.Request) policy.Decision { return policy.Decision{} }),
+		Queue:    queue.NewScheduler(queue.NewMemory(), queue.Config{}),
+	})
+	if err != nil {
+		panic(err)
+	}
+	srv := smtp.NewServer(r)
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(l)
+
+	c, _ := net.Dial("tcp", l.Addr().String())
+	defer c.Close()
+	in := bufio.NewReader(c)
+	in.ReadString('\n') // 220
+	io.WriteString(c, "HELO client.example\r\n")
+	in.ReadString('\n') // 250
+
+	shutdownCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	fmt.Println("CloseSessions:", r.CloseSessions(shutdownCtx))
+	srv.Close()
+	reply, _ := in.ReadString('\n')
+	fmt.Println("the idle client read:", strings.TrimSpace(reply))
+	_, err = in.ReadString('\n')
+	fmt.Println("then:", err)
+	// Output:
+	// CloseSessions: <nil>
+	// the idle client read: 421 4.3.2 Service shutting down
+	// then: EOF
 }
 
 // A DSN is built as Postfix's bounce daemon builds it.

@@ -347,7 +347,9 @@ func (c *MainCF) badValue(name, v, why string) error {
 
 // ConfigError is a parameter whose value cannot be used.
 type ConfigError struct {
-	Param, Value, Reason string
+	Param  string // the parameter name: "message_size_limit"
+	Value  string // its expanded value
+	Reason string // what is wrong with it
 }
 
 // Error returns "bad parameter value: name = value: reason".

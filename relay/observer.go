@@ -20,26 +20,26 @@ type Observer interface {
 
 // Accepted describes a message accepted by the SMTP server.
 type Accepted struct {
-	QueueID    string
-	Size       int64
-	Recipients int
-	Client     netip.Addr
+	QueueID    string     // the queue ID of the stored message
+	Size       int64      // bytes stored, with the Received: header
+	Recipients int        // accepted recipients
+	Client     netip.Addr // the SMTP client's address
 }
 
 // Rejection describes an SMTP command refused by policy.
 type Rejection struct {
-	Stage  string // CONNECT, HELO, MAIL, RCPT, DATA
-	Code   int
-	Status string
-	Client netip.Addr
+	Stage  string     // CONNECT, HELO, MAIL, RCPT, DATA
+	Code   int        // the reply code sent: 450, 550, 554...
+	Status string     // the enhanced status code sent: "5.7.1"
+	Client netip.Addr // the SMTP client's address
 }
 
 // Attempt is the outcome of one delivery attempt for one recipient, with
 // the fields Postfix logs ("to=<u@example.com>, relay=mx[192.0.2.1]:25,
 // delay=1.2, dsn=2.0.0, status=sent (250 2.0.0 Ok)").
 type Attempt struct {
-	QueueID   string
-	Recipient string
+	QueueID   string // the message's queue ID
+	Recipient string // the envelope recipient
 	// ORCPT is the original recipient, when the client gave one.
 	ORCPT string
 	// Status is "sent", "deferred", "bounced" or "expired" (returned
@@ -61,9 +61,9 @@ type Attempt struct {
 // ObserverFuncs is an Observer made of functions; nil fields ignore their
 // event.
 type ObserverFuncs struct {
-	AcceptedFunc  func(Accepted)
-	RejectedFunc  func(Rejection)
-	AttemptedFunc func(Attempt)
+	AcceptedFunc  func(Accepted)  // called by Accepted
+	RejectedFunc  func(Rejection) // called by Rejected
+	AttemptedFunc func(Attempt)   // called by Attempted
 }
 
 // Accepted calls AcceptedFunc.

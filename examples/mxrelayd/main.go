@@ -64,13 +64,13 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, nil))
 }
 
-// demoRecipients are the recipients of the demo's embedded table.
-var demoRecipients = []string{"alice@example.test", "bob@example.test"}
+// demoRecipients returns the recipients of the demo's embedded table.
+func demoRecipients() []string { return []string{"alice@example.test", "bob@example.test"} }
 
 // demoMainCF is the demo's configuration: a backup MX for example.test.
 func demoMainCF(primary string) string {
 	var tab []string
-	for _, r := range demoRecipients {
+	for _, r := range demoRecipients() {
 		tab = append(tab, r+"=OK")
 	}
 	return fmt.Sprintf(`compatibility_level = 3.6
@@ -302,8 +302,8 @@ or with a few lines of Go:
 
 Stop with Ctrl-C: the queue stays on disk and is delivered at the next start
 (mxrelayd -queue %s).
-`, addr, cf.Get("myhostname"), dir, primary, primaryNote, strings.Join(demoRecipients, ", "),
-		addr, demoRecipients[0], addr, demoRecipients[0], dir)
+`, addr, cf.Get("myhostname"), dir, primary, primaryNote, strings.Join(demoRecipients(), ", "),
+		addr, demoRecipients()[0], addr, demoRecipients()[0], dir)
 }
 
 // listening reports whether something accepts TCP connections at addr.
