@@ -74,7 +74,8 @@
 // parent_domain_matches_subdomains, virtual_alias_domains,
 // virtual_mailbox_domains, local_recipient_maps, relocated_maps,
 // message_size_limit, smtpd_recipient_limit, hopcount_limit,
-// smtpd_soft_error_limit, smtpd_hard_error_limit, smtpd_error_sleep_time,
+// smtpd_soft_error_limit, smtpd_hard_error_limit, smtpd_junk_command_limit,
+// smtpd_error_sleep_time,
 // smtpd_timeout, smtpd_client_connection_count_limit, soft_bounce,
 // maximal_queue_lifetime, bounce_queue_lifetime, minimal_backoff_time,
 // maximal_backoff_time, delay_warning_time, smtpd_banner,
@@ -120,6 +121,10 @@
 //     counts its own syntax errors apart and hangs up after the fourth
 //     (Server words it as Postfix's "421 4.7.0 HOST Error: too many
 //     errors"). A 421 is written and the connection closed at once.
+//     Junk commands (NOOP, RSET, VRFY past smtpd_junk_command_limit) are
+//     counted by Server from go-smtp's replies, which it sees only before
+//     STARTTLS; ETRN is an unknown command to go-smtp. A session is also
+//     bounded by Timeout per read.
 //   - Nothing is written to the queue before the end of DATA; the queue
 //     ID exists from the first accepted RCPT (O4), and a write failure is
 //     "451 4.3.0 Error: queue file write error" at the end of DATA.

@@ -111,7 +111,7 @@ func Load(ctx context.Context, cf *MainCF, o LoadOptions) (*Loaded, error) {
 		durations[n] = d
 	}
 	ints := map[string]int64{}
-	for _, n := range []string{"message_size_limit", "smtpd_recipient_limit", "hopcount_limit", "smtpd_soft_error_limit", "smtpd_hard_error_limit", "smtpd_client_connection_count_limit", "default_destination_concurrency_limit", "default_process_limit"} {
+	for _, n := range []string{"message_size_limit", "smtpd_recipient_limit", "hopcount_limit", "smtpd_soft_error_limit", "smtpd_hard_error_limit", "smtpd_junk_command_limit", "smtpd_client_connection_count_limit", "default_destination_concurrency_limit", "default_process_limit"} {
 		v, err := cf.Int(n)
 		if err != nil && typeErr == nil {
 			typeErr = err
@@ -300,6 +300,7 @@ func Load(ctx context.Context, cf *MainCF, o LoadOptions) (*Loaded, error) {
 		HopCountLimit:        int(ints["hopcount_limit"]),
 		SoftErrorLimit:       int(ints["smtpd_soft_error_limit"]),
 		HardErrorLimit:       int(ints["smtpd_hard_error_limit"]),
+		JunkCommandLimit:     int(ints["smtpd_junk_command_limit"]),
 		ErrorSleep:           sleep,
 		SoftBounce:           softBounce,
 		MaximalQueueLifetime: durations["maximal_queue_lifetime"],

@@ -416,6 +416,7 @@ var knownParams = [...]param{
 	{name: "smtpd_recipient_limit", def: "1000"},
 	{name: "smtpd_soft_error_limit", def: "10"},
 	{name: "smtpd_hard_error_limit", def: "${stress?{1}:{20}}"},
+	{name: "smtpd_junk_command_limit", def: "${stress?{1}:{100}}"},
 	{name: "smtpd_error_sleep_time", def: "1s"},
 	{name: "smtpd_timeout", def: "${stress?{10}:{300}}s"},
 	{name: "smtpd_client_connection_count_limit", def: "50"},

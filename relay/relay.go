@@ -92,6 +92,12 @@ type Config struct {
 	// closed. Defaults 10 and 20, as Postfix smtpd_soft_error_limit and
 	// smtpd_hard_error_limit.
 	SoftErrorLimit, HardErrorLimit int
+	// JunkCommandLimit is how many NOOP, RSET and VRFY commands a session
+	// may send before each further one counts as an error (S11), so that
+	// a client cannot hold a connection with them forever. Default 100,
+	// as Postfix smtpd_junk_command_limit. Counted by Server, which sees
+	// those commands; a backend mounted in another server does not.
+	JunkCommandLimit int
 	// ErrorSleep is the delay of error replies past the soft limit.
 	// Default 1s, as Postfix smtpd_error_sleep_time; negative: none.
 	ErrorSleep time.Duration
@@ -165,6 +171,9 @@ func New(c Config) (*MX, error) {
 	}
 	if c.HardErrorLimit <= 0 {
 		c.HardErrorLimit = 20
+	}
+	if c.JunkCommandLimit <= 0 {
+		c.JunkCommandLimit = 100
 	}
 	if c.ErrorSleep == 0 {
 		c.ErrorSleep = time.Second

@@ -227,7 +227,7 @@ func (s *Server) closeUngreeted() {
 	s.closing = true
 	var list []*conn
 	for c := range s.conns {
-		if c.onWrite.Load() == nil {
+		if c.sess.Load() == nil {
 			list = append(list, c)
 		}
 	}
@@ -308,10 +308,10 @@ func (s *Server) release(c *conn) {
 // connection slot on Close.
 type conn struct {
 	net.Conn
-	s       *Server
-	addr    netip.Addr
-	closed  atomic.Bool
-	onWrite atomic.Pointer[func([]byte, bool)] // the session's hook, run before (false) and after (true) each write with the bytes go-smtp wrote
+	s      *Server
+	addr   netip.Addr
+	closed atomic.Bool
+	sess   atomic.Pointer[session] // the session, once the client greeted
 
 	mu        sync.Mutex
 	lineStart bool
@@ -370,13 +370,16 @@ func (c *conn) Write(p []byte) (int, error) {
 			out = q
 		}
 	}
-	f := c.onWrite.Load()
-	if f != nil {
-		(*f)(p, false)
+	sess := c.sess.Load()
+	if sess != nil {
+		if sess.beforeWrite(p) {
+			// Too many junk commands: the reply is the hang-up.
+			return len(p), nil
+		}
 	}
 	_, err := c.Conn.Write(out)
-	if f != nil {
-		(*f)(p, true)
+	if sess != nil {
+		sess.afterWrite(p)
 	}
 	if err != nil {
 		return 0, err

@@ -24,7 +24,6 @@ import (
 // smtpd_delay_reject = no, the HELO restrictions) are checked here.
 func (r *MX) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	s := &session{r: r, conn: c, helo: c.Hostname()}
-	s.wrote = s.onWrite
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if nc := c.Conn(); nc != nil {
 		s.clientAddr, s.clientPort = addrPort(nc.RemoteAddr())
@@ -35,7 +34,7 @@ func (r *MX) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		}
 		if s.sc = serverConn(nc); s.sc != nil {
 			s.proto = s.sc.protocol
-			s.sc.onWrite.Store(&s.wrote)
+			s.sc.sess.Store(s)
 		}
 	}
 	if !r.sessions.add(s) {
@@ -73,12 +72,12 @@ type session struct {
 	clientPort, serverPort int
 	helo                   string
 	tls                    *tls.ConnectionState
-	proto                  func() string      // "SMTP" or "ESMTP" when known
-	sc                     *conn              // the connection, when accepted by a Server
-	wrote                  func([]byte, bool) // s.onWrite, for sc's hook
+	proto                  func() string // "SMTP" or "ESMTP" when known
+	sc                     *conn         // the connection, when accepted by a Server
 
 	mu           sync.Mutex
 	errors       int  // error replies so far (S11)
+	junk         int  // NOOP, RSET and VRFY commands so far
 	inData       bool // a DATA transfer is being stored, or its reply is not sent yet
 	replyPending bool // Data returned; the reply is being written
 	closing      bool // shut down after the current transaction
@@ -199,6 +198,13 @@ func (s *session) clientString() string {
 // fail counts an error reply (S11): past the soft limit the reply waits
 // ErrorSleep.
 func (s *session) fail(e *Error) error {
+	s.countError()
+	return e.SMTP()
+}
+
+// countError counts an error (S11) and, past the soft limit, waits
+// ErrorSleep.
+func (s *session) countError() {
 	s.mu.Lock()
 	s.errors++
 	n := s.errors
@@ -211,7 +217,6 @@ func (s *session) fail(e *Error) error {
 			t.Stop()
 		}
 	}
-	return e.SMTP()
 }
 
 // gate answers the command after the hard error limit with 421
@@ -350,7 +355,7 @@ func notifyOf(ns []smtp.DSNNotify) queue.Notify {
 func (s *session) Data(r io.Reader) error {
 	err := s.data(r)
 	if s.sc != nil {
-		return err // onWrite closes a session told to shut down
+		return err // afterWrite closes a session told to shut down
 	}
 	// Mounted in another server, no write hook tells when the reply is
 	// out: a session told to shut down meanwhile writes its reply itself
@@ -376,7 +381,7 @@ func (s *session) data(r io.Reader) error {
 	defer func() {
 		s.mu.Lock()
 		if s.sc != nil {
-			s.replyPending = true // onWrite ends the transfer
+			s.replyPending = true // afterWrite ends the transfer
 		} else {
 			s.inData = false
 		}
@@ -515,20 +520,51 @@ func (s *session) Logout() error {
 	return nil
 }
 
-// onWrite runs before (sent false) and after (sent true) each write to a
-// Server's connection: from the 354 reply, before the client can see it,
-// the session is busy with a message; once the reply to the end of data
-// is out the transfer is over, and a session told to shut down meanwhile
-// closes.
-func (s *session) onWrite(p []byte, sent bool) {
-	s.mu.Lock()
-	if !sent {
-		if bytes.HasPrefix(p, []byte("354 ")) {
-			s.inData = true
-		}
+// beforeWrite runs before each write to a Server's connection, with the
+// reply go-smtp wrote. From the 354 reply, before the client can see it,
+// the session is busy with a message. Replies to NOOP, RSET and VRFY
+// count junk commands: past JunkCommandLimit each is an error (S11), and
+// at the hard limit the session answers 421 and hangs up instead of the
+// reply (beforeWrite then reports true).
+func (s *session) beforeWrite(p []byte) (hungUp bool) {
+	if bytes.HasPrefix(p, []byte("354 ")) {
+		s.mu.Lock()
+		s.inData = true
 		s.mu.Unlock()
-		return
+		return false
 	}
+	if !isJunkReply(p) {
+		return false
+	}
+	s.mu.Lock()
+	s.junk++
+	over := s.junk > s.r.c.JunkCommandLimit
+	s.mu.Unlock()
+	if !over {
+		return false
+	}
+	if s.errorGate() != nil {
+		return true
+	}
+	s.countError()
+	return false
+}
+
+// isJunkReply reports whether p is go-smtp's reply to NOOP, RSET or VRFY.
+func isJunkReply(p []byte) bool {
+	for _, r := range [...]string{"250 2.0.0 I have successfully done nothing\r\n", "250 2.0.0 Session reset\r\n", "252 2.5.0 Cannot VRFY user, but will accept message\r\n"} {
+		if string(p) == r {
+			return true
+		}
+	}
+	return false
+}
+
+// afterWrite runs after each write to a Server's connection: once the
+// reply to the end of data is out the transfer is over, and a session
+// told to shut down meanwhile closes.
+func (s *session) afterWrite(p []byte) {
+	s.mu.Lock()
 	if !s.replyPending {
 		s.mu.Unlock()
 		return

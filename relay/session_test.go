@@ -957,3 +957,26 @@ func TestShutdownBetween354AndData(t *testing.T) {
 		t.Errorf("queue holds %d messages, want 1", mem.Len())
 	}
 }
+
+// TestJunkCommandLimit: past JunkCommandLimit NOOP, RSET and VRFY count
+// as errors (Postfix smtpd_junk_command_limit), so a client cannot hold
+// a session with them forever: at the hard error limit it is told 421
+// and disconnected.
+func TestJunkCommandLimit(t *testing.T) {
+	w := newWorld(t, worldOpts{noRun: true, cfg: func(c *Config) {
+		c.JunkCommandLimit = 5
+		c.HardErrorLimit = 3
+	}})
+	s := w.raw()
+	s.c.SetDeadline(time.Now().Add(30 * time.Second))
+	s.cmd("EHLO client.example")
+	for i, cmd := range []string{"NOOP", "NOOP", "RSET", "VRFY u", "NOOP", "NOOP", "RSET", "VRFY u"} {
+		if code, msg := s.cmd(cmd); code != 250 && code != 252 {
+			t.Fatalf("junk command %d (%s): %d %s", i+1, cmd, code, msg)
+		}
+	}
+	if code, msg := s.cmd("NOOP"); code != 421 || msg != "4.7.0 mx2.example.test Error: too many errors" {
+		t.Errorf("junk command 9: %d %q", code, msg)
+	}
+	s.expectClosed()
+}
