@@ -40,10 +40,16 @@
 //	for {
 //		d, err := sched.Next(ctx) // waits for due mail
 //		if err != nil { return err }
+//		if u := d.Envelope.Unnotified(); len(u) > 0 { // a worker died before marking its DSNs
+//			bounce(d.Envelope, u)
+//			sched.MarkNotified(ctx, d, u)
+//		}
 //		out := deliver(ctx, d.Envelope, d.Attempt) // []queue.Outcome
 //		rep, err := sched.Done(ctx, d, out)
 //		if err != nil { continue } // queue.ErrLeaseLost: another worker has it now
-//		bounce(rep.Failed, rep.Expired)  // DSNs, unless the sender is <>
+//		fin := slices.Concat(rep.Delivered, rep.Failed, rep.Expired)
+//		bounce(rep.Envelope, fin)        // DSNs due, unless the sender is <>
+//		sched.MarkNotified(ctx, d, fin)  // a successor will not send them again
 //		warn(rep.DelayWarning)           // delay_warning_time reached
 //		if rep.Final { sched.Remove(ctx, d) }
 //	}

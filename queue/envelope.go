@@ -97,6 +97,15 @@ type Recipient struct {
 	Reason string
 	// Updated is when State last changed; zero while Queued.
 	Updated time.Time
+	// Notified records that the caller dealt with the recipient's final
+	// state: it queued the DSN (bounce, or success DSN) or decided none is
+	// due. Scheduler.MarkNotified sets it, after the DSN is safely queued,
+	// so that a worker that takes over after a crash (between Done and
+	// Remove, or after a Done that left other recipients deferred) does not
+	// notify the sender a second time: it notifies only the recipients of
+	// Envelope.Unnotified. Only a final State can be Notified; Scheduler.Store
+	// clears it.
+	Notified bool
 }
 
 // Envelope is everything the queue knows about a message except its body.
@@ -173,6 +182,21 @@ func (e *Envelope) Final() bool {
 	return true
 }
 
+// Unnotified returns the indexes of the recipients in a final state
+// (Delivered, Failed, Expired) whose Notified mark is not set: the ones whose
+// DSN may not have been queued yet. A worker that claims a message checks
+// it first, sends the DSNs due (Failed and Expired recipients, Delivered ones
+// that asked for NOTIFY=SUCCESS) and calls Scheduler.MarkNotified.
+func (e *Envelope) Unnotified() []int {
+	var u []int
+	for i := range e.Recipients {
+		if r := &e.Recipients[i]; !r.State.Pending() && !r.Notified {
+			u = append(u, i)
+		}
+	}
+	return u
+}
+
 // Domain returns the lower-cased domain of an address (the part after the
 // last '@'), or "" when there is none.
 func Domain(addr string) string {
@@ -213,12 +237,13 @@ type wire struct {
 }
 
 type wireRcpt struct {
-	Address string `json:"addr"`
-	Notify  uint8  `json:"notify,omitempty"`
-	ORCPT   string `json:"orcpt,omitempty"`
-	State   uint8  `json:"state,omitempty"`
-	Reason  string `json:"reason,omitempty"`
-	Updated int64  `json:"updated,omitempty"`
+	Address  string `json:"addr"`
+	Notify   uint8  `json:"notify,omitempty"`
+	ORCPT    string `json:"orcpt,omitempty"`
+	State    uint8  `json:"state,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	Updated  int64  `json:"updated,omitempty"`
+	Notified bool   `json:"notified,omitempty"`
 }
 
 func toNanos(t time.Time) int64 {
@@ -255,7 +280,7 @@ func EncodeEnvelope(e *Envelope) ([]byte, error) {
 	}
 	for i, r := range e.Recipients {
 		w.Recipients[i] = wireRcpt{Address: r.Address, Notify: uint8(r.Notify), ORCPT: r.ORCPT,
-			State: uint8(r.State), Reason: r.Reason, Updated: toNanos(r.Updated)}
+			State: uint8(r.State), Reason: r.Reason, Updated: toNanos(r.Updated), Notified: r.Notified}
 	}
 	body, err := json.Marshal(&w)
 	if err != nil {
@@ -298,6 +323,9 @@ func check(e *Envelope) error {
 		}
 		if r.State >= numStates {
 			return fmt.Errorf("queue: message %s: recipient %d: state %d out of range", e.ID, i, r.State)
+		}
+		if r.Notified && r.State.Pending() {
+			return fmt.Errorf("queue: message %s: recipient %d: pending yet marked notified", e.ID, i)
 		}
 		if r.Address == "" || len(r.Address) > maxAddressBytes {
 			return fmt.Errorf("queue: message %s: recipient %d: empty or too long address", e.ID, i)
@@ -361,7 +389,7 @@ func decodeRecord(b []byte) (*Envelope, int, error) {
 	}
 	for i, r := range w.Recipients {
 		e.Recipients[i] = Recipient{Address: r.Address, Notify: Notify(r.Notify), ORCPT: r.ORCPT,
-			State: State(r.State), Reason: r.Reason, Updated: fromNanos(r.Updated)}
+			State: State(r.State), Reason: r.Reason, Updated: fromNanos(r.Updated), Notified: r.Notified}
 	}
 	if err := check(e); err != nil {
 		return nil, 0, fmt.Errorf("%w: %v", ErrCorrupt, err)

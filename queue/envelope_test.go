@@ -17,7 +17,7 @@ func sampleEnvelope() *Envelope {
 		Recipients: []Recipient{
 			{Address: "u@example.com", Notify: NotifySuccess | NotifyFailure, ORCPT: "rfc822;u@example.com"},
 			{Address: "ü@bücher.example", State: Deferred, Reason: "451 4.3.0 \"later\"\n", Updated: at},
-			{Address: "x@example.net", State: Expired, Reason: "timeout", Updated: at.Add(time.Second)},
+			{Address: "x@example.net", State: Expired, Reason: "timeout", Updated: at.Add(time.Second), Notified: true},
 		},
 	}
 }
@@ -43,6 +43,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		func(e *Envelope) { e.Sender = "\xff" },
 		func(e *Envelope) { e.Ret = 7 },
 		func(e *Envelope) { e.Size = -1 },
+		func(e *Envelope) { e.Recipients[1].Notified = true }, // pending yet notified
 	} {
 		x := sampleEnvelope()
 		bad(x)
@@ -104,11 +105,14 @@ func FuzzDecodeEnvelope(f *testing.F) {
 func FuzzEnvelopeRoundTrip(f *testing.F) {
 	f.Add("A1", "s@example.org", "u@example.com", "rfc822;u@example.com", "451 later", "env", uint8(3), uint8(1), uint8(2), int64(1), int64(2), 1, true, false)
 	f.Add("", "", "", "", "", "", uint8(0), uint8(9), uint8(9), int64(0), int64(-5), -1, false, true)
+	f.Add("B2", "", "u@example.com", "", "550 no", "", uint8(0x82), uint8(3), uint8(0), int64(1), int64(2), 1, false, false)
+	f.Add("B3", "", "u@example.com", "", "", "", uint8(0x80), uint8(0), uint8(0), int64(1), int64(2), 0, false, false)
 	f.Fuzz(func(t *testing.T, id, sender, addr, orcpt, reason, envid string, notify, state, ret uint8,
 		arrival, next int64, attempts int, held, utf8 bool) {
 		e := &Envelope{ID: ID(id), Sender: sender, EnvID: envid, Ret: Ret(ret), SMTPUTF8: utf8, Held: held,
 			Attempts: attempts, Arrival: fromNanos(arrival), NextAttempt: fromNanos(next), Size: int64(len(reason)),
-			Recipients: []Recipient{{Address: addr, Notify: Notify(notify), ORCPT: orcpt, State: State(state), Reason: reason, Updated: fromNanos(next)}}}
+			Recipients: []Recipient{{Address: addr, Notify: Notify(notify & 0x7f), ORCPT: orcpt, State: State(state),
+				Reason: reason, Updated: fromNanos(next), Notified: notify&0x80 != 0}}}
 		b, err := EncodeEnvelope(e)
 		if err != nil {
 			if check(e) == nil {

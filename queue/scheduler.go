@@ -216,7 +216,8 @@ func (s *Scheduler) Store(ctx context.Context, env *Envelope, body io.Reader) er
 		env.NextAttempt = env.Arrival
 	}
 	for i := range env.Recipients {
-		env.Recipients[i].State, env.Recipients[i].Reason, env.Recipients[i].Updated = Queued, "", time.Time{}
+		r := &env.Recipients[i]
+		r.State, r.Reason, r.Updated, r.Notified = Queued, "", time.Time{}, false
 	}
 	env.Attempts, env.DelayWarned, env.Lease = 0, false, Lease{}
 	if err := s.q.Store(ctx, env, body); err != nil {
@@ -229,8 +230,11 @@ func (s *Scheduler) Store(ctx context.Context, env *Envelope, body io.Reader) er
 // Delivery is one claimed message: deliver the body to the recipients in
 // Attempt, then call Done with their outcomes. A Delivery whose Attempt is
 // empty has no pending recipient (Envelope.Final()): its worker died after
-// Done and before Remove, so bounce its Failed and Expired recipients and
-// call Remove.
+// Done and before Remove, so send the DSNs of Envelope.Unnotified (its
+// earlier worker had not marked them sent) and call Remove.
+//
+// To notify each sender once even when workers die, follow the
+// notification protocol of MarkNotified.
 type Delivery struct {
 	// Envelope is the message as claimed, Lease included.
 	Envelope Envelope
@@ -267,13 +271,14 @@ type Report struct {
 	// Delivered, Failed and Expired list the recipients that reached that
 	// state in this call. The caller bounces Failed and Expired (a DSN to
 	// Envelope.Sender unless it is <> or NOTIFY excludes failure) and may
-	// send success DSNs for Delivered recipients that asked for them.
+	// send success DSNs for Delivered recipients that asked for them, then
+	// records that with MarkNotified.
 	Delivered, Failed, Expired []int
 	// DelayWarning lists the still-deferred recipients when the message
 	// just reached its delay_warning_time: send one "delayed" DSN.
 	DelayWarning []int
 	// Final is true when no recipient is pending: bounce what must be
-	// bounced (the body is still readable), then call Remove.
+	// bounced (the body is still readable), MarkNotified, then call Remove.
 	Final bool
 	// NextAttempt is when the message is due again (zero when Final).
 	NextAttempt time.Time
@@ -534,7 +539,7 @@ func (s *Scheduler) Done(ctx context.Context, d *Delivery, outcomes []Outcome) (
 		}
 		set := func(i int, st State, reason string) {
 			r := &e.Recipients[i]
-			r.State, r.Reason, r.Updated = st, strings.ToValidUTF8(reason, "\uFFFD"), now
+			r.State, r.Reason, r.Updated, r.Notified = st, strings.ToValidUTF8(reason, "\uFFFD"), now, false
 			switch st {
 			case Delivered:
 				rep.Delivered = append(rep.Delivered, i)
@@ -645,6 +650,57 @@ func (s *Scheduler) Renew(ctx context.Context, d *Delivery) error {
 	s.mu.Unlock()
 	d.Envelope.Lease.Until = until
 	return nil
+}
+
+// MarkNotified records that the DSNs of the given recipients were queued
+// (or that none was due), setting their Recipient.Notified, so that no
+// worker notifies the sender about them again. Each must be in a final
+// state (Delivered, Failed, Expired), else MarkNotified changes nothing and
+// returns an error. It works on d's message after Done as well, whether
+// Done left it Final (its lease still held) or deferred other recipients
+// (its lease ended: the mark is recorded whoever holds the message now).
+//
+// The protocol that notifies each sender once, even when a worker dies at
+// any point, is, for every Delivery:
+//
+//  1. Before delivering, notify about d.Envelope.Unnotified(): final
+//     recipients whose DSN an earlier worker may not have queued (it died
+//     after Done); queue the DSNs, then MarkNotified them.
+//  2. Deliver d.Attempt and call Done.
+//  3. Queue the DSNs for Report.Failed, Report.Expired (and Delivered
+//     with NOTIFY=SUCCESS), then MarkNotified all of Failed, Expired
+//     and Delivered in one call (one durable write).
+//  4. If Report.Final, call Remove.
+//
+// A crash between queuing a DSN and MarkNotified still sends that DSN
+// twice (a DSN is a message of its own, which the mark cannot join
+// atomically); a crash anywhere else neither loses nor repeats one.
+func (s *Scheduler) MarkNotified(ctx context.Context, d *Delivery, recipients []int) error {
+	if len(recipients) == 0 {
+		return nil
+	}
+	err := s.q.Modify(ctx, d.Envelope.ID, func(e *Envelope) error {
+		changed := false
+		for _, i := range recipients {
+			if i < 0 || i >= len(e.Recipients) {
+				return fmt.Errorf("queue: message %s: MarkNotified: no recipient %d", e.ID, i)
+			}
+			r := &e.Recipients[i]
+			if r.State.Pending() {
+				return fmt.Errorf("queue: message %s: MarkNotified: recipient %d is %v, not final", e.ID, i, r.State)
+			}
+			changed = changed || !r.Notified
+			r.Notified = true
+		}
+		if !changed {
+			return errUnchanged
+		}
+		return nil
+	})
+	if errors.Is(err, errUnchanged) {
+		return nil
+	}
+	return err
 }
 
 // Remove deletes a message its worker finished with (Report.Final), after

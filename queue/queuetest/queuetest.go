@@ -500,6 +500,7 @@ func (s suite) recipientState(t *testing.T) {
 		e.Recipients[0].State, e.Recipients[0].Reason, e.Recipients[0].Updated = queue.Delivered, "250 2.0.0 Ok: queued as 4Xyz", at
 		e.Recipients[1].State, e.Recipients[1].Reason, e.Recipients[1].Updated = queue.Deferred, "451 4.3.0 try again", at
 		e.Recipients[2].State, e.Recipients[2].Reason, e.Recipients[2].Updated = queue.Failed, "550 5.1.1 <ü@bücher.example>: unknown", at
+		e.Recipients[2].Notified = true
 		e.Attempts = 1
 		e.NextAttempt = at.Add(300 * time.Second)
 		e.DelayWarned = true
@@ -517,7 +518,8 @@ func (s suite) recipientState(t *testing.T) {
 	if p := g.Pending(); !slices.Equal(p, []int{1}) {
 		t.Errorf("Pending() = %v, want [1]", p)
 	}
-	if g.Recipients[2].Reason != "550 5.1.1 <ü@bücher.example>: unknown" || !g.DelayWarned || g.Attempts != 1 {
+	if g.Recipients[2].Reason != "550 5.1.1 <ü@bücher.example>: unknown" || !g.Recipients[2].Notified ||
+		g.Recipients[0].Notified || !g.DelayWarned || g.Attempts != 1 {
 		t.Errorf("fields not kept: %+v", g)
 	}
 	if err := q.Modify(ctx(), id, func(e *queue.Envelope) error {
