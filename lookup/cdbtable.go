@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/mxrelay/mxrelay/lookup/cdb"
 )
@@ -55,6 +56,9 @@ func openCDB(_ context.Context, path string, o *OpenOptions) (Table, error) {
 // Lookup finds key in the current version of the file.
 func (t CDBTable) Lookup(_ context.Context, key string) (string, bool, error) {
 	f := t.get().v
+	if !utf8.ValidString(key) {
+		return "", false, nil // Postfix: "non-UTF-8 key", not found
+	}
 	if t.fold {
 		key = FoldKey(key)
 	}
@@ -90,7 +94,7 @@ func (t CDBTable) Lookup(_ context.Context, key string) (string, bool, error) {
 	if v == "" {
 		return "", false, &Error{Table: t.spec, Key: key, Kind: Config, Err: ErrEmptyValue}
 	}
-	return v, true, nil
+	return checkValue(t.spec, key, v)
 }
 
 // All returns every entry in file order, trailing NULs removed. Unlike

@@ -152,7 +152,7 @@ func (t CIDRTable) Lookup(_ context.Context, key string) (string, bool, error) {
 			continue
 		}
 		if match {
-			return r.value, true, nil
+			return checkValue(t.spec, key, r.value)
 		}
 	}
 	return "", false, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"unicode/utf8"
 )
 
 // Map is an in-memory table. Keys are folded to lower case (Unicode-aware)
@@ -36,8 +37,12 @@ func newMapFolded(name string, m map[string]string, fold bool) *Map {
 }
 
 // Lookup returns the value stored for key. It never fails, except with a
-// Config error for an empty value.
+// Config error for an empty or non-UTF-8 value. A key that is not valid
+// UTF-8 is not found.
 func (t *Map) Lookup(_ context.Context, key string) (string, bool, error) {
+	if !utf8.ValidString(key) {
+		return "", false, nil // Postfix: "non-UTF-8 key", not found
+	}
 	if t.fold {
 		key = FoldKey(key)
 	}
@@ -45,7 +50,10 @@ func (t *Map) Lookup(_ context.Context, key string) (string, bool, error) {
 	if ok && v == "" {
 		return "", false, &Error{Table: t.name, Key: key, Kind: Config, Err: ErrEmptyValue}
 	}
-	return v, ok, nil
+	if !ok {
+		return "", false, nil
+	}
+	return checkValue(t.name, key, v)
 }
 
 // Len returns the number of entries.

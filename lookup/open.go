@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // OpenFunc opens a table of one type. name is what follows "type:" in the
@@ -150,8 +151,11 @@ func openStatic(_ context.Context, name string, _ *OpenOptions) (Table, error) {
 
 type staticTable struct{ spec, value string }
 
-func (t staticTable) Lookup(context.Context, string) (string, bool, error) {
-	return t.value, true, nil
+func (t staticTable) Lookup(_ context.Context, key string) (string, bool, error) {
+	if !utf8.ValidString(key) {
+		return "", false, nil // Postfix: "non-UTF-8 key", not found
+	}
+	return checkValue(t.spec, key, t.value)
 }
 func (t staticTable) String() string { return t.spec }
 

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // regexpRule is one line of a regexp table.
@@ -232,6 +233,9 @@ func substRef(s string) (n, width int) {
 // Lookup returns the result of the first rule whose pattern matches key.
 func (t RegexpTable) Lookup(_ context.Context, key string) (string, bool, error) {
 	rules := t.get().v
+	if !utf8.ValidString(key) {
+		return "", false, nil // Postfix: "non-UTF-8 key", not found
+	}
 	for i := 0; i < len(rules); i++ {
 		r := &rules[i]
 		if r.block {
@@ -242,7 +246,7 @@ func (t RegexpTable) Lookup(_ context.Context, key string) (string, bool, error)
 		}
 		if r.negate {
 			if !r.re.MatchString(key) {
-				return strings.ReplaceAll(r.value, "$$", "$"), true, nil
+				return checkValue(t.spec, key, strings.ReplaceAll(r.value, "$$", "$"))
 			}
 			continue
 		}
@@ -251,7 +255,7 @@ func (t RegexpTable) Lookup(_ context.Context, key string) (string, bool, error)
 			continue
 		}
 		if !strings.Contains(r.value, "$") {
-			return r.value, true, nil
+			return checkValue(t.spec, key, r.value)
 		}
 		var b strings.Builder
 		for j := 0; j < len(r.value); j++ {
@@ -272,7 +276,7 @@ func (t RegexpTable) Lookup(_ context.Context, key string) (string, bool, error)
 			}
 			b.WriteByte(c)
 		}
-		return b.String(), true, nil
+		return checkValue(t.spec, key, b.String())
 	}
 	return "", false, nil
 }

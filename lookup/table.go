@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // Table is a Postfix-style lookup table: it maps a key to a value.
@@ -13,6 +14,10 @@ import (
 // value); callers must not treat it as "not found". Errors should be, or wrap,
 // an *Error so that callers can tell a temporary failure from a configuration
 // error; any other error is treated as temporary.
+//
+// The built-in tables follow Postfix's smtputf8 rules (dict_utf8.c): a key
+// that is not valid UTF-8 is never found, and a value that is not valid
+// UTF-8 is a Config error (ErrNonUTF8Value).
 //
 // Implementations must be safe for concurrent use.
 type Table interface {
@@ -81,6 +86,21 @@ func (e *Error) Temporary() bool { return e.Kind != Config }
 // an empty value for a key (Postfix C8: "should return NO RESULT in case of
 // NOT FOUND"). Postfix 3.7 can crash on such a value; we report it.
 var ErrEmptyValue = errors.New("empty string result is not allowed")
+
+// ErrNonUTF8Value is the cause of the Config error returned when a table
+// holds a value that is not valid UTF-8. Postfix (smtputf8_enable=yes, the
+// default) answers "non-UTF-8 value" and fails the query with a
+// configuration error; every built-in table does the same.
+var ErrNonUTF8Value = errors.New("non-UTF-8 value: malformed UTF-8 or invalid codepoint")
+
+// checkValue applies Postfix's dict_utf8 rule to a found value: one that is
+// not valid UTF-8 is a Config error, never a result.
+func checkValue(table, key, v string) (string, bool, error) {
+	if !utf8.ValidString(v) {
+		return "", false, &Error{Table: table, Key: key, Kind: Config, Err: ErrNonUTF8Value}
+	}
+	return v, true, nil
+}
 
 // KindOf classifies err: the Kind of the first *Error in its chain, Temporary
 // for any other non-nil error (including context cancellation), and 0 for nil.

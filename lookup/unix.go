@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"unicode/utf8"
 )
 
 // UnixTable is unix:passwd.byname or unix:group.byname: the local users
@@ -62,6 +63,12 @@ func openUnix(_ context.Context, name string, o *OpenOptions) (Table, error) {
 // The key is folded to lower case first, as Postfix folds keys of fixed
 // tables, so a user whose name has capitals is never found (as in Postfix).
 func (t UnixTable) Lookup(_ context.Context, key string) (string, bool, error) {
+	if !utf8.ValidString(key) {
+		return "", false, nil // Postfix: "non-UTF-8 key", not found
+	}
 	v, ok := t.get().v[FoldKey(key)]
-	return v, ok, nil
+	if !ok {
+		return "", false, nil
+	}
+	return checkValue(t.spec, key, v)
 }
