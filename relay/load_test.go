@@ -385,3 +385,50 @@ smtp_tls_security_level = encrypt
 		t.Errorf("dane-only: %v", err)
 	}
 }
+
+// TestLoadMyAddresses: "my addresses" (M8, handed to transport's MX
+// rule) are the listening addresses, inet_interfaces and
+// proxy_interfaces; "all" and an unspecified listen address mean every
+// interface address; a host name is reported, not resolved.
+func TestLoadMyAddresses(t *testing.T) {
+	ifaces := func() ([]netip.Prefix, error) {
+		return []netip.Prefix{netip.MustParsePrefix("10.0.0.5/24"), netip.PrefixFrom(netip.MustParseAddr("fe80::1%eth0"), 64)}, nil
+	}
+	for _, tc := range []struct {
+		name   string
+		cf     string
+		listen []string
+		want   []string
+	}{
+		{"interfaces and proxy", "inet_interfaces = 192.0.2.2, [2001:db8::2]\nproxy_interfaces = 198.51.100.7\n", []string{"127.0.0.1"},
+			[]string{"127.0.0.1", "192.0.2.2", "2001:db8::2", "198.51.100.7"}},
+		{"all", "inet_interfaces = all\n", nil, []string{"10.0.0.5", "fe80::1"}},
+		{"unspecified listen", "inet_interfaces = 192.0.2.2\n", []string{"0.0.0.0"}, []string{"10.0.0.5", "fe80::1", "192.0.2.2"}},
+		{"loopback-only, duplicates once", "inet_interfaces = loopback-only\nproxy_interfaces = 127.0.0.1\n", []string{"::ffff:127.0.0.1"}, []string{"127.0.0.1", "::1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var listen []netip.Addr
+			for _, a := range tc.listen {
+				listen = append(listen, netip.MustParseAddr(a))
+			}
+			ld, err := Load(context.Background(), mustParse("compatibility_level = 3.6\nmyhostname = mx.example.net\nrelay_domains = example.test\nrelay_recipient_maps = inline:{u@example.test=OK}\n"+tc.cf),
+				LoadOptions{Queue: queue.NewMemory(), DNS: []string{"127.0.0.1:1"}, Listen: listen, InterfaceAddrs: ifaces})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ld.Close()
+			var got []string
+			for _, a := range ld.MyAddresses {
+				got = append(got, a.String())
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("MyAddresses %v, want %v", got, tc.want)
+			}
+		})
+	}
+	_, err := Load(context.Background(), mustParse("compatibility_level = 3.6\nrelay_domains = example.test\nproxy_interfaces = lb.example.net\n"),
+		LoadOptions{Queue: queue.NewMemory(), DNS: []string{"127.0.0.1:1"}, InterfaceAddrs: ifaces})
+	if err == nil || !strings.Contains(err.Error(), `"lb.example.net" is not an IP address`) {
+		t.Errorf("a host name in proxy_interfaces: %v", err)
+	}
+}
