@@ -253,25 +253,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	for _, l := range ls {
 		go func() { served <- srv.Serve(ctx, l) }()
 	}
+	pending := len(ls)
+	var serveErr error
 	select {
-	case err := <-served:
-		if err != nil {
-			srv.Shutdown(context.Background())
-			return fail("%v", err)
-		}
-		return 0
+	case serveErr = <-served:
+		pending--
 	case <-ctx.Done():
+		fmt.Fprintln(stdout, "mxrelayd: shutting down; the queue stays in", dir)
 	}
-	fmt.Fprintln(stdout, "mxrelayd: shutting down; the queue stays in", dir)
+	// Shutdown is bounded, also when a listener failed: the message being
+	// received gets 30 seconds, then what is left is cut (nothing answered
+	// 250 is lost).
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fail("shutdown: %v", err)
-	}
-	for range ls {
-		if err := <-served; err != nil {
-			return fail("%v", err)
+	shutdownErr := srv.Shutdown(sctx)
+	for range pending {
+		if err := <-served; err != nil && serveErr == nil {
+			serveErr = err
 		}
+	}
+	if serveErr != nil {
+		return fail("%v", serveErr)
+	}
+	if shutdownErr != nil {
+		return fail("shutdown: %v", shutdownErr)
 	}
 	return 0
 }
@@ -316,11 +321,12 @@ func listening(addr string) bool {
 	return true
 }
 
-// standInPrimary is the demo's primary MX: it accepts everything and
-// prints it.
+// standInPrimary is the demo's primary MX: it accepts everything within
+// modest limits and prints it.
 type standInPrimary struct {
-	addr string
-	srv  *smtp.Server
+	addr   string
+	srv    *smtp.Server
+	served chan struct{} // closed when Serve has returned
 }
 
 func startStandIn(addr string, out io.Writer) (*standInPrimary, error) {
@@ -336,11 +342,25 @@ func startStandIn(addr string, out io.Writer) (*standInPrimary, error) {
 	srv.EnableDSN = true
 	srv.EnableSMTPUTF8 = true
 	srv.ErrorLog = log.New(io.Discard, "", 0)
-	go srv.Serve(l)
-	return &standInPrimary{addr: l.Addr().String(), srv: srv}, nil
+	// Anything on this machine can connect: cap what it holds in memory.
+	srv.MaxMessageBytes = 10240000
+	srv.MaxRecipients = 1000
+	srv.ReadTimeout = 300 * time.Second
+	srv.WriteTimeout = 300 * time.Second
+	p := &standInPrimary{addr: l.Addr().String(), srv: srv, served: make(chan struct{})}
+	go func() {
+		defer close(p.served)
+		srv.Serve(l)
+	}()
+	return p, nil
 }
 
-func (p *standInPrimary) Close() error { return p.srv.Close() }
+// Close stops the stand-in and waits for its server to return.
+func (p *standInPrimary) Close() error {
+	err := p.srv.Close()
+	<-p.served
+	return err
+}
 
 type standInSession struct {
 	out  io.Writer

@@ -571,3 +571,34 @@ func (f dialerFunc) DialContext(ctx context.Context, network, address string) (n
 // noDNS is a loopback address where no DNS server listens: tests that
 // need no DNS must not reach the machine's resolvers.
 const noDNS = "127.0.0.1:1"
+
+// TestStandInLimits: the demo's stand-in primary listens where any local
+// program can reach it, so it caps messages (SIZE advertised) and
+// recipients, and Close waits for its server.
+func TestStandInLimits(t *testing.T) {
+	var out output
+	p, err := startStandIn("127.0.0.1:0", &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := smtp.Dial(p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Hello("client.example"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, size := c.Extension("SIZE"); !ok || size != "10240000" {
+		t.Errorf("SIZE %v %q, want 10240000", ok, size)
+	}
+	c.Close()
+	if p.srv.MaxRecipients != 1000 {
+		t.Errorf("MaxRecipients %d", p.srv.MaxRecipients)
+	}
+	p.Close()
+	select {
+	case <-p.served:
+	default:
+		t.Error("Close returned before the server")
+	}
+}
