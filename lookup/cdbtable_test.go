@@ -31,6 +31,7 @@ var compileCases = []struct {
 	{"dups-f", []string{"-f"}, CompileOptions{ParseOptions: ParseOptions{NoFold: true}}},
 	{"nul", []string{"-N"}, CompileOptions{AppendNUL: true}},
 	{"many", nil, CompileOptions{}},
+	{"tricky", nil, CompileOptions{}},
 }
 
 func compileCopy(t *testing.T, name string, o CompileOptions) (string, []byte) {

@@ -91,8 +91,15 @@ func (p *textParser) warn(line int, format string, args ...any) {
 }
 
 func (p *textParser) record(lineno int, line string) {
-	if !utf8.ValidString(line) {
-		p.warn(lineno, "non-UTF-8 input %q -- ignoring this line", printable(line))
+	full := line
+	if i := strings.IndexByte(line, 0); i >= 0 {
+		// postmap handles the line as a C string: it ends at the first
+		// NUL. Its UTF-8 check looks at that string, and when it is not
+		// all ASCII, at the whole line (allascii, valid_utf8_string).
+		line = line[:i]
+	}
+	if !isASCII(line) && !utf8.ValidString(full) {
+		p.warn(lineno, "non-UTF-8 input \"%s\" -- ignoring this line", printable(line))
 		return
 	}
 	key, value, ok := splitKeyValue(line)
@@ -120,7 +127,7 @@ func (p *textParser) record(lineno int, line string) {
 		case p.o.QuietDuplicates && p.keepQuietDups:
 			p.entries = append(p.entries, Entry{Key: key, Value: value})
 		case !p.o.QuietDuplicates:
-			p.warnings = append(p.warnings, Warning{File: p.o.DuplicateFile, Msg: fmt.Sprintf("duplicate entry: %q", key)})
+			p.warnings = append(p.warnings, Warning{File: p.o.DuplicateFile, Msg: fmt.Sprintf("duplicate entry: \"%s\"", printable(key))})
 		}
 		return
 	}
@@ -128,9 +135,30 @@ func (p *textParser) record(lineno int, line string) {
 	p.entries = append(p.entries, Entry{Key: key, Value: value})
 }
 
-// printable replaces invalid UTF-8 with '?', as Postfix prints it.
+// isASCII reports whether s is all 7-bit ASCII.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// printable replaces invalid UTF-8 and control characters with '?', as
+// Postfix's printable() does before it quotes input in a warning.
 func printable(s string) string {
-	return strings.ToValidUTF8(s, "?")
+	var b strings.Builder
+	for len(s) > 0 {
+		r, n := utf8.DecodeRuneInString(s)
+		if r == utf8.RuneError && n <= 1 || r < 0x20 || r == 0x7f {
+			b.WriteByte('?')
+		} else {
+			b.WriteString(s[:n])
+		}
+		s = s[n:]
+	}
+	return b.String()
 }
 
 // isSpace is Postfix's ISSPACE: space, tab, CR, LF, VT, FF.
@@ -208,7 +236,7 @@ func readLogicalLines(r io.Reader, name string, warnings *[]Warning, fn func(lin
 		if line[0] == ' ' || line[0] == '\t' {
 			if start == 0 && !orphan {
 				if len(cur) == 0 && lineno > 0 {
-					*warnings = append(*warnings, Warning{File: name, Msg: fmt.Sprintf("logical line must not start with whitespace: %q", string(line))})
+					*warnings = append(*warnings, Warning{File: name, Msg: fmt.Sprintf("logical line must not start with whitespace: \"%s\"", printable(string(line)))})
 				}
 				orphan = true
 				continue
