@@ -39,6 +39,14 @@ type SyntaxError struct {
 	Reason  string // what is wrong, for the log
 }
 
+// syntaxError is a *SyntaxError for the address as received.
+func syntaxError(addr, why string) *SyntaxError {
+	if len(addr) > 100 {
+		addr = addr[:100]
+	}
+	return &SyntaxError{Address: addr, Reason: why}
+}
+
 // Error describes the bad address.
 func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("bad address syntax %q: %s", e.Address, e.Reason)
@@ -91,11 +99,7 @@ func (a Address) Routed() bool { return strings.ContainsAny(a.Local, "@!%") }
 // refuses it. The error is a *SyntaxError.
 func ParseAddress(path string, smtputf8 bool) (Address, error) {
 	bad := func(why string) (Address, error) {
-		in := path
-		if len(in) > 100 {
-			in = in[:100]
-		}
-		return Address{}, &SyntaxError{Address: in, Reason: why}
+		return Address{}, syntaxError(path, why)
 	}
 	if len(path) > MaxAddressLength {
 		return bad("too long")

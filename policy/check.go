@@ -61,6 +61,7 @@ type resolution struct {
 	domain string // canonical domain
 	class  lookup.Class
 	routed bool // the resolved localpart still holds '@', '!' or '%'
+	bad    bool // a local address whose localpart routes to no valid domain
 	err    error
 }
 
@@ -152,19 +153,31 @@ func (p *Policy) final(s *state, d Decision) Decision {
 	return d
 }
 
+// badRcptSyntax is Postfix's answer to a recipient it cannot parse or
+// resolve.
+func badRcptSyntax(err error) Decision {
+	return Decision{Verdict: Reject, Code: 501, Enhanced: "5.1.3", Text: "Bad recipient address syntax", Err: err,
+		Reason: Reason{Restriction: "address syntax"}}
+}
+
 // checkRcpt is smtpd_check_rcpt followed by the implicit
 // reject_unlisted_recipient (smtpd_check_rcptmap).
 func (p *Policy) checkRcpt(ctx context.Context, s *state) Decision {
 	req := s.req
 	a, err := ParseAddress(req.Recipient, req.SMTPUTF8)
 	if err == nil && a.IsNull() {
-		err = &SyntaxError{Address: req.Recipient, Reason: "null recipient"}
+		err = syntaxError(req.Recipient, "null recipient")
 	}
 	if err != nil {
-		return Decision{Verdict: Reject, Code: 501, Enhanced: "5.1.3", Text: "Bad recipient address syntax", Err: err,
-			Reason: Reason{Restriction: "address syntax"}}
+		return badRcptSyntax(err)
 	}
 	s.rcpt, s.hasRcpt = a, true
+	// Postfix resolves the address before any restriction
+	// (smtpd_check_addr); a localpart that routes from one of our
+	// domains to an invalid one is a syntax error.
+	if strings.IndexByte(a.Local, '@') >= 0 && s.resolve(ctx).bad {
+		return badRcptSyntax(syntaxError(req.Recipient, "localpart routes to an invalid domain"))
+	}
 	if req.Discard {
 		d := okDecision(StageRcpt)
 		d.Discard = true
@@ -499,13 +512,31 @@ func (s *state) resolve(ctx context.Context) *resolution {
 	} else {
 		r.class, r.err = s.p.domains.Class(ctx, domain)
 	}
-	// swap_bangpath and allow_percent_hack: a local address whose
-	// localpart routes elsewhere ("site!user@local", "user%site@local")
-	// is resolved there, as trivial-rewrite's resolve loop does (golden
-	// configuration bang).
+	// A local address whose localpart routes elsewhere
+	// ("user@site"@local always; "site!user@local" with swap_bangpath,
+	// "user%site@local" with allow_percent_hack) is resolved there, as
+	// trivial-rewrite's resolve loop does (golden configurations bang,
+	// review). An '@' in the localpart comes first and disables the other
+	// two; the domain it names must be a valid host name or address
+	// literal, else the address is a syntax error (501), and a trailing
+	// '@' is dropped when another '@' remains.
 	local := a.Local
 	for r.err == nil && r.class == lookup.ClassLocal {
-		if i := strings.IndexByte(local, '!'); s.p.swapBang && i > 0 && i < len(local)-1 {
+		if i := strings.LastIndexByte(local, '@'); i >= 0 {
+			if i == len(local)-1 {
+				local = local[:i]
+				if i = strings.LastIndexByte(local, '@'); i < 0 {
+					r.bad = true
+					break
+				}
+			}
+			domain = strings.TrimSuffix(local[i+1:], ".")
+			if domain == "" || checkDomain(domain, s.req.SMTPUTF8) != "" {
+				r.bad = true
+				break
+			}
+			local = local[:i]
+		} else if i := strings.IndexByte(local, '!'); s.p.swapBang && i > 0 && i < len(local)-1 {
 			domain, local = local[:i], local[i+1:]
 		} else if i := strings.LastIndexByte(local, '%'); s.p.percentHack && i > 0 && i < len(local)-1 {
 			local, domain = local[:i], local[i+1:]

@@ -83,8 +83,13 @@
 //
 // An address is source-routed (S3) when its localpart still holds '@', '!'
 // or '%' after resolution; a local address whose localpart routes
-// elsewhere ("site!user@local", "user%site@local") is first resolved there
-// (swap_bangpath, allow_percent_hack), so it is judged by where it goes.
+// elsewhere ("user@site"@local, "site!user@local", "user%site@local") is
+// first resolved there (always for '@'; swap_bangpath, allow_percent_hack),
+// so it is judged by where it goes, as trivial-rewrite does; when that
+// domain is not a valid host name ("u@1.2.3.4"@local), the answer is 501
+// 5.1.3 before any restriction. Non-ASCII domains (with SMTPUTF8) are
+// checked for label syntax and looked up as received, not converted to
+// A-labels, as Postfix 3.7's smtpd does (golden configuration review).
 //
 // # Restrictions
 //
@@ -143,7 +148,7 @@
 // size limits), K1-K4; key orders L1-L7 through lookup. RFC 5321 (paths,
 // reply codes), RFC 3463 (enhanced status codes), RFC 7505 (null MX).
 //
-// Checked against Postfix: testdata/golden holds 515 RCPT commands over 28
+// Checked against Postfix: testdata/golden holds 656 RCPT commands over 29
 // configurations, answered by a real Postfix 3.7.11 smtpd (gen.py makes
 // them); TestGolden requires the same reply code, enhanced status code
 // and text for every one of them, except the two deliberate differences
@@ -175,8 +180,6 @@
 //     u@example.com), addresses longer than 2048 bytes. The leading-zero
 //     literal and the trailing '@' are the golden cases TestGolden lists
 //     as deliberate.
-//   - Non-ASCII domains (with SMTPUTF8) are checked for label syntax only,
-//     not converted to A-labels for lookups.
 //   - inet_interfaces/proxy_interfaces take addresses, "all" or
 //     "loopback-only"; host names are refused (no DNS at startup).
 //   - Zero values: mydestination, mynetworks and local_recipient_maps are
