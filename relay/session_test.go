@@ -980,3 +980,26 @@ func TestJunkCommandLimit(t *testing.T) {
 	}
 	s.expectClosed()
 }
+
+// TestDSNParametersPrintable: an ENVID or ORCPT whose xtext decodes to
+// control characters (CR LF would inject fields into DSNs and queue
+// records) is refused with 501 5.5.4 (go-smtp checks them; this pins it).
+func TestDSNParametersPrintable(t *testing.T) {
+	w := newWorld(t, worldOpts{noRun: true})
+	s := w.raw()
+	s.cmd("EHLO client.example")
+	if code, msg := s.cmd("MAIL FROM:<s@sender.example> ENVID=id+0D+0AX-Injected:+20yes"); code != 501 || !strings.HasPrefix(msg, "5.5.4 ") {
+		t.Errorf("ENVID with CR LF: %d %q", code, msg)
+	}
+	if code, msg := s.cmd("MAIL FROM:<s@sender.example> ENVID=QQ314159"); code != 250 {
+		t.Fatalf("plain ENVID: %d %q", code, msg)
+	}
+	for _, orcpt := range []string{"rfc822;u+0D+0A@example.test", `utf-8;u\x{0D}\x{0A}@example.test`} {
+		if code, msg := s.cmd("RCPT TO:<u@example.test> ORCPT=" + orcpt); code != 501 || !strings.HasPrefix(msg, "5.5.4 ") {
+			t.Errorf("ORCPT=%s: %d %q", orcpt, code, msg)
+		}
+	}
+	if code, msg := s.cmd("RCPT TO:<u@example.test> ORCPT=rfc822;u@example.test"); code != 250 {
+		t.Errorf("plain ORCPT: %d %q", code, msg)
+	}
+}
