@@ -61,6 +61,11 @@ type Spool struct {
 	cacheN    int  // items with a cached envelope
 	cacheRing []ID // cached IDs, oldest first (may hold stale entries)
 
+	// fault, set by tests through SpoolOptions.fault, is called before
+	// each file system change; an error it returns is that change's
+	// error (a full disk, an I/O error, or a simulated crash).
+	fault func(op, name string) error
+
 	bmu      sync.Mutex // group commit of small messages
 	bcond    *sync.Cond
 	bpending []*pendingStore
@@ -77,6 +82,9 @@ type SpoolOptions struct {
 	// Scheduler can look at due messages without reading files. Default
 	// 10000 (a few MB); negative disables the cache.
 	CacheEnvelopes int
+
+	// fault is Spool.fault (tests of this package).
+	fault func(op, name string) error
 }
 
 // Recovered describes a file OpenSpool found unusable and moved into the
@@ -134,7 +142,7 @@ func OpenSpool(ctx context.Context, dir string, opts *SpoolOptions) (*Spool, err
 		return nil, err
 	}
 	s := &Spool{dir: dir, log: log, lock: lock, idx: newIndex(), storing: make(map[ID]bool),
-		live: make(map[uint64]int32), cacheMax: opts.CacheEnvelopes}
+		live: make(map[uint64]int32), cacheMax: opts.CacheEnvelopes, fault: opts.fault}
 	if s.cacheMax == 0 {
 		s.cacheMax = defaultCacheEnvelopes
 	}
@@ -149,6 +157,9 @@ func OpenSpool(ctx context.Context, dir string, opts *SpoolOptions) (*Spool, err
 	}
 	if s.msgs, err = openDirSync(filepath.Join(dir, "msg")); err != nil {
 		return fail(err)
+	}
+	if s.fault != nil {
+		s.msgs.hook = func() error { return s.fault("dirsync", "msg") }
 	}
 	if err := s.cleanTmp(); err != nil {
 		return fail(err)
@@ -212,6 +223,27 @@ func (s *Spool) begin(ctx context.Context) error {
 
 func (s *Spool) path(name string) string { return filepath.Join(s.dir, "msg", name) }
 
+// inject returns the error a test injects before a file system change
+// (op on name), or nil.
+func (s *Spool) inject(op, name string) error {
+	if s.fault == nil {
+		return nil
+	}
+	return s.fault(op, name)
+}
+
+// write writes b to f, or fails as a test injects.
+func (s *Spool) write(f *os.File, name string, b []byte) error {
+	err := s.inject("write", name)
+	if err == nil {
+		_, err = f.Write(b)
+	}
+	if err != nil {
+		return fmt.Errorf("queue: spool: writing %s: %w", name, err)
+	}
+	return nil
+}
+
 func segName(seq uint64) string { return fmt.Sprintf("%016x%s", seq, segSuffix) }
 
 func tombName(id ID, seq uint64) string { return fmt.Sprintf("%s.%016x%s", id, seq, tombSuffix) }
@@ -238,6 +270,9 @@ func (s *Spool) cleanTmp() error {
 	}
 	for _, e := range ents {
 		// An unfinished write: its Store or Modify never returned success.
+		if err := s.inject("scan", "tmp/"+e.Name()); err != nil {
+			return err
+		}
 		if err := os.RemoveAll(filepath.Join(tmp, e.Name())); err != nil {
 			return fmt.Errorf("queue: spool: %w", err)
 		}
@@ -362,8 +397,8 @@ func (s *Spool) storeLarge(ctx context.Context, env *Envelope, body io.Reader, h
 	n := int64(0)
 	for eof := false; !eof; {
 		if len(buf) >= copyBufSize {
-			if _, err := f.Write(buf); err != nil {
-				return 0, fmt.Errorf("queue: spool: writing %s: %w", id, err)
+			if err := s.write(f, string(id), buf); err != nil {
+				return 0, err
 			}
 			n += int64(len(buf))
 			buf = buf[:0]
@@ -380,8 +415,8 @@ func (s *Spool) storeLarge(ctx context.Context, env *Envelope, body io.Reader, h
 		return 0, err
 	}
 	buf = append(append(buf, rec...), footer(n, len(rec), sum)...)
-	if _, err := f.Write(buf); err != nil {
-		return 0, fmt.Errorf("queue: spool: writing %s: %w", id, err)
+	if err := s.write(f, string(id), buf); err != nil {
+		return 0, err
 	}
 	size = n + int64(len(rec)) + footerLen
 	return size, s.install(f, string(id), &renamed)
@@ -391,10 +426,17 @@ func (s *Spool) storeLarge(ctx context.Context, env *Envelope, body io.Reader, h
 // rename, directory fsync (shared with concurrent callers). It sets
 // *renamed once the file has its final name.
 func (s *Spool) install(f *os.File, name string, renamed *bool) error {
-	if err := f.Sync(); err != nil {
+	err := s.inject("fsync", name)
+	if err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
 		return fmt.Errorf("queue: spool: fsync %s: %w", name, err)
 	}
 	if err := f.Close(); err != nil {
+		return fmt.Errorf("queue: spool: %w", err)
+	}
+	if err := s.inject("rename", name); err != nil {
 		return fmt.Errorf("queue: spool: %w", err)
 	}
 	if err := os.Rename(f.Name(), s.path(name)); err != nil {
@@ -470,8 +512,8 @@ func (s *Spool) writeSegment(batch []*pendingStore) (err error) {
 	}()
 	var off int64
 	for _, q := range batch {
-		if _, err := f.Write(q.data); err != nil {
-			return fmt.Errorf("queue: spool: writing %s: %w", name, err)
+		if err := s.write(f, name, q.data); err != nil {
+			return err
 		}
 		off += int64(len(q.data))
 		q.seg, q.end = seq, off
@@ -692,6 +734,7 @@ func (s *Spool) Modify(ctx context.Context, id ID, fn func(*Envelope) error) err
 		return err
 	}
 	size := e.Size
+	old := e.Clone()
 	if err := fn(e); err != nil {
 		return err
 	}
@@ -700,7 +743,10 @@ func (s *Spool) Modify(ctx context.Context, id ID, fn func(*Envelope) error) err
 	if err != nil {
 		return err
 	}
-	if err := s.writeFile(string(id)+envSuffix, rec); err != nil {
+	if renamed, err := s.writeFile(string(id)+envSuffix, rec); err != nil {
+		if renamed {
+			s.undoEnv(it, &old)
+		}
 		return err
 	}
 	s.mu.Lock()
@@ -711,23 +757,51 @@ func (s *Spool) Modify(ctx context.Context, id ID, fn func(*Envelope) error) err
 	return nil
 }
 
-// writeFile durably replaces msg/name with b.
-func (s *Spool) writeFile(name string, b []byte) (err error) {
+// writeFile durably replaces msg/name with b. When it fails after the
+// rename (the directory fsync failed), renamed is true: msg/name has the
+// new content, maybe not durably.
+func (s *Spool) writeFile(name string, b []byte) (renamed bool, err error) {
 	f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), name+".*")
 	if err != nil {
-		return fmt.Errorf("queue: spool: %w", err)
+		return false, fmt.Errorf("queue: spool: %w", err)
 	}
 	defer func() {
-		if err != nil {
+		if err != nil && !renamed {
 			f.Close()
 			os.Remove(f.Name())
 		}
 	}()
-	if _, err := f.Write(b); err != nil {
-		return fmt.Errorf("queue: spool: writing %s: %w", name, err)
+	if err := s.write(f, name, b); err != nil {
+		return false, err
 	}
-	var renamed bool
-	return s.install(f, name, &renamed)
+	err = s.install(f, name, &renamed)
+	return renamed, err
+}
+
+// undoEnv puts back the envelope file of it as it was before a Modify
+// whose directory fsync failed after its rename, so that the failed
+// Modify changes nothing, in this process or after a restart (a power
+// failure may still bring either version back: the directory's state is
+// unknown, and the spool acknowledges nothing more). The caller has it
+// busy.
+func (s *Spool) undoEnv(it *item, old *Envelope) {
+	name := string(it.id) + envSuffix
+	s.mu.Lock()
+	hadEnv := it.env
+	s.mu.Unlock()
+	err := os.Remove(s.path(name))
+	if hadEnv {
+		var rec []byte
+		if rec, err = EncodeEnvelope(old); err == nil {
+			err = os.WriteFile(filepath.Join(s.dir, "tmp", name), rec, 0o600)
+		}
+		if err == nil {
+			err = os.Rename(filepath.Join(s.dir, "tmp", name), s.path(name))
+		}
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Error("queue spool: cannot undo a failed envelope update", slog.String("id", string(it.id)), slog.Any("err", err))
+	}
 }
 
 // Remove implements Queue. A message in its own file loses its data file
@@ -751,16 +825,21 @@ func (s *Spool) Remove(ctx context.Context, id ID) error {
 	s.mu.Lock()
 	l := loc{it.seg, it.end, it.env}
 	s.mu.Unlock()
-	if l.seg == 0 {
+	err = s.inject("remove", string(id))
+	switch {
+	case err != nil:
+	case l.seg == 0:
 		err = os.Remove(s.path(string(id)))
-	} else {
+	default:
 		var f *os.File
 		if f, err = os.OpenFile(s.path(tombName(id, l.seg)), os.O_WRONLY|os.O_CREATE, 0o600); err == nil {
 			err = f.Close()
 		}
 	}
 	if err == nil && l.env {
-		err = os.Remove(s.path(string(id) + envSuffix))
+		if err = s.inject("remove", string(id)+envSuffix); err == nil {
+			err = os.Remove(s.path(string(id) + envSuffix))
+		}
 	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.release(it)
@@ -899,9 +978,9 @@ type dirSync struct {
 	tickets uint64 // calls so far
 	done    uint64 // calls covered by a completed fsync
 	running bool
-	err     error    // sticky
-	hook    func()   // tests: called before each fsync
-	after   []string // files to delete once the next fsync completes
+	err     error        // sticky
+	hook    func() error // tests: called before each fsync; its error is the fsync's
+	after   []string     // files to delete once the next fsync completes
 }
 
 // afterNextSync deletes paths once a directory fsync that starts after
@@ -943,10 +1022,13 @@ func (g *dirSync) sync() error {
 		after := g.after
 		g.after = nil
 		g.mu.Unlock()
+		var err error
 		if g.hook != nil {
-			g.hook()
+			err = g.hook()
 		}
-		err := g.f.Sync()
+		if err == nil {
+			err = g.f.Sync()
+		}
 		if err == nil {
 			for _, p := range after {
 				os.Remove(p) // what fails is cleaned up on open

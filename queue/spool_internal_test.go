@@ -21,7 +21,7 @@ func TestGroupCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	var syncs int
-	g.hook = func() { syncs++ }
+	g.hook = func() error { syncs++; return nil }
 	// An fsync is "running": ten callers queue up behind it.
 	g.mu.Lock()
 	g.running = true

@@ -306,5 +306,6 @@ func (s *Spool) setAside(id ID, f *scanFile, e entry, stamp string) error {
 	}
 	s.recovered = append(s.recovered, Recovered{Name: f.name, MovedTo: dst,
 		Err: fmt.Errorf("entry of message %s copied out and tombstoned", id)})
-	return s.writeFile(tombName(id, f.seq), nil)
+	_, err = s.writeFile(tombName(id, f.seq), nil)
+	return err
 }
