@@ -217,10 +217,7 @@ func Load(ctx context.Context, cf *MainCF, o LoadOptions) (*Loaded, error) {
 	pc.Tables = o.Tables
 	pc.Open = openOpts
 	pc.Logger = log
-	pc.Routes = policy.RoutesFunc(func(ctx context.Context, rcpt string) (string, string, error) {
-		rt, err := router.Route(ctx, rcpt)
-		return rt.Transport, rt.Nexthop, err
-	})
+	pc.Routes = routes(router)
 	pol, err := policy.New(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)

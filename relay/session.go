@@ -452,11 +452,8 @@ func (s *session) data(r io.Reader) error {
 		return s.dataError(err)
 	}
 	if hold {
-		// Scheduler.Store clears Held, so the hold is applied after it; a
-		// worker may claim the message in between.
-		if err := s.r.c.Queue.Hold(s.ctx, id); err != nil {
-			s.r.log.Error("cannot hold a message policy asked to hold", "queue_id", id, "err", err)
-		}
+		// Stored with Held set: it went straight to the hold queue.
+		s.r.log.Info("hold", "queue_id", id, "client", s.clientString(), "from", "<"+env.Sender+">")
 	}
 	s.r.log.Info("queued", "queue_id", id, "client", s.clientString(), "from", "<"+env.Sender+">",
 		"size", env.Size, "nrcpt", nrcpt)
