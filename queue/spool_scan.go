@@ -185,6 +185,16 @@ func (s *Spool) scan(ctx context.Context) error {
 	// are gone, tombstones of segments that are gone.
 	for id := range envs {
 		if msgs[id] == nil && !slicesContainsName(bad, string(id)+envSuffix) {
+			if _, err := s.load(id, loc{env: true}); err != nil {
+				// Not the rest of a removal (which leaves a good
+				// update) but a damaged update whose message an
+				// interrupted open already set aside: keep it too.
+				bad = append(bad, Recovered{Name: string(id) + envSuffix, Err: fmt.Errorf("update of a message that is gone: %w", err)})
+				continue
+			}
+			if err := s.inject("scan", string(id)+envSuffix); err != nil {
+				return err
+			}
 			if err := os.Remove(s.path(string(id) + envSuffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("queue: spool: %w", err)
 			}
@@ -193,10 +203,16 @@ func (s *Spool) scan(ctx context.Context) error {
 	}
 	for k := range tombs {
 		if !segs[k.seq] {
+			if err := s.inject("scan", tombName(k.id, k.seq)); err != nil {
+				return err
+			}
 			os.Remove(s.path(tombName(k.id, k.seq)))
 		}
 	}
 	for _, seq := range empty {
+		if err := s.inject("scan", segName(seq)); err != nil {
+			return err
+		}
 		if err := os.Remove(s.path(segName(seq))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("queue: spool: %w", err)
 		}
@@ -205,6 +221,9 @@ func (s *Spool) scan(ctx context.Context) error {
 	for i := range bad {
 		r := &bad[i]
 		r.MovedTo = filepath.Join(s.dir, "corrupt", r.Name+"."+stamp)
+		if err := s.inject("scan", r.Name); err != nil {
+			return err
+		}
 		if err := os.Rename(s.path(r.Name), r.MovedTo); err != nil {
 			return fmt.Errorf("queue: spool: moving aside %s: %w", r.Name, err)
 		}
@@ -218,6 +237,9 @@ func (s *Spool) scan(ctx context.Context) error {
 	// The empty segments are durably gone: their tombstones can go.
 	for k := range tombs {
 		if slicesContainsSeq(empty, k.seq) {
+			if err := s.inject("scan", tombName(k.id, k.seq)); err != nil {
+				return err
+			}
 			os.Remove(s.path(tombName(k.id, k.seq)))
 		}
 	}
@@ -301,11 +323,35 @@ func (s *Spool) setAside(id ID, f *scanFile, e entry, stamp string) error {
 		return fmt.Errorf("queue: spool: %w", err)
 	}
 	dst := filepath.Join(s.dir, "corrupt", string(id)+".entry."+stamp)
-	if err := os.WriteFile(dst, b, 0o600); err != nil {
+	if err := s.inject("scan", dst); err != nil {
+		return err
+	}
+	// The copy must be durable before the tombstone hides the entry.
+	if err := writeSynced(dst, b); err != nil {
 		return fmt.Errorf("queue: spool: %w", err)
 	}
 	s.recovered = append(s.recovered, Recovered{Name: f.name, MovedTo: dst,
 		Err: fmt.Errorf("entry of message %s copied out and tombstoned", id)})
 	_, err = s.writeFile(tombName(id, f.seq), nil)
 	return err
+}
+
+// writeSynced creates path with b, fsyncs it and its directory.
+func writeSynced(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if err = errors.Join(err, f.Close()); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
 }
