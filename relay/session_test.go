@@ -102,7 +102,9 @@ func TestLimits(t *testing.T) {
 		c.HopCountLimit = 3
 	}})
 	s := w.raw()
-	s.cmd("EHLO client.example")
+	if _, msg := s.cmd("EHLO client.example"); !slices.Contains(strings.Split(msg, "\n"), "SIZE 1000") {
+		t.Errorf("EHLO does not advertise SIZE 1000:\n%s", msg)
+	}
 	if code, msg := s.cmd("MAIL FROM:<s@sender.example> SIZE=1001"); code != 552 || msg != "5.3.4 Message size exceeds fixed limit" {
 		t.Errorf("SIZE over the limit: %d %q", code, msg)
 	}

@@ -252,6 +252,11 @@ func TestCheck(t *testing.T) {
 			t.Errorf("-check output lacks %q:\n%s", want, out.String())
 		}
 	}
+	out, errs = output{}, output{}
+	if code := run(context.Background(), []string{"-check", "-config", good, "-hostname", "other.example.net", "-dns", noDNS}, &out, &errs, nil); code != 0 ||
+		!strings.Contains(out.String(), "configuration OK: myhostname=other.example.net ") {
+		t.Errorf("-hostname: exit %d:\n%s", code, out.String())
+	}
 	bad := filepath.Join(dir, "bad.cf")
 	os.WriteFile(bad, []byte("compatibility_level = 3.6\nrelay_recipient_maps = hash:/nonexistent/relay_recipients\nrelay_domains = example.test\n"), 0o644)
 	out, errs = output{}, output{}
