@@ -80,7 +80,10 @@ func TestOpenErrors(t *testing.T) {
 	re := writeFile(t, "backref", "/(a)\\1/ x\n")
 	look := writeFile(t, "lookahead", "/a(?=b)/ x\n")
 	basic := writeFile(t, "basic", "/a/x x\n")
-	unbal := writeFile(t, "ifs", "if /a/\n/b/ x\n")
+	digit := writeFile(t, "digit", "/\\d/ x\n")
+	brack := writeFile(t, "brack", "/[\\.]/ x\n")
+	lazy := writeFile(t, "lazy", "/a+?/ x\n")
+	coll := writeFile(t, "coll", "/[[.a.]]/ x\n")
 	hostbits := writeFile(t, "cidr", "192.0.2.1/24 x\n")
 	for spec, want := range map[string]string{
 		"nosuch:thing":                       "unsupported dictionary type: nosuch (known types: cdb, cidr, hash, inline, regexp, static, texthash, unix)",
@@ -89,7 +92,10 @@ func TestOpenErrors(t *testing.T) {
 		"regexp:" + re:                       "cannot be used with Go's RE2 engine",
 		"regexp:" + look:                     "cannot be used with Go's RE2 engine",
 		"regexp:" + basic:                    "POSIX basic",
-		"regexp:" + unbal:                    "IF has no matching ENDIF",
+		"regexp:" + digit:                    `\d in /\d/ does not mean in Postfix`,
+		"regexp:" + brack:                    "a backslash inside [...] is literal in Postfix",
+		"regexp:" + lazy:                     "is non-greedy in Go's RE2",
+		"regexp:" + coll:                     "collating element",
 		"cidr:" + hostbits:                   `perhaps you should use "192.0.2.0/24" instead`,
 		"inline:{ a=b":                       "need \"{ name=value... }\"",
 		"inline:{ novalue }":                 "missing '='",

@@ -37,6 +37,7 @@ func readGolden(t *testing.T, path string) []goldenCase {
 // postmap's answers for them are in (see gen.sh there).
 var goldenTables = []struct{ spec, golden string }{
 	{"regexp:re.regexp", "re.golden"},
+	{"regexp:edge.regexp", "edge.golden"},
 	{"cidr:nets.cidr", "nets.golden"},
 	{"hash:src.hash", "src.golden"},
 	{"inline:{ key=value, { k2 = text with spaces }, K3=upper }", "inline.golden"},

@@ -41,6 +41,7 @@ func openRegexp(_ context.Context, path string, o *OpenOptions) (Table, error) {
 		defer f.Close()
 		var rules []regexpRule
 		var stack []int
+		ifLines := map[int]int{} // rule index of an IF -> its line
 		var warnings []Warning
 		var perr error
 		err = readLogicalLines(f, p, &warnings, func(lineno int, line string) {
@@ -56,10 +57,15 @@ func openRegexp(_ context.Context, path string, o *OpenOptions) (Table, error) {
 				perr = fmt.Errorf("%s, line %d: %w", p, lineno, err)
 				return
 			}
+			if kind == "" && rule.value == "" {
+				// Postfix keeps the rule; its empty result is a
+				// configuration error when a key matches it (C8).
+				warnings = append(warnings, Warning{File: "regexp map " + p, Line: lineno, Msg: "no replacement text: using empty string"})
+			}
 			switch kind {
 			case "endif":
 				if len(stack) == 0 {
-					perr = fmt.Errorf("%s, line %d: ENDIF without matching IF", p, lineno)
+					warnings = append(warnings, Warning{File: "regexp map " + p, Line: lineno, Msg: "ignoring ENDIF without matching IF"})
 					return
 				}
 				rules[stack[len(stack)-1]].endIdx = len(rules)
@@ -67,14 +73,17 @@ func openRegexp(_ context.Context, path string, o *OpenOptions) (Table, error) {
 				return
 			case "if":
 				stack = append(stack, len(rules))
+				ifLines[len(rules)] = lineno
 			}
 			rules = append(rules, rule)
 		})
 		if err == nil {
 			err = perr
 		}
-		if err == nil && len(stack) > 0 {
-			err = fmt.Errorf("%s: IF has no matching ENDIF", p)
+		// An IF without ENDIF guards the rest of the file, as in Postfix.
+		for _, i := range stack {
+			rules[i].endIdx = len(rules)
+			warnings = append(warnings, Warning{File: "regexp map " + p, Line: ifLines[i], Msg: "IF has no matching ENDIF"})
 		}
 		return rules, warnings, err
 	})
@@ -141,7 +150,7 @@ func parseRegexpLine(line string) (regexpRule, string, error) {
 		case 'x':
 			return r, "", fmt.Errorf("flag 'x' (POSIX basic regular expressions) is not supported by RE2")
 		default:
-			return r, "", fmt.Errorf("unknown regexp option %q", f)
+			return r, "", skipRule{fmt.Sprintf("unknown regexp option \"%c\"", f)}
 		}
 	}
 	prefix := ""
@@ -154,6 +163,9 @@ func parseRegexpLine(line string) (regexpRule, string, error) {
 	if prefix != "" {
 		prefix = "(?" + prefix + ")"
 	}
+	if err := posixMismatch(pattern); err != nil {
+		return r, "", err
+	}
 	re, err := regexp.Compile(prefix + pattern)
 	if err != nil {
 		return r, "", fmt.Errorf("pattern /%s/ cannot be used with Go's RE2 engine (no back-references or look-around): %v", pattern, err)
@@ -165,9 +177,6 @@ func parseRegexpLine(line string) (regexpRule, string, error) {
 		}
 		return r, kind, nil
 	}
-	if value == "" {
-		return r, "", fmt.Errorf("no lookup result")
-	}
 	if r.negate && strings.Contains(value, "$") && !strings.Contains(value, "$$") {
 		return r, "", fmt.Errorf("$number in result of negated pattern")
 	}
@@ -176,6 +185,82 @@ func parseRegexpLine(line string) (regexpRule, string, error) {
 	}
 	r.value = value
 	return r, "", nil
+}
+
+// posixMismatch finds the constructs that Postfix's regcomp (POSIX
+// extended syntax, glibc) and Go's RE2 both accept but read differently,
+// so that such a table fails to load instead of silently matching other
+// keys than in Postfix:
+//   - an escaped letter other than \w \W \s \S \b \B: RE2 reads \d, \r,
+//     \n, \t, \x, \p... as a class or a control character, glibc does not
+//     (postmap: /^\d$/ matches neither "5" nor "d");
+//   - a backslash inside a bracket expression: literal in POSIX ("[\.]" is
+//     a backslash or a dot), an escape in RE2;
+//   - "[." and "[=" inside brackets (POSIX collating elements);
+//   - a quantifier followed by '?': repeated in POSIX, non-greedy in RE2.
+func posixMismatch(pattern string) error {
+	for i := 0; i < len(pattern); i++ {
+		switch c := pattern[i]; c {
+		case '\\':
+			if i+1 >= len(pattern) {
+				return nil // RE2 reports the trailing backslash
+			}
+			i++
+			e := pattern[i]
+			if ('a' <= e && e <= 'z' || 'A' <= e && e <= 'Z') && !strings.ContainsRune("wWsSbB", rune(e)) {
+				return fmt.Errorf("\\%c in /%s/ does not mean in Postfix (POSIX regcomp) what it means in Go's RE2: write the character or class you mean", e, pattern)
+			}
+		case '*', '+', '?', '}':
+			if i+1 < len(pattern) && pattern[i+1] == '?' {
+				return fmt.Errorf("%q in /%s/ is non-greedy in Go's RE2 but not in Postfix (POSIX)", pattern[i:i+2], pattern)
+			}
+		case '[':
+			end, err := bracketEnd(pattern, i)
+			if err != nil {
+				return fmt.Errorf("%v in /%s/", err, pattern)
+			}
+			i = end
+		}
+	}
+	return nil
+}
+
+// bracketEnd returns the index of the ']' closing the bracket expression
+// that starts at pattern[start], or an error for a construct that POSIX
+// and RE2 read differently.
+func bracketEnd(pattern string, start int) (int, error) {
+	i := start + 1
+	if i < len(pattern) && pattern[i] == '^' {
+		i++
+	}
+	if i < len(pattern) && pattern[i] == ']' {
+		i++ // a leading ']' is literal
+	}
+	for ; i < len(pattern); i++ {
+		switch pattern[i] {
+		case '\\':
+			if i+1 < len(pattern) && pattern[i+1] == '\\' {
+				i++ // "[\\]": a backslash in both readings
+				continue
+			}
+			return 0, fmt.Errorf("a backslash inside [...] is literal in Postfix (POSIX) but an escape in Go's RE2")
+		case '[':
+			if i+1 < len(pattern) {
+				switch pattern[i+1] {
+				case ':':
+					if j := strings.Index(pattern[i+2:], ":]"); j >= 0 {
+						i += 2 + j + 1
+						continue
+					}
+				case '.', '=':
+					return 0, fmt.Errorf("POSIX collating element [%c...%c] is not supported by Go's RE2", pattern[i+1], pattern[i+1])
+				}
+			}
+		case ']':
+			return i, nil
+		}
+	}
+	return len(pattern), nil // RE2 reports the missing ']'
 }
 
 // skipRule is a rule Postfix skips with a warning rather than failing the

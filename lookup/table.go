@@ -93,9 +93,13 @@ var ErrEmptyValue = errors.New("empty string result is not allowed")
 // configuration error; every built-in table does the same.
 var ErrNonUTF8Value = errors.New("non-UTF-8 value: malformed UTF-8 or invalid codepoint")
 
-// checkValue applies Postfix's dict_utf8 rule to a found value: one that is
-// not valid UTF-8 is a Config error, never a result.
+// checkValue applies Postfix's rules to a found value: an empty value (C8)
+// or one that is not valid UTF-8 (dict_utf8) is a Config error, never a
+// result.
 func checkValue(table, key, v string) (string, bool, error) {
+	if v == "" {
+		return "", false, &Error{Table: table, Key: key, Kind: Config, Err: ErrEmptyValue}
+	}
 	if !utf8.ValidString(v) {
 		return "", false, &Error{Table: table, Key: key, Kind: Config, Err: ErrNonUTF8Value}
 	}

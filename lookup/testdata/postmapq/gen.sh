@@ -14,6 +14,7 @@ q() { # q TABLE KEYSFILE
 	done < "$2"
 }
 q regexp:re.regexp re.keys > re.golden
+q regexp:edge.regexp edge.keys > edge.golden
 q cidr:nets.cidr nets.keys > nets.golden
 cp src.hash "$conf/src"
 postmap hash:"$conf/src" 2>/dev/null
@@ -22,3 +23,4 @@ postmap cdb:"$conf/src" 2>/dev/null
 q cdb:"$conf/src" src.keys > src.cdb.golden
 printf 'Key\nk2\nK3\nmissing\n' > inline.keys
 q 'inline:{ key=value, { k2 = text with spaces }, K3=upper }' inline.keys > inline.golden
+postmap -q zz regexp:edge.regexp 2> edge.warnings || true
