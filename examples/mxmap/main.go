@@ -6,6 +6,7 @@
 //	mxmap hash:FILE             check FILE as a source and print its warnings
 //	mxmap -q KEY type:name      print the value (exit 0), or nothing (exit 1)
 //	mxmap -q - type:name        read keys from stdin, print "key<TAB>value" for hits
+//	                            (a key is its line without the '\n', a '\r' included, as postmap)
 //	mxmap -s type:name          list every entry, "key<TAB>value"
 //
 // Flags as postmap: -N (keys and values with a trailing NUL), -n (without;
@@ -16,11 +17,14 @@
 //
 // Differences from postmap: hash: sources are never written to Berkeley DB
 // files (mxrelay reads the source itself); -s works on cdb: tables too; a
-// table that fails (as opposed to a key that is missing) exits 2, not 1.
+// table that fails (as opposed to a key that is missing) exits 2, not 1;
+// a key read by "-q -" longer than 1 MiB is an error; a non-UTF-8 key is
+// not found, without postmap's "non-UTF-8 key" warning.
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -36,6 +40,21 @@ func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
+// maxKeyLine caps one key read by "-q -".
+const maxKeyLine = 1 << 20
+
+// scanLines splits at '\n' only: unlike bufio.ScanLines it keeps a '\r',
+// which postmap -q - looks up as part of the key.
+func scanLines(data []byte, atEOF bool) (int, []byte, error) {
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		return i + 1, data[:i], nil
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
+}
+
 // lister is what -s needs from a table.
 type lister interface {
 	All() ([]lookup.Entry, error)
@@ -44,7 +63,12 @@ type lister interface {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mxmap", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	query := fs.String("q", "", "look up `key` (\"-\": read keys from stdin) and print the value")
+	var query string
+	queried := false // -q "" looks up the empty key, as postmap does
+	fs.Func("q", "look up `key` (\"-\": read keys from stdin) and print the value", func(k string) error {
+		query, queried = k, true
+		return nil
+	})
 	list := fs.Bool("s", false, "list all entries")
 	withNUL := fs.Bool("N", false, "store keys and values with a trailing NUL")
 	fs.Bool("n", false, "store keys and values without a trailing NUL (the default)")
@@ -81,7 +105,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	opts := &lookup.OpenOptions{Parse: parse, ReloadInterval: -1}
 
 	switch {
-	case *query != "":
+	case queried:
 		tables := make([]lookup.Table, 0, len(specs))
 		for _, s := range specs {
 			t, err := lookup.Open(ctx, s, opts)
@@ -94,8 +118,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			r, ok, err := lookup.Search(ctx, tables, []lookup.Key{{Key: key, Kind: lookup.KeyAddress}})
 			return r.Value, ok, err
 		}
-		if *query != "-" {
-			v, ok, err := find(*query)
+		if query != "-" {
+			v, ok, err := find(query)
 			if err != nil {
 				fmt.Fprintf(stderr, "mxmap: fatal: %v\n", err)
 				return 2
@@ -108,7 +132,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		hits := 0
 		sc := bufio.NewScanner(stdin)
-		sc.Buffer(make([]byte, 64*1024), 1<<20)
+		sc.Buffer(make([]byte, 64*1024), maxKeyLine)
+		sc.Split(scanLines)
 		for sc.Scan() {
 			key := sc.Text()
 			v, ok, err := find(key)

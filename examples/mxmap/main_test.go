@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mxrelay/mxrelay/internal/testenv"
 )
 
 func mxmap(t *testing.T, stdin string, args ...string) (string, string, int) {
@@ -58,22 +60,18 @@ func TestBuildQueryList(t *testing.T) {
 }
 
 // TestSameAnswersAsPostmap runs mxmap and the real postmap on the same
-// source and keys, for hash: and cdb:, and compares output, exit code and
-// the compiled cdb bytes.
+// source and keys, for hash:, cdb: and regexp:, and compares output, exit
+// code and the compiled cdb bytes. The keys include a trailing CR (postmap
+// -q - keeps it in the key) and the empty key.
 func TestSameAnswersAsPostmap(t *testing.T) {
-	postmap, err := exec.LookPath("postmap")
-	if err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skip("postmap not installed (CI unset, so skipping)")
-		}
-		t.Fatal("postmap not installed, and CI is set")
-	}
+	postmap := testenv.NeedProgram(t, "postmap")
+	env := testenv.PostfixEnv(t)
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "main.cf"), []byte("compatibility_level = 3.6\n"), 0o644)
-	env := append(os.Environ(), "MAIL_CONFIG="+dir)
 	ours, theirs := filepath.Join(dir, "ours"), filepath.Join(dir, "theirs")
 	os.WriteFile(ours, []byte(source), 0o644)
 	os.WriteFile(theirs, []byte(source), 0o644)
+	re := filepath.Join(dir, "re")
+	os.WriteFile(re, []byte("/^$/ emptykey\n/^dup.$/ dup-plus-one\n/^x/ x\n"), 0o644)
 	mxmap(t, "", "cdb:"+ours)
 	for _, typ := range []string{"cdb", "hash"} {
 		cmd := exec.Command(postmap, typ+":"+theirs)
@@ -87,23 +85,24 @@ func TestSameAnswersAsPostmap(t *testing.T) {
 	if !bytes.Equal(a, b) {
 		t.Error("mxmap cdb: output differs from postmap cdb:")
 	}
-	keys := "foo@example.com\nFOO@EXAMPLE.COM\nbar:\nbar\ndup\nstrasse\nSTRASSE\nuser1@backup.example\nnosuch\n"
-	for _, typ := range []string{"cdb", "hash"} {
-		for _, k := range strings.Split(strings.TrimSpace(keys), "\n") {
-			out, _, rc := mxmap(t, "", "-q", k, typ+":"+ours)
-			cmd := exec.Command(postmap, "-q", k, typ+":"+theirs)
+	keys := "foo@example.com\nFOO@EXAMPLE.COM\nbar:\nbar\ndup\nstrasse\nSTRASSE\nuser1@backup.example\nnosuch\ndup\r\n\nx\r\nxy"
+	tables := [][2]string{{"cdb:" + ours, "cdb:" + theirs}, {"hash:" + ours, "hash:" + theirs}, {"regexp:" + re, "regexp:" + re}}
+	for _, tab := range tables {
+		for _, k := range strings.Split(keys, "\n") {
+			out, _, rc := mxmap(t, "", "-q", k, tab[0])
+			cmd := exec.Command(postmap, "-q", k, tab[1])
 			cmd.Env = env
 			pout, _ := cmd.Output()
 			if out != string(pout) || rc != cmd.ProcessState.ExitCode() {
-				t.Errorf("%s -q %s: mxmap %q rc %d, postmap %q rc %d", typ, k, out, rc, pout, cmd.ProcessState.ExitCode())
+				t.Errorf("%s -q %q: mxmap %q rc %d, postmap %q rc %d", tab[0], k, out, rc, pout, cmd.ProcessState.ExitCode())
 			}
 		}
-		out, _, rc := mxmap(t, keys, "-q", "-", typ+":"+ours)
-		cmd := exec.Command(postmap, "-q", "-", typ+":"+theirs)
+		out, _, rc := mxmap(t, keys, "-q", "-", tab[0])
+		cmd := exec.Command(postmap, "-q", "-", tab[1])
 		cmd.Env, cmd.Stdin = env, strings.NewReader(keys)
 		pout, _ := cmd.Output()
 		if out != string(pout) || rc != cmd.ProcessState.ExitCode() {
-			t.Errorf("%s -q -: mxmap %q rc %d, postmap %q", typ, out, rc, pout)
+			t.Errorf("%s -q -: mxmap %q rc %d, postmap %q", tab[0], out, rc, pout)
 		}
 	}
 }
