@@ -99,6 +99,15 @@
 //
 // # Deliberate differences from Postfix
 //
+//   - There is no local(8) or virtual(8) delivery: a recipient of
+//     $mydestination or of a virtual mailbox domain whose route stays on
+//     the local or virtual transport is refused at RCPT with 550 5.1.1
+//     "User unknown in local recipient table" (or "virtual mailbox
+//     table"), and a route to any other transport the relay lacks defers
+//     at RCPT (450 4.3.5), where Postfix would accept the mail. Accepting
+//     it would mean holding it for maximal_queue_lifetime and then
+//     bouncing it to a sender who may be forged. Route such domains with
+//     transport_maps (smtp:, lmtp:) to deliver them.
 //   - Bare CR and bare LF in message content are refused with "550 5.5.2
 //     Error: bare <LF> received" (or <CR>), or with BareNormalize turned
 //     into CRLF. Postfix 3.7 accepts bare LF by default
