@@ -3,10 +3,12 @@ module github.com/mxrelay/mxrelay
 go 1.25.0
 
 require (
-	github.com/emersion/go-msgauth v0.7.0 // indirect
+	github.com/emersion/go-smtp v0.25.1
+	github.com/miekg/dns v1.1.73
+)
+
+require (
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6 // indirect
-	github.com/emersion/go-smtp v0.25.1 // indirect
-	github.com/miekg/dns v1.1.73 // indirect
 	golang.org/x/net v0.57.0 // indirect
 	golang.org/x/sys v0.47.0 // indirect
 )
