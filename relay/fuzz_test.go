@@ -133,3 +133,41 @@ func FuzzDSNOriginal(f *testing.F) {
 		parseDSN(t, buf.Bytes())
 	})
 }
+
+// FuzzConnScan checks that the greeting a Server learns from the client's
+// bytes (HELO: SMTP, EHLO: ESMTP, for Received: headers) does not depend
+// on how the bytes arrive in reads, and is the last HELO or EHLO line.
+func FuzzConnScan(f *testing.F) {
+	f.Add([]byte("EHLO a\r\nMAIL FROM:<>\r\n"), uint8(3))
+	f.Add([]byte("ehlo a\r\nHELO b\r\n"), uint8(1))
+	f.Add([]byte("HEL"), uint8(2))
+	f.Add([]byte("xHELO a\r\nEHLOx\r\n"), uint8(7))
+	f.Add([]byte("EHLO a\r\nhelo\x00\r\n"), uint8(4))
+	f.Fuzz(func(t *testing.T, in []byte, step uint8) {
+		whole := &conn{}
+		whole.scan(in)
+		chunked := &conn{}
+		n := int(step%16) + 1
+		for i := 0; i < len(in); i += n {
+			chunked.scan(in[i:min(i+n, len(in))])
+		}
+		if whole.protocol() != chunked.protocol() {
+			t.Fatalf("%q: %q whole, %q in reads of %d", in, whole.protocol(), chunked.protocol(), n)
+		}
+		want := ""
+		for _, line := range bytes.Split(in, []byte("\n")) {
+			if len(line) < 5 {
+				continue
+			}
+			switch strings.ToLower(string(line[:5])) {
+			case "helo ":
+				want = "SMTP"
+			case "ehlo ":
+				want = "ESMTP"
+			}
+		}
+		if got := whole.protocol(); got != want {
+			t.Fatalf("%q: %q, want %q", in, got, want)
+		}
+	})
+}

@@ -345,7 +345,11 @@ func (c *conn) scan(b []byte) {
 	}
 	for _, ch := range b {
 		if c.lineStart && len(c.word) < 5 {
-			c.word = append(c.word, ch|0x20)
+			lc := ch
+			if 'A' <= ch && ch <= 'Z' {
+				lc += 'a' - 'A'
+			}
+			c.word = append(c.word, lc)
 			if len(c.word) == 5 {
 				switch string(c.word) {
 				case "helo ":
