@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +28,13 @@ import (
 // moment, then opens the spool itself and checks that everything the
 // child acknowledged is there and intact, that nothing half-written is
 // visible, and that no file had to be moved aside.
+//
+// Every fourth round an extra child is killed at a random moment right
+// after it starts opening the spool, so that kills also land in the
+// opening scan's repairs (unfinished writes, interrupted removals, empty
+// segments) left by the previous kill. Rounds alternate between 4 and 16
+// writers, so that group-committed segments hold from one to many
+// messages when a kill lands in their write.
 //
 // MXRELAY_CRASH_KILLS sets the number of kills (default 200).
 const crashChildEnv = "MXRELAY_QUEUE_CRASH_CHILD"
@@ -49,13 +57,8 @@ func crashBody(id string) []byte {
 	return b
 }
 
-func crashChild(dir, gen string) {
+func crashChild(dir, gen string, writers int) {
 	ctx := context.Background()
-	s, err := queue.OpenSpool(ctx, dir, nil)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "child: open:", err)
-		os.Exit(3)
-	}
 	var out sync.Mutex
 	say := func(format string, a ...any) {
 		line := fmt.Sprintf(format+"\n", a...)
@@ -63,10 +66,16 @@ func crashChild(dir, gen string) {
 		os.Stdout.WriteString(line) // unbuffered: a line is out once written
 		out.Unlock()
 	}
-	say("READY")
 	go func() { time.Sleep(20 * time.Second); os.Exit(4) }() // never outlive the parent
+	say("OPENING")
+	s, err := queue.OpenSpool(ctx, dir, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child: open:", err)
+		os.Exit(3)
+	}
+	say("READY")
 	var wg sync.WaitGroup
-	for w := range 4 {
+	for w := range writers {
 		wg.Go(func() {
 			var mine []queue.ID
 			for i := 0; ; i++ {
@@ -109,7 +118,8 @@ func crashChild(dir, gen string) {
 
 func TestSpoolCrash(t *testing.T) {
 	if dir := os.Getenv(crashChildEnv); dir != "" {
-		crashChild(dir, os.Getenv(crashChildEnv+"_GEN"))
+		writers, _ := strconv.Atoi(os.Getenv(crashChildEnv + "_WRITERS"))
+		crashChild(dir, os.Getenv(crashChildEnv+"_GEN"), writers)
 		return
 	}
 	if testing.Short() {
@@ -125,12 +135,9 @@ func TestSpoolCrash(t *testing.T) {
 	modified := map[queue.ID]int{}  // acknowledged Modify: Attempts
 	removed := map[queue.ID]bool{}  // acknowledged Remove
 	removing := map[queue.ID]bool{} // Remove started (maybe done)
-	var acks, total int
+	var acks, total, early int
 	var childTime, verifyTime time.Duration
-	for gen := range kills {
-		st := time.Now()
-		lines := runChild(t, dir, gen, time.Duration(rng.IntN(40_000))*time.Microsecond)
-		childTime += time.Since(st)
+	record := func(lines []string) {
 		for _, l := range lines {
 			f := strings.Fields(l)
 			switch {
@@ -147,6 +154,21 @@ func TestSpoolCrash(t *testing.T) {
 			}
 			acks++
 		}
+	}
+	for gen := range kills {
+		st := time.Now()
+		writers := []int{4, 16}[gen%2]
+		record(runChild(t, dir, strconv.Itoa(gen), writers, "READY", time.Duration(rng.IntN(40_000))*time.Microsecond))
+		if gen%4 == 3 {
+			// Kill the next child while it opens the spool, before any
+			// check repaired what this kill left.
+			lines := runChild(t, dir, strconv.Itoa(gen)+"r", writers, "OPENING", time.Duration(rng.IntN(3_000))*time.Microsecond)
+			if !slices.Contains(lines, "READY") {
+				early++
+			}
+			record(lines)
+		}
+		childTime += time.Since(st)
 		st = time.Now()
 		total += verifySpool(t, dir, gen, stored, modified, removed, removing)
 		verifyTime += time.Since(st)
@@ -154,18 +176,21 @@ func TestSpoolCrash(t *testing.T) {
 			t.Fatalf("after kill %d", gen+1)
 		}
 	}
-	t.Logf("%d kills, %d acknowledged operations, %d message checks; %v in children, %v verifying", kills, acks, total, childTime, verifyTime)
+	t.Logf("%d kills (and %d more during the opening, %d before it ended), %d acknowledged operations, %d message checks; %v in children, %v verifying",
+		kills, kills/4, early, acks, total, childTime, verifyTime)
 	if acks < kills {
 		t.Errorf("only %d operations acknowledged over %d runs: the child barely ran", acks, kills)
 	}
 }
 
-// runChild starts a child on dir, kills it after delay (counted from its
-// READY line) and returns the lines it printed.
-func runChild(t *testing.T, dir string, gen int, delay time.Duration) []string {
+// runChild starts a child with that many writers on dir, kills it after
+// delay (counted from its line mark: OPENING or READY) and returns the
+// lines it printed.
+func runChild(t *testing.T, dir, gen string, writers int, mark string, delay time.Duration) []string {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestSpoolCrash$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, crashChildEnv+"_GEN="+strconv.Itoa(gen))
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, crashChildEnv+"_GEN="+gen,
+		crashChildEnv+"_WRITERS="+strconv.Itoa(writers))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
@@ -184,7 +209,7 @@ func runChild(t *testing.T, dir string, gen int, delay time.Duration) []string {
 		r := false
 		for sc.Scan() {
 			lines = append(lines, sc.Text())
-			if !r && sc.Text() == "READY" {
+			if !r && sc.Text() == mark {
 				r = true
 				close(ready)
 			}
