@@ -188,6 +188,15 @@ func (p *Policy) checkRcpt(ctx context.Context, s *state) Decision {
 		return Decision{Verdict: Defer, Code: 452, Enhanced: "4.5.3", Text: "Error: too many recipients",
 			Reason: Reason{Restriction: "smtpd_recipient_limit"}}
 	}
+	// RFC 5321 4.5.1: "postmaster" without a domain is accepted, before
+	// any restriction and recipient validation, as Postfix's
+	// smtpd_check_rcpt and smtpd_check_rcptmap do (golden configuration
+	// review2).
+	if a.Domain == "" && strings.EqualFold(a.Local, "postmaster") {
+		d := okDecision(StageRcpt)
+		d.Reason = Reason{Restriction: "postmaster"}
+		return d
+	}
 	st := dunno
 	if p.delayReject {
 		for i, subj := range [...]subject{subjClient, subjHelo, subjSender} {
@@ -552,6 +561,18 @@ func (s *state) resolve(ctx context.Context) *resolution {
 	return r
 }
 
+// heloKeys are check_helo_access's keys: the HELO name as sent and its
+// parents. Unlike an address's domain, a trailing dot is kept and is part
+// of every key ("a.example." looks up "a.example.", then "example."), as
+// Postfix's check_domain_access does (golden configuration review2).
+func heloKeys(dst []lookup.Key, helo string, parents bool) []lookup.Key {
+	if strings.HasSuffix(helo, ".") {
+		// AppendDomainKeys drops one trailing dot; give it two.
+		return lookup.AppendDomainKeys(dst, helo+".", parents)
+	}
+	return lookup.AppendDomainKeys(dst, helo, parents)
+}
+
 // mappedLiteral reports whether d is an IPv4-mapped IPv6 address literal.
 func mappedLiteral(d string) bool {
 	if len(d) < 8 || d[0] != '[' || !strings.EqualFold(d[1:6], "ipv6:") || d[len(d)-1] != ']' {
@@ -711,7 +732,7 @@ func (s *state) access(ctx context.Context, st *step, why Reason) status {
 		if s.req.Helo == "" {
 			return dunno
 		}
-		keys = lookup.AppendDomainKeys(kb[:0], s.req.Helo, s.p.parents)
+		keys = heloKeys(kb[:0], s.req.Helo, s.p.parents)
 	}
 	if st.pattern {
 		// regexp: and cidr: tables get only the complete forms: the
