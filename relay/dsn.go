@@ -260,31 +260,26 @@ func (d *DSN) Write(w io.Writer, original io.Reader) error {
 		bw.line("Content-Type: text/plain; charset=us-ascii")
 		bw.line("")
 		bw.line("\t--- Undelivered message unavailable ---")
-	case full:
-		bw.line("Content-Description: " + undelivered)
-		if d.SMTPUTF8 {
-			bw.line("Content-Type: message/global")
-		} else {
-			bw.line("Content-Type: message/rfc822")
-		}
-		if eightBit {
-			bw.line("Content-Transfer-Encoding: 8bit")
-		}
-		bw.line("")
-		bw.raw(hdrs)
-		bw.raw(body)
 	default:
-		bw.line("Content-Description: " + undelivered + " Headers")
-		if d.SMTPUTF8 {
-			bw.line("Content-Type: message/global-headers")
-		} else {
-			bw.line("Content-Type: text/rfc822-headers")
+		desc, ctype := undelivered, "message/rfc822"
+		switch {
+		case full && d.SMTPUTF8:
+			ctype = "message/global"
+		case !full && d.SMTPUTF8:
+			desc, ctype = undelivered+" Headers", "message/global-headers"
+		case !full:
+			desc, ctype = undelivered+" Headers", "text/rfc822-headers"
 		}
+		bw.line("Content-Description: " + desc)
+		bw.line("Content-Type: " + ctype)
 		if eightBit {
 			bw.line("Content-Transfer-Encoding: 8bit")
 		}
 		bw.line("")
 		bw.raw(hdrs)
+		if full {
+			bw.raw(body)
+		}
 	}
 	bw.line("")
 	bw.line("--" + boundary + "--")

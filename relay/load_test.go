@@ -112,31 +112,7 @@ mynetworks = 192.0.2.0/24
 	if len(ld.Ignored) != 0 {
 		t.Errorf("ignored %v", ld.Ignored)
 	}
-	c, err := smtp.Dial(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Mail("sender@elsewhere.example", nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Rcpt("nosuch@example.com", nil); smtpCode(err) != 550 {
-		t.Errorf("unknown recipient: %v", err)
-	}
-	if err := c.Rcpt("u@other.example", nil); smtpCode(err) != 454 {
-		t.Errorf("relay attempt: %v (want the default relay list's 454)", err)
-	}
-	if err := c.Rcpt("user1@example.com", nil); err != nil {
-		t.Fatal(err)
-	}
-	wc, err := c.Data()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprint(wc, "Subject: inside\r\n\r\nhi\r\n")
-	if err := wc.Close(); err != nil {
-		t.Fatal(err)
-	}
+	sendProbes(t, addr, "user1@example.com", "nosuch@example.com", "u@other.example")
 	m := inside.wait(1)
 	if m[0].To[0] != "user1@example.com" || !strings.Contains(m[0].Data, "by gw.example.com (Postfix)") {
 		t.Errorf("inside host got %+v", m[0])
@@ -188,31 +164,7 @@ mynetworks = 192.0.2.0/24
 			return nd.DialContext(ctx, network, primary.addr)
 		}),
 	})
-	c, err := smtp.Dial(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Mail("s@elsewhere.example", nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Rcpt("other@the.backed-up.domain.tld", nil); smtpCode(err) != 550 {
-		t.Errorf("unknown recipient: %v", err)
-	}
-	if err := c.Rcpt("x@elsewhere.example", nil); smtpCode(err) != 454 {
-		t.Errorf("relay attempt: %v", err)
-	}
-	if err := c.Rcpt("user@the.backed-up.domain.tld", nil); err != nil {
-		t.Fatal(err)
-	}
-	wc, err := c.Data()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprint(wc, "Subject: backup\r\n\r\nhi\r\n")
-	if err := wc.Close(); err != nil {
-		t.Fatal(err)
-	}
+	sendProbes(t, addr, "user@the.backed-up.domain.tld", "other@the.backed-up.domain.tld", "x@elsewhere.example")
 	m := primary.wait(1)
 	if m[0].To[0] != "user@the.backed-up.domain.tld" {
 		t.Errorf("primary got %+v", m[0])
@@ -430,5 +382,38 @@ func TestLoadMyAddresses(t *testing.T) {
 		LoadOptions{Queue: queue.NewMemory(), DNS: []string{"127.0.0.1:1"}, InterfaceAddrs: ifaces})
 	if err == nil || !strings.Contains(err.Error(), `"lb.example.net" is not an IP address`) {
 		t.Errorf("a host name in proxy_interfaces: %v", err)
+	}
+}
+
+// sendProbes checks a loaded relay's answers as Postfix's examples
+// promise them (an unknown recipient of a relay domain 550, a foreign
+// domain 454, as the default relay restrictions answer) and sends one
+// message to the known recipient.
+func sendProbes(t *testing.T, addr, known, unknown, foreign string) {
+	t.Helper()
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Mail("s@elsewhere.example", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt(unknown, nil); smtpCode(err) != 550 {
+		t.Errorf("unknown recipient %s: %v", unknown, err)
+	}
+	if err := c.Rcpt(foreign, nil); smtpCode(err) != 454 {
+		t.Errorf("relay attempt to %s: %v", foreign, err)
+	}
+	if err := c.Rcpt(known, nil); err != nil {
+		t.Fatal(err)
+	}
+	wc, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(wc, "Subject: probe\r\n\r\nhi\r\n")
+	if err := wc.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

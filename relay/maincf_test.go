@@ -76,13 +76,7 @@ func TestMainCFGolden(t *testing.T) {
 	for name, body := range goldenMainCFs {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte(body), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(dir, "master.cf"), nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			dir := postfixConfDir(t, body)
 			cmd := exec.Command(postconf, append([]string{"-c", dir, "-x", "-h"}, names...)...)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
@@ -114,10 +108,7 @@ func TestMainCFRawGolden(t *testing.T) {
 	for name, body := range goldenMainCFs {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte(body), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			dir := postfixConfDir(t, body)
 			c, err := ParseMainCF(strings.NewReader(body), "main.cf")
 			if err != nil {
 				t.Fatal(err)
@@ -274,4 +265,18 @@ func TestMainCFRecursion(t *testing.T) {
 	if n := strings.Count(strings.Join(c.Warnings(), "\n"), "recursive reference to parameter a"); n != 1 {
 		t.Errorf("%d recursion warnings, want one: %v", n, c.Warnings())
 	}
+}
+
+// postfixConfDir writes a configuration directory for postconf -c: the
+// main.cf and an empty master.cf.
+func postfixConfDir(t *testing.T, mainCF string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.cf"), []byte(mainCF), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "master.cf"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
