@@ -77,13 +77,13 @@ func SplitExtension(local, delims string, splitOwnerRequest bool) (base, ext str
 		return local, ""
 	}
 	for _, s := range specialLocalparts {
-		if strings.EqualFold(local, s) {
+		if asciiEqualFold(local, s) {
 			return local, ""
 		}
 	}
 	if !splitOwnerRequest && strings.IndexByte(delims, '-') >= 0 {
-		if len(local) >= 6 && strings.EqualFold(local[:6], "owner-") ||
-			len(local) > 8 && strings.EqualFold(local[len(local)-8:], "-request") {
+		if len(local) >= 6 && asciiEqualFold(local[:6], "owner-") ||
+			len(local) > 8 && asciiEqualFold(local[len(local)-8:], "-request") {
 			return local, ""
 		}
 	}
@@ -92,6 +92,27 @@ func SplitExtension(local, delims string, splitOwnerRequest bool) (base, ext str
 		return local, ""
 	}
 	return local[:i], local[i:]
+}
+
+// asciiEqualFold is strcasecmp: ASCII letters only, so that "poſtmaster"
+// (long s) is not postmaster, as in Postfix.
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // SplitAddress splits an address at its last '@'. An address without '@'
@@ -105,8 +126,8 @@ func SplitAddress(addr string) (local, domain string) {
 
 // QuoteLocal returns the RFC 5322 external form of an internal (unquoted)
 // localpart: unchanged when it is a dot-atom, otherwise wrapped in double
-// quotes with '"' and '\' escaped. Postfix looks up the external form first
-// (L7).
+// quotes with '"', '\' and CR escaped, as Postfix's quote_822_local. Postfix
+// looks up the external form first (L7).
 func QuoteLocal(local string) string {
 	if isDotAtom(local) {
 		return local
@@ -115,7 +136,7 @@ func QuoteLocal(local string) string {
 	b.Grow(len(local) + 2)
 	b.WriteByte('"')
 	for i := 0; i < len(local); i++ {
-		if c := local[i]; c == '"' || c == '\\' {
+		if c := local[i]; c == '"' || c == '\\' || c == '\r' {
 			b.WriteByte('\\')
 		}
 		b.WriteByte(local[i])
@@ -124,21 +145,27 @@ func QuoteLocal(local string) string {
 	return b.String()
 }
 
-// UnquoteLocal returns the internal form of an external localpart: the
-// content of a quoted string with its backslash escapes removed. A localpart
-// that is not entirely one quoted string is returned unchanged.
+// UnquoteLocal returns the internal form of an external localpart, as
+// Postfix's unquote_822_local: every double quote is removed and every
+// backslash escape replaced by the character it escapes, wherever they are
+// ("a b".c gives a b.c). A trailing lone backslash is dropped.
 func UnquoteLocal(local string) string {
-	if len(local) < 2 || local[0] != '"' || local[len(local)-1] != '"' {
+	if strings.IndexByte(local, '"') < 0 && strings.IndexByte(local, '\\') < 0 {
 		return local
 	}
 	var b strings.Builder
-	for i := 1; i < len(local)-1; i++ {
+	b.Grow(len(local))
+	for i := 0; i < len(local); i++ {
 		c := local[i]
-		if c == '\\' && i+1 < len(local)-1 {
+		switch c {
+		case '"':
+			continue
+		case '\\':
+			if i+1 == len(local) {
+				continue
+			}
 			i++
 			c = local[i]
-		} else if c == '"' || c == '\\' {
-			return local // not a single well-formed quoted string
 		}
 		b.WriteByte(c)
 	}
@@ -187,17 +214,23 @@ func AppendDomainKeys(dst []Key, domain string, parentStyle bool) []Key {
 	if domain[0] == '[' {
 		return dst
 	}
-	for i := 0; i < len(domain); i++ {
-		if domain[i] != '.' || i == len(domain)-1 {
-			continue
+	// Postfix's loop (transport.c, smtpd_check.c check_domain_access):
+	// next = strchr(name + 1, '.'), one further in parent style.
+	for name := 0; ; {
+		j := strings.IndexByte(domain[name+1:], '.')
+		if j < 0 {
+			return dst
 		}
+		next := name + 1 + j
 		if parentStyle {
-			dst = append(dst, Key{domain[i+1:], KeyParent})
-		} else {
-			dst = append(dst, Key{domain[i:], KeyParent})
+			next++
 		}
+		if next >= len(domain) {
+			return dst
+		}
+		dst = append(dst, Key{domain[next:], KeyParent})
+		name = next
 	}
-	return dst
 }
 
 // addr is an address split for key derivation.
