@@ -147,7 +147,9 @@ type Envelope struct {
 // Lease is a claim on a message: the holder may deliver it until Until; a
 // later claim gets a different Token. The zero Lease means not claimed.
 type Lease struct {
+	// Token identifies the claim; zero means none.
 	Token uint64
+	// Until is when the claim ends and the message is due again.
 	Until time.Time
 }
 

@@ -66,6 +66,8 @@ type Spool struct {
 	// error (a full disk, an I/O error, or a simulated crash).
 	fault func(op, name string) error
 
+	bufs sync.Pool // *[]byte buffers for small messages
+
 	bmu      sync.Mutex // group commit of small messages
 	bcond    *sync.Cond
 	bpending []*pendingStore
@@ -283,14 +285,18 @@ func (s *Spool) cleanTmp() error {
 	return nil
 }
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, smallMax+4096); return &b }}
+// getBuf returns a buffer for a small message from the spool's pool.
+func (s *Spool) getBuf() []byte {
+	if b, ok := s.bufs.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, smallMax+4096)
+}
 
-func getBuf() []byte { return (*bufPool.Get().(*[]byte))[:0] }
-
-func putBuf(b []byte) {
+func (s *Spool) putBuf(b []byte) {
 	if cap(b) <= 2*smallMax {
 		b = b[:0]
-		bufPool.Put(&b)
+		s.bufs.Put(&b)
 	}
 }
 
@@ -328,8 +334,8 @@ func (s *Spool) Store(ctx context.Context, env *Envelope, body io.Reader) (err e
 		s.mu.Unlock()
 	}()
 
-	buf := getBuf()
-	defer func() { putBuf(buf) }()
+	buf := s.getBuf()
+	defer func() { s.putBuf(buf) }()
 	var sum uint32
 	var eof bool
 	buf, sum, eof, err = fill(ctx, body, buf, smallMax+1, 0)
