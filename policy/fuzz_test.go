@@ -140,7 +140,8 @@ func FuzzNoOpenRelay(f *testing.F) {
 		"<@backup.example:u@stranger.example>", "<u@[192.0.2.1]>", "<u@[127.0.0.1]>", "<postmaster>",
 		"<u@backup.example.>", "<u@BACKUP.EXAMPLE>", "<u@backup.example.stranger.example>", "<u@xbackup.example>",
 		"<u%backup.example@mx.example.net>", "<ok@backup.example>", "<stranger.example!u@mx.example.net>",
-		"<a!b%c@localhost>", "<u%stranger.example@[127.0.0.1]>"} {
+		"<a!b%c@localhost>", "<u%stranger.example@[127.0.0.1]>", `<"u@stranger.example"@localhost>`,
+		`<"u@backup.example"@localhost>`, `<"u@"@localhost>`, `<"u@backup.example@"@localhost>`, `<"@backup.example"@localhost>`} {
 		f.Add(s, false, "<s@sender.example>", "client.example")
 	}
 	f.Add("<u@backup.example>", true, "<>", "[192.0.2.1]")
@@ -175,8 +176,8 @@ func FuzzNoOpenRelay(f *testing.F) {
 			t.Fatalf("%q accepted but does not parse: %v", rcpt, err)
 		}
 		// Where the mail goes: local addresses whose localpart routes
-		// elsewhere (site!user, user%site) go there (swap_bangpath,
-		// allow_percent_hack), as in Postfix.
+		// elsewhere ("user@site" always, then site!user, user%site with
+		// swap_bangpath, allow_percent_hack) go there, as in Postfix.
 		local, dom := a.Local, strings.ToLower(strings.TrimSuffix(a.Domain, "."))
 		isLocal := func(d string) bool {
 			if ip, ok := lookup.ParseAddressLiteral(d); ok {
@@ -185,7 +186,9 @@ func FuzzNoOpenRelay(f *testing.F) {
 			return d == "" || d == "mx.example.net" || d == "localhost"
 		}
 		for isLocal(dom) {
-			if i := strings.IndexByte(local, '!'); i > 0 && i < len(local)-1 {
+			if i := strings.LastIndexByte(strings.TrimSuffix(local, "@"), '@'); i >= 0 {
+				local, dom = local[:i], strings.ToLower(strings.TrimSuffix(strings.TrimSuffix(local, "@")[i+1:], "."))
+			} else if i := strings.IndexByte(local, '!'); i > 0 && i < len(local)-1 {
 				dom, local = strings.ToLower(strings.TrimSuffix(local[:i], ".")), local[i+1:]
 			} else if i := strings.LastIndexByte(local, '%'); i > 0 && i < len(local)-1 {
 				local, dom = local[:i], strings.ToLower(strings.TrimSuffix(local[i+1:], "."))

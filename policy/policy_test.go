@@ -635,3 +635,109 @@ func TestMailSyntax(t *testing.T) {
 		}
 	}
 }
+
+// TestTableFailureNeverPermanent injects a failing table (temporary and
+// configuration errors) and failing Go hooks at every place policy
+// consults one, and requires a 4xx deferral each time: a lookup error
+// must never bounce mail (R9).
+func TestTableFailureNeverPermanent(t *testing.T) {
+	type setup func(c *Config)
+	cases := []struct {
+		name  string
+		set   setup
+		stage Stage
+	}{
+		{"mydestination", func(c *Config) { c.MyDestination = "mx.example.net, test:fail" }, StageRcpt},
+		{"relay_domains", func(c *Config) { c.RelayDomains = "test:fail" }, StageRcpt},
+		{"virtual_alias_domains", func(c *Config) { c.VirtualAliasDomains = "test:fail" }, StageRcpt},
+		{"virtual_mailbox_domains", func(c *Config) { c.VirtualMailboxDomains = "test:fail" }, StageRcpt},
+		{"mynetworks", func(c *Config) { c.MyNetworks = "test:fail" }, StageRcpt},
+		{"relay_recipient_maps", func(c *Config) { c.RelayRecipientMaps = "test:fail" }, StageRcpt},
+		{"local_recipient_maps", func(c *Config) {
+			c.MyDestination, c.LocalRecipientMaps = "mx.example.net, backup.example", "test:fail"
+			c.RelayDomains = ""
+		}, StageRcpt},
+		{"virtual_alias_maps", func(c *Config) { c.VirtualAliasMaps = "test:fail" }, StageRcpt},
+		{"virtual_mailbox_maps", func(c *Config) {
+			c.VirtualMailboxDomains, c.VirtualMailboxMaps, c.RelayDomains = "backup.example", "test:fail", ""
+		}, StageRcpt},
+		{"canonical_maps", func(c *Config) { c.CanonicalMaps = "test:fail" }, StageRcpt},
+		{"recipient_canonical_maps", func(c *Config) { c.RecipientCanonicalMaps = "test:fail" }, StageRcpt},
+		{"relocated_maps", func(c *Config) { c.RelocatedMaps = "test:fail" }, StageRcpt},
+		{"check_recipient_access", func(c *Config) { c.SMTPDRecipientRestrictions = "check_recipient_access test:fail" }, StageRcpt},
+		{"check_sender_access", func(c *Config) { c.SMTPDSenderRestrictions = "check_sender_access test:fail" }, StageRcpt},
+		{"check_client_access", func(c *Config) { c.SMTPDClientRestrictions = "check_client_access test:fail" }, StageRcpt},
+		{"check_helo_access", func(c *Config) { c.SMTPDHeloRestrictions = "check_helo_access test:fail" }, StageRcpt},
+		{"check_recipient_access in a class", func(c *Config) {
+			c.SMTPDRestrictionClasses = map[string]string{"cls": "check_recipient_access test:fail"}
+			c.SMTPDRelayRestrictions = "check_client_access inline:{ 203.0.113.1=cls, 192.0.2.1=cls }, reject_unauth_destination"
+		}, StageRcpt},
+		{"warn_if_reject check_recipient_access", func(c *Config) {
+			c.SMTPDRecipientRestrictions = "warn_if_reject check_recipient_access test:fail"
+		}, StageRcpt},
+		{"defer_if_reject then check_recipient_access", func(c *Config) {
+			c.SMTPDRecipientRestrictions = "defer_if_reject, check_recipient_access test:fail"
+		}, StageRcpt},
+		{"check_sender_access at MAIL", func(c *Config) {
+			c.SMTPDDelayReject = No
+			c.SMTPDSenderRestrictions = "check_sender_access test:fail"
+		}, StageMail},
+		{"check_client_access at CONNECT", func(c *Config) {
+			c.SMTPDDelayReject = No
+			c.SMTPDClientRestrictions = "check_client_access test:fail"
+		}, StageConnect},
+		{"check_helo_access at HELO", func(c *Config) {
+			c.SMTPDDelayReject = No
+			c.SMTPDHeloRestrictions = "check_helo_access test:fail"
+		}, StageHelo},
+		{"check_recipient_access at DATA", func(c *Config) {
+			c.SMTPDDataRestrictions = "check_recipient_access test:fail"
+		}, StageData},
+		{"Routes", func(c *Config) {
+			c.Routes = RoutesFunc(func(ctx context.Context, rcpt string) (string, string, error) {
+				return "", "", errors.New("transport map down")
+			})
+		}, StageRcpt},
+		{"Recipients", func(c *Config) {
+			c.MyDestination, c.RelayDomains = "mx.example.net, backup.example", ""
+			c.Recipients = RecipientsFunc(func(ctx context.Context, class lookup.Class, rcpt string) (bool, error) {
+				return false, errors.New("user database down")
+			})
+		}, StageRcpt},
+		{"Resolver", func(c *Config) {
+			c.SMTPDRecipientRestrictions = "reject_unknown_recipient_domain"
+			c.Resolver = ResolverFunc(func(ctx context.Context, domain string) (DomainStatus, error) {
+				return 0, errors.New("SERVFAIL")
+			})
+		}, StageRcpt},
+		{"Resolver for the sender", func(c *Config) {
+			c.SMTPDRecipientRestrictions = "reject_unknown_sender_domain"
+			c.Resolver = ResolverFunc(func(ctx context.Context, domain string) (DomainStatus, error) {
+				return 0, errors.New("SERVFAIL")
+			})
+		}, StageRcpt},
+	}
+	for _, kind := range []lookup.ErrorKind{lookup.Temporary, lookup.Config} {
+		for _, tc := range cases {
+			for _, client := range []string{"203.0.113.1", "192.0.2.1"} {
+				c := backupMX()
+				c.Tables = map[string]lookup.Table{"test:fail": failing(kind)}
+				tc.set(&c)
+				p := mustNew(t, c)
+				req := &Request{Stage: tc.stage, ClientAddr: netip.MustParseAddr(client), ClientName: "client.example",
+					Helo: "client.example", Sender: "<sender@sender.example>"}
+				if tc.stage >= StageRcpt {
+					req.Recipient = "<user1@backup.example>"
+				}
+				if tc.stage == StageData {
+					req.RecipientCount = 1
+				}
+				d := p.Check(context.Background(), req)
+				if d.Code/100 != 4 || d.Verdict != Defer || d.Enhanced == "" || d.Enhanced[0] != '4' {
+					t.Errorf("%s (%v, client %s): %q (reason %v, err %v), want a 4xx deferral",
+						tc.name, kind, client, d.Reply(), d.Reason, d.Err)
+				}
+			}
+		}
+	}
+}
