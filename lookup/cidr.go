@@ -25,7 +25,8 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 	if err != nil || ip.Zone() != "" {
 		return netip.Prefix{}, fmt.Errorf("bad network %q: not an IP address", s)
 	}
-	ip = ip.Unmap()
+	// An IPv4-mapped IPv6 pattern stays IPv6, as in Postfix: postmap -q
+	// finds "::ffff:192.0.2.1" in "::ffff:192.0.2.0/120", not 192.0.2.1.
 	if !hasBits {
 		return netip.PrefixFrom(ip, ip.BitLen()), nil
 	}
@@ -77,6 +78,7 @@ func openCIDR(_ context.Context, path string, o *OpenOptions) (Table, error) {
 func parseCIDR(f *os.File, name string) ([]cidrRule, []Warning, error) {
 	var rules []cidrRule
 	var stack []int
+	ifLines := map[int]int{} // rule index of an IF -> its line
 	var warnings []Warning
 	var perr error
 	err := readLogicalLines(f, name, &warnings, func(lineno int, line string) {
@@ -90,7 +92,7 @@ func parseCIDR(f *os.File, name string) ([]cidrRule, []Warning, error) {
 		switch strings.ToLower(pat) {
 		case "endif":
 			if len(stack) == 0 {
-				fail("ignoring ENDIF without matching IF")
+				warnings = append(warnings, Warning{File: "cidr map " + name, Line: lineno, Msg: "ENDIF without IF: skipping this rule"})
 				return
 			}
 			rules[stack[len(stack)-1]].endIdx = len(rules)
@@ -103,6 +105,7 @@ func parseCIDR(f *os.File, name string) ([]cidrRule, []Warning, error) {
 				return
 			}
 			stack = append(stack, len(rules))
+			ifLines[len(rules)] = lineno
 		}
 		r := cidrRule{block: len(stack) > 0 && stack[len(stack)-1] == len(rules)}
 		if strings.HasPrefix(pat, "!") {
@@ -126,8 +129,12 @@ func parseCIDR(f *os.File, name string) ([]cidrRule, []Warning, error) {
 	if err == nil {
 		err = perr
 	}
-	if err == nil && len(stack) > 0 {
-		err = fmt.Errorf("%s: IF has no matching ENDIF", name)
+	// An IF without ENDIF guards the rest of the file, as in Postfix.
+	if err == nil {
+		for _, i := range stack {
+			rules[i].endIdx = len(rules)
+			warnings = append(warnings, Warning{File: "cidr map " + name, Line: ifLines[i], Msg: "IF has no matching ENDIF"})
+		}
 	}
 	return rules, warnings, err
 }
@@ -138,7 +145,8 @@ func (t CIDRTable) Lookup(_ context.Context, key string) (string, bool, error) {
 	// As Postfix, an IPv4-mapped IPv6 key is not unmapped here (smtpd
 	// unmaps client addresses before it looks them up), and a rule of the
 	// other address family never matches, negated or not.
-	ip, err := netip.ParseAddr(strings.Trim(key, "[]"))
+	// Nor are brackets removed: postmap -q "[::1]" finds nothing.
+	ip, err := netip.ParseAddr(key)
 	if err != nil || ip.Zone() != "" {
 		return "", false, nil
 	}

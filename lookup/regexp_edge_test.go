@@ -8,22 +8,28 @@ import (
 	"testing"
 )
 
-// TestRegexpWarningsArePostmaps: rules Postfix skips (an unknown flag), a
-// stray ENDIF and an IF left open are warnings, not a table that fails to
-// load, worded as postmap words them (edge.warnings is postmap's stderr).
-func TestRegexpWarningsArePostmaps(t *testing.T) {
+// TestPatternWarningsArePostmaps: rules Postfix skips (an unknown flag, a
+// stray ENDIF) and an IF left open are warnings, not a table that fails to
+// load, worded as postmap words them (the .warnings files are postmap's
+// stderr, gen.sh).
+func TestPatternWarningsArePostmaps(t *testing.T) {
 	t.Chdir("testdata/postmapq")
-	tab, err := Open(context.Background(), "regexp:edge.regexp", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got strings.Builder
-	for _, w := range tab.(Warner).Warnings() {
-		got.WriteString("postmap: warning: " + w.String() + "\n")
-	}
-	want, _ := os.ReadFile("edge.warnings")
-	if got.String() != string(want) {
-		t.Errorf("warnings:\n%s\npostmap's:\n%s", got.String(), want)
+	for spec, golden := range map[string]string{
+		"regexp:edge.regexp": "edge.warnings",
+		"cidr:edge.cidr":     "edge.cidr.warnings",
+	} {
+		tab, err := Open(context.Background(), spec, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got strings.Builder
+		for _, w := range tab.(Warner).Warnings() {
+			got.WriteString("postmap: warning: " + w.String() + "\n")
+		}
+		want, _ := os.ReadFile(golden)
+		if got.String() != string(want) {
+			t.Errorf("%s warnings:\n%s\npostmap's:\n%s", spec, got.String(), want)
+		}
 	}
 }
 

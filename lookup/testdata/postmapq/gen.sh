@@ -16,6 +16,8 @@ q() { # q TABLE KEYSFILE
 q regexp:re.regexp re.keys > re.golden
 q regexp:edge.regexp edge.keys > edge.golden
 q cidr:nets.cidr nets.keys > nets.golden
+q cidr:edge.cidr edge.cidr.keys > edge.cidr.golden
+postmap -q zz cidr:edge.cidr 2> edge.cidr.warnings || true
 cp src.hash "$conf/src"
 postmap hash:"$conf/src" 2>/dev/null
 q hash:"$conf/src" src.keys > src.golden
