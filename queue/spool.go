@@ -842,14 +842,22 @@ func (s *Spool) Remove(ctx context.Context, id ID) error {
 			err = f.Close()
 		}
 	}
-	if err == nil && l.env {
-		if err = s.inject("remove", string(id)+envSuffix); err == nil {
-			err = os.Remove(s.path(string(id) + envSuffix))
-		}
-	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.release(it)
 		return fmt.Errorf("queue: spool: removing %s: %w", id, err)
+	}
+	// The message is gone now: its data file or its entry in the
+	// segment. Its envelope update alone does not bring it back; one that
+	// cannot be deleted now is deleted by the next open.
+	if l.env {
+		err = s.inject("remove", string(id)+envSuffix)
+		if err == nil {
+			err = os.Remove(s.path(string(id) + envSuffix))
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Error("queue spool: removed message left its envelope update; the next open deletes it",
+				slog.String("id", string(id)), slog.Any("err", err))
+		}
 	}
 	s.mu.Lock()
 	it.busy = false

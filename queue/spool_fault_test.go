@@ -195,6 +195,46 @@ func TestSpoolFaults(t *testing.T) {
 	}
 }
 
+// TestSpoolFaultRemoveHalf: when Remove takes the message's data away but
+// cannot delete its envelope update, the message is gone (not listed with
+// a body that no longer opens), now and after a reopen, which finishes the
+// removal.
+func TestSpoolFaultRemoveHalf(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range []string{"small", strings.Repeat("large\r\n", 30000)} {
+		dir := t.TempDir()
+		f := &faulty{}
+		s, err := OpenSpool(ctx, dir, &SpoolOptions{fault: f.fault})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []ID{"M", "N"} {
+			if err := s.Store(ctx, &Envelope{ID: id, Recipients: []Recipient{{Address: "u@example.com"}}}, strings.NewReader(b)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Modify(ctx, "M", func(e *Envelope) error { e.Attempts = 1; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		f.set("remove", 2, syscall.EIO) // the envelope update's unlink
+		if err := s.Remove(ctx, "M"); err != nil {
+			t.Errorf("Remove = %v; the message's data is gone, so it is removed", err)
+		}
+		if _, err := s.Get(ctx, "M"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("half-removed message still listed: %v", err)
+		}
+		s.Close()
+		s = openT(t, dir)
+		if _, err := s.Get(ctx, "M"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("half-removed message back after reopen: %v", err)
+		}
+		if body(t, s, "N") != b || slices.Contains(msgNames(t, dir), "M.env") {
+			t.Errorf("after reopen: msg/ %v", msgNames(t, dir))
+		}
+		s.Close()
+	}
+}
+
 // TestSpoolFaultGroupCommit: when the write of a group-committed segment
 // fails, every Store of the batch fails and none is visible.
 func TestSpoolFaultGroupCommit(t *testing.T) {
