@@ -87,7 +87,24 @@
 // it cannot use to corrupt/, reporting it (Spool.Recovered): never a
 // silent deletion, never a refusal to start. A lock file (flock) keeps a
 // second process out with ErrLocked. A test kills a writing child process
-// with SIGKILL hundreds of times and checks every acknowledged message.
+// with SIGKILL hundreds of times and checks every acknowledged message;
+// others crash the opening scan at each of its repair steps, and damage
+// every kind of spool file.
+//
+// A full disk or an I/O error fails Store or Modify with an error wrapping
+// the errno (syscall.ENOSPC, syscall.EIO): nothing of it is visible, now or
+// after a restart, and nothing acknowledged changes. After a failed
+// directory fsync the Spool acknowledges nothing more (what the kernel
+// dropped is unknown) until it is reopened.
+//
+// # Notifying senders once
+//
+// Done reports the recipients to bounce, but the queue cannot send a DSN
+// and record it in one step. Recipient.Notified closes the gap: the worker
+// queues the DSNs, then calls MarkNotified; a worker that claims the
+// message after a crash sends only those of Envelope.Unnotified. See
+// MarkNotified for the protocol; a sender is notified twice only when a
+// worker dies between queuing a DSN and MarkNotified.
 //
 // # Deliberate differences from Postfix
 //
