@@ -110,3 +110,63 @@ func ExampleScheduler_List() {
 	// held: 1
 	// flushed: 0
 }
+
+// A worker bounces a failed recipient, then records it with MarkNotified;
+// it dies before Remove. The worker that takes the message over finds
+// nothing left to notify, and only removes it.
+func ExampleScheduler_MarkNotified() {
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := queue.NewScheduler(queue.NewMemory(), queue.Config{Now: func() time.Time { return now }, Lease: time.Minute})
+	env := &queue.Envelope{Sender: "a@example.org", Recipients: []queue.Recipient{{Address: "b@example.com"}, {Address: "c@example.net"}}}
+	if err := s.Store(ctx, env, strings.NewReader("Subject: hi\r\n\r\nhello\r\n")); err != nil {
+		fmt.Println(err)
+		return
+	}
+	bounce := func(e queue.Envelope, rcpts []int) {
+		for _, i := range rcpts {
+			if e.Recipients[i].State != queue.Delivered {
+				fmt.Printf("DSN to %s: %s %s\n", e.Sender, e.Recipients[i].Address, e.Recipients[i].Reason)
+			}
+		}
+	}
+	worker := func(dieBeforeRemove bool) {
+		d, err := s.Claim(ctx)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		if u := d.Envelope.Unnotified(); len(u) > 0 {
+			bounce(d.Envelope, u)
+			s.MarkNotified(ctx, d, u)
+		}
+		var out []queue.Outcome
+		for _, i := range d.Attempt {
+			st, reason := queue.Delivered, "250 ok"
+			if i == 0 {
+				st, reason = queue.Failed, "550 5.1.1 no such user"
+			}
+			out = append(out, queue.Outcome{Recipient: i, State: st, Reason: reason})
+		}
+		rep, err := s.Done(ctx, d, out)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fin := append(append(append([]int(nil), rep.Delivered...), rep.Failed...), rep.Expired...)
+		bounce(rep.Envelope, fin)
+		s.MarkNotified(ctx, d, fin)
+		if dieBeforeRemove {
+			fmt.Println("worker dies")
+			return
+		}
+		fmt.Println("removed:", s.Remove(ctx, d) == nil)
+	}
+	worker(true)
+	now = now.Add(time.Minute) // the dead worker's lease ends
+	worker(false)
+	// Output:
+	// DSN to a@example.org: b@example.com 550 5.1.1 no such user
+	// worker dies
+	// removed: true
+}
