@@ -209,6 +209,9 @@ func (s *Scheduler) Store(ctx context.Context, env *Envelope, body io.Reader) er
 	if len(env.Recipients) == 0 {
 		return errors.New("queue: message has no recipients")
 	}
+	if body == nil {
+		return errors.New("queue: nil body reader (use an empty reader for an empty body)")
+	}
 	if env.Arrival.IsZero() {
 		env.Arrival = s.cfg.Now().UTC()
 	}

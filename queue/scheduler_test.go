@@ -702,6 +702,9 @@ func TestStoreResets(t *testing.T) {
 	if err := s.Store(context.Background(), &queue.Envelope{}, strings.NewReader("")); err == nil {
 		t.Error("Store without recipients succeeded")
 	}
+	if err := s.Store(context.Background(), &queue.Envelope{Recipients: []queue.Recipient{{Address: "u@example.com"}}}, nil); err == nil {
+		t.Error("Store with a nil body succeeded")
+	}
 }
 
 // TestSchedulerSpoolRestart: over the Spool, the retry schedule and the
