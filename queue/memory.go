@@ -35,6 +35,9 @@ func (m *Memory) Store(ctx context.Context, env *Envelope, body io.Reader) error
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if body == nil {
+		return errNilBody
+	}
 	var buf bytes.Buffer
 	if _, err := io.Copy(&buf, body); err != nil {
 		return fmt.Errorf("queue: reading body: %w", err)

@@ -68,6 +68,8 @@ var (
 	ErrClosed    = errors.New("queue: closed")
 )
 
+var errNilBody = errors.New("queue: nil body reader (use an empty reader for an empty body)")
+
 // NewID returns a random message ID: 20 upper-case hex digits.
 func NewID() ID {
 	var b [10]byte

@@ -210,7 +210,7 @@ func (s *Scheduler) Store(ctx context.Context, env *Envelope, body io.Reader) er
 		return errors.New("queue: message has no recipients")
 	}
 	if body == nil {
-		return errors.New("queue: nil body reader (use an empty reader for an empty body)")
+		return errNilBody
 	}
 	if env.Arrival.IsZero() {
 		env.Arrival = s.cfg.Now().UTC()

@@ -306,6 +306,9 @@ func (s *Spool) Store(ctx context.Context, env *Envelope, body io.Reader) (err e
 		return err
 	}
 	defer s.inflight.Done()
+	if body == nil {
+		return errNilBody
+	}
 	if env.ID == "" {
 		env.ID = NewID()
 	}
