@@ -37,7 +37,8 @@
 // inside a continuation; the key ends at the first unquoted white space (a
 // colon is not a separator); quoted keys keep their quotes; keys are folded
 // with Unicode full case folding (FoldKey: "Straße" and "STRASSE" are one
-// key); the first of duplicate keys wins; non-UTF-8 lines are skipped. Every
+// key); the first of duplicate keys wins; non-UTF-8 lines are skipped; a
+// NUL byte ends its line, as in postmap's C strings. Every
 // skipped line gives a Warning worded as postmap words it. Compile writes a
 // cdb file byte for byte identical to "postmap cdb:" for the same source and
 // flags.
@@ -100,12 +101,26 @@
 //   - An empty value is always a Config error. Postfix 3.7.11 crashes on
 //     one in a cdb file made by another tool.
 //   - regexp: tables run on Go's RE2. Patterns RE2 cannot run
-//     (back-references, look-around) and the "x" flag (POSIX basic syntax)
-//     are errors when the table loads, so a table never silently matches
-//     differently. Out-of-range $n in a result skips the rule with a
-//     warning, as Postfix does.
-//   - cidr: networks with host bits set are an error at load ("perhaps you
-//     should use ... instead"), not a rule that matches nothing.
+//     (back-references, look-around), the "x" flag (POSIX basic syntax),
+//     and constructs that Postfix's POSIX regcomp and RE2 both accept but
+//     read differently (an escaped letter other than \w \W \s \S \b \B,
+//     a backslash inside [...], a non-greedy quantifier such as "*?", a
+//     collating element [.x.]) are errors when the table loads, so a
+//     table never silently matches differently. One difference remains:
+//     "." and bracket expressions match one UTF-8 character in RE2 but one
+//     byte in Postfix (C locale), so /^m.n$/ matches "mén" here and not in
+//     Postfix. As in Postfix, a rule with an unknown flag or an
+//     out-of-range $n is skipped with a warning, a stray ENDIF is ignored
+//     and an IF without ENDIF guards the rest of the file (warnings), and a
+//     rule without a result loads but a key it matches is a Config error.
+//   - cidr: a rule Postfix skips with a warning (not an address, host bits
+//     set: "perhaps you should use ... instead") is an error at load, so
+//     a network list never silently loses a line. IPv4-mapped patterns
+//     (::ffff:192.0.2.0/120) stay IPv6 and bracketed keys are not found,
+//     as in Postfix.
+//   - A key that is not valid UTF-8 is not found and a non-UTF-8 value is
+//     a Config error, as Postfix with smtputf8_enable=yes, but without
+//     Postfix's "non-UTF-8 key" log line.
 //   - Address literals ("[192.0.2.1]") have no parent domains in key orders.
 //   - unix: tables read /etc/passwd and /etc/group directly, not NSS.
 //   - Listing (postmap -s) works for cdb: tables too.

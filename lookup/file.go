@@ -133,6 +133,7 @@ func (r *reloader[T]) Err() error {
 // Warnings returns the warnings of the most recent successful load.
 func (r *reloader[T]) Warnings() []Warning { return r.cur.Load().warnings }
 
+// String returns the table's spec, "type:name".
 func (r *reloader[T]) String() string { return r.spec }
 
 // HashTable is a hash: or texthash: table: the postmap source file parsed

@@ -65,7 +65,7 @@ type KeyOptions struct {
 }
 
 // specialLocalparts are never split at a delimiter (L1).
-var specialLocalparts = []string{"postmaster", "mailer-daemon", "double-bounce"}
+var specialLocalparts = [...]string{"postmaster", "mailer-daemon", "double-bounce"}
 
 // SplitExtension splits a localpart at the first recipient delimiter (L1):
 // "user+a+b" gives "user" and "+a+b". It does not split when delims is empty,

@@ -53,16 +53,29 @@ func (o *OpenOptions) logger() *slog.Logger {
 	return o.Logger
 }
 
-// builtins are the table types Open knows without options.
-var builtins = map[string]OpenFunc{
-	"hash":     openHash,
-	"texthash": openHash,
-	"cdb":      openCDB,
-	"inline":   openInline,
-	"static":   openStatic,
-	"cidr":     openCIDR,
-	"regexp":   openRegexp,
-	"unix":     openUnix,
+// builtinTypes are the table types Open knows without options, sorted.
+var builtinTypes = [...]string{"cdb", "cidr", "hash", "inline", "regexp", "static", "texthash", "unix"}
+
+// builtin returns the opener of a built-in table type, or nil. A switch,
+// not a package-level map, so that no caller can change the built-ins.
+func builtin(typ string) OpenFunc {
+	switch typ {
+	case "hash", "texthash":
+		return openHash
+	case "cdb":
+		return openCDB
+	case "inline":
+		return openInline
+	case "static":
+		return openStatic
+	case "cidr":
+		return openCIDR
+	case "regexp":
+		return openRegexp
+	case "unix":
+		return openUnix
+	}
+	return nil
 }
 
 // ParseSpec splits a table spec "type:name" at its first colon. The type
@@ -103,10 +116,10 @@ func Open(ctx context.Context, spec string, o *OpenOptions) (Table, error) {
 		open = o.Types[typ]
 	}
 	if open == nil {
-		open = builtins[typ]
+		open = builtin(typ)
 	}
 	if open == nil {
-		known := slices.Collect(maps.Keys(builtins))
+		known := slices.Clone(builtinTypes[:])
 		if o != nil {
 			known = append(known, slices.Collect(maps.Keys(o.Types))...)
 		}
@@ -157,6 +170,8 @@ func (t staticTable) Lookup(_ context.Context, key string) (string, bool, error)
 	}
 	return checkValue(t.spec, key, t.value)
 }
+
+// String returns the table's spec.
 func (t staticTable) String() string { return t.spec }
 
 // openInline parses "{ k1=v1, k2=v2, { k3 = text with spaces } }".

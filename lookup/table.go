@@ -65,6 +65,7 @@ type Error struct {
 	Err   error     // the cause
 }
 
+// Error returns "type:name lookup of "key": kind error: cause".
 func (e *Error) Error() string {
 	s := e.Table
 	if s == "" {
