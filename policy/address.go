@@ -228,6 +228,11 @@ func parseTokens(t string) (local, domain, why string) {
 			for i < len(t) {
 				c := t[i]
 				if c == '\\' && i+1 < len(t) {
+					if n := t[i+1]; n == '\r' || n == '\n' || n == 0 {
+						// As in a quoted string: External could
+						// not write it back.
+						return "", "", "control character in localpart"
+					}
 					b.WriteByte(t[i+1])
 					i += 2
 					continue

@@ -40,10 +40,16 @@ func (f Flag) on(def bool) bool {
 // compatibility_level >= 1.
 const DefaultRelayRestrictions = "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination"
 
-// defaultParentDomains is Postfix 3.7's default for
-// parent_domain_matches_subdomains. Read only.
-var defaultParentDomains = []string{"debug_peer_list", "fast_flush_domains", "mynetworks",
-	"permit_mx_backup_networks", "qmqpd_authorized_clients", "relay_domains", "smtpd_access_maps"}
+// defaultParent reports whether a parameter is in Postfix 3.7's default
+// parent_domain_matches_subdomains.
+func defaultParent(param string) bool {
+	switch param {
+	case "debug_peer_list", "fast_flush_domains", "mynetworks", "permit_mx_backup_networks",
+		"qmqpd_authorized_clients", "relay_domains", "smtpd_access_maps":
+		return true
+	}
+	return false
+}
 
 // Config holds the main.cf parameters policy implements, one field per
 // parameter, named after it (relay_domains is RelayDomains). List and table
@@ -271,7 +277,7 @@ func (f ResolverFunc) MailDomain(ctx context.Context, domain string) (DomainStat
 // works, but probably not as intended.
 type Warning struct {
 	Param string // the parameter concerned
-	Msg   string
+	Msg   string // what is wrong and what Postfix would do
 }
 
 // String formats the warning as "param: message".
@@ -280,8 +286,8 @@ func (w Warning) String() string { return w.Param + ": " + w.Msg }
 // ConfigError is a configuration New refuses: an unknown restriction, a
 // missing table, a configuration that could make an open relay (S2).
 type ConfigError struct {
-	Param string
-	Err   error
+	Param string // the parameter refused: "smtpd_recipient_restrictions"
+	Err   error  // why
 }
 
 // Error names the parameter and the problem.
@@ -356,12 +362,7 @@ func New(ctx context.Context, c Config) (*Policy, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	parentParams := c.ParentDomainMatchesSubdomains
-	if parentParams == nil {
-		parentParams = defaultParentDomains
-	}
-	parent := func(name string) bool { return slices.Contains(parentParams, name) }
-	p.parents = parent("smtpd_access_maps")
+	p.parents = p.isParent("smtpd_access_maps")
 	p.opts = p.buildOpenOptions()
 	p.myorig = c.MyOrigin
 	if p.myorig == "" {
@@ -372,7 +373,7 @@ func New(ctx context.Context, c Config) (*Policy, error) {
 		if err != nil {
 			return nil
 		}
-		l, ws, e := lookup.ParseList(ctx, value, lookup.ListOptions{Name: param, ParentStyle: parent(param), Open: p.opts})
+		l, ws, e := lookup.ParseList(ctx, value, lookup.ListOptions{Name: param, ParentStyle: p.isParent(param), Open: p.opts})
 		for _, w := range ws {
 			p.warn(param, w.String())
 		}
@@ -527,7 +528,7 @@ func (p *Policy) openTable(ctx context.Context, spec string) (lookup.Table, erro
 func (p *Policy) isParent(param string) bool {
 	pp := p.cfg.ParentDomainMatchesSubdomains
 	if pp == nil {
-		pp = defaultParentDomains
+		return defaultParent(param)
 	}
 	return slices.Contains(pp, param)
 }

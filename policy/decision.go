@@ -189,21 +189,21 @@ func (k ActionKind) String() string {
 
 // Action is one side effect, with the reason it was asked for.
 type Action struct {
-	Kind   ActionKind
-	Value  string // the header, address, nexthop or text
-	Reason Reason
+	Kind   ActionKind // what to do
+	Value  string     // the header, address, nexthop or text
+	Reason Reason     // the restriction and table entry that asked for it
 }
 
 // Decision is policy's answer to a Request. For Reject and Defer, Code,
 // Enhanced and Text make the SMTP reply; for Permit they are the usual
 // success reply (250 2.1.5 Ok at RCPT).
 type Decision struct {
-	Verdict  Verdict
-	Code     int    // SMTP reply code: 250, 454, 550...
-	Enhanced string // RFC 3463 enhanced status code: "5.7.1"
-	Text     string // the reply text after the codes: "<u@example.com>: Relay access denied"
+	Verdict  Verdict // Permit, Reject, Defer or Continue
+	Code     int     // SMTP reply code: 250, 454, 550...
+	Enhanced string  // RFC 3463 enhanced status code: "5.7.1"
+	Text     string  // the reply text after the codes: "<u@example.com>: Relay access denied"
 	// Reason names the restriction and table entry that decided.
-	Reason Reason
+	Reason Reason // the restriction and table entry that asked for it
 	// EndSession is set for a 421 reply: the server must close the
 	// connection after sending it.
 	EndSession bool

@@ -83,7 +83,7 @@ func FuzzParseRestrictions(f *testing.F) {
 			if r.Name == "" || r.Name != strings.ToLower(r.Name) {
 				t.Fatalf("bad name %q", r.Name)
 			}
-			if takesArg[r.Name] != (r.Arg != "") {
+			if takesArg(r.Name) != (r.Arg != "") {
 				t.Fatalf("%q: argument %q", r.Name, r.Arg)
 			}
 		}

@@ -56,17 +56,28 @@ func ParseMainCF(r io.Reader) (map[string]string, error) {
 	return params, sc.Err()
 }
 
-// mainCFDefaults are Postfix 3.7 defaults (compatibility_level 3.6) for
-// parameters FromMainCF needs when main.cf does not set them.
-var mainCFDefaults = map[string]string{
-	"myorigin":                 "$myhostname",
-	"mydestination":            "$myhostname, localhost.$mydomain, localhost",
-	"mynetworks":               "127.0.0.0/8 [::1]/128",
-	"inet_interfaces":          "all",
-	"relay_domains":            "",
-	"virtual_alias_domains":    "$virtual_alias_maps",
-	"virtual_mailbox_domains":  "$virtual_mailbox_maps",
-	"smtpd_relay_restrictions": DefaultRelayRestrictions,
+// mainCFDefault is the Postfix 3.7 default (compatibility_level 3.6) of a
+// parameter FromMainCF needs when main.cf does not set it.
+func mainCFDefault(name string) (string, bool) {
+	switch name {
+	case "myorigin":
+		return "$myhostname", true
+	case "mydestination":
+		return "$myhostname, localhost.$mydomain, localhost", true
+	case "mynetworks":
+		return "127.0.0.0/8 [::1]/128", true
+	case "inet_interfaces":
+		return "all", true
+	case "relay_domains":
+		return "", true
+	case "virtual_alias_domains":
+		return "$virtual_alias_maps", true
+	case "virtual_mailbox_domains":
+		return "$virtual_mailbox_maps", true
+	case "smtpd_relay_restrictions":
+		return DefaultRelayRestrictions, true
+	}
+	return "", false
 }
 
 // FromMainCF makes a Config from main.cf parameters (as ParseMainCF returns
@@ -83,7 +94,7 @@ func FromMainCF(params map[string]string) (Config, error) {
 	get := func(name string) (string, bool) {
 		v, ok := params[name]
 		if !ok {
-			v, ok = mainCFDefaults[name]
+			v, ok = mainCFDefault(name)
 		}
 		return v, ok
 	}

@@ -18,7 +18,8 @@ type Restriction struct {
 }
 
 // The restrictions without argument, as Go values. Restriction classes
-// and Config.Restrictions add names of their own.
+// and Config.Restrictions add names of their own. policy never reads these
+// variables itself: they are conveniences for building lists in Go.
 var (
 	PermitAll                    = Restriction{Name: "permit"} // Postfix's PERMIT_ALL: "permit"
 	RejectAll                    = Restriction{Name: "reject"}
@@ -64,24 +65,28 @@ func CheckPolicyService(service string) Restriction {
 	return Restriction{Name: "check_policy_service", Arg: service}
 }
 
-// takesArg lists the restrictions followed by an argument.
-var takesArg = map[string]bool{
-	"check_recipient_access": true, "check_sender_access": true, "check_client_access": true,
-	"check_helo_access": true, "check_policy_service": true,
-	// Known to Postfix, refused by New as not implemented:
-	"check_reverse_client_hostname_access": true, "check_ccert_access": true, "check_sasl_access": true,
-	"check_recipient_mx_access": true, "check_recipient_ns_access": true, "check_recipient_a_access": true,
-	"check_sender_mx_access": true, "check_sender_ns_access": true, "check_sender_a_access": true,
-	"check_client_mx_access": true, "check_client_ns_access": true, "check_client_a_access": true,
-	"check_helo_mx_access": true, "check_helo_ns_access": true, "check_helo_a_access": true,
-	"check_reverse_client_hostname_mx_access": true, "check_reverse_client_hostname_ns_access": true,
-	"check_reverse_client_hostname_a_access": true, "check_client_hostname_access": true,
+// takesArg reports whether a restriction is followed by an argument. The
+// check_*_{mx,ns,a}_access and other Postfix names policy does not
+// implement are listed so that New refuses them clearly.
+func takesArg(name string) bool {
+	switch name {
+	case "check_recipient_access", "check_sender_access", "check_client_access", "check_helo_access",
+		"check_policy_service", "check_reverse_client_hostname_access", "check_ccert_access",
+		"check_sasl_access", "check_recipient_mx_access", "check_recipient_ns_access",
+		"check_recipient_a_access", "check_sender_mx_access", "check_sender_ns_access",
+		"check_sender_a_access", "check_client_mx_access", "check_client_ns_access",
+		"check_client_a_access", "check_helo_mx_access", "check_helo_ns_access", "check_helo_a_access",
+		"check_reverse_client_hostname_mx_access", "check_reverse_client_hostname_ns_access",
+		"check_reverse_client_hostname_a_access", "check_client_hostname_access":
+		return true
+	}
+	return false
 }
 
 // String returns the restriction as main.cf writes it. An argument that
 // would not read back as one token is wrapped in "{ }".
 func (r Restriction) String() string {
-	if r.Arg == "" && !takesArg[r.Name] {
+	if r.Arg == "" && !takesArg(r.Name) {
 		return r.Name
 	}
 	if toks, err := tokenize(r.Arg); err != nil || len(toks) != 1 || toks[0] != r.Arg || strings.HasPrefix(r.Arg, "{") {
@@ -121,7 +126,7 @@ func ParseRestrictions(s string) ([]Restriction, error) {
 			return nil, fmt.Errorf("restriction list: unexpected %q where a restriction name belongs", name)
 		}
 		r := Restriction{Name: strings.ToLower(name)}
-		if takesArg[r.Name] {
+		if takesArg(r.Name) {
 			if i+1 >= len(toks) {
 				return nil, fmt.Errorf("restriction list: %s needs an argument", r.Name)
 			}
@@ -187,6 +192,7 @@ func unbrace(t string) string {
 // means DUNNO. An error is a temporary failure (451 4.3.0), or 451 4.3.5
 // when it is a lookup.Error of kind lookup.Config.
 type Check interface {
+	// Check returns the access(5) action for the request.
 	Check(ctx context.Context, r *Request) (action string, err error)
 }
 
@@ -219,17 +225,20 @@ type step struct {
 
 type compiled []step
 
-// builtins are the restrictions without argument policy implements.
-var builtins = map[string]bool{
-	"permit": true, "reject": true, "defer": true, "dunno": true, "defer_if_permit": true,
-	"defer_if_reject": true, "warn_if_reject": true, "permit_mynetworks": true,
-	"permit_sasl_authenticated": true, "permit_auth_destination": true,
-	"reject_unauth_destination": true, "defer_unauth_destination": true,
-	"reject_unlisted_recipient": true, "reject_non_fqdn_recipient": true,
-	"reject_non_fqdn_sender": true, "reject_unknown_recipient_domain": true,
-	"reject_invalid_helo_hostname": true, "reject_non_fqdn_helo_hostname": true,
-	"reject_unknown_sender_domain": true,
-	"reject_invalid_hostname":      true, "reject_non_fqdn_hostname": true, // their pre-2.3 names
+// builtin reports whether name is a restriction without argument that
+// policy implements (reject_invalid_hostname and reject_non_fqdn_hostname
+// are the pre-2.3 names).
+func builtin(name string) bool {
+	switch name {
+	case "permit", "reject", "defer", "dunno", "defer_if_permit", "defer_if_reject", "warn_if_reject",
+		"permit_mynetworks", "permit_sasl_authenticated", "permit_auth_destination",
+		"reject_unauth_destination", "defer_unauth_destination", "reject_unlisted_recipient",
+		"reject_non_fqdn_recipient", "reject_non_fqdn_sender", "reject_unknown_recipient_domain",
+		"reject_invalid_helo_hostname", "reject_non_fqdn_helo_hostname", "reject_unknown_sender_domain",
+		"reject_invalid_hostname", "reject_non_fqdn_hostname":
+		return true
+	}
+	return false
 }
 
 // compileLists compiles the six lists and the restriction classes.
@@ -242,7 +251,7 @@ func (p *Policy) compileLists(ctx context.Context) error {
 	}
 	p.classes = make(map[string]compiled, len(c.SMTPDRestrictionClasses))
 	for name := range c.SMTPDRestrictionClasses {
-		if builtins[strings.ToLower(name)] || takesArg[strings.ToLower(name)] {
+		if builtin(strings.ToLower(name)) || takesArg(strings.ToLower(name)) {
 			return &ConfigError{"smtpd_restriction_classes", fmt.Errorf("class %q has the name of a restriction", name)}
 		}
 		p.classes[strings.ToLower(name)] = nil
@@ -275,7 +284,7 @@ func (p *Policy) compile(ctx context.Context, param, value string, tables bool) 
 	for _, r := range rs {
 		s := step{name: r.Name, arg: r.Arg}
 		switch {
-		case builtins[r.Name]:
+		case builtin(r.Name):
 			s.kind = stepBuiltin
 			if strings.HasPrefix(r.Name, "reject_unknown_") && p.cfg.Resolver == nil {
 				return nil, &ConfigError{param, fmt.Errorf("%s needs Config.Resolver", r.Name)}
@@ -304,7 +313,7 @@ func (p *Policy) compile(ctx context.Context, param, value string, tables bool) 
 			case lookup.RegexpTable, lookup.CIDRTable:
 				s.pattern = true
 			}
-		case takesArg[r.Name]:
+		case takesArg(r.Name):
 			return nil, &ConfigError{param, fmt.Errorf("%s is not implemented", r.Name)}
 		default:
 			return nil, &ConfigError{param, fmt.Errorf("unknown restriction %q", r.Name)}

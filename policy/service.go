@@ -19,8 +19,8 @@ import (
 // not answer in time, closed the connection or sent something that is not
 // a policy reply. policy then applies smtpd_policy_service_default_action.
 type ServiceError struct {
-	Service string
-	Err     error
+	Service string // the check_policy_service argument: "inet:127.0.0.1:10031"
+	Err     error  // the network or protocol failure
 }
 
 // Error names the service and the failure.
