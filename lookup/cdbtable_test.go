@@ -32,6 +32,7 @@ var compileCases = []struct {
 	{"nul", []string{"-N"}, CompileOptions{AppendNUL: true}},
 	{"many", nil, CompileOptions{}},
 	{"tricky", nil, CompileOptions{}},
+	{"spaces", nil, CompileOptions{}},
 }
 
 func compileCopy(t *testing.T, name string, o CompileOptions) (string, []byte) {

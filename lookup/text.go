@@ -233,7 +233,7 @@ func readLogicalLines(r io.Reader, name string, warnings *[]Warning, fn func(lin
 		if len(bytes.TrimRight(trimmed, " \t\r\v\f")) == 0 || trimmed[0] == '#' {
 			continue // blank or comment: invisible (T2)
 		}
-		if line[0] == ' ' || line[0] == '\t' {
+		if isSpace(line[0]) { // Postfix's ISSPACE: also CR, VT, FF (T1)
 			if start == 0 && !orphan {
 				if len(cur) == 0 && lineno > 0 {
 					*warnings = append(*warnings, Warning{File: name, Msg: fmt.Sprintf("logical line must not start with whitespace: \"%s\"", printable(string(line)))})

@@ -8,6 +8,8 @@ export MAIL_CONFIG="$conf"
 postmap cdb:sample 2>/dev/null; postmap cdb:empty; postmap cdb:dups 2>/dev/null
 postmap -r cdb:dups-r; postmap -w cdb:dups-w; postmap -f cdb:dups-f 2>/dev/null
 postmap -N cdb:nul; postmap cdb:many
+# spaces: lines starting with VT, FF or CR continue the previous line (ISSPACE).
+postmap cdb:spaces
 # tricky: CRLF, tabs, NUL bytes, non-UTF-8 keys and values, Unicode case
 # forms, quoted and case-only duplicates, a 70000-byte line. Its warnings
 # (path shown as "tricky") are the golden tricky.warnings.
