@@ -3,6 +3,8 @@ package queue
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"hash/crc32"
 	"reflect"
 	"testing"
 	"time"
@@ -161,6 +163,76 @@ func FuzzDataFile(f *testing.F) {
 		}
 		if end != 0 {
 			t.Fatalf("entries stop at %d, not 0", end)
+		}
+	})
+}
+
+// FuzzDamagedSegment builds a valid segment of one to four entries from
+// the input, damages it (a truncation, then one byte changed), and checks
+// what readEntries makes of it: either an error, or entries that are
+// exactly the original ones (same envelopes, same places), whose body
+// checksum fails when the damage hit that body (or the checksum itself),
+// and only then. So a damaged
+// record or footer is never read as a message, and a damaged body is
+// never read as whole.
+func FuzzDamagedSegment(f *testing.F) {
+	f.Add([]byte("hello"), uint8(2), uint16(0), uint16(10), uint8(1))
+	f.Add([]byte("a longer body\r\n"), uint8(3), uint16(3), uint16(100), uint8(0x80))
+	f.Add([]byte(""), uint8(1), uint16(0), uint16(0), uint8(0))
+	f.Add([]byte("hi"), uint8(0), uint16(0), uint16(2+10+0), uint8(0))
+	f.Fuzz(func(t *testing.T, body []byte, n uint8, cut, pos uint16, xor uint8) {
+		n = 1 + n%4
+		var seg []byte
+		var want []*Envelope
+		var bodies [][2]int
+		for i := range int(n) {
+			e := sampleEnvelope()
+			e.ID = ID(fmt.Sprint("M", i))
+			b := append(bytes.Repeat([]byte{'x'}, i), body...)
+			e.Size = int64(len(b))
+			rec, err := EncodeEnvelope(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bodies = append(bodies, [2]int{len(seg), len(seg) + len(b)})
+			seg = append(seg, b...)
+			seg = append(append(seg, rec...), footer(e.Size, len(rec), crc32.Checksum(b, castagnoli))...)
+			want = append(want, e)
+		}
+		orig := bytes.Clone(seg)
+		seg = seg[:len(seg)-int(cut)%(len(seg)+1)]
+		truncated := len(seg) < len(orig)
+		hit := -1
+		if len(seg) > 0 && xor != 0 {
+			p := int(pos) % len(seg)
+			seg[p] ^= xor
+			hit = p
+		}
+		es, err := readEntries(bytes.NewReader(seg), int64(len(seg)))
+		if err != nil {
+			return
+		}
+		if truncated && len(seg) > 0 {
+			// A cut at an entry boundary leaves a shorter, valid segment.
+			if end := es[0].end; end != int64(len(seg)) {
+				t.Fatalf("entries end at %d, file at %d", end, len(seg))
+			}
+		}
+		for k, e := range es {
+			i := len(es) - 1 - k // entries come last first
+			if !reflect.DeepEqual(e.env, want[i]) {
+				t.Fatalf("entry %d read as %+v, want %+v", i, e.env, want[i])
+			}
+			lo, hi := bodies[i][0], bodies[i][1]
+			if e.bodyStart != int64(lo) || e.env.Size != int64(hi-lo) {
+				t.Fatalf("entry %d body at %d+%d, want %d+%d", i, e.bodyStart, e.env.Size, lo, hi-lo)
+			}
+			intact := crc32.Checksum(seg[lo:hi], castagnoli) == e.sum
+			damaged := hit >= lo && hit < hi
+			inFooter := int64(hit) >= e.end-footerLen && int64(hit) < e.end // its checksum digits
+			if damaged && intact || !damaged && !intact && !inFooter {
+				t.Fatalf("entry %d: body damaged %v but checksum intact %v", i, damaged, intact)
+			}
 		}
 	})
 }
