@@ -326,26 +326,20 @@ func (s *state) step(ctx context.Context, st *step, subj subject) status {
 		if s.req.SASLUsername != "" {
 			return s.permit(why)
 		}
-	case "permit_auth_destination":
+	case "permit_auth_destination", "reject_unauth_destination", "defer_unauth_destination":
 		if !s.hasRcpt {
 			return dunno
 		}
 		ok, res := s.authDestination(ctx)
-		if res == rejected {
+		switch {
+		case res == rejected:
 			return res
-		}
-		if ok {
-			return s.permit(why)
-		}
-	case "reject_unauth_destination", "defer_unauth_destination":
-		if !s.hasRcpt {
+		case st.name[0] == 'p':
+			if ok {
+				return s.permit(why)
+			}
 			return dunno
-		}
-		ok, res := s.authDestination(ctx)
-		if res == rejected {
-			return res
-		}
-		if ok {
+		case ok:
 			return dunno
 		}
 		code, dsn := p.relayCode, "5.7.1"

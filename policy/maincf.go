@@ -225,20 +225,24 @@ func FromMainCF(params map[string]string) (Config, error) {
 		if !set(f.name) {
 			continue
 		}
-		switch strings.ToLower(val(f.name)) {
-		case "yes", "true", "1":
-			*f.dst = Yes
-		case "no", "false", "0":
-			*f.dst = No
-		default:
-			return c, fmt.Errorf("main.cf: %s: bad boolean %q", f.name, val(f.name))
+		v, err := parseFlag(f.name, val(f.name))
+		if err != nil {
+			return c, err
 		}
+		*f.dst = v
 	}
 	for _, b := range []struct {
 		name string
 		dst  *bool
 	}{{"allow_untrusted_routing", &c.AllowUntrustedRouting}, {"soft_bounce", &c.SoftBounce}} {
-		*b.dst = strings.EqualFold(val(b.name), "yes")
+		if !set(b.name) {
+			continue
+		}
+		v, err := parseFlag(b.name, val(b.name))
+		if err != nil {
+			return c, err
+		}
+		*b.dst = v == Yes
 	}
 	ints := []struct {
 		name string
@@ -315,4 +319,17 @@ func compatBelow2(level string) bool {
 	major, _, _ := strings.Cut(level, ".")
 	n, err := strconv.Atoi(major)
 	return err == nil && n < 2
+}
+
+// parseFlag reads a main.cf boolean. A value that is not one is refused,
+// as Postfix refuses it ("bad boolean configuration"), rather than read as
+// "no".
+func parseFlag(name, v string) (Flag, error) {
+	switch strings.ToLower(v) {
+	case "yes", "true", "1":
+		return Yes, nil
+	case "no", "false", "0":
+		return No, nil
+	}
+	return Unset, fmt.Errorf("main.cf: %s: bad boolean %q", name, v)
 }

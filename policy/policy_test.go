@@ -490,11 +490,19 @@ relay_recipient_maps = proxy:inline:{ u@backup.example=x }
 		c.MyNetworks != "127.0.0.0/8 [::1]/128" {
 		t.Errorf("FromMainCF: %+v", c)
 	}
+	for _, v := range []string{"yes", "YES", "true"} {
+		params["soft_bounce"] = v
+		if c, err := FromMainCF(params); err != nil || !c.SoftBounce {
+			t.Errorf("soft_bounce = %s: %v %v", v, c.SoftBounce, err)
+		}
+	}
+	delete(params, "soft_bounce")
 	c.InetInterfaces = "loopback-only"
 	p := mustNew(t, c)
 	wantReply(t, rcpt(p, "203.0.113.1", "<nosuch@backup.example>"), "450 4.1.1 <nosuch@backup.example>: Recipient address rejected: User unknown")
 	wantReply(t, rcpt(p, "203.0.113.1", "<u@sub.other.example>"), "554 5.7.1 <u@sub.other.example>: Relay access denied")
-	for _, bad := range []string{"x", " continued = 1", "relay_domains = ${b", "show_user_unknown_table_name = maybe", "smtpd_restriction_classes = undefined"} {
+	for _, bad := range []string{"x", " continued = 1", "relay_domains = ${b", "show_user_unknown_table_name = maybe", "smtpd_restriction_classes = undefined",
+		"soft_bounce = maybe", "allow_untrusted_routing = si"} {
 		params, err := ParseMainCF(strings.NewReader(bad))
 		if err == nil {
 			_, err = FromMainCF(params)
