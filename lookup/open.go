@@ -185,19 +185,20 @@ func openInline(_ context.Context, name string, o *OpenOptions) (Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", spec, err)
 	}
+	if len(elems) == 0 {
+		return nil, fmt.Errorf("bad syntax: %q; need \"inline:{name=value...}\"", spec)
+	}
 	m := make(map[string]string, len(elems))
 	for _, e := range elems {
 		k, v, ok := strings.Cut(e, "=")
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if !ok || k == "" {
+		if !ok {
 			return nil, fmt.Errorf("%s: missing '=' after attribute name: %q", spec, e)
 		}
 		if !o.Parse.NoFold {
 			k = FoldKey(k)
 		}
-		if _, dup := m[k]; !dup {
-			m[k] = v
-		}
+		m[k] = v // the last of duplicates wins, as in postmap -q
 	}
 	return newMapFolded(spec, m, !o.Parse.NoFold), nil
 }

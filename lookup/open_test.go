@@ -99,6 +99,7 @@ func TestOpenErrors(t *testing.T) {
 		"cidr:" + hostbits:                   `perhaps you should use "192.0.2.0/24" instead`,
 		"inline:{ a=b":                       "need \"{ name=value... }\"",
 		"inline:{ novalue }":                 "missing '='",
+		"inline:{}":                          "bad syntax",
 		"static:":                            "needs a value",
 		"unix:shadow.byname":                 "unknown map name",
 		"no-colon":                           "want type:name",

@@ -42,6 +42,7 @@ var goldenTables = []struct{ spec, golden string }{
 	{"cidr:edge.cidr", "edge.cidr.golden"},
 	{"hash:src.hash", "src.golden"},
 	{"inline:{ key=value, { k2 = text with spaces }, K3=upper }", "inline.golden"},
+	{"inline:{ A=1, a=2, =y, {b = x, y} }", "inline2.golden"}, // last duplicate wins, empty key
 }
 
 // TestPostmapGolden checks every table type against what postmap -q
