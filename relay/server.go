@@ -23,8 +23,9 @@ type ServerConfig struct {
 	MX *MX
 	// TLS enables STARTTLS when set.
 	TLS *tls.Config
-	// Timeout bounds each command read and reply write. Default 300s, as
-	// Postfix smtpd_timeout.
+	// Timeout bounds each read from the client (a command, or a piece of
+	// message text: a message arriving steadily may take longer in all)
+	// and each reply write. Default 300s, as Postfix smtpd_timeout.
 	Timeout time.Duration
 	// MaxConnections caps simultaneous connections; more wait to be
 	// accepted, as Postfix's process limit makes them wait. Default 100,

@@ -699,15 +699,7 @@ func (s *rawSession) expectClosed() {
 func TestCloseSessionsEmbedded(t *testing.T) {
 	mem := queue.NewMemory()
 	inData := make(chan struct{}, 1)
-	w := newWorld(t, worldOpts{mem: mem, noRun: true, cfg: func(c *Config) {
-		inner := c.Policy
-		c.Policy = CheckerFunc(func(ctx context.Context, req *policy.Request) policy.Decision {
-			if req.Stage == policy.StageData {
-				inData <- struct{}{} // Data has begun
-			}
-			return inner.Check(ctx, req)
-		})
-	}})
+	w := newWorld(t, worldOpts{mem: mem, noRun: true, cfg: func(c *Config) { c.Policy = signalData(c.Policy, inData) }})
 	_, addr := mountElsewhere(t, w)
 	idle := dialRaw(t, addr)
 	idle.cmd("EHLO idle.example")
@@ -754,7 +746,8 @@ func TestCloseSessionsEmbedded(t *testing.T) {
 // queued.
 func TestCloseSessionsDeadline(t *testing.T) {
 	mem := queue.NewMemory()
-	w := newWorld(t, worldOpts{mem: mem, noRun: true})
+	inData := make(chan struct{}, 1)
+	w := newWorld(t, worldOpts{mem: mem, noRun: true, cfg: func(c *Config) { c.Policy = signalData(c.Policy, inData) }})
 	_, addr := mountElsewhere(t, w)
 	busy := dialRaw(t, addr)
 	busy.cmd("EHLO busy.example")
@@ -762,6 +755,7 @@ func TestCloseSessionsDeadline(t *testing.T) {
 	busy.cmd("RCPT TO:<u@example.test>")
 	busy.cmd("DATA")
 	io.WriteString(busy.c, "Subject: cut\r\n\r\nnever finished\r\n")
+	<-inData // the session is busy: it stays until cut
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := w.relay.CloseSessions(ctx); !errors.Is(err, context.Canceled) {
@@ -1004,4 +998,15 @@ func TestDSNParametersPrintable(t *testing.T) {
 	if code, msg := s.cmd("RCPT TO:<u@example.test> ORCPT=rfc822;u@example.test"); code != 250 {
 		t.Errorf("plain ORCPT: %d %q", code, msg)
 	}
+}
+
+// signalData wraps a Checker to send on ch when a session's Data has
+// begun (the DATA stage is checked inside Data).
+func signalData(inner Checker, ch chan<- struct{}) Checker {
+	return CheckerFunc(func(ctx context.Context, req *policy.Request) policy.Decision {
+		if req.Stage == policy.StageData {
+			ch <- struct{}{}
+		}
+		return inner.Check(ctx, req)
+	})
 }
