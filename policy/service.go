@@ -278,7 +278,9 @@ func (pc *policyClient) once(ctx context.Context, request []byte) (action string
 		return "", false, err
 	}
 	reused = c.requests > 0
-	deadline := pc.now().Add(pc.timeout)
+	// Socket deadlines are wall-clock times; Config.Now measures only
+	// connection lifetimes (a test's fake clock must not expire them).
+	deadline := time.Now().Add(pc.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}

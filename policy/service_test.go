@@ -337,3 +337,18 @@ func TestPolicyServiceStaleConnection(t *testing.T) {
 		t.Errorf("%d connections for 3 one-shot requests", n)
 	}
 }
+
+// TestPolicyServiceFakeClock: Config.Now only measures connection
+// lifetimes; a clock far from the wall clock (a test's frozen time) must
+// not make every socket deadline expired.
+func TestPolicyServiceFakeClock(t *testing.T) {
+	srv := startServer(t, "tcp", func(map[string]string) string { return "action=REJECT fake clock\n\n" })
+	for _, now := range []time.Time{time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2201, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		c := policyConfig("inet:" + srv.addr)
+		c.Now = func() time.Time { return now }
+		p := mustNew(t, c)
+		for range 2 {
+			wantReply(t, rcpt(p, "203.0.113.5", "<u@backup.example>"), "554 5.7.1 <u@backup.example>: Recipient address rejected: fake clock")
+		}
+	}
+}
