@@ -33,6 +33,7 @@ var compileCases = []struct {
 	{"many", nil, CompileOptions{}},
 	{"tricky", nil, CompileOptions{}},
 	{"spaces", nil, CompileOptions{}},
+	{"unicode", nil, CompileOptions{}},
 }
 
 func compileCopy(t *testing.T, name string, o CompileOptions) (string, []byte) {

@@ -14,3 +14,6 @@ postmap cdb:spaces
 # forms, quoted and case-only duplicates, a 70000-byte line. Its warnings
 # (path shown as "tricky") are the golden tricky.warnings.
 postmap cdb:tricky 2> tricky.warnings
+# unicode: every cased code point up to U+1FFFF doubled in a key ("kAA v1"):
+# Compile's Unicode case folding must give postmap's bytes (and duplicates).
+postmap cdb:unicode 2>/dev/null
