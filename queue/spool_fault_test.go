@@ -66,15 +66,7 @@ func snapshot(t *testing.T, s *Spool) map[ID]string {
 
 func tmpNames(t *testing.T, dir string) []string {
 	t.Helper()
-	ents, err := os.ReadDir(filepath.Join(dir, "tmp"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range ents {
-		out = append(out, e.Name())
-	}
-	return out
+	return dirNames(t, filepath.Join(dir, "tmp"))
 }
 
 func sameSnapshot(t *testing.T, what string, got, want map[ID]string) {

@@ -81,7 +81,13 @@ func openT(t *testing.T, dir string) *Spool {
 
 func msgNames(t *testing.T, dir string) []string {
 	t.Helper()
-	ents, err := os.ReadDir(filepath.Join(dir, "msg"))
+	return dirNames(t, filepath.Join(dir, "msg"))
+}
+
+// dirNames returns the names of the files in dir.
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
