@@ -46,6 +46,9 @@ func TestSplitExtension(t *testing.T) {
 func TestKeyOrders(t *testing.T) {
 	local := func(d string) bool { return d == "mx.example.net" }
 	plus := KeyOptions{Delimiters: "+"}
+	dash := KeyOptions{Delimiters: "-"}
+	parent := KeyOptions{Delimiters: "+", ParentStyle: true}
+	here := KeyOptions{Delimiters: "+", LocalDomain: func(d string) bool { return d == "here.example" }}
 	for _, c := range []struct {
 		name string
 		fn   func([]Key, string, KeyOptions) []Key
@@ -76,6 +79,56 @@ func TestKeyOrders(t *testing.T) {
 		{"L4 leading delimiter", AppendRecipientKeys, "+x@d.example", plus,
 			[]string{"+x@d.example", "@d.example"}},
 		{"literal has no parents", AppendTransportKeys, "u@[192.0.2.1]", KeyOptions{},
+			[]string{"u@[192.0.2.1]", "[192.0.2.1]", "*"}},
+		// Odd inputs, each derived by hand from Postfix 3.7's code
+		// (split_addr.c, quote_822_local.c, mail_addr_find.c, smtpd_check.c
+		// check_mail_access and check_domain_access, transport.c).
+		// Empty localpart: quote_822_local quotes it ("" is not a dot-string).
+		{"L4 @domain only", AppendRecipientKeys, "@d.example", plus,
+			[]string{`""@d.example`, "@d.example", "@d.example"}},
+		{"L2 @domain only", AppendTransportKeys, "@d.example", plus,
+			[]string{`""@d.example`, "@d.example", "d.example", ".example", "*"}},
+		{"L3 @domain only", AppendAccessKeys, "@d.example", parent,
+			[]string{`""@d.example`, "@d.example", "d.example", "example", `""@`, "@"}},
+		// Several '@': the domain is after the last one, the rest is the
+		// localpart and needs quotes.
+		{"L4 two @", AppendRecipientKeys, "a@b@d.example", plus,
+			[]string{`"a@b"@d.example`, "a@b@d.example", "@d.example"}},
+		// Delimiter at the start: not split; at the end: split to user.
+		{"L4 delimiter first", AppendRecipientKeys, "+x@d.example", plus,
+			[]string{"+x@d.example", "@d.example"}},
+		{"L4 delimiter last", AppendRecipientKeys, "user+@d.example", plus,
+			[]string{"user+@d.example", "user@d.example", "@d.example"}},
+		{"L4 several delimiters", AppendRecipientKeys, "a-b+c@d.example", KeyOptions{Delimiters: "+-"},
+			[]string{"a-b+c@d.example", "a@d.example", "@d.example"}},
+		{"L3 two delimiter chars, first wins", AppendAccessKeys, "u+a-b@d.example", KeyOptions{Delimiters: "-+", ParentStyle: true},
+			[]string{"u+a-b@d.example", "u@d.example", "d.example", "example", "u+a-b@", "u@"}},
+		// owner-/-request are special only with '-' among the delimiters.
+		{"L4 owner- with -", AppendRecipientKeys, "owner-list@d.example", dash,
+			[]string{"owner-list@d.example", "@d.example"}},
+		{"L4 -request with -", AppendRecipientKeys, "list-request@d.example", dash,
+			[]string{"list-request@d.example", "@d.example"}},
+		{"L4 owner+ with +", AppendRecipientKeys, "owner+x@d.example", plus,
+			[]string{"owner+x@d.example", "owner@d.example", "@d.example"}},
+		{"L4 postmaster never split", AppendRecipientKeys, "PostMaster@d.example", dash,
+			[]string{"PostMaster@d.example", "@d.example"}},
+		// Quoted forms first (L7), for the address and for the base.
+		{"L4 quoted localpart with extension", AppendRecipientKeys, "a b+x@d.example", plus,
+			[]string{`"a b+x"@d.example`, "a b+x@d.example", `"a b"@d.example`, "a b@d.example", "@d.example"}},
+		{"L4 local domain, quoted", AppendRecipientKeys, "a.@here.example", here,
+			[]string{`"a."@here.example`, "a.@here.example", `"a."`, "a.", "@here.example"}},
+		{"L3 dot-atom needs no quotes", AppendAccessKeys, "a.b@d.example", parent,
+			[]string{"a.b@d.example", "d.example", "example", "a.b@"}},
+		// Domains: Postfix's strchr(name + 1, '.') loop.
+		{"L2 double dot", AppendTransportKeys, "u@a..b", KeyOptions{},
+			[]string{"u@a..b", "a..b", "..b", ".b", "*"}},
+		{"L3 double dot, parent style", AppendAccessKeys, "u@a..b", KeyOptions{ParentStyle: true},
+			[]string{"u@a..b", "a..b", ".b", "u@"}},
+		{"L2 leading dot", AppendTransportKeys, "u@.ex.com", KeyOptions{},
+			[]string{"u@.ex.com", ".ex.com", ".com", "*"}},
+		{"L2 trailing dot ignored once", AppendTransportKeys, "u@ex.com.", KeyOptions{},
+			[]string{"u@ex.com", "ex.com", ".com", "*"}},
+		{"L2 address literal", AppendTransportKeys, "u@[192.0.2.1]", KeyOptions{},
 			[]string{"u@[192.0.2.1]", "[192.0.2.1]", "*"}},
 	} {
 		got := keyStrings(c.fn(nil, c.addr, c.o))
