@@ -118,8 +118,22 @@ func FuzzPolicyReply(f *testing.F) {
 		if strings.ContainsAny(action, "\n") || strings.TrimSpace(action) != action {
 			t.Fatalf("action %q", action)
 		}
-		if !strings.Contains(in, "action=") || len(in) > 1024 {
-			t.Fatalf("accepted %q", in)
+		// The reply is what precedes the first empty line; bytes after
+		// it belong to the next reply.
+		n := 0
+		for rest := in; ; {
+			line, after, ok := strings.Cut(rest, "\n")
+			if !ok {
+				t.Fatalf("accepted %q without an empty line", in)
+			}
+			n += len(line) + 1
+			if strings.TrimRight(line, "\r") == "" {
+				break
+			}
+			rest = after
+		}
+		if reply := in[:n]; !strings.Contains(reply, "action=") || len(reply) > 1024 {
+			t.Fatalf("accepted %q", reply)
 		}
 		// The same reply through a large buffer reads the same.
 		again, err := readReply(bufio.NewReaderSize(strings.NewReader(in), 4096), 1024)
