@@ -243,14 +243,8 @@ func TestShutdownFinishesTransaction(t *testing.T) {
 	idle := w.raw()
 	idle.cmd("EHLO idle.example")
 	busy := w.raw()
-	busy.cmd("EHLO busy.example")
-	busy.cmd("MAIL FROM:<s@sender.example>")
-	busy.cmd("RCPT TO:<u@example.test>")
-	if code, _ := busy.cmd("DATA"); code != 354 {
-		t.Fatal("DATA")
-	}
-	// The 354 marked the session busy before it was sent.
-	io.WriteString(busy.c, "Subject: in flight\r\n\r\nfirst half\r\n")
+	// The 354 marks the session busy before it is sent.
+	busy.startMessage("Subject: in flight\r\n\r\nfirst half\r\n")
 	done := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -683,6 +677,19 @@ func dialRaw(t *testing.T, addr string) *rawSession {
 	return s
 }
 
+// startMessage greets, gives an envelope for u@example.test, is told
+// 354 and sends the first part of a message.
+func (s *rawSession) startMessage(first string) {
+	s.t.Helper()
+	s.cmd("EHLO busy.example")
+	s.cmd("MAIL FROM:<s@sender.example>")
+	s.cmd("RCPT TO:<u@example.test>")
+	if code, msg := s.cmd("DATA"); code != 354 {
+		s.t.Fatalf("DATA: %d %s", code, msg)
+	}
+	io.WriteString(s.c, first)
+}
+
 // expectClosed reads to the end of the connection.
 func (s *rawSession) expectClosed() {
 	s.t.Helper()
@@ -704,13 +711,7 @@ func TestCloseSessionsEmbedded(t *testing.T) {
 	idle := dialRaw(t, addr)
 	idle.cmd("EHLO idle.example")
 	busy := dialRaw(t, addr)
-	busy.cmd("EHLO busy.example")
-	busy.cmd("MAIL FROM:<s@sender.example>")
-	busy.cmd("RCPT TO:<u@example.test>")
-	if code, _ := busy.cmd("DATA"); code != 354 {
-		t.Fatal("DATA")
-	}
-	io.WriteString(busy.c, "Subject: in flight\r\n\r\nfirst half\r\n")
+	busy.startMessage("Subject: in flight\r\n\r\nfirst half\r\n")
 	<-inData
 	late := dialRaw(t, addr) // connected, not greeted yet
 
@@ -750,11 +751,7 @@ func TestCloseSessionsDeadline(t *testing.T) {
 	w := newWorld(t, worldOpts{mem: mem, noRun: true, cfg: func(c *Config) { c.Policy = signalData(c.Policy, inData) }})
 	_, addr := mountElsewhere(t, w)
 	busy := dialRaw(t, addr)
-	busy.cmd("EHLO busy.example")
-	busy.cmd("MAIL FROM:<s@sender.example>")
-	busy.cmd("RCPT TO:<u@example.test>")
-	busy.cmd("DATA")
-	io.WriteString(busy.c, "Subject: cut\r\n\r\nnever finished\r\n")
+	busy.startMessage("Subject: cut\r\n\r\nnever finished\r\n")
 	<-inData // the session is busy: it stays until cut
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
