@@ -160,11 +160,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			if err != nil {
 				return fatal(err)
 			}
-			l, ok := t.(lister)
-			if !ok {
+			var entries []lookup.Entry
+			switch l := t.(type) {
+			case lister:
+				entries, err = l.All()
+			case *lookup.Map: // inline:, as postmap -s lists it
+				entries = l.All()
+			default:
 				return fatal(fmt.Errorf("table %s: sequence operation is not supported", s))
 			}
-			entries, err := l.All()
 			for _, e := range entries {
 				fmt.Fprintf(stdout, "%s\t%s\n", e.Key, e.Value)
 			}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -103,6 +104,36 @@ func TestSameAnswersAsPostmap(t *testing.T) {
 		pout, _ := cmd.Output()
 		if out != string(pout) || rc != cmd.ProcessState.ExitCode() {
 			t.Errorf("%s -q -: mxmap %q rc %d, postmap %q", tab[0], out, rc, pout)
+		}
+	}
+}
+
+// TestListSameAsPostmap: -s lists what postmap -s lists (sorted, since
+// postmap lists in database order), for inline: and hash:, and refuses
+// the tables postmap cannot list.
+func TestListSameAsPostmap(t *testing.T) {
+	postmap := testenv.NeedProgram(t, "postmap")
+	env := testenv.PostfixEnv(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "t")
+	os.WriteFile(src, []byte(source), 0o644)
+	cmd := exec.Command(postmap, "hash:"+src)
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("postmap: %v %s", err, out)
+	}
+	sorted := func(s string) string {
+		l := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+		slices.Sort(l)
+		return strings.Join(l, "\n")
+	}
+	for _, spec := range []string{"inline:{ b=2, A=1, { c = x y } }", "hash:" + src, "static:x"} {
+		out, _, rc := mxmap(t, "", "-s", spec)
+		cmd := exec.Command(postmap, "-s", spec)
+		cmd.Env = env
+		pout, _ := cmd.Output()
+		if sorted(out) != sorted(string(pout)) || rc != cmd.ProcessState.ExitCode() {
+			t.Errorf("-s %s: mxmap %q rc %d, postmap %q rc %d", spec, out, rc, pout, cmd.ProcessState.ExitCode())
 		}
 	}
 }
