@@ -896,7 +896,11 @@ func (s *Spool) dropSegment(seq uint64) {
 		}
 		f.Close()
 	}
-	if err := os.Remove(s.path(name)); err != nil {
+	err := s.inject("remove", name)
+	if err == nil {
+		err = os.Remove(s.path(name))
+	}
+	if err != nil {
 		s.log.Error("queue spool: cannot remove an empty segment", slog.String("file", name), slog.Any("err", err))
 		return
 	}
