@@ -678,6 +678,12 @@ func (s *Scheduler) Renew(ctx context.Context, d *Delivery) error {
 // A crash between queuing a DSN and MarkNotified still sends that DSN
 // twice (a DSN is a message of its own, which the mark cannot join
 // atomically); a crash anywhere else neither loses nor repeats one.
+//
+// Marking recipients for which no DSN is due (Delivered without
+// NOTIFY=SUCCESS, a <> sender, NOTIFY=NEVER) is optional: when nothing
+// was queued, skipping MarkNotified saves a durable write, and a
+// successor that sees them in Unnotified again decides again that no DSN
+// is due.
 func (s *Scheduler) MarkNotified(ctx context.Context, d *Delivery, recipients []int) error {
 	if len(recipients) == 0 {
 		return nil
