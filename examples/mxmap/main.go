@@ -18,7 +18,8 @@
 // Differences from postmap: hash: sources are never written to Berkeley DB
 // files (mxrelay reads the source itself); -s works on cdb: tables too; a
 // table that fails (as opposed to a key that is missing) exits 2, not 1;
-// a key read by "-q -" longer than 1 MiB is an error; a non-UTF-8 key is
+// -q and -s print the warnings of a hash: source (postmap printed them when
+// it built the .db); a key read by "-q -" longer than 1 MiB is an error; a non-UTF-8 key is
 // not found, without postmap's "non-UTF-8 key" warning.
 package main
 
@@ -103,12 +104,22 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	}
 	opts := &lookup.OpenOptions{Parse: parse, ReloadInterval: -1}
+	// open opens a table to query or list and prints the warnings of its
+	// source (regexp:, cidr:, and hash: sources, which postmap would have
+	// reported when it built the .db), as postmap prints them.
+	open := func(spec string) (lookup.Table, error) {
+		t, err := lookup.Open(ctx, spec, opts)
+		if w, ok := t.(lookup.Warner); ok && err == nil {
+			warn(w.Warnings())
+		}
+		return t, err
+	}
 
 	switch {
 	case queried:
 		tables := make([]lookup.Table, 0, len(specs))
 		for _, s := range specs {
-			t, err := lookup.Open(ctx, s, opts)
+			t, err := open(s)
 			if err != nil {
 				return fatal(err)
 			}
@@ -156,7 +167,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 	case *list:
 		for _, s := range specs {
-			t, err := lookup.Open(ctx, s, opts)
+			t, err := open(s)
 			if err != nil {
 				return fatal(err)
 			}
