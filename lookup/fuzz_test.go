@@ -14,11 +14,13 @@ import (
 
 // FuzzParseText: whatever the input, parsing, writing the entries back as
 // "key value" lines, and parsing again gives the same entries and no
-// warnings; keys are folded and values are non-empty and trimmed.
+// warnings; keys are folded, values are non-empty and trimmed, and no entry
+// holds a NUL or invalid UTF-8.
 func FuzzParseText(f *testing.F) {
 	f.Add(postmapSample)
 	f.Add("k1 v1\r\n\tmore\r\nk3 v3\n\n more3\n  leading\n")
 	f.Add("\"a b\" x\n\"unbal\nkey:value\n#c\n")
+	f.Add("k\x00nul v\nk2 va\x00lue\nk3 v\x00\xff\n\vcont\n")
 	f.Fuzz(func(t *testing.T, src string) {
 		entries, _, err := ParseText(strings.NewReader(src), "f", ParseOptions{})
 		if err != nil {
@@ -29,6 +31,9 @@ func FuzzParseText(f *testing.F) {
 		for _, e := range entries {
 			if e.Key == "" || e.Value == "" || seen[e.Key] {
 				t.Fatalf("bad entry %q (empty or duplicate)", e)
+			}
+			if strings.ContainsRune(e.Key+e.Value, 0) || !utf8.ValidString(e.Key+e.Value) {
+				t.Fatalf("entry %q holds a NUL or invalid UTF-8 (postmap ends a line at NUL)", e)
 			}
 			seen[e.Key] = true
 			if FoldKey(e.Key) != e.Key {
