@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mxrelay/mxrelay/lookup"
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/transport"
 	"github.com/mxrelay/mxrelay/transport/client"
@@ -103,8 +104,15 @@ func (r *MX) process(ctx context.Context, d *queue.Delivery) {
 		rt, err := r.c.Router.Route(ctx, env.Recipients[i].Address)
 		if err != nil {
 			res := transport.RecipientResult{Recipient: env.Recipients[i].Address, Status: client.Deferred, Err: err}
-			if !transport.IsTemporary(err) {
+			var le *lookup.Error
+			switch {
+			case !transport.IsTemporary(err):
 				res.Status = client.Failed
+			case errors.As(err, &le):
+				// A table that cannot be read: the cause (table, path)
+				// is logged, senders read Postfix's words in DSNs.
+				r.log.Warn("address resolver failure", "queue_id", env.ID, "to", res.Recipient, "err", err)
+				res.Err = &transport.Error{Code: 451, Status: "4.3.0", Text: "address resolver failure"}
 			}
 			results[i] = &attemptResult{res: res, tried: true}
 			continue
@@ -130,7 +138,9 @@ func (r *MX) process(ctx context.Context, d *queue.Delivery) {
 				for _, i := range g.idx {
 					results[i] = &attemptResult{tried: true, res: transport.RecipientResult{
 						Recipient: env.Recipients[i].Address, Status: client.Deferred,
-						Err: &transport.Error{Code: 451, Status: "4.3.0", Text: "queue file read error", Err: err}}}
+						// The cause (paths, errno) is logged above, not told
+						// to senders in DSNs.
+						Err: &transport.Error{Code: 451, Status: "4.3.0", Text: "queue file read error"}}}
 				}
 			}
 			groups = nil

@@ -2,13 +2,17 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mxrelay/mxrelay/lookup"
 	"github.com/mxrelay/mxrelay/policy"
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/transport"
@@ -119,4 +123,105 @@ func reply(t *testing.T, s string) client.Reply {
 		t.Error(err) // called from delivery workers: no Fatal
 	}
 	return r
+}
+
+// unreadableBodies is a queue whose message bodies cannot be read.
+type unreadableBodies struct{ *queue.Memory }
+
+func (unreadableBodies) Body(context.Context, queue.ID) (io.ReadCloser, error) {
+	return nil, errors.New("open /var/spool/mxrelay/secret/body: permission denied")
+}
+
+// TestQueueReadErrorStaysInternal: a body the queue cannot read defers
+// the recipients as "4.3.0 queue file read error"; the cause (a path)
+// goes to the log, not into the reason that DSNs carry to senders.
+func TestQueueReadErrorStaysInternal(t *testing.T) {
+	var logs syncBuffer
+	attempts := make(chan Attempt, 10)
+	q := unreadableBodies{queue.NewMemory()}
+	sched := queue.NewScheduler(q, queue.Config{MinimalBackoff: time.Hour, MaximalBackoff: time.Hour})
+	r, err := New(Config{
+		Hostname: "mx2.example.test",
+		Policy:   CheckerFunc(func(context.Context, *policy.Request) policy.Decision { return policy.Decision{} }),
+		Queue:    sched, Workers: 1, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		Router: RouterFunc(func(ctx context.Context, rcpt string) (transport.Route, error) {
+			return transport.Route{Recipient: rcpt, Transport: "relay", Nexthop: "[primary.example.test]"}, nil
+		}),
+		Agent: DelivererFunc(func(context.Context, transport.Route, *client.Message) *transport.Delivery {
+			t.Error("delivered without a body")
+			return nil
+		}),
+		Observer: ObserverFuncs{AttemptedFunc: func(a Attempt) { attempts <- a }},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := sched.Store(ctx, &queue.Envelope{Sender: "s@sender.example", Recipients: []queue.Recipient{{Address: "u@example.test"}}}, strings.NewReader("x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	a := <-attempts
+	cancel()
+	<-done
+	if a.Status != "deferred" || a.DSN != "4.3.0" || a.Reason != "4.3.0 queue file read error" {
+		t.Errorf("attempt %+v", a)
+	}
+	if !strings.Contains(logs.String(), "permission denied") {
+		t.Errorf("the cause is not logged:\n%s", logs.String())
+	}
+}
+
+// TestResolverFailureStaysInternal: a transport_maps table that cannot be
+// read defers the recipient as Postfix's "4.3.0 address resolver
+// failure"; which table and why goes to the log only.
+func TestResolverFailureStaysInternal(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	relayDomains, _, err := lookup.ParseList(ctx, "example.test", lookup.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := lookup.TableFunc(func(ctx context.Context, key string) (string, bool, error) {
+		return "", false, &lookup.Error{Table: "hash:/etc/postfix/secret_transport", Key: key, Kind: lookup.Temporary, Err: errors.New("database locked")}
+	})
+	router, err := transport.NewRouter(transport.RouterConfig{
+		Domains: &lookup.Domains{RelayDomains: relayDomains}, MyHostname: "mx2.example.test",
+		TransportMaps: []lookup.Table{broken},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	attempts := make(chan Attempt, 10)
+	sched := queue.NewScheduler(queue.NewMemory(), queue.Config{MinimalBackoff: time.Hour, MaximalBackoff: time.Hour})
+	r, err := New(Config{
+		Hostname: "mx2.example.test",
+		Policy:   CheckerFunc(func(context.Context, *policy.Request) policy.Decision { return policy.Decision{} }),
+		Queue:    sched, Workers: 1, Logger: slog.New(slog.NewTextHandler(&logs, nil)), Router: router,
+		Agent: DelivererFunc(func(context.Context, transport.Route, *client.Message) *transport.Delivery {
+			t.Error("delivered without a route")
+			return nil
+		}),
+		Observer: ObserverFuncs{AttemptedFunc: func(a Attempt) { attempts <- a }},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sched.Store(ctx, &queue.Envelope{Sender: "s@sender.example", Recipients: []queue.Recipient{{Address: "u@example.test"}}}, strings.NewReader("x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	a := <-attempts
+	cancel()
+	<-done
+	if a.Status != "deferred" || a.DSN != "4.3.0" || a.Reason != "4.3.0 address resolver failure" {
+		t.Errorf("attempt %+v", a)
+	}
+	if !strings.Contains(logs.String(), "secret_transport") {
+		t.Errorf("the cause is not logged:\n%s", logs.String())
+	}
 }
