@@ -77,19 +77,25 @@ type attemptResult struct {
 // process delivers one claimed message.
 func (r *MX) process(ctx context.Context, d *queue.Delivery) {
 	env := &d.Envelope
-	if len(d.Attempt) == 0 {
-		// A worker died after Done and before Remove: bounce what is final.
-		rep := queue.Report{Envelope: *env, Final: env.Final()}
-		for i, rc := range env.Recipients {
-			switch rc.State {
+	// Final recipients without the Notified mark: an earlier worker died
+	// after Done and before it queued their DSNs (or marked them). Notify
+	// them first, as queue.Scheduler.MarkNotified documents; with nothing
+	// left to attempt, that also removes the message.
+	if u := env.Unnotified(); len(u) > 0 || len(d.Attempt) == 0 {
+		rep := queue.Report{Envelope: *env, Final: len(d.Attempt) == 0 && env.Final()}
+		for _, i := range u {
+			switch env.Recipients[i].State {
 			case queue.Failed:
 				rep.Failed = append(rep.Failed, i)
 			case queue.Expired:
 				rep.Expired = append(rep.Expired, i)
+			case queue.Delivered:
+				rep.Delivered = append(rep.Delivered, i)
 			}
 		}
-		r.notify(ctx, d, rep, nil)
-		return
+		if !r.notify(ctx, d, rep, nil) || len(d.Attempt) == 0 {
+			return
+		}
 	}
 	results := make(map[int]*attemptResult, len(d.Attempt))
 	outcomes := make([]queue.Outcome, 0, len(d.Attempt))
@@ -352,7 +358,7 @@ func (r *MX) logAttempts(rep queue.Report, attempted []int, results map[int]*att
 
 // notify sends the DSNs a Done report calls for, then removes the message
 // when it is final.
-func (r *MX) notify(ctx context.Context, d *queue.Delivery, rep queue.Report, results map[int]*attemptResult) {
+func (r *MX) notify(ctx context.Context, d *queue.Delivery, rep queue.Report, results map[int]*attemptResult) bool {
 	env := &rep.Envelope
 	var failed, delayed, success []int
 	for _, i := range append(append([]int(nil), rep.Failed...), rep.Expired...) {
@@ -388,13 +394,25 @@ func (r *MX) notify(ctx context.Context, d *queue.Delivery, rep queue.Report, re
 			r.log.Error("cannot queue a delivery status notification", "queue_id", env.ID, "kind", k.kind.String(), "err", err)
 		}
 	}
-	if rep.Final && ok {
+	if !ok {
+		return false // unmarked: the next claim of the message tries again
+	}
+	// Every final recipient of this report is dealt with (a DSN queued,
+	// or none wanted): mark them in one durable write, so that a worker
+	// dying from here on sends no DSN twice.
+	done := append(append(append([]int(nil), rep.Failed...), rep.Expired...), rep.Delivered...)
+	if err := r.c.Queue.MarkNotified(ctx, d, done); err != nil {
+		r.log.Error("cannot record that senders were notified", "queue_id", env.ID, "err", err)
+		return false
+	}
+	if rep.Final {
 		if err := r.c.Queue.Remove(ctx, d); err != nil {
 			r.log.Error("cannot remove a delivered message", "queue_id", env.ID, "err", err)
-			return
+			return false
 		}
 		r.log.Info("removed", "queue_id", env.ID)
 	}
+	return true
 }
 
 // wants reports whether a recipient's NOTIFY asks for a notification of

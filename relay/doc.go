@@ -145,9 +145,10 @@
 //   - A returned message larger than bounce_size_limit (50000) is returned
 //     as headers only (text/rfc822-headers), not truncated. Delay and
 //     success reports carry the headers only, as Postfix's do.
-//   - A worker that dies between recording outcomes and removing the
-//     message makes its successor bounce the failed recipients again: a
-//     duplicate bounce is possible after a crash, a lost one is not.
+//   - A worker that dies after recording outcomes leaves their recipients
+//     without queue's Notified mark; the next worker to claim the message
+//     sends their DSNs first. Only a crash between queuing a DSN and
+//     marking it can send that DSN twice; a bounce is never lost.
 //   - smtp_tls_security_level unset means "may" (Postfix's built-in
 //     default is "none"; Debian sets "may"). smtpd_tls_security_level =
 //     encrypt offers STARTTLS without requiring it.

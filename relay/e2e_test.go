@@ -640,3 +640,44 @@ func TestRelayLargeMessage(t *testing.T) {
 	}
 	waitFor(t, func() bool { return w.mem.Len() == 0 })
 }
+
+// A worker that died after recording outcomes (Done) and before queuing
+// their DSNs leaves final recipients without the Notified mark. The next
+// worker to claim the message notifies them before delivering the rest,
+// exactly once: a recipient already marked is never bounced again.
+func TestRelayNotifiesAfterWorkerCrash(t *testing.T) {
+	mem := queue.NewMemory()
+	ctx := context.Background()
+	crashed := func(notified bool) *queue.Envelope {
+		return &queue.Envelope{
+			Sender: "s@sender.example",
+			Recipients: []queue.Recipient{
+				{Address: "bad@example.test", State: queue.Failed, Reason: "5.1.1 host primary.example.test[127.0.0.2] said: 550 5.1.1 no such user here (in reply to RCPT TO command)", Notified: notified},
+				{Address: "u@example.test"},
+			},
+			Arrival:     time.Now().Add(-time.Minute),
+			NextAttempt: time.Now().Add(-time.Second),
+		}
+	}
+	// Stored straight into the backend, as the dead worker left them.
+	if err := mem.Store(ctx, crashed(false), strings.NewReader("Subject: one\r\n\r\nbody\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := mem.Store(ctx, crashed(true), strings.NewReader("Subject: two\r\n\r\nbody\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, worldOpts{mem: mem})
+	w.primary.wait(2)
+	waitFor(t, func() bool { return w.mem.Len() == 0 })
+	dsns := w.senders.messages()
+	if len(dsns) != 1 {
+		t.Fatalf("%d DSNs for one unnotified failure; want 1", len(dsns))
+	}
+	p := parseDSN(t, []byte(dsns[0].Data))
+	if len(p.rcpts) != 1 || p.rcpts[0].Get("Final-Recipient") != "rfc822; bad@example.test" || p.rcpts[0].Get("Action") != "failed" {
+		t.Errorf("DSN recipients %v", p.rcpts)
+	}
+	if !strings.Contains(string(p.bodies[2]), "Subject: one") {
+		t.Errorf("the DSN returns the wrong message")
+	}
+}
