@@ -489,12 +489,18 @@ func (s *state) resolve(ctx context.Context) *resolution {
 	if r.done {
 		return r
 	}
+	s.p.resolveAddr(ctx, r, s.rcpt, s.req.SMTPUTF8)
+	return r
+}
+
+// resolveAddr fills r for address a, as trivial-rewrite's resolver:
+// canonical form, class, and where a local address's localpart routes.
+func (p *Policy) resolveAddr(ctx context.Context, r *resolution, a Address, smtputf8 bool) {
 	r.done = true
-	a := s.rcpt
 	domain := strings.TrimSuffix(a.Domain, ".")
 	switch {
 	case a.Domain == "":
-		domain = s.p.myorig
+		domain = p.myorig
 		if domain != "" {
 			r.canon = a.Local + "@" + domain
 		} else {
@@ -509,11 +515,11 @@ func (s *state) resolve(ctx context.Context) *resolution {
 	if mappedLiteral(domain) {
 		// "[IPv6:::ffff:127.0.0.1]" is not one of our addresses for
 		// Postfix (golden case addr); lookup would unmap it.
-		d := s.p.domains
+		d := p.domains
 		d.Interfaces = nil
 		r.class, r.err = d.Class(ctx, domain)
 	} else {
-		r.class, r.err = s.p.domains.Class(ctx, domain)
+		r.class, r.err = p.domains.Class(ctx, domain)
 	}
 	// A local address whose localpart routes elsewhere
 	// ("user@site"@local always; "site!user@local" with swap_bangpath,
@@ -534,25 +540,24 @@ func (s *state) resolve(ctx context.Context) *resolution {
 				}
 			}
 			domain = strings.TrimSuffix(local[i+1:], ".")
-			if domain == "" || checkDomain(domain, s.req.SMTPUTF8) != "" {
+			if domain == "" || checkDomain(domain, smtputf8) != "" {
 				r.bad = true
 				break
 			}
 			local = local[:i]
-		} else if i := strings.IndexByte(local, '!'); s.p.swapBang && i > 0 && i < len(local)-1 {
+		} else if i := strings.IndexByte(local, '!'); p.swapBang && i > 0 && i < len(local)-1 {
 			domain, local = local[:i], local[i+1:]
-		} else if i := strings.LastIndexByte(local, '%'); s.p.percentHack && i > 0 && i < len(local)-1 {
+		} else if i := strings.LastIndexByte(local, '%'); p.percentHack && i > 0 && i < len(local)-1 {
 			local, domain = local[:i], local[i+1:]
 		} else {
 			break
 		}
 		r.canon, r.domain = local+"@"+domain, domain
-		r.class, r.err = s.p.domains.Class(ctx, domain)
+		r.class, r.err = p.domains.Class(ctx, domain)
 	}
 	// The address is source-routed when its final localpart still
 	// routes (S3).
 	r.routed = strings.ContainsAny(local, "@!%")
-	return r
 }
 
 // heloKeys are check_helo_access's keys: the HELO name as sent and its
@@ -757,7 +762,11 @@ func (s *state) access(ctx context.Context, st *step, why Reason) status {
 		if sender.IsNull() {
 			keys = append(kb[:0], lookup.Key{Key: s.p.nullKey, Kind: lookup.KeyAddress})
 		} else {
-			keys = lookup.AppendAccessKeys(kb[:0], s.senderCanon(), s.p.access)
+			canon, err := s.senderCanon(ctx)
+			if err != nil {
+				return s.lookupError(err, subjSender, why)
+			}
+			keys = lookup.AppendAccessKeys(kb[:0], canon, s.p.access)
 		}
 	case "check_client_access":
 		subj = subjClient
@@ -822,11 +831,25 @@ func (s *state) badSender() status {
 	return s.reject(errSoftware, 501, "5.1.7", "Bad sender address syntax", Reason{Restriction: "address syntax"})
 }
 
-func (s *state) senderCanon() string {
-	if s.sender.Domain == "" && s.p.myorig != "" {
-		return s.sender.Local + "@" + s.p.myorig
+// senderCanon is the sender's form for check_sender_access: qualified
+// with $myorigin, and, when it is local and its localpart routes
+// elsewhere ("u@site"@local, site!u@local, u%site@local), resolved there,
+// as Postfix looks up the resolved sender (golden configuration review3).
+func (s *state) senderCanon(ctx context.Context) (string, error) {
+	if strings.ContainsAny(s.sender.Local, "@!%") {
+		var r resolution
+		s.p.resolveAddr(ctx, &r, s.sender, s.req.SMTPUTF8)
+		if r.err != nil {
+			return "", r.err
+		}
+		if !r.bad {
+			return r.canon, nil
+		}
 	}
-	return s.sender.String()
+	if s.sender.Domain == "" && s.p.myorig != "" {
+		return s.sender.Local + "@" + s.p.myorig, nil
+	}
+	return s.sender.String(), nil
 }
 
 // clientKeys are check_client_access's keys: the host name and its

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -328,9 +329,11 @@ func readReply(r *bufio.Reader, max int) (string, error) {
 			line, long = append(long, line...), nil
 		}
 		if err != nil {
-			if errors.Is(err, io.EOF) {
+			// A server that closed an idle connection shows as EOF, or
+			// as a reset once our request reached its closed socket.
+			if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
 				if total == 0 {
-					return "", errNoReply
+					return "", fmt.Errorf("%w: %v", errNoReply, err)
 				}
 				return "", errors.New("connection closed in the middle of a reply")
 			}

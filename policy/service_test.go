@@ -6,9 +6,11 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -350,5 +352,44 @@ func TestPolicyServiceFakeClock(t *testing.T) {
 		for range 2 {
 			wantReply(t, rcpt(p, "203.0.113.5", "<u@backup.example>"), "554 5.7.1 <u@backup.example>: Recipient address rejected: fake clock")
 		}
+	}
+}
+
+// resetConn answers one request, then fails the next read with a
+// connection reset, as a socket does when the server closed it and our
+// next request reached the closed end.
+type resetConn struct {
+	net.Conn
+	reads int
+}
+
+func (c *resetConn) Read(b []byte) (int, error) {
+	if c.reads++; c.reads > 1 {
+		return 0, &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
+	}
+	return copy(b, "action=REJECT one shot\n\n"), nil
+}
+
+func (c *resetConn) Write(b []byte) (int, error)        { return len(b), nil }
+func (c *resetConn) SetDeadline(time.Time) error        { return nil }
+func (c *resetConn) Close() error                       { return nil }
+func (c *resetConn) SetReadDeadline(time.Time) error    { return nil }
+func (c *resetConn) SetWriteDeadline(t time.Time) error { return nil }
+
+// TestPolicyServiceResetIdle: an idle connection that answers our next
+// request with a reset (not EOF) is stale too: no attempt is lost.
+func TestPolicyServiceResetIdle(t *testing.T) {
+	var dials atomic.Int32
+	c := policyConfig("{ inet:policy.invalid:9998, try_limit=1 }")
+	c.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return &resetConn{}, nil
+	}
+	p := mustNew(t, c)
+	for range 3 {
+		wantReply(t, rcpt(p, "203.0.113.5", "<u@backup.example>"), "554 5.7.1 <u@backup.example>: Recipient address rejected: one shot")
+	}
+	if n := dials.Load(); n != 3 {
+		t.Errorf("%d dials for 3 requests on connections reset when idle", n)
 	}
 }
