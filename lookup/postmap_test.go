@@ -38,6 +38,7 @@ func readGolden(t *testing.T, path string) []goldenCase {
 var goldenTables = []struct{ spec, golden string }{
 	{"regexp:re.regexp", "re.golden"},
 	{"regexp:edge.regexp", "edge.golden"},
+	{"regexp:subst.regexp", "subst.golden"},
 	{"cidr:nets.cidr", "nets.golden"},
 	{"cidr:edge.cidr", "edge.cidr.golden"},
 	{"hash:src.hash", "src.golden"},

@@ -177,8 +177,8 @@ func parseRegexpLine(line string) (regexpRule, string, error) {
 		}
 		return r, kind, nil
 	}
-	if r.negate && strings.Contains(value, "$") && !strings.Contains(value, "$$") {
-		return r, "", fmt.Errorf("$number in result of negated pattern")
+	if r.negate && strings.Contains(strings.ReplaceAll(value, "$$", ""), "$") {
+		return r, "", skipRule{"$number found in negative match replacement text"}
 	}
 	if err := checkSubst(value, re.NumSubexp()); err != nil {
 		return r, "", err
@@ -269,21 +269,28 @@ type skipRule struct{ msg string }
 
 func (e skipRule) Error() string { return e.msg }
 
-// checkSubst checks that $n references name existing groups.
+// checkSubst checks the $ references of a result as Postfix's mac_parse
+// reads them: $$ is a dollar; $n, ${n} and $(n) name group n, which must
+// exist; a name that is not all digits ($1x, $x, ${1?y}), an unclosed brace
+// or a $ followed by nothing or another character skip the rule, with
+// postmap's warning.
 func checkSubst(v string, groups int) error {
 	for i := 0; i < len(v); i++ {
-		if v[i] != '$' || i+1 >= len(v) {
+		if v[i] != '$' {
 			continue
 		}
-		n, w := substRef(v[i+1:])
-		if w == 0 {
-			if v[i+1] == '$' {
-				i++
-				continue
-			}
-			return fmt.Errorf("bad $ in result %q (use $$ for a dollar)", v)
+		if i+1 < len(v) && v[i+1] == '$' {
+			i++
+			continue
 		}
-		if n > groups {
+		name, w := macroName(v[i+1:])
+		switch {
+		case w == 0:
+			return skipRule{fmt.Sprintf("empty macro name: %q: bad replacement syntax", v)}
+		case name == "" || strings.Trim(name, "0123456789") != "":
+			return skipRule{fmt.Sprintf("non-numeric replacement index \"%s\": bad replacement syntax", name)}
+		}
+		if n, _ := strconv.Atoi(name); n > groups {
 			return skipRule{fmt.Sprintf("out of range replacement index \"%d\"", n)}
 		}
 		i += w
@@ -291,28 +298,37 @@ func checkSubst(v string, groups int) error {
 	return nil
 }
 
-// substRef parses "7" or "{7}" at the start of s.
-func substRef(s string) (n, width int) {
-	if strings.HasPrefix(s, "{") {
-		end := strings.IndexByte(s, '}')
-		if end < 2 {
-			return 0, 0
+// macroName returns the name of the reference that s (the text after a $)
+// starts with, and its width: "{name}", "(name)", or a run of letters,
+// digits and '_'. width is 0 when there is none or a brace is not closed.
+func macroName(s string) (name string, width int) {
+	if s != "" && (s[0] == '{' || s[0] == '(') {
+		closer := byte('}')
+		if s[0] == '(' {
+			closer = ')'
 		}
-		n, err := strconv.Atoi(s[1:end])
-		if err != nil {
-			return 0, 0
+		end := strings.IndexByte(s, closer)
+		if end < 0 {
+			return "", 0
 		}
-		return n, end + 1
+		return s[1:end], end + 1
 	}
 	i := 0
-	for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+	for i < len(s) && (s[i] == '_' || '0' <= s[i] && s[i] <= '9' || 'a' <= s[i] && s[i] <= 'z' || 'A' <= s[i] && s[i] <= 'Z') {
 		i++
 	}
-	if i == 0 {
+	return s[:i], i
+}
+
+// substRef parses the reference after a $ in a result that checkSubst
+// accepted: the group number and the width of the reference.
+func substRef(s string) (n, width int) {
+	name, w := macroName(s)
+	n, err := strconv.Atoi(name)
+	if err != nil || w == 0 {
 		return 0, 0
 	}
-	n, _ = strconv.Atoi(s[:i])
-	return n, i
+	return n, w
 }
 
 // Lookup returns the result of the first rule whose pattern matches key.
