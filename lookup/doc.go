@@ -109,10 +109,12 @@
 //     table never silently matches differently. One difference remains:
 //     "." and bracket expressions match one UTF-8 character in RE2 but one
 //     byte in Postfix (C locale), so /^m.n$/ matches "mén" here and not in
-//     Postfix. As in Postfix, a rule with an unknown flag or an
-//     out-of-range $n is skipped with a warning, a stray ENDIF is ignored
-//     and an IF without ENDIF guards the rest of the file (warnings), and a
-//     rule without a result loads but a key it matches is a Config error.
+//     Postfix. As in Postfix, a rule with an unknown flag, an out-of-range
+//     $n, a reference that is not a number ($1x, ${x}, a lone $) or a $n
+//     in a negated rule is skipped with a warning; a stray ENDIF is
+//     ignored and an IF without ENDIF guards the rest of the file
+//     (warnings); a rule without a result loads, but a key it matches is a
+//     Config error.
 //   - cidr: a rule Postfix skips with a warning (not an address, host bits
 //     set: "perhaps you should use ... instead") is an error at load, so
 //     a network list never silently loses a line. IPv4-mapped patterns
