@@ -87,7 +87,16 @@ type state struct {
 func (p *Policy) Check(ctx context.Context, req *Request) Decision {
 	s := state{p: p, req: req}
 	if req.Stage == StageMail {
-		if _, err := ParseAddress(req.Sender, req.SMTPUTF8); err != nil {
+		a, err := ParseAddress(req.Sender, req.SMTPUTF8)
+		if err == nil && strings.IndexByte(a.Local, '@') >= 0 {
+			// As at RCPT: a local sender whose localpart routes to an
+			// invalid domain ("u@1.2.3.4"@local) does not resolve.
+			var r resolution
+			if p.resolveAddr(ctx, &r, a, req.SMTPUTF8); r.bad {
+				err = syntaxError(req.Sender, "localpart routes to an invalid domain")
+			}
+		}
+		if err != nil {
 			return p.final(&s, Decision{Verdict: Reject, Code: 501, Enhanced: "5.1.7", Text: "Bad sender address syntax", Err: err,
 				Reason: Reason{Restriction: "address syntax"}})
 		}

@@ -632,7 +632,9 @@ func TestMailSyntax(t *testing.T) {
 		"<u@127.0.0.1>": "501", "<u@[::1]>": "501", "<-u@x.example>": "501", "<u@x..example>": "501",
 		"<u@bücher.example>": "501", "<user>": "", "<@route:u@x.example>": "", "<>": "", "<u@x.example": "501",
 		"<u name@x.example>": "501", `<"a b"@x.example>`: "",
-		"<u@x.example@>": "501", "<u@[0177.0.0.1]>": "501", // deliberate: Postfix accepts both
+		`<"u@"@mx.example.net>`: "501", `<"u@1.2.3.4"@mx.example.net>`: "501", `<"u@other.example"@mx.example.net>`: "",
+		`<"u@1.2.3.4"@x.example>`: "",
+		"<u@x.example@>":          "501", "<u@[0177.0.0.1]>": "501", // deliberate: Postfix accepts both
 	} {
 		d := p.Check(context.Background(), &Request{Stage: StageMail, ClientAddr: netip.MustParseAddr("203.0.113.9"), Sender: path})
 		switch {
