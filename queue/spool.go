@@ -798,15 +798,22 @@ func (s *Spool) undoEnv(it *item, old *Envelope) {
 	s.mu.Lock()
 	hadEnv := it.env
 	s.mu.Unlock()
-	err := os.Remove(s.path(name))
+	var err error
 	if hadEnv {
+		// Replaced by a rename, never deleted first: a crash in between
+		// must not fall back to the record stored with the body.
 		var rec []byte
 		if rec, err = EncodeEnvelope(old); err == nil {
 			err = os.WriteFile(filepath.Join(s.dir, "tmp", name), rec, 0o600)
 		}
 		if err == nil {
+			err = s.inject("undo", name) // tests: a crash before the rename
+		}
+		if err == nil {
 			err = os.Rename(filepath.Join(s.dir, "tmp", name), s.path(name))
 		}
+	} else {
+		err = os.Remove(s.path(name))
 	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.log.Error("queue spool: cannot undo a failed envelope update", slog.String("id", string(it.id)), slog.Any("err", err))
