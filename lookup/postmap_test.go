@@ -39,6 +39,7 @@ var goldenTables = []struct{ spec, golden string }{
 	{"regexp:re.regexp", "re.golden"},
 	{"regexp:edge.regexp", "edge.golden"},
 	{"regexp:subst.regexp", "subst.golden"},
+	{"regexp:empty.regexp", "empty.golden"},
 	{"cidr:nets.cidr", "nets.golden"},
 	{"cidr:edge.cidr", "edge.cidr.golden"},
 	{"hash:src.hash", "src.golden"},

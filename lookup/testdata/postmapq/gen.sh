@@ -28,3 +28,4 @@ q 'inline:{ key=value, { k2 = text with spaces }, K3=upper }' inline.keys > inli
 postmap -q zz regexp:edge.regexp 2> edge.warnings || true
 q 'inline:{ A=1, a=2, =y, {b = x, y} }' inline2.keys > inline2.golden
 q regexp:subst.regexp subst.keys > subst.golden
+q regexp:empty.regexp empty.keys > empty.golden
