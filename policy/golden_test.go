@@ -87,6 +87,7 @@ type goldenPolicyServer struct {
 	rules map[string]string
 	mu    sync.Mutex
 	reqs  [][]string // attribute names of every request
+	rcpts []string   // the recipient attribute of every request
 	wg    sync.WaitGroup
 }
 
@@ -144,6 +145,7 @@ func (s *goldenPolicyServer) serve(c net.Conn) {
 		}
 		s.mu.Lock()
 		s.reqs = append(s.reqs, names)
+		s.rcpts = append(s.rcpts, attrs["recipient"])
 		s.mu.Unlock()
 		local := attrs["recipient"]
 		if i := strings.LastIndexByte(local, '@'); i >= 0 {
@@ -380,10 +382,13 @@ func checkPolicyRequests(t *testing.T, dir string, srv *goldenPolicyServer) {
 	if err != nil {
 		return
 	}
-	var order []string
+	var order, rcpts []string
 	for _, line := range strings.Split(string(data), "\n") {
 		if rest, ok := strings.CutPrefix(line, "order "); ok {
 			order = strings.Fields(rest)
+		}
+		if rest, ok := strings.CutPrefix(line, "recipient "); ok {
+			rcpts = append(rcpts, rest)
 		}
 	}
 	srv.mu.Lock()
@@ -396,4 +401,44 @@ func checkPolicyRequests(t *testing.T, dir string, srv *goldenPolicyServer) {
 			t.Fatalf("policy request attributes:\n got  %v\n want %v", names, order)
 		}
 	}
+	// Which RCPTs reached the policy server, in order, and the
+	// recipient attribute each carried (Postfix's internal form). One
+	// deliberate difference (doc.go): a server that closes a reused
+	// connection without replying ("!close") gets one request more,
+	// since policy retries a reused connection that ends before any
+	// reply without counting it as an attempt.
+	got, want := closeRuns(srv.rcpts, srv.rules), closeRuns(rcpts, srv.rules)
+	same := len(got) == len(want)
+	for i := 0; same && i < len(got); i++ {
+		same = got[i].rcpt == want[i].rcpt && (got[i].n == want[i].n || got[i].n == want[i].n+1 && got[i].closed)
+	}
+	if !same {
+		t.Errorf("policy requests' recipients:\n got  %q\n want %q", srv.rcpts, rcpts)
+	}
+}
+
+// rcptRun is a run of policy requests for one recipient.
+type rcptRun struct {
+	rcpt   string
+	n      int
+	closed bool // the server closes the connection for this recipient
+}
+
+// closeRuns groups consecutive requests for a recipient whose policy.map
+// action is "!close" (retries); other requests stay one run each.
+func closeRuns(rcpts []string, rules map[string]string) []rcptRun {
+	var runs []rcptRun
+	for _, r := range rcpts {
+		local := r
+		if i := strings.LastIndexByte(local, '@'); i >= 0 {
+			local = local[:i]
+		}
+		closed := rules[strings.ToLower(local)] == "!close"
+		if n := len(runs); closed && n > 0 && runs[n-1].rcpt == r && runs[n-1].closed {
+			runs[n-1].n++
+			continue
+		}
+		runs = append(runs, rcptRun{rcpt: r, n: 1, closed: closed})
+	}
+	return runs
 }
