@@ -399,7 +399,7 @@ func (s *state) replyName(subj subject) string {
 		if name == "" {
 			name = "unknown"
 		}
-		return name + "[" + s.req.ClientAddr.String() + "]"
+		return name + "[" + s.req.ClientAddr.Unmap().String() + "]"
 	case subjHelo:
 		return s.req.Helo
 	case subjSender:
