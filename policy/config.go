@@ -608,6 +608,10 @@ func (p *Policy) checkTraps(ctx context.Context) {
 			continue
 		}
 		name := strings.TrimSuffix(lookup.FoldKey(tok), ".")
+		if strings.HasSuffix(tok, ".") {
+			p.warn("relay_domains", fmt.Sprintf("%q ends in a dot: Postfix 3.7 matches no domain with it, policy matches %q; "+
+				"write it without the dot", tok, name))
+		}
 		if strings.HasPrefix(name, ".") && p.isParent("relay_domains") {
 			p.warn("relay_domains", fmt.Sprintf("%q matches nothing: relay_domains is in parent_domain_matches_subdomains, "+
 				"so %q already covers its subdomains (L6)", tok, strings.TrimPrefix(name, ".")))

@@ -113,7 +113,7 @@ func TestConfigErrors(t *testing.T) {
 
 func TestWarnings(t *testing.T) {
 	c := backupMX()
-	c.RelayDomains = "backup.example, mx.example.net, .dot.example"
+	c.RelayDomains = "backup.example, mx.example.net, .dot.example, trailing.example."
 	c.RelayRecipientMaps = "inline:{ user1@backup.example=x, backup.example=x }"
 	c.SMTPDRecipientRestrictions = "check_policy_service inet:127.0.0.1:9, reject_unauth_destination"
 	p := mustNew(t, c)
@@ -125,6 +125,7 @@ func TestWarnings(t *testing.T) {
 	for _, want := range []string{
 		"BOTH mydestination and relay_domains",
 		`".dot.example" matches nothing`,
+		`"trailing.example." ends in a dot`,
 		`key "backup.example" has no '@'`,
 		"check_policy_service before reject_unauth_destination",
 	} {
