@@ -622,9 +622,13 @@ func (s *Scheduler) Done(ctx context.Context, d *Delivery, outcomes []Outcome) (
 		}
 	}
 	s.mu.Unlock()
-	s.log.LogAttrs(ctx, slog.LevelInfo, "queue attempt", slog.String("id", string(d.Envelope.ID)),
+	attrs := []slog.Attr{slog.String("queue_id", string(d.Envelope.ID)),
 		slog.Int("delivered", len(rep.Delivered)), slog.Int("failed", len(rep.Failed)),
-		slog.Int("expired", len(rep.Expired)), slog.Bool("final", rep.Final), slog.Time("next", rep.NextAttempt))
+		slog.Int("expired", len(rep.Expired)), slog.Bool("final", rep.Final)}
+	if !rep.NextAttempt.IsZero() {
+		attrs = append(attrs, slog.Time("next", rep.NextAttempt))
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "queue attempt", attrs...)
 	return rep, nil
 }
 

@@ -816,7 +816,7 @@ func (s *Spool) undoEnv(it *item, old *Envelope) {
 		err = os.Remove(s.path(name))
 	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		s.log.Error("queue spool: cannot undo a failed envelope update", slog.String("id", string(it.id)), slog.Any("err", err))
+		s.log.Error("queue spool: cannot undo a failed envelope update", slog.String("queue_id", string(it.id)), slog.Any("err", err))
 	}
 }
 
@@ -866,7 +866,7 @@ func (s *Spool) Remove(ctx context.Context, id ID) error {
 		}
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			s.log.Error("queue spool: removed message left its envelope update; the next open deletes it",
-				slog.String("id", string(id)), slog.Any("err", err))
+				slog.String("queue_id", string(id)), slog.Any("err", err))
 		}
 	}
 	s.mu.Lock()
@@ -954,7 +954,7 @@ func (s *Spool) claim(ctx context.Context, now time.Time, lease time.Duration, a
 		}
 		e, err := s.load(id, loc{it.seg, it.end, it.env})
 		if err != nil {
-			s.log.Error("queue spool: cannot read message", slog.String("id", string(id)), slog.Any("err", err))
+			s.log.Error("queue spool: cannot read message", slog.String("queue_id", string(id)), slog.Any("err", err))
 			return nil, false
 		}
 		s.remember(it, e)

@@ -108,7 +108,7 @@ func (s *Spool) scan(ctx context.Context) error {
 				old, m = m, old
 			}
 			dups = append(dups, old)
-			s.log.Error("queue spool: message stored twice; setting the older copy aside", slog.String("id", string(id)))
+			s.log.Error("queue spool: message stored twice; setting the older copy aside", slog.String("queue_id", string(id)))
 		}
 		msgs[id] = m
 	}
@@ -198,7 +198,7 @@ func (s *Spool) scan(ctx context.Context) error {
 			if err := os.Remove(s.path(string(id) + envSuffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("queue: spool: %w", err)
 			}
-			s.log.Info("queue spool: finished an interrupted removal", slog.String("id", string(id)))
+			s.log.Info("queue spool: finished an interrupted removal", slog.String("queue_id", string(id)))
 		}
 	}
 	for k := range tombs {

@@ -161,8 +161,12 @@ func (s *session) check(stage policy.Stage, rcpt string) error {
 	switch d.Verdict {
 	case policy.Reject, policy.Defer:
 		e := refusal(d)
-		s.r.log.Info("reject", "stage", stage.String(), "client", s.clientString(), "reply", d.Reply(),
-			"reason", d.Reason.String(), "from", s.sender, "to", rcpt, "helo", s.helo, "err", d.Err)
+		attrs := []any{"stage", stage.String(), "client", s.clientString(), "reply", d.Reply(),
+			"reason", d.Reason.String(), "from", s.sender, "to", rcpt, "helo", s.helo}
+		if d.Err != nil {
+			attrs = append(attrs, "err", d.Err)
+		}
+		s.r.log.Info("reject", attrs...)
 		s.r.obs.Rejected(Rejection{Stage: stage.String(), Code: d.Code, Status: d.Enhanced, Client: s.clientAddr})
 		if d.EndSession || d.Code == 421 {
 			return s.hangUp(e)
