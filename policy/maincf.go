@@ -89,6 +89,11 @@ func mainCFDefault(name string) (string, bool) {
 // $alias_maps; an embedded relay has no local mailboxes unless told). A
 // "proxy:" prefix on a table is dropped (tables are opened in-process).
 // Parameters policy does not implement are ignored.
+//
+// FromMainCF knows no compatibility_level and no mynetworks_style, so
+// without them in params it can differ from what a daemon runs: to test
+// exactly the policy examples/mxrelayd runs for a main.cf, load it with
+// relay.Load and use Loaded.Policy (examples/policytest does).
 func FromMainCF(params map[string]string) (Config, error) {
 	var c Config
 	get := func(name string) (string, bool) {

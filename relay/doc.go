@@ -48,11 +48,27 @@
 //	<-ctx.Done()
 //	srv.Shutdown(shutdownCtx)
 //
-// To embed the backend in your own server instead, build the pieces
-// (policy.New, transport.NewRouter and NewAgent, queue.NewScheduler), pass
-// them to New, mount the MX with smtp.NewServer(mx) (set MaxMessageBytes
-// from mx.MessageSizeLimit so that SIZE is advertised) and run mx.Run(ctx)
-// for delivery. At shutdown, mx.CloseSessions(ctx) ends the sessions as
+// To embed the backend in your own go-smtp server, the short way is the
+// same Load, with main.cf settings made in Go:
+//
+//	cf, _ := relay.ParseMainCF(strings.NewReader(""), "embedded")
+//	cf.Set("compatibility_level", "3.6")
+//	cf.Set("myhostname", "mx2.example.net")
+//	cf.Set("relay_domains", "example.test")
+//	cf.Set("relay_recipient_maps", "mydirectory:users") // a Go table, below
+//	ld, err := relay.Load(ctx, cf, relay.LoadOptions{
+//		Queue:  spool,
+//		Tables: map[string]lookup.Table{"mydirectory:users": myTable},
+//	})
+//	if err != nil { ... }
+//	s := smtp.NewServer(ld.MX)
+//	s.MaxMessageBytes = ld.MX.MessageSizeLimit() // so that SIZE is advertised
+//	go ld.MX.Run(ctx)                            // the delivery loop
+//	go s.ListenAndServe()
+//
+// examples/gateway does exactly this with an HTTP-backed table. The long
+// way builds the pieces (policy.New, transport.NewRouter and NewAgent,
+// queue.NewScheduler) and passes them to New. At shutdown, mx.CloseSessions(ctx) ends the sessions as
 // Server.Shutdown does (idle ones get 421 4.3.2, a message being received
 // is finished and answered); then close your smtp.Server and cancel Run's
 // context. LoadOptions.Tables brings Go tables (SQL, HTTP) into any
