@@ -170,6 +170,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 		opts.Queue = queue.NewMemory()
 		ld, err := relay.Load(ctx, cf, opts)
 		if err != nil {
+			// Say what was found before the fatal error too: main.cf's own
+			// warnings, the parameters mxrelay ignores, and the commonest
+			// cause of a surprising open-relay or relay_domains error.
+			for _, w := range cf.Warnings() {
+				fmt.Fprintf(stdout, "warning: %s\n", w)
+			}
+			for _, n := range cf.Ignored() {
+				fmt.Fprintf(stdout, "ignored: %s (not used by mxrelay)\n", n)
+			}
+			if _, set := cf.Raw("compatibility_level"); !set {
+				fmt.Fprintf(stdout, "hint: compatibility_level is not set, so Postfix's pre-3.6 defaults apply "+
+					"(relay_domains = $mydestination, no smtpd_relay_restrictions); a new configuration wants compatibility_level = 3.6\n")
+			}
 			return fail("%v", err)
 		}
 		defer ld.Close()

@@ -266,6 +266,22 @@ func TestCheck(t *testing.T) {
 	if !strings.Contains(errs.String(), "/nonexistent/relay_recipients") {
 		t.Errorf("error does not name the table:\n%s", errs.String())
 	}
+	// A fatal error does not hide what was found before it, and a missing
+	// compatibility_level (the usual cause of surprises) is named.
+	worse := filepath.Join(dir, "worse.cf")
+	os.WriteFile(worse, []byte("relay_domains = example.test\nbiff = no\nsmtpd_recipient_restrictions = permit_mynetwork, reject_unauth_destination\n"), 0o644)
+	out, errs = output{}, output{}
+	if code := run(context.Background(), []string{"-check", "-config", worse, "-dns", noDNS}, &out, &errs, nil); code != 1 {
+		t.Errorf("a bad restriction: exit %d, want 1:\n%s", code, out.String())
+	}
+	for _, want := range []string{"ignored: biff", "hint: compatibility_level is not set"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("-check output before the error lacks %q:\n%s", want, out.String())
+		}
+	}
+	if !strings.Contains(errs.String(), "permit_mynetwork") {
+		t.Errorf("the error does not name the bad restriction:\n%s", errs.String())
+	}
 }
 
 // TestRestart stops mxrelayd with mail deferred in its queue and starts
