@@ -16,6 +16,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/mxrelay/mxrelay/internal/testenv"
 	"github.com/mxrelay/mxrelay/lookup"
 	"github.com/mxrelay/mxrelay/policy"
 	"github.com/mxrelay/mxrelay/queue"
@@ -164,22 +165,8 @@ type world struct {
 	attempt []Attempt
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects the relay log while workers write to it.
+type syncBuffer = testenv.Buffer
 
 type worldOpts struct {
 	cfg   func(*Config)

@@ -28,22 +28,7 @@ import (
 )
 
 // output collects what mxrelayd prints.
-type output struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (o *output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.Write(p)
-}
-
-func (o *output) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.String()
-}
+type output = testenv.Buffer
 
 // daemon is mxrelayd running in-process.
 type daemon struct {

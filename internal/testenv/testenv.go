@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -56,4 +58,26 @@ func PostfixEnv(t testing.TB, mainCF ...string) []string {
 		t.Fatal(err)
 	}
 	return append(os.Environ(), "MAIL_CONFIG="+dir)
+}
+
+// Buffer is an io.Writer that many goroutines may write to while a test
+// reads what was written: a daemon's log or output, a child process's
+// stdout. Its zero value is ready to use.
+type Buffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+// Write appends p.
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String returns everything written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
