@@ -213,30 +213,16 @@ func Load(ctx context.Context, cf *MainCF, o LoadOptions) (*Loaded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
-	pc.Resolver = mailDomains{dns}
-	pc.Tables = o.Tables
-	pc.Open = openOpts
-	pc.Logger = log
-	pc.Routes = routes(router)
-	pol, err := policy.New(ctx, pc)
-	if err != nil {
-		return nil, fmt.Errorf("relay: %w", err)
-	}
-	for _, w := range pol.Warnings() {
-		out.Warnings = append(out.Warnings, w.String())
-	}
-	out.Policy = pol
 
-	// Delivery (qmgr + smtp).
+	// Delivery (smtp), built before the policy so that RCPT can refuse
+	// what the Agent could never deliver (routes).
 	cl, err := client.New(client.Config{Hostname: cf.Get("myhostname"), Dialer: o.Dialer, Logger: log})
 	if err != nil {
-		pol.Close()
 		return nil, fmt.Errorf("relay: %w", err)
 	}
-	out.Client = cl
 	tlsPolicies, err := clientTLS(cf, open)
 	if err != nil {
-		out.Close()
+		cl.Close()
 		return nil, err
 	}
 	agent, err := transport.NewAgent(transport.AgentConfig{
@@ -247,9 +233,26 @@ func Load(ctx context.Context, cf *MainCF, o LoadOptions) (*Loaded, error) {
 		Logger:        log,
 	})
 	if err != nil {
-		out.Close()
+		cl.Close()
 		return nil, fmt.Errorf("relay: %w", err)
 	}
+
+	pc.Resolver = mailDomains{dns}
+	pc.Tables = o.Tables
+	pc.Open = openOpts
+	pc.Logger = log
+	pc.Routes = routes(router, agent.Delivers)
+	pol, err := policy.New(ctx, pc)
+	if err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	for _, w := range pol.Warnings() {
+		out.Warnings = append(out.Warnings, w.String())
+	}
+	out.Policy, out.Client = pol, cl
+
+	// Queue manager.
 	life := queue.Lifetimes{
 		Maximal:      lifetime(durations["maximal_queue_lifetime"]),
 		Bounce:       lifetime(durations["bounce_queue_lifetime"]),

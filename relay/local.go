@@ -8,17 +8,6 @@ import (
 	"github.com/mxrelay/mxrelay/transport"
 )
 
-// deliverable reports whether the Agent that Load builds can take mail
-// routed to transport t: SMTP and LMTP (transport.AgentConfig's default
-// protocols) and the routes that need no delivery agent.
-func deliverable(t string) bool {
-	switch t {
-	case "smtp", "relay", "lmtp", transport.TransportError, transport.TransportRetry, transport.TransportDiscard:
-		return true
-	}
-	return false
-}
-
 // routes answers policy's R8 question with the router, and refuses at
 // RCPT what this relay could never deliver. mxrelay has no local(8) or
 // virtual(8) delivery agent: a recipient of $mydestination or of a
@@ -30,10 +19,10 @@ func deliverable(t string) bool {
 // is deferred at RCPT (450, "mail transport unavailable"), as a
 // configuration error is. Deliberate difference: Postfix accepts such mail
 // because its master.cf has those transports.
-func routes(router *transport.Router) policy.Routes {
+func routes(router *transport.Router, delivers func(transport string) bool) policy.Routes {
 	return policy.RoutesFunc(func(ctx context.Context, rcpt string) (string, string, error) {
 		rt, err := router.Route(ctx, rcpt)
-		if err != nil || deliverable(rt.Transport) {
+		if err != nil || delivers(rt.Transport) {
 			return rt.Transport, rt.Nexthop, err
 		}
 		switch rt.Class {

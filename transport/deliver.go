@@ -88,6 +88,20 @@ func (f TLSPoliciesFunc) TLSPolicy(ctx context.Context, r Route, hop Hop) (TLSPo
 	return f(ctx, r, hop)
 }
 
+// Delivers reports whether the Agent can take mail routed to the
+// transport name: one of its Protocols, or error, retry and discard, which
+// need no delivery agent. Any other route is deferred by Deliver with
+// 4.3.0 "mail transport unavailable", so an SMTP server can refuse such a
+// recipient at RCPT instead of accepting mail it cannot pass on.
+func (a *Agent) Delivers(name string) bool {
+	switch name {
+	case TransportError, TransportRetry, TransportDiscard:
+		return true
+	}
+	_, ok := a.c.Protocols[name]
+	return ok
+}
+
 // AgentConfig configures an Agent.
 type AgentConfig struct {
 	// Sender runs the sessions, normally a *client.Client. Required.

@@ -348,6 +348,12 @@ func TestDeliverSpecialRoutes(t *testing.T) {
 	}
 	d = e.agent.Deliver(ctx, Route{Transport: "local", Nexthop: "relay.test"}, message("a@x.test"))
 	wantRcpt(t, d.Recipients[0], client.Deferred, 451, "4.3.0", "", `mail transport unavailable: "local"`)
+	// Delivers tells in advance which routes Deliver can take.
+	for name, want := range map[string]bool{"smtp": true, "relay": true, "lmtp": true, "error": true, "retry": true, "discard": true, "local": false, "virtual": false, "uucp": false} {
+		if got := e.agent.Delivers(name); got != want {
+			t.Errorf("Delivers(%q) = %v, want %v", name, got, want)
+		}
+	}
 	d = e.agent.Deliver(ctx, smtpRoute("[bad"), message("a@x.test"))
 	wantRcpt(t, d.Recipients[0], client.Deferred, 451, "4.3.5", "", "")
 	if len(e.w.dialed()) != 0 {
