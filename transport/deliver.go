@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strings"
 
 	"github.com/mxrelay/mxrelay/lookup"
@@ -126,6 +127,14 @@ type AgentConfig struct {
 	// TLS chooses the STARTTLS policy of each hop. Nil: the zero
 	// TLSPolicy (opportunistic) everywhere.
 	TLS TLSPolicies
+	// SocketDirectory is Postfix's queue_directory (/var/spool/postfix by
+	// default): relative unix: nexthop paths, such as the
+	// "unix:private/dovecot-lmtp" of lmtp:unix:private/dovecot-lmtp,
+	// resolve against it, as Postfix daemons run in queue_directory.
+	// Absolute paths are used as written. Empty: the process's working
+	// directory. A RecipientResult's Host keeps the path as written in the
+	// nexthop; its Addr is the path dialed.
+	SocketDirectory string
 	// Logger receives a debug record per session. Nil discards.
 	Logger *slog.Logger
 }
@@ -473,6 +482,9 @@ func (u *run) session(ctx context.Context, hop Hop, dest Dest, pol TLSPolicy) bo
 		TLS: pol.Level, TLSConfig: pol.Config, TLSMatch: pol.targetMatch(hop, dest)}
 	if t.Network == "unix" {
 		t.TLS = client.TLSNone
+		if dir := u.a.c.SocketDirectory; dir != "" && !filepath.IsAbs(t.Address) {
+			t.Address = filepath.Join(dir, t.Address)
+		}
 	}
 	sub := *u.msg
 	sub.Recipients = make([]client.Recipient, len(u.pending))

@@ -418,6 +418,74 @@ func TestDeliverLMTP(t *testing.T) {
 	os.Remove(sock)
 }
 
+// A relative unix: nexthop, as transport_maps writes it
+// ("lmtp:unix:private/lmtp"), is dialed under SocketDirectory, Postfix's
+// queue_directory; an absolute one is dialed as written; without a
+// SocketDirectory a relative path is relative to the working directory.
+func TestDeliverLMTPSocketDirectory(t *testing.T) {
+	queueDir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(queueDir, "private"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(queueDir, "private", "lmtp")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startPeer(t, ln, &peer{}, true)
+	rt, err := NewRouter(RouterConfig{TransportMaps: []lookup.Table{lookup.NewMap(map[string]string{
+		"x.test": "lmtp:unix:private/lmtp",
+	})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := rt.Route(context.Background(), "u@x.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Transport != "lmtp" || r.Nexthop != "unix:private/lmtp" {
+		t.Fatalf("route %+v", r)
+	}
+
+	// Relative: under SocketDirectory. Host keeps the path as written.
+	e := newEnv(t, func(c *AgentConfig) { c.SocketDirectory = queueDir }, nil)
+	d := e.agent.Deliver(context.Background(), r, message("u@x.test"))
+	wantRcpt(t, d.Recipients[0], client.Delivered, 250, "2.0.0", "private/lmtp", "250")
+	if got := d.Recipients[0].Addr; got != sock {
+		t.Fatalf("Addr %q, want %q", got, sock)
+	}
+	if got := e.w.dialed(); !slices.Equal(got, []string{sock}) {
+		t.Fatalf("dialed %v, want [%s]", got, sock)
+	}
+
+	// Absolute: as written, whatever SocketDirectory says.
+	e = newEnv(t, func(c *AgentConfig) { c.SocketDirectory = t.TempDir() }, nil)
+	d = e.agent.Deliver(context.Background(), Route{Transport: "lmtp", Nexthop: "unix:" + sock}, message("u@x.test"))
+	wantRcpt(t, d.Recipients[0], client.Delivered, 250, "2.0.0", sock, "250")
+	if got := e.w.dialed(); !slices.Equal(got, []string{sock}) {
+		t.Fatalf("dialed %v, want [%s]", got, sock)
+	}
+
+	// A relative path under the wrong SocketDirectory finds no socket.
+	e = newEnv(t, func(c *AgentConfig) { c.SocketDirectory = t.TempDir() }, nil)
+	d = e.agent.Deliver(context.Background(), r, message("u@x.test"))
+	if d.Recipients[0].Status != client.Deferred {
+		t.Fatalf("wrong SocketDirectory: %+v", d.Recipients[0])
+	}
+
+	// No SocketDirectory: the working directory.
+	t.Chdir(queueDir)
+	e = newEnv(t, nil, nil)
+	d = e.agent.Deliver(context.Background(), r, message("u@x.test"))
+	wantRcpt(t, d.Recipients[0], client.Delivered, 250, "2.0.0", "private/lmtp", "250")
+	if got := e.w.dialed(); !slices.Equal(got, []string{"private/lmtp"}) {
+		t.Fatalf("dialed %v, want [private/lmtp]", got)
+	}
+	if n := len(p.messages()); n != 3 {
+		t.Fatalf("peer got %d messages, want 3", n)
+	}
+}
+
 // TLS policies come per hop; a lookup failure defers; a failed
 // opportunistic handshake is retried in clear text at the same address.
 func TestDeliverTLSPolicies(t *testing.T) {

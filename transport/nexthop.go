@@ -26,7 +26,9 @@ type Hop struct {
 	// and "" for the plain SMTP forms.
 	Network string
 	// Host is the domain, host name or IP address (without brackets and
-	// without the "ipv6:" tag), or the socket path when Network is "unix".
+	// without the "ipv6:" tag), or the socket path when Network is "unix"
+	// (kept as written; a relative path is dialed under
+	// AgentConfig.SocketDirectory).
 	Host string
 	// Bracketed is true for "[host]": no MX lookup.
 	Bracketed bool
