@@ -1,0 +1,3 @@
+package maincf
+
+//go:generate go run ./internal/genparams -o postfix_defaults.go

@@ -1,0 +1,58 @@
+package maincf
+
+import (
+	"bufio"
+	"os"
+	"strings"
+)
+
+// debianServices are the services of Debian's default master.cf, assumed
+// when no master.cf is known.
+var debianServices = []string{
+	"smtp", "pickup", "cleanup", "qmgr", "tlsmgr", "rewrite", "bounce", "defer", "trace",
+	"verify", "flush", "proxymap", "proxywrite", "relay", "showq", "error", "retry",
+	"discard", "local", "virtual", "lmtp", "anvil", "scache", "postlog", "maildrop",
+	"uucp", "ifmail", "bsmtp", "scalemail-backend", "mailman",
+}
+
+// readServices returns the service names of a master.cf: the first field
+// of each logical line, and the set of commands (the 8th field). Only the names are read; what the services run is
+// not mxrelay's business here, but for the commands they run.
+func readServices(path string) (services []string, commands map[string]bool, err error) {
+	r, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer r.Close()
+	commands = map[string]bool{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64*1024), maxLine)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' || line[0] == ' ' || line[0] == '\t' {
+			continue
+		}
+		if fields := strings.Fields(line); len(fields) >= 8 {
+			services = append(services, fields[0])
+			commands[fields[7]] = true
+		}
+	}
+	return services, commands, sc.Err()
+}
+
+// services returns the master.cf services in effect.
+func (f *File) services() []string {
+	if f.Services == nil {
+		return debianServices
+	}
+	return f.Services
+}
+
+// runs reports whether a master.cf service runs the command (the 8th
+// field, "postscreen"). With no master.cf read, it is presumed to.
+func (f *File) runs(command string) bool {
+	if f.commands == nil {
+		return true
+	}
+	return f.commands[command]
+}

@@ -1,0 +1,142 @@
+package maincf
+
+import "strings"
+
+// gap is a Postfix feature that changes how mail flows and that mxrelay
+// does not implement. Setting its parameter to anything but an inert value
+// is refused (see Classify and Refuse): running without the feature would
+// lose, bounce or pass mail that Postfix would not.
+type gap struct {
+	why string
+	// active reports whether a value turns the feature on. Nil: any value
+	// other than empty, "0", "no" or Postfix's default.
+	active func(f *File, name, value string) bool
+}
+
+// gaps are the parameters of unimplemented features, by name; gapPrefixes
+// by name prefix. They are never written.
+var gaps = map[string]gap{
+	"virtual_alias_maps":                      {why: "virtual alias rewriting (cleanup) is not implemented: listed recipients would be accepted and then bounced"},
+	"virtual_maps":                            {why: "virtual alias rewriting (cleanup) is not implemented: listed recipients would be accepted and then bounced"},
+	"canonical_maps":                          {why: "canonical address rewriting (cleanup) is not implemented"},
+	"sender_canonical_maps":                   {why: "canonical address rewriting (cleanup) is not implemented"},
+	"recipient_canonical_maps":                {why: "canonical address rewriting (cleanup) is not implemented"},
+	"masquerade_domains":                      {why: "address masquerading (cleanup) is not implemented"},
+	"always_bcc":                              {why: "automatic BCC recipients (cleanup) are not implemented"},
+	"sender_bcc_maps":                         {why: "automatic BCC recipients (cleanup) are not implemented"},
+	"recipient_bcc_maps":                      {why: "automatic BCC recipients (cleanup) are not implemented"},
+	"header_checks":                           {why: "header checks (cleanup) are not implemented"},
+	"mime_header_checks":                      {why: "header checks (cleanup) are not implemented"},
+	"nested_header_checks":                    {why: "header checks (cleanup) are not implemented"},
+	"body_checks":                             {why: "body checks (cleanup) are not implemented"},
+	"message_reject_characters":               {why: "cleanup's character filters are not implemented"},
+	"message_strip_characters":                {why: "cleanup's character filters are not implemented"},
+	"content_filter":                          {why: "after-queue content filtering is not implemented: mail would be relayed unscanned"},
+	"smtpd_proxy_filter":                      {why: "before-queue content filtering is not implemented: mail would be relayed unscanned"},
+	"smtpd_milters":                           {why: "milters are not implemented: mail would pass without the milters' checks or signatures"},
+	"smtpd_milter_maps":                       {why: "milters are not implemented: mail would pass without the milters' checks or signatures"},
+	"smtp_header_checks":                      {why: "delivery-time header checks are not implemented"},
+	"smtp_mime_header_checks":                 {why: "delivery-time header checks are not implemented"},
+	"smtp_nested_header_checks":               {why: "delivery-time header checks are not implemented"},
+	"smtp_body_checks":                        {why: "delivery-time body checks are not implemented"},
+	"smtp_generic_maps":                       {why: "outbound address rewriting (smtp_generic_maps) is not implemented"},
+	"lmtp_generic_maps":                       {why: "outbound address rewriting (lmtp_generic_maps) is not implemented"},
+	"sender_dependent_relayhost_maps":         {why: "sender-dependent routing is not implemented: mail would go to relayhost or the MX instead"},
+	"sender_dependent_default_transport_maps": {why: "sender-dependent routing is not implemented: mail would go to default_transport instead"},
+	"defer_transports":                        {why: "defer_transports is not implemented: the mail would be delivered instead of held"},
+	"smtp_sasl_auth_enable":                   {why: "SMTP client authentication is not implemented: a next hop that requires it would refuse the mail"},
+	"lmtp_sasl_auth_enable":                   {why: "LMTP client authentication is not implemented: a next hop that requires it would refuse the mail"},
+	"smtpd_sasl_auth_enable":                  {why: "SMTP AUTH is not implemented: clients that relay after authenticating would be refused"},
+	"smtp_tls_security_level": {
+		why: "DANE and fingerprint TLS verification are not implemented",
+		active: func(_ *File, _, v string) bool {
+			switch strings.ToLower(v) {
+			case "dane", "dane-only", "fingerprint":
+				return true
+			}
+			return false
+		},
+	},
+	"smtp_tls_wrappermode": {why: "delivery over TLS-wrapped connections (port 465) is not implemented"},
+	"smtp_host_lookup":     {why: "host lookups other than DNS (native, /etc/hosts) are not implemented", active: notDNS},
+	"lmtp_host_lookup":     {why: "host lookups other than DNS (native, /etc/hosts) are not implemented", active: notDNS},
+	"disable_dns_lookups":  {why: "delivery without DNS lookups is not implemented"},
+	"smtp_dns_support_level": {
+		why:    "delivery without DNS lookups is not implemented",
+		active: func(_ *File, _, v string) bool { return strings.EqualFold(v, "disabled") },
+	},
+	"smtp_bind_address":                       {why: "choosing the source address of deliveries is not implemented"},
+	"smtp_bind_address6":                      {why: "choosing the source address of deliveries is not implemented"},
+	"smtpd_client_connection_rate_limit":      {why: "client rate limits (anvil) are not implemented"},
+	"smtpd_client_message_rate_limit":         {why: "client rate limits (anvil) are not implemented"},
+	"smtpd_client_recipient_rate_limit":       {why: "client rate limits (anvil) are not implemented"},
+	"smtpd_client_new_tls_session_rate_limit": {why: "client rate limits (anvil) are not implemented"},
+	"smtpd_client_auth_rate_limit":            {why: "client rate limits (anvil) are not implemented"},
+	"smtpd_upstream_proxy_protocol":           {why: "the PROXY protocol is not implemented: every client would appear as the proxy"},
+	"smtpd_command_filter":                    {why: "the SMTP command filter is not implemented"},
+	"smtpd_end_of_data_restrictions":          {why: "end-of-data restrictions are not implemented"},
+	"smtpd_helo_required":                     {why: "requiring HELO/EHLO before MAIL is not implemented"},
+	"strict_rfc821_envelopes":                 {why: "strict RFC 821 envelope syntax is not implemented"},
+	"smtpd_reject_unlisted_sender":            {why: "rejecting unlisted senders is not implemented"},
+}
+
+// gapPrefixes are families of parameters of unimplemented features.
+var gapPrefixes = []struct {
+	prefix string
+	gap    gap
+}{
+	{"postscreen_", gap{
+		why: "postscreen is not implemented: its checks (DNS blocklists, greeting and protocol tests) would not run",
+		active: func(f *File, name, v string) bool {
+			return f.runs("postscreen") && defaultActive(f, name, v)
+		},
+	}},
+}
+
+// notDNS is the active test of smtp_host_lookup: anything but "dns".
+func notDNS(_ *File, _, v string) bool { return !strings.EqualFold(strings.TrimSpace(v), "dns") }
+
+// defaultActive is the active test of most gaps: a value other than empty,
+// "0", "no" or Postfix's default.
+func defaultActive(f *File, name, v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "0", "no":
+		return false
+	}
+	if def, ok := f.defaultValue(name); ok {
+		e := expander{f: f, active: map[string]bool{name: true}}
+		if e.expand(def, 0) == v {
+			return false
+		}
+	}
+	return true
+}
+
+// gapOf returns the gap a parameter belongs to, if any.
+func gapOf(name string) (gap, bool) {
+	if g, ok := gaps[name]; ok {
+		return g, true
+	}
+	for _, p := range gapPrefixes {
+		if strings.HasPrefix(name, p.prefix) {
+			return p.gap, true
+		}
+	}
+	return gap{}, false
+}
+
+// activeGap returns why a set parameter is refused, or "".
+func (f *File) activeGap(name, value string) string {
+	g, ok := gapOf(name)
+	if !ok {
+		return ""
+	}
+	active := g.active
+	if active == nil {
+		active = defaultActive
+	}
+	if !active(f, name, value) {
+		return ""
+	}
+	return g.why
+}

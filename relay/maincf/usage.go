@@ -1,0 +1,128 @@
+package maincf
+
+// User names the part of mxrelay that reads a parameter.
+type User string
+
+// The parts of mxrelay that read main.cf parameters.
+const (
+	UserPolicy    User = "policy"    // smtpd's restrictions and recipient checks
+	UserTransport User = "transport" // routing (trivial-rewrite) and delivery (smtp)
+	UserQueue     User = "queue"     // the queue manager's retry and lifetimes
+	UserRelay     User = "relay"     // the SMTP server, DSNs and the composition
+)
+
+// used lists every parameter mxrelay reads, with the part that reads it.
+// The relay's registry test checks that nothing is read that is not
+// listed here. It is never written.
+var used = map[string]User{
+	"compatibility_level": UserRelay,
+	"mail_name":           UserRelay,
+	"myhostname":          UserRelay,
+	"mydomain":            UserRelay,
+	"myorigin":            UserRelay,
+	"queue_directory":     UserRelay,
+	"inet_interfaces":     UserRelay,
+	"inet_protocols":      UserRelay,
+	"proxy_interfaces":    UserRelay,
+	"mynetworks_style":    UserRelay,
+
+	"message_size_limit":                  UserRelay,
+	"header_size_limit":                   UserRelay,
+	"hopcount_limit":                      UserRelay,
+	"smtpd_recipient_limit":               UserRelay,
+	"smtpd_soft_error_limit":              UserRelay,
+	"smtpd_hard_error_limit":              UserRelay,
+	"smtpd_junk_command_limit":            UserRelay,
+	"smtpd_error_sleep_time":              UserRelay,
+	"smtpd_timeout":                       UserRelay,
+	"smtpd_client_connection_count_limit": UserRelay,
+	"smtpd_banner":                        UserRelay,
+	"smtputf8_enable":                     UserRelay,
+	"soft_bounce":                         UserRelay,
+	"stress":                              UserRelay,
+	"smtpd_tls_security_level":            UserRelay,
+	"smtpd_use_tls":                       UserRelay,
+	"smtpd_enforce_tls":                   UserRelay,
+	"smtpd_tls_cert_file":                 UserRelay,
+	"smtpd_tls_key_file":                  UserRelay,
+	"smtpd_tls_chain_files":               UserRelay,
+	"default_process_limit":               UserRelay,
+	"delay_warning_time":                  UserRelay,
+
+	"maximal_queue_lifetime":                UserQueue,
+	"bounce_queue_lifetime":                 UserQueue,
+	"minimal_backoff_time":                  UserQueue,
+	"maximal_backoff_time":                  UserQueue,
+	"default_destination_concurrency_limit": UserQueue,
+
+	"mydestination":                    UserTransport,
+	"relay_domains":                    UserTransport,
+	"virtual_alias_domains":            UserTransport,
+	"virtual_mailbox_domains":          UserTransport,
+	"parent_domain_matches_subdomains": UserTransport,
+	"transport_maps":                   UserTransport,
+	"relay_transport":                  UserTransport,
+	"default_transport":                UserTransport,
+	"local_transport":                  UserTransport,
+	"virtual_transport":                UserTransport,
+	"relayhost":                        UserTransport,
+	"fallback_relay":                   UserTransport,
+	"smtp_fallback_relay":              UserTransport,
+	"recipient_delimiter":              UserTransport,
+	"smtp_tls_security_level":          UserTransport,
+	"smtp_tls_policy_maps":             UserTransport,
+	"smtp_tls_CAfile":                  UserTransport,
+
+	"mynetworks":                                UserPolicy,
+	"relay_recipient_maps":                      UserPolicy,
+	"local_recipient_maps":                      UserPolicy,
+	"virtual_alias_maps":                        UserPolicy,
+	"virtual_maps":                              UserPolicy,
+	"virtual_mailbox_maps":                      UserPolicy,
+	"canonical_maps":                            UserPolicy,
+	"recipient_canonical_maps":                  UserPolicy,
+	"relocated_maps":                            UserPolicy,
+	"smtpd_null_access_lookup_key":              UserPolicy,
+	"owner_request_special":                     UserPolicy,
+	"allow_untrusted_routing":                   UserPolicy,
+	"allow_percent_hack":                        UserPolicy,
+	"swap_bangpath":                             UserPolicy,
+	"show_user_unknown_table_name":              UserPolicy,
+	"smtpd_client_restrictions":                 UserPolicy,
+	"smtpd_helo_restrictions":                   UserPolicy,
+	"smtpd_sender_restrictions":                 UserPolicy,
+	"smtpd_relay_restrictions":                  UserPolicy,
+	"smtpd_recipient_restrictions":              UserPolicy,
+	"smtpd_data_restrictions":                   UserPolicy,
+	"smtpd_restriction_classes":                 UserPolicy,
+	"smtpd_relay_before_recipient_restrictions": UserPolicy,
+	"smtpd_reject_unlisted_recipient":           UserPolicy,
+	"smtpd_delay_reject":                        UserPolicy,
+	"relay_domains_reject_code":                 UserPolicy,
+	"access_map_reject_code":                    UserPolicy,
+	"access_map_defer_code":                     UserPolicy,
+	"reject_code":                               UserPolicy,
+	"defer_code":                                UserPolicy,
+	"unknown_relay_recipient_reject_code":       UserPolicy,
+	"unknown_local_recipient_reject_code":       UserPolicy,
+	"unknown_virtual_alias_reject_code":         UserPolicy,
+	"unknown_virtual_mailbox_reject_code":       UserPolicy,
+	"non_fqdn_reject_code":                      UserPolicy,
+	"unknown_address_reject_code":               UserPolicy,
+	"invalid_hostname_reject_code":              UserPolicy,
+	"smtpd_policy_service_default_action":       UserPolicy,
+	"smtpd_policy_service_policy_context":       UserPolicy,
+	"smtpd_policy_service_timeout":              UserPolicy,
+	"smtpd_policy_service_max_idle":             UserPolicy,
+	"smtpd_policy_service_max_ttl":              UserPolicy,
+	"smtpd_policy_service_try_limit":            UserPolicy,
+	"smtpd_policy_service_retry_delay":          UserPolicy,
+	"smtpd_policy_service_request_limit":        UserPolicy,
+}
+
+// UsedBy returns the part of mxrelay that reads a parameter, and whether
+// mxrelay reads it at all.
+func UsedBy(name string) (User, bool) {
+	u, ok := used[name]
+	return u, ok
+}
