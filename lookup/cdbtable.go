@@ -13,12 +13,13 @@ import (
 
 // CDBTable is a cdb: table: cdb:PATH reads PATH.cdb, as made by
 // "postmap cdb:PATH", tinycdb or Compile. Lookups fold the key (unless the
-// table was opened with ParseOptions.NoFold) and, as Postfix does (C3), try
-// key+NUL first and then key, and keep using the first form that matched
-// for as long as this version of the file is open. A trailing NUL is
-// removed from values; an empty value is a Config error (C8). A file
-// replaced by a new one (a new inode, as postmap's rename makes) is picked
-// up within the reload interval. Lookups of plain keys do not allocate.
+// table was opened with ParseOptions.NoFold) and, as Postfix's dict_cdb.c
+// does (see TestCDBNulLockIn), try key+NUL first and then key, and keep
+// using the first form that matched for as long as this version of the
+// file is open. A trailing NUL is removed from values; an empty value is a
+// Config error (ErrEmptyValue). A file replaced by a new one (a new inode,
+// as postmap's rename makes) is picked up within the reload interval.
+// Lookups of plain keys do not allocate.
 type CDBTable struct {
 	*reloader[*cdbFile]
 	fold bool
@@ -115,13 +116,13 @@ func (t CDBTable) All() ([]Entry, error) {
 type CompileOptions struct {
 	ParseOptions
 	// AppendNUL stores keys and values with a trailing NUL (postmap -N).
-	// Default: without, as postmap cdb: does (C1).
+	// Default: without, as postmap cdb: does (postmap(1) -N and -n).
 	AppendNUL bool
 }
 
 // Compile reads the postmap source file src and writes src.cdb, byte for
 // byte what "postmap cdb:src" writes for the same source and flags: keys
-// folded (T7), the first of duplicate keys kept (T9), records in source
+// folded (FoldKey), the first of duplicate keys kept, records in source
 // order. As postmap, -w (QuietDuplicates) writes every duplicate (readers
 // find the first) and -r (LastWins) keeps the last record where it
 // stands. The file is written to src.cdb.tmp, synced and renamed, so

@@ -139,9 +139,10 @@ func writeCDB(t *testing.T, path string, recs ...string) {
 	}
 }
 
-// TestCDBNulLockIn is the reference's C3 experiment: a file holding
-// k1\0->v1\0, k2->v2, k1->XX answers differently depending on which form
-// matched first, because the first form that matches is kept.
+// TestCDBNulLockIn reproduces what "postmap -q - cdb:mixed" printed with
+// Postfix 3.7 for a file holding k1\0->v1\0, k2->v2, k1->XX: the answers
+// depend on which form matched first, because dict_cdb.c keeps the first
+// form (with or without a trailing NUL) that ever matches.
 func TestCDBNulLockIn(t *testing.T) {
 	ctx := context.Background()
 	base := filepath.Join(t.TempDir(), "mixed")
@@ -169,8 +170,9 @@ func TestCDBNulLockIn(t *testing.T) {
 	}
 }
 
-// TestCDBEmptyValueAndCorruption: an empty value (C8; Postfix 3.7
-// crashes on it) and a corrupt file are errors, never a crash or a hit.
+// TestCDBEmptyValueAndCorruption: an empty value (a configuration error
+// in Postfix's maps.c; Postfix 3.7's cdb reader can crash on it) and a
+// corrupt file are errors, never a crash or a hit.
 func TestCDBEmptyValueAndCorruption(t *testing.T) {
 	ctx := context.Background()
 	base := filepath.Join(t.TempDir(), "transport")

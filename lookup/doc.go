@@ -8,7 +8,7 @@
 // it was found, and an error when the table could not answer. An error is
 // never "not found": it is an *Error whose Kind is Temporary (Postfix
 // answers 451 4.3.0) or Config (451 4.3.5), and callers must defer the mail,
-// never bounce it. An empty value is a Config error (Postfix rule C8).
+// never bounce it. An empty value is a Config error, as in Postfix's maps.c.
 //
 // Open makes a table from a Postfix spec:
 //
@@ -31,8 +31,8 @@
 //
 // # The postmap source format
 //
-// ParseText reads postmap's source format exactly (rules T1-T9 of the
-// reference): a line starting with white space continues the previous one
+// ParseText reads postmap's source format exactly (postmap(1), "INPUT FILE
+// FORMAT"): a line starting with white space continues the previous one
 // and keeps that white space; comments and blank lines are invisible, also
 // inside a continuation; the key ends at the first unquoted white space (a
 // colon is not a separator); quoted keys keep their quotes; keys are folded
@@ -51,14 +51,16 @@
 // pattern-major (every table for the first key before any table for the
 // second), stopping at the first hit or the first table error:
 //
-//	AppendTransportKeys  transport_maps (L2): user+ext@d, user@d, d, parents, *
-//	AppendAccessKeys     check_*_access (L3): user+ext@d, user@d, d, parents, user+ext@, user@
-//	AppendRecipientKeys  relay_recipient_maps and other recipient maps (L4):
+//	AppendTransportKeys  transport_maps (transport(5)): user+ext@d, user@d, d, parents, *
+//	AppendAccessKeys     check_*_access (access(5)): user+ext@d, user@d, d, parents, user+ext@, user@
+//	AppendRecipientKeys  relay_recipient_maps and other recipient maps (mail_addr_find.c):
 //	                     user+ext@d, user@d, [user+ext, user for local domains], @d
-//	AppendDomainKeys     a domain and its parents, parent or dot style (L5)
+//	AppendDomainKeys     a domain and its parents, parent or dot style
+//	                     (parent_domain_matches_subdomains)
 //
-// Extensions are split at recipient_delimiter (SplitExtension, L1), and
-// localparts that need quoting are looked up in quoted form first (L7).
+// Extensions are split at recipient_delimiter (SplitExtension, as Postfix's
+// strip_addr.c), and localparts that need quoting are looked up in quoted
+// form first (QuoteLocal, as mail_addr_find.c).
 //
 // # Lists and address classes
 //
@@ -66,10 +68,12 @@
 // mynetworks...): names, /file/name, type:table, !exclusions; a '#' token
 // ends the list. With ListOptions.ParentStyle (the parameter is listed in
 // parent_domain_matches_subdomains) "example.com" also matches its
-// subdomains and ".example.com" matches nothing (L6, surprising but
-// Postfix's behaviour); without it "example.com" matches only itself and
-// ".example.com" its subdomains. Domains.Class gives a domain's address
-// class (R1): local, alias, virtual, relay or default, first match wins.
+// subdomains and ".example.com" matches nothing (surprising, but what
+// Postfix's match_ops.c does; see TestListParentAndDotStyle); without it
+// "example.com" matches only itself and ".example.com" its subdomains.
+// Domains.Class gives a domain's address class as trivial-rewrite's
+// resolve.c does: local, alias, virtual, relay or default, first match
+// wins.
 //
 // # Example
 //
@@ -127,9 +131,10 @@
 //   - unix: tables read /etc/passwd and /etc/group directly, not NSS.
 //   - Listing (postmap -s) works for cdb: tables too.
 //
-// Rules cited (T*, C*, L*, R1) are those of the project's Postfix reference,
-// shared/reference/postfix-relay.md. Postfix parameters: recipient_delimiter,
-// owner_request_special, parent_domain_matches_subdomains, smtputf8_enable
+// Postfix source files cited are those of Postfix 3.7 (src/util,
+// src/global, src/trivial-rewrite, src/smtpd). Postfix parameters:
+// recipient_delimiter, owner_request_special,
+// parent_domain_matches_subdomains, smtputf8_enable
 // (on), relay_domains, mydestination, virtual_alias_domains,
 // virtual_mailbox_domains, mynetworks, inet_interfaces, proxy_interfaces.
 package lookup

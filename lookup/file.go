@@ -137,9 +137,9 @@ func (r *reloader[T]) Warnings() []Warning { return r.cur.Load().warnings }
 func (r *reloader[T]) String() string { return r.spec }
 
 // HashTable is a hash: or texthash: table: the postmap source file parsed
-// into an in-memory hash (rules T1-T9). It reloads itself when the file
-// changes; a reload that fails keeps the previous contents and is reported
-// by Err and the logger.
+// into an in-memory hash, as ParseText reads it. It reloads itself when
+// the file changes; a reload that fails keeps the previous contents and is
+// reported by Err and the logger.
 type HashTable struct {
 	*reloader[*Map]
 }

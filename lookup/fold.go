@@ -8,8 +8,9 @@ import (
 
 //go:generate python3 internal/gen/foldgen.py
 
-// FoldKey folds a key as Postfix folds keys of fixed-key tables (T7) with
-// smtputf8_enable=yes: Unicode full case folding, as ICU's u_strFoldCase
+// FoldKey folds a key as Postfix folds keys of fixed-key tables (hash,
+// cdb, ...; Postfix's casefold.c) with smtputf8_enable=yes: Unicode full
+// case folding, as ICU's u_strFoldCase
 // (so "Straße" and "STRASSE" both become "strasse", and "Σ" and "ς" become
 // "σ"). It does not allocate when the key is already folded ASCII. Invalid
 // UTF-8 bytes are kept as they are.

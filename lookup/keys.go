@@ -11,12 +11,12 @@ const (
 	KeyBaseAddress                        // user@domain, extension removed
 	KeyDomain                             // domain
 	KeyParent                             // a parent domain: "ex.com" (parent style) or ".ex.com" (dot style)
-	KeyLocalpart                          // user+ext, only for local domains (L4)
-	KeyBaseLocalpart                      // user, only for local domains (L4)
-	KeyAtDomain                           // @domain (L4)
-	KeyLocalpartAt                        // user+ext@ (L3)
-	KeyBaseLocalpartAt                    // user@ (L3)
-	KeyWildcard                           // * (L2)
+	KeyLocalpart                          // user+ext, only for local domains (recipient maps)
+	KeyBaseLocalpart                      // user, only for local domains (recipient maps)
+	KeyAtDomain                           // @domain (recipient maps)
+	KeyLocalpartAt                        // user+ext@ (access maps)
+	KeyBaseLocalpartAt                    // user@ (access maps)
+	KeyWildcard                           // * (transport_maps)
 )
 
 var keyKindNames = [...]string{
@@ -45,7 +45,8 @@ type Key struct {
 // parent matching, owner_request_special = yes, no local domains.
 type KeyOptions struct {
 	// Delimiters is recipient_delimiter: any of these characters separates a
-	// localpart from its extension (L1). Default empty, as Postfix: no split.
+	// localpart from its extension (see SplitExtension). Default empty, as
+	// Postfix: no split.
 	Delimiters string
 	// SplitOwnerRequest splits owner-* and *-request localparts on '-' too
 	// (owner_request_special = no). Default false, as Postfix
@@ -53,21 +54,24 @@ type KeyOptions struct {
 	SplitOwnerRequest bool
 	// ParentStyle is true when the feature is listed in
 	// parent_domain_matches_subdomains: "ex.com" then matches its
-	// subdomains and parents are looked up without a leading dot (L5).
+	// subdomains and parents are looked up without a leading dot (see
+	// AppendDomainKeys).
 	// Postfix 3.7 lists relay_domains, mynetworks and smtpd_access_maps,
 	// but not transport_maps. Default false (dot style).
 	ParentStyle bool
 	// LocalDomain reports whether a domain is $myorigin or local
 	// (mydestination, [ip] of inet_interfaces/proxy_interfaces); for such
-	// domains recipient keys include the bare localpart (L4 step 3). Nil
-	// means no domain is local.
+	// domains recipient keys include the bare localpart, as in Postfix's
+	// mail_addr_find.c (see AppendRecipientKeys). Nil means no domain is
+	// local.
 	LocalDomain func(domain string) bool
 }
 
-// specialLocalparts are never split at a delimiter (L1).
+// specialLocalparts are never split at a delimiter (Postfix's strip_addr.c).
 var specialLocalparts = [...]string{"postmaster", "mailer-daemon", "double-bounce"}
 
-// SplitExtension splits a localpart at the first recipient delimiter (L1):
+// SplitExtension splits a localpart at the first recipient delimiter, as
+// Postfix's strip_addr.c does with recipient_delimiter:
 // "user+a+b" gives "user" and "+a+b". It does not split when delims is empty,
 // when the localpart starts with a delimiter or has none, when it is
 // postmaster, mailer-daemon or double-bounce, or (when delims has '-' and
@@ -127,7 +131,7 @@ func SplitAddress(addr string) (local, domain string) {
 // QuoteLocal returns the RFC 5322 external form of an internal (unquoted)
 // localpart: unchanged when it is a dot-atom, otherwise wrapped in double
 // quotes with '"', '\' and CR escaped, as Postfix's quote_822_local. Postfix
-// looks up the external form first (L7).
+// looks up the external form first (mail_addr_find.c).
 func QuoteLocal(local string) string {
 	if isDotAtom(local) {
 		return local
@@ -201,7 +205,8 @@ func isDotAtom(s string) bool {
 	return true
 }
 
-// AppendDomainKeys appends the keys for a domain and its parents (L5):
+// AppendDomainKeys appends the keys for a domain and its parents, in the
+// style parent_domain_matches_subdomains chooses:
 // "a.b.ex.com", then "b.ex.com", "ex.com", "com" in parent style, or
 // ".b.ex.com", ".ex.com", ".com" in dot style. One trailing dot is ignored.
 // An address literal ("[1.2.3.4]") has no parents.
@@ -252,7 +257,8 @@ func splitForKeys(address string, o *KeyOptions) addr {
 }
 
 // appendLocal appends local+suffix in external form, then in internal form
-// when that differs (L7). suffix is "@domain", "@" or "".
+// when that differs, as Postfix's mail_addr_find.c. suffix is "@domain",
+// "@" or "".
 func appendLocal(dst []Key, local, suffix, whole string, kind KeyKind) []Key {
 	ext := QuoteLocal(local)
 	if ext != local {
@@ -264,8 +270,9 @@ func appendLocal(dst []Key, local, suffix, whole string, kind KeyKind) []Key {
 	return append(dst, Key{whole, kind})
 }
 
-// appendAddressKeys appends user+ext@domain and user@domain (steps 1-2 of
-// L2, L3, L4). An address without a domain gives no keys here.
+// appendAddressKeys appends user+ext@domain and user@domain, the first two
+// keys of the transport, access and recipient orders. An address without a
+// domain gives no keys here.
 func (a *addr) appendAddressKeys(dst []Key, atDomain string) []Key {
 	if !a.hasAt {
 		return dst
@@ -284,8 +291,9 @@ func (a *addr) atDomain() string {
 	return "@" + a.domain
 }
 
-// AppendTransportKeys appends the transport_maps search keys for an address
-// (L2): user+ext@domain, user@domain, domain, parent domains, then "*".
+// AppendTransportKeys appends the transport_maps search keys for an address,
+// as trivial-rewrite's transport.c and transport(5) order them:
+// user+ext@domain, user@domain, domain, parent domains, then "*".
 // There is no @domain and no user@ key. Postfix's parent style for
 // transport_maps is off by default (o.ParentStyle false).
 func AppendTransportKeys(dst []Key, address string, o KeyOptions) []Key {
@@ -296,10 +304,11 @@ func AppendTransportKeys(dst []Key, address string, o KeyOptions) []Key {
 }
 
 // AppendAccessKeys appends the access(5) search keys used by
-// check_recipient_access and check_sender_access (L3): user+ext@domain,
-// user@domain, domain, parent domains, user+ext@, user@. There is no @domain
-// key. smtpd_access_maps is in Postfix's default
-// parent_domain_matches_subdomains, so callers normally set o.ParentStyle.
+// check_recipient_access and check_sender_access, as smtpd_check.c and
+// access(5) order them: user+ext@domain, user@domain, domain, parent
+// domains, user+ext@, user@. There is no @domain key. smtpd_access_maps is
+// in Postfix's default parent_domain_matches_subdomains, so callers
+// normally set o.ParentStyle.
 func AppendAccessKeys(dst []Key, address string, o KeyOptions) []Key {
 	a := splitForKeys(address, &o)
 	dst = a.appendAddressKeys(dst, a.atDomain())
@@ -321,8 +330,9 @@ func AppendAccessKeys(dst []Key, address string, o KeyOptions) []Key {
 
 // AppendRecipientKeys appends the search keys of relay_recipient_maps,
 // virtual_alias_maps, local_recipient_maps and the other recipient maps
-// (L4): user+ext@domain, user@domain, then for local domains user+ext and
-// user, then @domain. There is no bare domain key and no parent domain.
+// (Postfix's mail_addr_find.c): user+ext@domain, user@domain, then for
+// local domains user+ext and user, then @domain. There is no bare domain
+// key and no parent domain.
 func AppendRecipientKeys(dst []Key, address string, o KeyOptions) []Key {
 	a := splitForKeys(address, &o)
 	dst = a.appendAddressKeys(dst, a.atDomain())

@@ -17,7 +17,8 @@ type ListOptions struct {
 	// parent_domain_matches_subdomains (Postfix 3.7: relay_domains,
 	// mynetworks, smtpd_access_maps and others, but not mydestination or
 	// the virtual domain lists). Then "example.com" also matches its
-	// subdomains and ".example.com" matches nothing (L6). Otherwise
+	// subdomains and ".example.com" matches nothing (Postfix's
+	// match_ops.c; see TestListParentAndDotStyle). Otherwise
 	// "example.com" matches only itself and ".example.com" matches its
 	// strict subdomains.
 	ParentStyle bool
@@ -290,8 +291,8 @@ func (l *List) matchName(ctx context.Context, it *listItem, name string) (bool, 
 		return false, nil
 	}
 	if l.parent {
-		// L6: only "pattern is a dot-separated suffix of name", so a
-		// literal ".example.com" matches nothing useful.
+		// As match_ops.c: only "pattern is a dot-separated suffix of
+		// name", so a literal ".example.com" matches nothing useful.
 		return name[len(name)-len(p)-1] == '.', nil
 	}
 	return p[0] == '.', nil
@@ -310,7 +311,8 @@ func isPatternTable(t Table) bool {
 // Class is a recipient address class (trivial-rewrite's resolve).
 type Class int
 
-// The address classes, in the order Postfix tries them (R1).
+// The address classes, in the order Postfix tries them (trivial-rewrite's
+// resolve.c).
 const (
 	ClassLocal   Class = iota + 1 // mydestination, or [ip] of our own
 	ClassAlias                    // virtual_alias_domains
@@ -336,8 +338,8 @@ func (c Class) String() string {
 	return fmt.Sprintf("Class(%d)", int(c))
 }
 
-// Domains holds the domain lists that decide an address class (R1). Nil
-// lists are empty.
+// Domains holds the domain lists that decide an address class, as in
+// trivial-rewrite's resolve.c. Nil lists are empty.
 type Domains struct {
 	MyDestination         *List // mydestination
 	VirtualAliasDomains   *List // virtual_alias_domains
@@ -352,7 +354,7 @@ type Domains struct {
 // local, alias, virtual, relay, default. One trailing dot is ignored and
 // case does not matter. An empty domain is local (Postfix qualifies such
 // addresses with $myorigin first). A table error is returned; the caller
-// answers 451 4.3.0 (R9).
+// answers 451 4.3.0, as Postfix's smtpd does for a resolver failure.
 func (d *Domains) Class(ctx context.Context, domain string) (Class, error) {
 	domain = strings.TrimSuffix(domain, ".")
 	if domain == "" {

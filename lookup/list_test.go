@@ -18,9 +18,12 @@ func writeFile(t *testing.T, name, content string) string {
 	return p
 }
 
-// The relay_domains experiment of the reference (L6): resolve.py under
-// "relay_domains = lit.example, .dot.example, hash:relaydoms" with the 3.7
-// default parent_domain_matches_subdomains, and then with it empty.
+// How Postfix 3.7's trivial-rewrite classified domains under
+// "relay_domains = lit.example, .dot.example, hash:relaydoms", first with
+// the default parent_domain_matches_subdomains (which lists relay_domains),
+// then with it empty. In parent style a literal ".dot.example" matches
+// nothing, because match_ops.c only tests whether the pattern is a
+// dot-separated suffix of the name.
 func TestListParentAndDotStyle(t *testing.T) {
 	ctx := context.Background()
 	tab := writeFile(t, "relaydoms", "tab.example x\n")

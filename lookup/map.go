@@ -9,7 +9,7 @@ import (
 
 // Map is an in-memory table. Keys are folded to lower case (Unicode-aware)
 // when the map is built and when it is queried, as postmap does for fixed-key
-// tables (T7), unless it was made with NoFold. A Map is immutable once made,
+// tables (FoldKey), unless it was made with NoFold. A Map is immutable once made,
 // so it is safe for concurrent use.
 type Map struct {
 	name string

@@ -157,7 +157,8 @@ func TestSearchPatternMajorAndErrors(t *testing.T) {
 	if err != nil || !ok || r.Value != "B-user" || r.Table != 1 || r.Key.Kind != KeyAddress {
 		t.Errorf("Search = %+v, %v, %v", r, ok, err)
 	}
-	// An empty value is a configuration error (C8), not a hit and not a crash.
+	// An empty value is a configuration error (as in Postfix's maps.c), not
+	// a hit and not a crash.
 	_, ok, err = Search(ctx, []Table{b}, []Key{{"empty@example.com", KeyAddress}})
 	if ok || KindOf(err) != Config || !errors.Is(err, ErrEmptyValue) {
 		t.Errorf("empty value: ok=%v err=%v", ok, err)

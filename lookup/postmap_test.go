@@ -75,7 +75,7 @@ func TestPostmapGolden(t *testing.T) {
 }
 
 // TestPostmapGoldenIsCurrent re-asks the installed postmap, so the golden
-// files cannot drift from the reference.
+// files cannot drift from what Postfix does.
 func TestPostmapGoldenIsCurrent(t *testing.T) {
 	postmap := testenv.NeedProgram(t, "postmap")
 	env := testenv.PostfixEnv(t)

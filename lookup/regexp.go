@@ -59,7 +59,8 @@ func openRegexp(_ context.Context, path string, o *OpenOptions) (Table, error) {
 			}
 			if kind == "" && rule.value == "" {
 				// Postfix keeps the rule; its empty result is a
-				// configuration error when a key matches it (C8).
+				// configuration error when a key matches it, as
+				// any empty result is in Postfix's maps.c.
 				warnings = append(warnings, Warning{File: "regexp map " + p, Line: lineno, Msg: "no replacement text: using empty string"})
 			}
 			switch kind {

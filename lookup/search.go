@@ -18,7 +18,7 @@ type Result struct {
 //
 // A table error stops the search at once (no fall-through to later tables or
 // keys) and is returned wrapped in an *Error. A hit with an empty value is a
-// Config error wrapping ErrEmptyValue (Postfix C8).
+// Config error wrapping ErrEmptyValue, as in Postfix's maps.c.
 func Search(ctx context.Context, tables []Table, keys []Key) (Result, bool, error) {
 	for _, k := range keys {
 		for i, t := range tables {

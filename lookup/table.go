@@ -84,8 +84,9 @@ func (e *Error) Unwrap() error { return e.Err }
 func (e *Error) Temporary() bool { return e.Kind != Config }
 
 // ErrEmptyValue is the cause of the Config error returned when a table holds
-// an empty value for a key (Postfix C8: "should return NO RESULT in case of
-// NOT FOUND"). Postfix 3.7 can crash on such a value; we report it.
+// an empty value for a key (Postfix's maps.c treats it as a configuration
+// error: "should return NO RESULT in case of NOT FOUND"). Postfix 3.7 can
+// crash on such a value in a cdb file; we report it.
 var ErrEmptyValue = errors.New("empty string result is not allowed")
 
 // ErrNonUTF8Value is the cause of the Config error returned when a table
@@ -94,9 +95,9 @@ var ErrEmptyValue = errors.New("empty string result is not allowed")
 // configuration error; every built-in table does the same.
 var ErrNonUTF8Value = errors.New("non-UTF-8 value: malformed UTF-8 or invalid codepoint")
 
-// checkValue applies Postfix's rules to a found value: an empty value (C8)
-// or one that is not valid UTF-8 (dict_utf8) is a Config error, never a
-// result.
+// checkValue applies Postfix's rules to a found value: an empty value
+// (maps.c) or one that is not valid UTF-8 (dict_utf8) is a Config error,
+// never a result.
 func checkValue(table, key, v string) (string, bool, error) {
 	if v == "" {
 		return "", false, &Error{Table: table, Key: key, Kind: Config, Err: ErrEmptyValue}

@@ -28,10 +28,10 @@ func (w Warning) String() string {
 // ParseOptions controls how ParseText builds a table, as postmap's flags do.
 // The zero value is postmap's default.
 type ParseOptions struct {
-	// NoFold keeps keys as written (postmap -f). Default: fold (T7).
+	// NoFold keeps keys as written (postmap -f). Default: fold (FoldKey).
 	NoFold bool
 	// LastWins keeps the last of duplicate keys, silently (postmap -r).
-	// Default: the first wins, with a warning (T9).
+	// Default: the first wins, with a warning, as postmap.
 	LastWins bool
 	// QuietDuplicates drops duplicate keys without a warning (postmap -w).
 	QuietDuplicates bool
@@ -44,11 +44,11 @@ type ParseOptions struct {
 // cannot make the reader hold unbounded memory.
 const maxLogicalLine = 1 << 20
 
-// ParseText reads a table in postmap's source format (rules T1-T9) and
-// returns its entries in source order, duplicates removed, keys folded unless
-// o.NoFold, and a warning for every line it skipped. name is used in
-// warnings. The error is non-nil only when r fails or a logical line is
-// longer than 1 MiB.
+// ParseText reads a table in postmap's source format (postmap(1), "INPUT
+// FILE FORMAT") and returns its entries in source order, duplicates
+// removed, keys folded unless o.NoFold, and a warning for every line it
+// skipped. name is used in warnings. The error is non-nil only when r
+// fails or a logical line is longer than 1 MiB.
 //
 // With LastWins, a duplicate removes the earlier entry and takes its own
 // place in source order, as "postmap -r" orders records.
@@ -167,8 +167,9 @@ func isSpace(c byte) bool {
 }
 
 // splitKeyValue splits a logical line at the first whitespace that is
-// neither quoted nor escaped (T4, T6). The key keeps its quotes and
-// backslashes; the value is trimmed. ok is false for an unbalanced quote.
+// neither quoted nor escaped, as postmap does since Postfix 3.2. The key
+// keeps its quotes and backslashes; the value is trimmed. ok is false for
+// an unbalanced quote.
 func splitKeyValue(line string) (key, value string, ok bool) {
 	quoted := false
 	i := 0
@@ -192,10 +193,10 @@ func splitKeyValue(line string) (key, value string, ok bool) {
 	return line[:i], strings.TrimFunc(line[i:], func(r rune) bool { return r < utf8.RuneSelf && isSpace(byte(r)) }), true
 }
 
-// readLogicalLines joins physical lines into logical lines (T1-T3) and
-// calls fn with the line number where each logical line starts. Comment and
-// blank lines are skipped without ending a logical line; a continuation
-// keeps its leading whitespace.
+// readLogicalLines joins physical lines into logical lines, as Postfix's
+// readlline.c does, and calls fn with the line number where each logical
+// line starts. Comment and blank lines are skipped without ending a
+// logical line; a continuation keeps its leading whitespace.
 func readLogicalLines(r io.Reader, name string, warnings *[]Warning, fn func(lineno int, line string)) error {
 	br := bufio.NewReader(r)
 	var cur []byte
@@ -231,9 +232,9 @@ func readLogicalLines(r io.Reader, name string, warnings *[]Warning, fn func(lin
 		line := bytes.TrimSuffix(raw, []byte("\n"))
 		trimmed := bytes.TrimLeft(line, " \t\r\v\f")
 		if len(bytes.TrimRight(trimmed, " \t\r\v\f")) == 0 || trimmed[0] == '#' {
-			continue // blank or comment: invisible (T2)
+			continue // blank or comment: invisible, as in readlline.c
 		}
-		if isSpace(line[0]) { // Postfix's ISSPACE: also CR, VT, FF (T1)
+		if isSpace(line[0]) { // Postfix's ISSPACE: also CR, VT, FF
 			if start == 0 && !orphan {
 				if len(cur) == 0 && lineno > 0 {
 					*warnings = append(*warnings, Warning{File: name, Msg: fmt.Sprintf("logical line must not start with whitespace: \"%s\"", printable(string(line)))})

@@ -6,7 +6,9 @@ import (
 	"testing"
 )
 
-// The appendix experiment of the reference, plus T3/T6/T8 cases; the
+// A sample exercising postmap's source rules (continuation lines, comments
+// inside a continuation, a leading orphan line, a colon that is not a
+// separator, quoted keys, duplicates, non-UTF-8 lines, Unicode folding); the
 // expected entries and warnings are what postmap 3.7 printed.
 const postmapSample = "  orphan line\n# comment line\n\n   # indented comment\nFoo@Example.COM   value one\n  continued part\nbar:  colonval\nkey:value\ntab\tTABVAL\nDup dupfirst\ndup dupsecond\nemptyval\n\"a b\" quoted\n\"unbal x\ncaf\xe9 latin1\nK\xc3\x89Y v\nk2 v2\n# c\n\n more2\nlast   spaced value   \r\n\"q\\\"x\" esc\n"
 

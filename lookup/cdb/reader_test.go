@@ -89,7 +89,7 @@ func TestReaderFind(t *testing.T) {
 		{"one", "key", "value", true},
 		{"one", "ke", "", false},
 		{"dups", "a", "first", true}, // the first of three records
-		{"dups", "c", "", true},      // an empty value is found; lookup rejects it (C8)
+		{"dups", "c", "", true},      // an empty value is found; lookup rejects it (ErrEmptyValue)
 		{"nul", "k1\x00", "v1\x00", true},
 		{"nul", "k1", "", false}, // postmap -N: only the NUL form is stored
 		{"nul", "user@example.com\x00", "relay:[mx.example.net]\x00", true},

@@ -17,7 +17,7 @@ func TestHash(t *testing.T) {
 	}{
 		{"", 5381},                          // the initial value
 		{"a", 5381*33 ^ 'a'},                // one step: 177573 ^ 97
-		{"foo@example.com", 0xe8730b04},     // reference rule C5
+		{"foo@example.com", 0xe8730b04},     // postmap's c.cdb (TestWorkedExample)
 		{"ab", (5381*33^'a')*33 ^ 'b'},      // two steps
 		{"\xff", 5381*33 ^ 0xff},            // bytes are unsigned
 		{"k1\x00", Hash([]byte("k1")) * 33}, // NUL: multiply, xor 0
@@ -31,8 +31,8 @@ func TestHash(t *testing.T) {
 	}
 }
 
-// TestWorkedExample checks the layout facts of reference rule C5 on the
-// database postmap built from
+// TestWorkedExample checks the layout of djb's cdb format (as tinycdb and
+// postmap write it) on the database postmap built from
 //
 //	Foo@Example.COM  Value1 / b  2 / b 3 / example.com  OK
 //

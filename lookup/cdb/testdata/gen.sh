@@ -52,7 +52,8 @@ cdbc dups
 printf '+0,9:->empty key\n+3,3:k1\000->v1\000\n+5,5:a\nb\nc->x\ny\nz\n+4,4:->->->:,+-\n+3,0:nov->\n+2,2:\377\376->\200\201\n\n' > binary.records
 cdbc binary
 
-# The mixed NUL/no-NUL table of reference rule C3.
+# The mixed NUL/no-NUL table of TestCDBNulLockIn (dict_cdb.c keeps the
+# first form that matches).
 printf '+3,3:k1\000->v1\000\n+2,2:k2->v2\n+2,2:k1->XX\n\n' > mixed.records
 cdbc mixed
 
@@ -61,17 +62,17 @@ awk 'BEGIN { for (i = 0; i < 3000; i++) { k = sprintf("user%d@example.com", i); 
 cdbc many
 
 # --- postmap fixtures ------------------------------------------------------
-# The worked example of reference rule C5 (duplicate "b" suppressed, first wins).
+# The worked example of TestWorkedExample (duplicate "b" suppressed, first wins).
 printf 'Foo@Example.COM  Value1\nb  2\nb 3\nexample.com  OK\n' > c.src
 pmap c
 
 : > pmempty.src
 pmap pmempty
 
-# postmap -N: key and value both stored with a trailing NUL (C1).
+# postmap -N: key and value both stored with a trailing NUL.
 printf 'k1 v1\nUser@Example.COM relay:[mx.example.net]\n' > nul.src
 pmap nul -N
 
-# Unicode keys, folded to lower case by postmap (T7, smtputf8_enable=yes).
+# Unicode keys, folded to lower case by postmap (smtputf8_enable=yes).
 printf 'KÉY value-é\nÜBER@Bücher.Example OK\n日本.example relay:[mx.日本.example]\nΣΊΣΥΦΟΣ@example.com greek\n' > unicode.src
 pmap unicode

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generates lookup/fold_table.go: Unicode full case folding (CaseFolding.txt
 statuses C and F), as ICU's u_strFoldCase applies it and so as Postfix folds
-table keys with smtputf8_enable=yes (rule T7). Source of truth: Python's
+table keys with smtputf8_enable=yes (Postfix's casefold.c). Source of truth: Python's
 str.casefold(). Run from the lookup directory: python3 internal/gen/foldgen.py
 """
 import sys, unicodedata
