@@ -122,9 +122,11 @@
 //     slow start from initial_destination_concurrency and without the
 //     failed-cohort logic; a destination fails at site level when a worker
 //     says so (Outcome.Site).
-//   - Destinations are named by Config.Destination (default: the
-//     recipient domain); Postfix keys dead marks and concurrency by
-//     transport and next hop, which the relay can return from that hook.
+//   - Destinations are what the caller recorded in Recipient.Destination
+//     when it accepted the recipient (default: the recipient domain);
+//     Postfix keys dead marks and concurrency by transport and next hop,
+//     which the relay records there. The Scheduler never looks a route
+//     up: nothing outside the queue's own storage runs under its locks.
 //   - Claims are leases, so several workers (goroutines) can deliver from
 //     one queue and a hung worker's message becomes due again; Postfix's
 //     single queue manager process needs none.

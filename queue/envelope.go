@@ -89,6 +89,15 @@ type Recipient struct {
 	// ORCPT is the RFC 3461 ORCPT parameter as received
 	// ("rfc822;user@example.com", xtext decoded); empty when absent.
 	ORCPT string
+	// Destination is the delivery destination the caller recorded when it
+	// accepted the recipient, for the Scheduler's per-destination
+	// concurrency limits and dead-destination marks. Postfix's queue
+	// manager names a destination transport:nexthop, for example
+	// "relay:[mx.example]", so that relay-domain mail and other outbound
+	// mail are limited and suspended apart. Empty means the lower-cased
+	// recipient domain, as Domain returns. The Scheduler uses it as
+	// recorded and never looks routes up itself.
+	Destination string
 	// State is the recipient's delivery state.
 	State State
 	// Reason is the last reason given for Deferred, Failed or Expired
@@ -113,7 +122,8 @@ type Envelope struct {
 	// ID names the message; a backend assigns it on Store when empty.
 	ID ID
 	// Sender is the MAIL FROM address without angle brackets; "" is the
-	// null sender <> (bounces), which gets the bounce lifetime (Q3).
+	// null sender <> (bounces), which gets the bounce lifetime (Postfix
+	// bounce_queue_lifetime, see Lifetimes).
 	Sender string
 	// Recipients are the RCPT TO addresses with their state. Their order is
 	// kept; an Outcome names a recipient by its index here.
@@ -238,14 +248,18 @@ type wire struct {
 	DelayWarned bool       `json:"warned,omitempty"`
 }
 
+// wireRcpt is the JSON form of a Recipient. Destination was added after
+// the first records were written: a record without "dest" decodes to an
+// empty Destination.
 type wireRcpt struct {
-	Address  string `json:"addr"`
-	Notify   uint8  `json:"notify,omitempty"`
-	ORCPT    string `json:"orcpt,omitempty"`
-	State    uint8  `json:"state,omitempty"`
-	Reason   string `json:"reason,omitempty"`
-	Updated  int64  `json:"updated,omitempty"`
-	Notified bool   `json:"notified,omitempty"`
+	Address     string `json:"addr"`
+	Notify      uint8  `json:"notify,omitempty"`
+	ORCPT       string `json:"orcpt,omitempty"`
+	Destination string `json:"dest,omitempty"`
+	State       uint8  `json:"state,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	Updated     int64  `json:"updated,omitempty"`
+	Notified    bool   `json:"notified,omitempty"`
 }
 
 func toNanos(t time.Time) int64 {
@@ -282,7 +296,7 @@ func EncodeEnvelope(e *Envelope) ([]byte, error) {
 	}
 	for i, r := range e.Recipients {
 		w.Recipients[i] = wireRcpt{Address: r.Address, Notify: uint8(r.Notify), ORCPT: r.ORCPT,
-			State: uint8(r.State), Reason: r.Reason, Updated: toNanos(r.Updated), Notified: r.Notified}
+			Destination: r.Destination, State: uint8(r.State), Reason: r.Reason, Updated: toNanos(r.Updated), Notified: r.Notified}
 	}
 	body, err := json.Marshal(&w)
 	if err != nil {
@@ -320,7 +334,7 @@ func check(e *Envelope) error {
 	}
 	for i := range e.Recipients {
 		r := &e.Recipients[i]
-		if !utf8.ValidString(r.Address) || !utf8.ValidString(r.ORCPT) || !utf8.ValidString(r.Reason) {
+		if !utf8.ValidString(r.Address) || !utf8.ValidString(r.ORCPT) || !utf8.ValidString(r.Reason) || !utf8.ValidString(r.Destination) {
 			return fmt.Errorf("queue: message %s: recipient %d: text is not valid UTF-8", e.ID, i)
 		}
 		if r.State >= numStates {
@@ -331,6 +345,9 @@ func check(e *Envelope) error {
 		}
 		if r.Address == "" || len(r.Address) > maxAddressBytes {
 			return fmt.Errorf("queue: message %s: recipient %d: empty or too long address", e.ID, i)
+		}
+		if len(r.Destination) > maxAddressBytes {
+			return fmt.Errorf("queue: message %s: recipient %d: destination too long", e.ID, i)
 		}
 	}
 	return nil
@@ -391,7 +408,7 @@ func decodeRecord(b []byte) (*Envelope, int, error) {
 	}
 	for i, r := range w.Recipients {
 		e.Recipients[i] = Recipient{Address: r.Address, Notify: Notify(r.Notify), ORCPT: r.ORCPT,
-			State: State(r.State), Reason: r.Reason, Updated: fromNanos(r.Updated), Notified: r.Notified}
+			Destination: r.Destination, State: State(r.State), Reason: r.Reason, Updated: fromNanos(r.Updated), Notified: r.Notified}
 	}
 	if err := check(e); err != nil {
 		return nil, 0, fmt.Errorf("%w: %v", ErrCorrupt, err)

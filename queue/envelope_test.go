@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -17,8 +18,8 @@ func sampleEnvelope() *Envelope {
 		SMTPUTF8: true, Size: 1234, Arrival: at, Attempts: 3, NextAttempt: at.Add(time.Hour),
 		Held: true, DelayWarned: true,
 		Recipients: []Recipient{
-			{Address: "u@example.com", Notify: NotifySuccess | NotifyFailure, ORCPT: "rfc822;u@example.com"},
-			{Address: "ü@bücher.example", State: Deferred, Reason: "451 4.3.0 \"later\"\n", Updated: at},
+			{Address: "u@example.com", Notify: NotifySuccess | NotifyFailure, ORCPT: "rfc822;u@example.com", Destination: "relay:[mx.example]"},
+			{Address: "ü@bücher.example", State: Deferred, Reason: "451 4.3.0 \"later\"\n", Updated: at, Destination: "smtp:bücher.example"},
 			{Address: "x@example.net", State: Expired, Reason: "timeout", Updated: at.Add(time.Second), Notified: true},
 		},
 	}
@@ -46,12 +47,50 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		func(e *Envelope) { e.Ret = 7 },
 		func(e *Envelope) { e.Size = -1 },
 		func(e *Envelope) { e.Recipients[1].Notified = true }, // pending yet notified
+		func(e *Envelope) { e.Recipients[0].Destination = "relay:\xff" },
+		func(e *Envelope) { e.Recipients[0].Destination = strings.Repeat("x", maxAddressBytes+1) },
 	} {
 		x := sampleEnvelope()
 		bad(x)
 		if _, err := EncodeEnvelope(x); err == nil {
 			t.Errorf("EncodeEnvelope accepted %+v", x)
 		}
+	}
+}
+
+// oldRecord is sampleEnvelope as EncodeEnvelope wrote it before
+// Recipient.Destination existed: no "dest" member.
+const oldRecord = "MXQ1 3f01f634 485\n" +
+	`{"id":"0123456789ABCDEF0123","sender":"a@example.org","rcpts":[{"addr":"u@example.com","notify":6,"orcpt":"rfc822;u@example.com"},` +
+	`{"addr":"ü@bücher.example","state":1,"reason":"451 4.3.0 \"later\"\n","updated":1767323045000000006},` +
+	`{"addr":"x@example.net","state":4,"reason":"timeout","updated":1767323046000000006,"notified":true}],` +
+	`"ret":1,"envid":"QQ314159","smtputf8":true,"size":1234,"arrival":1767323045000000006,"attempts":3,` +
+	`"next":1767326645000000006,"held":true,"warned":true}` + "\n"
+
+// TestDecodeRecordWithoutDestination: records written before
+// Recipient.Destination existed still decode, with no destination, and
+// an envelope without destinations still encodes to exactly them.
+func TestDecodeRecordWithoutDestination(t *testing.T) {
+	want := sampleEnvelope()
+	for i := range want.Recipients {
+		want.Recipients[i].Destination = ""
+	}
+	got, err := DecodeEnvelope([]byte(oldRecord))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("old record:\n got %+v\nwant %+v", got, want)
+	}
+	if b, err := EncodeEnvelope(want); err != nil || string(b) != oldRecord {
+		t.Errorf("envelope without destinations encodes to\n%s\nwant\n%s (err %v)", b, oldRecord, err)
+	}
+	b, err := EncodeEnvelope(sampleEnvelope())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte(`"dest":"relay:[mx.example]"`)) {
+		t.Errorf("record does not carry the destination: %s", b)
 	}
 }
 
@@ -63,6 +102,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	b, _ := EncodeEnvelope(sampleEnvelope())
 	f.Add(b, 10, byte(1))
 	f.Add(b[:len(b)-1], 0, byte(0))
+	f.Add([]byte(oldRecord), 7, byte(2))
 	f.Add([]byte("MXQ1 00000000 2\n{}\n"), 5, byte(0x20))
 	f.Add([]byte("MXQ1 ffffffff 99999999999\n"), 0, byte(0))
 	f.Add([]byte(`MXQ1 00000000 30`+"\n"+`{"id":"A","rcpts":[{"addr":"x"}]}`), 3, byte(9))
@@ -105,15 +145,15 @@ func FuzzDecodeEnvelope(f *testing.F) {
 // FuzzEnvelopeRoundTrip: decode(encode(x)) == x for every envelope that
 // encodes, and an envelope that does not encode is invalid.
 func FuzzEnvelopeRoundTrip(f *testing.F) {
-	f.Add("A1", "s@example.org", "u@example.com", "rfc822;u@example.com", "451 later", "env", uint8(3), uint8(1), uint8(2), int64(1), int64(2), 1, true, false)
-	f.Add("", "", "", "", "", "", uint8(0), uint8(9), uint8(9), int64(0), int64(-5), -1, false, true)
-	f.Add("B2", "", "u@example.com", "", "550 no", "", uint8(0x82), uint8(3), uint8(0), int64(1), int64(2), 1, false, false)
-	f.Add("B3", "", "u@example.com", "", "", "", uint8(0x80), uint8(0), uint8(0), int64(1), int64(2), 0, false, false)
-	f.Fuzz(func(t *testing.T, id, sender, addr, orcpt, reason, envid string, notify, state, ret uint8,
+	f.Add("seed1", "s@example.org", "u@example.com", "rfc822;u@example.com", "451 later", "env", "relay:[mx.example]", uint8(3), uint8(1), uint8(2), int64(1), int64(2), 1, true, false)
+	f.Add("", "", "", "", "", "", "\xff", uint8(0), uint8(9), uint8(9), int64(0), int64(-5), -1, false, true)
+	f.Add("seed2", "", "u@example.com", "", "550 no", "", "", uint8(0x82), uint8(3), uint8(0), int64(1), int64(2), 1, false, false)
+	f.Add("seed3", "", "u@example.com", "", "", "", "smtp:bücher.example", uint8(0x80), uint8(0), uint8(0), int64(1), int64(2), 0, false, false)
+	f.Fuzz(func(t *testing.T, id, sender, addr, orcpt, reason, envid, dest string, notify, state, ret uint8,
 		arrival, next int64, attempts int, held, utf8 bool) {
 		e := &Envelope{ID: ID(id), Sender: sender, EnvID: envid, Ret: Ret(ret), SMTPUTF8: utf8, Held: held,
 			Attempts: attempts, Arrival: fromNanos(arrival), NextAttempt: fromNanos(next), Size: int64(len(reason)),
-			Recipients: []Recipient{{Address: addr, Notify: Notify(notify & 0x7f), ORCPT: orcpt, State: State(state),
+			Recipients: []Recipient{{Address: addr, Notify: Notify(notify & 0x7f), ORCPT: orcpt, Destination: dest, State: State(state),
 				Reason: reason, Updated: fromNanos(next), Notified: notify&0x80 != 0}}}
 		b, err := EncodeEnvelope(e)
 		if err != nil {
@@ -187,7 +227,7 @@ func FuzzDamagedSegment(f *testing.F) {
 		var bodies [][2]int
 		for i := range int(n) {
 			e := sampleEnvelope()
-			e.ID = ID(fmt.Sprint("M", i))
+			e.ID = ID(fmt.Sprint("msg", i))
 			b := append(bytes.Repeat([]byte{'x'}, i), body...)
 			e.Size = int64(len(b))
 			rec, err := EncodeEnvelope(e)

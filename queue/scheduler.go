@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -54,13 +55,10 @@ type Config struct {
 	// site-level failure (rule Q5). Default MinimalBackoff: Postfix's mark
 	// lasts at most minimal_backoff_time.
 	DeadTime time.Duration
-	// Concurrency caps the deliveries in progress per destination.
-	// Default 20, as Postfix default_destination_concurrency_limit.
+	// Concurrency caps the deliveries in progress per destination (a
+	// recipient's Recipient.Destination, else its domain). Default 20, as
+	// Postfix default_destination_concurrency_limit.
 	Concurrency int
-	// Destination names the destination of a recipient, for concurrency
-	// limits and suspension. Default: the lower-cased recipient domain.
-	// A relay that knows the next hop (transport:nexthop) returns that.
-	Destination func(recipient string) string
 	// Poll is how often Next looks for due mail when nothing woke it.
 	// Default 1s.
 	Poll time.Duration
@@ -86,6 +84,10 @@ type Scheduler struct {
 	log  *slog.Logger
 	wake chan struct{}
 
+	// mu guards the maps below and nothing else: no callback of the
+	// caller's (Config.Now, Rand, Logger) and no I/O runs while it is
+	// held, and it is never held while calling the Queue (the Queue calls
+	// reserve, which takes it, inside Claim).
 	mu     sync.Mutex
 	active map[string]int     // deliveries in progress per destination
 	leased map[leaseKey]slots // concurrency slots held per claim
@@ -144,9 +146,6 @@ func NewScheduler(q Queue, cfg Config) *Scheduler {
 	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = defaultConcurrency
-	}
-	if c.Destination == nil {
-		c.Destination = Domain
 	}
 	if c.Poll <= 0 {
 		c.Poll = defaultPoll
@@ -351,14 +350,25 @@ func (s *Scheduler) Claim(ctx context.Context) (*Delivery, error) {
 	}
 }
 
+// destination is the destination r counts against for concurrency and
+// dead marks: the one recorded at store time, else its domain.
+func destination(r *Recipient) string {
+	if r.Destination != "" {
+		return r.Destination
+	}
+	return Domain(r.Address)
+}
+
 // reserve decides whether e can be handed out now and takes its
-// concurrency slots. It returns nil to refuse.
+// concurrency slots. It returns nil to refuse. It runs inside the
+// backend's claim and under s.mu, so it only reads the envelope and the
+// Scheduler's maps: no callback, no I/O.
 func (s *Scheduler) reserve(e *Envelope, now time.Time) *Delivery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := &Delivery{}
 	for _, i := range e.Pending() {
-		dest := s.cfg.Destination(e.Recipients[i].Address)
+		dest := destination(&e.Recipients[i])
 		if m, ok := s.dead[dest]; ok {
 			if now.Before(m.until) {
 				d.suspended = append(d.suspended, i)
@@ -484,17 +494,34 @@ func (s *Scheduler) Next(ctx context.Context) (*Delivery, error) {
 	}
 }
 
+// Lifetimes returns the lifetimes Done applies to recipient (an address):
+// the Config.Domains entry of its domain (Domain(recipient)) merged over
+// Config.Lifetimes, with the defaults filled in. Unlike a Config's, the
+// fields are the effective durations: Maximal and Bounce of 0 mean a
+// single attempt (a negative configured lifetime, Postfix's 0), Bounce is
+// capped to Maximal, and DelayWarning 0 means no delay warning. Bounce
+// replaces Maximal for mail from the null sender <>. A caller quoting
+// maximal_queue_lifetime to a sender (the Will-Retry-Until of a delay DSN,
+// RFC 3464 section 2.3.9) should take it from here, so that a domain with
+// a longer lifetime is quoted its own.
+func (s *Scheduler) Lifetimes(recipient string) Lifetimes {
+	return s.lifetimes(Domain(recipient))
+}
+
 // lifetimes resolves the lifetimes for one recipient domain.
-func (s *Scheduler) lifetimes(domain string) (maximal, bounce, warn time.Duration) {
+func (s *Scheduler) lifetimes(domain string) Lifetimes {
 	l := s.cfg.Lifetimes
 	if o, ok := s.cfg.Domains[domain]; ok {
 		l.Maximal = cmpOr(o.Maximal, l.Maximal)
 		l.Bounce = cmpOr(o.Bounce, l.Bounce)
 		l.DelayWarning = cmpOr(o.DelayWarning, l.DelayWarning)
 	}
-	maximal = lifetime(l.Maximal, defaultLifetime)
-	bounce = min(lifetime(l.Bounce, defaultLifetime), maximal)
-	return maximal, bounce, max(l.DelayWarning, 0)
+	maximal := lifetime(l.Maximal, defaultLifetime)
+	return Lifetimes{
+		Maximal:      maximal,
+		Bounce:       min(lifetime(l.Bounce, defaultLifetime), maximal),
+		DelayWarning: max(l.DelayWarning, 0),
+	}
 }
 
 func cmpOr(a, b time.Duration) time.Duration {
@@ -579,15 +606,16 @@ func (s *Scheduler) Done(ctx context.Context, d *Delivery, outcomes []Outcome) (
 		age := now.Sub(e.Arrival)
 		warn := false
 		for _, i := range e.Pending() {
-			maximal, bounce, w := s.lifetimes(Domain(e.Recipients[i].Address))
+			l := s.Lifetimes(e.Recipients[i].Address)
+			maximal := l.Maximal
 			if e.Sender == "" {
-				maximal = bounce
+				maximal = l.Bounce
 			}
 			if age >= maximal {
 				set(i, Expired, e.Recipients[i].Reason)
 				continue
 			}
-			if w > 0 && age >= w && !e.DelayWarned {
+			if w := l.DelayWarning; w > 0 && age >= w && !e.DelayWarned {
 				warn = true
 			}
 		}
@@ -615,13 +643,17 @@ func (s *Scheduler) Done(ctx context.Context, d *Delivery, outcomes []Outcome) (
 		return Report{}, err
 	}
 	rep.Envelope = final
-	s.mu.Lock()
+	marks := make(map[string]deadMark)
 	for _, o := range outcomes {
 		if o.Site && o.State == Deferred {
-			s.dead[s.cfg.Destination(d.Envelope.Recipients[o.Recipient].Address)] = deadMark{until: now.Add(s.cfg.DeadTime), reason: o.Reason}
+			marks[destination(&d.Envelope.Recipients[o.Recipient])] = deadMark{until: now.Add(s.cfg.DeadTime), reason: o.Reason}
 		}
 	}
-	s.mu.Unlock()
+	if len(marks) > 0 {
+		s.mu.Lock()
+		maps.Copy(s.dead, marks)
+		s.mu.Unlock()
+	}
 	attrs := []slog.Attr{slog.String("queue_id", string(d.Envelope.ID)),
 		slog.Int("delivered", len(rep.Delivered)), slog.Int("failed", len(rep.Failed)),
 		slog.Int("expired", len(rep.Expired)), slog.Bool("final", rep.Final)}
@@ -839,8 +871,8 @@ func (s *Scheduler) Flush(ctx context.Context, domain string) (int, error) {
 			ids = append(ids, e.ID)
 		}
 		for _, i := range e.Pending() {
-			if r := e.Recipients[i].Address; domain == "" || Domain(r) == Domain("@"+domain) {
-				dests = append(dests, s.cfg.Destination(r))
+			if r := &e.Recipients[i]; domain == "" || Domain(r.Address) == Domain("@"+domain) {
+				dests = append(dests, destination(r))
 			}
 		}
 		return nil
@@ -898,12 +930,16 @@ func (s *Scheduler) Release(ctx context.Context, id ID) error {
 // Delete removes a message without bouncing it (postsuper -d).
 func (s *Scheduler) Delete(ctx context.Context, id ID) error { return s.q.Remove(ctx, id) }
 
-// Suspended reports whether a destination is suspended at now, and why.
+// Suspended reports whether a destination is suspended now, and why. dest
+// is a destination as recipients record it in Recipient.Destination
+// ("relay:[mx.example]"), or the lower-cased domain of recipients that
+// record none.
 func (s *Scheduler) Suspended(dest string) (reason string, ok bool) {
+	now := s.cfg.Now() // a caller's clock: not called under s.mu
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	m, ok := s.dead[dest]
-	if !ok || !s.cfg.Now().Before(m.until) {
+	s.mu.Unlock()
+	if !ok || !now.Before(m.until) {
 		return "", false
 	}
 	return m.reason, true

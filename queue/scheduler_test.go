@@ -226,6 +226,13 @@ func TestExpiry(t *testing.T) {
 		if want := []int64{0, 432800, 1, 1728800}; !slices.Equal(expiredAt, want) {
 			t.Errorf("(recipient, expiry time) = %v, want %v", expiredAt, want)
 		}
+		// Lifetimes reports the lifetimes that expired them.
+		for k, rcpt := range []string{"u@example.com", "w@Backup.Example"} {
+			at := time.Duration(expiredAt[2*k+1]) * time.Second
+			if l := s.Lifetimes(rcpt).Maximal; at < l || at >= l+4000*time.Second {
+				t.Errorf("%s expired at %v; Lifetimes says %v (first attempt at or after it)", rcpt, at, l)
+			}
+		}
 	})
 }
 
@@ -410,21 +417,29 @@ func TestSuspension(t *testing.T) {
 	}
 }
 
-// TestConcurrency checks the per-destination limit and the Destination
-// hook: a.example and b.example share a next hop, so they share its limit.
+// storeDest stores a message to one recipient with its recorded
+// Recipient.Destination.
+func storeDest(t *testing.T, s *queue.Scheduler, rcpt, dest string) queue.ID {
+	t.Helper()
+	e := &queue.Envelope{Sender: "x@example.org", Recipients: []queue.Recipient{{Address: rcpt, Destination: dest}}}
+	if err := s.Store(context.Background(), e, strings.NewReader("Subject: x\r\n\r\nhi\r\n")); err != nil {
+		t.Fatalf("Store: %v", err)
+	}
+	return e.ID
+}
+
+// TestConcurrency checks the per-destination limit and the recorded
+// Recipient.Destination: a.example and b.example were recorded with one
+// next hop, so they share its limit; c.example has none recorded and
+// counts against its domain.
 func TestConcurrency(t *testing.T) {
-	s, c := newSched(t, queue.Config{Concurrency: 2, Destination: func(rcpt string) string {
-		if d := queue.Domain(rcpt); d != "a.example" && d != "b.example" {
-			return "smtp:" + d
-		}
-		return "smtp:[relay.example]"
-	}})
+	s, c := newSched(t, queue.Config{Concurrency: 2})
 	var aIDs []queue.ID
 	for range 3 {
-		aIDs = append(aIDs, store(t, s, "x@example.org", "u@a.example"))
+		aIDs = append(aIDs, storeDest(t, s, "u@a.example", "smtp:[relay.example]"))
 		c.Advance(time.Second)
 	}
-	bID := store(t, s, "x@example.org", "u@b.example")
+	bID := storeDest(t, s, "u@b.example", "smtp:[relay.example]")
 	c.Advance(time.Second)
 	other := store(t, s, "x@example.org", "u@c.example")
 	d1, d2 := claim(t, s), claim(t, s)
@@ -443,6 +458,78 @@ func TestConcurrency(t *testing.T) {
 	done(t, s, d2, []queue.Outcome{{Recipient: 0, State: queue.Delivered}})
 	if d := claim(t, s); d.Envelope.ID != bID {
 		t.Errorf("after a slot freed: %s, want %s", d.Envelope.ID, bID)
+	}
+}
+
+// TestRecordedDestinationSuspension: a site-level failure marks the
+// recorded destination dead, not the recipient domain; mail for another
+// domain recorded with that destination waits, mail for the same domain
+// recorded with another destination goes ahead; Flush of a domain lifts
+// the marks of the destinations its pending recipients recorded.
+func TestRecordedDestinationSuspension(t *testing.T) {
+	ctx := context.Background()
+	s, c := newSched(t, queue.Config{})
+	a := storeDest(t, s, "u@a.example", "relay:[mx.example]")
+	c.Advance(time.Second)
+	b := storeDest(t, s, "u@b.example", "relay:[mx.example]")
+	c.Advance(time.Second)
+	other := storeDest(t, s, "v@a.example", "smtp:a.example")
+	d := claim(t, s)
+	if d.Envelope.ID != a {
+		t.Fatal("due order")
+	}
+	done(t, s, d, []queue.Outcome{{Recipient: 0, State: queue.Deferred, Site: true, Reason: "refused"}})
+	if _, ok := s.Suspended("relay:[mx.example]"); !ok {
+		t.Error("the recorded destination is not suspended")
+	}
+	if _, ok := s.Suspended("a.example"); ok {
+		t.Error("the recipient domain was suspended instead of the recorded destination")
+	}
+	if d := claim(t, s); d.Envelope.ID != other || len(d.Attempt) != 1 {
+		t.Errorf("Claim = %s attempt %v, want %s (b is deferred on the spot)", d.Envelope.ID, d.Attempt, other)
+	}
+	if eb, _ := s.Get(ctx, b); !strings.HasPrefix(eb.Recipients[0].Reason, "delivery temporarily suspended: ") {
+		t.Errorf("b.example recorded with the dead destination: %+v", eb.Recipients[0])
+	}
+	if _, err := s.Flush(ctx, "b.example"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Suspended("relay:[mx.example]"); ok {
+		t.Error("Flush of b.example left its recorded destination suspended")
+	}
+}
+
+// TestLifetimes: Scheduler.Lifetimes reports what Done applies, with a
+// per-domain override merged over the global lifetimes and the defaults.
+func TestLifetimes(t *testing.T) {
+	const day = 24 * time.Hour
+	s, _ := newSched(t, queue.Config{
+		Lifetimes: queue.Lifetimes{DelayWarning: 4 * time.Hour},
+		Domains: map[string]queue.Lifetimes{
+			"backup.example": {Maximal: 20 * day},
+			"short.example":  {Maximal: 2 * day, Bounce: 3 * day},
+			"once.example":   {Maximal: -1, DelayWarning: -1},
+		},
+	})
+	for _, tc := range []struct {
+		rcpt string
+		want queue.Lifetimes
+	}{
+		{"u@backup.example", queue.Lifetimes{Maximal: 20 * day, Bounce: 5 * day, DelayWarning: 4 * time.Hour}},
+		{"u@Backup.Example.", queue.Lifetimes{Maximal: 20 * day, Bounce: 5 * day, DelayWarning: 4 * time.Hour}},
+		{"u@other.example", queue.Lifetimes{Maximal: 5 * day, Bounce: 5 * day, DelayWarning: 4 * time.Hour}},
+		{"u@short.example", queue.Lifetimes{Maximal: 2 * day, Bounce: 2 * day, DelayWarning: 4 * time.Hour}},
+		{"u@once.example", queue.Lifetimes{}},
+		{"postmaster", queue.Lifetimes{Maximal: 5 * day, Bounce: 5 * day, DelayWarning: 4 * time.Hour}},
+	} {
+		if got := s.Lifetimes(tc.rcpt); got != tc.want {
+			t.Errorf("Lifetimes(%q) = %+v, want %+v", tc.rcpt, got, tc.want)
+		}
+	}
+	// The defaults alone are Postfix's.
+	d, _ := newSched(t, queue.Config{})
+	if got, want := d.Lifetimes("u@example.com"), (queue.Lifetimes{Maximal: 5 * day, Bounce: 5 * day}); got != want {
+		t.Errorf("default Lifetimes = %+v, want %+v", got, want)
 	}
 }
 

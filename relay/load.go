@@ -264,16 +264,6 @@ func Load(ctx context.Context, cf *MainCF, o LoadOptions) (*Loaded, error) {
 		Lifetimes:      life,
 		Concurrency:    int(ints["default_destination_concurrency_limit"]),
 		Logger:         log,
-		// Destinations are transport:nexthop, as Postfix's queue manager
-		// names them: relay-domain mail has its own concurrency and dead
-		// marks, apart from general outbound mail (O3).
-		Destination: func(rcpt string) string {
-			rt, err := router.Route(context.Background(), rcpt)
-			if err != nil {
-				return queue.Domain(rcpt)
-			}
-			return rt.Transport + ":" + strings.ToLower(rt.Nexthop)
-		},
 	})
 	workers := o.Workers
 	if workers <= 0 {

@@ -4,8 +4,9 @@
 // pgx.
 //
 // A message is one row of <prefix>messages holding the envelope record
-// (queue.EncodeEnvelope, checked on every read) and the columns the
-// schedule needs; its body is stored in 1 MiB chunks in <prefix>bodies, so
+// (queue.EncodeEnvelope, checked on every read: every envelope field is
+// in it, each recipient's recorded Destination included, and rows written
+// before a field existed still decode) and the columns the schedule needs; its body is stored in 1 MiB chunks in <prefix>bodies, so
 // a 50 MB body is streamed in both directions. Store commits one
 // transaction: with synchronous_commit on (PostgreSQL's default) the
 // message is on disk when Store returns, and PostgreSQL's own WAL group

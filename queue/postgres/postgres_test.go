@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"io"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -84,6 +86,67 @@ func TestConformance(t *testing.T) {
 }
 
 var queues = map[*postgres.Queue]string{}
+
+// TestOldRowReadable: a row written before queue.Recipient.Destination
+// existed (its envelope record has no "dest") is read, claimed and
+// updated; a destination recorded later is kept.
+func TestOldRowReadable(t *testing.T) {
+	ctx := context.Background()
+	p := pool(t)
+	t.Cleanup(p.Close)
+	pre := prefix()
+	q, err := postgres.Open(ctx, p, &postgres.Options{Prefix: pre})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.Exec(ctx, "DROP TABLE "+pre+"messages, "+pre+"bodies; DROP SEQUENCE "+pre+"lease_seq")
+	})
+	js := `{"id":"OLDROW","sender":"s@example.org","rcpts":[{"addr":"u@example.com","notify":12}],"size":4,"arrival":1767323045000000006}`
+	rec := fmt.Appendf(nil, "MXQ1 %08x %d\n%s\n", crc32.Checksum([]byte(js), crc32.MakeTable(crc32.Castagnoli)), len(js), js)
+	if _, err := p.Exec(ctx, "INSERT INTO "+pre+"messages (id, env, size, arrival, next_at, held) VALUES ('OLDROW', $1, 4, 1767323045000000006, 1767323045000000006, false)", rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Exec(ctx, "INSERT INTO "+pre+"bodies (id, seq, data) VALUES ('OLDROW', 0, 'body'::bytea)"); err != nil {
+		t.Fatal(err)
+	}
+	e, err := q.Get(ctx, "OLDROW")
+	if err != nil {
+		t.Fatalf("Get of an old row: %v", err)
+	}
+	if len(e.Recipients) != 1 || e.Recipients[0].Address != "u@example.com" || e.Recipients[0].Destination != "" ||
+		e.Recipients[0].Notify != queue.NotifyFailure|queue.NotifyDelay {
+		t.Errorf("old row read as %+v", e)
+	}
+	rc, err := q.Body(ctx, "OLDROW")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(rc); err != nil || string(b) != "body" {
+		t.Errorf("old row's body %q, %v", b, err)
+	}
+	rc.Close()
+	s := queue.NewScheduler(q, queue.Config{})
+	d, err := s.Claim(ctx)
+	if err != nil || d.Envelope.ID != "OLDROW" {
+		t.Fatalf("Claim of an old row: %v", err)
+	}
+	if _, err := s.Done(ctx, d, []queue.Outcome{{Recipient: 0, State: queue.Deferred, Reason: "451 later", Site: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Suspended("example.com"); !ok {
+		t.Error("an old row without a destination did not count against its domain")
+	}
+	if err := q.Modify(ctx, "OLDROW", func(e *queue.Envelope) error {
+		e.Recipients[0].Destination = "relay:[mx.example.com]"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := q.Get(ctx, "OLDROW"); err != nil || e.Recipients[0].Destination != "relay:[mx.example.com]" || e.Recipients[0].Reason != "451 later" {
+		t.Errorf("after recording a destination: %+v, %v", e.Recipients, err)
+	}
+}
 
 // BenchmarkStore measures durable stores per second (4 KiB bodies) with
 // 1, 16 and 64 concurrent writers; PostgreSQL's WAL group commit shares

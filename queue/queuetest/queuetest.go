@@ -8,7 +8,8 @@
 //	}
 //
 // It checks what the Scheduler and a relay rely on: an acknowledged Store
-// is complete (envelope fields to the nanosecond, body byte for byte) and,
+// is complete (envelope fields to the nanosecond, each recipient's recorded
+// Destination included, body byte for byte) and,
 // for a persistent backend, survives a reopen; a failed Store leaves
 // nothing; claims come in due order, respect leases and are never handed
 // to two workers at once; a lease that runs out makes the message due
@@ -96,9 +97,10 @@ func sample(n int) *queue.Envelope {
 	return &queue.Envelope{
 		Sender: fmt.Sprintf("sender%d@example.org", n),
 		Recipients: []queue.Recipient{
-			{Address: fmt.Sprintf("a%d@example.com", n), Notify: queue.NotifyFailure | queue.NotifyDelay, ORCPT: "rfc822;orig@example.com"},
+			{Address: fmt.Sprintf("a%d@example.com", n), Notify: queue.NotifyFailure | queue.NotifyDelay, ORCPT: "rfc822;orig@example.com",
+				Destination: "relay:[mx.example.com]"},
 			{Address: "b@Example.NET"},
-			{Address: "ü@bücher.example", Notify: queue.NotifyNever},
+			{Address: "ü@bücher.example", Notify: queue.NotifyNever, Destination: "smtp:bücher.example"},
 		},
 		Ret:         queue.RetHdrs,
 		EnvID:       "env-" + fmt.Sprint(n),
@@ -170,6 +172,11 @@ func (s suite) storeGet(t *testing.T) {
 	}
 	got := get(t, q, id)
 	same(t, "Get after Store", got, *e)
+	for i, r := range got.Recipients {
+		if r.Destination != e.Recipients[i].Destination {
+			t.Errorf("recipient %d: Destination %q after Store, want %q", i, r.Destination, e.Recipients[i].Destination)
+		}
+	}
 	if got.Lease.Token != 0 {
 		t.Errorf("fresh message has a lease: %+v", got.Lease)
 	}
@@ -419,7 +426,7 @@ func (s suite) accept(t *testing.T) {
 	q := s.o.New(t)
 	for i := range 5 {
 		e := sample(i)
-		e.ID = queue.ID(fmt.Sprint("M", i))
+		e.ID = queue.ID(fmt.Sprint("msg", i))
 		s.store(t, q, e, nil)
 	}
 	var seen []queue.ID
@@ -428,16 +435,16 @@ func (s suite) accept(t *testing.T) {
 			t.Errorf("accept saw a lease on an unclaimed message")
 		}
 		seen = append(seen, e.ID)
-		return e.ID == "M3"
+		return e.ID == "msg3"
 	})
-	if err != nil || c.ID != "M3" {
-		t.Fatalf("Claim with accept = %v, %v; want M3", c.ID, err)
+	if err != nil || c.ID != "msg3" {
+		t.Fatalf("Claim with accept = %v, %v; want msg3", c.ID, err)
 	}
-	if !slices.Equal(seen, []queue.ID{"M0", "M1", "M2", "M3"}) {
-		t.Errorf("accept called for %v, want M0..M3 in due order", seen)
+	if !slices.Equal(seen, []queue.ID{"msg0", "msg1", "msg2", "msg3"}) {
+		t.Errorf("accept called for %v, want msg0..msg3 in due order", seen)
 	}
 	// Refused messages stay due.
-	if got := claimAll(t, q, T0.Add(time.Hour)); !slices.Equal(got, []queue.ID{"M0", "M1", "M2", "M4"}) {
+	if got := claimAll(t, q, T0.Add(time.Hour)); !slices.Equal(got, []queue.ID{"msg0", "msg1", "msg2", "msg4"}) {
 		t.Errorf("after refusals, claims %v", got)
 	}
 	if _, err := q.Claim(ctx(), T0.Add(time.Hour), time.Minute, func(*queue.Envelope) bool { return false }); !errors.Is(err, queue.ErrEmpty) {
@@ -521,6 +528,21 @@ func (s suite) recipientState(t *testing.T) {
 	if g.Recipients[2].Reason != "550 5.1.1 <ü@bücher.example>: unknown" || !g.Recipients[2].Notified ||
 		g.Recipients[0].Notified || !g.DelayWarned || g.Attempts != 1 {
 		t.Errorf("fields not kept: %+v", g)
+	}
+	// The recorded destinations survive a Modify that leaves them alone,
+	// and one that changes them.
+	if g.Recipients[0].Destination != "relay:[mx.example.com]" || g.Recipients[1].Destination != "" ||
+		g.Recipients[2].Destination != "smtp:bücher.example" {
+		t.Errorf("destinations not kept: %q %q %q", g.Recipients[0].Destination, g.Recipients[1].Destination, g.Recipients[2].Destination)
+	}
+	if err := q.Modify(ctx(), id, func(e *queue.Envelope) error {
+		e.Recipients[1].Destination = "smtp:[fallback.example]:587"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if g := get(t, q, id); g.Recipients[1].Destination != "smtp:[fallback.example]:587" || g.Recipients[0].Destination != "relay:[mx.example.com]" {
+		t.Errorf("destinations after Modify: %q %q", g.Recipients[0].Destination, g.Recipients[1].Destination)
 	}
 	if err := q.Modify(ctx(), id, func(e *queue.Envelope) error {
 		e.Recipients[1].State = queue.Expired
