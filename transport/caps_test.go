@@ -45,9 +45,10 @@ func TestMXHostCap(t *testing.T) {
 	}
 }
 
-// M12 with peers that break mid-session: a primary that drops the
-// connection while the content is in flight, and one that floods its EHLO
-// reply, both pass the recipients on to the next MX; nothing is lost.
+// The try-next-address rules with peers that break mid-session: a primary
+// that drops the connection while the content is in flight, and one that
+// floods its EHLO reply, both pass the recipients on to the next MX;
+// nothing is lost.
 func TestDeliverPastBrokenPeers(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	e.w.route("127.0.20.1:25", peertest.Script(t, "220 a.three\r\n", func(cmd string) string {
@@ -141,8 +142,9 @@ func TestDNSCacheRecordBound(t *testing.T) {
 
 // The MX host cap never splits a preference: past MaxMXHosts, the hosts
 // of the same preference as the last one kept are looked up too (up to
-// five times the cap), so this host is found among its equals (M9) and
-// the mail does not go round between equal-preference MX hosts.
+// five times the cap), so this host is found among its equals by the
+// backup-MX self check and the mail does not go round between
+// equal-preference MX hosts.
 func TestMXHostCapKeepsPreferenceWhole(t *testing.T) {
 	var zone strings.Builder
 	zone.WriteString("$ORIGIN test.\n$TTL 300\n")

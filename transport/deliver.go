@@ -120,9 +120,11 @@ type AgentConfig struct {
 	// smtp_mx_session_limit. Handshake failures do not count.
 	SessionLimit int
 	// FallbackRelay is tried after the route's nexthops when recipients
-	// are left (Postfix smtp_fallback_relay, default empty). It is never
-	// used for relay-class mail, nor when this host is an MX of the
-	// destination, nor after a mail loop or a null MX (M11).
+	// are left (Postfix smtp_fallback_relay, default empty). As in
+	// Postfix's smtp_connect.c, it is not used when this host is an MX of
+	// the destination, nor after a mail loop; unlike Postfix, it is never
+	// used for relay-class mail nor after a null MX (see the package
+	// documentation).
 	FallbackRelay string
 	// TLS chooses the STARTTLS policy of each hop. Nil: the zero
 	// TLSPolicy (opportunistic) everywhere.
@@ -140,7 +142,8 @@ type AgentConfig struct {
 }
 
 // Agent delivers messages along routes: it resolves a route's nexthops to
-// addresses and tries them in order with the M12 rules. It is safe for
+// addresses and tries them in order with Postfix's try-next-address rules
+// (smtp_connect.c, smtp_trouble.c; see Deliver). It is safe for
 // concurrent use when its Sender and Resolver are.
 type Agent struct {
 	c        AgentConfig
@@ -283,18 +286,20 @@ type Delivery struct {
 // with the transport's protocol.
 //
 // The route's nexthops are tried in order, each resolved to addresses by
-// AddressConfig.Resolve (M1-M10), and the recipients still pending are
-// offered to each address in turn (M12): a connect failure, timeout,
-// 4xx or 5xx greeting, or 4xx EHLO/MAIL/DATA moves on to the next address
-// with those recipients; a RCPT 4xx keeps that recipient for the next
-// address; a 5xx is final for the recipients it answered. Per nexthop, at
-// most AddressConfig.AddressLimit addresses and SessionLimit established
-// sessions are used (M3). When this host is one of the destination's MX
-// hosts, or the mail loops, no later nexthop and no fallback relay is
-// tried (M11). Recipients left at the end are deferred, or bounced when
-// their last reason is permanent; a temporary reason is kept over a later
-// permanent one, and a permanent failure of $relayhost or of the fallback
-// relay is deferred as 4.3.5.
+// AddressConfig.Resolve, and the recipients still pending are offered to
+// each address in turn, as Postfix's smtp_connect.c and smtp_trouble.c
+// do: a connect failure, timeout, 4xx or 5xx greeting, or 4xx
+// EHLO/MAIL/DATA moves on to the next address with those recipients; a
+// RCPT 4xx keeps that recipient for the next address; a 5xx is final for
+// the recipients it answered. Per nexthop, at most
+// AddressConfig.AddressLimit addresses and SessionLimit established
+// sessions are used (smtp_mx_address_limit, smtp_mx_session_limit). When
+// this host is one of the destination's MX hosts, or the mail loops, no
+// later nexthop and no fallback relay (smtp_fallback_relay) is tried.
+// Recipients left at the end are deferred, or bounced when their last
+// reason is permanent; a temporary reason is kept over a later permanent
+// one, and a permanent failure of $relayhost or of the fallback relay is
+// deferred as 4.3.5.
 //
 // Deliver always returns one result per recipient; it has no error return.
 // Cancelling ctx defers the recipients not yet final.
@@ -361,7 +366,7 @@ type run struct {
 	last         []error // last failure per recipient
 	fromFallback []bool  // last failure came from the fallback relay
 	fallback     bool    // trying the fallback relay now
-	final        bool    // no further nexthop or fallback (M11)
+	final        bool    // no further nexthop or fallback relay
 }
 
 // note records a failure for a pending recipient; a temporary reason is
@@ -416,7 +421,8 @@ func (u *run) hops(ctx context.Context, hops []Hop, fallback bool) {
 		}
 		addrs, err := cfg.Resolve(ctx, hop, u.lmtp)
 		if addrs.IAmMX {
-			// We are an MX host: this hop is the final one (M11).
+			// We are an MX host: this hop is the final one, as
+			// smtp_connect.c decides.
 			u.d.IAmMX, u.final = true, true
 		}
 		if err != nil {
@@ -475,8 +481,8 @@ func textOf(err error) string {
 }
 
 // session runs one session to dest with the pending recipients and applies
-// the M12 rules to the results. It reports whether the session was
-// established (counts against the session limit).
+// the try-next-address rules to the results. It reports whether the
+// session was established (counts against the session limit).
 func (u *run) session(ctx context.Context, hop Hop, dest Dest, pol TLSPolicy) bool {
 	t := client.Target{Host: dest.Host, Network: dest.Network(), Address: dest.Address(), LMTP: u.lmtp,
 		TLS: pol.Level, TLSConfig: pol.Config, TLSMatch: pol.targetMatch(hop, dest)}

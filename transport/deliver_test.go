@@ -107,8 +107,8 @@ func triedHosts(d *Delivery) []string {
 	return out
 }
 
-// M1, M12: a dead primary (connect refused) and a 4xx greeting move on to
-// the next MX; the third delivers.
+// Try-next-address (smtp_trouble.c): a dead primary (connect refused) and
+// a 4xx greeting move on to the next MX; the third delivers.
 func TestDeliverNextAddressAfterConnectFailureAndGreeting(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	busy := peertest.Script(t, "421 4.3.2 b.three busy\r\n", func(string) string { return "" })
@@ -135,7 +135,7 @@ func TestDeliverNextAddressAfterConnectFailureAndGreeting(t *testing.T) {
 	}
 }
 
-// M12: a 5xx greeting is skipped like a failure (smtp_skip_5xx_greeting),
+// A 5xx greeting is skipped like a failure (smtp_skip_5xx_greeting),
 // a 4xx EHLO and a timeout move on too.
 func TestDeliverNextAddressAfterHeloAndTimeout(t *testing.T) {
 	e := newEnv(t, nil, func(c *client.Config) { c.Timeouts.Helo = 200 * time.Millisecond })
@@ -153,7 +153,7 @@ func TestDeliverNextAddressAfterHeloAndTimeout(t *testing.T) {
 	}
 }
 
-// M12: RCPT 5xx is final for that recipient, RCPT 4xx keeps the recipient
+// RCPT 5xx is final for that recipient, RCPT 4xx keeps the recipient
 // for the next address, which is offered only the pending ones.
 func TestDeliverRcptReplies(t *testing.T) {
 	e := newEnv(t, nil, nil)
@@ -185,8 +185,8 @@ func TestDeliverRcptReplies(t *testing.T) {
 	}
 }
 
-// M3: at most two established sessions per nexthop; the recipient is then
-// deferred with the last server's reply.
+// smtp_mx_session_limit: at most two established sessions per nexthop; the
+// recipient is then deferred with the last server's reply.
 func TestDeliverSessionLimit(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	for i, host := range []string{"127.0.20.1:25", "127.0.20.2:25", "127.0.20.3:25"} {
@@ -205,7 +205,7 @@ func TestDeliverSessionLimit(t *testing.T) {
 	}
 }
 
-// M3: the address limit counts every address tried, reachable or not.
+// smtp_mx_address_limit counts every address tried, reachable or not.
 func TestDeliverAddressLimit(t *testing.T) {
 	e := newEnv(t, func(c *AgentConfig) { c.Addresses.AddressLimit = 2 }, nil)
 	d := e.agent.Deliver(context.Background(), smtpRoute("many.test"), message("u@many.test"))
@@ -215,7 +215,7 @@ func TestDeliverAddressLimit(t *testing.T) {
 	wantRcpt(t, d.Recipients[0], client.Deferred, 451, "4.4.1", "m.many.test", "connect to m.many.test[127.0.27.2]:25: Connection refused")
 }
 
-// M12: MAIL or DATA 5xx bounces every recipient still pending; a 4xx at end
+// MAIL or DATA 5xx bounces every recipient still pending; a 4xx at end
 // of data offers them to the next address.
 func TestDeliverDataReplies(t *testing.T) {
 	e := newEnv(t, nil, nil)
@@ -232,8 +232,8 @@ func TestDeliverDataReplies(t *testing.T) {
 	}
 }
 
-// M8, M9, M11: as backup MX we only try the better MX; when it is down the
-// mail is deferred, and the fallback relay is not used.
+// As backup MX we only try the better MX (smtp_addr.c); when it is down the
+// mail is deferred, and the fallback relay is not used (smtp_connect.c).
 func TestDeliverBackupMX(t *testing.T) {
 	e := newEnv(t, func(c *AgentConfig) { c.FallbackRelay = "[fallback.test]" }, nil)
 	d := e.agent.Deliver(context.Background(), smtpRoute("bk.test"), message("u@bk.test"))
@@ -252,7 +252,7 @@ func TestDeliverBackupMX(t *testing.T) {
 	wantRcpt(t, d.Recipients[0], client.Delivered, 250, "2.0.0", "primary.bk.test", "250")
 }
 
-// M9: as backup MX of a domain whose better MX has no address, the mail
+// As backup MX of a domain whose better MX has no address, the mail
 // is deferred 4.4.4 (never bounced, never sent to the fallback relay).
 func TestDeliverPrimaryWithoutAddress(t *testing.T) {
 	e := newEnv(t, func(c *AgentConfig) { c.FallbackRelay = "[fallback.test]" }, nil)
@@ -263,7 +263,7 @@ func TestDeliverPrimaryWithoutAddress(t *testing.T) {
 	}
 }
 
-// M9, M10: mail to a domain whose best MX is us, or to a [host] that is us,
+// Mail to a domain whose best MX is us, or to a [host] that is us,
 // bounces 5.4.6; through relayhost it is a configuration problem (4.3.5).
 // No fallback relay is tried after a loop.
 func TestDeliverLoop(t *testing.T) {
@@ -283,7 +283,8 @@ func TestDeliverLoop(t *testing.T) {
 	}
 }
 
-// M5, M6: DNS failures decide without any connection.
+// DNS failures (a null MX, a temporary MX lookup failure, a domain that
+// does not exist) decide without any connection.
 func TestDeliverDNSFailures(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	d := e.agent.Deliver(context.Background(), smtpRoute("nullmx.test"), message("u@nullmx.test"))
@@ -298,7 +299,7 @@ func TestDeliverDNSFailures(t *testing.T) {
 	}
 }
 
-// M11: the fallback relay takes default-class mail the destination could
+// smtp_fallback_relay takes default-class mail the destination could
 // not; never relay-class mail; its hard failure is a configuration problem.
 func TestDeliverFallbackRelay(t *testing.T) {
 	e := newEnv(t, func(c *AgentConfig) { c.FallbackRelay = "[fallback.test]" }, nil)
@@ -332,7 +333,8 @@ func TestDeliverFallbackRelay(t *testing.T) {
 	}
 }
 
-// X3 and transports without a protocol.
+// The special transports error:, retry: and discard:, and transports
+// without a protocol.
 func TestDeliverSpecialRoutes(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	ctx := context.Background()

@@ -48,7 +48,8 @@ func (d Dest) String() string {
 	return d.Host + "[" + d.Addr.String() + "]:" + strconv.Itoa(int(d.Port))
 }
 
-// AddressConfig controls how a nexthop becomes a list of addresses (M1-M10).
+// AddressConfig controls how a nexthop becomes a list of addresses, as
+// Postfix's smtp_addr.c does it.
 // The zero value is Postfix's default behaviour with a resolver that must be
 // set.
 type AddressConfig struct {
@@ -57,7 +58,7 @@ type AddressConfig struct {
 	// MyAddresses are this host's own addresses: the listening addresses
 	// (inet_interfaces; every interface address for "all") and the
 	// proxy_interfaces of a NATed or proxied MX. A destination that
-	// resolves to one of them on port 25 is a mail loop (M8-M10).
+	// resolves to one of them on port 25 is a mail loop (smtp_addr.c).
 	MyAddresses []netip.Addr
 	// AddressLimit is the number of addresses tried per delivery. Default
 	// 5, as Postfix smtp_mx_address_limit; negative means no limit.
@@ -85,9 +86,9 @@ type AddressConfig struct {
 	// MaxMXHosts caps the MX hosts looked up per domain, best first.
 	// Hosts of the same preference as the last one within the cap are
 	// looked up too, up to five times the cap, so that the self check
-	// (M9) sees all of a preference. Default 20. Postfix has no such cap;
-	// a peer listing thousands of MX records should not cost thousands of
-	// queries.
+	// (smtp_addr.c's backup-MX truncation) sees all of a preference.
+	// Default 20. Postfix has no such cap; a peer listing thousands of MX
+	// records should not cost thousands of queries.
 	MaxMXHosts int
 }
 
@@ -133,24 +134,27 @@ func (c *AddressConfig) shuffle(d []Dest) {
 // Addresses is the outcome of resolving one hop.
 type Addresses struct {
 	// Dests are the addresses to try, best first, already truncated at
-	// our own preference (M9) and balanced between IPv4 and IPv6 within
-	// the address limit (M3). The address limit itself applies across
-	// all hops of a delivery.
+	// our own preference (smtp_addr.c) and balanced between IPv4 and IPv6
+	// within the address limit (smtp_mx_address_limit,
+	// smtp_balance_inet_protocols). The address limit itself applies
+	// across all hops of a delivery.
 	Dests []Dest
 	// IAmMX reports that one of MyAddresses was in the MX list: this
 	// host is a (backup) MX for the destination, so it must not pass the
-	// mail to a fallback relay (M11).
+	// mail to a fallback relay (smtp_fallback_relay; smtp_connect.c).
 	IAmMX bool
 }
 
 // maxMXHostsDefault is MaxMXHosts' default.
 const maxMXHostsDefault = 20
 
-// Resolve returns the addresses of one hop, applying M1-M10. lmtp selects
-// LMTP semantics: no MX lookup, default port 24, no loop detection. Errors
-// are *Error with Postfix's status: 4.4.3 temporary DNS failure, 5.4.4 host
-// not found, 5.1.0 null MX, 5.4.6 mail loops back to myself, 4.4.4 unable
-// to find primary relay.
+// Resolve returns the addresses of one hop, as Postfix's smtp_addr.c: MX
+// lookup (RFC 5321 section 5.1), implicit MX, null MX (RFC 7505), sorting
+// and shuffling, and the self check. lmtp selects LMTP semantics: no MX
+// lookup, default port 24, no loop detection. Errors are *Error with
+// Postfix's status: 4.4.3 temporary DNS failure, 5.4.4 host not found,
+// 5.1.0 null MX, 5.4.6 mail loops back to myself, 4.4.4 unable to find
+// primary relay.
 func (c *AddressConfig) Resolve(ctx context.Context, hop Hop, lmtp bool) (Addresses, error) {
 	defPort := uint16(SMTPPort)
 	if lmtp {
@@ -176,7 +180,8 @@ func (c *AddressConfig) domainAddrs(ctx context.Context, domain string, port uin
 		de := dnsErrorOf(err, domain, "MX")
 		switch de.Kind {
 		case DNSNotFound, DNSNoData:
-			// M4: no MX records, the domain is its own MX (RFC 5321 5.1).
+			// No MX records: the domain is its own MX (implicit MX,
+			// RFC 5321 section 5.1).
 			d, err := c.hostAddrs(ctx, domain, port, loopDetect)
 			return Addresses{Dests: d}, err
 		case DNSTemporary:
@@ -196,7 +201,7 @@ func (c *AddressConfig) domainAddrs(ctx context.Context, domain string, port uin
 	}
 	for _, mx := range mxs {
 		if mx.Host == "." || mx.Host == "" {
-			// M6, RFC 7505.
+			// Null MX, RFC 7505.
 			return Addresses{}, newError("5.1.0", nil, "Domain %s does not accept mail (nullMX)", domain)
 		}
 	}
@@ -208,7 +213,7 @@ func (c *AddressConfig) domainAddrs(ctx context.Context, domain string, port uin
 	}
 	if len(mxs) > maxHosts {
 		// Never split a preference (up to five times the cap): the self
-		// check must see every host of our preference (M9).
+		// check must see every host of our preference.
 		cut := maxHosts
 		for cut < len(mxs) && cut < 5*maxHosts && mxs[cut].Pref == mxs[maxHosts-1].Pref {
 			cut++
@@ -217,8 +222,9 @@ func (c *AddressConfig) domainAddrs(ctx context.Context, domain string, port uin
 	}
 	bestPref := int(mxs[0].Pref)
 
-	// M1, M7: addresses of every MX host. A soft error dominates hard
-	// ones, as Postfix's smtp_addr_one.
+	// Addresses of every MX host (smtp_defer_if_no_mx_address_found
+	// when none has one). A soft error dominates hard ones, as Postfix's
+	// smtp_addr_one.
 	var dests []Dest
 	var why *Error
 	for _, mx := range mxs {
@@ -242,7 +248,8 @@ func (c *AddressConfig) domainAddrs(ctx context.Context, domain string, port uin
 		return Addresses{}, why
 	}
 
-	// M8, M9: find ourselves; keep only strictly better preferences.
+	// Find ourselves (inet_interfaces, proxy_interfaces); keep only
+	// strictly better preferences, as smtp_addr.c's backup-MX truncation.
 	res := Addresses{}
 	if loopDetect {
 		if i := slices.IndexFunc(dests, func(d Dest) bool { return c.isMine(d.Addr) }); i >= 0 {
@@ -258,8 +265,9 @@ func (c *AddressConfig) domainAddrs(ctx context.Context, domain string, port uin
 			}
 		}
 	}
-	// M2: shuffle, then sort by preference: equal preferences in random
-	// order, the preferred family first.
+	// Shuffle, then sort by preference: equal preferences in random
+	// order (smtp_randomize_addresses), the preferred family first
+	// (smtp_address_preference).
 	c.shuffle(dests)
 	slices.SortStableFunc(dests, func(a, b Dest) int {
 		if a.Pref != b.Pref {
@@ -280,7 +288,7 @@ func (c *AddressConfig) hostAddrs(ctx context.Context, host string, port uint16,
 	dests := make([]Dest, 0, len(addrs))
 	for _, a := range addrs {
 		if loopDetect && c.isMine(a) {
-			// M10.
+			// A [host] or relayhost that is us (smtp_addr.c).
 			return nil, newError("5.4.6", nil, "mail for %s loops back to myself", host)
 		}
 		dests = append(dests, Dest{Host: host, Addr: a, Port: port})

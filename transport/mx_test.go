@@ -153,7 +153,9 @@ func resolveHop(t *testing.T, c *AddressConfig, nexthop string) (Addresses, erro
 
 var us = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
 
-func TestMXSortAndAddresses(t *testing.T) { // M1
+// MX hosts sorted by preference, each resolved to its addresses (RFC 5321
+// section 5.1, smtp_addr.c).
+func TestMXSortAndAddresses(t *testing.T) {
 	_, r := newDNSServer(t)
 	c := &AddressConfig{Resolver: r, Shuffle: noShuffle}
 	a, err := resolveHop(t, c, "plain.test")
@@ -176,7 +178,9 @@ func TestMXSortAndAddresses(t *testing.T) { // M1
 	}
 }
 
-func TestMXEqualPreferenceShuffled(t *testing.T) { // M2
+// smtp_randomize_addresses: equal preferences are shuffled, different ones
+// never reordered.
+func TestMXEqualPreferenceShuffled(t *testing.T) {
 	_, r := newDNSServer(t)
 	c := &AddressConfig{Resolver: r, Shuffle: reverse}
 	a, err := resolveHop(t, c, "equal.test")
@@ -209,7 +213,8 @@ func TestMXEqualPreferenceShuffled(t *testing.T) { // M2
 	}
 }
 
-func TestMXAddressLimitBalanced(t *testing.T) { // M3
+// smtp_mx_address_limit with smtp_balance_inet_protocols.
+func TestMXAddressLimitBalanced(t *testing.T) {
 	_, r := newDNSServer(t)
 	c := &AddressConfig{Resolver: r, Shuffle: noShuffle}
 	a, err := resolveHop(t, c, "many.test")
@@ -227,7 +232,9 @@ func TestMXAddressLimitBalanced(t *testing.T) { // M3
 	}
 }
 
-func TestMXImplicitOnNoData(t *testing.T) { // M4
+// Implicit MX (RFC 5321 section 5.1): no MX records, the domain is its own
+// MX.
+func TestMXImplicitOnNoData(t *testing.T) {
 	srv, r := newDNSServer(t)
 	c := &AddressConfig{Resolver: r}
 	a, err := resolveHop(t, c, "amonly.test")
@@ -250,7 +257,10 @@ func TestMXImplicitOnNoData(t *testing.T) { // M4
 	wantStatus(t, err, "4.4.3", "Host not found, try again")
 }
 
-func TestMXTemporaryFailureNoFallback(t *testing.T) { // M5
+// A temporary MX lookup failure defers without falling back to the
+// domain's own addresses (ignore_mx_lookup_error = no); a non-recoverable
+// one bounces.
+func TestMXTemporaryFailureNoFallback(t *testing.T) {
 	srv, _ := newDNSServer(t)
 	// Short: the Timeout fault never answers.
 	r, err := NewDNS(DNSConfig{Servers: []string{srv.Addr()}, Timeout: 200 * time.Millisecond, Attempts: 1})
@@ -272,7 +282,8 @@ func TestMXTemporaryFailureNoFallback(t *testing.T) { // M5
 	wantStatus(t, err, "5.4.3", "Non-recoverable error")
 }
 
-func TestMXNull(t *testing.T) { // M6
+// Null MX, RFC 7505.
+func TestMXNull(t *testing.T) {
 	srv, r := newDNSServer(t)
 	c := &AddressConfig{Resolver: r}
 	_, err := resolveHop(t, c, "nullmx.test")
@@ -282,7 +293,8 @@ func TestMXNull(t *testing.T) { // M6
 	}
 }
 
-func TestMXHostsWithoutAddresses(t *testing.T) { // M7
+// No MX host has an address (smtp_defer_if_no_mx_address_found).
+func TestMXHostsWithoutAddresses(t *testing.T) {
 	srv, r := newDNSServer(t)
 	c := &AddressConfig{Resolver: r}
 	_, err := resolveHop(t, c, "nohosts.test")
@@ -297,7 +309,10 @@ func TestMXHostsWithoutAddresses(t *testing.T) { // M7
 	wantStatus(t, err, "4.4.4", "name=gone2.nohosts.test")
 }
 
-func TestMXSelf(t *testing.T) { // M8, M9
+// The self check of smtp_addr.c, on port 25 only: when one of our own
+// addresses (inet_interfaces, proxy_interfaces) is an MX, it and every
+// worse or equal preference are dropped; a [host] that is us is a loop.
+func TestMXSelf(t *testing.T) {
 	_, r := newDNSServer(t)
 	tests := []struct {
 		name, hop string
@@ -393,7 +408,8 @@ func TestLMTPAndUnixHops(t *testing.T) {
 	}
 }
 
-func TestMXAddressPreference(t *testing.T) { // M2 smtp_address_preference
+// smtp_address_preference within a preference.
+func TestMXAddressPreference(t *testing.T) {
 	_, r := newDNSServer(t)
 	c := &AddressConfig{Resolver: r, Shuffle: reverse}
 	a, _ := resolveHop(t, c, "plain.test")

@@ -7,8 +7,9 @@ import (
 	"strings"
 )
 
-// Nexthop is a parsed transport nexthop (X6): one or more hops, tried in
-// order. The zero Nexthop means "the recipient domain" and is what an empty
+// Nexthop is a parsed transport nexthop (smtp(8), "SMTP DESTINATION
+// SYNTAX" and "LMTP DESTINATION SYNTAX"): one or more hops, tried in order.
+// The zero Nexthop means "the recipient domain" and is what an empty
 // nexthop field parses to only through routing; ParseNexthop("") fails.
 type Nexthop struct {
 	// Hops are the destinations, in the order written.
@@ -17,10 +18,10 @@ type Nexthop struct {
 
 // Hop is one destination of a Nexthop.
 //
-// For SMTP, a hop without brackets is a domain whose MX records are looked up
-// (M1); a bracketed hop is a host whose own addresses are used, with no MX
-// lookup. LMTP never looks up MX records; its hops carry Network "inet" or
-// "unix" when written with that prefix.
+// For SMTP, a hop without brackets is a domain whose MX records are looked
+// up (RFC 5321 section 5.1); a bracketed hop is a host whose own addresses
+// are used, with no MX lookup. LMTP never looks up MX records; its hops
+// carry Network "inet" or "unix" when written with that prefix.
 type Hop struct {
 	// Network is "unix" for "unix:/path", "inet" for "inet:host[:port]",
 	// and "" for the plain SMTP forms.
@@ -67,7 +68,8 @@ const (
 // maxNexthopLen caps the text ParseNexthop accepts.
 const maxNexthopLen = 4096
 
-// ParseNexthop parses a nexthop in any form of X6: "domain", "domain:port",
+// ParseNexthop parses a nexthop in any form smtp(8) accepts (Postfix's
+// host_port.c): "domain", "domain:port",
 // "[host]", "[host]:port", "[1.2.3.4]", "[ipv6:2001:db8::1]:2525", a
 // service name as port ("smtp", "submission", "lmtp"), "unix:/path",
 // "inet:host", "inet:host:port", "inet:[addr]:port", and comma or space

@@ -8,7 +8,8 @@ import (
 	"github.com/mxrelay/mxrelay/lookup"
 )
 
-// Classifier gives the address class of a recipient domain (R1).
+// Classifier gives the address class of a recipient domain, as
+// trivial-rewrite's resolve.c does.
 // *lookup.Domains implements it.
 type Classifier interface {
 	Class(ctx context.Context, domain string) (lookup.Class, error)
@@ -22,7 +23,9 @@ func (f ClassifierFunc) Class(ctx context.Context, domain string) (lookup.Class,
 	return f(ctx, domain)
 }
 
-// Special transport names (X3).
+// Special transport names: error: bounces and retry: defers with the
+// nexthop as text (both are Postfix's error(8)); discard: drops the mail
+// (discard(8)).
 const (
 	TransportError   = "error"
 	TransportRetry   = "retry"
@@ -30,10 +33,11 @@ const (
 )
 
 // undeliverable is the nexthop of error: and retry: entries without text
-// (X2).
+// (transport(5), "RESULT FORMAT").
 const undeliverable = "Address is undeliverable"
 
-// aliasUnknown is the route of the virtual alias class (R1, X5).
+// aliasUnknown is the route of the virtual alias class, whose addresses
+// only virtual_alias_maps can deliver (trivial-rewrite's resolve.c).
 const aliasUnknown = "5.1.1 User unknown in virtual alias table"
 
 // RouterConfig holds the main.cf parameters of trivial-rewrite's resolver.
@@ -44,8 +48,8 @@ type RouterConfig struct {
 	// virtual_alias_domains, virtual_mailbox_domains, relay_domains).
 	// Nil: every domain is of the default class.
 	Domains Classifier
-	// TransportMaps is transport_maps, searched pattern-major with the L2
-	// key order. Nil: no table.
+	// TransportMaps is transport_maps, searched pattern-major with the
+	// key order of lookup.AppendTransportKeys. Nil: no table.
 	TransportMaps []lookup.Table
 	// Keys shapes the transport_maps keys: Delimiters is
 	// recipient_delimiter; ParentStyle is whether transport_maps is in
@@ -67,7 +71,7 @@ type RouterConfig struct {
 	DefaultTransport string
 	// Relayhost is $relayhost: the nexthop of relay and default class mail
 	// when neither a transport entry nor the class transport names one
-	// (R3). Default empty: the recipient domain.
+	// (trivial-rewrite's resolve.c). Default empty: the recipient domain.
 	Relayhost string
 }
 
@@ -133,7 +137,7 @@ type Route struct {
 	Nexthop string
 	// Key is the transport_maps key that matched, empty when none did.
 	Key string
-	// Relayhost reports that Nexthop is $relayhost (R3). A hard failure
+	// Relayhost reports that Nexthop is $relayhost. A hard failure
 	// to resolve or reach it is then deferred as a configuration problem
 	// (4.3.5), as Postfix does, instead of bouncing the mail.
 	Relayhost bool
@@ -173,7 +177,7 @@ func (r Route) Hops() (Nexthop, error) {
 
 // Route resolves a recipient address (with its domain; a trailing dot is
 // ignored). A table or classifier failure is a temporary *Error (451
-// 4.3.0), never a bounce (R9).
+// 4.3.0), never a bounce, as trivial-rewrite's resolver failures are.
 func (rt *Router) Route(ctx context.Context, rcpt string) (Route, error) {
 	_, domain := lookup.SplitAddress(rcpt)
 	domain = strings.TrimSuffix(domain, ".")
@@ -190,7 +194,7 @@ func (rt *Router) Route(ctx context.Context, rcpt string) (Route, error) {
 	case lookup.ClassLocal:
 		classTransport = rt.c.LocalTransport
 	case lookup.ClassAlias:
-		// X5: no transport lookup for the virtual alias class.
+		// As resolve.c: no transport lookup for the virtual alias class.
 		r.Transport, r.Nexthop = TransportError, aliasUnknown
 		return r, nil
 	case lookup.ClassVirtual:
@@ -206,8 +210,8 @@ func (rt *Router) Route(ctx context.Context, rcpt string) (Route, error) {
 		case lookup.ClassLocal:
 			r.Nexthop = rt.c.MyHostname
 		case lookup.ClassRelay, lookup.ClassDefault:
-			// R3: the class transport's own nexthop beats relayhost,
-			// relayhost beats the domain.
+			// As resolve.c: the class transport's own nexthop beats
+			// relayhost, relayhost beats the domain.
 			r.Nexthop = rt.c.Relayhost
 			r.Relayhost = r.Nexthop != ""
 		}
@@ -230,7 +234,7 @@ func (rt *Router) Route(ctx context.Context, rcpt string) (Route, error) {
 	r.Key = res.Key.Key
 	tr, nh, _ := strings.Cut(res.Value, ":")
 	tr, nh = strings.TrimSpace(tr), strings.TrimSpace(nh)
-	// X2: the empty-field rules.
+	// The empty-field rules of transport(5), "RESULT FORMAT".
 	switch {
 	case tr == "" && nh == "":
 	case tr == "":

@@ -23,10 +23,11 @@ func (f DialerFunc) DialContext(ctx context.Context, network, address string) (n
 	return f(ctx, network, address)
 }
 
-// Timeouts are the per-stage limits of M13. Each applies to every single
-// read or write of its stage (a stage that makes progress does not time
-// out), like Postfix's. A zero field takes the Postfix default; a negative
-// field is rejected by New.
+// Timeouts are the per-stage limits of Postfix's smtp_*_timeout
+// parameters (smtp_connect_timeout, smtp_helo_timeout, ...). Each applies
+// to every single read or write of its stage (a stage that makes progress
+// does not time out), like Postfix's. A zero field takes the Postfix
+// default; a negative field is rejected by New.
 type Timeouts struct {
 	// Connect: TCP connect. Default 30s, as Postfix smtp_connect_timeout.
 	Connect time.Duration
@@ -59,7 +60,8 @@ type Timeouts struct {
 	Quit time.Duration
 }
 
-// defaultTimeouts returns the Postfix 3.7 defaults (M13).
+// defaultTimeouts returns the Postfix 3.7 defaults of the smtp_*_timeout
+// parameters.
 func defaultTimeouts() Timeouts {
 	return Timeouts{
 		Connect:  30 * time.Second,
@@ -106,7 +108,8 @@ type Config struct {
 	// introduces itself as localhost is rejected or mistrusted by peers.
 	Hostname string
 
-	// Timeouts per stage; zero fields take the Postfix defaults (M13).
+	// Timeouts per stage; zero fields take the Postfix defaults
+	// (smtp_*_timeout).
 	Timeouts Timeouts
 
 	// Dialer opens connections. Nil means a *net.Dialer.
@@ -261,8 +264,9 @@ const (
 	Pending Status = iota
 	// Delivered: the peer accepted responsibility (2xx after the data).
 	Delivered
-	// Deferred: temporary failure; by M12 the recipient is offered to the
-	// next address, and deferred after the last one.
+	// Deferred: temporary failure; as in Postfix's smtp_trouble.c, the
+	// recipient is offered to the next address, and deferred after the
+	// last one.
 	Deferred
 	// Failed: permanent failure; the recipient is bounced.
 	Failed
@@ -298,7 +302,7 @@ type Result struct {
 	// Recipients has one entry per Message recipient, in order.
 	Recipients []RecipientResult
 	// Established reports that the session got past EHLO and STARTTLS:
-	// it counts against Postfix smtp_mx_session_limit (M3).
+	// it counts against Postfix smtp_mx_session_limit.
 	Established bool
 	// TLS reports that the message went over TLS.
 	TLS bool

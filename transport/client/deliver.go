@@ -17,9 +17,10 @@ import (
 // one), else the session-level *Error also found in Result.Err, or
 // ErrClosed.
 //
-// Deliver does not try other addresses: the caller applies the M12 rules
-// (Result.Pending, Error.NextAddress, Error.RetryWithoutTLS) across the
-// addresses of a nexthop.
+// Deliver does not try other addresses: the caller applies Postfix's
+// try-next-address rules (smtp_connect.c, smtp_trouble.c) across the
+// addresses of a nexthop, with Result.Pending, Error.NextAddress and
+// Error.RetryWithoutTLS.
 func (c *Client) Deliver(ctx context.Context, t Target, m *Message) (*Result, error) {
 	res := &Result{Host: t.Host, Addr: t.Address, Recipients: make([]RecipientResult, len(m.Recipients))}
 	for i, r := range m.Recipients {

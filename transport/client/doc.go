@@ -31,15 +31,16 @@
 //     unknown (in reply to RCPT TO command)";
 //   - for LMTP, one end-of-data reply per accepted recipient.
 //
-// Every stage has its own timeout (Timeouts, the Postfix smtp_*_timeout
-// defaults of M13), applied to each read and write; the ctx of Deliver
-// cancels everything. Connections go back to an idle pool keyed by
+// Every stage has its own timeout (Timeouts, with the defaults of Postfix's
+// smtp_*_timeout parameters), applied to each read and write; the ctx of
+// Deliver cancels everything. Connections go back to an idle pool keyed by
 // (host, address, protocol, TLS policy) and are reused after RSET; a
 // cached connection that died while idle is replaced transparently.
 //
-// Deliver does not try other addresses; the M12 rules across the
-// addresses of a nexthop live in package transport (Agent), which uses
-// Result.Pending, Error.NextAddress and Error.RetryWithoutTLS.
+// Deliver does not try other addresses; Postfix's try-next-address rules
+// (smtp_connect.c, smtp_trouble.c) across the addresses of a nexthop live
+// in package transport (Agent), which uses Result.Pending,
+// Error.NextAddress and Error.RetryWithoutTLS.
 //
 // # Worked example
 //

@@ -9,7 +9,8 @@ import (
 )
 
 // Stage names the point of a session at which something happened, for
-// error texts worded as Postfix words them and for the caller's M12 rules.
+// error texts worded as Postfix words them and for the caller's
+// try-next-address rules.
 type Stage int
 
 // Session stages, in protocol order.
@@ -85,7 +86,8 @@ func (s Stage) While() string {
 // String returns the While phrase.
 func (s Stage) String() string { return s.While() }
 
-// Kind classifies a session-level failure for the caller's M12 rules.
+// Kind classifies a session-level failure for the caller's try-next-address
+// rules (Error.NextAddress).
 type Kind int
 
 // Failure kinds.
@@ -93,8 +95,8 @@ const (
 	// KindConnect: the connection could not be made (4.4.1). Try the next
 	// address.
 	KindConnect Kind = iota + 1
-	// KindTimeout: a per-stage timeout (M13) expired (4.4.2). Try the next
-	// address.
+	// KindTimeout: a per-stage timeout (Timeouts) expired (4.4.2). Try the
+	// next address.
 	KindTimeout
 	// KindLost: the connection was lost or the peer broke the protocol
 	// (malformed or oversized reply, data after STARTTLS) (4.4.2). Try the
@@ -144,7 +146,7 @@ func (k Kind) String() string {
 // set: from the peer's reply when there is one, otherwise synthetic (451 or
 // 554 with the enhanced code Postfix uses for the condition).
 type Error struct {
-	// Kind classifies the failure for the M12 rules.
+	// Kind classifies the failure for the try-next-address rules.
 	Kind Kind
 	// Stage is where in the session it happened.
 	Stage Stage
@@ -173,10 +175,11 @@ type Error struct {
 // recipient stays queued and may be tried at another address.
 func (e *Error) Temporary() bool { return e.temporary }
 
-// NextAddress reports whether, by Postfix's M12 rules, the recipients this
-// error applies to should be offered to the next address of the nexthop.
-// It is true for every temporary error except a canceled context and a
-// local problem with the message itself (KindMessage).
+// NextAddress reports whether, by Postfix's try-next-address rules
+// (smtp_trouble.c), the recipients this error applies to should be offered
+// to the next address of the nexthop. It is true for every temporary error
+// except a canceled context and a local problem with the message itself
+// (KindMessage).
 func (e *Error) NextAddress() bool {
 	return e.temporary && e.Kind != KindCanceled && e.Kind != KindMessage
 }

@@ -45,7 +45,7 @@ func pipePeer(t *testing.T, ln *pipeListener, greeting string, reply func(cmd st
 }
 
 // TestMisbehavingPeers runs the peers a relay meets on the Internet
-// against the default Postfix timeouts (M13) on synctest's fake clock:
+// against the default Postfix smtp_*_timeout values on synctest's fake clock:
 // every case ends in a deferral that names the stage, offers the
 // recipients to the next address, keeps nothing in the pool and leaks no
 // goroutine or connection.
