@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"net"
 	"net/netip"
 	"slices"
@@ -172,7 +173,7 @@ type Config struct {
 	InvalidHostnameRejectCode       int           // invalid_hostname_reject_code [501]
 	UnknownAddressRejectCode        int           // unknown_address_reject_code [450]
 	SMTPDRecipientLimit             int           // smtpd_recipient_limit [1000]
-	MessageSizeLimit                int64         // message_size_limit [10240000]: MAIL FROM SIZE= above it gets 552 5.3.4
+	MessageSizeLimit                int64         // message_size_limit [10240000; negative: no limit, main.cf's 0]: MAIL FROM SIZE= above it gets 552 5.3.4
 	SMTPDPolicyServiceTimeout       time.Duration // smtpd_policy_service_timeout [100s]
 	SMTPDPolicyServiceMaxIdle       time.Duration // smtpd_policy_service_max_idle [300s]
 	SMTPDPolicyServiceMaxTTL        time.Duration // smtpd_policy_service_max_ttl [1000s]
@@ -182,6 +183,20 @@ type Config struct {
 	SMTPDPolicyServiceDefaultAction string        // smtpd_policy_service_default_action [451 4.3.5 Server configuration problem]
 	SMTPDPolicyServicePolicyContext string        // smtpd_policy_service_policy_context [empty]
 	SMTPDPolicyServiceMaxReplySize  int           // cap on a policy server's reply [64 KiB]; no Postfix parameter
+
+	// Domains, when set, are the address classes (mydestination,
+	// relay_domains, the virtual domain lists and this host's addresses)
+	// already built, to share with the router: MyDestination,
+	// RelayDomains, VirtualAliasDomains, VirtualMailboxDomains,
+	// InetInterfaces and ProxyInterfaces are then not parsed, though
+	// configuration warnings still read RelayDomains and MyDestination.
+	// relay.Load sets it, so that the lists are parsed and their tables
+	// opened once.
+	Domains *lookup.Domains
+	// SocketDirectory is where a relative "unix:" path of
+	// check_policy_service resolves ("unix:private/policy"), as Postfix's
+	// smtpd runs in queue_directory. Empty: the working directory.
+	SocketDirectory string
 
 	// Tables supplies tables by spec: a "type:name" in any parameter that
 	// is a key here uses this table instead of opening one. This is how
@@ -382,24 +397,17 @@ func New(ctx context.Context, c Config) (*Policy, error) {
 		}
 		return l
 	}
-	p.domains.MyDestination = list("mydestination", c.MyDestination)
-	p.domains.VirtualAliasDomains = list("virtual_alias_domains", c.VirtualAliasDomains)
-	p.domains.VirtualMailboxDomains = list("virtual_mailbox_domains", c.VirtualMailboxDomains)
-	p.domains.RelayDomains = list("relay_domains", c.RelayDomains)
 	p.mynet = list("mynetworks", c.MyNetworks)
 	if err != nil {
 		return nil, err
 	}
-	inet := c.InetInterfaces
-	if inet == "" {
-		inet = "all"
+	if c.Domains != nil {
+		p.domains = *c.Domains
+	} else if e := p.buildDomains(list); e != nil {
+		return nil, e
 	}
-	for _, iv := range []struct{ param, value string }{{"inet_interfaces", inet}, {"proxy_interfaces", c.ProxyInterfaces}} {
-		addrs, e := interfaceAddrs(iv.value)
-		if e != nil {
-			return nil, &ConfigError{iv.param, e}
-		}
-		p.domains.Interfaces = append(p.domains.Interfaces, addrs...)
+	if err != nil {
+		return nil, err
 	}
 	tables := func(param, value string) tableList {
 		if err != nil {
@@ -449,8 +457,11 @@ func New(ctx context.Context, c Config) (*Policy, error) {
 	p.unknownAddrCode = orInt(c.UnknownAddressRejectCode, 450)
 	p.rcptLimit = orInt(c.SMTPDRecipientLimit, 1000)
 	p.sizeLimit = c.MessageSizeLimit
-	if p.sizeLimit == 0 {
+	switch {
+	case p.sizeLimit == 0:
 		p.sizeLimit = 10240000
+	case p.sizeLimit < 0:
+		p.sizeLimit = math.MaxInt64 // main.cf's message_size_limit = 0
 	}
 	p.relayFirst = c.SMTPDRelayBeforeRecipientRestrictions.on(true)
 	p.rejectUnlisted = c.SMTPDRejectUnlistedRecipient.on(true)
@@ -533,15 +544,32 @@ func (p *Policy) isParent(param string) bool {
 	return slices.Contains(pp, param)
 }
 
-// splitList splits a parameter value at commas and white space.
-func splitList(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r' })
+// buildDomains parses the domain lists and the interface addresses, when
+// Config.Domains does not supply them. list records the first error.
+func (p *Policy) buildDomains(list func(param, value string) *lookup.List) error {
+	c := &p.cfg
+	p.domains.MyDestination = list("mydestination", c.MyDestination)
+	p.domains.VirtualAliasDomains = list("virtual_alias_domains", c.VirtualAliasDomains)
+	p.domains.VirtualMailboxDomains = list("virtual_mailbox_domains", c.VirtualMailboxDomains)
+	p.domains.RelayDomains = list("relay_domains", c.RelayDomains)
+	inet := c.InetInterfaces
+	if inet == "" {
+		inet = "all"
+	}
+	for _, iv := range []struct{ param, value string }{{"inet_interfaces", inet}, {"proxy_interfaces", c.ProxyInterfaces}} {
+		addrs, e := interfaceAddrs(iv.value)
+		if e != nil {
+			return &ConfigError{iv.param, e}
+		}
+		p.domains.Interfaces = append(p.domains.Interfaces, addrs...)
+	}
+	return nil
 }
 
 // interfaceAddrs expands inet_interfaces / proxy_interfaces.
 func interfaceAddrs(v string) ([]netip.Addr, error) {
 	var out []netip.Addr
-	for _, tok := range splitList(v) {
+	for _, tok := range lookup.SplitList(v) {
 		switch strings.ToLower(tok) {
 		case "all":
 			as, err := net.InterfaceAddrs()
@@ -600,6 +628,10 @@ func (p *Policy) guard() error {
 func (p *Policy) checkTraps(ctx context.Context) {
 	c := &p.cfg
 	relayToks, _ := tokenize(c.RelayDomains) // New has parsed it: no error
+	// At compatibility_level < 2 Postfix's own default is relay_domains =
+	// $mydestination: every local domain is then in both lists, and
+	// harmlessly so (mail to them is delivered locally either way).
+	sameAsLocal := strings.Join(lookup.SplitList(c.RelayDomains), " ") == strings.Join(lookup.SplitList(c.MyDestination), " ")
 	for _, tok := range relayToks {
 		if strings.HasPrefix(tok, "#") {
 			break
@@ -622,6 +654,9 @@ func (p *Policy) checkTraps(ctx context.Context) {
 			l     *lookup.List
 		}{{"mydestination", p.domains.MyDestination}, {"virtual_alias_domains", p.domains.VirtualAliasDomains},
 			{"virtual_mailbox_domains", p.domains.VirtualMailboxDomains}} {
+			if sameAsLocal && o.param == "mydestination" {
+				continue
+			}
 			if m, err := o.l.MatchDomain(ctx, name); err == nil && m {
 				p.warn("relay_domains", fmt.Sprintf("do not list domain %s in BOTH %s and relay_domains: %s wins and the domain is never relayed (K1-K3)",
 					name, o.param, o.param))
@@ -649,6 +684,11 @@ func (p *Policy) checkTraps(ctx context.Context) {
 			"relay_recipient_maps is never consulted and unknown recipients are accepted (backscatter)")
 	}
 	for i := listRelay; i <= listRecipient; i++ {
+		if i == listRecipient && p.unauthIn(listRelay) {
+			// smtpd_relay_restrictions refuses unauthorised destinations
+			// before this list can permit them.
+			break
+		}
 		before := true
 		for _, s := range p.lists[i] {
 			switch s.name {

@@ -34,38 +34,6 @@ func Example() {
 	// 454 4.7.1 <eve@elsewhere.example>: Relay access denied
 }
 
-// Carry a Postfix main.cf over and ask why a recipient was accepted.
-func ExampleFromMainCF() {
-	params, err := policy.ParseMainCF(strings.NewReader(`
-myhostname = mx.example.net
-inet_interfaces = loopback-only
-mynetworks = 192.0.2.0/24
-relay_domains = example.com
-relay_recipient_maps = inline:{ @example.com=x }
-smtpd_recipient_restrictions = check_recipient_access inline:{ {spam@example.com=REJECT no thanks} }
-`))
-	if err != nil {
-		log.Fatal(err)
-	}
-	c, err := policy.FromMainCF(params)
-	if err != nil {
-		log.Fatal(err)
-	}
-	p, err := policy.New(context.Background(), c)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer p.Close()
-	for _, rcpt := range []string{"<anyone@example.com>", "<spam@example.com>"} {
-		d := p.Check(context.Background(), &policy.Request{Stage: policy.StageRcpt,
-			ClientAddr: netip.MustParseAddr("198.51.100.1"), Recipient: rcpt})
-		fmt.Println(d.Reply(), "|", d.Reason)
-	}
-	// Output:
-	// 250 2.1.5 Ok | reject_unlisted_recipient relay_recipient_maps @example.com=x
-	// 554 5.7.1 <spam@example.com>: Recipient address rejected: no thanks | check_recipient_access inline:{ {spam@example.com=REJECT no thanks} } spam@example.com=REJECT no thanks
-}
-
 // A restriction written in Go answers with an access(5) action.
 func ExampleCheckFunc() {
 	p, err := policy.New(context.Background(), policy.Config{

@@ -1,4 +1,4 @@
-package policy
+package policy_test
 
 import (
 	"bufio"
@@ -14,6 +14,9 @@ import (
 	"testing"
 
 	"github.com/mxrelay/mxrelay/lookup"
+	"github.com/mxrelay/mxrelay/policy"
+	"github.com/mxrelay/mxrelay/relay"
+	"github.com/mxrelay/mxrelay/relay/maincf"
 )
 
 // goldenSession is one SMTP session of a golden "cases" file, parsed as
@@ -169,17 +172,17 @@ func (s *goldenPolicyServer) serve(c net.Conn) {
 // goldenRoutes answers R8 from transport_maps the way trivial-rewrite
 // does for error: and retry: entries (the test stands in for transport,
 // which policy must not import).
-func goldenRoutes(t *testing.T, spec, delim string) Routes {
+func goldenRoutes(t *testing.T, spec, delim string) policy.Routes {
 	t.Helper()
 	var tables []lookup.Table
-	for _, s := range splitList(spec) {
+	for _, s := range lookup.SplitList(spec) {
 		tab, err := lookup.Open(context.Background(), s, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		tables = append(tables, tab)
 	}
-	return RoutesFunc(func(ctx context.Context, rcpt string) (string, string, error) {
+	return policy.RoutesFunc(func(ctx context.Context, rcpt string) (string, string, error) {
 		keys := lookup.AppendTransportKeys(nil, rcpt, lookup.KeyOptions{Delimiters: delim})
 		r, found, err := lookup.Search(ctx, tables, keys)
 		if err != nil || !found {
@@ -191,7 +194,7 @@ func goldenRoutes(t *testing.T, spec, delim string) Routes {
 }
 
 // goldenConfig reads base.cf and CONF/main.cf as gen.py combines them.
-func goldenConfig(t *testing.T, dir, policyAddr string) (Config, map[string]string) {
+func goldenConfig(t *testing.T, dir, policyAddr string) (policy.Config, map[string]string) {
 	t.Helper()
 	base, err := os.ReadFile(filepath.Join(filepath.Dir(dir), "base.cf"))
 	if err != nil {
@@ -203,11 +206,16 @@ func goldenConfig(t *testing.T, dir, policyAddr string) (Config, map[string]stri
 	}
 	text = strings.ReplaceAll(text, "@CONF@", dir)
 	text = strings.ReplaceAll(text, "@POLICY@", policyAddr)
-	params, err := ParseMainCF(strings.NewReader(text))
+	cf, err := maincf.Parse(strings.NewReader(text), "main.cf")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := FromMainCF(params)
+	// The lab's Postfix has the loopback addresses (mynetworks_style =
+	// host); the test must not depend on this machine's interfaces.
+	cf.InterfaceAddrs = func() ([]netip.Prefix, error) {
+		return []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8"), netip.MustParsePrefix("::1/128")}, nil
+	}
+	c, err := relay.PolicyConfig(cf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,8 +228,12 @@ func goldenConfig(t *testing.T, dir, policyAddr string) (Config, map[string]stri
 			}), nil
 		},
 	}}
-	if params["transport_maps"] != "" {
-		c.Routes = goldenRoutes(t, params["transport_maps"], params["recipient_delimiter"])
+	if tm := cf.Get("transport_maps"); tm != "" {
+		c.Routes = goldenRoutes(t, tm, cf.Get("recipient_delimiter"))
+	}
+	params := map[string]string{}
+	for _, n := range cf.Names() {
+		params[n] = cf.Get(n)
 	}
 	return c, params
 }
@@ -281,7 +293,7 @@ func TestGolden(t *testing.T) {
 			ran++
 			srv := startGoldenPolicyServer(t, filepath.Join(dir, "policy.map"))
 			c, _ := goldenConfig(t, dir, "inet:"+srv.ln.Addr().String())
-			p, err := New(context.Background(), c)
+			p, err := policy.New(context.Background(), c)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -309,8 +321,8 @@ func TestGolden(t *testing.T) {
 						continue
 					}
 					path, _ := splitPath(rcpt)
-					req := &Request{
-						Stage: StageRcpt, ClientAddr: netip.MustParseAddr(strings.TrimPrefix(sess.client, "IPv6:")), ClientName: sess.name,
+					req := &policy.Request{
+						Stage: policy.StageRcpt, ClientAddr: netip.MustParseAddr(strings.TrimPrefix(sess.client, "IPv6:")), ClientName: sess.name,
 						Helo: sess.helo, Sender: senderPath, Recipient: path, Size: size,
 						RecipientCount: accepted, Discard: discard, SMTPUTF8: smtputf8,
 					}
@@ -333,7 +345,7 @@ func TestGolden(t *testing.T) {
 					} else if d.Text != text {
 						t.Errorf("%s: text differs\n  got:  %s\n  want: %s", rcpt, d.Reply(), w.reply)
 					}
-					if d.Verdict == Permit {
+					if d.Verdict == policy.Permit {
 						accepted++
 					}
 					discard = discard || d.Discard

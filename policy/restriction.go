@@ -2,7 +2,6 @@ package policy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -143,38 +142,10 @@ func ParseRestrictions(s string) ([]Restriction, error) {
 
 // tokenize splits at commas and white space outside "{ }".
 func tokenize(s string) ([]string, error) {
-	var toks []string
-	depth, start := 0, -1
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		sep := c == ',' || c == ' ' || c == '\t' || c == '\r' || c == '\n'
-		switch {
-		case c == '{':
-			depth++
-		case c == '}':
-			depth--
-			if depth < 0 {
-				return nil, errors.New("restriction list: unbalanced '}'")
-			}
-		}
-		if sep && depth == 0 {
-			if start >= 0 {
-				toks = append(toks, s[start:i])
-				start = -1
-			}
-			continue
-		}
-		if start < 0 {
-			start = i
-		}
+	if err := lookup.CheckBraces(s); err != nil {
+		return nil, fmt.Errorf("restriction list: %w", err)
 	}
-	if depth != 0 {
-		return nil, errors.New("restriction list: unbalanced '{'")
-	}
-	if start >= 0 {
-		toks = append(toks, s[start:])
-	}
-	return toks, nil
+	return lookup.SplitList(s), nil
 }
 
 // unbrace removes the "{ }" around a grouped argument.

@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mxrelay/mxrelay/lookup"
 	"io"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,7 +68,8 @@ type policyConn struct {
 	requests int
 }
 
-// newPolicyClient parses "inet:host:port", "unix:/path", "host:port" or
+// newPolicyClient parses "inet:host:port", "unix:/path", "unix:private/name" (relative to
+// Config.SocketDirectory), "host:port" or
 // "{ service, name=value, ... }" (the Postfix 3.x per-service options
 // timeout, max_idle, max_ttl, try_limit, retry_delay, default_action,
 // policy_context, request_limit).
@@ -95,7 +98,7 @@ func (p *Policy) newPolicyClient(arg string) (*policyClient, error) {
 	if pc.now == nil {
 		pc.now = time.Now
 	}
-	parts := splitList(arg)
+	parts := lookup.SplitList(arg)
 	if len(parts) == 0 {
 		return nil, errors.New("check_policy_service needs a service")
 	}
@@ -108,13 +111,13 @@ func (p *Policy) newPolicyClient(arg string) (*policyClient, error) {
 		var err error
 		switch name {
 		case "timeout":
-			pc.timeout, err = parseDuration(value)
+			pc.timeout, err = lookup.ParseTime(value, 's')
 		case "max_idle":
-			pc.maxIdle, err = parseDuration(value)
+			pc.maxIdle, err = lookup.ParseTime(value, 's')
 		case "max_ttl":
-			pc.maxTTL, err = parseDuration(value)
+			pc.maxTTL, err = lookup.ParseTime(value, 's')
 		case "retry_delay":
-			pc.retryDelay, err = parseDuration(value)
+			pc.retryDelay, err = lookup.ParseTime(value, 's')
 		case "try_limit":
 			pc.tryLimit, err = strconv.Atoi(value)
 		case "request_limit":
@@ -145,38 +148,15 @@ func (p *Policy) newPolicyClient(arg string) (*policyClient, error) {
 	default:
 		return nil, fmt.Errorf("check_policy_service %s: use inet:host:port or unix:/path", pc.spec)
 	}
+	if pc.network == "unix" && !filepath.IsAbs(pc.addr) && c.SocketDirectory != "" {
+		pc.addr = filepath.Join(c.SocketDirectory, pc.addr)
+	}
 	if pc.network == "tcp" {
 		if _, _, err := net.SplitHostPort(pc.addr); err != nil {
 			return nil, fmt.Errorf("check_policy_service %s: %v", pc.spec, err)
 		}
 	}
 	return pc, nil
-}
-
-// parseDuration reads a Postfix time value: "100s", "5m", "1h", "1d",
-// "2w", or a number of seconds.
-func parseDuration(v string) (time.Duration, error) {
-	if v == "" {
-		return 0, errors.New("empty time value")
-	}
-	unit := time.Second
-	switch v[len(v)-1] {
-	case 's':
-		v = v[:len(v)-1]
-	case 'm':
-		unit, v = time.Minute, v[:len(v)-1]
-	case 'h':
-		unit, v = time.Hour, v[:len(v)-1]
-	case 'd':
-		unit, v = 24*time.Hour, v[:len(v)-1]
-	case 'w':
-		unit, v = 7*24*time.Hour, v[:len(v)-1]
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("bad time value %q", v)
-	}
-	return time.Duration(n) * unit, nil
 }
 
 func (pc *policyClient) close() {

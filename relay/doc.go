@@ -16,21 +16,22 @@
 //     per-client limit, command timeouts, delivery workers, and
 //     Shutdown(ctx), which finishes the message being received, closes
 //     idle sessions, stops the workers and leaves the queue intact.
-//   - MainCF reads a Postfix main.cf: continuation lines, comments,
-//     "$name" expansion (with Postfix 3.7's ${name?{a}:{b}} and
-//     ${{a} <level {b} ? {x} : {y}} forms), the Postfix 3.7 defaults of
-//     every parameter mxrelay uses, typed accessors (5d, 300s, sizes,
-//     yes/no, lists) and the list of parameters it ignores. Load
-//     assembles a whole relay from one.
+//   - Load assembles a whole relay from a main.cf read by the one
+//     reader, package relay/maincf: each part gets a typed configuration
+//     built once from it (PolicyConfig for policy; the router, delivery,
+//     queue and SMTP server configurations likewise), and a main.cf that
+//     turns on a Postfix feature mxrelay does not implement is refused
+//     with the parameters named.
 //   - DSN builds delivery status notifications; Received builds the
 //     Received: header smtpd prepends.
 //
 // # Worked example
 //
 // A backup MX for example.test that relays to the primary found in DNS
-// (this host's own address cuts the MX list, rule M9):
+// (this host's own address cuts the MX list, as Postfix's smtp_addr.c
+// does):
 //
-//	cf, err := relay.LoadMainCF("/etc/postfix/main.cf")
+//	cf, err := maincf.Load("/etc/postfix/main.cf")
 //	// compatibility_level = 3.6
 //	// myhostname = mx2.example.net
 //	// relay_domains = example.test
@@ -40,9 +41,9 @@
 //	spool, err := queue.OpenSpool(ctx, "/var/spool/mxrelay", nil)
 //	if err != nil { ... }
 //	ld, err := relay.Load(ctx, cf, relay.LoadOptions{Queue: spool, Logger: logger})
-//	if err != nil { ... }       // a missing table, a bad value, an open relay (S2)
+//	if err != nil { ... }       // a missing table, a bad value, an open relay, a feature not implemented
 //	defer ld.Close()
-//	for _, w := range ld.Warnings { logger.Warn(w) } // K4 traps, TLS trouble
+//	for _, w := range ld.Warnings { logger.Warn(w) } // configuration traps, TLS trouble
 //	srv, _ := relay.NewServer(ld.Server) // smtpd_banner, smtpd_timeout, STARTTLS
 //	go srv.ListenAndServe(ctx, "192.0.2.2:25")
 //	<-ctx.Done()
@@ -51,7 +52,7 @@
 // To embed the backend in your own go-smtp server, the short way is the
 // same Load, with main.cf settings made in Go:
 //
-//	cf, _ := relay.ParseMainCF(strings.NewReader(""), "embedded")
+//	cf := &maincf.File{Name: "embedded"}
 //	cf.Set("compatibility_level", "3.6")
 //	cf.Set("myhostname", "mx2.example.net")
 //	cf.Set("relay_domains", "example.test")

@@ -1,6 +1,8 @@
 package relay_test
 
 import (
+	"net/netip"
+	"log"
 	"bufio"
 	"bytes"
 	"context"
@@ -17,34 +19,41 @@ import (
 	"github.com/mxrelay/mxrelay/policy"
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay"
+	"github.com/mxrelay/mxrelay/relay/maincf"
 )
 
-// A main.cf is read as Postfix reads it: continuation lines, $name
-// expansion, Postfix 3.7's defaults, and typed accessors.
-func ExampleParseMainCF() {
-	cf, err := relay.ParseMainCF(strings.NewReader(`compatibility_level = 3.6
-myhostname = mx2.example.net
-relay_domains = backup.example,
-    $mydomain
-maximal_queue_lifetime = 10d
-biff = no
+// Carry a Postfix main.cf over and ask why a recipient was accepted:
+// PolicyConfig builds policy's configuration from the main.cf, as Load
+// does for the daemon.
+func ExamplePolicyConfig() {
+	cf, err := maincf.Parse(strings.NewReader(`compatibility_level = 3.6
+myhostname = mx.example.net
+inet_interfaces = loopback-only
+mynetworks = 192.0.2.0/24
+relay_domains = example.com
+relay_recipient_maps = inline:{ @example.com=x }
+smtpd_recipient_restrictions = check_recipient_access inline:{ {spam@example.com=REJECT no thanks} }
 `), "main.cf")
 	if err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
-	life, _ := cf.Duration("maximal_queue_lifetime")
-	backoff, _ := cf.Duration("minimal_backoff_time")
-	fmt.Println("relay_domains:", cf.Get("relay_domains"))
-	fmt.Println("mydestination:", cf.Get("mydestination"))
-	fmt.Println("maximal_queue_lifetime:", life)
-	fmt.Println("minimal_backoff_time (default):", backoff)
-	fmt.Println("ignored:", cf.Ignored())
+	c, err := relay.PolicyConfig(cf)
+	if err != nil {
+		log.Fatal(err)
+	}
+	p, err := policy.New(context.Background(), c)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer p.Close()
+	for _, rcpt := range []string{"<anyone@example.com>", "<spam@example.com>"} {
+		d := p.Check(context.Background(), &policy.Request{Stage: policy.StageRcpt,
+			ClientAddr: netip.MustParseAddr("198.51.100.1"), Recipient: rcpt})
+		fmt.Println(d.Reply(), "|", d.Reason)
+	}
 	// Output:
-	// relay_domains: backup.example,    example.net
-	// mydestination: mx2.example.net, localhost.example.net, localhost
-	// maximal_queue_lifetime: 240h0m0s
-	// minimal_backoff_time (default): 5m0s
-	// ignored: [biff]
+	// 250 2.1.5 Ok | reject_unlisted_recipient relay_recipient_maps @example.com=x
+	// 554 5.7.1 <spam@example.com>: Recipient address rejected: no thanks | check_recipient_access inline:{ {spam@example.com=REJECT no thanks} } spam@example.com=REJECT no thanks
 }
 
 // An MX is a go-smtp Backend: mount it in your own smtp.Server. Here a
@@ -175,7 +184,7 @@ func ExampleLoad() {
 	users := lookup.TableFunc(func(ctx context.Context, key string) (string, bool, error) {
 		return "OK", key == "alice@example.test", nil
 	})
-	cf, _ := relay.ParseMainCF(strings.NewReader(`compatibility_level = 3.6
+	cf, _ := maincf.Parse(strings.NewReader(`compatibility_level = 3.6
 myhostname = mx2.example.net
 mynetworks =
 relay_domains = example.test

@@ -73,47 +73,6 @@ func FuzzDataReader(f *testing.F) {
 	})
 }
 
-// FuzzMainCF checks that any main.cf parses without panic, that every
-// parameter it sets is found again with Raw (the last value wins), and
-// that expansion terminates and never leaves a "$name" reference to a
-// known parameter behind.
-func FuzzMainCF(f *testing.F) {
-	for _, s := range []string{
-		"a = 1\nb = $a\n",
-		"relay_domains = ${a?{x}:{y}} $$ ${{$a} <level {2} ? {p} : {q}}\n  cont\n",
-		" orphan\n# c\nx=\n",
-		"a = $b\nb = $a\nrelayhost = ${a}${b}$(a)\n",
-		"relayhost = ${{1} == {1} ? {${{2} < {3} ? {deep} : {no}}} : {n}}\n",
-		"relayhost = ${unbalanced\n",
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, src string) {
-		c, err := ParseMainCF(strings.NewReader(src), "fuzz.cf")
-		if err != nil {
-			return // a line over the cap
-		}
-		for _, n := range c.Names() {
-			if _, ok := c.Raw(n); !ok {
-				t.Fatalf("name %q listed but not set", n)
-			}
-			if !isParamName(n) {
-				t.Fatalf("bad name %q accepted", n)
-			}
-			_ = c.Get(n)
-		}
-		for _, p := range knownParams {
-			v := c.Get(p.name)
-			for _, ref := range paramRefs(v) {
-				if Known(ref) && strings.Contains(v, "$"+ref) && !strings.Contains(src, "$$") {
-					t.Fatalf("%s = %q still refers to $%s", p.name, v, ref)
-				}
-			}
-		}
-		_ = c.Ignored()
-	})
-}
-
 // FuzzDSNOriginal checks that any original message gives a DSN with CRLF
 // line endings only and three MIME parts.
 func FuzzDSNOriginal(f *testing.F) {

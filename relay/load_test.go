@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mxrelay/mxrelay/queue"
+	"github.com/mxrelay/mxrelay/relay/maincf"
 	"github.com/mxrelay/mxrelay/transport/dnstest"
 )
 
@@ -25,7 +26,7 @@ import (
 // the address.
 func loadAndServe(t *testing.T, mainCF string, o LoadOptions) (*Loaded, string) {
 	t.Helper()
-	cf, err := ParseMainCF(strings.NewReader(mainCF), "main.cf")
+	cf, err := maincf.Parse(strings.NewReader(mainCF), "main.cf")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,8 +110,8 @@ inet_interfaces = 127.0.0.1
 mynetworks = 192.0.2.0/24
 `, rr, tr)
 	ld, addr := loadAndServe(t, mainCF, LoadOptions{})
-	if len(ld.Ignored) != 0 {
-		t.Errorf("ignored %v", ld.Ignored)
+	if got := paramsOf(ld.Params, maincf.Ignored, maincf.Unknown, maincf.Unimplemented); len(got) != 0 {
+		t.Errorf("not used: %v", got)
 	}
 	sendProbes(t, addr, "user1@example.com", "nosuch@example.com", "u@other.example")
 	m := inside.wait(1)
@@ -178,7 +179,7 @@ func (f dialerFunc) DialContext(ctx context.Context, network, address string) (n
 }
 
 func TestLoadWarnings(t *testing.T) {
-	cf, _ := ParseMainCF(strings.NewReader("myhostname = mx.example.net\nrelay_domains = example.test\nbiff = no\nsmtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n"), "main.cf")
+	cf, _ := maincf.Parse(strings.NewReader("myhostname = mx.example.net\nrelay_domains = example.test\nbiff = no\nsmtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n"), "main.cf")
 	ld, err := Load(context.Background(), cf, LoadOptions{Queue: queue.NewMemory(), DNS: []string{"127.0.0.1:1"}})
 	if err != nil {
 		t.Fatal(err)
@@ -189,10 +190,10 @@ func TestLoadWarnings(t *testing.T) {
 		t.Errorf("no compatibility warning:\n%s", w)
 	}
 	if !strings.Contains(w, "relay_recipient_maps") {
-		t.Errorf("no backscatter warning (K4: empty relay_recipient_maps):\n%s", w)
+		t.Errorf("no backscatter warning (empty relay_recipient_maps):\n%s", w)
 	}
-	if len(ld.Ignored) != 1 || ld.Ignored[0] != "biff" {
-		t.Errorf("Ignored %v", ld.Ignored)
+	if got := paramsOf(ld.Params, maincf.Ignored); !slices.Equal(got, []string{"biff"}) {
+		t.Errorf("Ignored %v", got)
 	}
 	dir := t.TempDir()
 	tr := writeFile(t, dir, "transport", "@example.test smtp:[a.example]\n*  smtp:[smart.example]\n")
@@ -213,8 +214,19 @@ func TestLoadWarnings(t *testing.T) {
 	}
 }
 
-func mustParse(s string) *MainCF {
-	cf, err := ParseMainCF(strings.NewReader(s), "main.cf")
+// paramsOf lists the names of the parameters of the given kinds.
+func paramsOf(params []maincf.Param, kinds ...maincf.Kind) []string {
+	var out []string
+	for _, p := range params {
+		if slices.Contains(kinds, p.Kind) {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}
+
+func mustParse(s string) *maincf.File {
+	cf, err := maincf.Parse(strings.NewReader(s), "main.cf")
 	if err != nil {
 		panic(err)
 	}
@@ -280,8 +292,8 @@ func TestLoadPostfixSampleMainCF(t *testing.T) {
 	if ld.Server.Banner != "mx2.example.test ESMTP Postfix (Debian/GNU)" && ld.Server.Banner != "mx2.example.test ESMTP Postfix" {
 		t.Errorf("banner %q", ld.Server.Banner)
 	}
-	if !slices.Contains(ld.Ignored, "command_directory") {
-		t.Errorf("ignored parameters %v lack command_directory", ld.Ignored)
+	if got := paramsOf(ld.Params, maincf.Ignored); !slices.Contains(got, "command_directory") {
+		t.Errorf("ignored parameters %v lack command_directory", got)
 	}
 	c, err := smtp.Dial(addr)
 	if err != nil {

@@ -319,7 +319,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if err := s.check(policy.StageRcpt, to); err != nil {
 		return err
 	}
-	rc := queue.Recipient{Address: to}
+	rc := queue.Recipient{Address: to, Destination: s.r.destination(s.ctx, to)}
 	if opts != nil {
 		rc.Notify = notifyOf(opts.Notify)
 		if opts.OriginalRecipient != "" {

@@ -16,6 +16,7 @@ import (
 	"github.com/mxrelay/mxrelay/lookup"
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay"
+	"github.com/mxrelay/mxrelay/relay/maincf"
 )
 
 // Config configures a Gateway: an inbound mail gateway that accepts mail
@@ -94,7 +95,7 @@ func Start(ctx context.Context, c Config, l net.Listener) (*Gateway, error) {
 	}
 
 	// The relay's configuration, in the words of a Postfix main.cf.
-	cf := &relay.MainCF{Name: "gateway"}
+	cf := &maincf.File{Name: "gateway"}
 	params := [][2]string{
 		{"compatibility_level", "3.6"},
 		{"mydestination", ""},

@@ -52,7 +52,6 @@ import (
 
 	"github.com/mxrelay/mxrelay/lookup"
 	"github.com/mxrelay/mxrelay/queue"
-	"github.com/mxrelay/mxrelay/relay"
 )
 
 func main() {
@@ -90,7 +89,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 
-	doms := relay.SplitList(*domains)
+	doms := lookup.SplitList(*domains)
 	if len(doms) == 0 {
 		return fail("-domains is empty")
 	}

@@ -27,8 +27,11 @@ biff = no
 	code := run(context.Background(), []string{"-check", "-config", cf, "-dns", "127.0.0.1:1"}, os.Stdout, io.Discard, nil)
 	fmt.Println("exit status", code)
 	// Output:
+	// used: line 1: compatibility_level = 3.6 (used by relay)
+	// used: line 2: myhostname = mx2.example.net (used by relay)
+	// used: line 3: relay_domains = example.test (used by transport)
+	// ignored: line 4: biff = no
 	// warning: relay_recipient_maps: empty: every localpart of a relay domain is accepted, and mail to unknown users will bounce to forged senders (backscatter); list the valid recipients
-	// ignored: biff (not used by mxrelay)
 	// configuration OK: myhostname=mx2.example.net relay_domains="example.test" relay_recipient_maps=""
 	// exit status 0
 }

@@ -55,6 +55,7 @@ import (
 
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay"
+	"github.com/mxrelay/mxrelay/relay/maincf"
 	"github.com/mxrelay/mxrelay/transport/client"
 )
 
@@ -114,7 +115,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	hostname := fs.String("hostname", "", "$myhostname")
 	dnsServer := fs.String("dns", "", "send every DNS query to this HOST:PORT")
 	statusLog := fs.String("status-log", "", "append one JSON line per delivery attempt per recipient to this file")
-	check := fs.Bool("check", false, "load the configuration, print warnings and conflicts, and exit")
+	check := fs.Bool("check", false, "sort main.cf's parameters into used, ignored, not implemented and unknown, load it, print the warnings, and exit non-zero if mxrelayd would refuse it")
+	accept := fs.String("accept-unimplemented", "", "comma-separated main.cf parameters that turn on Postfix features mxrelay does not implement, which you accept are not honoured (\"all\" for every one); without it such a main.cf is refused")
 	demoPrimary := fs.String("demo-primary", "127.0.0.1:2526", "the demo's primary MX")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -127,7 +129,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 
 	// The configuration.
 	demo := *config == ""
-	var cf *relay.MainCF
+	var cf *maincf.File
 	var err error
 	var standIn *standInPrimary
 	primary := *demoPrimary
@@ -140,9 +142,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 			defer standIn.Close()
 			primary = standIn.addr
 		}
-		cf, err = relay.ParseMainCF(strings.NewReader(demoMainCF(primary)), "demo main.cf")
+		cf, err = maincf.Parse(strings.NewReader(demoMainCF(primary)), "demo main.cf")
 	} else {
-		cf, err = relay.LoadMainCF(*config)
+		cf, err = maincf.Load(*config)
 	}
 	if err != nil {
 		return fail("%v", err)
@@ -152,6 +154,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	}
 	listens := strings.Split(*listen, ",")
 	opts := relay.LoadOptions{Logger: logger}
+	if *accept != "" {
+		opts.AcceptUnimplemented = strings.Split(*accept, ",")
+	}
 	for _, a := range listens {
 		ap, err := netip.ParseAddrPort(strings.TrimSpace(a))
 		if err != nil {
@@ -168,33 +173,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 
 	if *check {
 		opts.Queue = queue.NewMemory()
-		ld, err := relay.Load(ctx, cf, opts)
+		status, err := runCheck(ctx, cf, opts, stdout)
 		if err != nil {
-			// Say what was found before the fatal error too: main.cf's own
-			// warnings, the parameters mxrelay ignores, and the commonest
-			// cause of a surprising open-relay or relay_domains error.
-			for _, w := range cf.Warnings() {
-				fmt.Fprintf(stdout, "warning: %s\n", w)
-			}
-			for _, n := range cf.Ignored() {
-				fmt.Fprintf(stdout, "ignored: %s (not used by mxrelay)\n", n)
-			}
-			if _, set := cf.Raw("compatibility_level"); !set {
-				fmt.Fprintf(stdout, "hint: compatibility_level is not set, so Postfix's pre-3.6 defaults apply "+
-					"(relay_domains = $mydestination, no smtpd_relay_restrictions); a new configuration wants compatibility_level = 3.6\n")
-			}
-			return fail("%v", err)
+			fail("%v", err)
 		}
-		defer ld.Close()
-		for _, w := range ld.Warnings {
-			fmt.Fprintf(stdout, "warning: %s\n", w)
-		}
-		for _, n := range ld.Ignored {
-			fmt.Fprintf(stdout, "ignored: %s (not used by mxrelay)\n", n)
-		}
-		fmt.Fprintf(stdout, "configuration OK: myhostname=%s relay_domains=%q relay_recipient_maps=%q\n",
-			cf.Get("myhostname"), cf.Get("relay_domains"), cf.Get("relay_recipient_maps"))
-		return 0
+		return status
 	}
 
 	// The queue.
@@ -228,8 +211,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	for _, w := range ld.Warnings {
 		logger.Warn("configuration", "warning", w)
 	}
-	if len(ld.Ignored) > 0 {
-		logger.Info("configuration", "ignored", strings.Join(ld.Ignored, " "))
+	for _, p := range ld.Params {
+		switch p.Kind {
+		case maincf.Unknown, maincf.Unimplemented:
+			logger.Warn("configuration", "param", p.Name, "line", p.Line, "kind", p.Kind.String(), "detail", p.String())
+		}
 	}
 
 	srv, err := relay.NewServer(ld.Server)
@@ -294,7 +280,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	return 0
 }
 
-func printBanner(w io.Writer, addr, dir, primary string, cf *relay.MainCF, standIn *standInPrimary) {
+func printBanner(w io.Writer, addr, dir, primary string, cf *maincf.File, standIn *standInPrimary) {
 	primary = "[" + hostOf(primary) + "]:" + portOf(primary)
 	primaryNote := "an SMTP server already listening there"
 	if standIn != nil {

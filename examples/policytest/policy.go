@@ -9,6 +9,7 @@ import (
 	"github.com/mxrelay/mxrelay/policy"
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay"
+	"github.com/mxrelay/mxrelay/relay/maincf"
 )
 
 // Policy is the relay policy of a main.cf, built exactly as mxrelayd builds
@@ -27,11 +28,11 @@ type Policy struct {
 // directory unless main.cf sets it, as "postfix -c DIR" sets it, so that
 // tables next to main.cf are found wherever the program runs from.
 func LoadPolicy(ctx context.Context, path string) (*Policy, error) {
-	cf, err := relay.LoadMainCF(path)
+	cf, err := maincf.Load(path)
 	if err != nil {
 		return nil, err
 	}
-	if _, set := cf.Raw("config_directory"); !set {
+	if !cf.IsSet("config_directory") {
 		dir, err := filepath.Abs(filepath.Dir(path))
 		if err != nil {
 			return nil, err

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/mxrelay/mxrelay/lookup"
 )
 
 // Kind sorts a parameter that main.cf sets.
@@ -137,7 +139,7 @@ func (f *File) referenced() map[string]User {
 	for _, n := range names {
 		visit(n, used[n])
 	}
-	for _, class := range SplitList(f.expandQuiet("smtpd_restriction_classes")) {
+	for _, class := range lookup.SplitList(f.expandQuiet("smtpd_restriction_classes")) {
 		visit(class, UserPolicy)
 	}
 	return out

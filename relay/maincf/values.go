@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mxrelay/mxrelay/lookup"
 )
 
 // Lookup returns the expanded value of a parameter: the file's value, else
@@ -94,7 +96,7 @@ func (f *File) Int(name string) (int64, error) {
 // 7" is 7 days because its default is "5d").
 func (f *File) Duration(name string) (time.Duration, error) {
 	v := f.Get(name)
-	d, err := ParseDuration(v, f.timeUnit(name))
+	d, err := lookup.ParseTime(v, f.timeUnit(name))
 	if err != nil {
 		return 0, &ValueError{Param: name, Value: v, Reason: err.Error()}
 	}
@@ -114,75 +116,10 @@ func (f *File) timeUnit(name string) byte {
 	return 's'
 }
 
-// ParseDuration parses a Postfix time value ("300s", "5d", "1w", "0") with
-// defUnit the unit of a bare number. Units are s, m, h, d, w.
-func ParseDuration(v string, defUnit byte) (time.Duration, error) {
-	if v == "" {
-		return 0, fmt.Errorf("empty time value")
-	}
-	num, unit := v, defUnit
-	if last := v[len(v)-1]; last < '0' || last > '9' {
-		num, unit = v[:len(v)-1], last|0x20
-	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n < 0 || num == "" || num[0] == '+' {
-		return 0, fmt.Errorf("bad time value %q", v)
-	}
-	var u time.Duration
-	switch unit {
-	case 's':
-		u = time.Second
-	case 'm':
-		u = time.Minute
-	case 'h':
-		u = time.Hour
-	case 'd':
-		u = 24 * time.Hour
-	case 'w':
-		u = 7 * 24 * time.Hour
-	default:
-		return 0, fmt.Errorf("bad time unit in %q", v)
-	}
-	if n > int64(1<<62)/int64(u) {
-		return 0, fmt.Errorf("time value %q out of range", v)
-	}
-	return time.Duration(n) * u, nil
-}
-
 // List returns a list parameter split at commas and white space. A
 // "{...}" group stays one element, braces included, as Postfix's mystrtokq
 // keeps it.
-func (f *File) List(name string) []string { return SplitList(f.Get(name)) }
-
-// SplitList splits a Postfix list value at commas and white space, keeping
-// "{...}" groups whole.
-func SplitList(v string) []string {
-	var out []string
-	depth, start := 0, -1
-	for i := 0; i < len(v); i++ {
-		b := v[i]
-		sep := depth == 0 && (b == ',' || b == ' ' || b == '\t' || b == '\r' || b == '\n')
-		switch {
-		case sep:
-			if start >= 0 {
-				out = append(out, v[start:i])
-				start = -1
-			}
-			continue
-		case b == '{':
-			depth++
-		case b == '}' && depth > 0:
-			depth--
-		}
-		if start < 0 {
-			start = i
-		}
-	}
-	if start >= 0 {
-		out = append(out, v[start:])
-	}
-	return out
-}
+func (f *File) List(name string) []string { return lookup.SplitList(f.Get(name)) }
 
 // Origin returns myorigin. As Debian's Postfix does (the package's
 // mail_params.c patch behind Debian's "myorigin = /etc/mailname"), a value

@@ -19,6 +19,8 @@ import (
 	"log"
 	"os"
 	"os/exec"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -46,6 +48,7 @@ func main() {
 	// machine's own main.cf or master.cf, so that it lists the built-in
 	// parameters only.
 	defaults := postconfDefaults(*postconf, dir, nil)
+	addLegacy(*postconf, dir, defaults)
 	// The same with one delivery service, "probe", in master.cf: the
 	// parameters that appear are the per-service ones (probe_SUFFIX).
 	probe := postconfDefaults(*postconf, dir, []byte("probe unix - n n - - pipe flags=F user=nobody argv=/bin/true\n"))
@@ -128,3 +131,45 @@ func writeMap(b *bytes.Buffer, name string, m map[string]string) {
 	}
 	b.WriteString("}\n")
 }
+
+// addLegacy adds the parameters that "postconf -d" does not list but that
+// defaults refer to with $name (virtual_maps, fallback_relay): postconf
+// knows them when asked by name.
+func addLegacy(postconf, dir string, defaults map[string]string) {
+	tried := map[string]bool{}
+	for {
+		var missing []string
+		for _, v := range defaults {
+			for _, m := range refRE.FindAllStringSubmatch(v, -1) {
+				name := m[1] + m[2]
+				if _, ok := defaults[name]; !ok && !tried[name] && !slices.Contains(missing, name) {
+					missing = append(missing, name)
+				}
+			}
+		}
+		if len(missing) == 0 {
+			return
+		}
+		added := 0
+		for _, name := range missing {
+			tried[name] = true
+			out, err := exec.Command(postconf, "-c", dir, "-d", name).Output()
+			if err != nil || len(out) == 0 {
+				continue // a macro of a daemon ($extension, $rbl_class), not a parameter
+			}
+			line := strings.TrimSuffix(string(out), "\n")
+			if _, value, ok := strings.Cut(line, " = "); ok {
+				defaults[name] = value
+			} else {
+				defaults[name] = ""
+			}
+			added++
+		}
+		if added == 0 {
+			return
+		}
+	}
+}
+
+// refRE finds "$name", "${name" and "$(name" references.
+var refRE = regexp.MustCompile(`\$(?:[{(])?([A-Za-z_])([A-Za-z0-9_]*)`)

@@ -1,0 +1,102 @@
+package relay
+
+import (
+	"crypto/tls"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// serverTLS builds the STARTTLS configuration of smtpd_tls_security_level
+// = may or encrypt (or the obsolete smtpd_use_tls / smtpd_enforce_tls),
+// from smtpd_tls_chain_files or smtpd_tls_cert_file and
+// smtpd_tls_key_file. As Postfix does, a certificate that cannot be
+// loaded disables STARTTLS with a warning rather than stopping the
+// server. "encrypt" (TLS required before MAIL) is not enforced by
+// mxrelay; a warning says so.
+func serverTLS(r *reader) (*tls.Config, []string) {
+	level := strings.ToLower(r.str("smtpd_tls_security_level"))
+	if level == "" {
+		if r.bool("smtpd_enforce_tls") {
+			level = "encrypt"
+		} else if r.bool("smtpd_use_tls") {
+			level = "may"
+		}
+	}
+	if level != "may" && level != "encrypt" {
+		return nil, nil
+	}
+	var warns []string
+	if level == "encrypt" {
+		warns = append(warns, "smtpd_tls_security_level = encrypt: STARTTLS is offered but not required (mxrelay does not enforce it; an MX must not require TLS, RFC 3207)")
+	}
+	var cert tls.Certificate
+	var err error
+	if chain := r.list("smtpd_tls_chain_files"); len(chain) > 0 {
+		var pem []byte
+		for _, f := range chain {
+			b, rerr := os.ReadFile(f)
+			if rerr != nil {
+				err = rerr
+				break
+			}
+			pem = append(pem, b...)
+		}
+		if err == nil {
+			cert, err = tls.X509KeyPair(pem, pem)
+		}
+	} else {
+		certFile, keyFile := r.str("smtpd_tls_cert_file"), r.str("smtpd_tls_key_file")
+		if certFile == "" {
+			return nil, append(warns, "smtpd_tls_security_level = "+level+" without smtpd_tls_cert_file: STARTTLS is disabled")
+		}
+		cert, err = tls.LoadX509KeyPair(certFile, keyFile)
+	}
+	if err != nil {
+		return nil, append(warns, fmt.Sprintf("cannot load the server certificate, STARTTLS is disabled: %v", err))
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, warns
+}
+
+// relayConfig builds the relay's SMTP limits, DSN texts and worker count
+// (Policy, Queue, Router and Agent are Load's to fill).
+func relayConfig(r *reader) (Config, error) {
+	origin, err := r.cf.Origin()
+	if err != nil {
+		return Config{}, fmt.Errorf("relay: %w", err)
+	}
+	sleep := r.duration("smtpd_error_sleep_time")
+	if sleep == 0 {
+		sleep = -1 // Config's zero is the default
+	}
+	return Config{
+		Hostname:             r.str("myhostname"),
+		Origin:               origin,
+		MailName:             r.str("mail_name"),
+		MessageSizeLimit:     r.limit("message_size_limit"),
+		RecipientLimit:       r.code("smtpd_recipient_limit"),
+		HopCountLimit:        r.code("hopcount_limit"),
+		SoftErrorLimit:       r.code("smtpd_soft_error_limit"),
+		HardErrorLimit:       r.code("smtpd_hard_error_limit"),
+		JunkCommandLimit:     r.code("smtpd_junk_command_limit"),
+		ErrorSleep:           sleep,
+		SoftBounce:           r.bool("soft_bounce"),
+		MaximalQueueLifetime: r.duration("maximal_queue_lifetime"),
+		DelayWarningTime:     r.duration("delay_warning_time"),
+		Workers:              r.code("default_process_limit"), // Postfix's limit on smtp(8) processes
+	}, nil
+}
+
+// serverConfig builds the SMTP server's banner, timeout and per-client
+// connection limit (MX and TLS are Load's to fill).
+func serverConfig(r *reader) ServerConfig {
+	perClient := r.code("smtpd_client_connection_count_limit")
+	if perClient == 0 {
+		perClient = -1 // Postfix: 0 means no limit
+	}
+	return ServerConfig{
+		Timeout:                 r.duration("smtpd_timeout"),
+		MaxConnectionsPerClient: perClient,
+		Banner:                  r.str("smtpd_banner"),
+	}
+}
