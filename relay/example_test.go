@@ -1,15 +1,15 @@
 package relay_test
 
 import (
-	"net/netip"
-	"log"
 	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/mail"
+	"net/netip"
 	"strings"
 	"time"
 
