@@ -61,7 +61,9 @@
 //
 // # Postfix parameters and RFCs
 //
-// Config follows Postfix 3.7's queue manager (rules Q1-Q5 of the reference):
+// Config follows Postfix 3.7's queue manager, qmgr(8): the backoff and the
+// expiry as its qmgr_active.c computes them, dead destinations as its
+// qmgr_queue.c marks them, and the defaults of postconf(5).
 // MinimalBackoff and MaximalBackoff are minimal_backoff_time (300s) and
 // maximal_backoff_time (4000s): the next attempt is
 // clamp(time in queue, minimal, maximal) after an attempt that left a

@@ -123,7 +123,8 @@ func (s *Scheduler) Claim(ctx context.Context) (*Delivery, error) {
 			return d, nil
 		}
 		// Every pending recipient waits for a suspended destination:
-		// defer it without an attempt (rule Q5) and look further.
+		// defer it without an attempt, as Postfix defers mail for a dead
+		// destination ("delivery temporarily suspended"), and look further.
 		if _, err := s.Done(ctx, d, nil); err != nil {
 			return nil, err
 		}

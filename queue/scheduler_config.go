@@ -5,7 +5,9 @@ import (
 	"time"
 )
 
-// Lifetimes are the queue lifetimes of Postfix (rule Q3). In a Config a
+// Lifetimes are the queue lifetimes of Postfix: maximal_queue_lifetime,
+// bounce_queue_lifetime and delay_warning_time, applied after each attempt
+// as Postfix's qmgr_active.c applies them. In a Config a
 // zero field means the default; a negative one means Postfix's 0 (a single
 // attempt: a recipient still deferred after it expires).
 type Lifetimes struct {
@@ -24,8 +26,8 @@ type Lifetimes struct {
 // Config tunes a Scheduler. The zero value gives Postfix 3.7's defaults.
 type Config struct {
 	// MinimalBackoff and MaximalBackoff clamp the time to the next attempt
-	// (rule Q2). Defaults 300s and 4000s, as Postfix minimal_backoff_time
-	// and maximal_backoff_time.
+	// (see Backoff). Defaults 300s and 4000s, as Postfix
+	// minimal_backoff_time and maximal_backoff_time.
 	MinimalBackoff time.Duration
 	MaximalBackoff time.Duration
 	// Jitter, between 0 and 1, adds up to that fraction of the backoff at
@@ -43,8 +45,9 @@ type Config struct {
 	// becomes due again (the worker is presumed dead). Default 30 minutes.
 	Lease time.Duration
 	// DeadTime is how long a destination stays suspended after a
-	// site-level failure (rule Q5). Default MinimalBackoff: Postfix's mark
-	// lasts at most minimal_backoff_time.
+	// site-level failure (Outcome.Site), as Postfix's queue manager marks
+	// a destination dead (qmgr_queue_throttle in qmgr_queue.c). Default
+	// MinimalBackoff: Postfix's mark lasts at most minimal_backoff_time.
 	DeadTime time.Duration
 	// Concurrency caps the deliveries in progress per destination (a
 	// recipient's Recipient.Destination, else its domain). Default 20, as
@@ -120,7 +123,8 @@ func lifetime(v, def time.Duration) time.Duration {
 
 // Backoff returns the delay before the next attempt of a message that has
 // been in the queue for age: clamp(age, MinimalBackoff, MaximalBackoff), as
-// Postfix's qmgr (rule Q2), without jitter.
+// Postfix's queue manager computes it from minimal_backoff_time and
+// maximal_backoff_time (qmgr_active.c), without jitter.
 func (s *Scheduler) Backoff(age time.Duration) time.Duration {
 	return min(max(age, s.cfg.MinimalBackoff), s.cfg.MaximalBackoff)
 }

@@ -23,7 +23,7 @@ type Outcome struct {
 	Reason string
 	// Site marks a Deferred outcome as a failure of the destination
 	// itself (no MX answered, connection refused, 421 at greeting): the
-	// destination is suspended for Config.DeadTime (rule Q5).
+	// destination is suspended for Config.DeadTime (see Config.DeadTime).
 	Site bool
 }
 
@@ -51,8 +51,9 @@ type Report struct {
 // recipient's state; recipients of Attempt without an Outcome are deferred
 // ("no outcome reported"), those of suspended destinations are deferred
 // with "delivery temporarily suspended". Then, if recipients remain
-// deferred, the ones whose lifetime ran out become Expired (rule Q3) and the
-// message is due again after the backoff (rule Q2). Done frees the
+// deferred, the ones whose lifetime ran out become Expired (Lifetimes:
+// maximal_queue_lifetime, or bounce_queue_lifetime for mail from <>) and
+// the message is due again after the Backoff. Done frees the
 // delivery's concurrency slots and suspends destinations of Site outcomes.
 // It returns ErrLeaseLost when the lease expired and another worker claimed
 // the message.

@@ -85,9 +85,11 @@ func done(t *testing.T, s *queue.Scheduler, d *queue.Delivery, o []queue.Outcome
 // secs is the time since t0 in whole seconds.
 func secs(t time.Time) int64 { return int64(t.Sub(t0) / time.Second) }
 
-// TestRetryCurve checks rule Q2 to the second: with the defaults a message
-// that keeps being deferred is tried at 0, 300, 600, 1200, 2400, 4800,
-// 8800 s, then every 4000 s, and never a second earlier.
+// TestRetryCurve checks Postfix's backoff (minimal_backoff_time,
+// maximal_backoff_time, as qmgr_active.c applies them) to the second:
+// with the defaults a message that keeps being deferred is tried at 0,
+// 300, 600, 1200, 2400, 4800, 8800 s, then every 4000 s, and never a
+// second earlier.
 func TestRetryCurve(t *testing.T) {
 	s, c := newSched(t, queue.Config{})
 	id := store(t, s, "a@example.org", "u@example.com")
@@ -121,7 +123,8 @@ func TestRetryCurve(t *testing.T) {
 	}
 }
 
-// TestBackoffClamp checks Backoff against Q2 with non-default bounds.
+// TestBackoffClamp checks Backoff's clamp(age, minimal, maximal) with
+// non-default bounds.
 func TestBackoffClamp(t *testing.T) {
 	s, _ := newSched(t, queue.Config{MinimalBackoff: 10 * time.Second, MaximalBackoff: time.Minute})
 	for _, c := range []struct{ age, want time.Duration }{
@@ -160,9 +163,10 @@ func runUntilEnd(t *testing.T, s *queue.Scheduler, c *clock) (int64, queue.Repor
 	return 0, queue.Report{}
 }
 
-// TestExpiry checks rule Q3: a recipient still deferred after the attempt
-// at which its lifetime has run out is handed back as Expired, with its
-// last reason, and the message is final.
+// TestExpiry checks maximal_queue_lifetime and bounce_queue_lifetime: a
+// recipient still deferred after the attempt at which its lifetime has run
+// out is handed back as Expired, with its last reason, and the message is
+// final.
 func TestExpiry(t *testing.T) {
 	t.Run("maximal_queue_lifetime 5d", func(t *testing.T) {
 		s, c := newSched(t, queue.Config{})
@@ -365,9 +369,10 @@ func TestWorkerCrash(t *testing.T) {
 	}
 }
 
-// TestSuspension checks rule Q5: after a site-level failure, other mail
-// for the destination is deferred without an attempt until the mark
-// expires (DeadTime, default minimal_backoff_time).
+// TestSuspension checks dead destinations (Postfix's qmgr_queue.c): after
+// a site-level failure, other mail for the destination is deferred without
+// an attempt until the mark expires (DeadTime, default
+// minimal_backoff_time).
 func TestSuspension(t *testing.T) {
 	s, c := newSched(t, queue.Config{})
 	a := store(t, s, "x@example.org", "u@dead.example")

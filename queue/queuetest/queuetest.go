@@ -87,8 +87,10 @@ func Run(t *testing.T, o Options) {
 
 type suite struct{ o Options }
 
-// T0 is the base time of the suite's envelopes.
-var T0 = time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
+// BaseTime is the base time of the suite's envelopes: their Arrival and
+// NextAttempt are whole seconds after it (it has nanoseconds, so a backend
+// that rounds times fails).
+var BaseTime = time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
 
 func ctx() context.Context { return context.Background() }
 
@@ -105,8 +107,8 @@ func sample(n int) *queue.Envelope {
 		Ret:         queue.RetHdrs,
 		EnvID:       "env-" + fmt.Sprint(n),
 		SMTPUTF8:    true,
-		Arrival:     T0.Add(time.Duration(n) * time.Second),
-		NextAttempt: T0.Add(time.Duration(n) * time.Second),
+		Arrival:     BaseTime.Add(time.Duration(n) * time.Second),
+		NextAttempt: BaseTime.Add(time.Duration(n) * time.Second),
 	}
 }
 
@@ -235,7 +237,7 @@ func (s suite) storeFailure(t *testing.T) {
 	if n := count(t, q); n != 0 {
 		t.Errorf("failed Stores left %d messages behind", n)
 	}
-	if _, err := q.Claim(ctx(), T0.Add(time.Hour), time.Minute, nil); !errors.Is(err, queue.ErrEmpty) {
+	if _, err := q.Claim(ctx(), BaseTime.Add(time.Hour), time.Minute, nil); !errors.Is(err, queue.ErrEmpty) {
 		t.Errorf("Claim after failed Stores = %v, want ErrEmpty", err)
 	}
 	if s.o.Reopen != nil {
@@ -309,26 +311,26 @@ func (s suite) dueOrder(t *testing.T) {
 	}
 	for i, x := range msgs {
 		e := sample(i)
-		e.ID, e.NextAttempt, e.Arrival = x.id, T0.Add(x.next), T0.Add(x.arriv)
+		e.ID, e.NextAttempt, e.Arrival = x.id, BaseTime.Add(x.next), BaseTime.Add(x.arriv)
 		s.store(t, q, e, bodyOf(i))
 	}
-	got := claimAll(t, q, T0.Add(time.Minute))
+	got := claimAll(t, q, BaseTime.Add(time.Minute))
 	want := []queue.ID{"A", "B", "C", "D", "E"}
 	if !slices.Equal(got, want) {
 		t.Errorf("claim order %v, want %v (by NextAttempt, then Arrival, then ID; LATER not due)", got, want)
 	}
 	// A message is not due before its NextAttempt, and due exactly at it.
-	if _, err := q.Claim(ctx(), T0.Add(time.Hour-time.Nanosecond), time.Hour, nil); !errors.Is(err, queue.ErrEmpty) {
+	if _, err := q.Claim(ctx(), BaseTime.Add(time.Hour-time.Nanosecond), time.Hour, nil); !errors.Is(err, queue.ErrEmpty) {
 		t.Errorf("Claim 1ns before NextAttempt = %v, want ErrEmpty", err)
 	}
-	if e, err := q.Claim(ctx(), T0.Add(time.Hour), time.Minute, nil); err != nil || e.ID != "LATER" {
+	if e, err := q.Claim(ctx(), BaseTime.Add(time.Hour), time.Minute, nil); err != nil || e.ID != "LATER" {
 		t.Errorf("Claim at NextAttempt = %v, %v; want LATER", e.ID, err)
 	}
 	// Zero NextAttempt means due now.
 	z := sample(9)
 	z.ID, z.NextAttempt = "ZERO", time.Time{}
 	s.store(t, q, z, nil)
-	if e, err := q.Claim(ctx(), T0, time.Minute, nil); err != nil || e.ID != "ZERO" {
+	if e, err := q.Claim(ctx(), BaseTime, time.Minute, nil); err != nil || e.ID != "ZERO" {
 		t.Errorf("Claim of a message with zero NextAttempt = %v, %v", e.ID, err)
 	}
 }
@@ -338,13 +340,13 @@ func (s suite) held(t *testing.T) {
 	e := sample(1)
 	e.Held = true
 	id := s.store(t, q, e, bodyOf(1))
-	if _, err := q.Claim(ctx(), T0.Add(time.Hour), time.Minute, nil); !errors.Is(err, queue.ErrEmpty) {
+	if _, err := q.Claim(ctx(), BaseTime.Add(time.Hour), time.Minute, nil); !errors.Is(err, queue.ErrEmpty) {
 		t.Errorf("Claim returned a held message (%v)", err)
 	}
 	if err := q.Modify(ctx(), id, func(e *queue.Envelope) error { e.Held = false; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	c, err := q.Claim(ctx(), T0.Add(time.Hour), time.Minute, nil)
+	c, err := q.Claim(ctx(), BaseTime.Add(time.Hour), time.Minute, nil)
 	if err != nil || c.ID != id {
 		t.Fatalf("Claim after release = %v, %v", c.ID, err)
 	}
@@ -352,7 +354,7 @@ func (s suite) held(t *testing.T) {
 	if err := q.Modify(ctx(), id, func(e *queue.Envelope) error { e.Held = true; e.Lease = queue.Lease{}; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := q.Claim(ctx(), T0.Add(48*time.Hour), time.Minute, nil); !errors.Is(err, queue.ErrEmpty) {
+	if _, err := q.Claim(ctx(), BaseTime.Add(48*time.Hour), time.Minute, nil); !errors.Is(err, queue.ErrEmpty) {
 		t.Errorf("Claim returned a message held while claimed (%v)", err)
 	}
 	if !get(t, q, id).Held {
@@ -363,7 +365,7 @@ func (s suite) held(t *testing.T) {
 func (s suite) leaseExpiry(t *testing.T) {
 	q := s.o.New(t)
 	id := s.store(t, q, sample(1), bodyOf(1))
-	now := T0.Add(time.Minute)
+	now := BaseTime.Add(time.Minute)
 	c1, err := q.Claim(ctx(), now, 10*time.Minute, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -430,7 +432,7 @@ func (s suite) accept(t *testing.T) {
 		s.store(t, q, e, nil)
 	}
 	var seen []queue.ID
-	c, err := q.Claim(ctx(), T0.Add(time.Hour), time.Minute, func(e *queue.Envelope) bool {
+	c, err := q.Claim(ctx(), BaseTime.Add(time.Hour), time.Minute, func(e *queue.Envelope) bool {
 		if e.Lease.Token != 0 {
 			t.Errorf("accept saw a lease on an unclaimed message")
 		}
@@ -444,10 +446,10 @@ func (s suite) accept(t *testing.T) {
 		t.Errorf("accept called for %v, want msg0..msg3 in due order", seen)
 	}
 	// Refused messages stay due.
-	if got := claimAll(t, q, T0.Add(time.Hour)); !slices.Equal(got, []queue.ID{"msg0", "msg1", "msg2", "msg4"}) {
+	if got := claimAll(t, q, BaseTime.Add(time.Hour)); !slices.Equal(got, []queue.ID{"msg0", "msg1", "msg2", "msg4"}) {
 		t.Errorf("after refusals, claims %v", got)
 	}
-	if _, err := q.Claim(ctx(), T0.Add(time.Hour), time.Minute, func(*queue.Envelope) bool { return false }); !errors.Is(err, queue.ErrEmpty) {
+	if _, err := q.Claim(ctx(), BaseTime.Add(time.Hour), time.Minute, func(*queue.Envelope) bool { return false }); !errors.Is(err, queue.ErrEmpty) {
 		t.Errorf("Claim refusing everything = %v, want ErrEmpty", err)
 	}
 }
@@ -467,7 +469,7 @@ func (s suite) modify(t *testing.T) {
 		t.Errorf("Modify returned %v, want fn's error", err)
 	}
 	same(t, "after a failed Modify", get(t, q, id), before)
-	if _, err := q.Claim(ctx(), T0.Add(time.Hour), time.Minute, nil); err != nil {
+	if _, err := q.Claim(ctx(), BaseTime.Add(time.Hour), time.Minute, nil); err != nil {
 		t.Errorf("a failed Modify (setting Held) affected Claim: %v", err)
 	}
 	if err := q.Modify(ctx(), "NOSUCH", func(*queue.Envelope) error { return nil }); !errors.Is(err, queue.ErrNotFound) {
@@ -502,7 +504,7 @@ func (s suite) modify(t *testing.T) {
 func (s suite) recipientState(t *testing.T) {
 	q := s.o.New(t)
 	id := s.store(t, q, sample(1), bodyOf(1))
-	at := T0.Add(90*time.Second + 17)
+	at := BaseTime.Add(90*time.Second + 17)
 	if err := q.Modify(ctx(), id, func(e *queue.Envelope) error {
 		e.Recipients[0].State, e.Recipients[0].Reason, e.Recipients[0].Updated = queue.Delivered, "250 2.0.0 Ok: queued as 4Xyz", at
 		e.Recipients[1].State, e.Recipients[1].Reason, e.Recipients[1].Updated = queue.Deferred, "451 4.3.0 try again", at
@@ -559,7 +561,7 @@ func (s suite) remove(t *testing.T) {
 	q := s.o.New(t)
 	id := s.store(t, q, sample(1), bodyOf(1))
 	keep := s.store(t, q, sample(2), bodyOf(2))
-	if _, err := q.Claim(ctx(), T0.Add(time.Hour), time.Minute, func(e *queue.Envelope) bool { return e.ID == id }); err != nil {
+	if _, err := q.Claim(ctx(), BaseTime.Add(time.Hour), time.Minute, func(e *queue.Envelope) bool { return e.ID == id }); err != nil {
 		t.Fatal(err)
 	}
 	if err := q.Remove(ctx(), id); err != nil {
@@ -577,7 +579,7 @@ func (s suite) remove(t *testing.T) {
 	if err := q.Modify(ctx(), id, func(*queue.Envelope) error { return nil }); !errors.Is(err, queue.ErrNotFound) {
 		t.Errorf("Modify after Remove = %v", err)
 	}
-	if got := claimAll(t, q, T0.Add(48*time.Hour)); !slices.Equal(got, []queue.ID{keep}) {
+	if got := claimAll(t, q, BaseTime.Add(48*time.Hour)); !slices.Equal(got, []queue.ID{keep}) {
 		t.Errorf("claims after Remove: %v, want only %s", got, keep)
 	}
 	// The ID can be used again.
@@ -623,7 +625,7 @@ func (s suite) concurrentClaims(t *testing.T) {
 	for i := range msgs {
 		s.store(t, q, sample(i%50), bodyOf(i))
 	}
-	now := T0.Add(time.Hour)
+	now := BaseTime.Add(time.Hour)
 	var mu sync.Mutex
 	claimed := map[queue.ID]int{}
 	var wg sync.WaitGroup
@@ -795,9 +797,9 @@ func (s suite) durability(t *testing.T) {
 		switch i % 4 {
 		case 1:
 			if err := q.Modify(ctx(), id, func(e *queue.Envelope) error {
-				e.Recipients[0].State, e.Recipients[0].Reason, e.Recipients[0].Updated = queue.Deferred, "421 busy", T0.Add(time.Hour)
+				e.Recipients[0].State, e.Recipients[0].Reason, e.Recipients[0].Updated = queue.Deferred, "421 busy", BaseTime.Add(time.Hour)
 				e.Attempts++
-				e.NextAttempt = T0.Add(time.Duration(i) * time.Minute)
+				e.NextAttempt = BaseTime.Add(time.Duration(i) * time.Minute)
 				return nil
 			}); err != nil {
 				t.Fatal(err)
@@ -810,7 +812,7 @@ func (s suite) durability(t *testing.T) {
 			}
 			delete(want, id)
 		case 3:
-			if _, err := q.Claim(ctx(), T0.Add(time.Hour), time.Hour, func(e *queue.Envelope) bool { return e.ID == id }); err != nil && !errors.Is(err, queue.ErrEmpty) {
+			if _, err := q.Claim(ctx(), BaseTime.Add(time.Hour), time.Hour, func(e *queue.Envelope) bool { return e.ID == id }); err != nil && !errors.Is(err, queue.ErrEmpty) {
 				t.Fatal(err)
 			}
 		}
@@ -843,7 +845,7 @@ func (s suite) durability(t *testing.T) {
 	}
 	// The schedule is rebuilt: same due order (leases gone, or kept by a
 	// shared backend), held messages still held.
-	if got := claimAll(t, q, T0.Add(1000*time.Hour)); !slices.Equal(got, order) {
+	if got := claimAll(t, q, BaseTime.Add(1000*time.Hour)); !slices.Equal(got, order) {
 		t.Errorf("due order after reopen %v, want %v", got, order)
 	}
 	// The reopened queue takes new mail and keeps it across another reopen.
