@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -937,5 +939,107 @@ func TestRenew(t *testing.T) {
 	}
 	if err := s.Renew(ctx, d2); !errors.Is(err, queue.ErrLeaseLost) {
 		t.Errorf("late Renew = %v, want ErrLeaseLost", err)
+	}
+}
+
+// reentrantHandler is a slog.Handler that calls back into the Scheduler
+// for every record.
+type reentrantHandler struct{ probe func() }
+
+func (h reentrantHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h reentrantHandler) Handle(context.Context, slog.Record) error {
+	h.probe()
+	return nil
+}
+func (h reentrantHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h reentrantHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestCallbacksOutsideLock: the Scheduler calls the caller's code
+// (Config.Now, Rand, Logger) only without holding its mutex, so a
+// callback that calls back into the Scheduler does not deadlock. Each
+// callback here calls Suspended, which takes the mutex; the Scheduler
+// itself looks nothing up while holding it.
+func TestCallbacksOutsideLock(t *testing.T) {
+	for _, backend := range []string{"memory", "spool"} {
+		t.Run(backend, func(t *testing.T) {
+			var s *queue.Scheduler
+			var calls, depth atomic.Int32
+			probe := func() {
+				if depth.Add(1) == 1 && s != nil {
+					calls.Add(1)
+					s.Suspended("probe.example")
+				}
+				depth.Add(-1)
+			}
+			c := &clock{t: t0}
+			var q queue.Queue = queue.NewMemory()
+			if backend == "spool" {
+				sp := openSpool(t, t.TempDir())
+				t.Cleanup(func() { sp.Close() })
+				q = sp
+			}
+			s = queue.NewScheduler(q, queue.Config{
+				Concurrency: 1, Jitter: 0.5,
+				Now:    func() time.Time { probe(); return c.Now() },
+				Rand:   func() float64 { probe(); return 0.5 },
+				Logger: slog.New(reentrantHandler{probe}),
+			})
+			finished := make(chan struct{})
+			go func() {
+				defer close(finished)
+				ctx := context.Background()
+				store(t, s, "x@example.org", "u@a.example", "v@b.example")
+				c.Advance(time.Second)
+				store(t, s, "x@example.org", "w@a.example")
+				d, err := s.Claim(ctx)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := s.Claim(ctx); !errors.Is(err, queue.ErrEmpty) {
+					t.Errorf("second Claim = %v, want ErrEmpty (a.example at its limit)", err)
+				}
+				if err := s.Renew(ctx, d); err != nil {
+					t.Error(err)
+				}
+				rep, err := s.Done(ctx, d, []queue.Outcome{{Recipient: 0, State: queue.Deferred, Site: true, Reason: "refused"},
+					{Recipient: 1, State: queue.Failed, Reason: "550 no"}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if err := s.MarkNotified(ctx, d, rep.Failed); err != nil {
+					t.Error(err)
+				}
+				if _, ok := s.Suspended("a.example"); !ok {
+					t.Error("a.example not suspended")
+				}
+				if _, err := s.List(ctx, queue.Filter{State: queue.Waiting}); err != nil {
+					t.Error(err)
+				}
+				if _, err := s.Flush(ctx, "a.example"); err != nil {
+					t.Error(err)
+				}
+				d, err = s.Claim(ctx)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if err := s.Hold(ctx, d.Envelope.ID); err != nil {
+					t.Error(err)
+				}
+				if err := s.Release(ctx, d.Envelope.ID); err != nil {
+					t.Error(err)
+				}
+			}()
+			select {
+			case <-finished:
+			case <-time.After(20 * time.Second):
+				t.Fatal("deadlock: a callback ran while the Scheduler held its mutex")
+			}
+			if calls.Load() == 0 {
+				t.Error("the callbacks were never called")
+			}
+		})
 	}
 }
