@@ -33,7 +33,9 @@
 //	})
 //
 //	// In the SMTP DATA handler: answer 250 only after Store returns nil.
-//	env := &queue.Envelope{Sender: from, Recipients: []queue.Recipient{{Address: rcpt}}}
+//	// dest is the recipient's transport:nexthop ("relay:[mx.example]"),
+//	// routed when RCPT was accepted; "" counts it against its domain.
+//	env := &queue.Envelope{Sender: from, Recipients: []queue.Recipient{{Address: rcpt, Destination: dest}}}
 //	if err := sched.Store(ctx, env, dataReader); err != nil { return tempFail(err) }
 //
 //	// Each delivery worker:

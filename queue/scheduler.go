@@ -90,8 +90,9 @@ func (s *Scheduler) notify() {
 }
 
 // Store queues a message: it sets Arrival (when zero) to now, NextAttempt
-// (when zero) to Arrival, every recipient to Queued, and returns once the
-// backend made it durable. Answer 250 to the client only after it returns
+// (when zero) to Arrival, every recipient to Queued (keeping its
+// Destination and DSN parameters), and returns once the backend made it
+// durable. Answer 250 to the client only after it returns
 // nil. Workers blocked in Next are woken.
 //
 // env.Held is kept: a message stored held goes straight to the hold
