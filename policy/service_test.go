@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -392,4 +393,17 @@ func TestPolicyServiceResetIdle(t *testing.T) {
 	if n := dials.Load(); n != 3 {
 		t.Errorf("%d dials for 3 requests on connections reset when idle", n)
 	}
+}
+
+// TestPolicyServiceRelativeSocket: "unix:private/policy" resolves against
+// SocketDirectory, as Postfix's smtpd, running in queue_directory, finds
+// it there; not against the working directory.
+func TestPolicyServiceRelativeSocket(t *testing.T) {
+	srv := startServer(t, "unix", func(map[string]string) string { return "action=REJECT from the relative socket\n\n" })
+	dir := filepath.Dir(srv.addr)
+	c := policyConfig("unix:" + filepath.Base(srv.addr))
+	c.SocketDirectory = dir
+	wantReply(t, rcpt(mustNew(t, c), "203.0.113.5", "<u@backup.example>"), "554 5.7.1 <u@backup.example>: Recipient address rejected: from the relative socket")
+	c.SocketDirectory = t.TempDir() // no socket there
+	wantReply(t, rcpt(mustNew(t, c), "203.0.113.5", "<u@backup.example>"), "451 4.3.5 <u@backup.example>: Recipient address rejected: Server configuration problem")
 }

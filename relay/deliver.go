@@ -448,10 +448,18 @@ func (r *MX) sendDSN(ctx context.Context, env *queue.Envelope, kind DSNKind, idx
 	}
 	if kind == DSNDelay {
 		dsn.WillRetryUntil = env.Arrival.Add(r.c.MaximalQueueLifetime)
+		// Per-domain lifetimes (queue.Config.Domains) apply to each
+		// recipient; the text quotes the longest.
+		dsn.MaximalQueueLifetime = 0
 	}
 	for _, i := range idx {
 		rc := env.Recipients[i]
 		dr := DSNRecipient{Address: rc.Address, ORCPT: rc.ORCPT, Reason: rc.Reason}
+		if kind == DSNDelay {
+			life := r.c.Queue.Lifetimes(rc.Address).Maximal
+			dr.WillRetryUntil = env.Arrival.Add(life)
+			dsn.MaximalQueueLifetime = max(dsn.MaximalQueueLifetime, life)
+		}
 		def := "5.0.0"
 		switch kind {
 		case DSNDelay:

@@ -3,6 +3,7 @@ package relay
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"strconv"
@@ -48,6 +49,11 @@ type DSNRecipient struct {
 	// said: 550 5.1.1 no such user (in reply to RCPT TO command)"); when
 	// Diagnostic is empty it is also the X-Postfix diagnostic.
 	Reason string
+	// WillRetryUntil is this recipient's Will-Retry-Until in a delay
+	// report (RFC 3464 section 2.3.9: a per-recipient field, since
+	// recipients of different domains can have different lifetimes).
+	// Zero: DSN.WillRetryUntil.
+	WillRetryUntil time.Time
 }
 
 // DSN is an RFC 3464 delivery status notification shaped like Postfix 3.7's
@@ -242,8 +248,8 @@ func (d *DSN) Write(w io.Writer, original io.Reader) error {
 		case r.Reason != "":
 			bw.folded("Diagnostic-Code: X-Postfix; "+r.Reason, "    ")
 		}
-		if d.Kind == DSNDelay && !d.WillRetryUntil.IsZero() {
-			bw.line("Will-Retry-Until: " + MailDate(d.WillRetryUntil))
+		if until := cmp.Or(r.WillRetryUntil, d.WillRetryUntil); d.Kind == DSNDelay && !until.IsZero() {
+			bw.line("Will-Retry-Until: " + MailDate(until))
 		}
 	}
 	bw.line("")

@@ -92,7 +92,7 @@ func (f *File) Classify() []Param {
 			p.Kind, p.User = Used, user
 		case refs[name] != "":
 			p.Kind, p.User = Used, refs[name]
-		case f.known(name) || f.referencedByAny(name):
+		case f.known(name) || f.referencedByAny(name) || f.masterRefs[name] || f.tableParam(name):
 			p.Kind = Ignored
 		default:
 			p.Kind, p.Suggestion = Unknown, f.suggest(name)
@@ -102,13 +102,15 @@ func (f *File) Classify() []Param {
 	return out
 }
 
-// expandQuiet expands a parameter without recording it as read.
+// expandQuiet expands a parameter without recording it as read and
+// without warnings: Postfix expands some parameters only in the daemon
+// that uses them (mailbox_command's $EXTENSION is local(8)'s).
 func (f *File) expandQuiet(name string) string {
 	raw, ok := f.values[name]
 	if !ok {
 		raw, _ = f.defaultValue(name)
 	}
-	e := expander{f: f, active: map[string]bool{name: true}}
+	e := expander{f: f, active: map[string]bool{name: true}, quiet: true}
 	return e.expand(raw, 0)
 }
 
@@ -124,7 +126,7 @@ func (f *File) referenced() map[string]User {
 		}
 		out[name] = user
 		v, ok := f.values[name]
-		if !ok {
+		if !ok && !unreadDefaults[name] {
 			v, _ = f.defaultValue(name)
 		}
 		for _, ref := range paramRefs(v) {
@@ -155,6 +157,12 @@ func (f *File) referencedByAny(name string) bool {
 	}
 	return false
 }
+
+// unreadDefaults are used parameters whose Postfix default mxrelay never
+// reads: local_recipient_maps is read only when main.cf sets it (its
+// default names the local passwd file and $alias_maps, for local
+// delivery, which a relay does not do).
+var unreadDefaults = map[string]bool{"local_recipient_maps": true}
 
 // UnimplementedError refuses a main.cf whose Unimplemented parameters
 // were not accepted.
@@ -188,4 +196,28 @@ func (f *File) Refuse(params []Param, accepted []string) error {
 		return nil
 	}
 	return &UnimplementedError{File: f.name(), Params: refused}
+}
+
+// dbmsTypes are the table types whose legacy configuration can live in
+// main.cf: "ldap:foo" reads foo_server_host, foo_search_base... (Postfix's
+// postconf_dbms.c).
+var dbmsTypes = []string{"ldap", "mysql", "pgsql", "sqlite", "memcache"}
+
+// tableParam reports whether name configures a table named in main.cf as
+// "TYPE:prefix" with a dbms type and a name that is not a file:
+// prefix_server_host for ldap:prefix.
+func (f *File) tableParam(name string) bool {
+	for _, n := range f.order {
+		for _, tok := range lookup.SplitList(f.values[n]) {
+			tok = strings.TrimPrefix(tok, "proxy:")
+			typ, prefix, ok := strings.Cut(tok, ":")
+			if !ok || prefix == "" || strings.Contains(prefix, "/") || !slices.Contains(dbmsTypes, typ) {
+				continue
+			}
+			if strings.HasPrefix(name, prefix+"_") {
+				return true
+			}
+		}
+	}
+	return false
 }

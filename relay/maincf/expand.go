@@ -19,6 +19,13 @@ type expander struct {
 	active map[string]bool // names being expanded, to stop loops
 	work   int
 	over   bool
+	quiet  bool // record no warnings: Classify shows values it does not use
+}
+
+func (e *expander) warnf(format string, args ...any) {
+	if !e.quiet {
+		e.f.warnf(format, args...)
+	}
 }
 
 // spend accounts for n units of work and reports whether the budget holds.
@@ -27,7 +34,7 @@ func (e *expander) spend(n int) bool {
 	if e.work > maxExpandWork {
 		if !e.over {
 			e.over = true
-			e.f.warnf("%s: parameter expansion too large, truncated", e.f.name())
+			e.warnf("%s: parameter expansion too large, truncated", e.f.name())
 		}
 		return false
 	}
@@ -62,7 +69,7 @@ func (e *expander) expand(s string, depth int) string {
 			}
 			end := matchBracket(s, i+1, next, closeCh)
 			if end < 0 {
-				e.f.warnf("%s: unbalanced %q in %q", e.f.name(), string(next), s)
+				e.warnf("%s: unbalanced %q in %q", e.f.name(), string(next), s)
 				b.WriteString(s[i:])
 				return b.String()
 			}
@@ -103,7 +110,7 @@ func matchBracket(s string, open int, o, c byte) int {
 // value expands parameter name.
 func (e *expander) value(name string, depth int) string {
 	if e.active[name] {
-		e.f.warnf("%s: recursive reference to parameter %s", e.f.name(), name)
+		e.warnf("%s: recursive reference to parameter %s", e.f.name(), name)
 		return ""
 	}
 	raw, ok := e.f.values[name]
@@ -111,7 +118,7 @@ func (e *expander) value(name string, depth int) string {
 		raw, ok = e.f.defaultValue(name)
 	}
 	if !ok {
-		e.f.warnf("%s: undefined parameter: %s", e.f.name(), name)
+		e.warnf("%s: undefined parameter: %s", e.f.name(), name)
 		return ""
 	}
 	e.active[name] = true
@@ -131,7 +138,7 @@ func (e *expander) expandBraced(in string, depth int) string {
 	}
 	name, rest := in[:j], in[j:]
 	if name == "" {
-		e.f.warnf("%s: bad macro expression: ${%s}", e.f.name(), in)
+		e.warnf("%s: bad macro expression: ${%s}", e.f.name(), in)
 		return ""
 	}
 	if rest == "" {
@@ -139,7 +146,7 @@ func (e *expander) expandBraced(in string, depth int) string {
 	}
 	op, text := rest[0], rest[1:]
 	if op != '?' && op != ':' {
-		e.f.warnf("%s: bad macro expression: ${%s}", e.f.name(), in)
+		e.warnf("%s: bad macro expression: ${%s}", e.f.name(), in)
 		return ""
 	}
 	set := e.valueQuiet(name, depth) != ""
@@ -193,7 +200,7 @@ func splitChoice(s string) (t, f string, ok bool) {
 // relational evaluates "{a} op {b} ? {t} : {f}".
 func (e *expander) relational(in string, depth int) string {
 	bad := func() string {
-		e.f.warnf("%s: bad relational expression: ${%s}", e.f.name(), in)
+		e.warnf("%s: bad relational expression: ${%s}", e.f.name(), in)
 		return ""
 	}
 	end := matchBracket(in, 0, '{', '}')

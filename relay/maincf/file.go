@@ -37,12 +37,13 @@ type File struct {
 	// master.cf beside main.cf when there is one.
 	Services []string
 
-	values   map[string]string
-	lines    map[string]int
-	order    []string
-	warnings []string
-	read     map[string]bool
-	commands map[string]bool // master.cf commands; nil: unknown
+	values     map[string]string
+	lines      map[string]int
+	order      []string
+	warnings   []string
+	read       map[string]bool
+	commands   map[string]bool // master.cf commands; nil: unknown
+	masterRefs map[string]bool // parameters master.cf refers to with $name
 }
 
 // maxLine caps one physical line of main.cf.
@@ -113,11 +114,11 @@ func Load(path string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	services, commands, err := readServices(filepath.Join(filepath.Dir(path), "master.cf"))
+	services, commands, refs, err := readServices(filepath.Join(filepath.Dir(path), "master.cf"))
 	if err != nil && !os.IsNotExist(err) {
 		return nil, fmt.Errorf("maincf: %w", err)
 	}
-	f.Services, f.commands = services, commands
+	f.Services, f.commands, f.masterRefs = services, commands, refs
 	return f, nil
 }
 

@@ -274,3 +274,35 @@ func postfixConfDir(t *testing.T, mainCF string) string {
 	}
 	return dir
 }
+
+// TestOrigin: "myorigin = /etc/mailname" reads the file's first line, as
+// Debian's Postfix does; an unreadable or empty file is an error, as it
+// stops Postfix.
+func TestOrigin(t *testing.T) {
+	dir := t.TempDir()
+	mailname := filepath.Join(dir, "mailname")
+	os.WriteFile(mailname, []byte("example.org \nignored\n"), 0o644)
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, []byte("\n"), 0o644)
+	for value, want := range map[string]string{
+		mailname:      "example.org",
+		"$mydomain":   "example.net",
+		"example.com": "example.com",
+	} {
+		f := &File{Hostname: "mx.example.net"}
+		f.Set("myorigin", value)
+		if got, err := f.Origin(); err != nil || got != want {
+			t.Errorf("myorigin = %s: %q, %v; want %q", value, got, err, want)
+		}
+	}
+	for value, want := range map[string]string{
+		empty:         "myorigin file " + empty + " is empty",
+		dir + "/none": "open " + dir + "/none",
+	} {
+		f := &File{Hostname: "mx.example.net"}
+		f.Set("myorigin", value)
+		if got, err := f.Origin(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("myorigin = %s: %q, %v; want an error with %q", value, got, err, want)
+		}
+	}
+}

@@ -16,20 +16,29 @@ var debianServices = []string{
 }
 
 // readServices returns the service names of a master.cf: the first field
-// of each logical line, and the set of commands (the 8th field). Only the names are read; what the services run is
+// of each logical line, the set of commands (the 8th field), and the
+// main.cf parameters its lines refer to with $name. Only the names are read; what the services run is
 // not mxrelay's business here, but for the commands they run.
-func readServices(path string) (services []string, commands map[string]bool, err error) {
+func readServices(path string) (services []string, commands, refs map[string]bool, err error) {
 	r, err := os.Open(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer r.Close()
-	commands = map[string]bool{}
+	commands, refs = map[string]bool{}, map[string]bool{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64*1024), maxLine)
 	for sc.Scan() {
 		line := sc.Text()
-		if line == "" || line[0] == '#' || line[0] == ' ' || line[0] == '\t' {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		// "-o name=$other" overrides refer to main.cf parameters, which
+		// Postfix then does not report as unused.
+		for _, ref := range paramRefs(line) {
+			refs[ref] = true
+		}
+		if line[0] == ' ' || line[0] == '\t' {
 			continue
 		}
 		if fields := strings.Fields(line); len(fields) >= 8 {
@@ -37,7 +46,7 @@ func readServices(path string) (services []string, commands map[string]bool, err
 			commands[fields[7]] = true
 		}
 	}
-	return services, commands, sc.Err()
+	return services, commands, refs, sc.Err()
 }
 
 // services returns the master.cf services in effect.

@@ -14,7 +14,9 @@ type gap struct {
 }
 
 // gaps are the parameters of unimplemented features, by name; gapPrefixes
-// by name prefix. They are never written.
+// by name prefix. They are never written. smtpd_helo_required is not
+// among them: mxrelay always requires HELO or EHLO before MAIL (as
+// smtpd_helo_required = yes; the SMTP engine refuses MAIL without it).
 var gaps = map[string]gap{
 	"virtual_alias_maps":                      {why: "virtual alias rewriting (cleanup) is not implemented: listed recipients would be accepted and then bounced"},
 	"virtual_maps":                            {why: "virtual alias rewriting (cleanup) is not implemented: listed recipients would be accepted and then bounced"},
@@ -104,7 +106,7 @@ func defaultActive(f *File, name, v string) bool {
 		return false
 	}
 	if def, ok := f.defaultValue(name); ok {
-		e := expander{f: f, active: map[string]bool{name: true}}
+		e := expander{f: f, active: map[string]bool{name: true}, quiet: true}
 		if e.expand(def, 0) == v {
 			return false
 		}

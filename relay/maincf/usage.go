@@ -1,5 +1,7 @@
 package maincf
 
+import "slices"
+
 // User names the part of mxrelay that reads a parameter.
 type User string
 
@@ -27,7 +29,6 @@ var used = map[string]User{
 	"mynetworks_style":    UserRelay,
 
 	"message_size_limit":                  UserRelay,
-	"header_size_limit":                   UserRelay,
 	"hopcount_limit":                      UserRelay,
 	"smtpd_recipient_limit":               UserRelay,
 	"smtpd_soft_error_limit":              UserRelay,
@@ -37,7 +38,6 @@ var used = map[string]User{
 	"smtpd_timeout":                       UserRelay,
 	"smtpd_client_connection_count_limit": UserRelay,
 	"smtpd_banner":                        UserRelay,
-	"smtputf8_enable":                     UserRelay,
 	"soft_bounce":                         UserRelay,
 	"stress":                              UserRelay,
 	"smtpd_tls_security_level":            UserRelay,
@@ -125,4 +125,14 @@ var used = map[string]User{
 func UsedBy(name string) (User, bool) {
 	u, ok := used[name]
 	return u, ok
+}
+
+// UsedNames returns the parameters mxrelay reads, sorted.
+func UsedNames() []string {
+	out := make([]string, 0, len(used))
+	for n := range used {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
 }
