@@ -77,7 +77,6 @@ var gaps = map[string]gap{
 	"smtpd_upstream_proxy_protocol":           {why: "the PROXY protocol is not implemented: every client would appear as the proxy"},
 	"smtpd_command_filter":                    {why: "the SMTP command filter is not implemented"},
 	"smtpd_end_of_data_restrictions":          {why: "end-of-data restrictions are not implemented"},
-	"smtpd_helo_required":                     {why: "requiring HELO/EHLO before MAIL is not implemented"},
 	"strict_rfc821_envelopes":                 {why: "strict RFC 821 envelope syntax is not implemented"},
 	"smtpd_reject_unlisted_sender":            {why: "rejecting unlisted senders is not implemented"},
 }

@@ -133,7 +133,7 @@ func (f *File) Origin() (string, error) {
 	}
 	b, err := os.ReadFile(v)
 	if err != nil {
-		return "", &ValueError{Param: "myorigin", Value: v, Reason: fmt.Sprintf("open %s: %v", v, err)}
+		return "", &ValueError{Param: "myorigin", Value: v, Reason: err.Error()}
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	line = strings.Trim(line, blanks)
