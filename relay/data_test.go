@@ -123,10 +123,10 @@ func TestReceivedHeader(t *testing.T) {
 	}
 	two := Received(ReceivedInfo{
 		ClientAddr: netip.MustParseAddr("2001:db8::1"), Hostname: "mx.example.net", Protocol: "SMTP",
-		QueueID: "Q1", Recipients: []string{"a@x", "b@x"}, Time: at,
+		QueueID: "QID1", Recipients: []string{"a@x", "b@x"}, Time: at,
 	})
 	want = "Received: from unknown (unknown [IPv6:2001:db8::1])\r\n" +
-		"\tby mx.example.net (Postfix) with SMTP id Q1;\r\n" +
+		"\tby mx.example.net (Postfix) with SMTP id QID1;\r\n" +
 		"\tTue,  3 Nov 2026 19:10:36 +0000 (UTC)\r\n"
 	if two != want {
 		t.Errorf("two recipients:\n%s\nwant\n%s", two, want)

@@ -237,7 +237,7 @@ func clientRecipient(rc queue.Recipient) client.Recipient {
 	if typ, addr, ok := strings.Cut(rc.ORCPT, ";"); ok {
 		out.ORcptType, out.ORcpt = strings.TrimSpace(typ), strings.TrimSpace(addr)
 	} else {
-		// Postfix adds ORCPT when relaying (Q6).
+		// Postfix adds ORCPT when relaying (smtp_proto.c).
 		out.ORcpt = rc.Address
 	}
 	return out
@@ -385,7 +385,7 @@ func (r *MX) notify(ctx context.Context, d *queue.Delivery, rep queue.Report, re
 			continue
 		}
 		if env.Sender == "" {
-			// Q4: never a DSN to the null sender.
+			// Never a DSN to the null sender (bounce_notify_service.c).
 			r.log.Info("not sending a notification to the null sender", "queue_id", env.ID, "kind", k.kind.String())
 			continue
 		}

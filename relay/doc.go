@@ -98,9 +98,16 @@
 // maximal_backoff_time, delay_warning_time, smtpd_banner,
 // smtpd_tls_security_level, smtpd_tls_cert_file, smtpd_tls_key_file,
 // smtpd_tls_chain_files, smtp_tls_security_level, smtp_tls_policy_maps,
-// smtp_tls_CAfile, compatibility_level. Rules of
-// the reference: S11, S12, O1-O4, Q1-Q4, Q6, M8 (my addresses), R1-R9
-// through policy and transport.
+// smtp_tls_CAfile, compatibility_level. Postfix behaviour: smtpd(8)'s
+// error counting (TARPIT CONTROLS) and per-transaction limits, its
+// greeting, EHLO reply and Received: header (smtpd.c), the queue ID
+// made at the first accepted RCPT (smtpd_delay_open_until_valid_rcpt),
+// relay_transport as a delivery service of its own, the retry schedule
+// and queue lifetimes of qmgr(8) (qmgr_active.c), bounce(8)'s DSN
+// messages, this host's own addresses for the MX rule (inet_interfaces,
+// proxy_interfaces; smtp_addr.c), and, through policy and transport,
+// trivial-rewrite(8)'s address classes, relay_domains, relayhost and
+// relay_recipient_maps with their RCPT replies (smtpd_check.c).
 //
 // Every reply returned to go-smtp is nil or a bare *smtp.SMTPError. Our
 // own failures (a queue that cannot write, a table that cannot be read)
@@ -143,7 +150,8 @@
 //     "250 2.0.0 Ok: queued as ID", and every refusal is Postfix's.
 //   - go-smtp creates a session at the first HELO/EHLO, so the client
 //     restrictions run then rather than at connect time.
-//   - Error counting (S11) counts the refusals of this package; go-smtp
+//   - Error counting (smtpd_soft_error_limit, smtpd_hard_error_limit)
+//     counts the refusals of this package; go-smtp
 //     counts its own syntax errors apart and hangs up after the fourth
 //     (Server words it as Postfix's "421 4.7.0 HOST Error: too many
 //     errors"). A 421 is written and the connection closed at once.
@@ -152,7 +160,8 @@
 //     STARTTLS; ETRN is an unknown command to go-smtp. A session is also
 //     bounded by Timeout per read.
 //   - Nothing is written to the queue before the end of DATA; the queue
-//     ID exists from the first accepted RCPT (O4), and a write failure is
+//     ID exists from the first accepted RCPT (as with Postfix's
+//     smtpd_delay_open_until_valid_rcpt = yes), and a write failure is
 //     "451 4.3.0 Error: queue file write error" at the end of DATA.
 //   - Command and message lines are capped at 64 KiB (ServerConfig); a
 //     longer line ends the session. Postfix accepts longer message lines.

@@ -57,7 +57,7 @@ type DSNRecipient struct {
 }
 
 // DSN is an RFC 3464 delivery status notification shaped like Postfix 3.7's
-// bounce(8) messages (reference Q6): a multipart/report with the
+// bounce(8) messages (bounce_notify_util.c): a multipart/report with the
 // notification text, a message/delivery-status part with per-message and
 // per-recipient fields, and the original message (or only its headers).
 type DSN struct {

@@ -17,7 +17,7 @@ import (
 )
 
 const origMsg = "Received: from client.example (client.example [192.0.2.7])\r\n" +
-	"\tby mx.example.net (Postfix) with ESMTP id Q1\r\n" +
+	"\tby mx.example.net (Postfix) with ESMTP id QID1\r\n" +
 	"\tfor <u@example.test>; Tue,  3 Nov 2026 19:10:36 +0000 (UTC)\r\n" +
 	"From: s@sender.example\r\nSubject: hello\r\n\r\nthe body\r\nline two\r\n"
 
@@ -83,7 +83,7 @@ func parseDSN(t *testing.T, raw []byte) parsedDSN {
 func TestDSNFailure(t *testing.T) {
 	arrival := time.Date(2026, 11, 3, 19, 10, 36, 0, time.UTC)
 	d := &DSN{
-		Kind: DSNFailure, Hostname: "mx.example.net", Origin: "example.net", QueueID: "Q1",
+		Kind: DSNFailure, Hostname: "mx.example.net", Origin: "example.net", QueueID: "QID1",
 		Sender: "s@sender.example", EnvID: "env-1", Arrival: arrival, Date: arrival.Add(time.Hour),
 		Recipients: []DSNRecipient{{
 			Address: "u@example.test", Status: "5.1.1", RemoteMTA: "mx.example.test",
@@ -105,13 +105,13 @@ func TestDSNFailure(t *testing.T) {
 		"Subject":        "Undelivered Mail Returned to Sender",
 		"Auto-Submitted": "auto-replied",
 		"MIME-Version":   "1.0",
-		"Message-Id":     "<20261103201036.Q1@mx.example.net>",
+		"Message-Id":     "<20261103201036.QID1@mx.example.net>",
 	} {
 		if got := p.header.Get(k); got != want {
 			t.Errorf("%s: %q, want %q", k, got, want)
 		}
 	}
-	if _, params, _ := mime.ParseMediaType(p.header.Get("Content-Type")); params["boundary"] != fmt.Sprintf("Q1.%d/mx.example.net", d.Date.Unix()) {
+	if _, params, _ := mime.ParseMediaType(p.header.Get("Content-Type")); params["boundary"] != fmt.Sprintf("QID1.%d/mx.example.net", d.Date.Unix()) {
 		t.Errorf("boundary %q, want QUEUEID.UNIXTIME/HOSTNAME", params["boundary"])
 	}
 	if got := p.parts[0].Header.Get("Content-Description"); got != "Notification" {
@@ -135,7 +135,7 @@ func TestDSNFailure(t *testing.T) {
 	for k, want := range map[string]string{
 		"Reporting-Mta":        "dns; mx.example.net",
 		"Original-Envelope-Id": "env-1",
-		"X-Postfix-Queue-Id":   "Q1",
+		"X-Postfix-Queue-Id":   "QID1",
 		"X-Postfix-Sender":     "rfc822; s@sender.example",
 		"Arrival-Date":         "Tue,  3 Nov 2026 19:10:36 +0000 (UTC)",
 	} {
@@ -180,7 +180,7 @@ func TestDSNHeadersOnly(t *testing.T) {
 		{"delay", DSN{Kind: DSNDelay, WillRetryUntil: time.Date(2026, 11, 8, 19, 10, 36, 0, time.UTC), DelayWarningTime: 4 * time.Hour, MaximalQueueLifetime: 5 * 24 * time.Hour}},
 	} {
 		d := tc.d
-		d.Hostname, d.QueueID, d.Sender = "mx.example.net", "Q2", "s@sender.example"
+		d.Hostname, d.QueueID, d.Sender = "mx.example.net", "QID2", "s@sender.example"
 		d.Recipients = []DSNRecipient{{Address: "u@example.test", Reason: "connect to mx.example.test[192.0.2.1]:25: Connection refused"}}
 		var buf bytes.Buffer
 		if err := d.Write(&buf, strings.NewReader(origMsg)); err != nil {
@@ -206,7 +206,7 @@ func TestDSNHeadersOnly(t *testing.T) {
 }
 
 func TestDSNUTF8AndEightBit(t *testing.T) {
-	d := &DSN{Hostname: "mx.example.net", QueueID: "Q3", Sender: "s@example", SMTPUTF8: true,
+	d := &DSN{Hostname: "mx.example.net", QueueID: "QID3", Sender: "s@example", SMTPUTF8: true,
 		Recipients: []DSNRecipient{{Address: "ü@example.test", Reason: "x"}}}
 	var buf bytes.Buffer
 	if err := d.Write(&buf, strings.NewReader("Subject: grüße\r\n\r\nbody\r\n")); err != nil {
@@ -222,7 +222,7 @@ func TestDSNUTF8AndEightBit(t *testing.T) {
 }
 
 func TestDSNUnavailableOriginal(t *testing.T) {
-	d := &DSN{Hostname: "h.example", QueueID: "Q4", Sender: "s@example", Recipients: []DSNRecipient{{Address: "u@x.example", Reason: "r"}}}
+	d := &DSN{Hostname: "h.example", QueueID: "QID4", Sender: "s@example", Recipients: []DSNRecipient{{Address: "u@x.example", Reason: "r"}}}
 	var buf bytes.Buffer
 	if err := d.Write(&buf, nil); err != nil {
 		t.Fatal(err)

@@ -517,7 +517,7 @@ func TestRelayNoDSNToNullSender(t *testing.T) {
 		t.Errorf("attempt %+v", a)
 	}
 	if !strings.Contains(w.logs.String(), "not sending a notification to the null sender") {
-		t.Errorf("no Q4 log line:\n%s", w.logs.String())
+		t.Errorf("no log line for the dropped null-sender DSN:\n%s", w.logs.String())
 	}
 	if n := len(w.senders.messages()); n != 0 {
 		t.Errorf("%d DSNs sent for a null-sender message", n)
@@ -559,8 +559,8 @@ func TestRelayNotifyNever(t *testing.T) {
 }
 
 // TestRelayExpiry: mail the primary never takes is returned when its
-// queue lifetime runs out (Q3), with status=expired in the log and a
-// failure DSN whose reason is the last deferral.
+// queue lifetime (maximal_queue_lifetime) runs out, with status=expired
+// in the log and a failure DSN whose reason is the last deferral.
 func TestRelayExpiry(t *testing.T) {
 	w := newWorld(t, worldOpts{qcfg: func(q *queue.Config) {
 		q.Lifetimes.Maximal = 300 * time.Millisecond

@@ -64,8 +64,8 @@ func newError(code int, status, format string, args ...any) *Error {
 	return &Error{Code: code, Status: status, Message: fmt.Sprintf(format, args...)}
 }
 
-// Replies mxrelay gives, worded as Postfix 3.7's smtpd (reference S11, S12,
-// O4).
+// Replies mxrelay gives, worded as Postfix 3.7's smtpd.c (message size,
+// hop count, recipient limit, queue file write errors).
 var (
 	errTooBig       = newError(552, "5.3.4", "Error: message file too big")
 	errTooManyHops  = newError(554, "5.4.0", "Error: too many hops")

@@ -127,7 +127,7 @@ func port(addr string) string {
 
 // TestLoadBackupMXExample runs the backup MX example of the same document:
 // relay_domains with relay_recipient_maps, the primary found through MX
-// records, this host's address cutting the MX list (M9).
+// records, this host's address cutting the MX list (smtp_addr.c).
 func TestLoadBackupMXExample(t *testing.T) {
 	primary := startSink(t)
 	d, err := dnstest.Start()
@@ -350,10 +350,11 @@ smtp_tls_security_level = encrypt
 	}
 }
 
-// TestLoadMyAddresses: "my addresses" (M8, handed to transport's MX
-// rule) are the listening addresses, inet_interfaces and
-// proxy_interfaces; "all" and an unspecified listen address mean every
-// interface address; a host name is reported, not resolved.
+// TestLoadMyAddresses: "my addresses" (handed to transport's MX rule,
+// with which smtp_addr.c finds this host in an MX list) are the
+// listening addresses, inet_interfaces and proxy_interfaces; "all" and
+// an unspecified listen address mean every interface address; a host
+// name is reported, not resolved.
 func TestLoadMyAddresses(t *testing.T) {
 	ifaces := func() ([]netip.Prefix, error) {
 		return []netip.Prefix{netip.MustParsePrefix("10.0.0.5/24"), netip.PrefixFrom(netip.MustParseAddr("fe80::1%eth0"), 64)}, nil

@@ -10,12 +10,12 @@ import (
 
 // mailDomains answers policy's reject_unknown_recipient_domain (and
 // reject_unknown_sender_domain) question with transport's DNS client: MX
-// records first, then A/AAAA, as Postfix's reject_unknown_mailhost does
-// (S8). A null MX (RFC 7505) is reported as such. Only NXDOMAIN and
-// "no data" mean the domain is unknown; any other failure (SERVFAIL, a
-// timeout, REFUSED, a malformed answer) is returned as an error, which
-// policy turns into a deferral: a DNS problem of ours must never reject
-// mail for good.
+// records first, then A/AAAA, as reject_unknown_mailhost in Postfix's
+// smtpd_check.c does. A null MX (RFC 7505) is reported as such. Only
+// NXDOMAIN and "no data" mean the domain is unknown; any other failure
+// (SERVFAIL, a timeout, REFUSED, a malformed answer) is returned as an
+// error, which policy turns into a deferral: a DNS problem of ours must
+// never reject mail for good.
 type mailDomains struct{ dns *transport.DNS }
 
 func (m mailDomains) MailDomain(ctx context.Context, domain string) (policy.DomainStatus, error) {

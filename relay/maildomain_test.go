@@ -10,9 +10,10 @@ import (
 )
 
 // reject_unknown_recipient_domain in a main.cf loads (policy gets
-// transport's DNS client) and answers as Postfix does (S8): MX or address
-// records accept, NXDOMAIN and no records give 450 4.1.2, a null MX 556
-// 5.1.10, and a DNS failure only defers (450 4.4.3, as defer_if_permit).
+// transport's DNS client) and answers as Postfix's smtpd_check.c does:
+// MX or address records accept, NXDOMAIN and no records give 450 4.1.2,
+// a null MX 556 5.1.10, and a DNS failure only defers (450 4.4.3, as
+// defer_if_permit).
 func TestLoadRejectUnknownRecipientDomain(t *testing.T) {
 	d, err := dnstest.Start()
 	if err != nil {

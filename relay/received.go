@@ -36,7 +36,7 @@ type ReceivedInfo struct {
 }
 
 // Received returns the Received: header field smtpd prepends, in Postfix
-// 3.7's form (reference O2), with its final CRLF:
+// 3.7's form (smtpd.c), with its final CRLF:
 //
 //	Received: from HELO (NAME [ADDR])
 //		by HOSTNAME (Postfix) with ESMTP id QUEUEID

@@ -87,14 +87,14 @@ type Config struct {
 	// as Postfix hopcount_limit.
 	HopCountLimit int
 	// SoftErrorLimit and HardErrorLimit count error replies per session
-	// (S11): past the soft limit each error reply waits ErrorSleep; at
-	// the hard limit the next command is answered 421 and the connection
-	// closed. Defaults 10 and 20, as Postfix smtpd_soft_error_limit and
-	// smtpd_hard_error_limit.
+	// (smtpd(8), TARPIT CONTROLS): past the soft limit each error reply
+	// waits ErrorSleep; at the hard limit the next command is answered
+	// 421 and the connection closed. Defaults 10 and 20, as Postfix
+	// smtpd_soft_error_limit and smtpd_hard_error_limit.
 	SoftErrorLimit, HardErrorLimit int
 	// JunkCommandLimit is how many NOOP, RSET and VRFY commands a session
-	// may send before each further one counts as an error (S11), so that
-	// a client cannot hold a connection with them forever. Default 100,
+	// may send before each further one counts as an error, so that a
+	// client cannot hold a connection with them forever. Default 100,
 	// as Postfix smtpd_junk_command_limit. Counted by Server, which sees
 	// those commands; a backend mounted in another server does not.
 	JunkCommandLimit int

@@ -417,7 +417,7 @@ func serverConn(nc net.Conn) *conn {
 }
 
 // rewriteReply turns one of go-smtp's fixed reply lines into Postfix's
-// (reference O1, S12), or returns nil to leave it. go-smtp writes and
+// (as smtpd.c words them), or returns nil to leave it. go-smtp writes and
 // flushes each reply line separately, so a Write is one whole line. After
 // STARTTLS the lines pass encrypted and are left as go-smtp words them.
 func rewriteReply(p []byte, hostname, banner string) []byte {

@@ -76,7 +76,7 @@ type session struct {
 	sc                     *conn         // the connection, when accepted by a Server
 
 	mu           sync.Mutex
-	errors       int  // error replies so far (S11)
+	errors       int  // error replies so far (SoftErrorLimit, HardErrorLimit)
 	junk         int  // NOOP, RSET and VRFY commands so far
 	inData       bool // a DATA transfer is being stored, or its reply is not sent yet
 	replyPending bool // Data returned; the reply is being written
@@ -199,14 +199,14 @@ func (s *session) clientString() string {
 	return fmt.Sprintf("unknown[%s]", s.clientAddr)
 }
 
-// fail counts an error reply (S11): past the soft limit the reply waits
+// fail counts an error reply: past the soft limit the reply waits
 // ErrorSleep.
 func (s *session) fail(e *Error) error {
 	s.countError()
 	return e.SMTP()
 }
 
-// countError counts an error (S11) and, past the soft limit, waits
+// countError counts an error and, past the soft limit, waits
 // ErrorSleep.
 func (s *session) countError() {
 	s.mu.Lock()
@@ -331,7 +331,9 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		}
 	}
 	if s.queueID == "" {
-		s.queueID = queue.NewID() // O4: the queue ID exists from the first accepted RCPT
+		// The queue ID exists from the first accepted RCPT, as with
+		// Postfix's smtpd_delay_open_until_valid_rcpt = yes.
+		s.queueID = queue.NewID()
 	}
 	s.rcpts = append(s.rcpts, rc)
 	return nil
@@ -524,7 +526,7 @@ func (s *session) Logout() error {
 // beforeWrite runs before each write to a Server's connection, with the
 // reply go-smtp wrote. From the 354 reply, before the client can see it,
 // the session is busy with a message. Replies to NOOP, RSET and VRFY
-// count junk commands: past JunkCommandLimit each is an error (S11), and
+// count junk commands: past JunkCommandLimit each is an error, and
 // at the hard limit the session answers 421 and hangs up instead of the
 // reply (beforeWrite then reports true).
 func (s *session) beforeWrite(p []byte) (hungUp bool) {

@@ -70,9 +70,9 @@ func (s *rawSession) expect(code int) string {
 	return msg
 }
 
-// TestErrorLimit follows S11: 20 rejected RCPTs, then the 21st command
-// gets "421 4.7.0 HOSTNAME Error: too many errors" and the connection
-// is closed.
+// TestErrorLimit follows smtpd_hard_error_limit (20): 20 rejected RCPTs,
+// then the 21st command gets "421 4.7.0 HOSTNAME Error: too many errors"
+// and the connection is closed.
 func TestErrorLimit(t *testing.T) {
 	w := newWorld(t, worldOpts{})
 	s := w.raw()
@@ -219,7 +219,8 @@ func (failingQueue) Store(ctx context.Context, env *queue.Envelope, body io.Read
 }
 
 // TestQueueWriteError: our own failure is a 4xx that says nothing about
-// the cause (O4), never a 554 with internal text.
+// the cause (Postfix's "451 4.3.0 Error: queue file write error"), never
+// a 554 with internal text.
 func TestQueueWriteError(t *testing.T) {
 	w := newWorld(t, worldOpts{noRun: true, cfg: func(c *Config) {
 		c.Queue = queue.NewScheduler(failingQueue{queue.NewMemory()}, queue.Config{})
@@ -318,8 +319,8 @@ func selfSigned(t *testing.T) tls.Certificate {
 }
 
 // TestReceivedProtocol: the Received: header names the protocol the
-// client used (O2): SMTP after HELO, ESMTP after EHLO, ESMTPS with
-// STARTTLS (with the TLS comment), UTF8SMTP with SMTPUTF8.
+// client used, as smtpd.c writes it: SMTP after HELO, ESMTP after EHLO,
+// ESMTPS with STARTTLS (with the TLS comment), UTF8SMTP with SMTPUTF8.
 func TestReceivedProtocol(t *testing.T) {
 	w := newWorld(t, worldOpts{})
 	_, tlsAddr := serve(t, ServerConfig{MX: w.relay, TLS: &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}}})
@@ -405,8 +406,8 @@ func TestPolicyDiscardAndHold(t *testing.T) {
 }
 
 // TestErrorSleep: past the soft limit each error reply waits ErrorSleep
-// (S11), on the virtual clock of a synctest bubble; the session's end cuts
-// the wait short.
+// (smtpd_error_sleep_time), on the virtual clock of a synctest bubble;
+// the session's end cuts the wait short.
 func TestErrorSleep(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r, err := New(Config{Hostname: "mx.example", Policy: CheckerFunc(func(context.Context, *policy.Request) policy.Decision { return policy.Decision{} }),
@@ -464,8 +465,8 @@ func TestBDAT(t *testing.T) {
 	}
 }
 
-// TestPostfixTranscript: a Server answers with Postfix's texts (O1,
-// S12), not go-smtp's.
+// TestPostfixTranscript: a Server answers with Postfix's texts (greeting,
+// EHLO, limits, as smtpd.c words them), not go-smtp's.
 func TestPostfixTranscript(t *testing.T) {
 	w := newWorld(t, worldOpts{noRun: true})
 	c, err := net.Dial("tcp", w.addr)

@@ -20,7 +20,7 @@ import (
 //
 // and reads the JSON answer {"exists": true} or {"exists": false}. A 404
 // is "does not exist" too. Used as relay_recipient_maps, the keys are what
-// Postfix looks up there (L4): the address as received
+// Postfix looks up there (mail_addr_find.c): the address as received
 // ("alice+news@example.com"), without the extension ("alice@example.com"),
 // then the domain catch-all ("@example.com"). Keys are folded to lower
 // case (lookup.FoldKey) before they are sent, as Postfix folds the keys of

@@ -18,7 +18,7 @@ import (
 type Policy struct {
 	*policy.Policy
 	// Warnings are the configuration traps and main.cf warnings Load found
-	// (K4): a sound configuration has none.
+	// (Loaded.Warnings): a sound configuration has none.
 	Warnings []string
 
 	loaded *relay.Loaded
@@ -58,7 +58,7 @@ func (p *Policy) Close() error { return p.loaded.Close() }
 // CheckRcpt asks the policy what the server answers to "RCPT TO:<rcpt>"
 // from client after "MAIL FROM:<sender>". With smtpd_delay_reject = yes,
 // Postfix's default, the client, HELO and sender restrictions are
-// evaluated at that point too (S10), so this one call covers them all.
+// evaluated at that point too, so this one call covers them all.
 func (p *Policy) CheckRcpt(ctx context.Context, client netip.Addr, helo, sender, rcpt string) policy.Decision {
 	return CheckRcpt(ctx, p.Policy, client, helo, sender, rcpt)
 }

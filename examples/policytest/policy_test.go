@@ -150,9 +150,10 @@ func TestMainCF(t *testing.T) {
 	checkCases(t, loadMainCF(t).Policy)
 }
 
-// TestNoTraps fails when main.cf has a configuration trap (K4): a relay
-// domain that is also local, an empty relay_recipient_maps, a permissive
-// restriction before the relay check, an undefined $name...
+// TestNoTraps fails when main.cf has a configuration trap that Load
+// warns of: a relay domain that is also local, an empty
+// relay_recipient_maps, a permissive restriction before the relay check,
+// an undefined $name...
 func TestNoTraps(t *testing.T) {
 	if w := loadMainCF(t).Warnings; len(w) > 0 {
 		t.Errorf("main.cf has warnings:\n%s", strings.Join(w, "\n"))
