@@ -82,7 +82,8 @@ func (a Address) External() string {
 
 // Routed reports whether the localpart carries a source route ('@', '!'
 // or '%'). Such a recipient of a relay or other non-local domain is not
-// an authorised destination (S3); in a local domain policy first resolves
+// an authorised destination (allow_untrusted_routing in postconf(5)); in
+// a local domain policy first resolves
 // "site!user" and "user%site" and judges the result.
 func (a Address) Routed() bool { return strings.ContainsAny(a.Local, "@!%") }
 

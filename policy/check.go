@@ -466,7 +466,7 @@ func (s *state) serverError(msg string) status {
 }
 
 // lookupError answers a table failure: 451 4.3.0 for a temporary one,
-// 451 4.3.5 for a configuration error (R9).
+// 451 4.3.5 for a configuration error, never a 5xx (smtpd_check.c).
 func (s *state) lookupError(err error, subj subject, why Reason) status {
 	s.d.Err = err
 	s.p.log.Warn("table lookup problem", "restriction", why.Restriction, "err", err)
@@ -565,7 +565,7 @@ func (p *Policy) resolveAddr(ctx context.Context, r *resolution, a Address, smtp
 		r.class, r.err = p.domains.Class(ctx, domain)
 	}
 	// The address is source-routed when its final localpart still
-	// routes (S3).
+	// routes (allow_untrusted_routing).
 	r.routed = strings.ContainsAny(local, "@!%")
 }
 
@@ -590,7 +590,7 @@ func mappedLiteral(d string) bool {
 	return err == nil && ip.Is4In6()
 }
 
-// authDestination is permit_auth_destination (S3): the recipient's class is
+// authDestination is permit_auth_destination: the recipient's class is
 // local, alias, virtual or relay, and the localpart is not source-routed.
 // A resolver failure gives a 451 and status rejected.
 func (s *state) authDestination(ctx context.Context) (bool, status) {
@@ -604,7 +604,9 @@ func (s *state) authDestination(ctx context.Context) (bool, status) {
 	return r.class != lookup.ClassDefault, dunno
 }
 
-// nonFQDN is reject_non_fqdn_recipient and reject_non_fqdn_sender (S7).
+// nonFQDN is reject_non_fqdn_recipient and reject_non_fqdn_sender: the
+// domain must have a dot and valid labels after one trailing dot is
+// dropped; address literals pass.
 func (s *state) nonFQDN(a Address, subj subject, why Reason) status {
 	if strings.HasPrefix(a.Domain, "[") {
 		return dunno
@@ -697,7 +699,7 @@ func validIPv4HostAddr(a string) bool {
 	return in && n == 4
 }
 
-// unknownDomain is reject_unknown_recipient_domain (S8) and, for the
+// unknownDomain is reject_unknown_recipient_domain and, for the
 // sender, reject_unknown_sender_domain: domains of this server (local,
 // alias, virtual) and address literals are not looked up.
 func (s *state) unknownDomain(ctx context.Context, subj subject, why Reason) status {
@@ -748,7 +750,7 @@ func (s *state) unknownDomain(ctx context.Context, subj subject, why Reason) sta
 	return dunno
 }
 
-// access is check_{recipient,sender,client,helo}_access (S6).
+// access is check_{recipient,sender,client,helo}_access (access(5)).
 func (s *state) access(ctx context.Context, st *step, why Reason) status {
 	var kb [24]lookup.Key
 	var keys []lookup.Key
@@ -815,7 +817,7 @@ func (s *state) access(ctx context.Context, st *step, why Reason) status {
 	why.Table, why.Key, why.Value = st.arg, r.Key.Key, r.Value
 	status := s.tableResult(ctx, r.Value, why, subj)
 	if status == permitted && subj == subjRcpt && !s.p.cfg.AllowUntrustedRouting && s.resolve(ctx).routed {
-		return dunno // too suspicious for OK (S6)
+		return dunno // "too suspicious" for OK: check_mail_access in smtpd_check.c (golden configuration routed)
 	}
 	return status
 }
@@ -890,7 +892,7 @@ func clientKeys(dst []lookup.Key, name string, ip netip.Addr, parents bool) []lo
 }
 
 // tableResult is Postfix's check_table_result: what an access table value,
-// a policy server action or a Check result means (S6).
+// a policy server action or a Check result means (access(5)).
 func (s *state) tableResult(ctx context.Context, value string, why Reason, subj subject) status {
 	p := s.p
 	cmd, text := value, ""

@@ -74,15 +74,15 @@ type Config struct {
 	MyDestination string
 	// InetInterfaces and ProxyInterfaces are inet_interfaces and
 	// proxy_interfaces: "[ip]" literals of these addresses are local
-	// (R1). Values: addresses, "loopback-only", "all" (every address of
-	// this machine). Default: InetInterfaces "all", as Postfix;
+	// (trivial-rewrite's resolve.c). Values: addresses, "loopback-only",
+	// "all" (every address of this machine). Default: InetInterfaces "all", as Postfix;
 	// ProxyInterfaces empty. Host names are refused (no DNS at startup).
 	InetInterfaces, ProxyInterfaces string
 	// MyNetworks is mynetworks: trusted clients for permit_mynetworks.
 	// Default empty: no client is trusted (Postfix: the machine's own
 	// addresses, mynetworks_style = host).
 	MyNetworks string
-	// RelayDomains is relay_domains (R2). Default empty, as Postfix at
+	// RelayDomains is relay_domains. Default empty, as Postfix at
 	// compatibility_level >= 2.
 	RelayDomains string
 	// VirtualAliasDomains and VirtualMailboxDomains are the virtual
@@ -90,7 +90,7 @@ type Config struct {
 	// $virtual_mailbox_maps; FromMainCF applies these).
 	VirtualAliasDomains, VirtualMailboxDomains string
 
-	// RelayRecipientMaps is relay_recipient_maps (R4-R6): empty means
+	// RelayRecipientMaps is relay_recipient_maps: empty means
 	// every localpart of a relay domain is accepted (backscatter risk,
 	// reported by Warnings).
 	RelayRecipientMaps string
@@ -101,23 +101,26 @@ type Config struct {
 	// replaces them with Go code.
 	LocalRecipientMaps, VirtualAliasMaps, VirtualMailboxMaps string
 	// CanonicalMaps and RecipientCanonicalMaps: a recipient found in
-	// them is known (R7).
+	// them is known (check_rcpt_maps in smtpd_check.c).
 	CanonicalMaps, RecipientCanonicalMaps string
 	// RelocatedMaps is relocated_maps: a recipient found there is
-	// refused with 550 5.1.6 "User has moved to <value>" (R8).
+	// refused at RCPT with 550 5.1.6 "User has moved to <value>"
+	// (relocated(5)).
 	RelocatedMaps string
 
 	// ParentDomainMatchesSubdomains is parent_domain_matches_subdomains.
 	// Nil means Postfix 3.7's default: debug_peer_list,
 	// fast_flush_domains, mynetworks, permit_mx_backup_networks,
-	// qmqpd_authorized_clients, relay_domains, smtpd_access_maps (so
-	// relay_domains and access maps use parent style, L5/L6). An empty
-	// non-nil slice means none (dot style everywhere).
+	// qmqpd_authorized_clients, relay_domains, smtpd_access_maps. So
+	// relay_domains and access maps use parent style, where
+	// "example.com" covers its subdomains and a literal ".example.com"
+	// in a list matches nothing. An empty non-nil slice means none: dot
+	// style everywhere, where ".example.com" covers the subdomains.
 	ParentDomainMatchesSubdomains []string
 	// SMTPDNullAccessLookupKey is smtpd_null_access_lookup_key: the key
 	// check_sender_access looks up for the null sender. Default "<>".
 	SMTPDNullAccessLookupKey string
-	// RecipientDelimiter is recipient_delimiter (L1). Default empty.
+	// RecipientDelimiter is recipient_delimiter. Default empty.
 	RecipientDelimiter string
 	// OwnerRequestSpecial is owner_request_special. Default yes.
 	OwnerRequestSpecial Flag
@@ -140,9 +143,10 @@ type Config struct {
 	// level 3.6).
 	SMTPDRelayBeforeRecipientRestrictions Flag
 	// SMTPDRejectUnlistedRecipient: the implicit reject_unlisted_recipient
-	// after both lists (R6). Default yes.
+	// after both lists. Default yes.
 	SMTPDRejectUnlistedRecipient Flag
-	// SMTPDDelayReject: default yes (S10).
+	// SMTPDDelayReject is smtpd_delay_reject: the client, HELO and sender
+	// restrictions are evaluated at RCPT. Default yes.
 	SMTPDDelayReject Flag
 	// ShowUserUnknownTableName: "User unknown in relay recipient table".
 	// Default yes.
@@ -154,7 +158,8 @@ type Config struct {
 	// "user@site" when the domain is local. Default yes.
 	SwapBangpath Flag
 	// AllowUntrustedRouting: source-routed recipients may be authorised
-	// destinations (S3). Default no. Never set it on an MX.
+	// destinations (allow_untrusted_routing). Default no. Never set it on
+	// an MX.
 	AllowUntrustedRouting bool
 	// SoftBounce turns every 5xx reply into 4xx. Default no.
 	SoftBounce bool
@@ -208,7 +213,8 @@ type Config struct {
 	// Go code: {"check_my_users": policy.CheckFunc(...)}.
 	Restrictions map[string]Check
 	// Routes answers where a recipient would be delivered, so that
-	// error: and retry: routes are refused at RCPT (R8). Nil: no check.
+	// error: and retry: routes are refused at RCPT, as Postfix's
+	// check_rcpt_maps does. Nil: no check.
 	Routes Routes
 	// Recipients, when set, decides which recipients of local, alias and
 	// virtual domains exist, instead of the recipient maps of those
@@ -266,7 +272,8 @@ func (f RecipientsFunc) Known(ctx context.Context, class lookup.Class, recipient
 // DomainStatus is what DNS says about a recipient domain.
 type DomainStatus int
 
-// The domain statuses for reject_unknown_recipient_domain (S8).
+// The domain statuses for reject_unknown_recipient_domain and
+// reject_unknown_sender_domain.
 const (
 	DomainFound    DomainStatus = iota + 1 // MX, A or AAAA records exist
 	DomainNotFound                         // NXDOMAIN, or no MX/A/AAAA
@@ -288,8 +295,8 @@ func (f ResolverFunc) MailDomain(ctx context.Context, domain string) (DomainStat
 	return f(ctx, domain)
 }
 
-// Warning is a configuration trap found by New (K4): the configuration
-// works, but probably not as intended.
+// Warning is a configuration trap found by New: the configuration works,
+// but probably not as intended. Postfix accepts most of them silently.
 type Warning struct {
 	Param string // the parameter concerned
 	Msg   string // what is wrong and what Postfix would do
@@ -299,7 +306,8 @@ type Warning struct {
 func (w Warning) String() string { return w.Param + ": " + w.Msg }
 
 // ConfigError is a configuration New refuses: an unknown restriction, a
-// missing table, a configuration that could make an open relay (S2).
+// missing table, a configuration that could make an open relay (Postfix's
+// smtpd refuses to start on it: smtpd_check.c).
 type ConfigError struct {
 	Param string // the parameter refused: "smtpd_recipient_restrictions"
 	Err   error  // why
@@ -367,7 +375,8 @@ var listParams = [...]string{"smtpd_client_restrictions", "smtpd_helo_restrictio
 
 // New checks a configuration, opens its tables and returns the Policy.
 // It refuses a configuration in which neither smtpd_relay_restrictions
-// nor smtpd_recipient_restrictions can refuse relaying (S2), unknown
+// nor smtpd_recipient_restrictions can refuse relaying (as Postfix's smtpd
+// refuses to start), unknown
 // restriction names and tables that cannot be opened. Traps that do not
 // stop it are reported by Warnings.
 func New(ctx context.Context, c Config) (*Policy, error) {
@@ -486,7 +495,7 @@ func New(ctx context.Context, c Config) (*Policy, error) {
 	return p, nil
 }
 
-// Warnings returns the configuration traps New found (K4).
+// Warnings returns the configuration traps New found.
 func (p *Policy) Warnings() []Warning { return p.warnings }
 
 // Close closes policy server connections. The Policy must not be used
@@ -596,8 +605,9 @@ func interfaceAddrs(v string) ([]netip.Addr, error) {
 	return out, nil
 }
 
-// guard is Postfix's startup check (S2): one of the two RCPT lists must be
-// able to refuse relaying.
+// guard is Postfix's startup check (smtpd_check.c: "specify at least one
+// working instance of"): one of the two RCPT lists must be able to refuse
+// relaying.
 func (p *Policy) guard() error {
 	seen := map[string]bool{}
 	var has func(c compiled) bool
@@ -624,7 +634,8 @@ func (p *Policy) guard() error {
 		"(without one this server would be an open relay)")}
 }
 
-// checkTraps reports the K4 traps as warnings.
+// checkTraps reports as warnings the traps listed under "Deliberate
+// differences" in the package documentation.
 func (p *Policy) checkTraps(ctx context.Context) {
 	c := &p.cfg
 	relayToks, _ := tokenize(c.RelayDomains) // New has parsed it: no error
@@ -646,7 +657,7 @@ func (p *Policy) checkTraps(ctx context.Context) {
 		}
 		if strings.HasPrefix(name, ".") && p.isParent("relay_domains") {
 			p.warn("relay_domains", fmt.Sprintf("%q matches nothing: relay_domains is in parent_domain_matches_subdomains, "+
-				"so %q already covers its subdomains (L6)", tok, strings.TrimPrefix(name, ".")))
+				"so %q already covers its subdomains", tok, strings.TrimPrefix(name, ".")))
 			continue
 		}
 		for _, o := range []struct {
@@ -658,7 +669,7 @@ func (p *Policy) checkTraps(ctx context.Context) {
 				continue
 			}
 			if m, err := o.l.MatchDomain(ctx, name); err == nil && m {
-				p.warn("relay_domains", fmt.Sprintf("do not list domain %s in BOTH %s and relay_domains: %s wins and the domain is never relayed (K1-K3)",
+				p.warn("relay_domains", fmt.Sprintf("do not list domain %s in BOTH %s and relay_domains: %s wins and the domain is never relayed",
 					name, o.param, o.param))
 			}
 		}
@@ -670,14 +681,14 @@ func (p *Policy) checkTraps(ctx context.Context) {
 	for _, t := range p.relayRcpt.all {
 		for _, e := range tableEntries(t) {
 			if !strings.Contains(e.Key, "@") {
-				p.warn("relay_recipient_maps", fmt.Sprintf("%s: key %q has no '@' and never matches (L4); write \"@%s\" for a whole domain",
+				p.warn("relay_recipient_maps", fmt.Sprintf("%s: key %q has no '@' and never matches (relay_recipient_maps looks up addresses and @domain, never a bare domain); write \"@%s\" for a whole domain",
 					lookup.Name(t), e.Key, e.Key))
 			}
 		}
 	}
 	if c.AllowUntrustedRouting {
 		p.warn("allow_untrusted_routing", "yes: source-routed recipients (user%host@, host!user@, \"a@b\"@) of your domains "+
-			"are authorised destinations and can be used to relay elsewhere (S3)")
+			"are authorised destinations and can be used to relay elsewhere")
 	}
 	if len(p.relayRcpt.all) > 0 && !p.rejectUnlisted && !p.listsHave("reject_unlisted_recipient") {
 		p.warn("smtpd_reject_unlisted_recipient", "no, and no reject_unlisted_recipient in the restriction lists: "+

@@ -11,7 +11,7 @@ type Stage int
 
 // The stages, in SMTP order. With smtpd_delay_reject = yes (the default)
 // the client, HELO and sender restrictions are evaluated at StageRcpt, so
-// their rejections appear at RCPT time (S10); the earlier stages then
+// their rejections appear at RCPT time; the earlier stages then
 // return Continue.
 const (
 	StageConnect Stage = iota + 1 // smtpd_client_restrictions

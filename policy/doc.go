@@ -7,8 +7,9 @@
 // and table entry that decided.
 //
 // policy uses lookup for tables, lists and address classes, and never
-// transport: where it needs routing (R8) it asks a Routes interface that
-// the embedding program wires to transport.
+// transport: where it needs routing (to refuse error: and retry: routes at
+// RCPT) it asks a Routes interface that the embedding program wires to
+// transport.
 //
 // # Worked example
 //
@@ -25,11 +26,11 @@
 //		SMTPDRecipientRestrictions: "check_sender_access hash:/etc/postfix/senders",
 //	})
 //	if err != nil {
-//		return err // a missing table, an unknown restriction, an open relay (S2)
+//		return err // a missing table, an unknown restriction, an open relay
 //	}
 //	defer p.Close()
 //	for _, w := range p.Warnings() {
-//		log.Print(w) // configuration traps (K4)
+//		log.Print(w) // configuration traps
 //	}
 //	d := p.Check(ctx, &policy.Request{
 //		Stage:      policy.StageRcpt,
@@ -53,7 +54,7 @@
 // # What a Request goes through
 //
 // At RCPT (with smtpd_delay_reject = yes, the default, the client, HELO
-// and sender restrictions are evaluated here too, S10):
+// and sender restrictions are evaluated here too):
 //
 //  1. The recipient is parsed (ParseAddress): syntax errors give 501 5.1.3,
 //     source routes are stripped, quoted localparts unquoted.
@@ -64,15 +65,16 @@
 //     smtpd_recipient_restrictions (relay list first with
 //     smtpd_relay_before_recipient_restrictions = yes). Each list runs left
 //     to right until a restriction permits or rejects; a permit ends only
-//     that list (S1).
+//     that list.
 //  3. A remembered defer_if_permit turns a permit into its 4xx reply (before
 //     step 4, as Postfix does; a remembered defer_if_reject still turns
 //     step 4's 5xx into its 4xx).
-//  4. The implicit reject_unlisted_recipient (R6): canonical and virtual
-//     alias maps (a match accepts), relocated_maps (before any transport
-//     route) and error:/retry: routes (R8), then the
-//     recipient table of the address class: relay_recipient_maps for relay
-//     domains (R4, R5), local_recipient_maps, virtual_mailbox_maps, or
+//  4. The implicit reject_unlisted_recipient (smtpd_reject_unlisted_recipient,
+//     Postfix's check_rcpt_maps): canonical and virtual alias maps (a
+//     match accepts), relocated_maps (before any transport route) and
+//     error:/retry: routes, then the recipient table of the address
+//     class: relay_recipient_maps for relay domains (empty: every
+//     localpart accepted), local_recipient_maps, virtual_mailbox_maps, or
 //     Config.Recipients. It runs for trusted clients too, and after an
 //     access table said OK.
 //
@@ -83,8 +85,9 @@
 // Request.Recipient when the transaction has exactly one recipient, so
 // recipient restrictions there apply to it, as in Postfix.
 //
-// An address is source-routed (S3) when its localpart still holds '@', '!'
-// or '%' after resolution; a local address whose localpart routes
+// An address is source-routed (see allow_untrusted_routing in
+// postconf(5)) when its localpart still holds '@', '!' or '%' after
+// resolution; a local address whose localpart routes
 // elsewhere ("user@site"@local, "site!user@local", "user%site@local") is
 // first resolved there (always for '@'; swap_bangpath, allow_percent_hack),
 // so it is judged by where it goes, as trivial-rewrite does; when that
@@ -102,7 +105,8 @@
 // reject_non_fqdn_sender, reject_invalid_helo_hostname,
 // reject_non_fqdn_helo_hostname, reject_unknown_recipient_domain and
 // reject_unknown_sender_domain (DNS through Config.Resolver),
-// check_policy_service (the Postfix policy delegation protocol, S9),
+// check_policy_service (the Postfix policy delegation protocol,
+// SMTPD_POLICY_README),
 // permit, reject, defer, dunno, defer_if_permit,
 // defer_if_reject, warn_if_reject, restriction classes
 // (smtpd_restriction_classes), and restrictions written in Go
@@ -110,7 +114,7 @@
 // ParseRestrictions reads a list; the Restriction values (PermitMynetworks,
 // CheckRecipientAccess...) build one in Go.
 //
-// Access table values follow access(5) completely (S6): OK, RELAY and
+// Access table values follow access(5) completely: OK, RELAY and
 // all-digit values permit; REJECT and DEFER with optional text and
 // enhanced status code; "4xx/5xx [x.y.z] text" with the DSN class forced to
 // the reply code's and address codes mapped to recipient or sender
@@ -121,8 +125,8 @@
 // the Decision (Discard, Hold); PREPEND, REDIRECT, BCC, FILTER, WARN and
 // INFO are reported as Actions; 421 sets EndSession; other words are
 // restriction names (a table lookup there, or an unknown word, gives 451
-// 4.3.5 Server configuration error). A table that fails never gives a 5xx
-// (R9): a recipient map or a domain list answers 451 4.3.0 "Temporary
+// 4.3.5 Server configuration error). A table that fails never gives a
+// 5xx: a recipient map or a domain list answers 451 4.3.0 "Temporary
 // lookup failure" (451 4.3.5 for a configuration error), an access table
 // "451 4.3.5 <name>: ... rejected: Server configuration error", as Postfix
 // does (golden configuration tablefail).
@@ -145,10 +149,13 @@
 // *_reject_code and *_defer_code parameters, smtpd_recipient_limit,
 // message_size_limit and the smtpd_policy_service_* parameters.
 //
-// Rules implemented (numbers of the project's Postfix reference,
-// shared/reference/postfix-relay.md): R1-R9, S1-S10, S12 (recipient and
-// size limits), K1-K4; key orders L1-L7 through lookup. RFC 5321 (paths,
-// reply codes), RFC 3463 (enhanced status codes), RFC 7505 (null MX).
+// Sources: Postfix 3.7's smtpd_check.c (the restrictions, access table
+// actions, reject_unlisted_recipient, the open-relay startup check) and
+// trivial-rewrite's resolve.c (address classes, source routes); the man
+// pages postconf(5), access(5), relocated(5) and transport(5);
+// SMTPD_POLICY_README (check_policy_service); key orders through lookup
+// (mail_addr_find.c, check_mail_access). RFC 5321 (paths, reply codes),
+// RFC 3463 (enhanced status codes), RFC 7505 (null MX).
 //
 // Checked against Postfix: testdata/golden holds 962 RCPT commands over 38
 // configurations, answered by a real Postfix 3.7.11 smtpd (gen.py makes
@@ -164,7 +171,8 @@
 //     permit_mx_backup...), reject_unknown_recipient_domain without a
 //     Resolver, a table that cannot be opened. Postfix answers 451 4.3.5
 //     at run time. Only table values (run-time data) still give 451 4.3.5.
-//   - The open-relay guard (S2) is Postfix's; the K4 traps Postfix does not
+//   - The open-relay guard is Postfix's (smtpd refuses to start without
+//     reject_unauth_destination or the like); the traps Postfix does not
 //     report (".domain" in relay_domains that matches nothing, a relay
 //     domain also local, an empty relay_recipient_maps, "domain" keys in
 //     it, a relay_recipient_maps nothing consults, a permissive
@@ -207,7 +215,7 @@
 //     carried out: the caller applies them to the message. Request.Discard
 //     carries an earlier DISCARD through the transaction, after which every
 //     recipient is accepted as in Postfix.
-//   - smtpd_soft_error_limit/smtpd_hard_error_limit (S11) are left to the
+//   - smtpd_soft_error_limit/smtpd_hard_error_limit are left to the
 //     SMTP server, which counts errors per session.
 //   - With smtpd_delay_reject = no (discouraged by Postfix), a
 //     defer_if_permit from the client, HELO or sender restrictions is

@@ -169,7 +169,7 @@ func (s *goldenPolicyServer) serve(c net.Conn) {
 	}
 }
 
-// goldenRoutes answers R8 from transport_maps the way trivial-rewrite
+// goldenRoutes answers Config.Routes from transport_maps the way trivial-rewrite
 // does for error: and retry: entries (the test stands in for transport,
 // which policy must not import).
 func goldenRoutes(t *testing.T, spec, delim string) policy.Routes {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -58,10 +59,12 @@ func TestBackupMXBasics(t *testing.T) {
 		"550 5.1.1 <nosuch@backup.example>: Recipient address rejected: User unknown in relay recipient table")
 	wantReply(t, rcpt(p, "203.0.113.1", "<u@stranger.example>"), "454 4.7.1 <u@stranger.example>: Relay access denied")
 	wantReply(t, rcpt(p, "192.0.2.7", "<u@stranger.example>"), "250 2.1.5 Ok")
-	// R6: trusted clients are still held to the recipient list.
+	// Trusted clients are still held to the recipient list: the implicit
+	// reject_unlisted_recipient runs after a permit_mynetworks.
 	wantReply(t, rcpt(p, "192.0.2.7", "<nosuch@backup.example>"),
 		"550 5.1.1 <nosuch@backup.example>: Recipient address rejected: User unknown in relay recipient table")
-	// S3: a source-routed localpart is not an authorised destination.
+	// A source-routed localpart is not an authorised destination
+	// (allow_untrusted_routing = no).
 	wantReply(t, rcpt(p, "203.0.113.1", "<u%x.example@backup.example>"), "454 4.7.1 <u%x.example@backup.example>: Relay access denied")
 	wantReply(t, rcpt(p, "203.0.113.1", "<u@backup.example"), "501 5.1.3 Bad recipient address syntax")
 	d := rcpt(p, "203.0.113.1", "<user1@backup.example>")
@@ -111,6 +114,18 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
+// ruleID matches a private rule number (a capital letter and one or two
+// digits): warnings name Postfix parameters and man pages instead, which
+// a reader can look up.
+var ruleID = regexp.MustCompile(`\b[A-Z][0-9]{1,2}\b`)
+
+func noRuleIDs(t *testing.T, warnings string) {
+	t.Helper()
+	if id := ruleID.FindString(warnings); id != "" {
+		t.Errorf("warning cites %q, which no reader can look up:\n%s", id, warnings)
+	}
+}
+
 func TestWarnings(t *testing.T) {
 	c := backupMX()
 	c.RelayDomains = "backup.example, mx.example.net, .dot.example, trailing.example."
@@ -124,16 +139,20 @@ func TestWarnings(t *testing.T) {
 	}
 	text := strings.Join(all, "\n")
 	for _, want := range []string{
-		"BOTH mydestination and relay_domains",
-		`".dot.example" matches nothing`,
+		"relay_domains: do not list domain mx.example.net in BOTH mydestination and relay_domains: " +
+			"mydestination wins and the domain is never relayed\n",
+		`relay_domains: ".dot.example" matches nothing: relay_domains is in parent_domain_matches_subdomains, ` +
+			`so "dot.example" already covers its subdomains` + "\n",
 		`"trailing.example." ends in a dot`,
-		`key "backup.example" has no '@'`,
+		`key "backup.example" has no '@' and never matches (relay_recipient_maps looks up addresses and @domain, ` +
+			`never a bare domain); write "@backup.example" for a whole domain` + "\n",
 		"check_policy_service before reject_unauth_destination",
 	} {
-		if !strings.Contains(text, want) {
+		if !strings.Contains(text+"\n", want) {
 			t.Errorf("no warning containing %q in:\n%s", want, text)
 		}
 	}
+	noRuleIDs(t, text)
 	// smtpd_relay_restrictions refuses unauthorised destinations before
 	// the recipient list runs: what the recipient list permits is not
 	// relayed anywhere, and there is nothing to warn about (issue 9).
@@ -169,9 +188,11 @@ func TestWarnings(t *testing.T) {
 	for _, w := range mustNew(t, c).Warnings() {
 		text += w.String() + "\n"
 	}
-	if !strings.Contains(text, "allow_untrusted_routing") || !strings.Contains(text, "relay_recipient_maps is never consulted") {
+	if !strings.Contains(text, "allow_untrusted_routing: yes: source-routed recipients (user%host@, host!user@, \"a@b\"@) of your domains "+
+		"are authorised destinations and can be used to relay elsewhere\n") || !strings.Contains(text, "relay_recipient_maps is never consulted") {
 		t.Errorf("warnings: %s", text)
 	}
+	noRuleIDs(t, text)
 	c.SMTPDRecipientRestrictions = "reject_unlisted_recipient"
 	c.AllowUntrustedRouting = false
 	if w := mustNew(t, c).Warnings(); len(w) != 0 {
@@ -250,7 +271,8 @@ func TestWarnIfRejectAndSoftBounce(t *testing.T) {
 	c.SMTPDRecipientRestrictions = "warn_if_reject reject_non_fqdn_recipient, warn_if_reject reject_unlisted_recipient"
 	p := mustNew(t, c)
 	d := rcpt(p, "192.0.2.1", "<nosuch@backup.example>")
-	// The warned check does not count: the implicit one still rejects (R6).
+	// The warned check does not count: the implicit
+	// reject_unlisted_recipient still rejects.
 	wantReply(t, d, "550 5.1.1 <nosuch@backup.example>: Recipient address rejected: User unknown in relay recipient table")
 	if len(d.Actions) != 1 || d.Actions[0].Kind != ActionWarn || !strings.HasPrefix(d.Actions[0].Value, "550 5.1.1") {
 		t.Errorf("warn_if_reject left no warning: %+v", d.Actions)
@@ -551,7 +573,7 @@ func TestDataStage(t *testing.T) {
 	}
 }
 
-// TestRelayDomainsSyntax: R2 list syntax in relay_domains: names, /file,
+// TestRelayDomainsSyntax: relay_domains list syntax (postconf(5)): names, /file,
 // !exclusions (first match wins), a '#' token ending the list with a
 // warning.
 func TestRelayDomainsSyntax(t *testing.T) {
@@ -617,7 +639,7 @@ func TestMailSyntax(t *testing.T) {
 // TestTableFailureNeverPermanent injects a failing table (temporary and
 // configuration errors) and failing Go hooks at every place policy
 // consults one, and requires a 4xx deferral each time: a lookup error
-// must never bounce mail (R9).
+// must never bounce mail (smtpd_check.c answers 451 4.3.0 or 451 4.3.5).
 func TestTableFailureNeverPermanent(t *testing.T) {
 	type setup func(c *Config)
 	cases := []struct {

@@ -7,7 +7,9 @@ import (
 	"github.com/mxrelay/mxrelay/lookup"
 )
 
-// unlisted is reject_unlisted_recipient (Postfix check_rcpt_maps): R6-R9.
+// unlisted is reject_unlisted_recipient, as Postfix's check_rcpt_maps
+// (smtpd_check.c) runs it: canonical and virtual alias maps, relocated_maps,
+// error: and retry: routes, then the recipient map of the address class.
 // It runs once per recipient; under warn_if_reject it does not count.
 func (s *state) unlisted(ctx context.Context) status {
 	if s.rcptDone {
@@ -22,8 +24,8 @@ func (s *state) unlisted(ctx context.Context) status {
 	if r.err != nil {
 		return s.lookupError(r.err, subjRcpt, why)
 	}
-	// R7: a recipient that canonical or virtual alias maps know is
-	// accepted without looking further.
+	// A recipient that canonical or virtual alias maps know is accepted
+	// without looking further (check_rcpt_maps in smtpd_check.c).
 	for _, m := range [...]struct {
 		name   string
 		tables tableList
@@ -40,7 +42,8 @@ func (s *state) unlisted(ctx context.Context) status {
 	if r.class == lookup.ClassAlias {
 		bounceCode = p.aliasCode
 	}
-	// R8: relocated_maps, then error: and retry: routes.
+	// relocated_maps, then error: and retry: routes, refused at RCPT as
+	// Postfix refuses them (golden configurations reloc and errroute).
 	if len(p.relocated.all) > 0 {
 		var kb [12]lookup.Key
 		res, found, err := p.relocated.search(ctx, lookup.AppendRecipientKeys(kb[:0], r.canon, s.recipientKeyOptions()))
@@ -104,7 +107,7 @@ func (s *state) unlisted(ctx context.Context) status {
 		return dunno
 	}
 	if len(tables.all) == 0 {
-		return dunno // R4: no table, no validation
+		return dunno // an empty map: no validation (postconf(5), relay_recipient_maps)
 	}
 	found, st := s.findRecipient(ctx, param, tables, why)
 	if st == rejected || found {
@@ -135,8 +138,9 @@ func (s *state) hook(ctx context.Context, r *resolution, code int, table string)
 	return s.unknownUser(code, table, why)
 }
 
-// recipientKeyOptions are the L4 key options for this recipient: bare
-// localpart keys when its domain is local or $myorigin.
+// recipientKeyOptions are the key options of Postfix's mail_addr_find
+// (mail_addr_find.c) for this recipient: bare localpart keys when its
+// domain is local or $myorigin.
 func (s *state) recipientKeyOptions() lookup.KeyOptions {
 	o := s.p.keys
 	if s.res.class == lookup.ClassLocal || strings.EqualFold(s.res.domain, s.p.myorig) {
@@ -147,7 +151,9 @@ func (s *state) recipientKeyOptions() lookup.KeyOptions {
 
 func isAnyDomain(string) bool { return true }
 
-// findRecipient searches recipient maps with the L4 key order.
+// findRecipient searches recipient maps in mail_addr_find's key order:
+// user+ext@domain, user@domain, the bare localpart (local domains and
+// $myorigin only), @domain; never the bare domain.
 func (s *state) findRecipient(ctx context.Context, param string, tables tableList, why Reason) (bool, status) {
 	if len(tables.all) == 0 {
 		return false, dunno

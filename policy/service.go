@@ -38,8 +38,9 @@ func (e *ServiceError) Temporary() bool { return true }
 // maxIdleConns caps the idle connections kept per policy server.
 const maxIdleConns = 8
 
-// policyClient is one check_policy_service server (S9): the Postfix policy
-// delegation protocol over a small pool of reused connections.
+// policyClient is one check_policy_service server: the Postfix policy
+// delegation protocol (SMTPD_POLICY_README) over a small pool of reused
+// connections.
 type policyClient struct {
 	spec          string
 	network, addr string
@@ -338,8 +339,8 @@ func readReply(r *bufio.Reader, max int) (string, error) {
 	return strings.TrimSpace(action), nil
 }
 
-// policyAttrs builds the request in the attribute order Postfix 3.7
-// sends (S9).
+// policyRequest builds the request in the attribute order Postfix 3.7's
+// smtpd_check.c sends (golden configurations policy, policy2, policy3).
 func (s *state) policyRequest(pc *policyClient) []byte {
 	r := s.req
 	b := make([]byte, 0, 768)
