@@ -1,0 +1,59 @@
+package policy
+
+import (
+	"context"
+	"strings"
+
+	"github.com/mxrelay/mxrelay/lookup"
+)
+
+// unknownDomain is reject_unknown_recipient_domain and, for the
+// sender, reject_unknown_sender_domain: domains of this server (local,
+// alias, virtual) and address literals are not looked up.
+func (s *state) unknownDomain(ctx context.Context, subj subject, why Reason) status {
+	var domain string
+	var class lookup.Class
+	if subj == subjRcpt {
+		r := s.resolve(ctx)
+		if r.err != nil {
+			return s.lookupError(r.err, subjRcpt, why)
+		}
+		if s.rcpt.Domain == "" {
+			return dunno
+		}
+		domain, class = r.domain, r.class
+	} else {
+		sender, ok := s.from()
+		if !ok {
+			return s.badSender()
+		}
+		domain = strings.TrimSuffix(sender.Domain, ".")
+		if domain == "" {
+			return dunno // the null sender, or a bare localpart
+		}
+		c, err := s.p.domains.Class(ctx, domain)
+		if err != nil {
+			return s.lookupError(err, subjSender, why)
+		}
+		class = c
+	}
+	if class != lookup.ClassRelay && class != lookup.ClassDefault || strings.HasPrefix(domain, "[") {
+		return dunno
+	}
+	notFound, nullCode, nullDSN := "4.1.2", 556, "5.1.10"
+	if subj == subjSender {
+		notFound, nullCode, nullDSN = "4.1.8", 550, "5.7.27"
+	}
+	ds, err := s.p.cfg.Resolver.MailDomain(ctx, domain)
+	switch {
+	case err != nil:
+		s.d.Err = err
+		s.deferIf(&s.dip, errPolicy, 450, "4.4.3", s.rejectText(subj, "Domain not found"), why)
+		return dunno
+	case ds == DomainNotFound:
+		return s.reject(errPolicy, s.p.unknownAddrCode, notFound, s.rejectText(subj, "Domain not found"), why)
+	case ds == DomainNullMX:
+		return s.reject(errPolicy, nullCode, nullDSN, s.rejectText(subj, "Domain "+domain+" does not accept mail (nullMX)"), why)
+	}
+	return dunno
+}
