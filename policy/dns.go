@@ -7,6 +7,32 @@ import (
 	"github.com/mxrelay/mxrelay/lookup"
 )
 
+// DomainStatus is what DNS says about a recipient domain.
+type DomainStatus int
+
+// The domain statuses for reject_unknown_recipient_domain and
+// reject_unknown_sender_domain.
+const (
+	DomainFound    DomainStatus = iota + 1 // MX, A or AAAA records exist
+	DomainNotFound                         // NXDOMAIN, or no MX/A/AAAA
+	DomainNullMX                           // a null MX (RFC 7505)
+)
+
+// Resolver answers whether a domain can receive mail (MX, then A/AAAA).
+type Resolver interface {
+	// MailDomain looks the domain up. An error is a temporary DNS
+	// failure.
+	MailDomain(ctx context.Context, domain string) (DomainStatus, error)
+}
+
+// ResolverFunc adapts a function to Resolver.
+type ResolverFunc func(ctx context.Context, domain string) (DomainStatus, error)
+
+// MailDomain calls f.
+func (f ResolverFunc) MailDomain(ctx context.Context, domain string) (DomainStatus, error) {
+	return f(ctx, domain)
+}
+
 // unknownDomain is reject_unknown_recipient_domain and, for the
 // sender, reject_unknown_sender_domain: domains of this server (local,
 // alias, virtual) and address literals are not looked up.

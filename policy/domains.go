@@ -1,0 +1,82 @@
+package policy
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/mxrelay/mxrelay/lookup"
+)
+
+// defaultParent reports whether a parameter is in Postfix 3.7's default
+// parent_domain_matches_subdomains.
+func defaultParent(param string) bool {
+	switch param {
+	case "debug_peer_list", "fast_flush_domains", "mynetworks", "permit_mx_backup_networks",
+		"qmqpd_authorized_clients", "relay_domains", "smtpd_access_maps":
+		return true
+	}
+	return false
+}
+
+func (p *Policy) isParent(param string) bool {
+	pp := p.cfg.ParentDomainMatchesSubdomains
+	if pp == nil {
+		return defaultParent(param)
+	}
+	return slices.Contains(pp, param)
+}
+
+// buildDomains parses the domain lists and the interface addresses, when
+// Config.Domains does not supply them. list records the first error.
+func (p *Policy) buildDomains(list func(param, value string) *lookup.List) error {
+	c := &p.cfg
+	p.domains.MyDestination = list("mydestination", c.MyDestination)
+	p.domains.VirtualAliasDomains = list("virtual_alias_domains", c.VirtualAliasDomains)
+	p.domains.VirtualMailboxDomains = list("virtual_mailbox_domains", c.VirtualMailboxDomains)
+	p.domains.RelayDomains = list("relay_domains", c.RelayDomains)
+	inet := c.InetInterfaces
+	if inet == "" {
+		inet = "all"
+	}
+	for _, iv := range []struct{ param, value string }{{"inet_interfaces", inet}, {"proxy_interfaces", c.ProxyInterfaces}} {
+		addrs, e := interfaceAddrs(iv.value)
+		if e != nil {
+			return &ConfigError{iv.param, e}
+		}
+		p.domains.Interfaces = append(p.domains.Interfaces, addrs...)
+	}
+	return nil
+}
+
+// interfaceAddrs expands inet_interfaces / proxy_interfaces.
+func interfaceAddrs(v string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, tok := range lookup.SplitList(v) {
+		switch strings.ToLower(tok) {
+		case "all":
+			as, err := net.InterfaceAddrs()
+			if err != nil {
+				return nil, err
+			}
+			for _, a := range as {
+				if n, ok := a.(*net.IPNet); ok {
+					if ip, ok := netip.AddrFromSlice(n.IP); ok {
+						out = append(out, ip.Unmap())
+					}
+				}
+			}
+		case "loopback-only":
+			out = append(out, netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback())
+		default:
+			ip, err := netip.ParseAddr(strings.Trim(tok, "[]"))
+			if err != nil {
+				return nil, fmt.Errorf("%q is not an IP address (host names are not resolved at startup)", tok)
+			}
+			out = append(out, ip.Unmap())
+		}
+	}
+	return out, nil
+}
