@@ -65,7 +65,8 @@ func newError(code int, status, format string, args ...any) *Error {
 }
 
 // Replies mxrelay gives, worded as Postfix 3.7's smtpd.c (message size,
-// hop count, recipient limit, queue file write errors).
+// hop count, recipient limit, queue file write errors, command order,
+// address syntax, shutdown).
 var (
 	errTooBig       = newError(552, "5.3.4", "Error: message file too big")
 	errTooManyHops  = newError(554, "5.4.0", "Error: too many hops")
@@ -75,4 +76,10 @@ var (
 	errTooManyRcpts = newError(452, "4.5.3", "Error: too many recipients")
 	errSizeLimit    = newError(552, "5.3.4", "Message size exceeds fixed limit")
 	errLineTooLong  = newError(552, "5.3.4", "Error: message line too long")
+	errShutdown     = newError(421, "4.3.2", "Service shutting down")
+	errBadSender    = newError(501, "5.1.7", "Bad sender address syntax")
+	errBadRcpt      = newError(501, "5.1.3", "Bad recipient address syntax")
+	errNeedRcpt     = newError(554, "5.5.1", "Error: no valid recipients")
+	errNeedMail     = newError(503, "5.5.1", "Error: need MAIL command")
+	errNestedMail   = newError(503, "5.5.1", "Error: nested MAIL command")
 )

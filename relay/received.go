@@ -125,3 +125,14 @@ func tlsVersionName(v uint16) string {
 	}
 	return fmt.Sprintf("TLS 0x%04x", v)
 }
+
+func receivedProtocol(base string, tlsOn, utf8 bool) string {
+	p := base
+	if tlsOn && p == "ESMTP" {
+		p = "ESMTPS"
+	}
+	if utf8 {
+		p = "UTF8" + strings.TrimPrefix(p, "E")
+	}
+	return p
+}
