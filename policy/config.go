@@ -37,13 +37,13 @@ const DefaultRelayRestrictions = "permit_mynetworks, permit_sasl_authenticated, 
 // parameter, named after it (relay_domains is RelayDomains). List and table
 // parameters are written as in main.cf ("backup.example, hash:/etc/x",
 // "cdb:/etc/postfix/relay_recipients"); restriction lists too
-// ("permit_mynetworks, reject_unauth_destination"). FromMainCF fills a
-// Config from a main.cf file.
+// ("permit_mynetworks, reject_unauth_destination"). relay.PolicyConfig
+// fills a Config from a main.cf file.
 //
 // Zero values: where Postfix's default makes sense for an embedded relay,
 // the zero value is that default and the field says so. Where Postfix's
 // default depends on the machine (mydestination, mynetworks), the zero
-// value is empty and FromMainCF applies Postfix's default.
+// value is empty and relay.PolicyConfig applies Postfix's default.
 type Config struct {
 	// MyHostname is $myhostname, the default of MyOrigin.
 	MyHostname string
@@ -68,7 +68,7 @@ type Config struct {
 	RelayDomains string
 	// VirtualAliasDomains and VirtualMailboxDomains are the virtual
 	// domain lists. Default empty (Postfix: $virtual_alias_maps and
-	// $virtual_mailbox_maps; FromMainCF applies these).
+	// $virtual_mailbox_maps; relay.PolicyConfig applies these).
 	VirtualAliasDomains, VirtualMailboxDomains string
 
 	// RelayRecipientMaps is relay_recipient_maps: empty means

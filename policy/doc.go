@@ -48,8 +48,8 @@
 //
 // A unit test of your own policy is the same few lines with a Config that
 // uses inline: tables (or Config.Tables with lookup.NewMap) and a
-// comparison of d.Reply(): see the package examples. FromMainCF carries a
-// Postfix main.cf over.
+// comparison of d.Reply(): see the package examples. relay.PolicyConfig
+// carries a Postfix main.cf over.
 //
 // # What a Request goes through
 //
@@ -198,9 +198,9 @@
 //   - inet_interfaces/proxy_interfaces take addresses, "all" or
 //     "loopback-only"; host names are refused (no DNS at startup).
 //   - Zero values: mydestination, mynetworks and local_recipient_maps are
-//     empty unless set (FromMainCF applies Postfix's mydestination
-//     default, loopback networks for mynetworks, and no local recipient
-//     check). An embedded relay has no local mailboxes unless told.
+//     empty unless set (relay.PolicyConfig applies Postfix's defaults
+//     for mydestination and mynetworks, and no local recipient check).
+//     An embedded relay has no local mailboxes unless told.
 //   - check_policy_service keeps a small pool of connections per server
 //     (Postfix: one per smtpd process), so concurrent sessions do not wait
 //     for each other; replies are capped at 64 KiB; an idle connection the
