@@ -17,11 +17,19 @@
 //	queue      a durable mail queue with Postfix's retry schedule: a file
 //	           spool, a memory queue for tests.
 //	relay      all of it composed into a go-smtp backend and a delivery loop,
-//	           with DSN bounces.
+//	           with DSN bounces; Load builds it from a main.cf.
+//	relay/maincf
+//	           the one main.cf reader: Postfix's syntax, $name expansion,
+//	           every Postfix 3.7 parameter with its default, typed values,
+//	           and the sorting of what a file sets into used, ignored, not
+//	           implemented and unknown.
 //
 // Imports flow one way: lookup is at the bottom; policy and transport use
-// lookup and never each other; queue imports no sibling; relay composes
-// them. Interfaces are declared by the package that consumes them.
+// lookup and never each other; queue imports no sibling; relay/maincf uses
+// only lookup; relay composes them. Only relay reads main.cf, through
+// relay/maincf, and gives policy, transport and queue typed configurations
+// built once from it. Interfaces are declared by the package that
+// consumes them.
 //
 // One message's path: a client connects to the go-smtp server that mounts
 // relay's backend; at every stage relay asks policy, which consults lookup

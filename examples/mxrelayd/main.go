@@ -25,8 +25,16 @@
 //	-dns HOST:PORT    send every DNS query to this server, not /etc/resolv.conf's
 //	-status-log FILE  append one JSON object per delivery attempt per recipient:
 //	                  {"queue_id","rcpt","status":"sent|deferred|bounced|expired","dsn","relay","reason"}
-//	-check            load the configuration, print every warning and conflict,
-//	                  exit 1 on errors, and exit
+//	-check            print each parameter main.cf sets, with its line, as
+//	                  used, ignored, not implemented or unknown; load the
+//	                  configuration, print the warnings, and exit: 1 if
+//	                  mxrelayd would refuse to run it, else 0
+//	-accept-unimplemented NAME,...
+//	                  main.cf parameters that turn on Postfix features
+//	                  mxrelay does not implement (virtual_alias_maps,
+//	                  content_filter, smtpd_milters...) and that you accept
+//	                  are not honoured ("all": every one); without it such
+//	                  a main.cf is refused, each parameter named
 //	-demo-primary ADDR  the demo's primary (default 127.0.0.1:2526)
 //
 // SIGINT and SIGTERM shut it down gracefully: the message being received
