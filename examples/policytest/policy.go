@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"path/filepath"
 
 	"github.com/mxrelay/mxrelay/policy"
 	"github.com/mxrelay/mxrelay/queue"
@@ -24,20 +23,14 @@ type Policy struct {
 	loaded *relay.Loaded
 }
 
-// LoadPolicy reads the main.cf at path. $config_directory is the file's
-// directory unless main.cf sets it, as "postfix -c DIR" sets it, so that
-// tables next to main.cf are found wherever the program runs from.
+// LoadPolicy reads the main.cf at path as mxrelayd -config does
+// (maincf.Load: $config_directory is the file's directory unless main.cf
+// sets it, as "postfix -c DIR" sets it, so that tables next to main.cf
+// are found wherever the program runs from).
 func LoadPolicy(ctx context.Context, path string) (*Policy, error) {
 	cf, err := maincf.Load(path)
 	if err != nil {
 		return nil, err
-	}
-	if !cf.IsSet("config_directory") {
-		dir, err := filepath.Abs(filepath.Dir(path))
-		if err != nil {
-			return nil, err
-		}
-		cf.Set("config_directory", dir)
 	}
 	// The queue is never written: only the policy is used. Listen names
 	// no address, so the relay's own addresses are inet_interfaces', as

@@ -28,6 +28,10 @@ func (f *File) defaultValue(name string) (string, bool) {
 		return defaultDomain(f.Get("myhostname")), true
 	case "mynetworks":
 		return f.defaultMynetworks(), true
+	case "config_directory":
+		if f.configDir != "" {
+			return f.configDir, true
+		}
 	}
 	if v, ok := postfixDefaults[name]; ok {
 		return v, true

@@ -44,6 +44,7 @@ type File struct {
 	read       map[string]bool
 	commands   map[string]bool // master.cf commands; nil: unknown
 	masterRefs map[string]bool // parameters master.cf refers to with $name
+	configDir  string          // the directory Load read main.cf from
 }
 
 // maxLine caps one physical line of main.cf.
@@ -103,7 +104,9 @@ func Parse(r io.Reader, name string) (*File, error) {
 const blanks = " \t\r\n\v\f"
 
 // Load reads the main.cf at path, and the service names of the master.cf
-// in the same directory when there is one.
+// in the same directory when there is one. config_directory defaults to
+// that directory, as it does for "postfix -c DIR" (and MAIL_CONFIG), so
+// that "$config_directory/relay_recipients" names the file beside main.cf.
 func Load(path string) (*File, error) {
 	r, err := os.Open(path)
 	if err != nil {
@@ -119,6 +122,9 @@ func Load(path string) (*File, error) {
 		return nil, fmt.Errorf("maincf: %w", err)
 	}
 	f.Services, f.commands, f.masterRefs = services, commands, refs
+	if dir, err := filepath.Abs(filepath.Dir(path)); err == nil {
+		f.configDir = dir
+	}
 	return f, nil
 }
 
