@@ -1,0 +1,113 @@
+package smtpd
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Config tunes the engine. The zero value gives Postfix 3.7's defaults;
+// Hostname should be set.
+type Config struct {
+	// Hostname is $myhostname: the first line of the EHLO reply, the HELO
+	// reply and the 421 replies. Default "localhost".
+	Hostname string
+	// Banner is the text of the greeting after "220 ". Default
+	// "HOSTNAME ESMTP", as Postfix smtpd_banner without $mail_name.
+	Banner string
+	// Timeout bounds the wait for each command and each read of message
+	// text, and each reply write. Default 300s, as Postfix smtpd_timeout.
+	Timeout time.Duration
+	// MaxLine caps a command line. Default 2048, as Postfix
+	// line_length_limit.
+	MaxLine int
+	// SizeLimit is advertised in EHLO ("SIZE 10240000") and checked
+	// against MAIL FROM SIZE= ("552 5.3.4 Message size exceeds fixed
+	// limit"). Zero: "SIZE" without a number and no check, as Postfix's
+	// message_size_limit = 0. The Session checks the message itself.
+	SizeLimit int64
+	// TLS enables STARTTLS. Nil: no STARTTLS.
+	TLS *tls.Config
+	// RequireTLS refuses every command but EHLO, HELO, NOOP, QUIT and
+	// STARTTLS before STARTTLS ("530 5.7.0 Must issue a STARTTLS command
+	// first"), as Postfix smtpd_tls_security_level = encrypt. An MX that
+	// the Internet sends to must not set it (RFC 3207 section 4).
+	RequireTLS bool
+	// SoftErrorLimit is the number of errors after which each error reply
+	// is delayed by ErrorSleep. Default 10, as Postfix
+	// smtpd_soft_error_limit.
+	SoftErrorLimit int
+	// HardErrorLimit is the number of errors after which the session ends
+	// with "421 4.7.0 HOSTNAME Error: too many errors". Default 20, as
+	// Postfix smtpd_hard_error_limit.
+	HardErrorLimit int
+	// JunkCommandLimit is the number of HELO, EHLO, NOOP, RSET, VRFY and
+	// ETRN commands after which each one counts as an error. Default 100,
+	// as Postfix smtpd_junk_command_limit.
+	JunkCommandLimit int
+	// ErrorSleep is the delay of error replies past SoftErrorLimit.
+	// Default 1s, as Postfix smtpd_error_sleep_time; negative: none.
+	ErrorSleep time.Duration
+	// DisableVRFY answers VRFY "502 5.5.1 VRFY command is disabled", as
+	// Postfix disable_vrfy_command = yes.
+	DisableVRFY bool
+	// DiscardEHLOKeywords are EHLO keywords not announced, in any case
+	// ("pipelining", "etrn", "silent-discard" is ignored), as Postfix
+	// smtpd_discard_ehlo_keywords. A discarded command is still accepted,
+	// as in Postfix.
+	DiscardEHLOKeywords []string
+	// NoSMTPUTF8 does not announce SMTPUTF8 and refuses the SMTPUTF8
+	// parameter, as Postfix smtputf8_enable = no.
+	NoSMTPUTF8 bool
+	// Logger receives one line per session event worth an admin's eyes
+	// (improper pipelining, error limits, timeouts, TLS failures). Nil
+	// discards.
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	if c.Hostname == "" {
+		c.Hostname = "localhost"
+	}
+	if c.Banner == "" {
+		c.Banner = c.Hostname + " ESMTP"
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 300 * time.Second
+	}
+	if c.MaxLine <= 0 {
+		c.MaxLine = 2048
+	}
+	if c.SoftErrorLimit <= 0 {
+		c.SoftErrorLimit = 10
+	}
+	if c.HardErrorLimit <= 0 {
+		c.HardErrorLimit = 20
+	}
+	if c.JunkCommandLimit <= 0 {
+		c.JunkCommandLimit = 100
+	}
+	if c.ErrorSleep == 0 {
+		c.ErrorSleep = time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// discarded reports whether an EHLO keyword is in DiscardEHLOKeywords.
+func (c *Config) discarded(keyword string) bool {
+	for _, k := range c.DiscardEHLOKeywords {
+		if strings.EqualFold(k, keyword) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,235 @@
+package smtpd
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+)
+
+// Server speaks SMTP for a Backend. It owns no listener: the caller
+// accepts connections (and applies its connection limits) and hands each
+// to ServeConn.
+type Server struct {
+	cfg     Config
+	backend Backend
+}
+
+// NewServer returns a Server for b.
+func NewServer(b Backend, c Config) *Server {
+	return &Server{cfg: c.withDefaults(), backend: b}
+}
+
+// ServeConn speaks SMTP on nc until the client quits or is disconnected
+// (an error limit, a timeout, a lost connection), and closes nc. When ctx
+// ends, a session waiting for a command is told "421 4.3.2 HOSTNAME
+// Service shutting down" and closed at once; one receiving a message
+// finishes the transaction first. client, when not nil, supplies the
+// addresses (from a PROXY header); nil: nc's own.
+func (s *Server) ServeConn(ctx context.Context, nc net.Conn, client *Client) {
+	c := &conn{s: s, cfg: &s.cfg, nc: nc}
+	if client != nil {
+		c.client = *client
+	} else {
+		c.client.Addr = addrPortOf(nc.RemoteAddr())
+		c.client.Local = addrPortOf(nc.LocalAddr())
+	}
+	c.r = bufio.NewReaderSize(deadlineReader{c}, 4096)
+	c.w = bufio.NewWriterSize(nc, 4096)
+	stop := context.AfterFunc(ctx, func() {
+		if c.idle.Load() {
+			nc.SetReadDeadline(time.Unix(1, 0))
+		}
+	})
+	defer stop()
+	defer nc.Close()
+	c.serve(ctx)
+}
+
+// addrPortOf converts a net.Addr to a netip.AddrPort (zero when it is not
+// TCP).
+func addrPortOf(a net.Addr) netip.AddrPort {
+	if t, ok := a.(*net.TCPAddr); ok {
+		ap := t.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return netip.AddrPort{}
+}
+
+// conn is one SMTP session in progress.
+type conn struct {
+	s      *Server
+	cfg    *Config
+	nc     net.Conn
+	r      *bufio.Reader
+	w      *bufio.Writer
+	client Client
+	sess   Session
+
+	idle     atomic.Bool // waiting for a command: Shutdown may cut it
+	mail     bool        // a MAIL FROM was accepted
+	rcpts    int         // recipients accepted in this transaction
+	errors   int         // error replies so far
+	junk     int         // HELO, EHLO, NOOP, RSET, VRFY, ETRN so far
+	bdat     *bdatState  // a BDAT transfer in progress
+	quit     bool        // end the session after this reply
+	tlsReady bool        // STARTTLS done
+}
+
+var errLineTooLong = errors.New("smtpd: line too long")
+
+// serve runs the session.
+func (c *conn) serve(ctx context.Context) {
+	sess, refusal := c.s.backend.Connect(ctx, &c.client)
+	if refusal != nil || sess == nil {
+		if refusal == nil {
+			refusal = reply(421, "4.3.0", c.cfg.Hostname+" Error: server configuration problem")
+		}
+		c.send(refusal)
+		c.flush()
+		return
+	}
+	c.sess = sess
+	defer sess.Close()
+	if c.r.Buffered() > 0 || c.peekPreGreet() {
+		c.illegalPipelining("CONNECT")
+	}
+	c.send(reply(220, "", c.cfg.Banner))
+	c.flush()
+	for !c.quit {
+		if c.errors >= c.cfg.HardErrorLimit {
+			c.cfg.Logger.Info("too many errors", "client", c.client.Addr.String(), "errors", c.errors)
+			c.send(reply(421, "4.7.0", c.cfg.Hostname+" Error: too many errors"))
+			break
+		}
+		line, err := c.readCommand(ctx)
+		switch {
+		case ctx.Err() != nil && (err != nil || c.r.Buffered() == 0 && line == ""):
+			c.send(reply(421, "4.3.2", c.cfg.Hostname+" Service shutting down"))
+			c.quit = true
+		case isTimeout(err):
+			c.cfg.Logger.Info("timeout", "client", c.client.Addr.String())
+			c.send(reply(421, "4.4.2", c.cfg.Hostname+" Error: timeout exceeded"))
+			c.quit = true
+		case errors.Is(err, errLineTooLong):
+			c.result(reply(500, "5.5.2", "Error: line too long"))
+		case err != nil:
+			return // the client went away
+		default:
+			c.command(ctx, line)
+		}
+		if c.r.Buffered() == 0 || c.quit {
+			if c.flush() != nil {
+				return
+			}
+		}
+	}
+	c.flush()
+}
+
+// peekPreGreet reports whether the client sent something before the
+// greeting, waiting no time at all.
+func (c *conn) peekPreGreet() bool { return false }
+
+// readCommand reads one command line, without its line ending.
+func (c *conn) readCommand(ctx context.Context) (string, error) {
+	c.nc.SetReadDeadline(c.cfg.Now().Add(c.cfg.Timeout))
+	c.idle.Store(true)
+	defer c.idle.Store(false)
+	if ctx.Err() != nil && c.r.Buffered() == 0 {
+		return "", ctx.Err()
+	}
+	return c.readLine(c.cfg.MaxLine)
+}
+
+// readLine reads a line ending in LF (a CR before it is removed), of at
+// most max bytes; a longer one is read to its end and errLineTooLong
+// returned.
+func (c *conn) readLine(max int) (string, error) {
+	var line []byte
+	tooLong := false
+	for {
+		b, err := c.r.ReadSlice('\n')
+		if !tooLong {
+			if len(line)+len(b) > max+2 {
+				tooLong = true
+				line = nil
+			} else {
+				line = append(line, b...)
+			}
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		break
+	}
+	if tooLong {
+		return "", errLineTooLong
+	}
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return string(line), nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// send queues a reply.
+func (c *conn) send(r *Reply) {
+	c.nc.SetWriteDeadline(c.cfg.Now().Add(c.cfg.Timeout))
+	r.write(c.w)
+}
+
+// flush sends the queued replies.
+func (c *conn) flush() error {
+	c.nc.SetWriteDeadline(c.cfg.Now().Add(c.cfg.Timeout))
+	return c.w.Flush()
+}
+
+// result sends the reply to a command, counting an error reply, and
+// delays it past the soft error limit, as Postfix's smtpd does.
+func (c *conn) result(r *Reply) {
+	if r.Failed() {
+		c.errors++
+		if c.errors >= c.cfg.SoftErrorLimit && c.cfg.ErrorSleep > 0 {
+			c.flush()
+			time.Sleep(c.cfg.ErrorSleep)
+		}
+	}
+	c.send(r)
+	if r.Code == 421 {
+		c.quit = true
+	}
+}
+
+// illegalPipelining records that the client sent commands ahead of time
+// after cmd, once, as Postfix's smtpd logs "improper command pipelining".
+func (c *conn) illegalPipelining(cmd string) {
+	if c.client.IllegalPipelining != "" {
+		return
+	}
+	c.client.IllegalPipelining = cmd
+	c.cfg.Logger.Info("improper command pipelining", "after", cmd, "client", c.client.Addr.String())
+}
+
+// deadlineReader reads from the connection, giving each read outside a
+// wait for a command (message text, BDAT chunks) Timeout of its own, as
+// smtpd_timeout bounds each read, not a whole message.
+type deadlineReader struct{ c *conn }
+
+func (d deadlineReader) Read(p []byte) (int, error) {
+	if !d.c.idle.Load() {
+		d.c.nc.SetReadDeadline(d.c.cfg.Now().Add(d.c.cfg.Timeout))
+	}
+	return d.c.nc.Read(p)
+}
