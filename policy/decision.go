@@ -66,6 +66,11 @@ type Request struct {
 	Helo string
 	// Protocol is "SMTP" or "ESMTP" (policy protocol only). Default ESMTP.
 	Protocol string
+	// IllegalPipelining is set once the client sent commands ahead of
+	// time where RFC 2920 does not allow it (the SMTP engine tells):
+	// reject_unauth_pipelining refuses every later request of the session,
+	// as Postfix's smtpd does.
+	IllegalPipelining bool
 	// Sender is the MAIL FROM path as received, with or without angle
 	// brackets and without ESMTP parameters: "<a@example.com>", "<>".
 	Sender string

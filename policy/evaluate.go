@@ -127,6 +127,12 @@ func (s *state) step(ctx context.Context, st *step, subj subject) status {
 		}
 	case "reject_invalid_helo_hostname", "reject_invalid_hostname":
 		return s.invalidHelo(why)
+	case "reject_unauth_pipelining":
+		// smtpd_check.c: a protocol error, which warn_if_reject does not
+		// soften.
+		if s.req.IllegalPipelining {
+			return s.reject(errProtocol, 503, "5.5.0", s.rejectText(subj, "Improper use of SMTP command pipelining"), why)
+		}
 	case "reject_non_fqdn_helo_hostname", "reject_non_fqdn_hostname":
 		return s.nonFQDNHelo(why)
 	case "reject_unknown_recipient_domain":

@@ -206,7 +206,7 @@ func builtin(name string) bool {
 		"reject_unauth_destination", "defer_unauth_destination", "reject_unlisted_recipient",
 		"reject_non_fqdn_recipient", "reject_non_fqdn_sender", "reject_unknown_recipient_domain",
 		"reject_invalid_helo_hostname", "reject_non_fqdn_helo_hostname", "reject_unknown_sender_domain",
-		"reject_invalid_hostname", "reject_non_fqdn_hostname":
+		"reject_invalid_hostname", "reject_non_fqdn_hostname", "reject_unauth_pipelining":
 		return true
 	}
 	return false

@@ -19,6 +19,7 @@ const (
 	errBounce
 	errSoftware
 	errResource
+	errProtocol
 )
 
 // subject is what a reply names: the client, the HELO name, the sender,

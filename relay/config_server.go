@@ -15,20 +15,13 @@ import (
 // server. "encrypt" (TLS required before MAIL) is not enforced by
 // mxrelay; a warning says so.
 func serverTLS(r *reader) (*tls.Config, []string) {
-	level := strings.ToLower(r.str("smtpd_tls_security_level"))
-	if level == "" {
-		if r.bool("smtpd_enforce_tls") {
-			level = "encrypt"
-		} else if r.bool("smtpd_use_tls") {
-			level = "may"
-		}
-	}
+	level := tlsLevel(r)
 	if level != "may" && level != "encrypt" {
 		return nil, nil
 	}
 	var warns []string
 	if level == "encrypt" {
-		warns = append(warns, "smtpd_tls_security_level = encrypt: STARTTLS is offered but not required (mxrelay does not enforce it; an MX must not require TLS, RFC 3207)")
+		warns = append(warns, "smtpd_tls_security_level = encrypt: clients must use STARTTLS before MAIL; an MX that the Internet sends to must not require TLS (RFC 3207 section 4)")
 	}
 	var cert tls.Certificate
 	var err error
@@ -59,7 +52,7 @@ func serverTLS(r *reader) (*tls.Config, []string) {
 }
 
 // relayConfig builds the relay's SMTP limits, DSN texts and worker count
-// (Policy, Queue, Router and Agent are Load's to fill).
+// (Policy, Queue, Router, Agent and FastFlushDomains are Load's to fill).
 func relayConfig(r *reader) (Config, error) {
 	origin, err := r.cf.Origin()
 	if err != nil {
@@ -98,5 +91,23 @@ func serverConfig(r *reader) ServerConfig {
 		Timeout:                 r.duration("smtpd_timeout"),
 		MaxConnectionsPerClient: perClient,
 		Banner:                  r.str("smtpd_banner"),
+		DisableVRFY:             r.bool("disable_vrfy_command"),
+		DiscardEHLOKeywords:     r.list("smtpd_discard_ehlo_keywords"),
+		ForbidUnauthPipelining:  r.bool("smtpd_forbid_unauth_pipelining"),
+		RecipientOvershootLimit: r.code("smtpd_recipient_overshoot_limit"),
 	}
+}
+
+// tlsLevel is smtpd_tls_security_level, or what the obsolete
+// smtpd_enforce_tls and smtpd_use_tls say when it is empty.
+func tlsLevel(r *reader) string {
+	level := strings.ToLower(r.str("smtpd_tls_security_level"))
+	if level == "" {
+		if r.bool("smtpd_enforce_tls") {
+			level = "encrypt"
+		} else if r.bool("smtpd_use_tls") {
+			level = "may"
+		}
+	}
+	return level
 }

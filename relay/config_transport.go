@@ -40,6 +40,19 @@ func domainLists(ctx context.Context, r *reader, mine []netip.Addr, openOpts *lo
 	return domains, nil
 }
 
+// fastFlushDomains parses fast_flush_domains, the domains ETRN flushes.
+func fastFlushDomains(ctx context.Context, r *reader, openOpts *lookup.OpenOptions, warn func(string)) (*lookup.List, error) {
+	const name = "fast_flush_domains"
+	l, ws, err := lookup.ParseList(ctx, r.tables(name), lookup.ListOptions{Name: name, ParentStyle: slices.Contains(r.list("parent_domain_matches_subdomains"), name), Open: openOpts})
+	for _, w := range ws {
+		warn(w.String())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("relay: %s: %w", name, err)
+	}
+	return l, nil
+}
+
 // routerConfig builds trivial-rewrite's configuration: the address
 // classes, transport_maps and the class transports.
 func routerConfig(ctx context.Context, r *reader, domains *lookup.Domains, open func(string) (lookup.Table, error), warn func(string)) (transport.RouterConfig, error) {

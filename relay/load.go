@@ -224,6 +224,9 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 		return err
 	}
 	mc.Policy, mc.Queue, mc.Router, mc.Agent = l.Policy, sched, router, agent
+	if mc.FastFlushDomains, err = fastFlushDomains(ctx, r, openOpts, l.warn); err != nil {
+		return err
+	}
 	mc.Logger, mc.Observer = log, o.Observer
 	if o.Workers > 0 {
 		mc.Workers = o.Workers
@@ -239,6 +242,7 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 	l.Server.MX = l.MX
 	tlsConf, tlsWarn := serverTLS(r)
 	l.Server.TLS = tlsConf
+	l.Server.RequireTLS = tlsConf != nil && tlsLevel(r) == "encrypt"
 	l.Warnings = append(l.Warnings, tlsWarn...)
 	return r.err()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mxrelay/mxrelay/lookup"
 	"log/slog"
 	"os"
 	"time"
@@ -101,6 +102,11 @@ type Config struct {
 	// ErrorSleep is the delay of error replies past the soft limit.
 	// Default 1s, as Postfix smtpd_error_sleep_time; negative: none.
 	ErrorSleep time.Duration
+	// FastFlushDomains are the domains ETRN may flush, as Postfix
+	// fast_flush_domains (default $relay_domains: a backup MX's primary
+	// asks it to deliver now what it holds). Nil: ETRN is answered "459
+	// 4.3.0 <DOMAIN>: service unavailable" for every domain.
+	FastFlushDomains *lookup.List
 	// BareLineEndings says what DATA does with bare CR and LF. Default
 	// BareReject (stricter than Postfix 3.7, see the package doc).
 	BareLineEndings BareLineEnding

@@ -8,75 +8,58 @@ import (
 	"net/netip"
 	"sync"
 
-	"github.com/emersion/go-smtp"
-
-	"github.com/mxrelay/mxrelay/policy"
 	"github.com/mxrelay/mxrelay/queue"
 )
 
-// NewSession implements smtp.Backend: go-smtp calls it at the client's
-// first HELO or EHLO. The client restrictions (and, with
-// smtpd_delay_reject = no, the HELO restrictions) are checked here.
-func (r *MX) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	s := &session{r: r, conn: c, helo: c.Hostname()}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	if nc := c.Conn(); nc != nil {
-		s.clientAddr, s.clientPort = addrPort(nc.RemoteAddr())
-		s.serverAddr, s.serverPort = addrPort(nc.LocalAddr())
-		if tc, ok := nc.(*tls.Conn); ok {
-			st := tc.ConnectionState()
-			s.tls = &st
-		}
-		if s.sc = serverConn(nc); s.sc != nil {
-			s.proto = s.sc.protocol
-			s.sc.sess.Store(s)
-		}
-	}
-	if !r.sessions.add(s) {
-		// Shutting down: say so and hang up, as for an idle session.
-		s.cancel()
-		return nil, s.hangUp(errShutdown)
-	}
-	for _, stage := range []policy.Stage{policy.StageConnect, policy.StageHelo} {
-		if err := s.check(stage, ""); err != nil {
-			r.sessions.remove(s)
-			s.cancel()
-			return nil, err
-		}
-	}
-	return s, nil
-}
-
-// session is one SMTP connection's state.
+// session is one SMTP session's state and decisions, whichever server
+// speaks SMTP: the project's engine (edge.go, what Server runs) or a
+// user's go-smtp server (gosmtp.go, MX.NewSession). Its methods return
+// the *Error to answer, or nil; the front ends count errors and send
+// replies.
 type session struct {
 	r      *MX
-	conn   *smtp.Conn
 	ctx    context.Context
 	cancel context.CancelFunc
 
 	clientAddr, serverAddr netip.Addr
 	clientPort, serverPort int
 	helo                   string
+	esmtp                  bool // the client said EHLO
 	tls                    *tls.ConnectionState
-	proto                  func() string // "SMTP" or "ESMTP" when known
-	sc                     *conn         // the connection, when accepted by a Server
+	pipelining             string // the command after which the client pipelined improperly
 
-	mu           sync.Mutex
-	errors       int  // error replies so far (SoftErrorLimit, HardErrorLimit)
-	junk         int  // NOOP, RSET and VRFY commands so far
-	inData       bool // a DATA transfer is being stored, or its reply is not sent yet
-	replyPending bool // Data returned; the reply is being written
-	closing      bool // shut down after the current transaction
+	mu      sync.Mutex // guards what Shutdown reads from another goroutine
+	errors  int        // error replies so far (go-smtp front end)
+	inData  bool       // a message is being received and not yet answered
+	closing bool       // shut down after the current transaction
+
+	// Set by the front end, for MX.CloseSessions.
+	closeIdle func() // tell an idle session 421 and close it
+	cut       func() // close the connection at once
 
 	// The transaction.
 	mail     bool
 	sender   string
-	opts     smtp.MailOptions
+	params   mailParams
 	rcpts    []queue.Recipient
 	queueID  queue.ID
 	discard  bool
 	hold     bool
 	prepends []string
+}
+
+// mailParams are the MAIL FROM parameters the relay keeps.
+type mailParams struct {
+	utf8  bool
+	size  int64 // -1 or 0: none announced
+	envID string
+	ret   queue.Ret
+}
+
+func newSession(r *MX) *session {
+	s := &session{r: r}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s
 }
 
 func addrPort(a net.Addr) (netip.Addr, int) {
@@ -90,14 +73,12 @@ func addrPort(a net.Addr) (netip.Addr, int) {
 	return ap.Addr().Unmap(), int(ap.Port())
 }
 
+// protocol names the protocol in Received: headers and policy requests.
 func (s *session) protocol() string {
-	p := "ESMTP"
-	if s.proto != nil {
-		if v := s.proto(); v != "" {
-			p = v
-		}
+	if s.helo != "" && !s.esmtp {
+		return "SMTP"
 	}
-	return p
+	return "ESMTP"
 }
 
 func (s *session) clientString() string {
@@ -107,7 +88,7 @@ func (s *session) clientString() string {
 func (s *session) resetTransaction() {
 	s.mail = false
 	s.sender = ""
-	s.opts = smtp.MailOptions{}
+	s.params = mailParams{}
 	s.rcpts = nil
 	s.queueID = ""
 	s.discard = false
@@ -115,12 +96,8 @@ func (s *session) resetTransaction() {
 	s.prepends = nil
 }
 
-// Reset implements smtp.Session.
-func (s *session) Reset() { s.resetTransaction() }
-
-// Logout implements smtp.Session.
-func (s *session) Logout() error {
+// end ends the session.
+func (s *session) end() {
 	s.r.sessions.remove(s)
 	s.cancel()
-	return nil
 }

@@ -10,19 +10,20 @@ import (
 // request builds a policy request for the current state.
 func (s *session) request(stage policy.Stage, rcpt string) *policy.Request {
 	req := &policy.Request{
-		Stage:          stage,
-		ClientAddr:     s.clientAddr,
-		ClientPort:     s.clientPort,
-		ServerAddr:     s.serverAddr,
-		ServerPort:     s.serverPort,
-		Helo:           s.helo,
-		Recipient:      rcpt,
-		SMTPUTF8:       s.opts.UTF8,
-		Size:           s.opts.Size,
-		RecipientCount: len(s.rcpts),
-		QueueID:        string(s.queueID),
-		Discard:        s.discard,
-		Protocol:       s.protocol(),
+		Stage:             stage,
+		ClientAddr:        s.clientAddr,
+		ClientPort:        s.clientPort,
+		ServerAddr:        s.serverAddr,
+		ServerPort:        s.serverPort,
+		Helo:              s.helo,
+		Recipient:         rcpt,
+		SMTPUTF8:          s.params.utf8,
+		Size:              max(s.params.size, 0),
+		RecipientCount:    len(s.rcpts),
+		QueueID:           string(s.queueID),
+		Discard:           s.discard,
+		Protocol:          s.protocol(),
+		IllegalPipelining: s.pipelining != "",
 	}
 	if s.mail {
 		req.Sender = "<" + s.sender + ">"
@@ -33,9 +34,9 @@ func (s *session) request(stage policy.Stage, rcpt string) *policy.Request {
 	return req
 }
 
-// check asks policy about one stage; a refusal is counted and returned
-// as a bare *smtp.SMTPError.
-func (s *session) check(stage policy.Stage, rcpt string) error {
+// check asks policy about one stage and returns its refusal, if any (a
+// 421 refusal ends the session).
+func (s *session) check(stage policy.Stage, rcpt string) *Error {
 	d := s.r.c.Policy.Check(s.ctx, s.request(stage, rcpt))
 	for _, a := range d.Actions {
 		switch a.Kind {
@@ -61,10 +62,7 @@ func (s *session) check(stage policy.Stage, rcpt string) error {
 		}
 		s.r.log.Info("reject", attrs...)
 		s.r.obs.Rejected(Rejection{Stage: stage.String(), Code: d.Code, Status: d.Enhanced, Client: s.clientAddr})
-		if d.EndSession || d.Code == 421 {
-			return s.hangUp(e)
-		}
-		return s.fail(e)
+		return e
 	}
 	return nil
 }

@@ -1,9 +1,7 @@
 package relay
 
 import (
-	"fmt"
 	"sync"
-	"time"
 )
 
 // markClosing tells the session to end after its current transfer and
@@ -13,25 +11,6 @@ func (s *session) markClosing() (idle bool) {
 	defer s.mu.Unlock()
 	s.closing = true
 	return !s.inData
-}
-
-// closeIdle tells an idle session "421 4.3.2 Service shutting down" and
-// closes its connection.
-func (s *session) closeIdle() {
-	if nc := s.conn.Conn(); nc != nil {
-		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
-		fmt.Fprintf(nc, "%d %s %s\r\n", errShutdown.Code, errShutdown.Status, errShutdown.Message)
-		_ = nc.Close()
-	}
-}
-
-// cut ends a session at once, message or not: nothing it was receiving
-// had been answered 250, so nothing accepted is lost.
-func (s *session) cut() {
-	s.cancel()
-	if nc := s.conn.Conn(); nc != nil {
-		_ = nc.Close()
-	}
 }
 
 // sessionSet tracks live sessions for Shutdown.

@@ -47,6 +47,11 @@ var used = map[string]User{
 	"smtpd_tls_key_file":                  UserRelay,
 	"smtpd_tls_chain_files":               UserRelay,
 	"default_process_limit":               UserRelay,
+	"disable_vrfy_command":                UserRelay,
+	"fast_flush_domains":                  UserRelay,
+	"smtpd_forbid_unauth_pipelining":      UserRelay,
+	"smtpd_recipient_overshoot_limit":     UserRelay,
+	"smtpd_discard_ehlo_keywords":         UserRelay,
 	"delay_warning_time":                  UserRelay,
 
 	"maximal_queue_lifetime":                UserQueue,

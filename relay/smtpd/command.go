@@ -3,6 +3,7 @@ package smtpd
 import (
 	"context"
 	"strings"
+	"unicode/utf8"
 )
 
 // command flags, as Postfix's smtpd.c command table has them.
@@ -35,6 +36,8 @@ var commands = []command{
 	{"VRFY", flagJunk | flagLast, (*conn).vrfy},
 	{"ETRN", flagJunk, (*conn).etrn},
 	{"QUIT", flagPreTLS, (*conn).quitCmd},
+	{"XCLIENT", 0, (*conn).unauthorized},
+	{"XFORWARD", 0, (*conn).unauthorized},
 }
 
 func lookupCommand(verb string) *command {
@@ -48,23 +51,46 @@ func lookupCommand(verb string) *command {
 
 // command runs one command line.
 func (c *conn) command(ctx context.Context, line string) {
-	verb, arg, _ := strings.Cut(strings.TrimLeft(line, " \t"), " ")
+	verb, arg := splitVerb(line)
+	if verb == "" {
+		c.result(reply(500, "5.5.2", "Error: bad syntax"))
+		return
+	}
+	if !c.cfg.NoSMTPUTF8 && !utf8.ValidString(line) {
+		c.result(reply(500, "5.5.2", "Error: bad UTF-8 syntax"))
+		return
+	}
 	cmd := lookupCommand(verb)
-	if cmd == nil || strings.ContainsRune(line, 0) {
-		c.result(reply(502, "5.5.2", "Error: command not recognized"))
+	if cmd == nil {
+		if forbidden(verb) {
+			// A web browser, a proxy probe, or message text sent as
+			// commands: Postfix's smtpd_forbidden_commands.
+			c.cfg.Logger.Info("non-SMTP command", "client", c.client.Addr.String(), "command", truncate(line, 100))
+			c.send(reply(221, "2.7.0", "Error: I can break rules, too. Goodbye."))
+			c.quit = true
+			return
+		}
+		c.result(reply(500, "5.5.2", "Error: command not recognized"))
 		return
 	}
 	// Pipelining: commands sent ahead of time where RFC 2920 does not
 	// allow them (after HELO, without PIPELINING, or after a command that
-	// must end a group) are remembered for reject_unauth_pipelining.
+	// must end a group) are remembered for reject_unauth_pipelining, or
+	// end the session with smtpd_forbid_unauth_pipelining.
 	if c.r.Buffered() > 0 && (!c.client.ESMTP || c.cfg.discarded("pipelining") || cmd.flags&flagLast != 0) {
 		c.illegalPipelining(cmd.name)
+		if c.cfg.ForbidUnauthPipelining {
+			c.send(reply(554, "5.5.0", "Error: SMTP protocol synchronization"))
+			c.quit = true
+			return
+		}
 	}
 	if cmd.flags&flagJunk != 0 {
-		c.junk++
+		// As smtpd.c: "junk_cmds++ > var_smtpd_junk_cmd_limit".
 		if c.junk > c.cfg.JunkCommandLimit {
 			c.errors++
 		}
+		c.junk++
 	}
 	if c.cfg.RequireTLS && c.cfg.TLS != nil && !c.tlsReady && cmd.flags&flagPreTLS == 0 {
 		c.result(reply(530, "5.7.0", "Must issue a STARTTLS command first"))
@@ -75,6 +101,43 @@ func (c *conn) command(ctx context.Context, line string) {
 	}
 }
 
+// forbidden reports whether an unknown verb is one of Postfix's default
+// smtpd_forbidden_commands (CONNECT, GET, POST, a verb that does not
+// start with a letter) or looks like a message header ("Subject:").
+func forbidden(verb string) bool {
+	switch strings.ToUpper(verb) {
+	case "CONNECT", "GET", "POST":
+		return true
+	}
+	c := verb[0]
+	if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+		return true
+	}
+	return isHeaderName(verb)
+}
+
+// isHeaderName reports whether s is a header field name and a colon
+// ("Subject:"), as Postfix's is_header.
+func isHeaderName(s string) bool {
+	name, ok := strings.CutSuffix(s, ":")
+	if !ok || name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c <= ' ' || c >= 0x7f || c == ':' {
+			return false
+		}
+	}
+	return true
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
 // resetTransaction ends the mail transaction.
 func (c *conn) resetTransaction(ctx context.Context) {
 	if c.bdat != nil {
@@ -83,7 +146,7 @@ func (c *conn) resetTransaction(ctx context.Context) {
 	if c.mail || c.bdat != nil {
 		c.sess.Reset(ctx)
 	}
-	c.mail, c.rcpts, c.bdat = false, 0, nil
+	c.mail, c.rcpts, c.bdat, c.overshoot = false, 0, nil, 0
 }
 
 func (c *conn) helo(ctx context.Context, arg string) *Reply {
@@ -103,7 +166,7 @@ func (c *conn) hello(ctx context.Context, arg string, esmtp bool) *Reply {
 		return reply(501, "", "Syntax: "+verb+" hostname")
 	}
 	c.resetTransaction(ctx)
-	c.client.Helo, c.client.ESMTP = arg, esmtp
+	c.client.Helo, c.client.ESMTP = printableHelo(arg), esmtp
 	if r := c.sess.Hello(ctx, &c.client); r != nil {
 		if r.Failed() {
 			c.client.Helo, c.client.ESMTP = "", false
@@ -124,14 +187,14 @@ func (c *conn) mailCmd(ctx context.Context, arg string) *Reply {
 		return reply(503, "5.5.1", "Error: nested MAIL command")
 	}
 	toks := tokens(arg)
-	if len(toks) < 2 || !strings.EqualFold(toks[0], "FROM:") {
+	if len(toks) < 2 || !strings.EqualFold(toks[0].text, "FROM:") {
 		return reply(501, "5.5.4", "Syntax: MAIL FROM:<address>")
 	}
-	from, ok := extractPath(toks[1], false)
-	if !ok {
+	from, ok := extractPath(toks[1].text, false)
+	if toks[1].bad || !ok {
 		return reply(501, "5.1.7", "Bad sender address syntax")
 	}
-	p, r := parseMailParams(toks[2:], !c.cfg.NoSMTPUTF8)
+	p, r := parseMailParams(texts(toks[2:]), !c.cfg.NoSMTPUTF8)
 	if r != nil {
 		return r
 	}
@@ -153,16 +216,25 @@ func (c *conn) rcptCmd(ctx context.Context, arg string) *Reply {
 		return reply(503, "5.5.1", "Error: need MAIL command")
 	}
 	toks := tokens(arg)
-	if len(toks) < 2 || !strings.EqualFold(toks[0], "TO:") {
+	if len(toks) < 2 || !strings.EqualFold(toks[0].text, "TO:") {
 		return reply(501, "5.5.4", "Syntax: RCPT TO:<address>")
 	}
-	to, ok := extractPath(toks[1], false)
-	if !ok || to == "" {
+	to, ok := extractPath(toks[1].text, false)
+	if toks[1].bad || !ok || to == "" {
 		return reply(501, "5.1.3", "Bad recipient address syntax")
 	}
-	p, r := parseRcptParams(toks[2:])
+	p, r := parseRcptParams(texts(toks[2:]))
 	if r != nil {
 		return r
+	}
+	if c.rcpts >= c.cfg.RecipientLimit {
+		// Not an error until the overshoot limit, as smtpd.c's rcpt_cmd.
+		c.overshoot++
+		if c.overshoot <= c.cfg.RecipientOvershootLimit {
+			c.send(reply(452, "4.5.3", "Error: too many recipients"))
+			return nil
+		}
+		return reply(452, "4.5.3", "Error: too many recipients")
 	}
 	if r := c.sess.Rcpt(ctx, to, p); r != nil {
 		if !r.Failed() {
@@ -192,6 +264,10 @@ func (c *conn) quitCmd(ctx context.Context, arg string) *Reply {
 	return nil
 }
 
+func (c *conn) unauthorized(ctx context.Context, arg string) *Reply {
+	return reply(550, "5.7.0", "Error: insufficient authorization")
+}
+
 func (c *conn) auth(ctx context.Context, arg string) *Reply {
 	return reply(503, "5.5.1", "Error: authentication not enabled")
 }
@@ -200,11 +276,15 @@ func (c *conn) vrfy(ctx context.Context, arg string) *Reply {
 	if c.cfg.DisableVRFY {
 		return reply(502, "5.5.1", "VRFY command is disabled")
 	}
-	if arg == "" {
-		return reply(501, "5.5.4", "Syntax: VRFY address")
+	toks := tokens(arg)
+	if len(toks) == 0 {
+		return reply(501, "5.5.4", "Syntax: VRFY address [SMTPUTF8]")
 	}
-	addr, ok := extractPath(arg, false)
-	if !ok {
+	if len(toks) > 2 || len(toks) == 2 && !strings.EqualFold(toks[1].text, "SMTPUTF8") {
+		return reply(501, "5.1.3", "Bad recipient address syntax")
+	}
+	addr, ok := extractPath(toks[0].text, false)
+	if toks[0].bad || !ok || addr == "" {
 		return reply(501, "5.1.3", "Bad recipient address syntax")
 	}
 	if v, ok := c.sess.(Verifier); ok {
@@ -212,24 +292,78 @@ func (c *conn) vrfy(ctx context.Context, arg string) *Reply {
 			return r
 		}
 	}
-	return reply(252, "2.0.0", addr)
+	return reply(252, "2.0.0", toks[0].text)
 }
 
 func (c *conn) etrn(ctx context.Context, arg string) *Reply {
+	// ETRN replies carry no enhanced status code, as in Postfix.
 	if c.client.Helo == "" {
-		return reply(503, "5.5.1", "Error: send HELO/EHLO first")
+		return reply(503, "", "Error: send HELO/EHLO first")
 	}
 	if c.mail {
-		return reply(503, "5.5.1", "Error: MAIL transaction in progress")
+		return reply(503, "", "Error: MAIL transaction in progress")
 	}
 	if arg == "" || strings.ContainsAny(arg, " \t") {
-		return reply(500, "5.5.2", "Syntax: ETRN domain")
+		return reply(500, "", "Syntax: ETRN domain")
+	}
+	domain := arg
+	if domain[0] == '@' || domain[0] == '#' {
+		domain = domain[1:] // RFC 1985 subdomain and queue forms
+	}
+	if !validDomain(domain) {
+		return reply(501, "", "Error: invalid parameter syntax")
 	}
 	if f, ok := c.sess.(Flusher); ok {
-		if r := f.Flush(ctx, arg); r != nil {
+		if r := f.Flush(ctx, domain); r != nil {
 			return r
 		}
 		return reply(250, "", "Queuing started")
 	}
-	return reply(459, "4.3.0", "<"+arg+">: service unavailable")
+	return reply(459, "", "<"+domain+">: service unavailable")
+}
+
+// validDomain reports whether s is a host name: letters, digits, '-' and
+// '.' (Postfix's valid_hostname, without its length checks).
+func validDomain(s string) bool {
+	if s == "" || len(s) > 255 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c >= 0x80) {
+			return false
+		}
+	}
+	return true
+}
+
+// splitVerb splits a command line at the first blank (space or tab)
+// after the verb.
+func splitVerb(line string) (verb, arg string) {
+	line = strings.TrimLeft(line, " \t")
+	if i := strings.IndexAny(line, " \t"); i >= 0 {
+		return line[:i], line[i+1:]
+	}
+	return line, ""
+}
+
+func texts(toks []token) []string {
+	out := make([]string, len(toks))
+	for i, t := range toks {
+		out[i] = t.text
+	}
+	return out
+}
+
+// printableHelo is the HELO argument as Postfix's smtpd keeps it: white
+// space and control characters become "?" ("HELO two words" is
+// "two?words").
+func printableHelo(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c <= ' ' || c == 0x7f {
+			b[i] = '?'
+		}
+	}
+	return string(b)
 }

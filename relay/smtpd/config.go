@@ -49,6 +49,14 @@ type Config struct {
 	// ErrorSleep is the delay of error replies past SoftErrorLimit.
 	// Default 1s, as Postfix smtpd_error_sleep_time; negative: none.
 	ErrorSleep time.Duration
+	// RecipientLimit is the number of recipients accepted in one
+	// transaction; more get "452 4.5.3 Error: too many recipients".
+	// Default 1000, as Postfix smtpd_recipient_limit.
+	RecipientLimit int
+	// RecipientOvershootLimit is the number of recipients refused for
+	// RecipientLimit that do not count as errors. Default 1000, as Postfix
+	// smtpd_recipient_overshoot_limit.
+	RecipientOvershootLimit int
 	// DisableVRFY answers VRFY "502 5.5.1 VRFY command is disabled", as
 	// Postfix disable_vrfy_command = yes.
 	DisableVRFY bool
@@ -57,6 +65,10 @@ type Config struct {
 	// smtpd_discard_ehlo_keywords. A discarded command is still accepted,
 	// as in Postfix.
 	DiscardEHLOKeywords []string
+	// ForbidUnauthPipelining answers a client that pipelines where it
+	// may not "554 5.5.0 Error: SMTP protocol synchronization" and hangs
+	// up, as Postfix smtpd_forbid_unauth_pipelining = yes.
+	ForbidUnauthPipelining bool
 	// NoSMTPUTF8 does not announce SMTPUTF8 and refuses the SMTPUTF8
 	// parameter, as Postfix smtputf8_enable = no.
 	NoSMTPUTF8 bool
@@ -86,6 +98,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HardErrorLimit <= 0 {
 		c.HardErrorLimit = 20
+	}
+	if c.RecipientLimit <= 0 {
+		c.RecipientLimit = 1000
+	}
+	if c.RecipientOvershootLimit <= 0 {
+		c.RecipientOvershootLimit = 1000
 	}
 	if c.JunkCommandLimit <= 0 {
 		c.JunkCommandLimit = 100

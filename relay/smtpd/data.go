@@ -9,6 +9,9 @@ import (
 )
 
 func (c *conn) dataCmd(ctx context.Context, arg string) *Reply {
+	if c.bdat != nil {
+		return reply(503, "5.5.1", "Error: DATA after BDAT")
+	}
 	if r := c.needRecipients(); r != nil {
 		return r
 	}
@@ -39,7 +42,16 @@ func (c *conn) dataCmd(ctx context.Context, arg string) *Reply {
 	if r == nil {
 		r = reply(250, "2.0.0", "Ok")
 	}
+	c.delivered(r)
 	return r
+}
+
+// delivered restarts the junk command count after a message is accepted,
+// as Postfix's smtpd does.
+func (c *conn) delivered(r *Reply) {
+	if r.Code/100 == 2 {
+		c.junk = 0
+	}
 }
 
 // needRecipients refuses DATA and BDAT outside a transaction with an
@@ -60,7 +72,9 @@ type bdatState struct {
 	pw      *io.PipeWriter
 	done    chan *Reply // the Session's final reply
 	refused *Reply      // the transfer is refused: chunks are read and dropped
-	total   int64
+	total   int64       // message bytes so far
+	endsLF  bool        // the text so far ends with LF
+	ended   bool        // the Session's reply was taken from done
 }
 
 // errAborted tells a Session reading BDAT chunks that the transaction
@@ -70,11 +84,17 @@ var errAborted = errors.New("smtpd: message transfer aborted")
 func (c *conn) bdatCmd(ctx context.Context, arg string) *Reply {
 	f := strings.Fields(arg)
 	if len(f) < 1 || len(f) > 2 || len(f) == 2 && !strings.EqualFold(f[1], "LAST") || !allDigits(f[0]) {
-		return reply(501, "5.5.4", "Syntax: BDAT count [LAST]")
+		// The chunk cannot be found in the stream: as Postfix, give up on
+		// the session.
+		c.quit = true
+		c.send(reply(521, "5.5.4", "Syntax: BDAT count [LAST]"))
+		return nil
 	}
 	n, err := strconv.ParseInt(f[0], 10, 64)
 	if err != nil {
-		return reply(501, "5.5.4", "Syntax: BDAT count [LAST]")
+		c.quit = true
+		c.send(reply(521, "5.5.4", "Syntax: BDAT count [LAST]"))
+		return nil
 	}
 	last := len(f) == 2
 	if r := c.needRecipients(); r != nil {
@@ -84,7 +104,10 @@ func (c *conn) bdatCmd(ctx context.Context, arg string) *Reply {
 		c.startBDAT(ctx)
 	}
 	b := c.bdat
-	b.total += n
+	if b.refused == nil && c.cfg.SizeLimit > 0 && b.total+n > c.cfg.SizeLimit {
+		b.refused = reply(552, "5.3.4", "Chunk exceeds message size limit")
+		c.abortBDAT()
+	}
 	if b.refused != nil {
 		r := c.dropChunk(n, b.refused)
 		if last {
@@ -92,22 +115,16 @@ func (c *conn) bdatCmd(ctx context.Context, arg string) *Reply {
 		}
 		return r
 	}
-	if _, err := io.CopyN(b.pw, c.r, n); err != nil {
-		if !errors.Is(err, io.ErrClosedPipe) {
-			c.abortBDAT()
-			c.quit = true
-			return nil
-		}
-		// The Session stopped reading (it refused the message): read the
-		// rest of the chunk, and give its reply.
-		if _, err := io.CopyN(io.Discard, c.r, n); err != nil {
-			c.quit = true
-			return nil
-		}
+	b.total += n
+	if err := c.copyChunk(b, n); err != nil {
+		c.abortBDAT()
+		c.quit = true
+		return nil
 	}
 	if !last {
 		select {
 		case r := <-b.done:
+			b.ended = true
 			b.refused = r
 			if r == nil || !r.Failed() {
 				b.refused = reply(554, "5.5.0", "Error: message transfer ended early")
@@ -115,16 +132,50 @@ func (c *conn) bdatCmd(ctx context.Context, arg string) *Reply {
 			return b.refused
 		default:
 		}
-		return reply(250, "2.0.0", "Ok: "+strconv.FormatInt(n, 10)+" bytes")
+		return reply(250, "2.0.0", "Ok: "+strconv.FormatInt(b.total, 10)+" bytes")
+	}
+	if !b.endsLF && b.total > 0 {
+		b.total += 2 // the last line gets its CR LF, as Postfix stores it
 	}
 	b.pw.Close()
 	r := <-b.done
+	b.ended = true
+	total := b.total
 	c.bdat = nil
 	c.resetTransaction(ctx)
 	if r == nil {
 		r = reply(250, "2.0.0", "Ok")
 	}
+	if rest, ok := strings.CutPrefix(r.Text, "Ok: queued as "); ok && r.Code == 250 {
+		// Postfix's BDAT wording: "250 2.0.0 Ok: 25 bytes queued as ID".
+		r = reply(250, r.Enhanced, "Ok: "+strconv.FormatInt(total, 10)+" bytes queued as "+rest)
+	}
+	c.delivered(r)
 	return r
+}
+
+// copyChunk passes n bytes of message text to the Session; when the
+// Session has stopped reading (it refused the message), the rest of the
+// chunk is read and dropped. An error is the client's connection failing.
+func (c *conn) copyChunk(b *bdatState, n int64) error {
+	for n > 0 {
+		p, err := c.r.Peek(int(min(n, int64(c.r.Size()))))
+		if len(p) == 0 && err != nil {
+			return err
+		}
+		if len(p) == 0 {
+			continue
+		}
+		if b.pw != nil {
+			if _, werr := b.pw.Write(p); werr != nil {
+				b.pw = nil // the Session stopped reading
+			}
+		}
+		b.endsLF = p[len(p)-1] == '\n'
+		c.r.Discard(len(p))
+		n -= int64(len(p))
+	}
+	return nil
 }
 
 // startBDAT starts the Session reading the chunks of a message.
@@ -144,17 +195,18 @@ func (c *conn) startBDAT(ctx context.Context) {
 }
 
 // abortBDAT ends a BDAT transfer without LAST and waits for the Session
-// to let go of it.
+// to let go of it, so that nothing else runs on the Session meanwhile.
 func (c *conn) abortBDAT() {
 	b := c.bdat
-	if b == nil || b.pw == nil {
+	if b == nil || b.done == nil || b.ended {
 		return
 	}
-	b.pw.CloseWithError(errAborted)
-	if b.refused == nil {
-		<-b.done
+	if b.pw != nil {
+		b.pw.CloseWithError(errAborted)
+		b.pw = nil
 	}
-	b.pw = nil
+	<-b.done
+	b.ended = true
 }
 
 // dropChunk reads and discards a chunk the engine refuses, so that the

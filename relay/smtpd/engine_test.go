@@ -165,7 +165,7 @@ func TestBDAT(t *testing.T) {
 	io.WriteString(nc, "EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 5\r\nHello")
 	io.WriteString(nc, "BDAT 8 LAST\r\n, world\n")
 	got := replies(t, r, 5)
-	if got[3] != "250 2.0.0 Ok: 5 bytes" || got[4] != "250 2.0.0 Ok: queued as 1234" {
+	if got[3] != "250 2.0.0 Ok: 5 bytes" || got[4] != "250 2.0.0 Ok: 13 bytes queued as 1234" {
 		t.Errorf("replies %q", got)
 	}
 	if _, _, messages := fs.snapshot(); messages[0] != "Hello, world\n" {
@@ -223,7 +223,7 @@ func TestShutdownIdle(t *testing.T) {
 	_, _, r, cancel := dialEngine(t, Config{})
 	replies(t, r, 1)
 	cancel()
-	if got := replies(t, r, 1); got[0] != "421 4.3.2 mx.example.net Service shutting down" {
+	if got := replies(t, r, 1); got[0] != "421 4.3.2 Service shutting down" {
 		t.Errorf("got %q", got)
 	}
 }

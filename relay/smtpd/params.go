@@ -3,6 +3,7 @@ package smtpd
 import (
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // MailParams are the ESMTP parameters of MAIL FROM that Postfix 3.7
@@ -46,9 +47,12 @@ func parseMailParams(args []string, smtputf8 bool) (MailParams, *Reply) {
 		case hasValue && up == "BODY" && strings.EqualFold(value, "7BIT"):
 			p.Body = "7BIT"
 		case hasValue && up == "SIZE":
-			n, err := strconv.ParseInt(value, 10, 64)
-			if err != nil || !allDigits(value) {
+			if !allDigits(value) {
 				return p, reply(501, "5.5.4", "Bad message size syntax")
+			}
+			n, err := strconv.ParseInt(value, 10, 64)
+			if err != nil {
+				return p, reply(552, "5.3.4", "Message size exceeds file system imposed limit")
 			}
 			p.Size = n
 		case !hasValue && up == "SMTPUTF8" && smtputf8:
@@ -61,7 +65,7 @@ func parseMailParams(args []string, smtputf8 bool) (MailParams, *Reply) {
 			p.Auth = v
 		case hasValue && up == "RET":
 			if p.Ret != "" {
-				return p, reply(501, "5.5.4", "Duplicate RET parameter")
+				return p, reply(501, "5.5.4", "Bad RET parameter syntax")
 			}
 			switch v := strings.ToUpper(value); v {
 			case "FULL", "HDRS":
@@ -71,7 +75,7 @@ func parseMailParams(args []string, smtputf8 bool) (MailParams, *Reply) {
 			}
 		case hasValue && up == "ENVID":
 			if p.EnvID != "" {
-				return p, reply(501, "5.5.4", "Duplicate ENVID parameter")
+				return p, reply(501, "5.5.4", "Bad ENVID parameter syntax")
 			}
 			v, ok := decodeXtext(value)
 			if !ok || v == "" || !printable(v) {
@@ -94,7 +98,7 @@ func parseRcptParams(args []string) (RcptParams, *Reply) {
 		switch up := strings.ToUpper(name); {
 		case hasValue && up == "NOTIFY":
 			if p.Notify != nil {
-				return p, reply(501, "5.5.4", "Error: Ignoring duplicate NOTIFY parameter")
+				return p, reply(501, "5.5.4", "Error: Bad NOTIFY parameter syntax")
 			}
 			n, ok := parseNotify(value)
 			if !ok {
@@ -103,10 +107,13 @@ func parseRcptParams(args []string) (RcptParams, *Reply) {
 			p.Notify = n
 		case hasValue && up == "ORCPT":
 			if p.ORCPT != "" {
-				return p, reply(501, "5.5.4", "Error: Ignoring duplicate ORCPT parameter")
+				return p, reply(501, "5.5.4", "Error: Bad ORCPT parameter syntax")
 			}
 			typ, addr, ok := strings.Cut(value, ";")
 			decoded, xok := decodeXtext(addr)
+			if strings.EqualFold(typ, "utf-8") {
+				decoded, xok = decodeUTF8Addr(addr)
+			}
 			if !ok || typ == "" || !xok || decoded == "" || !printable(decoded) {
 				return p, reply(501, "5.5.4", "Error: Bad ORCPT parameter syntax")
 			}
@@ -190,13 +197,52 @@ func allDigits(s string) bool {
 	return true
 }
 
-// printable reports whether s is printable ASCII, as RFC 3461 wants
-// ENVID and ORCPT to be once decoded.
+// printable reports whether s has no control characters once decoded:
+// a CR LF in ENVID or ORCPT would inject fields into DSNs. Bytes over
+// 0x7e are let through for utf-8 ORCPTs (RFC 6533), checked as UTF-8.
 func printable(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < ' ' || s[i] > '~' {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < ' ' || r == 0x7f || r >= 0x80 && r < 0xa0 {
 			return false
 		}
 	}
 	return true
+}
+
+// decodeUTF8Addr decodes RFC 6533 section 3 utf-8-addr-xtext and
+// utf-8-addr-unitext: UTF-8 text where "\x{HEX}" stands for a code point
+// (and must be used for '+', '=', '\\' and controls).
+func decodeUTF8Addr(s string) (string, bool) {
+	if !utf8.ValidString(s) {
+		return "", false
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\\' {
+			rest := s[i+1:]
+			if !strings.HasPrefix(rest, "x{") {
+				return "", false
+			}
+			end := strings.IndexByte(rest, '}')
+			if end < 3 || end > 8 {
+				return "", false
+			}
+			n, err := strconv.ParseUint(rest[2:end], 16, 32)
+			if err != nil || !utf8.ValidRune(rune(n)) {
+				return "", false
+			}
+			b.WriteRune(rune(n))
+			i += end + 1
+			continue
+		}
+		if c < '!' || c == '+' || c == '=' || c == 0x7f {
+			return "", false
+		}
+		b.WriteByte(c)
+	}
+	return b.String(), true
 }

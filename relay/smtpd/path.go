@@ -2,78 +2,99 @@ package smtpd
 
 import "strings"
 
-// extractPath takes the address out of a MAIL FROM or RCPT TO token as
-// Postfix's extract_addr does for the forms SMTP clients send: "<addr>",
-// "<>", and, unless strict (strict_rfc821_envelopes), a bare "addr"
-// without brackets. A source route ("<@a,@b:user@c>") is dropped, as
-// RFC 5321 section 4.1.1.3 lets a server do. ok is false when the token
-// is not an address: unbalanced brackets, text after ">", brackets inside
-// an unbracketed address, an unclosed quote.
-func extractPath(tok string, strict bool) (addr string, ok bool) {
-	if tok == "" {
-		return "", false
+// extractPath takes the address out of a MAIL FROM or RCPT TO argument as
+// Postfix's extract_addr does: outer "<" and ">" are removed, a source
+// route ("@a,@b:") dropped (RFC 5321 section 4.1.1.3 lets a server), then
+// the rest is read as an RFC 822 address, ignoring white space, comments
+// and stray brackets ("<<a@b>>", "a@b>" and "<a @b>" are all "a@b"). ok
+// is false for more than one address ("a@b, c@d"), or, when strict
+// (strict_rfc821_envelopes), for anything but "<addr>". The address is
+// returned in its external form: quoted strings keep their quotes.
+func extractPath(arg string, strict bool) (addr string, ok bool) {
+	text := arg
+	bracketed := len(text) >= 2 && text[0] == '<' && text[len(text)-1] == '>'
+	if bracketed {
+		text = text[1 : len(text)-1]
 	}
-	if tok[0] == '<' {
-		end := closingBracket(tok)
-		if end != len(tok)-1 {
-			return "", false
+	if strings.HasPrefix(text, "@") {
+		if colon := strings.IndexByte(text, ':'); colon >= 0 {
+			text = text[colon+1:]
 		}
-		tok = tok[1:end]
-	} else if strict || strings.ContainsAny(unquotedPart(tok), "<>") {
-		return "", false
 	}
-	if strings.HasPrefix(tok, "@") {
-		colon := strings.IndexByte(tok, ':')
-		if colon < 0 {
-			return "", false
+	var b strings.Builder
+	junk := false // anything but the address: a comment, a phrase
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		switch c {
+		case ' ', '\t':
+			// White space between tokens is not part of the address.
+		case '<', '>':
+			// Brackets are ignored, as tok822 counts them as neither
+			// address nor junk.
+		case '(':
+			end := commentEnd(text, i)
+			if end < 0 {
+				return "", false
+			}
+			i = end
+			junk = true
+		case '"':
+			end := quoteEnd(text, i)
+			if end < 0 {
+				return "", false
+			}
+			b.WriteString(text[i : end+1])
+			i = end
+		case ',', ';':
+			if strings.TrimSpace(text[i+1:]) != "" && b.Len() > 0 {
+				return "", false // a second address
+			}
+			junk = true
+		case '\\':
+			b.WriteByte(c)
+			if i+1 < len(text) {
+				i++
+				b.WriteByte(text[i])
+			}
+		default:
+			b.WriteByte(c)
 		}
-		tok = tok[colon+1:]
 	}
-	if strings.Count(unquotedPart(tok), "\"")%2 != 0 || strings.ContainsAny(unquotedPart(tok), "<>") {
+	if strict && (!bracketed || junk) {
 		return "", false
 	}
-	return tok, true
+	return b.String(), true
 }
 
-// closingBracket returns the index of the '>' closing the '<' at 0,
-// skipping quoted strings, or -1.
-func closingBracket(s string) int {
-	inQuote := false
-	for i := 1; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '\\' && inQuote:
+// commentEnd returns the index of the ")" closing the comment at i
+// (comments nest; a backslash escapes), or -1.
+func commentEnd(s string, i int) int {
+	depth := 0
+	for ; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
 			i++
-		case c == '"':
-			inQuote = !inQuote
-		case c == '>' && !inQuote:
-			return i
+		case '(':
+			depth++
+		case ')':
+			depth--
+			if depth == 0 {
+				return i
+			}
 		}
 	}
 	return -1
 }
 
-// unquotedPart returns s with quoted strings removed (their quotes kept),
-// so that brackets inside quotes do not count.
-func unquotedPart(s string) string {
-	if !strings.Contains(s, "\"") {
-		return s
-	}
-	var b strings.Builder
-	inQuote := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '\\' && inQuote:
+// quoteEnd returns the index of the quote closing the one at i, or -1.
+func quoteEnd(s string, i int) int {
+	for i++; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
 			i++
-			continue
-		case c == '"':
-			inQuote = !inQuote
-			b.WriteByte(c)
-			continue
-		}
-		if !inQuote {
-			b.WriteByte(c)
+		case '"':
+			return i
 		}
 	}
-	return b.String()
+	return -1
 }

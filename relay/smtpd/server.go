@@ -2,8 +2,10 @@ package smtpd
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -45,9 +47,28 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn, client *Client) {
 		}
 	})
 	defer stop()
-	defer nc.Close()
 	c.serve(ctx)
+	c.hangUp()
 }
+
+// hangUp closes the connection after the last reply. Unread commands
+// would make the close a TCP reset, which can destroy the reply before
+// the client reads it: the write side is shut first and what the client
+// still sends is read and dropped for a moment (at most lingerTime and
+// lingerBytes).
+func (c *conn) hangUp() {
+	type closeWriter interface{ CloseWrite() error }
+	if cw, ok := c.nc.(closeWriter); ok && cw.CloseWrite() == nil {
+		c.nc.SetReadDeadline(c.cfg.Now().Add(lingerTime))
+		io.CopyN(io.Discard, c.nc, lingerBytes)
+	}
+	c.nc.Close()
+}
+
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 64 << 10
+)
 
 // addrPortOf converts a net.Addr to a netip.AddrPort (zero when it is not
 // TCP).
@@ -69,17 +90,16 @@ type conn struct {
 	client Client
 	sess   Session
 
-	idle     atomic.Bool // waiting for a command: Shutdown may cut it
-	mail     bool        // a MAIL FROM was accepted
-	rcpts    int         // recipients accepted in this transaction
-	errors   int         // error replies so far
-	junk     int         // HELO, EHLO, NOOP, RSET, VRFY, ETRN so far
-	bdat     *bdatState  // a BDAT transfer in progress
-	quit     bool        // end the session after this reply
-	tlsReady bool        // STARTTLS done
+	idle      atomic.Bool // waiting for a command: Shutdown may cut it
+	mail      bool        // a MAIL FROM was accepted
+	rcpts     int         // recipients accepted in this transaction
+	overshoot int         // recipients refused for RecipientLimit in this transaction
+	errors    int         // error replies so far
+	junk      int         // HELO, EHLO, NOOP, RSET, VRFY, ETRN so far
+	bdat      *bdatState  // a BDAT transfer in progress
+	quit      bool        // end the session after this reply
+	tlsReady  bool        // STARTTLS done
 }
-
-var errLineTooLong = errors.New("smtpd: line too long")
 
 // serve runs the session.
 func (c *conn) serve(ctx context.Context) {
@@ -108,14 +128,12 @@ func (c *conn) serve(ctx context.Context) {
 		line, err := c.readCommand(ctx)
 		switch {
 		case ctx.Err() != nil && (err != nil || c.r.Buffered() == 0 && line == ""):
-			c.send(reply(421, "4.3.2", c.cfg.Hostname+" Service shutting down"))
+			c.send(reply(421, "4.3.2", "Service shutting down"))
 			c.quit = true
 		case isTimeout(err):
 			c.cfg.Logger.Info("timeout", "client", c.client.Addr.String())
 			c.send(reply(421, "4.4.2", c.cfg.Hostname+" Error: timeout exceeded"))
 			c.quit = true
-		case errors.Is(err, errLineTooLong):
-			c.result(reply(500, "5.5.2", "Error: line too long"))
 		case err != nil:
 			return // the client went away
 		default:
@@ -145,21 +163,15 @@ func (c *conn) readCommand(ctx context.Context) (string, error) {
 	return c.readLine(c.cfg.MaxLine)
 }
 
-// readLine reads a line ending in LF (a CR before it is removed), of at
-// most max bytes; a longer one is read to its end and errLineTooLong
-// returned.
+// readLine reads a line ending in LF (a CR before it is removed). As
+// Postfix's smtp_get with line_length_limit, a longer line is cut at max
+// bytes and the rest of it is skipped.
 func (c *conn) readLine(max int) (string, error) {
 	var line []byte
-	tooLong := false
 	for {
 		b, err := c.r.ReadSlice('\n')
-		if !tooLong {
-			if len(line)+len(b) > max+2 {
-				tooLong = true
-				line = nil
-			} else {
-				line = append(line, b...)
-			}
+		if room := max + 2 - len(line); room > 0 {
+			line = append(line, b[:min(len(b), room)]...)
 		}
 		if err == bufio.ErrBufferFull {
 			continue
@@ -169,12 +181,10 @@ func (c *conn) readLine(max int) (string, error) {
 		}
 		break
 	}
-	if tooLong {
-		return "", errLineTooLong
-	}
-	line = line[:len(line)-1]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	if len(line) > max {
+		line = line[:max]
 	}
 	return string(line), nil
 }
