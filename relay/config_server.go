@@ -3,6 +3,7 @@ package relay
 import (
 	"crypto/tls"
 	"fmt"
+	"github.com/mxrelay/mxrelay/relay/maincf"
 	"os"
 	"strings"
 )
@@ -81,8 +82,11 @@ func relayConfig(r *reader) (Config, error) {
 }
 
 // serverConfig builds the SMTP server's banner, timeout and per-client
-// connection limit (MX and TLS are Load's to fill).
+// connection limit (MX, TLS and LimitExempt are Load's to fill).
 func serverConfig(r *reader) ServerConfig {
+	if p := r.str("smtpd_upstream_proxy_protocol"); p != "" && p != "haproxy" {
+		r.fail(&maincf.ValueError{Param: "smtpd_upstream_proxy_protocol", Value: p, Reason: "the only protocol is haproxy"})
+	}
 	perClient := r.code("smtpd_client_connection_count_limit")
 	if perClient == 0 {
 		perClient = -1 // Postfix: 0 means no limit
@@ -94,6 +98,8 @@ func serverConfig(r *reader) ServerConfig {
 		DisableVRFY:             r.bool("disable_vrfy_command"),
 		DiscardEHLOKeywords:     r.list("smtpd_discard_ehlo_keywords"),
 		ForbidUnauthPipelining:  r.bool("smtpd_forbid_unauth_pipelining"),
+		ProxyProtocol:           r.str("smtpd_upstream_proxy_protocol") == "haproxy",
+		ProxyTimeout:            r.duration("smtpd_upstream_proxy_timeout"),
 		RecipientOvershootLimit: r.code("smtpd_recipient_overshoot_limit"),
 	}
 }

@@ -40,9 +40,10 @@ func domainLists(ctx context.Context, r *reader, mine []netip.Addr, openOpts *lo
 	return domains, nil
 }
 
-// fastFlushDomains parses fast_flush_domains, the domains ETRN flushes.
-func fastFlushDomains(ctx context.Context, r *reader, openOpts *lookup.OpenOptions, warn func(string)) (*lookup.List, error) {
-	const name = "fast_flush_domains"
+// list parses a list parameter (fast_flush_domains,
+// smtpd_client_event_limit_exceptions), in parent style when
+// parent_domain_matches_subdomains names it.
+func list(ctx context.Context, r *reader, name string, openOpts *lookup.OpenOptions, warn func(string)) (*lookup.List, error) {
 	l, ws, err := lookup.ParseList(ctx, r.tables(name), lookup.ListOptions{Name: name, ParentStyle: slices.Contains(r.list("parent_domain_matches_subdomains"), name), Open: openOpts})
 	for _, w := range ws {
 		warn(w.String())

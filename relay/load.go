@@ -224,7 +224,7 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 		return err
 	}
 	mc.Policy, mc.Queue, mc.Router, mc.Agent = l.Policy, sched, router, agent
-	if mc.FastFlushDomains, err = fastFlushDomains(ctx, r, openOpts, l.warn); err != nil {
+	if mc.FastFlushDomains, err = list(ctx, r, "fast_flush_domains", openOpts, l.warn); err != nil {
 		return err
 	}
 	mc.Logger, mc.Observer = log, o.Observer
@@ -240,6 +240,14 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 	}
 	l.Server = serverConfig(r)
 	l.Server.MX = l.MX
+	exempt, err := list(ctx, r, "smtpd_client_event_limit_exceptions", openOpts, l.warn)
+	if err != nil {
+		return err
+	}
+	l.Server.LimitExempt = func(ctx context.Context, a netip.Addr) bool {
+		ok, err := exempt.MatchClient(ctx, a, "")
+		return ok && err == nil
+	}
 	tlsConf, tlsWarn := serverTLS(r)
 	l.Server.TLS = tlsConf
 	l.Server.RequireTLS = tlsConf != nil && tlsLevel(r) == "encrypt"

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mxrelay/mxrelay/relay/proxyproto"
 	"github.com/mxrelay/mxrelay/relay/smtpd"
 )
 
@@ -46,6 +47,19 @@ type ServerConfig struct {
 	// ForbidUnauthPipelining hangs up on a client that pipelines where
 	// RFC 2920 does not allow it, as Postfix smtpd_forbid_unauth_pipelining.
 	ForbidUnauthPipelining bool
+	// ProxyProtocol makes every connection start with a HAProxy PROXY
+	// header (version 1 or 2) that names the real client, as Postfix
+	// smtpd_upstream_proxy_protocol = haproxy: for a relay behind a load
+	// balancer. A connection without a valid header within ProxyTimeout
+	// is answered "421 4.3.0 HOSTNAME Server local error" and closed.
+	ProxyProtocol bool
+	// ProxyTimeout bounds the wait for the PROXY header. Default 5s, as
+	// Postfix smtpd_upstream_proxy_timeout.
+	ProxyTimeout time.Duration
+	// LimitExempt reports the clients that MaxConnectionsPerClient does
+	// not apply to, as Postfix smtpd_client_event_limit_exceptions
+	// (default $mynetworks). Nil: none.
+	LimitExempt func(ctx context.Context, client netip.Addr) bool
 	// RecipientOvershootLimit is the number of recipients past the
 	// recipient limit that are refused without counting as errors.
 	// Default 1000, as Postfix smtpd_recipient_overshoot_limit.
@@ -97,6 +111,9 @@ func NewServer(c ServerConfig) (*Server, error) {
 	}
 	if c.MaxConnectionsPerClient == 0 {
 		c.MaxConnectionsPerClient = 50
+	}
+	if c.ProxyTimeout <= 0 {
+		c.ProxyTimeout = proxyproto.DefaultTimeout
 	}
 	mc := c.MX.c
 	if c.Banner == "" {
@@ -195,7 +212,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 }
 
 // accept runs the accept loop of one listener: a connection slot first
-// (MaxConnections), then the per-client limit.
+// (MaxConnections), then a goroutine of its own per connection.
 func (s *Server) accept(l net.Listener) error {
 	for {
 		select {
@@ -212,12 +229,6 @@ func (s *Server) accept(l net.Listener) error {
 			}
 			return err
 		}
-		addr, _ := addrPort(nc.RemoteAddr())
-		if !s.admit(addr) {
-			<-s.slots
-			s.refuse(nc, newError(421, "4.7.0", "%s Error: too many connections from %s", s.c.MX.c.Hostname, addr))
-			continue
-		}
 		s.mu.Lock()
 		closing := s.closing
 		if !closing {
@@ -226,16 +237,43 @@ func (s *Server) accept(l net.Listener) error {
 		}
 		s.mu.Unlock()
 		if closing {
-			s.release(nc, addr)
+			<-s.slots
 			s.refuse(nc, errShutdown)
 			continue
 		}
 		go func() {
 			defer s.wg.Done()
-			s.engine.ServeConn(s.sessions, nc, nil)
-			s.release(nc, addr)
+			defer s.releaseSlot(nc)
+			s.handle(nc)
 		}()
 	}
+}
+
+// handle serves one connection: the PROXY header when configured, the
+// per-client limit, then SMTP.
+func (s *Server) handle(nc net.Conn) {
+	conn := nc
+	if s.c.ProxyProtocol {
+		pc, err := proxyproto.Handshake(nc, s.c.ProxyTimeout)
+		if err == nil && pc.Header().Version == 1 && pc.Header().Local {
+			// Postfix refuses PROXY UNKNOWN: it would sidestep every
+			// address-based access control.
+			err = errors.New("PROXY UNKNOWN")
+		}
+		if err != nil {
+			s.c.MX.log.Warn("PROXY header", "conn", nc.RemoteAddr().String(), "err", err)
+			s.refuse(nc, newError(421, "4.3.0", "%s Server local error", s.c.MX.c.Hostname))
+			return
+		}
+		conn = pc
+	}
+	addr, _ := addrPort(conn.RemoteAddr())
+	if !s.admit(addr) {
+		s.refuse(conn, newError(421, "4.7.0", "%s Error: too many connections from %s", s.c.MX.c.Hostname, addr))
+		return
+	}
+	defer s.release(addr)
+	s.engine.ServeConn(s.sessions, conn, nil)
 }
 
 // refuse answers a connection it will not serve, and closes it.
@@ -311,23 +349,35 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
+// admit counts a connection against MaxConnectionsPerClient, unless the
+// client is exempt (LimitExempt, looked up before the lock is taken).
 func (s *Server) admit(a netip.Addr) bool {
+	limit := s.c.MaxConnectionsPerClient
+	if limit > 0 && s.c.LimitExempt != nil && s.c.LimitExempt(s.sessions, a) {
+		limit = 0
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.c.MaxConnectionsPerClient > 0 && s.perClient[a] >= s.c.MaxConnectionsPerClient {
+	if limit > 0 && s.perClient[a] >= limit {
 		return false
 	}
 	s.perClient[a]++
 	return true
 }
 
-// release gives back a connection's slot and per-client count.
-func (s *Server) release(nc net.Conn, a netip.Addr) {
+// release gives back a client's connection count.
+func (s *Server) release(a netip.Addr) {
 	s.mu.Lock()
-	delete(s.conns, nc)
 	if s.perClient[a]--; s.perClient[a] <= 0 {
 		delete(s.perClient, a)
 	}
+	s.mu.Unlock()
+}
+
+// releaseSlot gives back a connection's slot.
+func (s *Server) releaseSlot(nc net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, nc)
 	s.mu.Unlock()
 	<-s.slots
 }

@@ -74,7 +74,6 @@ var gaps = map[string]gap{
 	"smtpd_client_recipient_rate_limit":       {why: "client rate limits (anvil) are not implemented"},
 	"smtpd_client_new_tls_session_rate_limit": {why: "client rate limits (anvil) are not implemented"},
 	"smtpd_client_auth_rate_limit":            {why: "client rate limits (anvil) are not implemented"},
-	"smtpd_upstream_proxy_protocol":           {why: "the PROXY protocol is not implemented: every client would appear as the proxy"},
 	"smtpd_command_filter":                    {why: "the SMTP command filter is not implemented"},
 	"smtpd_end_of_data_restrictions":          {why: "end-of-data restrictions are not implemented"},
 	"strict_rfc821_envelopes":                 {why: "strict RFC 821 envelope syntax is not implemented"},
