@@ -8,19 +8,17 @@ import "strings"
 // the rest is read as an RFC 822 address, ignoring white space, comments
 // and stray brackets ("<<a@b>>", "a@b>" and "<a @b>" are all "a@b"). ok
 // is false for more than one address ("a@b, c@d"), or, when strict
-// (strict_rfc821_envelopes), for anything but "<addr>". The address is
-// returned in its external form: quoted strings keep their quotes.
+// (strict_rfc821_envelopes), for anything but "<addr>", and, deliberately
+// stricter than Postfix, for control characters even when quoted. The
+// address is returned in its external form: quoted strings keep their
+// quotes.
 func extractPath(arg string, strict bool) (addr string, ok bool) {
 	text := arg
 	bracketed := len(text) >= 2 && text[0] == '<' && text[len(text)-1] == '>'
 	if bracketed {
 		text = text[1 : len(text)-1]
 	}
-	if strings.HasPrefix(text, "@") {
-		if colon := strings.IndexByte(text, ':'); colon >= 0 {
-			text = text[colon+1:]
-		}
-	}
+	text = stripRoute(text)
 	var b strings.Builder
 	junk := false // anything but the address: a comment, a phrase
 	for i := 0; i < len(text); i++ {
@@ -51,11 +49,12 @@ func extractPath(arg string, strict bool) (addr string, ok bool) {
 			}
 			junk = true
 		case '\\':
-			b.WriteByte(c)
-			if i+1 < len(text) {
-				i++
-				b.WriteByte(text[i])
+			if i+1 >= len(text) {
+				return "", false // escapes nothing
 			}
+			b.WriteByte(c)
+			i++
+			b.WriteByte(text[i])
 		default:
 			b.WriteByte(c)
 		}
@@ -63,7 +62,16 @@ func extractPath(arg string, strict bool) (addr string, ok bool) {
 	if strict && (!bracketed || junk) {
 		return "", false
 	}
-	return b.String(), true
+	addr = b.String()
+	addr = stripRoute(addr) // a route that junk hid from the first look (",@a:u@b")
+	for i := 0; i < len(addr); i++ {
+		if addr[i] < ' ' || addr[i] == 0x7f {
+			// A control character, quoted or escaped, could end a line
+			// in a Received: header, a DSN or a queue record.
+			return "", false
+		}
+	}
+	return addr, true
 }
 
 // commentEnd returns the index of the ")" closing the comment at i
@@ -97,4 +105,16 @@ func quoteEnd(s string, i int) int {
 		}
 	}
 	return -1
+}
+
+// stripRoute removes source routes ("@a,@b:") from the start of s.
+func stripRoute(s string) string {
+	for strings.HasPrefix(s, "@") {
+		colon := strings.IndexByte(s, ':')
+		if colon < 0 {
+			break
+		}
+		s = s[colon+1:]
+	}
+	return s
 }
