@@ -109,9 +109,17 @@
 // trivial-rewrite(8)'s address classes, relay_domains, relayhost and
 // relay_recipient_maps with their RCPT replies (smtpd_check.c).
 //
-// Every reply returned to go-smtp is nil or a bare *smtp.SMTPError. Our
-// own failures (a queue that cannot write, a table that cannot be read)
-// are 4xx replies that never carry internal text; the cause is logged.
+// Server speaks SMTP through the project's engine, package relay/smtpd:
+// every reply is Postfix's by construction (a golden test replays 339
+// sessions recorded from Postfix 3.7's smtpd), with STARTTLS, PIPELINING
+// and reject_unauth_pipelining, CHUNKING, VRFY through the recipient
+// restrictions, ETRN for fast_flush_domains, the HAProxy PROXY protocol
+// (smtpd_upstream_proxy_protocol) and per-client connection limits with
+// smtpd_client_event_limit_exceptions. MX is also a go-smtp Backend, to
+// mount in a go-smtp server of your own; there go-smtp speaks SMTP (see
+// MX.NewSession for what it then decides). Our own failures (a queue
+// that cannot write, a table that cannot be read) are 4xx replies that
+// never carry internal text; the cause is logged.
 //
 // # Logging and metrics
 //
@@ -134,40 +142,24 @@
 //     transport_maps (smtp:, lmtp:) to deliver them.
 //   - Bare CR and bare LF in message content are refused with "550 5.5.2
 //     Error: bare <LF> received" (or <CR>), or with BareNormalize turned
-//     into CRLF. Postfix 3.7 accepts bare LF by default
-//     (smtpd_forbid_bare_newline = no) and passes bare CR on, which is
-//     what SMTP smuggling exploits. go-smtp itself drops a ".\r" at the
-//     start of a line, so that sequence arrives as one message.
-//   - go-smtp fixes the greeting and the texts of its own replies
-//     ("220 HOST ESMTP Service Ready", "250 2.0.0 Roger, accepting mail
-//     from ..."). Server rewrites them on the wire to Postfix's ("220
-//     HOST ESMTP Postfix", "250 2.1.0 Ok", "250 2.1.5 Ok", "354 End data
-//     with <CR><LF>.<CR><LF>", "502 5.5.2 Error: command not recognized"
-//     ...); after STARTTLS, and in a backend mounted in another server,
-//     go-smtp's texts remain. EHLO offers CHUNKING (BDAT) and not VRFY or
-//     ETRN. DATA without MAIL is answered "554 5.5.1 Error: no valid
-//     recipients". The end-of-data reply is Postfix's
-//     "250 2.0.0 Ok: queued as ID", and every refusal is Postfix's.
-//   - go-smtp creates a session at the first HELO/EHLO, so the client
-//     restrictions run then rather than at connect time.
-//   - Error counting (smtpd_soft_error_limit, smtpd_hard_error_limit)
-//     counts the refusals of this package; go-smtp
-//     counts its own syntax errors apart and hangs up after the fourth
-//     (Server words it as Postfix's "421 4.7.0 HOST Error: too many
-//     errors"). A 421 is written and the connection closed at once.
-//     Junk commands (NOOP, RSET, VRFY past smtpd_junk_command_limit) are
-//     counted by Server from go-smtp's replies, which it sees only before
-//     STARTTLS; ETRN is an unknown command to go-smtp. A session is also
-//     bounded by Timeout per read.
+//     into CRLF; the message ends only at CR LF "." CR LF. Postfix 3.7
+//     accepts bare LF by default (smtpd_forbid_bare_newline = no) and
+//     passes bare CR on, which is what SMTP smuggling exploits.
+//   - HELO or EHLO is always required before MAIL and ETRN (as Postfix's
+//     smtpd_helo_required = yes), and again after STARTTLS (RFC 3207
+//     section 4.2): Postfix, by default, accepts MAIL without it.
+//   - An address with a control character, even quoted, is refused as
+//     bad syntax: it could end a line in a header, a DSN or a queue
+//     record. A PROXY version 1 header must follow the specification's
+//     syntax exactly (Postfix also takes runs of spaces and bare LF).
+//   - Mounted in a go-smtp server of your own (MX.NewSession), go-smtp
+//     decides the protocol: its reply texts, address and parameter
+//     syntax, VRFY, no ETRN, its own limits. The relay's decisions and
+//     their replies are the same.
 //   - Nothing is written to the queue before the end of DATA; the queue
 //     ID exists from the first accepted RCPT (as with Postfix's
 //     smtpd_delay_open_until_valid_rcpt = yes), and a write failure is
 //     "451 4.3.0 Error: queue file write error" at the end of DATA.
-//   - Command and message lines are capped at 64 KiB (ServerConfig); a
-//     longer line ends the session. Postfix accepts longer message lines.
-//   - The Received: header names SMTP or ESMTP from the greeting the
-//     client used, as seen on the wire by Server; a backend mounted in
-//     another server says ESMTP.
 //   - A returned message larger than bounce_size_limit (50000) is returned
 //     as headers only (text/rfc822-headers), not truncated. Delay and
 //     success reports carry the headers only, as Postfix's do.
