@@ -1,11 +1,9 @@
 package policy
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
 	"slices"
-	"strings"
 
 	"github.com/mxrelay/mxrelay/lookup"
 )
@@ -42,7 +40,7 @@ func (p *Policy) buildDomains(list func(param, value string) *lookup.List) error
 		inet = "all"
 	}
 	for _, iv := range []struct{ param, value string }{{"inet_interfaces", inet}, {"proxy_interfaces", c.ProxyInterfaces}} {
-		addrs, e := interfaceAddrs(iv.value)
+		addrs, e := lookup.InterfaceAddrs(iv.value, systemInterfaceAddrs)
 		if e != nil {
 			return &ConfigError{iv.param, e}
 		}
@@ -51,31 +49,20 @@ func (p *Policy) buildDomains(list func(param, value string) *lookup.List) error
 	return nil
 }
 
-// interfaceAddrs expands inet_interfaces / proxy_interfaces.
-func interfaceAddrs(v string) ([]netip.Addr, error) {
-	var out []netip.Addr
-	for _, tok := range lookup.SplitList(v) {
-		switch strings.ToLower(tok) {
-		case "all":
-			as, err := net.InterfaceAddrs()
-			if err != nil {
-				return nil, err
+// systemInterfaceAddrs lists this machine's addresses, for
+// inet_interfaces = all when Config.Domains does not supply them.
+func systemInterfaceAddrs() ([]netip.Prefix, error) {
+	as, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Prefix
+	for _, a := range as {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok {
+				ones, _ := n.Mask.Size()
+				out = append(out, netip.PrefixFrom(ip.Unmap(), ones))
 			}
-			for _, a := range as {
-				if n, ok := a.(*net.IPNet); ok {
-					if ip, ok := netip.AddrFromSlice(n.IP); ok {
-						out = append(out, ip.Unmap())
-					}
-				}
-			}
-		case "loopback-only":
-			out = append(out, netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback())
-		default:
-			ip, err := netip.ParseAddr(strings.Trim(tok, "[]"))
-			if err != nil {
-				return nil, fmt.Errorf("%q is not an IP address (host names are not resolved at startup)", tok)
-			}
-			out = append(out, ip.Unmap())
 		}
 	}
 	return out, nil

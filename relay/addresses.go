@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 
+	"github.com/mxrelay/mxrelay/lookup"
 	"github.com/mxrelay/mxrelay/relay/maincf"
 )
 
@@ -49,26 +49,18 @@ func myAddresses(cf *maincf.File, o LoadOptions) ([]netip.Addr, []string, error)
 		add(a)
 	}
 	for _, name := range []string{"inet_interfaces", "proxy_interfaces"} {
-		for _, v := range cf.List(name) {
-			switch strings.ToLower(v) {
-			case "all":
-				loadAll()
-				for _, b := range all {
-					add(b)
-				}
-				continue
-			case "loopback-only":
-				add(netip.MustParseAddr("127.0.0.1"))
-				add(netip.IPv6Loopback())
-				continue
+		addrs, err := lookup.InterfaceAddrs(cf.Get(name), func() ([]netip.Prefix, error) {
+			loadAll()
+			ps := make([]netip.Prefix, len(all))
+			for i, a := range all {
+				ps[i] = netip.PrefixFrom(a, a.BitLen())
 			}
-			a, err := netip.ParseAddr(strings.Trim(v, "[]"))
-			if err != nil {
-				// Postfix resolves a host name here at startup; mxrelay
-				// does no DNS at startup, and leaving the name out would
-				// let the MX loop check miss this host's own address.
-				return nil, nil, &maincf.ValueError{Param: name, Value: cf.Get(name), Reason: fmt.Sprintf("%q is not an IP address; host names are not resolved (list its addresses)", v)}
-			}
+			return ps, nil
+		})
+		if err != nil {
+			return nil, nil, &maincf.ValueError{Param: name, Value: cf.Get(name), Reason: err.Error()}
+		}
+		for _, a := range addrs {
 			add(a)
 		}
 	}
