@@ -26,11 +26,27 @@ func (r *reader) err() error { return r.first }
 
 func (r *reader) str(name string) string { return r.cf.Get(name) }
 
-// tables reads a parameter that can name tables. A "proxy:" prefix is
-// dropped: tables are opened in-process, where Postfix's proxymap(8)
-// has nothing to share.
+// tables reads a parameter that can name tables. A "proxy:" prefix of a
+// table is dropped: tables are opened in-process, where Postfix's
+// proxymap(8) has nothing to share. Only a token (or a table argument of
+// a restriction) that starts with "proxy:" is changed, nothing inside
+// inline tables or other text.
 func (r *reader) tables(name string) string {
-	return strings.ReplaceAll(r.cf.Get(name), "proxy:", "")
+	v := r.cf.Get(name)
+	if !strings.Contains(v, "proxy:") {
+		return v
+	}
+	var b strings.Builder
+	for i := 0; i < len(v); {
+		atTokenStart := i == 0 || strings.IndexByte(" \t\r\n,{", v[i-1]) >= 0
+		if atTokenStart && strings.HasPrefix(v[i:], "proxy:") {
+			i += len("proxy:")
+			continue
+		}
+		b.WriteByte(v[i])
+		i++
+	}
+	return b.String()
 }
 
 func (r *reader) list(name string) []string { return r.cf.List(name) }
@@ -51,6 +67,16 @@ func (r *reader) flag(name string) policy.Flag {
 func (r *reader) int64(name string) int64 {
 	n, err := r.cf.Int(name)
 	r.fail(err)
+	return n
+}
+
+// positive reads a limit that must be at least 1; Postfix refuses to
+// start with a smaller one ("invalid ... parameter value").
+func (r *reader) positive(name string) int {
+	n := r.code(name)
+	if n < 1 {
+		r.fail(&maincf.ValueError{Param: name, Value: r.cf.Get(name), Reason: "must be at least 1"})
+	}
 	return n
 }
 

@@ -70,9 +70,9 @@ func relayConfig(r *reader) (Config, error) {
 		MessageSizeLimit:     r.limit("message_size_limit"),
 		RecipientLimit:       r.code("smtpd_recipient_limit"),
 		HopCountLimit:        r.code("hopcount_limit"),
-		SoftErrorLimit:       r.code("smtpd_soft_error_limit"),
-		HardErrorLimit:       r.code("smtpd_hard_error_limit"),
-		JunkCommandLimit:     r.code("smtpd_junk_command_limit"),
+		SoftErrorLimit:       r.positive("smtpd_soft_error_limit"),
+		HardErrorLimit:       r.positive("smtpd_hard_error_limit"),
+		JunkCommandLimit:     r.positive("smtpd_junk_command_limit"),
 		ErrorSleep:           sleep,
 		SoftBounce:           r.bool("soft_bounce"),
 		MaximalQueueLifetime: r.duration("maximal_queue_lifetime"),
@@ -100,7 +100,9 @@ func serverConfig(r *reader) ServerConfig {
 		ForbidUnauthPipelining:  r.bool("smtpd_forbid_unauth_pipelining"),
 		ProxyProtocol:           r.str("smtpd_upstream_proxy_protocol") == "haproxy",
 		ProxyTimeout:            r.duration("smtpd_upstream_proxy_timeout"),
-		RecipientOvershootLimit: r.code("smtpd_recipient_overshoot_limit"),
+		RecipientOvershootLimit: r.positive("smtpd_recipient_overshoot_limit"),
+		NoSMTPUTF8:              !r.bool("smtputf8_enable"),
+		MaxLine:                 r.positive("line_length_limit"),
 	}
 }
 

@@ -121,6 +121,12 @@ func (e *edgeSession) Flush(ctx context.Context, domain string) *smtpd.Reply {
 	case !ok:
 		return &smtpd.Reply{Code: 459, Text: "<" + domain + ">: service unavailable"}
 	}
+	if !e.r.flushDue(strings.ToLower(d)) {
+		// Flushed moments ago: the deliveries are under way. Walking the
+		// queue again for every ETRN would let a client load the server
+		// and its next hop at will.
+		return nil
+	}
 	n, err := e.r.c.Queue.Flush(ctx, d)
 	if err != nil {
 		e.r.log.Warn("ETRN: flush failed", "client", e.clientString(), "domain", d, "err", err)

@@ -250,7 +250,9 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 	}
 	tlsConf, tlsWarn := serverTLS(r)
 	l.Server.TLS = tlsConf
-	l.Server.RequireTLS = tlsConf != nil && tlsLevel(r) == "encrypt"
+	// encrypt fails closed, as in Postfix: without a certificate,
+	// STARTTLS is "454 4.7.0 TLS not available" and MAIL is refused.
+	l.Server.RequireTLS = tlsLevel(r) == "encrypt"
 	l.Warnings = append(l.Warnings, tlsWarn...)
 	return r.err()
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/mxrelay/mxrelay/lookup"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/mxrelay/mxrelay/policy"
@@ -140,6 +141,33 @@ type MX struct {
 	obs Observer
 
 	sessions *sessionSet
+
+	flushMu   sync.Mutex
+	lastFlush map[string]time.Time // ETRN flushes by domain
+}
+
+// flushInterval is the least time between two ETRN flushes of a domain.
+const flushInterval = 5 * time.Second
+
+// flushDue records an ETRN flush of domain and reports whether it should
+// run: at most one per flushInterval.
+func (r *MX) flushDue(domain string) bool {
+	now := r.c.Now()
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
+	if r.lastFlush == nil {
+		r.lastFlush = make(map[string]time.Time)
+	}
+	if last, ok := r.lastFlush[domain]; ok && now.Sub(last) < flushInterval {
+		return false
+	}
+	for d, t := range r.lastFlush {
+		if now.Sub(t) >= flushInterval {
+			delete(r.lastFlush, d)
+		}
+	}
+	r.lastFlush[domain] = now
+	return true
 }
 
 // New checks the configuration and returns an MX.

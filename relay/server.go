@@ -60,6 +60,12 @@ type ServerConfig struct {
 	// not apply to, as Postfix smtpd_client_event_limit_exceptions
 	// (default $mynetworks). Nil: none.
 	LimitExempt func(ctx context.Context, client netip.Addr) bool
+	// NoSMTPUTF8 does not announce SMTPUTF8, as Postfix smtputf8_enable
+	// = no.
+	NoSMTPUTF8 bool
+	// MaxLine caps a command line (a longer one is cut). Default 2048, as
+	// Postfix line_length_limit.
+	MaxLine int
 	// RecipientOvershootLimit is the number of recipients past the
 	// recipient limit that are refused without counting as errors.
 	// Default 1000, as Postfix smtpd_recipient_overshoot_limit.
@@ -144,6 +150,8 @@ func NewServer(c ServerConfig) (*Server, error) {
 		ForbidUnauthPipelining:  c.ForbidUnauthPipelining,
 		RecipientLimit:          mc.RecipientLimit,
 		RecipientOvershootLimit: c.RecipientOvershootLimit,
+		NoSMTPUTF8:              c.NoSMTPUTF8,
+		MaxLine:                 c.MaxLine,
 		Logger:                  c.MX.log,
 		Now:                     mc.Now,
 	})

@@ -118,7 +118,6 @@ func TestConnectionLimitExceptions(t *testing.T) {
 			sc.LimitExempt = func(ctx context.Context, a netip.Addr) bool { return a.IsLoopback() }
 		}
 		_, addr := serve(t, sc)
-		var conns []net.Conn
 		var greetings []string
 		for range 2 {
 			c, err := net.Dial("tcp", addr)
@@ -131,7 +130,6 @@ func TestConnectionLimitExceptions(t *testing.T) {
 			if err != nil && err != io.EOF {
 				t.Fatal(err)
 			}
-			conns = append(conns, c)
 			greetings = append(greetings, strings.TrimRight(line, "\r\n"))
 		}
 		second := greetings[1]

@@ -2,7 +2,9 @@ package relay
 
 import (
 	"errors"
+	"github.com/mxrelay/mxrelay/relay/smtpd"
 	"io"
+	"net"
 	"strings"
 
 	"github.com/emersion/go-smtp"
@@ -112,6 +114,19 @@ func (s *session) dataError(err error) *Error {
 	if errors.Is(err, smtp.ErrTooLongLine) {
 		return errLineTooLong
 	}
+	if clientGone(err) {
+		// Nothing to store and nobody to tell: not a queue problem.
+		s.r.log.Info("lost connection after DATA", "client", s.clientString(), "err", err)
+		return &Error{Code: errQueueWrite.Code, Status: errQueueWrite.Status, Message: errQueueWrite.Message, Err: err}
+	}
 	s.r.log.Error("queue file write error", "client", s.clientString(), "err", err)
 	return &Error{Code: errQueueWrite.Code, Status: errQueueWrite.Status, Message: errQueueWrite.Message, Err: err}
+}
+
+// clientGone reports whether a failed store is the client's doing: the
+// connection ended or timed out inside the message, or a command aborted
+// a BDAT transfer.
+func clientGone(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, smtpd.ErrAborted) || errors.As(err, &ne) && ne.Timeout()
 }

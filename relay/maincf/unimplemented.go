@@ -1,6 +1,10 @@
 package maincf
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/mxrelay/mxrelay/lookup"
+)
 
 // gap is a Postfix feature that changes how mail flows and that mxrelay
 // does not implement. Setting its parameter to anything but an inert value
@@ -77,6 +81,27 @@ var gaps = map[string]gap{
 	"smtpd_command_filter":                    {why: "the SMTP command filter is not implemented"},
 	"smtpd_end_of_data_restrictions":          {why: "end-of-data restrictions are not implemented"},
 	"strict_rfc821_envelopes":                 {why: "strict RFC 821 envelope syntax is not implemented"},
+	"smtpd_etrn_restrictions":                 {why: "ETRN restrictions are not implemented: any client could ask for a flush of fast_flush_domains"},
+	"smtpd_authorized_xclient_hosts":          {why: "XCLIENT is not implemented: the front end's clients would all appear as the front end"},
+	"smtpd_tls_req_ccert":                     {why: "requiring client certificates is not implemented"},
+	"smtpd_forbidden_commands": {
+		why: "only Postfix's default smtpd_forbidden_commands are implemented",
+		active: func(_ *File, _, v string) bool {
+			// A subset of the default is honoured: the engine refuses
+			// at least what it names.
+			for _, tok := range lookup.SplitList(v) {
+				switch strings.ToUpper(tok) {
+				case "CONNECT", "GET", "POST", "REGEXP:{{/^[^A-Z]/ BOGUS}}":
+				default:
+					return true
+				}
+			}
+			return false
+		},
+	},
+	"smtpd_noop_commands":                     {why: "smtpd_noop_commands is not implemented"},
+	"smtpd_per_request_deadline":              {why: "per-request deadlines (smtpd_per_request_deadline, smtpd_min_data_rate) are not implemented"},
+	"smtpd_discard_ehlo_keyword_address_maps": {why: "per-client EHLO keyword discarding is not implemented"},
 	"smtpd_reject_unlisted_sender":            {why: "rejecting unlisted senders is not implemented"},
 }
 

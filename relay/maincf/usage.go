@@ -53,6 +53,8 @@ var used = map[string]User{
 	"smtpd_client_event_limit_exceptions": UserRelay,
 	"smtpd_upstream_proxy_protocol":       UserRelay,
 	"smtpd_upstream_proxy_timeout":        UserRelay,
+	"smtputf8_enable":                     UserRelay,
+	"line_length_limit":                   UserRelay,
 	"smtpd_recipient_overshoot_limit":     UserRelay,
 	"smtpd_discard_ehlo_keywords":         UserRelay,
 	"delay_warning_time":                  UserRelay,

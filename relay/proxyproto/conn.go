@@ -2,6 +2,7 @@ package proxyproto
 
 import (
 	"bufio"
+	"errors"
 	"net"
 	"time"
 )
@@ -108,3 +109,13 @@ func (c *Conn) SetReadDeadline(t time.Time) error { return c.conn.SetReadDeadlin
 func (c *Conn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
 
 var _ net.Conn = (*Conn)(nil)
+
+// CloseWrite shuts down the writing side of the connection, when the
+// connection beneath can (a *net.TCPConn can), so that a server can send
+// its last reply and still read what the client sends meanwhile.
+func (c *Conn) CloseWrite() error {
+	if cw, ok := c.NetConn().(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.New("proxyproto: the connection cannot close its writing side")
+}

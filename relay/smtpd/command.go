@@ -77,7 +77,7 @@ func (c *conn) command(ctx context.Context, line string) {
 	// allow them (after HELO, without PIPELINING, or after a command that
 	// must end a group) are remembered for reject_unauth_pipelining, or
 	// end the session with smtpd_forbid_unauth_pipelining.
-	if c.r.Buffered() > 0 && (!c.client.ESMTP || c.cfg.discarded("pipelining") || cmd.flags&flagLast != 0) {
+	if (!c.client.ESMTP || c.cfg.discarded("pipelining") || cmd.flags&flagLast != 0) && c.client.IllegalPipelining == "" && c.pendingInput() {
 		c.illegalPipelining(cmd.name)
 		if c.cfg.ForbidUnauthPipelining {
 			c.send(reply(554, "5.5.0", "Error: SMTP protocol synchronization"))
@@ -92,7 +92,7 @@ func (c *conn) command(ctx context.Context, line string) {
 		}
 		c.junk++
 	}
-	if c.cfg.RequireTLS && c.cfg.TLS != nil && !c.tlsReady && cmd.flags&flagPreTLS == 0 {
+	if c.cfg.RequireTLS && !c.tlsReady && cmd.flags&flagPreTLS == 0 {
 		c.result(reply(530, "5.7.0", "Must issue a STARTTLS command first"))
 		return
 	}
@@ -140,13 +140,10 @@ func truncate(s string, n int) string {
 
 // resetTransaction ends the mail transaction.
 func (c *conn) resetTransaction(ctx context.Context) {
-	if c.bdat != nil {
-		c.abortBDAT()
-	}
-	if c.mail || c.bdat != nil {
+	if c.mail {
 		c.sess.Reset(ctx)
 	}
-	c.mail, c.rcpts, c.bdat, c.overshoot = false, 0, nil, 0
+	c.mail, c.rcpts, c.bdatDiscard, c.overshoot = false, 0, false, 0
 }
 
 func (c *conn) helo(ctx context.Context, arg string) *Reply {
@@ -183,6 +180,9 @@ func (c *conn) mailCmd(ctx context.Context, arg string) *Reply {
 	if c.client.Helo == "" {
 		return reply(503, "5.5.1", "Error: send HELO/EHLO first")
 	}
+	if c.bdatDiscard {
+		return reply(503, "5.5.1", "Error: MAIL after BDAT")
+	}
 	if c.mail {
 		return reply(503, "5.5.1", "Error: nested MAIL command")
 	}
@@ -194,7 +194,7 @@ func (c *conn) mailCmd(ctx context.Context, arg string) *Reply {
 	if toks[1].bad || !ok {
 		return reply(501, "5.1.7", "Bad sender address syntax")
 	}
-	p, r := parseMailParams(texts(toks[2:]), !c.cfg.NoSMTPUTF8)
+	p, r := parseMailParams(texts(toks[2:]), !c.cfg.NoSMTPUTF8 && !c.cfg.discarded("SMTPUTF8"), !c.cfg.discarded("DSN"))
 	if r != nil {
 		return r
 	}
@@ -215,6 +215,9 @@ func (c *conn) rcptCmd(ctx context.Context, arg string) *Reply {
 	if !c.mail {
 		return reply(503, "5.5.1", "Error: need MAIL command")
 	}
+	if c.bdatDiscard {
+		return reply(503, "5.5.1", "Error: RCPT after BDAT")
+	}
 	toks := tokens(arg)
 	if len(toks) < 2 || !strings.EqualFold(toks[0].text, "TO:") {
 		return reply(501, "5.5.4", "Syntax: RCPT TO:<address>")
@@ -223,7 +226,7 @@ func (c *conn) rcptCmd(ctx context.Context, arg string) *Reply {
 	if toks[1].bad || !ok || to == "" {
 		return reply(501, "5.1.3", "Bad recipient address syntax")
 	}
-	p, r := parseRcptParams(texts(toks[2:]))
+	p, r := parseRcptParams(texts(toks[2:]), !c.cfg.discarded("DSN"))
 	if r != nil {
 		return r
 	}

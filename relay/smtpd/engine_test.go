@@ -103,6 +103,39 @@ func dialEngine(t *testing.T, cfg Config) (*fakeSession, net.Conn, *bufio.Reader
 	return fs, nc, bufio.NewReader(nc), cancel
 }
 
+// pipeServer serves one connection of s on loopback.
+func pipeServer(t *testing.T, s *Server) (net.Conn, *bufio.Reader) {
+	return pipeServerTCP(t, s, "")
+}
+
+// pipeServerTCP serves one connection of s on loopback; early is sent
+// at once, before the greeting.
+func pipeServerTCP(t *testing.T, s *Server, early string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		nc, err := l.Accept()
+		if err != nil {
+			return
+		}
+		s.ServeConn(context.Background(), nc, nil)
+	}()
+	nc, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if early != "" {
+		io.WriteString(nc, early)
+	}
+	t.Cleanup(func() { nc.Close(); l.Close(); <-done })
+	return nc, bufio.NewReader(nc)
+}
+
 // replies reads n replies (multi-line replies whole) and returns their
 // last lines.
 func replies(t *testing.T, r *bufio.Reader, n int) []string {

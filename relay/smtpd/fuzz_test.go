@@ -58,7 +58,7 @@ func parseMail(arg string) (string, MailParams, bool) {
 	if toks[1].bad || !ok {
 		return "", MailParams{}, false
 	}
-	p, r := parseMailParams(texts(toks[2:]), true)
+	p, r := parseMailParams(texts(toks[2:]), true, true)
 	return from, p, r == nil
 }
 

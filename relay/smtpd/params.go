@@ -37,11 +37,13 @@ type RcptParams struct {
 
 // parseMailParams reads MAIL FROM parameters with Postfix's replies
 // (smtpd.c mail_cmd). The order of the checks is Postfix's.
-func parseMailParams(args []string, smtputf8 bool) (MailParams, *Reply) {
+func parseMailParams(args []string, smtputf8, dsn bool) (MailParams, *Reply) {
 	p := MailParams{Size: -1}
 	for _, arg := range args {
 		name, value, hasValue := strings.Cut(arg, "=")
 		switch up := strings.ToUpper(name); {
+		case hasValue && !dsn && (up == "RET" || up == "ENVID"):
+			return p, errDSNDisabled
 		case hasValue && up == "BODY" && strings.EqualFold(value, "8BITMIME"):
 			p.Body = "8BITMIME"
 		case hasValue && up == "BODY" && strings.EqualFold(value, "7BIT"):
@@ -91,11 +93,13 @@ func parseMailParams(args []string, smtputf8 bool) (MailParams, *Reply) {
 
 // parseRcptParams reads RCPT TO parameters with Postfix's replies
 // (smtpd.c rcpt_cmd).
-func parseRcptParams(args []string) (RcptParams, *Reply) {
+func parseRcptParams(args []string, dsn bool) (RcptParams, *Reply) {
 	var p RcptParams
 	for _, arg := range args {
 		name, value, hasValue := strings.Cut(arg, "=")
 		switch up := strings.ToUpper(name); {
+		case hasValue && !dsn && (up == "NOTIFY" || up == "ORCPT"):
+			return p, errDSNDisabled
 		case hasValue && up == "NOTIFY":
 			if p.Notify != nil {
 				return p, reply(501, "5.5.4", "Error: Bad NOTIFY parameter syntax")
@@ -124,6 +128,10 @@ func parseRcptParams(args []string) (RcptParams, *Reply) {
 	}
 	return p, nil
 }
+
+// errDSNDisabled refuses the DSN parameters when smtpd_discard_ehlo_keywords
+// discards DSN, as Postfix does.
+var errDSNDisabled = reply(501, "5.7.1", "DSN support is disabled")
 
 // parseNotify reads "NEVER" or a comma list of SUCCESS, FAILURE, DELAY
 // (RFC 3461 section 4.1).

@@ -57,11 +57,24 @@ func (r *Reply) write(w *bufio.Writer) {
 				w.WriteByte(' ')
 			}
 		}
-		w.WriteString(l)
+		writeSafe(w, l)
 		w.WriteString("\r\n")
 	}
 }
 
 func reply(code int, enhanced, text string) *Reply {
 	return &Reply{Code: code, Enhanced: enhanced, Text: text}
+}
+
+// writeSafe writes a reply line with control characters as "?": a reply
+// may echo what the client sent (VRFY, an unsupported option), and a CR
+// there must not end the line early.
+func writeSafe(w *bufio.Writer, s string) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c == 0x7f {
+			w.WriteByte('?')
+		} else {
+			w.WriteByte(c)
+		}
+	}
 }

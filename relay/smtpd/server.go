@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 )
@@ -47,6 +49,14 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn, client *Client) {
 		}
 	})
 	defer stop()
+	defer func() {
+		// A bug in one session must not take the server down: it is
+		// logged and that connection closed.
+		if p := recover(); p != nil {
+			c.cfg.Logger.Error("panic in SMTP session", "client", c.client.Addr.String(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			c.nc.Close()
+		}
+	}()
 	c.serve(ctx)
 	c.hangUp()
 }
@@ -90,15 +100,16 @@ type conn struct {
 	client Client
 	sess   Session
 
-	idle      atomic.Bool // waiting for a command: Shutdown may cut it
-	mail      bool        // a MAIL FROM was accepted
-	rcpts     int         // recipients accepted in this transaction
-	overshoot int         // recipients refused for RecipientLimit in this transaction
-	errors    int         // error replies so far
-	junk      int         // HELO, EHLO, NOOP, RSET, VRFY, ETRN so far
-	bdat      *bdatState  // a BDAT transfer in progress
-	quit      bool        // end the session after this reply
-	tlsReady  bool        // STARTTLS done
+	idle        atomic.Bool // waiting for a command: Shutdown may cut it
+	mail        bool        // a MAIL FROM was accepted
+	rcpts       int         // recipients accepted in this transaction
+	overshoot   int         // recipients refused for RecipientLimit in this transaction
+	errors      int         // error replies so far
+	junk        int         // HELO, EHLO, NOOP, RSET, VRFY, ETRN so far
+	bdatDiscard bool        // a chunk of this message was refused: the others are dropped until LAST
+	pending     string      // a command read inside a BDAT transfer, to run next
+	quit        bool        // end the session after this reply
+	tlsReady    bool        // STARTTLS done
 }
 
 // serve runs the session.
@@ -113,8 +124,11 @@ func (c *conn) serve(ctx context.Context) {
 		return
 	}
 	c.sess = sess
-	defer sess.Close()
-	if c.r.Buffered() > 0 || c.peekPreGreet() {
+	defer func() {
+		c.resetTransaction(ctx)
+		sess.Close()
+	}()
+	if c.pendingInput() {
 		c.illegalPipelining("CONNECT")
 	}
 	c.send(reply(220, "", c.cfg.Banner))
@@ -138,6 +152,10 @@ func (c *conn) serve(ctx context.Context) {
 			return // the client went away
 		default:
 			c.command(ctx, line)
+			for c.pending != "" && !c.quit {
+				line, c.pending = c.pending, ""
+				c.command(ctx, line)
+			}
 		}
 		if c.r.Buffered() == 0 || c.quit {
 			if c.flush() != nil {
@@ -148,9 +166,11 @@ func (c *conn) serve(ctx context.Context) {
 	c.flush()
 }
 
-// peekPreGreet reports whether the client sent something before the
-// greeting, waiting no time at all.
-func (c *conn) peekPreGreet() bool { return false }
+// pendingInput reports whether the client has sent bytes not read yet:
+// in the buffer, or in the socket (socketHasInput).
+func (c *conn) pendingInput() bool {
+	return c.r.Buffered() > 0 || socketHasInput(c.nc)
+}
 
 // readCommand reads one command line, without its line ending.
 func (c *conn) readCommand(ctx context.Context) (string, error) {

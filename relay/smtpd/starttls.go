@@ -14,7 +14,10 @@ import (
 // RFC 3207 section 4.2 requires: the client must EHLO again.
 func (c *conn) starttls(ctx context.Context, arg string) *Reply {
 	switch {
-	case c.cfg.TLS == nil:
+	case c.cfg.TLS == nil && c.cfg.RequireTLS:
+		// Required but not loadable: fail closed, as Postfix does.
+		return reply(454, "4.7.0", "TLS not available due to local problem")
+	case c.cfg.TLS == nil || c.cfg.discarded("STARTTLS"):
 		return reply(502, "5.5.1", "Error: command not implemented")
 	case c.tlsReady:
 		return reply(554, "5.5.1", "Error: TLS already active")
