@@ -20,7 +20,8 @@ type OpenFunc func(ctx context.Context, name string, o *OpenOptions) (Table, err
 type OpenOptions struct {
 	// Types adds table types, or replaces built-in ones, by type name
 	// ("pgsql", "http"...). There is no global registry: each Open call
-	// sees only the types given here and the built-ins.
+	// sees only the types given here and the built-ins. The tables they
+	// open receive folded keys (see Folded and KeysAsGiven).
 	Types map[string]OpenFunc
 	// Parse controls how text sources (hash:, texthash:, cdb: compiles)
 	// are read. Default: postmap's defaults.
@@ -112,8 +113,10 @@ func Open(ctx context.Context, spec string, o *OpenOptions) (Table, error) {
 		return nil, &Error{Table: spec, Kind: Config, Err: err}
 	}
 	var open OpenFunc
+	user := false
 	if o != nil {
 		open = o.Types[typ]
+		user = open != nil
 	}
 	if open == nil {
 		open = builtin(typ)
@@ -136,6 +139,9 @@ func Open(ctx context.Context, spec string, o *OpenOptions) (Table, error) {
 			err = &Error{Table: spec, Kind: Config, Err: err}
 		}
 		return nil, err
+	}
+	if user {
+		t = Folded(t) // keys as Postfix gives its fixed-key tables
 	}
 	return t, nil
 }

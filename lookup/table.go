@@ -19,12 +19,24 @@ import (
 // that is not valid UTF-8 is never found, and a value that is not valid
 // UTF-8 is a Config error (ErrNonUTF8Value).
 //
+// Keys are folded for tables of your own, as Postfix folds the keys of its
+// fixed-key tables (hash:, cdb:, pgsql:, ldap:...): a TableFunc or any
+// other Table that reaches policy, transport or relay through
+// policy.Config.Tables, relay.LoadOptions.Tables, OpenOptions.Types or
+// transport.RouterConfig.TransportMaps is asked "bob+tag@example.com" and
+// "@example.com" when the client wrote "Bob+tag@Example.COM", so a map of
+// lower-case addresses works (FoldKey: Unicode full case folding, as
+// Postfix with smtputf8_enable = yes). A table that must see keys as
+// written (a pattern table) implements KeysAsGiven. See Folded.
+//
 // Implementations must be safe for concurrent use.
 type Table interface {
 	Lookup(ctx context.Context, key string) (value string, found bool, err error)
 }
 
-// TableFunc adapts an ordinary function to the Table interface.
+// TableFunc adapts an ordinary function to the Table interface. Inside
+// mxrelay the function receives folded keys (lower case: see Table and
+// Folded); called directly, it receives the key it is given.
 type TableFunc func(ctx context.Context, key string) (value string, found bool, err error)
 
 // Lookup calls f(ctx, key).

@@ -187,6 +187,10 @@ type Config struct {
 	// Tables supplies tables by spec: a "type:name" in any parameter that
 	// is a key here uses this table instead of opening one. This is how
 	// Go tables (lookup.NewMap, lookup.TableFunc) enter a configuration.
+	// A table of your own receives keys folded to lower case, as Postfix
+	// gives them to its fixed-key tables: "bob+tag@example.com" and
+	// "@example.com" when the client wrote "Bob+tag@Example.COM"
+	// (lookup.Folded; lookup.KeysAsGiven opts out).
 	Tables map[string]lookup.Table
 	// Open is used to open the other tables. Nil: lookup's defaults.
 	Open *lookup.OpenOptions

@@ -32,7 +32,9 @@ type LoadOptions struct {
 	DNS []string
 	// Tables supplies tables by spec: a "type:name" in any parameter that
 	// is a key here uses this table instead of opening one (Go tables,
-	// SQL or HTTP backed recipient lists).
+	// SQL or HTTP backed recipient lists). They receive keys folded to
+	// lower case, as Postfix gives keys to its fixed-key tables
+	// (lookup.Folded).
 	Tables map[string]lookup.Table
 	// Dialer opens the client's connections. Nil: net.Dialer.
 	Dialer client.Dialer
@@ -151,7 +153,7 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 	open := func(spec string) (lookup.Table, error) {
 		spec = strings.TrimPrefix(spec, "proxy:")
 		if t, ok := o.Tables[spec]; ok {
-			return t, nil
+			return lookup.Folded(t), nil
 		}
 		return lookup.Open(ctx, spec, openOpts)
 	}

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/mxrelay/mxrelay/lookup"
@@ -49,7 +50,8 @@ type RouterConfig struct {
 	// Nil: every domain is of the default class.
 	Domains Classifier
 	// TransportMaps is transport_maps, searched pattern-major with the
-	// key order of lookup.AppendTransportKeys. Nil: no table.
+	// key order of lookup.AppendTransportKeys. Nil: no table. Tables of
+	// the caller's receive folded keys (lookup.Folded).
 	TransportMaps []lookup.Table
 	// Keys shapes the transport_maps keys: Delimiters is
 	// recipient_delimiter; ParentStyle is whether transport_maps is in
@@ -84,6 +86,10 @@ type Router struct {
 // NewRouter checks the configuration and returns a Router. A relayhost or a
 // class transport whose nexthop does not parse is an error.
 func NewRouter(c RouterConfig) (*Router, error) {
+	c.TransportMaps = slices.Clone(c.TransportMaps)
+	for i, t := range c.TransportMaps {
+		c.TransportMaps[i] = lookup.Folded(t) // keys folded for tables of the caller's
+	}
 	if c.LocalTransport == "" {
 		c.LocalTransport = "local"
 	}
