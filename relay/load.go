@@ -109,7 +109,7 @@ func (l *Loaded) Close() error {
 // warning; write "compatibility_level = 3.6" as Debian's main.cf does.
 func Load(ctx context.Context, cf *maincf.File, o LoadOptions) (*Loaded, error) {
 	if cf == nil {
-		return nil, errors.New("relay: Load needs a main.cf (maincf.Parse, maincf.Load, or &maincf.File{} for Postfix's defaults)")
+		return nil, errors.New("relay: Load needs a main.cf, and got nil: maincf.Parse, maincf.Load, or a &maincf.File{} on which you Set compatibility_level = 3.6 and the rest")
 	}
 	if o.Queue == nil {
 		return nil, errors.New("relay: LoadOptions.Queue is required")
@@ -131,10 +131,27 @@ func Load(ctx context.Context, cf *maincf.File, o LoadOptions) (*Loaded, error) 
 	r := &reader{cf: cf}
 	if err := out.assemble(ctx, r, o, log); err != nil {
 		out.Close()
-		return nil, err
+		return nil, compatibilityCause(cf, err)
 	}
 	out.Warnings = append(out.Warnings, cf.Warnings()...)
 	return out, nil
+}
+
+// compatibilityCause names the real cause when the open-relay guard
+// refuses a main.cf only because it sets no compatibility_level (the zero
+// maincf.File, or a file written for Postfix before 2.10): Postfix's
+// backwards-compatible smtpd_relay_restrictions is empty then, and the
+// default smtpd_recipient_restrictions is empty too.
+func compatibilityCause(cf *maincf.File, err error) error {
+	var ce *policy.ConfigError
+	if !errors.As(err, &ce) || ce.Param != "smtpd_relay_restrictions" || cf.IsSet("smtpd_relay_restrictions") {
+		return err
+	}
+	if level := strings.TrimSpace(cf.Get("compatibility_level")); level != "" && level != "0" {
+		return err
+	}
+	return fmt.Errorf("relay: compatibility_level is not set, so Postfix's backwards-compatible defaults apply and smtpd_relay_restrictions is empty, which would make an open relay; "+
+		"set compatibility_level = 3.6 (cf.Set(\"compatibility_level\", \"3.6\") for a maincf.File made in Go), or set smtpd_relay_restrictions: %w", err)
 }
 
 func (l *Loaded) warn(w string) { l.Warnings = append(l.Warnings, w) }

@@ -2,13 +2,18 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/emersion/go-smtp"
 
 	"github.com/mxrelay/mxrelay/lookup"
+	"github.com/mxrelay/mxrelay/policy"
+	"github.com/mxrelay/mxrelay/queue"
+	"github.com/mxrelay/mxrelay/relay/maincf"
 )
 
 // A Go table keyed in lower case accepts a mixed-case recipient through
@@ -57,5 +62,52 @@ relay_recipient_maps = http:users
 	}
 	if !slices.Contains(seen, "bob+tag@example.com") {
 		t.Errorf("keys asked %q, want bob+tag@example.com among them", seen)
+	}
+}
+
+// A zero maincf.File is refused with the real cause named: no
+// compatibility_level, hence Postfix's empty backwards-compatible
+// smtpd_relay_restrictions.
+func TestLoadZeroFileNamesCompatibilityLevel(t *testing.T) {
+	o := LoadOptions{Queue: queue.NewMemory(), DNS: []string{"127.0.0.1:1"}, InterfaceAddrs: loopbackOnly}
+	_, err := Load(context.Background(), &maincf.File{}, o)
+	if err == nil {
+		t.Fatal("Load accepted the zero maincf.File")
+	}
+	for _, want := range []string{"compatibility_level is not set", "smtpd_relay_restrictions", "compatibility_level = 3.6", "open relay"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	t.Log(err)
+	var ce *policy.ConfigError
+	if !errors.As(err, &ce) {
+		t.Errorf("error %v does not wrap the *policy.ConfigError", err)
+	}
+
+	// With compatibility_level set, the zero file loads.
+	cf := &maincf.File{}
+	cf.Set("compatibility_level", "3.6")
+	ld, err := Load(context.Background(), cf, o)
+	if err != nil {
+		t.Fatalf("compatibility_level = 3.6: %v", err)
+	}
+	ld.Close()
+
+	// Set, but not to a level that changes the default: the guard's own
+	// message, since the cause is then the lists the file sets.
+	cf = &maincf.File{}
+	cf.Set("compatibility_level", "3.6")
+	cf.Set("smtpd_relay_restrictions", "permit")
+	if _, err := Load(context.Background(), cf, o); err == nil || strings.Contains(err.Error(), "compatibility_level is not set") {
+		t.Errorf("smtpd_relay_restrictions = permit: %v", err)
+	}
+}
+
+// Load(ctx, nil, ...) is an error that says what to pass.
+func TestLoadNilFile(t *testing.T) {
+	_, err := Load(context.Background(), nil, LoadOptions{Queue: queue.NewMemory()})
+	if err == nil || !strings.Contains(err.Error(), "maincf.Parse") {
+		t.Errorf("Load(nil) = %v, want an error naming maincf.Parse", err)
 	}
 }

@@ -15,7 +15,10 @@ import (
 // the line each was set on, and Postfix 3.7's defaults for every other
 // parameter. Parse or Load one; the zero value is an empty main.cf (every
 // parameter at its Postfix default, compatibility_level 0) and is ready
-// to use.
+// to use. Like Postfix, compatibility_level 0 means the backwards-compatible
+// defaults (an empty smtpd_relay_restrictions), which relay.Load refuses
+// as an open relay: Set compatibility_level = 3.6 first, as Debian's
+// main.cf does.
 //
 // A File is not safe for concurrent use: reading a value records the
 // expansion warnings.
