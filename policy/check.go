@@ -2,12 +2,22 @@ package policy
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 )
 
 // Check decides one Request. The Decision is never an error: table and
 // policy server failures are 4xx decisions with Err set.
+//
+// A programming mistake is a Defer "451 4.3.5 Server configuration error"
+// with Err saying what is wrong, never a panic: a nil Policy or Request,
+// or a Request whose Stage is not one of StageConnect...StageData (the
+// zero Stage included).
 func (p *Policy) Check(ctx context.Context, req *Request) Decision {
+	if err := checkCall(p, req); err != nil {
+		return misuse(err)
+	}
 	s := state{p: p, req: req}
 	if req.Stage == StageMail {
 		a, err := ParseAddress(req.Sender, req.SMTPUTF8)
@@ -57,7 +67,29 @@ func (p *Policy) Check(ctx context.Context, req *Request) Decision {
 		}
 		return p.stageResult(&s, s.run(ctx, p.lists[listData], subjData), req.Stage)
 	}
-	return Decision{Verdict: Reject, Code: 503, Enhanced: "5.5.1", Text: "Error: unknown stage " + req.Stage.String()}
+	return misuse(fmt.Errorf("policy: Request.Stage %v is not handled", req.Stage)) // unreachable: checkCall
+}
+
+// misuse is the Decision for a programming mistake: 451 4.3.5, as for a
+// configuration error, with err for the log.
+func misuse(err error) Decision {
+	return Decision{Verdict: Defer, Code: 451, Enhanced: "4.3.5", Text: "Server configuration error",
+		Reason: Reason{Restriction: "configuration", Value: err.Error()}, Err: err}
+}
+
+// checkCall refuses the programming mistakes Check would trip over.
+func checkCall(p *Policy, req *Request) error {
+	switch {
+	case p == nil:
+		return errors.New("policy: Check called on a nil *Policy; make one with policy.New")
+	case req == nil:
+		return errors.New("policy: Check called with a nil *Request")
+	case req.Stage == 0:
+		return errors.New("policy: Request.Stage is not set; set it to StageConnect, StageHelo, StageMail, StageRcpt or StageData")
+	case req.Stage < StageConnect || req.Stage > StageData:
+		return fmt.Errorf("policy: Request.Stage %d is not a stage; set it to StageConnect, StageHelo, StageMail, StageRcpt or StageData", int(req.Stage))
+	}
+	return nil
 }
 
 // stageResult turns the status of a non-RCPT stage into a Decision.

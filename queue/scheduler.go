@@ -18,6 +18,10 @@ import (
 // It also offers the mailq/postqueue/postsuper controls (List, Flush, Hold,
 // Release, Delete). It keeps no mail itself: everything durable is in the
 // Queue. Several Schedulers must not share one Queue.
+//
+// Make one with NewScheduler. The zero Scheduler has no Queue: its methods
+// return ErrNoScheduler (Lifetimes and Backoff answer with the defaults,
+// Suspended with false), never a nil-pointer panic.
 type Scheduler struct {
 	q    Queue
 	cfg  Config
@@ -79,8 +83,37 @@ func NewScheduler(q Queue, cfg Config) *Scheduler {
 	return s
 }
 
-// Queue returns the backend the Scheduler works on.
-func (s *Scheduler) Queue() Queue { return s.q }
+// Queue returns the backend the Scheduler works on (nil for a zero or nil
+// Scheduler).
+func (s *Scheduler) Queue() Queue {
+	if s == nil {
+		return nil
+	}
+	return s.q
+}
+
+// ErrNoScheduler is returned by the methods of a Scheduler that was not
+// made by NewScheduler (the zero Scheduler, or a nil one): it has no Queue
+// to work on.
+var ErrNoScheduler = errors.New("queue: Scheduler has no queue: make it with queue.NewScheduler(q, cfg), not as a zero value")
+
+// check refuses a Scheduler not made by NewScheduler.
+func (s *Scheduler) check() error {
+	if s == nil || s.q == nil || s.wake == nil {
+		return ErrNoScheduler
+	}
+	return nil
+}
+
+// orDefaults is s, or, for a Scheduler not made by NewScheduler, one
+// with the default configuration, so that the methods that return no
+// error still answer sensibly.
+func (s *Scheduler) orDefaults() *Scheduler {
+	if s.check() != nil {
+		return NewScheduler(nil, Config{})
+	}
+	return s
+}
 
 func (s *Scheduler) notify() {
 	select {
@@ -100,6 +133,9 @@ func (s *Scheduler) notify() {
 // it before Release. Holding it after Store instead would leave a window
 // in which it could be delivered.
 func (s *Scheduler) Store(ctx context.Context, env *Envelope, body io.Reader) error {
+	if err := s.check(); err != nil {
+		return err
+	}
 	if len(env.Recipients) == 0 {
 		return errors.New("queue: message has no recipients")
 	}
@@ -128,6 +164,9 @@ func (s *Scheduler) Store(ctx context.Context, env *Envelope, body io.Reader) er
 // message is stored or flushed, a concurrency slot frees, or every
 // Config.Poll, until ctx is done.
 func (s *Scheduler) Next(ctx context.Context) (*Delivery, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
 	t := time.NewTimer(s.cfg.Poll)
 	defer t.Stop()
 	for {
@@ -150,6 +189,9 @@ func (s *Scheduler) Next(ctx context.Context) (*Delivery, error) {
 // returns ErrLeaseLost when the lease already ended and another worker
 // claimed the message.
 func (s *Scheduler) Renew(ctx context.Context, d *Delivery) error {
+	if err := s.check(); err != nil {
+		return err
+	}
 	until := s.cfg.Now().Add(s.cfg.Lease)
 	err := s.q.Modify(ctx, d.Envelope.ID, func(e *Envelope) error {
 		if e.Lease.Token != d.Envelope.Lease.Token {
@@ -176,6 +218,9 @@ func (s *Scheduler) Renew(ctx context.Context, d *Delivery) error {
 // any bounce was queued. It returns ErrLeaseLost when the Delivery's lease
 // is no longer the message's.
 func (s *Scheduler) Remove(ctx context.Context, d *Delivery) error {
+	if err := s.check(); err != nil {
+		return err
+	}
 	e, err := s.q.Get(ctx, d.Envelope.ID)
 	if err != nil {
 		return err

@@ -78,6 +78,9 @@ func (f *Filter) Match(e *Envelope, now time.Time) bool {
 
 // List returns the messages f selects, oldest first (mailq).
 func (s *Scheduler) List(ctx context.Context, f Filter) ([]Envelope, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
 	now := s.cfg.Now()
 	var out []Envelope
 	err := s.q.Walk(ctx, func(e *Envelope) error {
@@ -96,16 +99,29 @@ func (s *Scheduler) List(ctx context.Context, f Filter) ([]Envelope, error) {
 }
 
 // Get returns one message's envelope (postcat -e).
-func (s *Scheduler) Get(ctx context.Context, id ID) (Envelope, error) { return s.q.Get(ctx, id) }
+func (s *Scheduler) Get(ctx context.Context, id ID) (Envelope, error) {
+	if err := s.check(); err != nil {
+		return Envelope{}, err
+	}
+	return s.q.Get(ctx, id)
+}
 
 // Body opens one message's body.
-func (s *Scheduler) Body(ctx context.Context, id ID) (io.ReadCloser, error) { return s.q.Body(ctx, id) }
+func (s *Scheduler) Body(ctx context.Context, id ID) (io.ReadCloser, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	return s.q.Body(ctx, id)
+}
 
 // Flush makes deferred mail due now (postqueue -f), or with a domain only
 // the messages with a pending recipient in that domain (postqueue -s, for
 // ETRN), and lifts the suspension of the destinations concerned. Held
 // messages stay held. It returns how many messages it made due.
 func (s *Scheduler) Flush(ctx context.Context, domain string) (int, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
 	now := s.cfg.Now().UTC()
 	f := Filter{Domain: domain, Pending: true}
 	var ids []ID
@@ -155,11 +171,17 @@ func (s *Scheduler) Flush(ctx context.Context, domain string) (int, error) {
 
 // Hold keeps a message out of delivery until Release (postsuper -h).
 func (s *Scheduler) Hold(ctx context.Context, id ID) error {
+	if err := s.check(); err != nil {
+		return err
+	}
 	return s.q.Modify(ctx, id, func(e *Envelope) error { e.Held = true; return nil })
 }
 
 // Release undoes Hold (postsuper -H); the message is due at once.
 func (s *Scheduler) Release(ctx context.Context, id ID) error {
+	if err := s.check(); err != nil {
+		return err
+	}
 	now := s.cfg.Now().UTC()
 	err := s.q.Modify(ctx, id, func(e *Envelope) error {
 		e.Held = false
@@ -173,13 +195,21 @@ func (s *Scheduler) Release(ctx context.Context, id ID) error {
 }
 
 // Delete removes a message without bouncing it (postsuper -d).
-func (s *Scheduler) Delete(ctx context.Context, id ID) error { return s.q.Remove(ctx, id) }
+func (s *Scheduler) Delete(ctx context.Context, id ID) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	return s.q.Remove(ctx, id)
+}
 
 // Suspended reports whether a destination is suspended now, and why. dest
 // is a destination as recipients record it in Recipient.Destination
 // ("relay:[mx.example]"), or the lower-cased domain of recipients that
 // record none.
 func (s *Scheduler) Suspended(dest string) (reason string, ok bool) {
+	if s.check() != nil {
+		return "", false
+	}
 	now := s.cfg.Now() // a caller's clock: not called under s.mu
 	s.mu.Lock()
 	m, ok := s.dead[dest]

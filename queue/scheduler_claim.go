@@ -71,6 +71,9 @@ type Delivery struct {
 // destinations are not in Attempt; a message with nothing but such
 // recipients is deferred on the spot and Claim goes on to the next one.
 func (s *Scheduler) Claim(ctx context.Context) (*Delivery, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
 	for {
 		now := s.cfg.Now()
 		s.expireSlots(now)

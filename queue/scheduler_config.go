@@ -85,7 +85,7 @@ const (
 // RFC 3464 section 2.3.9) should take it from here, so that a domain with
 // a longer lifetime is quoted its own.
 func (s *Scheduler) Lifetimes(recipient string) Lifetimes {
-	return s.lifetimes(Domain(recipient))
+	return s.orDefaults().lifetimes(Domain(recipient))
 }
 
 // lifetimes resolves the lifetimes for one recipient domain.
@@ -126,5 +126,6 @@ func lifetime(v, def time.Duration) time.Duration {
 // Postfix's queue manager computes it from minimal_backoff_time and
 // maximal_backoff_time (qmgr_active.c), without jitter.
 func (s *Scheduler) Backoff(age time.Duration) time.Duration {
+	s = s.orDefaults()
 	return min(max(age, s.cfg.MinimalBackoff), s.cfg.MaximalBackoff)
 }

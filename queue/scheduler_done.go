@@ -58,6 +58,9 @@ type Report struct {
 // It returns ErrLeaseLost when the lease expired and another worker claimed
 // the message.
 func (s *Scheduler) Done(ctx context.Context, d *Delivery, outcomes []Outcome) (Report, error) {
+	if err := s.check(); err != nil {
+		return Report{}, err
+	}
 	defer s.releaseClaim(d)
 	now := s.cfg.Now().UTC()
 	var rep Report
@@ -194,6 +197,9 @@ func (s *Scheduler) Done(ctx context.Context, d *Delivery, outcomes []Outcome) (
 // successor that sees them in Unnotified again decides again that no DSN
 // is due.
 func (s *Scheduler) MarkNotified(ctx context.Context, d *Delivery, recipients []int) error {
+	if err := s.check(); err != nil {
+		return err
+	}
 	if len(recipients) == 0 {
 		return nil
 	}
