@@ -43,8 +43,8 @@ type LoadOptions struct {
 	// Observer receives events for metrics. Nil: none.
 	Observer Observer
 	// Workers is the number of delivery workers. Default: main.cf's
-	// default_process_limit (100), the number of smtp(8) processes Postfix
-	// would run.
+	// default_process_limit, whose Postfix default is DefaultWorkers (100),
+	// the default of Config.Workers too.
 	Workers int
 	// InterfaceAddrs lists the machine's addresses for inet_interfaces =
 	// all and the mynetworks default. Nil: the main.cf's InterfaceAddrs,

@@ -56,6 +56,13 @@ func (f DelivererFunc) Deliver(ctx context.Context, r transport.Route, m *client
 	return f(ctx, r, m)
 }
 
+// DefaultWorkers is the number of delivery workers when none is set, in
+// Config.Workers and LoadOptions.Workers alike: Postfix's
+// default_process_limit, the number of smtp(8) processes Postfix would
+// run at most. Load takes default_process_limit from the main.cf, so a
+// main.cf that sets it sets the workers too.
+const DefaultWorkers = 100
+
 // Config composes a relay. Policy and Queue are required; Router and
 // Agent are required to deliver (Run). Zero values give Postfix 3.7's
 // defaults, cited per field.
@@ -120,8 +127,9 @@ type Config struct {
 	// queue's Lifetimes. Defaults 5d and 0h, as Postfix.
 	MaximalQueueLifetime, DelayWarningTime time.Duration
 
-	// Workers is the number of delivery workers Run starts. Default 20,
-	// as Postfix default_destination_concurrency_limit.
+	// Workers is the number of delivery workers Run starts. Default
+	// DefaultWorkers (100), as Load's default: main.cf's
+	// default_process_limit.
 	Workers int
 
 	// Logger receives one line per SMTP rejection and one per delivery
@@ -216,7 +224,7 @@ func New(c Config) (*MX, error) {
 		c.MaximalQueueLifetime = 5 * 24 * time.Hour
 	}
 	if c.Workers <= 0 {
-		c.Workers = 20
+		c.Workers = DefaultWorkers
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -111,3 +111,28 @@ func TestLoadNilFile(t *testing.T) {
 		t.Errorf("Load(nil) = %v, want an error naming maincf.Parse", err)
 	}
 }
+
+// One default for the delivery workers: Config.Workers and Load (main.cf's
+// default_process_limit) both give DefaultWorkers.
+func TestWorkersOneDefault(t *testing.T) {
+	p, err := policy.New(context.Background(), policy.Config{MyNetworks: "127.0.0.0/8", SMTPDRelayRestrictions: "permit_mynetworks, reject_unauth_destination"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	mx, err := New(Config{Policy: p, Queue: queue.NewScheduler(queue.NewMemory(), queue.Config{}), Hostname: "mx.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mx.c.Workers != DefaultWorkers {
+		t.Errorf("Config.Workers default = %d, want DefaultWorkers %d", mx.c.Workers, DefaultWorkers)
+	}
+	ld, _ := loadAndServe(t, "compatibility_level = 3.6\nmyhostname = mx.example\n", LoadOptions{})
+	if ld.MX.c.Workers != DefaultWorkers {
+		t.Errorf("Load's Workers default = %d, want DefaultWorkers %d", ld.MX.c.Workers, DefaultWorkers)
+	}
+	cf := &maincf.File{}
+	if n, err := cf.Int("default_process_limit"); err != nil || n != DefaultWorkers {
+		t.Errorf("main.cf default_process_limit = %d (%v), want DefaultWorkers %d", n, err, DefaultWorkers)
+	}
+}
