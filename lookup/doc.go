@@ -23,7 +23,10 @@
 //
 // OpenOptions.Types adds your own types ("pgsql:", "http:") for one call,
 // without a global registry. NewMap builds an in-memory table from Go
-// values, and TableFunc turns any function into a Table.
+// values, and TableFunc turns any function into a Table. Tables of your
+// own receive keys folded (lower case), as Postfix gives keys to its
+// fixed-key tables: a TableFunc over a map of lower-case addresses
+// matches "Bob@Example.COM" (Folded, KeysAsGiven).
 //
 // File-backed tables reload themselves when their file changes (at most one
 // stat per second, OpenOptions.ReloadInterval); a reload that fails keeps

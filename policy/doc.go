@@ -48,8 +48,35 @@
 //
 // A unit test of your own policy is the same few lines with a Config that
 // uses inline: tables (or Config.Tables with lookup.NewMap) and a
-// comparison of d.Reply(): see the package examples. relay.PolicyConfig
-// carries a Postfix main.cf over.
+// comparison of d.Reply():
+//
+//	func TestMyPolicy(t *testing.T) {
+//		p, err := policy.New(context.Background(), policy.Config{
+//			InetInterfaces:     "loopback-only",
+//			RelayDomains:       "example.com",
+//			RelayRecipientMaps: "inline:{ alice@example.com=x }",
+//		})
+//		if err != nil {
+//			t.Fatal(err)
+//		}
+//		defer p.Close()
+//		for rcpt, want := range map[string]string{
+//			"<Alice@Example.COM>":     "250 2.1.5 Ok",
+//			"<bob@example.com>":       "550 5.1.1 <bob@example.com>: Recipient address rejected: User unknown in relay recipient table",
+//			"<eve@elsewhere.example>": "454 4.7.1 <eve@elsewhere.example>: Relay access denied",
+//		} {
+//			d := p.Check(context.Background(), &policy.Request{Stage: policy.StageRcpt,
+//				ClientAddr: netip.MustParseAddr("203.0.113.7"), Sender: "<a@sender.example>", Recipient: rcpt})
+//			if d.Reply() != want {
+//				t.Errorf("RCPT %s: %s, want %s", rcpt, d.Reply(), want)
+//			}
+//		}
+//	}
+//
+// (The same test is the package example, with // Output:.) A Request
+// must have its Stage set; a zero Stage or a nil Request is a 451 4.3.5
+// decision whose Err names the mistake. relay.PolicyConfig carries a
+// Postfix main.cf over.
 //
 // # What a Request goes through
 //

@@ -23,7 +23,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer p.Close()
-	for _, rcpt := range []string{"<alice@example.com>", "<bob@example.com>", "<eve@elsewhere.example>"} {
+	for _, rcpt := range []string{"<Alice@Example.COM>", "<bob@example.com>", "<eve@elsewhere.example>"} {
 		d := p.Check(context.Background(), &policy.Request{Stage: policy.StageRcpt,
 			ClientAddr: netip.MustParseAddr("203.0.113.7"), Sender: "<a@sender.example>", Recipient: rcpt})
 		fmt.Println(d.Reply())

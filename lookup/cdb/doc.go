@@ -8,6 +8,20 @@
 // replaced file — belong to the cdb: table in package lookup, built on top
 // of this one.
 //
+// Write a file atomically, then read it:
+//
+//	err := cdb.WriteFile("/etc/postfix/transport.cdb", 0o644, func(add func(key, value []byte) error) error {
+//		return add([]byte("example.com"), []byte("relay:[mx1.example.com]"))
+//	})
+//	if err != nil { ... }
+//	r, err := cdb.Open("/etc/postfix/transport.cdb")
+//	if err != nil { ... }        // unreadable, or corrupt (errors.Is(err, cdb.ErrCorrupt))
+//	v, found, err := r.Find("example.com") // "relay:[mx1.example.com]", true, nil
+//	for k, v := range r.All() { ... }      // every record, in file order
+//
+// Keys are bytes as given: for Postfix's lower-casing and "key\x00"
+// forms, use lookup.Compile and lookup's cdb: table instead.
+//
 // # Format
 //
 // All integers are little-endian uint32, so a database is at most

@@ -60,7 +60,14 @@
 //	// client's first command, even if it came in the header's packet.
 //
 // With a *bufio.Reader of its own, a server calls Read under its own
-// deadline, then NewConn (see the example).
+// deadline, then NewConn:
+//
+//	c.SetReadDeadline(time.Now().Add(proxyproto.DefaultTimeout))
+//	br := bufio.NewReader(c)
+//	h, err := proxyproto.Read(br)
+//	if err != nil { ... }       // as above
+//	c.SetReadDeadline(time.Time{})
+//	pc := proxyproto.NewConn(c, br, h) // reads continue from br
 //
 // # Differences from Postfix 3.7
 //
