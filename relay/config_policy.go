@@ -11,7 +11,9 @@ import (
 // parameter policy reads, at its main.cf value or Postfix 3.7's default
 // for the file's compatibility_level. Load completes it with what a
 // main.cf does not say (the shared address classes, DNS, routes, user
-// tables); a test of a policy alone can pass it to policy.New as it is.
+// tables of LoadOptions); a test of a policy alone can pass it to
+// policy.New as it is. The Go tables of maincf.File.SetTable are in
+// Config.Tables.
 //
 // One deliberate difference: local_recipient_maps is empty unless main.cf
 // sets it (Postfix's default, "proxy:unix:passwd.byname $alias_maps",
@@ -80,6 +82,7 @@ func PolicyConfig(cf *maincf.File) (policy.Config, error) {
 		SMTPDPolicyServiceDefaultAction:       r.str("smtpd_policy_service_default_action"),
 		SMTPDPolicyServicePolicyContext:       r.str("smtpd_policy_service_policy_context"),
 		SocketDirectory:                       r.str("queue_directory"),
+		Tables:                                cf.Tables(), // maincf.File.SetTable
 	}
 	if cf.IsSet("local_recipient_maps") {
 		c.LocalRecipientMaps = r.tables("local_recipient_maps")

@@ -50,17 +50,18 @@
 //	srv.Shutdown(shutdownCtx)
 //
 // To embed the backend in your own go-smtp server, the short way is the
-// same Load, with main.cf settings made in Go:
+// same Load, with main.cf settings made in Go: BackupMX writes the usual
+// ones, and maincf.File's Set, SetList and SetTable (Go tables) change
+// any parameter as a main.cf line would, through the same registry:
 //
-//	cf := &maincf.File{Name: "embedded"}
-//	cf.Set("compatibility_level", "3.6")
-//	cf.Set("myhostname", "mx2.example.net")
-//	cf.Set("relay_domains", "example.test")
-//	cf.Set("relay_recipient_maps", "mydirectory:users") // a Go table, below
-//	ld, err := relay.Load(ctx, cf, relay.LoadOptions{
-//		Queue:  spool,
-//		Tables: map[string]lookup.Table{"mydirectory:users": myTable},
-//	})
+//	cf := relay.BackupMX("mx2.example.net", []string{"example.test"}, myTable)
+//	// compatibility_level = 3.6, relay_domains = example.test,
+//	// relay_recipient_maps = go:relay_recipient_maps (myTable, asked
+//	// lower-case keys), mynetworks = 127.0.0.0/8, [::1]/128
+//	cf.SetTable("transport_maps", myTransport)
+//	cf.SetList("mynetworks", "127.0.0.0/8", "[::1]/128", "192.0.2.0/24")
+//	cf.Set("maximal_queue_lifetime", "20d")
+//	ld, err := relay.Load(ctx, cf, relay.LoadOptions{Queue: spool})
 //	if err != nil { ... }
 //	s := smtp.NewServer(ld.MX)
 //	s.MaxMessageBytes = ld.MX.MessageSizeLimit() // so that SIZE is advertised

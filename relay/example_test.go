@@ -226,3 +226,48 @@ func serveExample(sc relay.ServerConfig) (*relay.Server, string) {
 	go srv.Serve(context.Background(), l)
 	return srv, l.Addr().String()
 }
+
+// BackupMX writes a backup MX's main.cf in Go, with a Go table of
+// recipients; SetList and SetTable change it as main.cf lines would, and
+// Load reads it as it reads a main.cf file.
+func ExampleBackupMX() {
+	ctx := context.Background()
+	users := map[string]bool{"alice@example.test": true} // keys arrive in lower case
+	recipients := lookup.TableFunc(func(_ context.Context, key string) (string, bool, error) {
+		return "OK", users[key], nil
+	})
+	cf := relay.BackupMX("mx2.example.net", []string{"example.test", "example.org"}, recipients)
+	cf.SetTable("transport_maps", lookup.NewMap(map[string]string{"example.org": "relay:[127.0.0.1]:2526"}))
+	cf.SetList("mynetworks", "127.0.0.0/8", "[::1]/128", "192.0.2.0/24")
+	for _, name := range cf.Names() {
+		v, _ := cf.Raw(name)
+		fmt.Println(name, "=", v)
+	}
+
+	ld, err := relay.Load(ctx, cf, relay.LoadOptions{
+		Queue: queue.NewMemory(),
+		DNS:   []string{"127.0.0.1:1"}, // not asked in this example
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer ld.Close()
+	srv, addr := serveExample(ld.Server)
+	defer srv.Shutdown(ctx)
+
+	c, _ := smtp.Dial(addr)
+	defer c.Close()
+	c.Hello("client.example")
+	c.Mail("sender@elsewhere.example", nil)
+	fmt.Println(c.Rcpt("Alice@Example.TEST", nil))
+	fmt.Println(c.Rcpt("mallory@example.test", nil))
+	// Output:
+	// compatibility_level = 3.6
+	// myhostname = mx2.example.net
+	// relay_domains = example.test, example.org
+	// relay_recipient_maps = go:relay_recipient_maps
+	// mynetworks = 127.0.0.0/8, [::1]/128, 192.0.2.0/24
+	// transport_maps = go:transport_maps
+	// <nil>
+	// SMTP error 550: <mallory@example.test>: Recipient address rejected: User unknown in relay recipient table
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"strings"
 
@@ -32,7 +33,8 @@ type LoadOptions struct {
 	DNS []string
 	// Tables supplies tables by spec: a "type:name" in any parameter that
 	// is a key here uses this table instead of opening one (Go tables,
-	// SQL or HTTP backed recipient lists). They receive keys folded to
+	// SQL or HTTP backed recipient lists); the tables of
+	// maincf.File.SetTable are added. They receive keys folded to
 	// lower case, as Postfix gives keys to its fixed-key tables
 	// (lookup.Folded).
 	Tables map[string]lookup.Table
@@ -116,6 +118,12 @@ func Load(ctx context.Context, cf *maincf.File, o LoadOptions) (*Loaded, error) 
 	}
 	if cf.InterfaceAddrs == nil {
 		cf.InterfaceAddrs = o.InterfaceAddrs
+	}
+	if ct := cf.Tables(); len(ct) > 0 { // maincf.File.SetTable
+		tables := make(map[string]lookup.Table, len(ct)+len(o.Tables))
+		maps.Copy(tables, ct)
+		maps.Copy(tables, o.Tables) // LoadOptions.Tables wins
+		o.Tables = tables
 	}
 	out := &Loaded{Params: cf.Classify()}
 	if err := cf.Refuse(out.Params, o.AcceptUnimplemented); err != nil {

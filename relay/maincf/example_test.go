@@ -1,9 +1,11 @@
 package maincf_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
+	"github.com/mxrelay/mxrelay/lookup"
 	"github.com/mxrelay/mxrelay/relay/maincf"
 )
 
@@ -47,4 +49,29 @@ content_filter = amavis:[127.0.0.1]:10024
 	// line 7: unknown: relay_recipent_maps = hash:/etc/postfix/relay_recipients: unused parameter: Postfix does not know it (did you mean relay_recipient_maps?)
 	// line 8: not implemented: content_filter = amavis:[127.0.0.1]:10024: after-queue content filtering is not implemented: mail would be relayed unscanned
 	// <nil>
+}
+
+// SetList and SetTable configure a File from Go values, as main.cf lines
+// would: the same parameters, read and checked the same way.
+func ExampleFile_SetList() {
+	cf := &maincf.File{}
+	cf.Set("compatibility_level", "3.6")
+	cf.SetList("relay_domains", "example.com", "example.org")
+	cf.SetList("smtpd_recipient_restrictions", "check_recipient_access inline:{ a.example=OK }", "reject_unauth_destination")
+	cf.SetTable("relay_recipient_maps",
+		lookup.NewMap(map[string]string{"alice@example.com": "OK"}),
+		lookup.TableFunc(func(context.Context, string) (string, bool, error) { return "", false, nil }))
+	for _, name := range cf.Names() {
+		v, _ := cf.Raw(name)
+		fmt.Println(name, "=", v)
+	}
+	fmt.Printf("%q\n", cf.List("smtpd_recipient_restrictions"))
+	fmt.Println(len(cf.Tables()), "Go tables")
+	// Output:
+	// compatibility_level = 3.6
+	// relay_domains = example.com, example.org
+	// smtpd_recipient_restrictions = check_recipient_access inline:{ a.example=OK }, reject_unauth_destination
+	// relay_recipient_maps = go:relay_recipient_maps, go:relay_recipient_maps.2
+	// ["check_recipient_access" "inline:{ a.example=OK }" "reject_unauth_destination"]
+	// 2 Go tables
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/mxrelay/mxrelay/lookup"
 )
 
 // File is a Postfix main.cf: the parameters it sets, in file order, with
@@ -45,9 +47,10 @@ type File struct {
 	order      []string
 	warnings   []string
 	read       map[string]bool
-	commands   map[string]bool // master.cf commands; nil: unknown
-	masterRefs map[string]bool // parameters master.cf refers to with $name
-	configDir  string          // the directory Load read main.cf from
+	commands   map[string]bool         // master.cf commands; nil: unknown
+	masterRefs map[string]bool         // parameters master.cf refers to with $name
+	configDir  string                  // the directory Load read main.cf from
+	tables     map[string]lookup.Table // SetTable's tables, by spec
 }
 
 // maxLine caps one physical line of main.cf.
