@@ -6,10 +6,15 @@
 // for example.test on 127.0.0.1:2525 whose recipients are alice@ and
 // bob@example.test, relaying to [127.0.0.1]:2526, where it starts a
 // stand-in primary that prints what it receives unless something already
-// listens there:
+// listens there. From the repository's directory:
 //
 //	go run ./examples/mxrelayd
 //	swaks --server 127.0.0.1:2525 --from you@sender.example --to alice@example.test
+//
+// -listen and -demo-primary choose other ports
+// (go run ./examples/mxrelayd -listen 127.0.0.1:3525 -demo-primary
+// 127.0.0.1:3526). The banner ends with the command that starts the demo
+// again on the same queue, with the flags it was given.
 //
 // With -config it runs a Postfix main.cf (tables given as hash:, cdb:,
 // inline: and the other lookup types):
@@ -244,7 +249,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	}
 	addr := ls[0].Addr().String()
 	if demo {
-		printBanner(stdout, addr, dir, primary, cf, standIn)
+		printBanner(stdout, addr, dir, primary, cf, standIn, restartCommand(fs, dir))
 	} else {
 		var all []string
 		for _, l := range ls {
@@ -288,7 +293,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	return 0
 }
 
-func printBanner(w io.Writer, addr, dir, primary string, cf *maincf.File, standIn *standInPrimary) {
+// restartCommand is the command that starts this mxrelayd again on the
+// same queue: the flags the user passed (-queue set to dir), after
+// "go run ./examples/mxrelayd" when it runs under go run (whose binary is
+// gone once it exits), else the path it was started as.
+func restartCommand(fs *flag.FlagSet, dir string) string {
+	cmd := []string{os.Args[0]}
+	if exe, err := os.Executable(); err != nil || strings.Contains(exe, string(os.PathSeparator)+"go-build") {
+		cmd = []string{"go", "run", "./examples/mxrelayd"}
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name != "queue" {
+			cmd = append(cmd, "-"+f.Name, shellQuote(f.Value.String()))
+		}
+	})
+	return strings.Join(append(cmd, "-queue", shellQuote(dir)), " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./_-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func printBanner(w io.Writer, addr, dir, primary string, cf *maincf.File, standIn *standInPrimary, restart string) {
 	primary = "[" + hostOf(primary) + "]:" + portOf(primary)
 	primaryNote := "an SMTP server already listening there"
 	if standIn != nil {
@@ -312,10 +342,12 @@ or with a few lines of Go:
   err := smtp.SendMail("%s", nil, "you@sender.example",
       []string{"%s"}, []byte("Subject: hello\r\n\r\nIt works.\r\n")) // net/smtp
 
-Stop with Ctrl-C: the queue stays on disk and is delivered at the next start
-(mxrelayd -queue %s).
+Stop with Ctrl-C: the queue stays on disk and is delivered at the next start,
+with the same flags and this queue:
+
+  %s
 `, addr, cf.Get("myhostname"), dir, primary, primaryNote, strings.Join(demoRecipients(), ", "),
-		addr, demoRecipients()[0], addr, demoRecipients()[0], dir)
+		addr, demoRecipients()[0], addr, demoRecipients()[0], restart)
 }
 
 // listening reports whether something accepts TCP connections at addr.

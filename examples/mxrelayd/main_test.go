@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -409,70 +408,6 @@ func TestSmtpSinkPrimary(t *testing.T) {
 		b, _ := os.ReadFile(m[0])
 		return strings.Contains(string(b), "to smtp-sink")
 	})
-}
-
-// TestQuickStart does what the README's quick start says, literally: run
-// mxrelayd with no flags, send with the swaks command the banner prints,
-// see the message at the stand-in primary, stop with SIGTERM.
-func TestQuickStart(t *testing.T) {
-	swaks := testenv.NeedProgram(t, "swaks")
-	for _, a := range []string{"127.0.0.1:2525", "127.0.0.1:2526"} {
-		if listening(a) {
-			t.Fatalf("%s is in use: the quick start needs it free", a)
-		}
-	}
-	bin := filepath.Join(t.TempDir(), "mxrelayd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	var stdout, stderr output
-	cmd := exec.Command(bin)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		if t.Failed() {
-			t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-		}
-	})
-	waitFor(t, "the banner", func() bool { return strings.Contains(stdout.String(), "Send a test message with swaks:") })
-	var swaksLine string
-	for _, l := range strings.Split(stdout.String(), "\n") {
-		if strings.HasPrefix(strings.TrimSpace(l), "swaks ") {
-			swaksLine = strings.TrimSpace(l)
-		}
-	}
-	args := strings.Fields(swaksLine)[1:]
-	if out, err := exec.Command(swaks, args...).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", swaksLine, err, out)
-	}
-	waitFor(t, "the stand-in primary", func() bool {
-		return strings.Contains(stdout.String(), "stand-in primary received a message from <you@sender.example> for <alice@example.test>")
-	})
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("exit after SIGTERM: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("mxrelayd did not stop on SIGTERM")
-	}
-	if !strings.Contains(stdout.String(), "shutting down; the queue stays in") {
-		t.Errorf("no shutdown message:\n%s", stdout.String())
-	}
-	// The demo made its queue directory in the system temporary directory.
-	for _, l := range strings.Split(stdout.String(), "\n") {
-		if f := strings.Fields(l); len(f) == 2 && f[0] == "queue" && strings.Contains(f[1], "mxrelayd-queue-") {
-			os.RemoveAll(f[1])
-		}
-	}
 }
 
 // TestBackupMXWithDNS runs mxrelayd from a main.cf as the backup MX of
