@@ -20,9 +20,10 @@ type KeysAsGiven interface {
 //
 // Postfix folds these keys itself (DICT_FLAG_FOLD_FIX), and so does
 // mxrelay: Open folds for the tables it opens through OpenOptions.Types,
-// and the tables given to policy.Config.Tables, relay.LoadOptions.Tables
-// and transport.RouterConfig.TransportMaps are passed through Folded. Use
-// it yourself only when you call a table directly.
+// and the tables given to policy.Config.Tables, relay.LoadOptions.Tables,
+// maincf.File.SetTable, transport.RouterConfig.TransportMaps and
+// transport.TLSPolicyMap.Tables are passed through Folded. Use it
+// yourself only when you call a table directly (lookup.Search).
 //
 // Folded returns t unchanged when t is nil, one of this package's tables
 // (they fold, or not, as their Postfix type does), already folded, or

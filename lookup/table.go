@@ -22,8 +22,9 @@ import (
 // Keys are folded for tables of your own, as Postfix folds the keys of its
 // fixed-key tables (hash:, cdb:, pgsql:, ldap:...): a TableFunc or any
 // other Table that reaches policy, transport or relay through
-// policy.Config.Tables, relay.LoadOptions.Tables, OpenOptions.Types or
-// transport.RouterConfig.TransportMaps is asked "bob+tag@example.com" and
+// policy.Config.Tables, relay.LoadOptions.Tables, maincf.File.SetTable,
+// OpenOptions.Types, transport.RouterConfig.TransportMaps or
+// transport.TLSPolicyMap.Tables is asked "bob+tag@example.com" and
 // "@example.com" when the client wrote "Bob+tag@Example.COM", so a map of
 // lower-case addresses works (FoldKey: Unicode full case folding, as
 // Postfix with smtputf8_enable = yes). A table that must see keys as

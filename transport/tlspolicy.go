@@ -35,7 +35,8 @@ import (
 // zero TLSPolicy (may).
 type TLSPolicyMap struct {
 	// Tables are searched pattern-major (lookup.Search). Nil: every hop
-	// gets Default.
+	// gets Default. Tables of the caller's receive folded keys
+	// (lookup.Folded).
 	Tables []lookup.Table
 	// Default is the policy of hops not in Tables (Postfix
 	// smtp_tls_security_level; Postfix's own default is none, most
@@ -57,7 +58,11 @@ func (m *TLSPolicyMap) TLSPolicy(ctx context.Context, _ Route, hop Hop) (TLSPoli
 	if !hop.Bracketed && hop.Port == 0 && hop.Network == "" {
 		keys = lookup.AppendDomainKeys(keys[:0], hop.Host, false)
 	}
-	res, found, err := lookup.Search(ctx, m.Tables, keys)
+	tables := make([]lookup.Table, len(m.Tables))
+	for i, t := range m.Tables {
+		tables[i] = lookup.Folded(t) // keys folded for tables of the caller's
+	}
+	res, found, err := lookup.Search(ctx, tables, keys)
 	if err != nil {
 		return TLSPolicy{}, newError("4.3.0", err, "TLS policy lookup for %s failed", key)
 	}

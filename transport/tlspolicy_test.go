@@ -87,6 +87,16 @@ func TestTLSPolicyMap(t *testing.T) {
 	if _, err := broken.TLSPolicy(context.Background(), Route{}, hopOf(t, "example.com")); StatusOf(err) != "4.3.0" || !IsTemporary(err) {
 		t.Fatalf("table failure: %v", err)
 	}
+	// A table of the caller's is asked folded keys, as Postfix asks its
+	// fixed-key tables.
+	var asked []string
+	lower := &TLSPolicyMap{Tables: []lookup.Table{lookup.TableFunc(func(_ context.Context, key string) (string, bool, error) {
+		asked = append(asked, key)
+		return "encrypt", key == "example.com", nil
+	})}}
+	if p, err := lower.TLSPolicy(context.Background(), Route{}, hopOf(t, "Example.COM")); err != nil || p.Level != client.TLSMandatory {
+		t.Errorf("mixed-case hop: %v %v (keys asked %q)", p, err, asked)
+	}
 	// The zero map: may everywhere.
 	if p, err := (&TLSPolicyMap{}).TLSPolicy(context.Background(), Route{}, hopOf(t, "example.com")); err != nil || p.Level != client.TLSOpportunistic {
 		t.Fatalf("zero map: %v %v", p, err)
