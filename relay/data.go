@@ -18,9 +18,13 @@ const (
 	// next hop reading line endings differently would deliver separately.
 	// Postfix 3.7 accepts bare LF by default (smtpd_forbid_bare_newline =
 	// no) and passes bare CR through; refusing both is deliberately
-	// stricter.
+	// stricter. A NUL character is refused too ("550 5.6.0 Error: NUL
+	// character in message"): Postfix passes it on, and a next hop that
+	// drops NULs would read "CRLF NUL . CRLF" as the end of the message.
 	BareReject BareLineEnding = iota
-	// BareNormalize turns every bare CR and bare LF into CRLF, as
+	// BareNormalize turns every bare CR and bare LF into CRLF, and drops
+	// NUL characters (refused by BareReject: a next hop that drops NULs
+	// could see an end of message where there is none), as
 	// Postfix 3.9's "smtpd_forbid_bare_newline = normalize" does for LF.
 	// The stored message then has only CRLF line endings, so the next hop
 	// sees a "." line as data (the client dot-stuffs it), never as the
@@ -134,6 +138,11 @@ func (d *dataReader) Read(p []byte) (int, error) {
 			if d.bare(errBareLF) {
 				d.emitCRLF()
 			}
+		case 0:
+			// A next hop that drops NULs would read "\r\n\x00.\r\n" as
+			// the end of the message: refused, or with BareNormalize
+			// dropped, never passed on.
+			d.bare(errNUL)
 		default:
 			d.emitByte(c)
 		}
@@ -158,6 +167,9 @@ func (d *dataReader) fastCopy(p []byte) int {
 	buf, _ := d.r.Peek(d.r.Buffered())
 	k := len(buf)
 	if i := bytes.IndexByte(buf, '\r'); i >= 0 {
+		k = i
+	}
+	if i := bytes.IndexByte(buf[:k], 0); i >= 0 {
 		k = i
 	}
 	if i := bytes.IndexByte(buf[:k], '\n'); i >= 0 {

@@ -34,6 +34,9 @@ func TestDataReaderLineEndings(t *testing.T) {
 		{in: "a\rb\r\n", reject: errBareCR, normal: "a\r\nb\r\n"},
 		{in: "a\r", reject: errBareCR, normal: "a\r\n"},
 		{in: "a\r\r\n", reject: errBareCR, normal: "a\r\n\r\n"},
+		// NUL: a next hop that drops it would see "\r\n.\r\n".
+		{in: "a\r\n\x00.\r\nMAIL FROM:<x>\r\n", reject: errNUL, normal: "a\r\n.\r\nMAIL FROM:<x>\r\n"},
+		{in: "Subject: x\r\n\r\n" + strings.Repeat("body ", 100) + "\x00tail\r\n", reject: errNUL, normal: "Subject: x\r\n\r\n" + strings.Repeat("body ", 100) + "tail\r\n"},
 	} {
 		got, err := readData(tc.in, DataLimits{})
 		if tc.reject != nil {

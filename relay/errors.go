@@ -72,6 +72,7 @@ var (
 	errTooManyHops  = newError(554, "5.4.0", "Error: too many hops")
 	errBareLF       = newError(550, "5.5.2", "Error: bare <LF> received")
 	errBareCR       = newError(550, "5.5.2", "Error: bare <CR> received")
+	errNUL          = newError(550, "5.6.0", "Error: NUL character in message")
 	errQueueWrite   = newError(451, "4.3.0", "Error: queue file write error")
 	errTooManyRcpts = newError(452, "4.5.3", "Error: too many recipients")
 	errSizeLimit    = newError(552, "5.3.4", "Message size exceeds fixed limit")
