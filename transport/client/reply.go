@@ -14,8 +14,9 @@ import (
 // a protocol error: the session is abandoned and the caller tries the next
 // address, as for a lost connection.
 const (
-	// MaxReplyLineLength caps one reply line, excluding CRLF. Default 2048,
-	// as Postfix line_length_limit.
+	// MaxReplyLineLength is what is kept of one reply line, excluding
+	// CRLF: a longer line is cut there and the rest skipped, as Postfix's
+	// smtp_get does with line_length_limit (2048).
 	MaxReplyLineLength = 2048
 	// MaxReplyLines caps the lines of one multi-line reply (an EHLO reply
 	// with every extension Postfix offers has about 12).
@@ -196,10 +197,14 @@ func readReply(br *bufio.Reader) (Reply, error) {
 	total, kept, lines := 0, 0, 0
 	for {
 		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// As Postfix's smtp_get with line_length_limit: the line is
+			// cut and the rest of it skipped, not refused.
+			line = append([]byte(nil), line...)
+			err = skipRest(br)
+			line = append(line, '\n')
+		}
 		if err != nil {
-			if errors.Is(err, bufio.ErrBufferFull) {
-				return Reply{}, fmt.Errorf("%w: line longer than %d bytes", ErrMalformedReply, MaxReplyLineLength)
-			}
 			if errors.Is(err, io.EOF) && (len(line) > 0 || lines > 0) {
 				err = io.ErrUnexpectedEOF
 			}
@@ -210,7 +215,7 @@ func readReply(br *bufio.Reader) (Reply, error) {
 			line = line[:n-1]
 		}
 		if len(line) > MaxReplyLineLength {
-			return Reply{}, fmt.Errorf("%w: line longer than %d bytes", ErrMalformedReply, MaxReplyLineLength)
+			line = line[:MaxReplyLineLength]
 		}
 		total += len(line)
 		if total > MaxReplySize {
@@ -241,6 +246,26 @@ func readReply(br *bufio.Reader) (Reply, error) {
 		r.Enhanced = c
 	}
 	return r, nil
+}
+
+// maxReplyLineSkipped bounds what is read and dropped of one overlong
+// reply line before the reply is called malformed.
+const maxReplyLineSkipped = 4 << 20
+
+// skipRest reads and drops the rest of a line, up to and including LF.
+func skipRest(br *bufio.Reader) error {
+	skipped := 0
+	for {
+		b, err := br.ReadSlice('\n')
+		skipped += len(b)
+		if skipped > maxReplyLineSkipped {
+			return fmt.Errorf("%w: line longer than %d bytes", ErrMalformedReply, maxReplyLineSkipped)
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		return err
+	}
 }
 
 func parseReplyLine(line []byte) (code int, more bool, text string, err error) {

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"reflect"
@@ -45,7 +46,6 @@ func TestParseReplyMalformed(t *testing.T) {
 		"250-a\r\n", // continuation without end
 		"250-a\r\n251 b\r\n",
 		"250 a\r\n250 b\r\n", // trailing second reply
-		"250 " + strings.Repeat("a", MaxReplyLineLength) + "\r\n",
 		strings.Repeat("250-a\r\n", MaxReplyLines) + "250 a\r\n",
 		strings.Repeat("250-"+strings.Repeat("x", 2000)+"\r\n", 40) + "250 a\r\n",
 	} {
@@ -166,5 +166,24 @@ func TestReplyTextKept(t *testing.T) {
 		"250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n"
 	if r, err := ParseReply(ehlo); err != nil || len(r.Lines) != 11 {
 		t.Fatalf("EHLO reply: %v %v", r.Lines, err)
+	}
+}
+
+// TestParseReplyLongLine: a reply line longer than line_length_limit is
+// cut there and the rest skipped, as Postfix's smtp_get does: a 1 MiB 250
+// is still a 250 (taken as malformed, the message would be sent again).
+func TestParseReplyLongLine(t *testing.T) {
+	for _, n := range []int{MaxReplyLineLength - 3, MaxReplyLineLength + 1, 1 << 20} {
+		in := "250 " + strings.Repeat("a", n) + "\r\n"
+		br := bufio.NewReaderSize(strings.NewReader(in), MaxReplyLineLength+16)
+		r, err := readReply(br)
+		if err != nil || r.Code != 250 || len(r.Lines[0]) != min(n, MaxReplyLineLength-4) {
+			t.Errorf("%d bytes: %d, %d bytes kept, %v", n, r.Code, len(r.Lines), err)
+		}
+	}
+	// A line without end is still refused, past 4 MiB.
+	in := "250 " + strings.Repeat("a", 5<<20)
+	if _, err := readReply(bufio.NewReaderSize(strings.NewReader(in), MaxReplyLineLength+16)); err == nil {
+		t.Error("5 MiB without a line end accepted")
 	}
 }
