@@ -119,3 +119,13 @@ func (c *Conn) CloseWrite() error {
 	}
 	return errors.New("proxyproto: the connection cannot close its writing side")
 }
+
+// Buffered returns the number of bytes that came with the header and
+// have not been read yet: an SMTP server that looks for commands sent
+// ahead of time (reject_unauth_pipelining) counts them.
+func (c *Conn) Buffered() int {
+	if c.r == nil {
+		return 0
+	}
+	return c.r.Buffered()
+}

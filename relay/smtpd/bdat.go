@@ -65,6 +65,9 @@ func (c *conn) bdatCmd(ctx context.Context, arg string) *Reply {
 	b := &bdatReader{c: c, ctx: ctx, remaining: n, chunk: n, last: last}
 	r := c.sess.Message(ctx, b)
 	switch {
+	case errors.Is(b.err, errChunkRefused):
+		// A later chunk was refused: the message is dropped.
+		return c.refuseTransfer(ctx, b.refusedBytes, b.refusedLast, b.refusal)
 	case errors.Is(b.err, ErrAborted):
 		// A command ended the transfer: the message is dropped, and
 		// the command runs now.
@@ -159,8 +162,12 @@ type bdatReader struct {
 	last      bool  // the current chunk is the last
 	total     int64 // message bytes so far
 	endsLF    bool  // the text so far ends with LF
-	err       error // sticky: ErrAborted, or the connection's error
+	err       error // sticky: ErrAborted, errChunkRefused, or the connection's error
 	pending   string
+
+	refusal      *Reply // why a later chunk was refused
+	refusedBytes int64  // its size, to drop
+	refusedLast  bool   // it was the LAST one
 }
 
 // Read implements io.Reader.
@@ -193,9 +200,16 @@ func (b *bdatReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// errChunkRefused ends a transfer whose next chunk the engine refused
+// (bdatReader.refusal says why): the message is dropped.
+var errChunkRefused = errors.New("smtpd: chunk refused")
+
 // next acknowledges the chunk just read and reads commands until the
-// next BDAT: NOOP is answered, MAIL, RCPT and DATA are refused as
-// Postfix refuses them during a transfer, anything else ends it.
+// next BDAT. NOOP, ETRN, AUTH, unknown commands and commands that fail
+// are answered as anywhere else; MAIL, RCPT and DATA are refused as
+// Postfix refuses them during a transfer; RSET, QUIT, HELO/EHLO and
+// STARTTLS end it (the message is dropped) and run after. Shutdown ends
+// the wait with 421, as for an idle session.
 func (b *bdatReader) next() error {
 	c := b.c
 	c.send(reply(250, "2.0.0", "Ok: "+strconv.FormatInt(b.chunk, 10)+" bytes"))
@@ -205,19 +219,33 @@ func (b *bdatReader) next() error {
 				return err
 			}
 		}
+		if b.ctx.Err() != nil {
+			c.quit = true
+			c.send(reply(421, "4.3.2", "Service shutting down"))
+			return ErrAborted
+		}
 		if c.errors >= c.cfg.HardErrorLimit {
-			b.pending = "QUIT" // ends the session with the error limit's 421
 			c.quit = true
 			c.send(reply(421, "4.7.0", c.cfg.Hostname+" Error: too many errors"))
 			return ErrAborted
 		}
-		line, err := c.readLine(c.cfg.MaxLine)
+		line, err := c.readCommand(b.ctx)
 		if err != nil {
+			if b.ctx.Err() != nil {
+				c.quit = true
+				c.send(reply(421, "4.3.2", "Service shutting down"))
+				return ErrAborted
+			}
 			return err
 		}
 		verb, arg := splitVerb(line)
-		switch strings.ToUpper(verb) {
-		case "BDAT":
+		name := ""
+		if cmd := lookupCommand(verb); cmd != nil {
+			name = cmd.name
+		}
+		arg = strings.Trim(arg, " \t")
+		switch {
+		case name == "BDAT":
 			n, last, ok := bdatArgs(arg)
 			if !ok {
 				c.quit = true
@@ -229,33 +257,38 @@ func (b *bdatReader) next() error {
 				continue
 			}
 			if r := c.chunkTooBig(b.total, n); r != nil {
-				if r := c.dropChunk(n, r); r != nil {
-					c.result(r)
-				}
-				if c.quit {
-					return io.ErrUnexpectedEOF
-				}
-				continue
+				// The message cannot be stored whole: it is dropped, and
+				// the chunks up to LAST are refused.
+				b.refusal, b.refusedBytes, b.refusedLast = r, n, last
+				return errChunkRefused
 			}
 			b.remaining, b.chunk, b.last = n, n, last
 			return nil
-		case "MAIL", "RCPT", "DATA":
-			c.result(reply(503, "5.5.1", "Error: "+strings.ToUpper(verb)+" after BDAT"))
-		case "RSET", "QUIT", "HELO", "EHLO", "STARTTLS", "AUTH", "XCLIENT", "XFORWARD":
+		case name == "MAIL" || name == "RCPT" || name == "DATA":
+			c.result(reply(503, "5.5.1", "Error: "+name+" after BDAT"))
+		case name == "RSET" && arg == "", name == "QUIT",
+			(name == "HELO" || name == "EHLO") && arg != "",
+			name == "STARTTLS" && arg == "" && c.cfg.TLS != nil && !c.tlsReady && !c.cfg.discarded("STARTTLS"):
 			// These end the transaction: the message is dropped and the
 			// command runs after.
 			b.pending = line
 			return ErrAborted
-		case "VRFY":
-			// Answered without the Session, which is busy receiving.
-			if c.cfg.DisableVRFY {
+		case name == "VRFY":
+			// Answered without the Session, which is busy receiving; a
+			// junk command like any VRFY.
+			c.countJunk()
+			switch {
+			case c.cfg.DisableVRFY:
 				c.result(reply(502, "5.5.1", "VRFY command is disabled"))
-			} else {
-				c.send(reply(252, "2.0.0", strings.TrimSpace(arg)))
+			case arg == "":
+				c.result(reply(501, "5.5.4", "Syntax: VRFY address [SMTPUTF8]"))
+			default:
+				c.send(reply(252, "2.0.0", arg))
 			}
 		default:
-			// NOOP, ETRN (refused inside a transaction), unknown
-			// commands: answered as anywhere else.
+			// NOOP, ETRN (refused inside a transaction), AUTH, XCLIENT,
+			// unknown commands, and the above with bad syntax: answered as
+			// anywhere else.
 			c.command(b.ctx, line)
 			if c.quit {
 				return io.ErrUnexpectedEOF

@@ -57,6 +57,10 @@ func (c *conn) command(ctx context.Context, line string) {
 		return
 	}
 	if !c.cfg.NoSMTPUTF8 && !utf8.ValidString(line) {
+		if cmd := lookupCommand(verb); cmd != nil {
+			c.result(c.skipChunk(cmd, arg, reply(500, "5.5.2", "Error: bad UTF-8 syntax")))
+			return
+		}
 		c.result(reply(500, "5.5.2", "Error: bad UTF-8 syntax"))
 		return
 	}
@@ -86,19 +90,39 @@ func (c *conn) command(ctx context.Context, line string) {
 		}
 	}
 	if cmd.flags&flagJunk != 0 {
-		// As smtpd.c: "junk_cmds++ > var_smtpd_junk_cmd_limit".
-		if c.junk > c.cfg.JunkCommandLimit {
-			c.errors++
-		}
-		c.junk++
+		c.countJunk()
 	}
 	if c.cfg.RequireTLS && !c.tlsReady && cmd.flags&flagPreTLS == 0 {
-		c.result(reply(530, "5.7.0", "Must issue a STARTTLS command first"))
+		c.result(c.skipChunk(cmd, arg, reply(530, "5.7.0", "Must issue a STARTTLS command first")))
 		return
 	}
 	if r := cmd.run(c, ctx, strings.Trim(arg, " \t")); r != nil {
 		c.result(r)
 	}
+}
+
+// countJunk counts a junk command (HELO, EHLO, NOOP, RSET, VRFY, ETRN):
+// past JunkCommandLimit each is an error, as smtpd.c's
+// "junk_cmds++ > var_smtpd_junk_cmd_limit".
+func (c *conn) countJunk() {
+	if c.junk > c.cfg.JunkCommandLimit {
+		c.errors++
+	}
+	c.junk++
+}
+
+// skipChunk answers a BDAT refused before it ran: its chunk is read and
+// dropped, so that the chunk's bytes are not read as commands.
+func (c *conn) skipChunk(cmd *command, arg string, r *Reply) *Reply {
+	if cmd.name != "BDAT" {
+		return r
+	}
+	n, _, ok := bdatArgs(strings.Trim(arg, " \t"))
+	if !ok {
+		c.quit = true
+		return r
+	}
+	return c.dropChunk(n, r) // nil when the chunk is too big to read: the reply is sent, the session ends
 }
 
 // forbidden reports whether an unknown verb is one of Postfix's default

@@ -75,17 +75,34 @@ func TestBDATAbortedByRSET(t *testing.T) {
 }
 
 // TestBDATSizeOverflow: a chunk that would pass SizeLimit is read and
-// refused (the session goes on); one near the int64 limit is refused
-// without overflowing, and, since it cannot be read, the session ends.
+// refused, and the message with it: the later chunks are dropped ("551
+// 5.0.0 Discarded") up to LAST, nothing is stored, and the next
+// transaction starts clean. A chunk size near the int64 limit is refused
+// without overflowing and, since it cannot be read, ends the session.
 func TestBDATSizeOverflow(t *testing.T) {
-	_, nc, r, _ := dialEngine(t, Config{SizeLimit: 1000})
+	fs, nc, r, _ := dialEngine(t, Config{SizeLimit: 1000})
 	replies(t, r, 1)
-	io.WriteString(nc, "EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 1\r\nx")
+	io.WriteString(nc, "EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<old@d>\r\nBDAT 3\r\nabc")
 	replies(t, r, 4)
-	io.WriteString(nc, "BDAT 1000\r\n"+strings.Repeat("y", 1000)+"NOOP\r\n")
-	if got := replies(t, r, 2); got[0] != "552 5.3.4 Chunk exceeds message size limit" || got[1] != "250 2.0.0 Ok" {
-		t.Errorf("got %q", got)
+	io.WriteString(nc, "BDAT 1000\r\n"+strings.Repeat("y", 1000)+"NOOP\r\nBDAT 3 LAST\r\nxyz")
+	got := replies(t, r, 3)
+	want := []string{"552 5.3.4 Chunk exceeds message size limit", "250 2.0.0 Ok", "551 5.0.0 Discarded 3 bytes after earlier error"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("got %q\nwant %q", got, want)
 	}
+	// A LAST chunk too big ends the transaction too: the next one is new.
+	io.WriteString(nc, "MAIL FROM:<a@b>\r\nRCPT TO:<old@d>\r\nBDAT 3\r\nabcBDAT 1000 LAST\r\n"+strings.Repeat("y", 1000))
+	replies(t, r, 4)
+	io.WriteString(nc, "MAIL FROM:<new@b>\r\nRCPT TO:<new@d>\r\nBDAT 5 LAST\r\nhello")
+	got = replies(t, r, 3)
+	if got[0] != "250 2.1.0 Ok" || got[2] != "250 2.0.0 Ok: 7 bytes queued as 1234" {
+		t.Errorf("the transaction after a refused LAST chunk: %q", got)
+	}
+	if _, _, messages := fs.snapshot(); len(messages) != 1 || messages[0] != "hello" {
+		t.Errorf("stored %q, want only the last message", messages)
+	}
+	io.WriteString(nc, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 1\r\nx")
+	replies(t, r, 3)
 	io.WriteString(nc, "BDAT 9223372036854775807\r\n")
 	if got := replies(t, r, 1); got[0] != "552 5.3.4 Chunk exceeds message size limit" {
 		t.Errorf("got %q", got)
@@ -175,5 +192,46 @@ func waitGoroutines(t *testing.T, before int) {
 	if n := runtime.NumGoroutine(); n > before+2 {
 		buf := make([]byte, 1<<16)
 		t.Errorf("%d goroutines left running (%d before):\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// TestBDATWaitBounded: between chunks, VRFY counts as a junk command and
+// Shutdown ends the wait with 421, so a transfer cannot be held open.
+func TestBDATWaitBounded(t *testing.T) {
+	_, nc, r, _ := dialEngine(t, Config{JunkCommandLimit: 1, HardErrorLimit: 2})
+	replies(t, r, 1)
+	io.WriteString(nc, "EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 1\r\nx")
+	replies(t, r, 4)
+	var last string
+	for range 10 {
+		io.WriteString(nc, "VRFY u@d\r\n")
+		got := replies(t, r, 1)
+		if last = got[0]; strings.HasPrefix(last, "421") {
+			break
+		}
+	}
+	if last != "421 4.7.0 mx.example.net Error: too many errors" {
+		t.Errorf("VRFY between chunks never hit the limit: last %q", last)
+	}
+
+	_, nc, r, cancel := dialEngine(t, Config{})
+	replies(t, r, 1)
+	io.WriteString(nc, "EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 1\r\nx")
+	replies(t, r, 4)
+	cancel()
+	if got := replies(t, r, 1); got[0] != "421 4.3.2 Service shutting down" {
+		t.Errorf("Shutdown between chunks: %q", got)
+	}
+}
+
+// TestRefusedBDATSkipsChunk: a BDAT refused before it runs (TLS required)
+// has its chunk read and dropped, not read as commands.
+func TestRefusedBDATSkipsChunk(t *testing.T) {
+	_, nc, r, _ := dialEngine(t, Config{RequireTLS: true})
+	replies(t, r, 1)
+	io.WriteString(nc, "EHLO c\r\nBDAT 10\r\nSubject:\r\nNOOP\r\n")
+	got := replies(t, r, 3)
+	if got[1] != "530 5.7.0 Must issue a STARTTLS command first" || got[2] != "250 2.0.0 Ok" {
+		t.Errorf("got %q", got)
 	}
 }

@@ -4,13 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"runtime/debug"
-	"sync/atomic"
+	"sync"
 	"time"
 )
 
@@ -44,7 +45,9 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn, client *Client) {
 	c.r = bufio.NewReaderSize(deadlineReader{c}, 4096)
 	c.w = bufio.NewWriterSize(nc, 4096)
 	stop := context.AfterFunc(ctx, func() {
-		if c.idle.Load() {
+		c.dl.Lock()
+		defer c.dl.Unlock()
+		if c.idle {
 			nc.SetReadDeadline(time.Unix(1, 0))
 		}
 	})
@@ -100,16 +103,20 @@ type conn struct {
 	client Client
 	sess   Session
 
-	idle        atomic.Bool // waiting for a command: Shutdown may cut it
-	mail        bool        // a MAIL FROM was accepted
-	rcpts       int         // recipients accepted in this transaction
-	overshoot   int         // recipients refused for RecipientLimit in this transaction
-	errors      int         // error replies so far
-	junk        int         // HELO, EHLO, NOOP, RSET, VRFY, ETRN so far
-	bdatDiscard bool        // a chunk of this message was refused: the others are dropped until LAST
-	pending     string      // a command read inside a BDAT transfer, to run next
-	quit        bool        // end the session after this reply
-	tlsReady    bool        // STARTTLS done
+	// dl guards idle and the read deadline changes that depend on it, so
+	// that Shutdown's cut of an idle session cannot land on a read of
+	// message text.
+	dl          sync.Mutex
+	idle        bool   // waiting for a command: Shutdown may cut it
+	mail        bool   // a MAIL FROM was accepted
+	rcpts       int    // recipients accepted in this transaction
+	overshoot   int    // recipients refused for RecipientLimit in this transaction
+	errors      int    // error replies so far
+	junk        int    // HELO, EHLO, NOOP, RSET, VRFY, ETRN so far
+	bdatDiscard bool   // a chunk of this message was refused: the others are dropped until LAST
+	pending     string // a command read inside a BDAT transfer, to run next
+	quit        bool   // end the session after this reply
+	tlsReady    bool   // STARTTLS done
 }
 
 // serve runs the session.
@@ -167,20 +174,56 @@ func (c *conn) serve(ctx context.Context) {
 }
 
 // pendingInput reports whether the client has sent bytes not read yet:
-// in the buffer, or in the socket (socketHasInput).
+// in this buffer, in a wrapper's (a TLS record already received, bytes
+// that came with a PROXY header), or in the socket, checked without
+// waiting, as Postfix's smtpd peeks.
 func (c *conn) pendingInput() bool {
-	return c.r.Buffered() > 0 || socketHasInput(c.nc)
+	if c.r.Buffered() > 0 {
+		return true
+	}
+	if _, isTLS := c.nc.(*tls.Conn); isTLS {
+		return c.peekNow()
+	}
+	if b, ok := c.nc.(interface{ Buffered() int }); ok && b.Buffered() > 0 {
+		return true
+	}
+	return socketHasInput(c.nc)
+}
+
+// peekNow peeks with a deadline already passed: what a wrapper holds is
+// returned, nothing is waited for (crypto/tls survives the timeout).
+func (c *conn) peekNow() bool {
+	c.dl.Lock()
+	c.idle = true // deadlineReader must not extend the deadline
+	c.nc.SetReadDeadline(time.Unix(1, 0))
+	c.dl.Unlock()
+	_, err := c.r.Peek(1)
+	c.dl.Lock()
+	c.idle = false
+	c.nc.SetReadDeadline(c.cfg.Now().Add(c.cfg.Timeout))
+	c.dl.Unlock()
+	return err == nil
 }
 
 // readCommand reads one command line, without its line ending.
 func (c *conn) readCommand(ctx context.Context) (string, error) {
-	c.nc.SetReadDeadline(c.cfg.Now().Add(c.cfg.Timeout))
-	c.idle.Store(true)
-	defer c.idle.Store(false)
+	c.setIdle(true)
+	defer c.setIdle(false)
 	if ctx.Err() != nil && c.r.Buffered() == 0 {
 		return "", ctx.Err()
 	}
 	return c.readLine(c.cfg.MaxLine)
+}
+
+// setIdle marks the wait for a command (with a fresh read deadline) or
+// its end.
+func (c *conn) setIdle(idle bool) {
+	c.dl.Lock()
+	defer c.dl.Unlock()
+	if idle {
+		c.nc.SetReadDeadline(c.cfg.Now().Add(c.cfg.Timeout))
+	}
+	c.idle = idle
 }
 
 // readLine reads a line ending in LF (a CR before it is removed). As
@@ -229,6 +272,9 @@ func (c *conn) flush() error {
 // result sends the reply to a command, counting an error reply, and
 // delays it past the soft error limit, as Postfix's smtpd does.
 func (c *conn) result(r *Reply) {
+	if r == nil {
+		return
+	}
 	if r.Failed() {
 		c.errors++
 		if c.errors >= c.cfg.SoftErrorLimit && c.cfg.ErrorSleep > 0 {
@@ -258,8 +304,11 @@ func (c *conn) illegalPipelining(cmd string) {
 type deadlineReader struct{ c *conn }
 
 func (d deadlineReader) Read(p []byte) (int, error) {
-	if !d.c.idle.Load() {
+	d.c.dl.Lock()
+	if !d.c.idle {
 		d.c.nc.SetReadDeadline(d.c.cfg.Now().Add(d.c.cfg.Timeout))
 	}
-	return d.c.nc.Read(p)
+	nc := d.c.nc
+	d.c.dl.Unlock()
+	return nc.Read(p)
 }
