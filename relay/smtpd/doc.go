@@ -20,7 +20,14 @@
 //   - Error accounting: smtpd_soft_error_limit, smtpd_hard_error_limit,
 //     smtpd_junk_command_limit, smtpd_error_sleep_time, smtpd_timeout.
 //   - Pipelining: commands sent ahead of time where RFC 2920 does not
-//     allow it set Client.IllegalPipelining, for reject_unauth_pipelining.
+//     allow it set Client.IllegalPipelining, for reject_unauth_pipelining
+//     (what is buffered, in a TLS record or in the socket counts, and
+//     talk before the greeting), or end the session
+//     (smtpd_forbid_unauth_pipelining).
+//   - Shutdown (the context of ServeConn ends): a session waiting for a
+//     command, or for the next chunk of a BDAT transfer, is told "421
+//     4.3.2 Service shutting down"; a DATA transfer is received and
+//     answered first.
 //
 // Deliberate differences from Postfix: HELO or EHLO is always required
 // before MAIL (as smtpd_helo_required = yes); a bare LF does not end a
