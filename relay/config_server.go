@@ -91,7 +91,12 @@ func serverConfig(r *reader) ServerConfig {
 	if perClient == 0 {
 		perClient = -1 // Postfix: 0 means no limit
 	}
+	stress := &reader{cf: r.cf.UnderStress()}
+	defer func() { r.fail(stress.err()) }()
 	return ServerConfig{
+		StressTimeout:           stress.duration("smtpd_timeout"),
+		StressHardErrorLimit:    stress.positive("smtpd_hard_error_limit"),
+		StressJunkCommandLimit:  stress.positive("smtpd_junk_command_limit"),
 		Timeout:                 r.duration("smtpd_timeout"),
 		MaxConnectionsPerClient: perClient,
 		Banner:                  r.str("smtpd_banner"),

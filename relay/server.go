@@ -25,9 +25,19 @@ type ServerConfig struct {
 	// and each reply write. Default 300s, as Postfix smtpd_timeout.
 	Timeout time.Duration
 	// MaxConnections caps simultaneous connections; more wait to be
-	// accepted, as Postfix's process limit makes them wait. Default 100,
-	// as Postfix default_process_limit.
+	// accepted, as Postfix's process limit makes them wait. Default 2000:
+	// deliberately far above Postfix's default_process_limit (100), since
+	// an idle session costs tens of kilobytes here, not a process
+	// (BENCHMARKS.md). From 80% of it on, new sessions get the stress
+	// limits below, as Postfix's smtpd under stress.
 	MaxConnections int
+	// StressTimeout, StressHardErrorLimit and StressJunkCommandLimit are
+	// the limits of a session that starts under stress. Defaults 10s, 1
+	// and 1, the ${stress?...} values of Postfix's smtpd_timeout,
+	// smtpd_hard_error_limit and smtpd_junk_command_limit.
+	StressTimeout          time.Duration
+	StressHardErrorLimit   int
+	StressJunkCommandLimit int
 	// MaxConnectionsPerClient caps simultaneous connections from one IP
 	// address; more are answered "421 4.7.0 HOSTNAME Error: too many
 	// connections from ADDR" and closed. Default 50, as Postfix
@@ -113,7 +123,7 @@ func NewServer(c ServerConfig) (*Server, error) {
 		c.Timeout = 300 * time.Second
 	}
 	if c.MaxConnections <= 0 {
-		c.MaxConnections = 100
+		c.MaxConnections = DefaultMaxConnections
 	}
 	if c.MaxConnectionsPerClient == 0 {
 		c.MaxConnectionsPerClient = 50
@@ -149,6 +159,10 @@ func NewServer(c ServerConfig) (*Server, error) {
 		RequireTLS:              c.RequireTLS,
 		ForbidUnauthPipelining:  c.ForbidUnauthPipelining,
 		RecipientLimit:          mc.RecipientLimit,
+		Stressed:                s.stressed,
+		StressTimeout:           c.StressTimeout,
+		StressHardErrorLimit:    c.StressHardErrorLimit,
+		StressJunkCommandLimit:  c.StressJunkCommandLimit,
 		RecipientOvershootLimit: c.RecipientOvershootLimit,
 		NoSMTPUTF8:              c.NoSMTPUTF8,
 		MaxLine:                 c.MaxLine,
@@ -156,6 +170,14 @@ func NewServer(c ServerConfig) (*Server, error) {
 		Now:                     mc.Now,
 	})
 	return s, nil
+}
+
+// DefaultMaxConnections is ServerConfig.MaxConnections' default.
+const DefaultMaxConnections = 2000
+
+// stressed reports whether 80% of the connection slots are taken.
+func (s *Server) stressed() bool {
+	return len(s.slots)*5 >= cap(s.slots)*4
 }
 
 // ListenAndServe listens on addr ("127.0.0.1:25") and serves; see Serve.

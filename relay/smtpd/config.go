@@ -72,6 +72,18 @@ type Config struct {
 	// NoSMTPUTF8 does not announce SMTPUTF8 and refuses the SMTPUTF8
 	// parameter, as Postfix smtputf8_enable = no.
 	NoSMTPUTF8 bool
+	// Stressed, when set, is asked at the start of each session whether
+	// the server is under stress (near its connection limit); a stressed
+	// session gets StressTimeout, StressHardErrorLimit and
+	// StressJunkCommandLimit, as Postfix's smtpd under stress=yes.
+	Stressed func() bool
+	// StressTimeout, StressHardErrorLimit and StressJunkCommandLimit are
+	// the limits of a stressed session. Defaults 10s, 1 and 1, Postfix's
+	// ${stress?...} defaults of smtpd_timeout, smtpd_hard_error_limit and
+	// smtpd_junk_command_limit.
+	StressTimeout          time.Duration
+	StressHardErrorLimit   int
+	StressJunkCommandLimit int
 	// Logger receives one line per session event worth an admin's eyes
 	// (improper pipelining, error limits, timeouts, TLS failures). Nil
 	// discards.
@@ -107,6 +119,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.JunkCommandLimit <= 0 {
 		c.JunkCommandLimit = 100
+	}
+	if c.StressTimeout <= 0 {
+		c.StressTimeout = 10 * time.Second
+	}
+	if c.StressHardErrorLimit <= 0 {
+		c.StressHardErrorLimit = 1
+	}
+	if c.StressJunkCommandLimit <= 0 {
+		c.StressJunkCommandLimit = 1
 	}
 	if c.ErrorSleep == 0 {
 		c.ErrorSleep = time.Second

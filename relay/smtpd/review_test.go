@@ -235,3 +235,15 @@ func TestRefusedBDATSkipsChunk(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+// TestStressLimits: a session that starts while the server is stressed
+// gets Postfix's stress limits: one error ends it.
+func TestStressLimits(t *testing.T) {
+	_, nc, r, _ := dialEngine(t, Config{HardErrorLimit: 20, Stressed: func() bool { return true }})
+	replies(t, r, 1)
+	io.WriteString(nc, "BOGUS\r\n")
+	got := replies(t, r, 2)
+	if got[1] != "421 4.7.0 mx.example.net Error: too many errors" {
+		t.Errorf("got %q", got)
+	}
+}

@@ -36,6 +36,14 @@ func NewServer(b Backend, c Config) *Server {
 // addresses (from a PROXY header); nil: nc's own.
 func (s *Server) ServeConn(ctx context.Context, nc net.Conn, client *Client) {
 	c := &conn{s: s, cfg: &s.cfg, nc: nc}
+	if s.cfg.Stressed != nil && s.cfg.Stressed() {
+		// The server is near its connection limit: this session gets
+		// Postfix's stress limits (smtpd_timeout 10s, one error, one junk
+		// command), as smtpd does when master(8) runs it with stress=yes.
+		cfg := s.cfg
+		cfg.Timeout, cfg.HardErrorLimit, cfg.JunkCommandLimit = cfg.StressTimeout, cfg.StressHardErrorLimit, cfg.StressJunkCommandLimit
+		c.cfg = &cfg
+	}
 	if client != nil {
 		c.client = *client
 	} else {
