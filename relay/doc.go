@@ -155,7 +155,7 @@
 //     syntax exactly (Postfix also takes runs of spaces and bare LF).
 //   - Server accepts up to 2,000 connections (ServerConfig.MaxConnections),
 //     not Postfix's default_process_limit of 100: an idle session costs
-//     about 7 KB here, not a process, and 100 slots are what a few
+//     about 7 to 8 KB here, not a process, and 100 slots are what a few
 //     hostile clients fill. From 80% of the limit on, new sessions get
 //     the stress limits of Postfix's smtpd (the ${stress?...} values of
 //     smtpd_timeout, smtpd_hard_error_limit, smtpd_junk_command_limit).
