@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/net/idna"
 )
 
 // Resolver is what transport needs from the DNS. *DNS implements it on
@@ -307,6 +308,17 @@ func IsDNSTemporary(err error) bool {
 func (d *DNS) lookup(ctx context.Context, name string, qtype uint16) ([]dns.RR, error) {
 	tname := dns.TypeToString[qtype]
 	orig := strings.TrimSuffix(name, ".")
+	if !isASCII(name) {
+		// DNS knows A-labels only: "bücher.example" is asked as
+		// "xn--bcher-kva.example", and a lookalike that matching folded to
+		// an ASCII relay domain ("victim.teſt") is asked as that domain
+		// (UTS #46 mapping), so routing and DNS agree.
+		a, err := idna.Lookup.ToASCII(strings.TrimSuffix(name, "."))
+		if err != nil {
+			return nil, &DNSError{Name: orig, Type: tname, Kind: DNSMalformed, Err: fmt.Errorf("bad domain name: %v", err)}
+		}
+		name = a
+	}
 	if _, ok := dns.IsDomainName(name); !ok || name == "" || len(name) > 253 {
 		return nil, &DNSError{Name: orig, Type: tname, Kind: DNSMalformed, Err: errors.New("bad domain name")}
 	}
@@ -329,6 +341,15 @@ func (d *DNS) lookup(ctx context.Context, name string, qtype uint16) ([]dns.RR, 
 		cur = target
 	}
 	return nil, &DNSError{Name: orig, Type: tname, Kind: DNSMalformed, Err: errors.New("CNAME chain too long")}
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // cached answers from the cache or the network. A non-empty target means
