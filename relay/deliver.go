@@ -46,7 +46,7 @@ func (r *MX) run(claimCtx, deliverCtx context.Context) error {
 					if claimCtx.Err() != nil {
 						return
 					}
-					r.log.Error("queue claim failed", "err", err)
+					r.logFailure("queue claim failed", "err", err)
 					sleepCtx(claimCtx, time.Second)
 					continue
 				}
@@ -139,7 +139,7 @@ func (r *MX) process(ctx context.Context, d *queue.Delivery) {
 			defer release()
 		}
 		if err != nil {
-			r.log.Error("cannot read queued message", "queue_id", env.ID, "err", err)
+			r.logFailure("cannot read queued message", "queue_id", env.ID, "err", err)
 			for _, g := range groups {
 				for _, i := range g.idx {
 					results[i] = &attemptResult{tried: true, res: transport.RecipientResult{
@@ -181,7 +181,7 @@ func (r *MX) process(ctx context.Context, d *queue.Delivery) {
 	}
 	rep, err := r.c.Queue.Done(ctx, d, outcomes)
 	if err != nil {
-		r.log.Error("cannot record delivery outcome", "queue_id", env.ID, "err", err)
+		r.logFailure("cannot record delivery outcome", "queue_id", env.ID, "err", err)
 		return
 	}
 	r.logAttempts(rep, d.Attempt, results)
@@ -391,7 +391,7 @@ func (r *MX) notify(ctx context.Context, d *queue.Delivery, rep queue.Report, re
 		}
 		if err := r.sendDSN(ctx, env, k.kind, k.idx, results); err != nil {
 			ok = false
-			r.log.Error("cannot queue a delivery status notification", "queue_id", env.ID, "kind", k.kind.String(), "err", err)
+			r.logFailure("cannot queue a delivery status notification", "queue_id", env.ID, "kind", k.kind.String(), "err", err)
 		}
 	}
 	if !ok {
@@ -402,12 +402,12 @@ func (r *MX) notify(ctx context.Context, d *queue.Delivery, rep queue.Report, re
 	// dying from here on sends no DSN twice.
 	done := append(append(append([]int(nil), rep.Failed...), rep.Expired...), rep.Delivered...)
 	if err := r.c.Queue.MarkNotified(ctx, d, done); err != nil {
-		r.log.Error("cannot record that senders were notified", "queue_id", env.ID, "err", err)
+		r.logFailure("cannot record that senders were notified", "queue_id", env.ID, "err", err)
 		return false
 	}
 	if rep.Final {
 		if err := r.c.Queue.Remove(ctx, d); err != nil {
-			r.log.Error("cannot remove a delivered message", "queue_id", env.ID, "err", err)
+			r.logFailure("cannot remove a delivered message", "queue_id", env.ID, "err", err)
 			return false
 		}
 		r.log.Info("removed", "queue_id", env.ID)
@@ -501,4 +501,18 @@ func (r *MX) sendDSN(ctx context.Context, env *queue.Envelope, kind DSNKind, idx
 	}
 	r.log.Info("sender notification", "queue_id", env.ID, "kind", kind.String(), "dsn_queue_id", b.ID, "to", env.Sender)
 	return nil
+}
+
+// logFailure logs a failure of the delivery loop at ERROR, or at INFO when
+// it is only the loop being stopped (a cancelled context at shutdown): what
+// was cut stays queued and is retried, and an admin's alerts should not
+// fire for a graceful stop.
+func (r *MX) logFailure(msg string, attrs ...any) {
+	for i := 0; i+1 < len(attrs); i += 2 {
+		if err, ok := attrs[i+1].(error); ok && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+			r.log.Info(msg+" (stopping)", attrs...)
+			return
+		}
+	}
+	r.log.Error(msg, attrs...)
 }

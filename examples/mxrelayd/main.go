@@ -287,6 +287,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	if serveErr != nil {
 		return fail("%v", serveErr)
 	}
+	if errors.Is(shutdownErr, context.DeadlineExceeded) {
+		// Deliveries still running were cut: nothing is lost, they stay
+		// queued and are retried at the next start.
+		fmt.Fprintln(stdout, "mxrelayd: deliveries in progress were cut after 30s; they stay queued and are retried at the next start")
+		return 0
+	}
 	if shutdownErr != nil {
 		return fail("shutdown: %v", shutdownErr)
 	}
