@@ -2,6 +2,7 @@ package lookup
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 )
@@ -32,6 +33,26 @@ func InterfaceAddrs(value string, all func() ([]netip.Prefix, error)) ([]netip.A
 				return out, fmt.Errorf("%q is not an IP address; host names are not resolved (list its addresses)", tok)
 			}
 			out = append(out, a.Unmap().WithZone(""))
+		}
+	}
+	return out, nil
+}
+
+// SystemInterfaceAddrs lists this machine's interface addresses with their
+// prefix lengths (net.InterfaceAddrs), IPv4-mapped addresses unmapped: the
+// "all" of InterfaceAddrs and the source of Postfix's mynetworks default.
+func SystemInterfaceAddrs() ([]netip.Prefix, error) {
+	as, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Prefix
+	for _, a := range as {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok {
+				ones, _ := n.Mask.Size()
+				out = append(out, netip.PrefixFrom(ip.Unmap(), ones))
+			}
 		}
 	}
 	return out, nil

@@ -1,8 +1,6 @@
 package policy
 
 import (
-	"net"
-	"net/netip"
 	"slices"
 
 	"github.com/mxrelay/mxrelay/lookup"
@@ -40,30 +38,11 @@ func (p *Policy) buildDomains(list func(param, value string) *lookup.List) error
 		inet = "all"
 	}
 	for _, iv := range []struct{ param, value string }{{"inet_interfaces", inet}, {"proxy_interfaces", c.ProxyInterfaces}} {
-		addrs, e := lookup.InterfaceAddrs(iv.value, systemInterfaceAddrs)
+		addrs, e := lookup.InterfaceAddrs(iv.value, lookup.SystemInterfaceAddrs)
 		if e != nil {
 			return &ConfigError{iv.param, e}
 		}
 		p.domains.Interfaces = append(p.domains.Interfaces, addrs...)
 	}
 	return nil
-}
-
-// systemInterfaceAddrs lists this machine's addresses, for
-// inet_interfaces = all when Config.Domains does not supply them.
-func systemInterfaceAddrs() ([]netip.Prefix, error) {
-	as, err := net.InterfaceAddrs()
-	if err != nil {
-		return nil, err
-	}
-	var out []netip.Prefix
-	for _, a := range as {
-		if n, ok := a.(*net.IPNet); ok {
-			if ip, ok := netip.AddrFromSlice(n.IP); ok {
-				ones, _ := n.Mask.Size()
-				out = append(out, netip.PrefixFrom(ip.Unmap(), ones))
-			}
-		}
-	}
-	return out, nil
 }

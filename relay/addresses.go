@@ -21,7 +21,7 @@ func myAddresses(cf *maincf.File, o LoadOptions) ([]netip.Addr, []string, error)
 		}
 		f := cf.InterfaceAddrs
 		if f == nil {
-			f = maincf.SystemInterfaceAddrs
+			f = lookup.SystemInterfaceAddrs
 		}
 		ps, err := f()
 		if err != nil {

@@ -1,12 +1,13 @@
 package maincf
 
 import (
-	"net"
 	"net/netip"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/mxrelay/mxrelay/lookup"
 )
 
 // Default returns Postfix 3.7's default of a parameter, unexpanded, as
@@ -93,7 +94,7 @@ func (f *File) interfaceAddrs() ([]netip.Prefix, error) {
 	if f.InterfaceAddrs != nil {
 		return f.InterfaceAddrs()
 	}
-	return SystemInterfaceAddrs()
+	return lookup.SystemInterfaceAddrs()
 }
 
 // defaultMynetworks follows mynetworks_style: "host" lists the machine's
@@ -126,26 +127,4 @@ func (f *File) defaultMynetworks() string {
 		parts = append(parts, s)
 	}
 	return strings.Join(parts, " ")
-}
-
-// SystemInterfaceAddrs lists this machine's interface addresses with
-// their prefix lengths (net.InterfaceAddrs), IPv4-mapped addresses
-// unmapped.
-func SystemInterfaceAddrs() ([]netip.Prefix, error) {
-	as, err := net.InterfaceAddrs()
-	if err != nil {
-		return nil, err
-	}
-	var out []netip.Prefix
-	for _, a := range as {
-		if n, ok := a.(*net.IPNet); ok {
-			ip, ok := netip.AddrFromSlice(n.IP)
-			if !ok {
-				continue
-			}
-			ones, _ := n.Mask.Size()
-			out = append(out, netip.PrefixFrom(ip.Unmap(), ones))
-		}
-	}
-	return out, nil
 }
