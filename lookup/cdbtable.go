@@ -3,10 +3,11 @@ package lookup
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"sync/atomic"
 	"unicode/utf8"
+
+	"github.com/mxrelay/mxrelay/lookup/internal/regfile"
 
 	"github.com/mxrelay/mxrelay/lookup/cdb"
 )
@@ -129,7 +130,7 @@ type CompileOptions struct {
 // readers never see a partial table; the new file copies the source's
 // read permissions. It returns postmap's warnings.
 func Compile(src string, o CompileOptions) ([]Warning, error) {
-	f, err := os.Open(src)
+	f, err := regfile.Open(src)
 	if err != nil {
 		return nil, err
 	}

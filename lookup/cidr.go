@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+
+	"github.com/mxrelay/mxrelay/lookup/internal/regfile"
 )
 
 // ParsePrefix parses a network as Postfix writes it in cidr tables and
@@ -62,7 +64,7 @@ type CIDRTable struct {
 func openCIDR(_ context.Context, path string, o *OpenOptions) (Table, error) {
 	spec := "cidr:" + path
 	r, err := newReloader(spec, path, o, func(p string) ([]cidrRule, []Warning, error) {
-		f, err := os.Open(p)
+		f, err := regfile.Open(p)
 		if err != nil {
 			return nil, nil, err
 		}

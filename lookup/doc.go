@@ -31,6 +31,11 @@
 // File-backed tables reload themselves when their file changes (at most one
 // stat per second, OpenOptions.ReloadInterval); a reload that fails keeps
 // the previous contents and is reported through the logger and Err.
+// Only regular files are read: a FIFO, device or socket in a table file's
+// place (or named in a list) is refused at once, never opened for reading,
+// so it cannot block. A reload runs outside any lock that lookups wait on:
+// the lookup that starts it waits at most OpenOptions.ReloadTimeout, the
+// others answer from the previous contents meanwhile.
 //
 // # The postmap source format
 //

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/mxrelay/mxrelay/lookup/internal/regfile"
 )
 
 // fileState identifies one version of a file.
@@ -108,16 +110,36 @@ func (r *reloader[T]) clock() int64 {
 	return int64(time.Since(r.epoch))
 }
 
+// check reloads the file if it changed. The file is opened and read by a
+// goroutine of its own, outside any lock that lookups take: the caller
+// waits for it at most OpenOptions.ReloadTimeout, then goes on with the
+// previous contents, and while a reload is under way other checks return
+// at once (the contents are swapped in atomically when it is done). Only
+// regular files are opened (regfile), so a FIFO or device put in the
+// file's place fails the reload instead of blocking it.
 func (r *reloader[T]) check() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	st, err := statFile(r.path)
-	cur := r.cur.Load()
-	if err == nil && st == cur.state {
-		return
+	if !r.mu.TryLock() {
+		return // a reload is under way; answer from the current contents
 	}
-	if err := r.reload(); err != nil {
-		r.o.logger().Error("table reload failed; keeping the previous contents", "table", r.spec, "err", err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer r.mu.Unlock()
+		st, err := statFile(r.path)
+		cur := r.cur.Load()
+		if err == nil && st == cur.state {
+			return
+		}
+		if err := r.reload(); err != nil {
+			r.o.logger().Error("table reload failed; keeping the previous contents", "table", r.spec, "err", err)
+		}
+	}()
+	t := time.NewTimer(r.o.reloadTimeout())
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		r.o.logger().Warn("table reload is taking long; answering from the previous contents meanwhile", "table", r.spec, "timeout", r.o.reloadTimeout())
 	}
 }
 
@@ -155,7 +177,7 @@ func openHash(_ context.Context, path string, o *OpenOptions) (Table, error) {
 		}
 	}
 	r, err := newReloader(spec, path, o, func(p string) (*Map, []Warning, error) {
-		f, err := os.Open(p)
+		f, err := regfile.Open(p)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
+
+	"github.com/mxrelay/mxrelay/lookup/internal/regfile"
 )
 
 // ListOptions configures ParseList.
@@ -77,7 +78,7 @@ func (l *List) parse(ctx context.Context, value string, o ListOptions, warnings 
 		}
 		switch {
 		case tok[0] == '/':
-			data, err := os.ReadFile(tok)
+			data, err := regfile.ReadFile(tok)
 			if err != nil {
 				return &Error{Table: o.Name, Kind: Config, Err: fmt.Errorf("open file %s: %w", tok, err)}
 			}

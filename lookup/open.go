@@ -34,6 +34,12 @@ type OpenOptions struct {
 	// ReloadInterval is how often a file-backed table checks whether its
 	// file changed. Default 1s. Negative disables reloading.
 	ReloadInterval time.Duration
+	// ReloadTimeout bounds how long a lookup waits for a reload of its
+	// table's file (a file on a stalled network file system). Past it
+	// the lookup answers from the previous contents while the reload
+	// goes on in the background; other lookups of the table never wait
+	// for a reload. Default 1s.
+	ReloadTimeout time.Duration
 	// PasswdFile is the file behind unix:passwd.byname. Default /etc/passwd.
 	PasswdFile string
 	// GroupFile is the file behind unix:group.byname. Default /etc/group.
@@ -45,6 +51,13 @@ func (o *OpenOptions) reloadInterval() time.Duration {
 		return time.Second
 	}
 	return o.ReloadInterval
+}
+
+func (o *OpenOptions) reloadTimeout() time.Duration {
+	if o == nil || o.ReloadTimeout <= 0 {
+		return time.Second
+	}
+	return o.ReloadTimeout
 }
 
 func (o *OpenOptions) logger() *slog.Logger {

@@ -3,11 +3,12 @@ package lookup
 import (
 	"context"
 	"fmt"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/mxrelay/mxrelay/lookup/internal/regfile"
 )
 
 // regexpRule is one line of a regexp table.
@@ -34,7 +35,7 @@ type RegexpTable struct {
 func openRegexp(_ context.Context, path string, o *OpenOptions) (Table, error) {
 	spec := "regexp:" + path
 	r, err := newReloader(spec, path, o, func(p string) ([]regexpRule, []Warning, error) {
-		f, err := os.Open(p)
+		f, err := regfile.Open(p)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -4,9 +4,10 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/mxrelay/mxrelay/lookup/internal/regfile"
 )
 
 // UnixTable is unix:passwd.byname or unix:group.byname: the local users
@@ -34,7 +35,7 @@ func openUnix(_ context.Context, name string, o *OpenOptions) (Table, error) {
 		return nil, fmt.Errorf("unix:%s: unknown map name (want passwd.byname or group.byname)", name)
 	}
 	r, err := newReloader("unix:"+name, path, o, func(p string) (map[string]string, []Warning, error) {
-		f, err := os.Open(p)
+		f, err := regfile.Open(p)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"os"
 	"slices"
 	"unsafe"
+
+	"github.com/mxrelay/mxrelay/lookup/internal/regfile"
 )
 
 // Reader answers lookups in a cdb database held in memory.
@@ -81,7 +82,7 @@ func NewReader(data []byte) (*Reader, error) {
 // per open Reader (the buffer holds no pointers, so the garbage collector
 // does not scan it).
 func Open(path string) (*Reader, error) {
-	f, err := os.Open(path)
+	f, err := regfile.Open(path)
 	if err != nil {
 		return nil, err
 	}
