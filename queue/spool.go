@@ -122,7 +122,9 @@ var _ Queue = (*Spool)(nil)
 // OpenSpool opens (creating it if needed) the spool in dir, locks it
 // against other openers, removes unacknowledged temporary files, and scans
 // msg/ to rebuild the schedule. Files it cannot use are moved to corrupt/
-// and listed by Recovered; they never stop the spool from opening.
+// and listed by Recovered; they never stop the spool from opening. That
+// includes FIFOs, devices, sockets, links and directories, whatever their
+// names: they are never opened (a FIFO would block the open).
 func OpenSpool(ctx context.Context, dir string, opts *SpoolOptions) (*Spool, error) {
 	if opts == nil {
 		opts = &SpoolOptions{}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 )
 
 // remember caches a copy of e as it's envelope, evicting the oldest
@@ -85,7 +84,7 @@ func (s *Spool) current(id ID) (*Envelope, error) {
 func (s *Spool) load(id ID, l loc) (*Envelope, error) {
 	var e *Envelope
 	if l.env {
-		b, err := os.ReadFile(s.path(string(id) + envSuffix))
+		b, err := readRegular(s.path(string(id) + envSuffix))
 		if err != nil {
 			return nil, err
 		}
@@ -98,7 +97,7 @@ func (s *Spool) load(id ID, l loc) (*Envelope, error) {
 			return nil, err
 		}
 	} else {
-		f, err := os.Open(s.path(l.data(id)))
+		f, err := openRegular(s.path(l.data(id)))
 		if err != nil {
 			return nil, err
 		}
@@ -159,7 +158,7 @@ func (s *Spool) Body(ctx context.Context, id ID) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(s.path(l.data(id)))
+	f, err := openRegular(s.path(l.data(id)))
 	if err != nil {
 		return nil, notFound(id, err)
 	}

@@ -83,7 +83,7 @@ func (s *Spool) Remove(ctx context.Context, id ID) error {
 func (s *Spool) dropSegment(seq uint64) {
 	name := segName(seq)
 	var ids []ID
-	if f, err := os.Open(s.path(name)); err == nil {
+	if f, err := openRegular(s.path(name)); err == nil {
 		if st, err := f.Stat(); err == nil {
 			es, _ := readEntries(f, st.Size())
 			for _, e := range es {

@@ -46,7 +46,7 @@ func (s *Spool) scan(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("queue: spool: %w", err)
 	}
-	names, err := d.Readdirnames(-1)
+	des, err := d.ReadDir(-1)
 	d.Close()
 	if err != nil {
 		return fmt.Errorf("queue: spool: reading msg/: %w", err)
@@ -55,7 +55,17 @@ func (s *Spool) scan(ctx context.Context) error {
 	envs := make(map[ID]bool)
 	tombs := make(map[tombKey]bool)
 	var bad []Recovered
-	for _, n := range names {
+	for _, de := range des {
+		n := de.Name()
+		// A FIFO, device, socket, link or directory is never opened (a
+		// FIFO would block the open until a writer came): it is moved
+		// aside with the other unusable files, whatever its name. The
+		// type comes from the directory entry (an lstat where the file
+		// system does not give it); openRegular checks again.
+		if t := de.Type(); !t.IsRegular() {
+			bad = append(bad, Recovered{Name: n, Err: fmt.Errorf("%w (%s)", errNotRegular, fileKind(t))})
+			continue
+		}
 		if base, ok := strings.CutSuffix(n, segSuffix); ok {
 			if seq, ok := parseSeq(base); ok {
 				files = append(files, &scanFile{name: n, seq: seq})
@@ -288,7 +298,7 @@ func (s *Spool) readScanFiles(ctx context.Context, files []*scanFile) {
 }
 
 func (s *Spool) readScanFile(sf *scanFile) {
-	f, err := os.Open(s.path(sf.name))
+	f, err := openRegular(s.path(sf.name))
 	if err != nil {
 		sf.err = err
 		return
@@ -313,7 +323,7 @@ func (s *Spool) readScanFile(sf *scanFile) {
 // setAside copies the entry of id out of segment f into corrupt/ and
 // writes the tombstone that takes it out of the segment.
 func (s *Spool) setAside(id ID, f *scanFile, e entry, stamp string) error {
-	src, err := os.Open(s.path(f.name))
+	src, err := openRegular(s.path(f.name))
 	if err != nil {
 		return fmt.Errorf("queue: spool: %w", err)
 	}
