@@ -36,8 +36,9 @@ func (s *Spool) Remove(ctx context.Context, id ID) error {
 	case l.seg == 0:
 		err = os.Remove(s.path(string(id)))
 	default:
+		// O_NONBLOCK: a FIFO without a reader in its place fails at once.
 		var f *os.File
-		if f, err = os.OpenFile(s.path(tombName(id, l.seg)), os.O_WRONLY|os.O_CREATE, 0o600); err == nil {
+		if f, err = os.OpenFile(s.path(tombName(id, l.seg)), os.O_WRONLY|os.O_CREATE|openNonblock, 0o600); err == nil {
 			err = f.Close()
 		}
 	}
