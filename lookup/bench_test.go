@@ -116,3 +116,27 @@ func BenchmarkCompile1M(b *testing.B) {
 		b.ReportMetric(float64(1000000)/time.Since(start).Seconds(), "keys/s")
 	}
 }
+
+// BenchmarkUserTable measures what Open adds to each lookup of a table of
+// the caller's: key folding and the lookup bound (a goroutine and a timer).
+func BenchmarkUserTable(b *testing.B) {
+	tab := TableFunc(func(_ context.Context, key string) (string, bool, error) { return "OK", key != "", nil })
+	for _, bc := range []struct {
+		name string
+		t    Table
+	}{
+		{"plain", tab},
+		{"folded", Folded(tab)},
+		{"folded+bounded", (*OpenOptions)(nil).UserTable(tab)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, ok, err := bc.t.Lookup(ctx, "Bob+tag@Example.COM"); !ok || err != nil {
+					b.Fatal(ok, err)
+				}
+			}
+		})
+	}
+}

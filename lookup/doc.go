@@ -26,7 +26,9 @@
 // values, and TableFunc turns any function into a Table. Tables of your
 // own receive keys folded (lower case), as Postfix gives keys to its
 // fixed-key tables: a TableFunc over a map of lower-case addresses
-// matches "Bob@Example.COM" (Folded, KeysAsGiven).
+// matches "Bob@Example.COM" (Folded, KeysAsGiven). Each of their lookups
+// is bounded (Bounded, OpenOptions.LookupTimeout, 10s by default): a
+// stalled backend answers a Temporary error, which SMTP turns into 451.
 //
 // File-backed tables reload themselves when their file changes (at most one
 // stat per second, OpenOptions.ReloadInterval); a reload that fails keeps

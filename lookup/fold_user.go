@@ -29,6 +29,10 @@ type KeysAsGiven interface {
 // (they fold, or not, as their Postfix type does), already folded, or
 // implements KeysAsGiven.
 func Folded(t Table) Table {
+	if b, ok := t.(boundedTable); ok {
+		b.t = Folded(b.t) // fold inside the bound the caller chose
+		return b
+	}
 	switch t.(type) {
 	case nil, *Map, HashTable, CDBTable, CIDRTable, RegexpTable, UnixTable, staticTable, foldedTable, KeysAsGiven:
 		return t

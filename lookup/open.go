@@ -44,6 +44,25 @@ type OpenOptions struct {
 	PasswdFile string
 	// GroupFile is the file behind unix:group.byname. Default /etc/group.
 	GroupFile string
+	// LookupTimeout bounds each lookup of the tables that Types open
+	// (Bounded): past it the lookup answers a Temporary error. Default
+	// DefaultLookupTimeout; negative: no bound.
+	LookupTimeout time.Duration
+}
+
+func (o *OpenOptions) lookupTimeout() time.Duration {
+	if o == nil || o.LookupTimeout == 0 {
+		return DefaultLookupTimeout
+	}
+	return o.LookupTimeout
+}
+
+// UserTable returns t as Open returns the tables that Types open: keys
+// folded (Folded) and each lookup bounded by LookupTimeout (Bounded).
+// Use it for a table of your own that you hand to code that does not
+// open it through Open.
+func (o *OpenOptions) UserTable(t Table) Table {
+	return Bounded(Folded(t), o.lookupTimeout())
 }
 
 func (o *OpenOptions) reloadInterval() time.Duration {
@@ -154,7 +173,7 @@ func Open(ctx context.Context, spec string, o *OpenOptions) (Table, error) {
 		return nil, err
 	}
 	if user {
-		t = Folded(t) // keys as Postfix gives its fixed-key tables
+		t = o.UserTable(t) // keys as Postfix gives its fixed-key tables; a stalled backend answers 4xx
 	}
 	return t, nil
 }

@@ -190,7 +190,9 @@ type Config struct {
 	// A table of your own receives keys folded to lower case, as Postfix
 	// gives them to its fixed-key tables: "bob+tag@example.com" and
 	// "@example.com" when the client wrote "Bob+tag@Example.COM"
-	// (lookup.Folded; lookup.KeysAsGiven opts out).
+	// (lookup.Folded; lookup.KeysAsGiven opts out), and each lookup is
+	// bounded by Open.LookupTimeout (lookup.Bounded; default 10s), past
+	// which it answers "451 4.3.0 Temporary lookup failure".
 	Tables map[string]lookup.Table
 	// Open is used to open the other tables. Nil: lookup's defaults.
 	Open *lookup.OpenOptions

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/mxrelay/mxrelay/lookup"
 	"github.com/mxrelay/mxrelay/policy"
@@ -36,8 +37,13 @@ type LoadOptions struct {
 	// SQL or HTTP backed recipient lists); the tables of
 	// maincf.File.SetTable are added. They receive keys folded to
 	// lower case, as Postfix gives keys to its fixed-key tables
-	// (lookup.Folded).
+	// (lookup.Folded), and each lookup is bounded by LookupTimeout.
 	Tables map[string]lookup.Table
+	// LookupTimeout bounds each lookup of Tables (lookup.Bounded): a
+	// stalled backend delays only the lookups that need it, which then
+	// answer "451 4.3.0" at RCPT or defer in delivery. Default
+	// lookup.DefaultLookupTimeout (10s); negative: no bound.
+	LookupTimeout time.Duration
 	// Dialer opens the client's connections. Nil: net.Dialer.
 	Dialer client.Dialer
 	// Logger receives everything. Nil discards.
@@ -174,11 +180,11 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 	l.MyAddresses = mine
 	l.Warnings = append(l.Warnings, warns...)
 
-	openOpts := &lookup.OpenOptions{Logger: log, Types: tableTypes(o.Tables)}
+	openOpts := &lookup.OpenOptions{Logger: log, Types: tableTypes(o.Tables), LookupTimeout: o.LookupTimeout}
 	open := func(spec string) (lookup.Table, error) {
 		spec = strings.TrimPrefix(spec, "proxy:")
 		if t, ok := o.Tables[spec]; ok {
-			return lookup.Folded(t), nil
+			return openOpts.UserTable(t), nil
 		}
 		return lookup.Open(ctx, spec, openOpts)
 	}

@@ -430,3 +430,22 @@ func sendProbes(t *testing.T, addr, known, unknown, foreign string) {
 		t.Fatal(err)
 	}
 }
+
+// startTransaction connects to addr, says EHLO client.example and MAIL
+// FROM sender, failing the test on any error; the connection closes with
+// the test.
+func startTransaction(t *testing.T, addr, sender string) *smtp.Client {
+	t.Helper()
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Hello("client.example"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail(sender, nil); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}

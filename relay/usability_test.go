@@ -8,8 +8,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/mxrelay/mxrelay/lookup"
 	"github.com/mxrelay/mxrelay/policy"
 	"github.com/mxrelay/mxrelay/queue"
@@ -36,17 +34,7 @@ recipient_delimiter = +
 relay_domains = example.com
 relay_recipient_maps = http:users
 `, LoadOptions{Tables: map[string]lookup.Table{"http:users": tf}})
-	c, err := smtp.Dial(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Hello("client.example"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Mail("sender@elsewhere.example", nil); err != nil {
-		t.Fatal(err)
-	}
+	c := startTransaction(t, addr, "sender@elsewhere.example")
 	if err := c.Rcpt("Bob+tag@Example.COM", nil); err != nil {
 		t.Fatalf("RCPT Bob+tag@Example.COM: %v", err)
 	}

@@ -51,7 +51,9 @@ type RouterConfig struct {
 	Domains Classifier
 	// TransportMaps is transport_maps, searched pattern-major with the
 	// key order of lookup.AppendTransportKeys. Nil: no table. Tables of
-	// the caller's receive folded keys (lookup.Folded).
+	// the caller's receive folded keys (lookup.Folded), each lookup
+	// bounded by lookup.DefaultLookupTimeout unless the table is
+	// lookup.Bounded already.
 	TransportMaps []lookup.Table
 	// Keys shapes the transport_maps keys: Delimiters is
 	// recipient_delimiter; ParentStyle is whether transport_maps is in
@@ -88,7 +90,7 @@ type Router struct {
 func NewRouter(c RouterConfig) (*Router, error) {
 	c.TransportMaps = slices.Clone(c.TransportMaps)
 	for i, t := range c.TransportMaps {
-		c.TransportMaps[i] = lookup.Folded(t) // keys folded for tables of the caller's
+		c.TransportMaps[i] = lookup.Bounded(lookup.Folded(t), lookup.DefaultLookupTimeout) // keys folded, lookups bounded, for tables of the caller's
 	}
 	if c.LocalTransport == "" {
 		c.LocalTransport = "local"

@@ -36,7 +36,8 @@ import (
 type TLSPolicyMap struct {
 	// Tables are searched pattern-major (lookup.Search). Nil: every hop
 	// gets Default. Tables of the caller's receive folded keys
-	// (lookup.Folded).
+	// (lookup.Folded), each lookup bounded by lookup.DefaultLookupTimeout
+	// unless the table is lookup.Bounded already.
 	Tables []lookup.Table
 	// Default is the policy of hops not in Tables (Postfix
 	// smtp_tls_security_level; Postfix's own default is none, most
@@ -60,7 +61,7 @@ func (m *TLSPolicyMap) TLSPolicy(ctx context.Context, _ Route, hop Hop) (TLSPoli
 	}
 	tables := make([]lookup.Table, len(m.Tables))
 	for i, t := range m.Tables {
-		tables[i] = lookup.Folded(t) // keys folded for tables of the caller's
+		tables[i] = lookup.Bounded(lookup.Folded(t), lookup.DefaultLookupTimeout) // keys folded, lookups bounded, for tables of the caller's
 	}
 	res, found, err := lookup.Search(ctx, tables, keys)
 	if err != nil {

@@ -1,0 +1,76 @@
+package lookup
+
+import (
+	"context"
+	"time"
+)
+
+// DefaultLookupTimeout bounds each lookup of a table of your own (see
+// Bounded) when nothing else is said. A stalled SQL server, HTTP service
+// or network file then delays only the lookups that need it, and for at
+// most this long, before they answer a Temporary error ("451 4.3.0" at
+// RCPT, a deferral in delivery). Postfix has no such bound for most of
+// its table types (a stalled proxymap client waits ipc_timeout, 3600s);
+// mxrelay is stricter so that one dead backend cannot hold every SMTP
+// session.
+const DefaultLookupTimeout = 10 * time.Second
+
+// Bounded returns a table whose lookups answer within d: past it, a
+// lookup of t returns a Temporary *Error and its context is cancelled,
+// while t's late answer is dropped. A table that honours its context
+// stops at once; one that does not (a blocked read) keeps one goroutine
+// until it returns, and only the lookups of t wait for it.
+//
+// Bounded returns t unchanged when t is nil, d <= 0, t is one of this
+// package's tables (they answer from memory and bound their own
+// reloads, see OpenOptions.ReloadTimeout) or t is already bounded: wrap
+// a table yourself with the bound you want before you hand it to
+// mxrelay, which bounds the other tables of your own by
+// DefaultLookupTimeout.
+func Bounded(t Table, d time.Duration) Table {
+	if d <= 0 {
+		return t
+	}
+	switch t.(type) {
+	case nil, *Map, HashTable, CDBTable, CIDRTable, RegexpTable, UnixTable, staticTable, boundedTable:
+		return t
+	}
+	return boundedTable{t: t, d: d}
+}
+
+// boundedTable bounds the lookups of a table of the caller's.
+type boundedTable struct {
+	t Table
+	d time.Duration
+}
+
+type lookupResult struct {
+	value string
+	found bool
+	err   error
+}
+
+func (b boundedTable) Lookup(ctx context.Context, key string) (string, bool, error) {
+	inner, cancel := context.WithTimeout(ctx, b.d)
+	defer cancel()
+	done := make(chan lookupResult, 1) // buffered: a late answer never blocks its goroutine
+	go func() {
+		v, ok, err := b.t.Lookup(inner, key)
+		done <- lookupResult{v, ok, err}
+	}()
+	select {
+	case r := <-done:
+		return r.value, r.found, r.err
+	case <-inner.Done():
+		if err := ctx.Err(); err != nil { // the caller gave up (client gone, shutdown)
+			return "", false, &Error{Table: Name(b.t), Key: key, Kind: Temporary, Err: err}
+		}
+		return "", false, errorf(Name(b.t), key, Temporary, "no answer within %v", b.d)
+	}
+}
+
+// String names the wrapped table.
+func (b boundedTable) String() string { return Name(b.t) }
+
+// Unwrap returns the wrapped table.
+func (b boundedTable) Unwrap() Table { return b.t }
