@@ -54,10 +54,7 @@ func (b boundedTable) Lookup(ctx context.Context, key string) (string, bool, err
 	inner, cancel := context.WithTimeout(ctx, b.d)
 	defer cancel()
 	done := make(chan lookupResult, 1) // buffered: a late answer never blocks its goroutine
-	go func() {
-		v, ok, err := b.t.Lookup(inner, key)
-		done <- lookupResult{v, ok, err}
-	}()
+	go b.lookup(inner, key, done)
 	select {
 	case r := <-done:
 		return r.value, r.found, r.err
@@ -67,6 +64,19 @@ func (b boundedTable) Lookup(ctx context.Context, key string) (string, bool, err
 		}
 		return "", false, errorf(Name(b.t), key, Temporary, "no answer within %v", b.d)
 	}
+}
+
+// lookup asks the table on a goroutine of its own, so a panic there is
+// recovered here, where no SMTP session's recover can see it, and
+// answered as a Temporary error rather than ending the process.
+func (b boundedTable) lookup(ctx context.Context, key string, done chan<- lookupResult) {
+	defer func() {
+		if r := recover(); r != nil {
+			done <- lookupResult{err: errorf(Name(b.t), key, Temporary, "table panicked: %v", r)}
+		}
+	}()
+	v, ok, err := b.t.Lookup(ctx, key)
+	done <- lookupResult{v, ok, err}
 }
 
 // String names the wrapped table.

@@ -3,6 +3,7 @@ package lookup
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -122,5 +123,16 @@ func TestBoundedWrapping(t *testing.T) {
 	}
 	if bt, ok := (*OpenOptions)(nil).UserTable(tab).(boundedTable); !ok || bt.d != DefaultLookupTimeout {
 		t.Error("nil OpenOptions does not bound by DefaultLookupTimeout")
+	}
+}
+
+// A table that panics on its own goroutine answers a Temporary error
+// instead of ending the process.
+func TestBoundedRecoversPanic(t *testing.T) {
+	boom := TableFunc(func(context.Context, string) (string, bool, error) { panic("nil map") })
+	_, _, err := Bounded(boom, time.Minute).Lookup(context.Background(), "k")
+	var le *Error
+	if !errors.As(err, &le) || le.Kind != Temporary || !strings.Contains(err.Error(), "nil map") {
+		t.Fatalf("Lookup of a panicking table = %v, want a Temporary *Error naming the panic", err)
 	}
 }
