@@ -98,6 +98,7 @@ func serverConfig(r *reader) ServerConfig {
 		StressHardErrorLimit:    stress.positive("smtpd_hard_error_limit"),
 		StressJunkCommandLimit:  stress.positive("smtpd_junk_command_limit"),
 		Timeout:                 r.duration("smtpd_timeout"),
+		MaxConnections:          r.cf.SMTPDProcessLimit(), // master.cf maxproc; 0 keeps the default
 		MaxConnectionsPerClient: perClient,
 		Banner:                  r.str("smtpd_banner"),
 		DisableVRFY:             r.bool("disable_vrfy_command"),

@@ -156,9 +156,12 @@
 //   - Server accepts up to 2,000 connections (ServerConfig.MaxConnections),
 //     not Postfix's default_process_limit of 100: an idle session costs
 //     about 7 to 8 KB here, not a process, and 100 slots are what a few
-//     hostile clients fill. From 80% of the limit on, new sessions get
-//     the stress limits of Postfix's smtpd (the ${stress?...} values of
-//     smtpd_timeout, smtpd_hard_error_limit, smtpd_junk_command_limit).
+//     hostile clients fill. A number in the maxproc column of master.cf's
+//     port-25 smtpd services is taken as the limit
+//     (maincf.File.SMTPDProcessLimit); "-" keeps 2,000. From 80% of the
+//     limit on, new sessions get the stress limits of Postfix's smtpd
+//     (the ${stress?...} values of smtpd_timeout, smtpd_hard_error_limit,
+//     smtpd_junk_command_limit).
 //   - Mounted in a go-smtp server of your own (MX.NewSession), go-smtp
 //     decides the protocol: its reply texts, address and parameter
 //     syntax, VRFY, no ETRN, its own limits. The relay's decisions and

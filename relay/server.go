@@ -29,7 +29,8 @@ type ServerConfig struct {
 	// deliberately far above Postfix's default_process_limit (100), since
 	// an idle session costs tens of kilobytes here, not a process
 	// (BENCHMARKS.md). From 80% of it on, new sessions get the stress
-	// limits below, as Postfix's smtpd under stress.
+	// limits below, as Postfix's smtpd under stress. Load sets it from a
+	// numeric maxproc of master.cf's port-25 smtpd services.
 	MaxConnections int
 	// StressTimeout, StressHardErrorLimit and StressJunkCommandLimit are
 	// the limits of a session that starts under stress. Defaults 10s, 1

@@ -48,8 +48,8 @@ func TestCorpus(t *testing.T) {
 				t.Fatal(err)
 			}
 			f.Hostname = "mx.example.net"
-			if s, c, r, err := readServices(base + ".master.cf"); err == nil {
-				f.Services, f.commands, f.masterRefs = s, c, r
+			if m, err := readMaster(base + ".master.cf"); err == nil {
+				f.setMaster(m)
 			} else if !os.IsNotExist(err) {
 				t.Fatal(err)
 			}

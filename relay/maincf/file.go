@@ -42,15 +42,16 @@ type File struct {
 	// master.cf beside main.cf when there is one.
 	Services []string
 
-	values     map[string]string
-	lines      map[string]int
-	order      []string
-	warnings   []string
-	read       map[string]bool
-	commands   map[string]bool         // master.cf commands; nil: unknown
-	masterRefs map[string]bool         // parameters master.cf refers to with $name
-	configDir  string                  // the directory Load read main.cf from
-	tables     map[string]lookup.Table // SetTable's tables, by spec
+	values       map[string]string
+	lines        map[string]int
+	order        []string
+	warnings     []string
+	read         map[string]bool
+	commands     map[string]bool         // master.cf commands; nil: unknown
+	masterRefs   map[string]bool         // parameters master.cf refers to with $name
+	smtpdMaxproc int                     // master.cf's port-25 smtpd maxproc; 0: none set
+	configDir    string                  // the directory Load read main.cf from
+	tables       map[string]lookup.Table // SetTable's tables, by spec
 }
 
 // maxLine caps one physical line of main.cf.
@@ -123,11 +124,11 @@ func Load(path string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	services, commands, refs, err := readServices(filepath.Join(filepath.Dir(path), "master.cf"))
+	m, err := readMaster(filepath.Join(filepath.Dir(path), "master.cf"))
 	if err != nil && !os.IsNotExist(err) {
 		return nil, fmt.Errorf("maincf: %w", err)
 	}
-	f.Services, f.commands, f.masterRefs = services, commands, refs
+	f.setMaster(m)
 	if dir, err := filepath.Abs(filepath.Dir(path)); err == nil {
 		f.configDir = dir
 	}
