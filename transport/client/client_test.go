@@ -218,6 +218,9 @@ func FuzzEnvelopeCommands(f *testing.F) {
 	f.Add("a@src.test", "u@dst.test", "FAILURE,DELAY", "u@dst.test", "", "id\r\n1", "HDRS", true)
 	f.Add("", "用户@例子.test", "", "用户@例子.test", "utf-8", "", "", false)
 	f.Add("a\r\nRSET@x", "u@x", "NEVER", "o", "rfc822\r\nQUIT", "", "FULL", true)
+	f.Add("a@b\u00fccher.test", "bob@\u0411\u0443\u043a\u0432\u044b.test", "", "bob@b\u00fccher.test", "", "", "", false)
+	f.Add("a@src.test", "j\u00f6@b\u00fccher.test", "", "", "", "", "", false)
+	f.Add("a@src.test", "bob@\uff1e.test", "", "", "", "", "", false)
 	f.Fuzz(func(t *testing.T, from, rcpt, notify, orcpt, orcptType, envid, ret string, utf8 bool) {
 		c := &Client{}
 		m := &Message{From: from, SMTPUTF8: utf8, EnvID: envid, Ret: ret,
@@ -227,16 +230,23 @@ func FuzzEnvelopeCommands(f *testing.F) {
 		if err != nil || len(active) == 0 {
 			return
 		}
-		s := &session{ext: extensions{dsn: true, smtputf8: true, size: true, eightBit: true}}
-		tx := &txn{m: m, ci: contentInfo{size: 10, eightBit: true}, needUTF8: utf8}
-		for _, line := range []string{s.mailCommand(tx), s.rcptCommand(tx, &m.Recipients[0])} {
-			for i := 0; i < len(line); i++ {
-				if line[i] < 0x20 || line[i] == 0x7f {
-					t.Fatalf("control byte %#x in command %q", line[i], line)
+		tx := newTxn(m, contentInfo{size: 10, eightBit: true, utf8Header: true}, active, res)
+		for _, offer := range []bool{true, false} {
+			s := &session{ext: extensions{dsn: true, smtputf8: offer, size: true, eightBit: true}}
+			for _, line := range []string{s.mailCommand(tx), s.rcptCommand(tx, &m.Recipients[0])} {
+				for i := 0; i < len(line); i++ {
+					if line[i] < 0x20 || line[i] == 0x7f {
+						t.Fatalf("control byte %#x in command %q", line[i], line)
+					}
 				}
-			}
-			if strings.Count(line, "<") != 1 || strings.Count(line, ">") != 1 {
-				t.Fatalf("ambiguous path in %q", line)
+				if strings.Count(line, "<") != 1 || strings.Count(line, ">") != 1 {
+					t.Fatalf("ambiguous path in %q", line)
+				}
+				// Without SMTPUTF8, a transaction that can go (transact
+				// refuses needUTF8 ones) is sent in ASCII only.
+				if !s.utf8(tx) && !tx.needUTF8 && !isASCII(line) {
+					t.Fatalf("non-ASCII command %q to a peer without SMTPUTF8", line)
+				}
 			}
 		}
 	})

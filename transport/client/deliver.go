@@ -43,11 +43,7 @@ func (c *Client) Deliver(ctx context.Context, t Target, m *Message) (*Result, er
 		e := localError(KindMessage, StageNone, true, EnhancedCode{4, 3, 0}, "error reading message content", err, &t)
 		return res, res.failSession(active, e)
 	}
-	needUTF8 := m.SMTPUTF8 && ci.utf8Header || !isASCII(m.From)
-	for _, i := range active {
-		needUTF8 = needUTF8 || !isASCII(m.Recipients[i].Address)
-	}
-	tx := &txn{m: m, ci: ci, needUTF8: needUTF8, active: active, res: res}
+	tx := newTxn(m, ci, active, res)
 	for {
 		s := c.checkout(&t)
 		reused := s != nil
@@ -147,16 +143,50 @@ func (r *Result) failSession(idx []int, e *Error) *Error {
 type txn struct {
 	m        *Message
 	ci       contentInfo
-	needUTF8 bool
+	wantUTF8 bool // an address is not ASCII: use SMTPUTF8 where offered
+	needUTF8 bool // SMTPUTF8 cannot be done without (see asciiAddress)
 	active   []int
 	res      *Result
+}
+
+// newTxn sets up a transaction of m's active recipients. An address with
+// UTF-8 only in its domain makes SMTPUTF8 wanted, not needed: without it,
+// the domain goes as A-labels (asciiAddress).
+func newTxn(m *Message, ci contentInfo, active []int, res *Result) *txn {
+	want := !isASCII(m.From)
+	need := m.SMTPUTF8 && ci.utf8Header || !downgradable(m.From)
+	for _, i := range active {
+		a := m.Recipients[i].Address
+		want = want || !isASCII(a)
+		need = need || !downgradable(a)
+	}
+	return &txn{m: m, ci: ci, wantUTF8: want || need, needUTF8: need, active: active, res: res}
+}
+
+// utf8 reports whether the transaction uses SMTPUTF8 (RFC 6531): the
+// next hop offers it and the sender asked for it or an address needs it.
+func (s *session) utf8(tx *txn) bool {
+	return s.ext.smtputf8 && (tx.m.SMTPUTF8 || tx.wantUTF8)
+}
+
+// address is an envelope address as the transaction sends it: as is with
+// SMTPUTF8, else with its domain in A-labels. transact has refused the
+// transaction before this when that cannot be done (needUTF8).
+func (s *session) address(tx *txn, addr string) string {
+	if s.utf8(tx) {
+		return addr
+	}
+	if a, ok := asciiAddress(addr); ok {
+		return a
+	}
+	return addr
 }
 
 func (s *session) mailCommand(tx *txn) string {
 	m := tx.m
 	var b strings.Builder
 	b.WriteString("MAIL FROM:<")
-	b.WriteString(m.From)
+	b.WriteString(s.address(tx, m.From))
 	b.WriteByte('>')
 	if s.ext.size && tx.ci.size > 0 {
 		b.WriteString(" SIZE=")
@@ -165,7 +195,7 @@ func (s *session) mailCommand(tx *txn) string {
 	if s.ext.eightBit && (m.EightBit || tx.ci.eightBit) {
 		b.WriteString(" BODY=8BITMIME")
 	}
-	if s.ext.smtputf8 && (m.SMTPUTF8 || tx.needUTF8) {
+	if s.utf8(tx) {
 		b.WriteString(" SMTPUTF8")
 	}
 	if s.ext.dsn {
@@ -184,7 +214,7 @@ func (s *session) mailCommand(tx *txn) string {
 func (s *session) rcptCommand(tx *txn, r *Recipient) string {
 	var b strings.Builder
 	b.WriteString("RCPT TO:<")
-	b.WriteString(r.Address)
+	b.WriteString(s.address(tx, r.Address))
 	b.WriteByte('>')
 	if s.ext.dsn {
 		if r.Notify != "" {
@@ -204,7 +234,7 @@ func (s *session) rcptCommand(tx *txn, r *Recipient) string {
 			b.WriteString(typ)
 			b.WriteByte(';')
 			if strings.EqualFold(typ, "utf-8") {
-				b.WriteString(utf8AddrText(r.ORcpt, s.ext.smtputf8 && (tx.m.SMTPUTF8 || tx.needUTF8)))
+				b.WriteString(utf8AddrText(r.ORcpt, s.utf8(tx)))
 			} else {
 				b.WriteString(xtext(r.ORcpt))
 			}

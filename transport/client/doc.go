@@ -21,7 +21,9 @@
 //     the peer), SIZE (RFC 1870; a message over the peer's limit
 //     fails 5.3.4 without being sent), 8BITMIME (RFC 6152), SMTPUTF8
 //     (RFC 6531; a message that needs it fails 5.6.7 at a peer without
-//     it, an ASCII-only one is sent), DSN parameters passed through when
+//     it, an ASCII-only one is sent, and addresses with UTF-8 only in
+//     their domain go to such a peer with the domain in A-labels,
+//     "bob@xn--bcher-kva.example"), DSN parameters passed through when
 //     the peer offers DSN (RFC 3461), CHUNKING/BDAT when enabled (RFC
 //     3030);
 //   - one result per recipient: Delivered, Deferred or Failed, with the

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -198,18 +199,29 @@ func TestSMTPUTF8(t *testing.T) {
 		body      string
 		status    Status
 		wantParam bool
+		from      string // default a@src.test
+		wantFrom  string // default from
+		wantRcpt  string // default rcpt
 	}{
-		{"utf8 recipient, peer without", false, false, "j\xc3\xb6@dst.test", asciiHdr, Failed, false},
-		{"flagged, ascii envelope and headers, peer without", false, true, "u@dst.test", asciiHdr, Delivered, false},
-		{"flagged, utf8 header, peer without", false, true, "u@dst.test", utf8Hdr, Failed, false},
-		{"unflagged utf8 header, peer without", false, false, "u@dst.test", utf8Hdr, Delivered, false},
-		{"utf8 recipient, peer with", true, false, "j\xc3\xb6@dst.test", asciiHdr, Delivered, true},
-		{"flagged, peer with", true, true, "u@dst.test", asciiHdr, Delivered, true},
+		// UTF-8 only in a domain: A-labels to a peer without SMTPUTF8,
+		// the address as is with SMTPUTF8 to a peer that offers it.
+		{name: "utf8 domain recipient, peer without", rcpt: "bob@b\xc3\xbccher.test", body: asciiHdr, status: Delivered, wantRcpt: "bob@xn--bcher-kva.test"},
+		{name: "utf8 domain sender, peer without", from: "a@B\xc3\x9cCHER.test", rcpt: "u@dst.test", body: asciiHdr, status: Delivered, wantFrom: "a@xn--bcher-kva.test"},
+		{name: "utf8 domain recipient, peer with", offer: true, rcpt: "bob@b\xc3\xbccher.test", body: asciiHdr, status: Delivered, wantParam: true},
+		{name: "utf8 local part and domain, peer without", rcpt: "j\xc3\xb6@b\xc3\xbccher.test", body: asciiHdr, status: Failed},
+		{name: "invalid IDN domain, peer without", rcpt: "bob@\xe2\x80\x8d.test", body: asciiHdr, status: Failed},
+		{"utf8 recipient, peer without", false, false, "j\xc3\xb6@dst.test", asciiHdr, Failed, false, "", "", ""},
+		{"flagged, ascii envelope and headers, peer without", false, true, "u@dst.test", asciiHdr, Delivered, false, "", "", ""},
+		{"flagged, utf8 header, peer without", false, true, "u@dst.test", utf8Hdr, Failed, false, "", "", ""},
+		{"unflagged utf8 header, peer without", false, false, "u@dst.test", utf8Hdr, Delivered, false, "", "", ""},
+		{"utf8 recipient, peer with", true, false, "j\xc3\xb6@dst.test", asciiHdr, Delivered, true, "", "", ""},
+		{"flagged, peer with", true, true, "u@dst.test", asciiHdr, Delivered, true, "", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newFakeServer(t, func(s *smtp.Server, _ *backend) { s.EnableSMTPUTF8 = tc.offer })
 			c := newClient(t, nil)
-			m := msg("a@src.test", tc.body, tc.rcpt)
+			from := cmp.Or(tc.from, "a@src.test")
+			m := msg(from, tc.body, tc.rcpt)
 			m.SMTPUTF8 = tc.flag
 			res, err := c.Deliver(ctx, srv.target(), m)
 			wantStatus(t, res, tc.status)
@@ -227,6 +239,12 @@ func TestSMTPUTF8(t *testing.T) {
 			}
 			if got[0].Mail.UTF8 != tc.wantParam {
 				t.Errorf("SMTPUTF8 param %v, want %v", got[0].Mail.UTF8, tc.wantParam)
+			}
+			if want := cmp.Or(tc.wantFrom, from); got[0].From != want {
+				t.Errorf("MAIL FROM:<%s>, want <%s>", got[0].From, want)
+			}
+			if want := cmp.Or(tc.wantRcpt, tc.rcpt); len(got[0].Rcpts) != 1 || got[0].Rcpts[0] != want {
+				t.Errorf("RCPT TO %q, want <%s>", got[0].Rcpts, want)
 			}
 			if !strings.Contains(srv.rawString(), "BODY=8BITMIME") {
 				t.Error("8-bit content sent without BODY=8BITMIME")
