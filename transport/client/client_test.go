@@ -230,7 +230,8 @@ func FuzzEnvelopeCommands(f *testing.F) {
 		if err != nil || len(active) == 0 {
 			return
 		}
-		tx := newTxn(m, contentInfo{size: 10, eightBit: true, utf8Header: true}, active, res)
+		tx := &txn{m: m, ci: contentInfo{size: 10, eightBit: true, utf8Header: true}, active: active, res: res}
+		tx.setUTF8()
 		for _, offer := range []bool{true, false} {
 			s := &session{ext: extensions{dsn: true, smtputf8: offer, size: true, eightBit: true}}
 			for _, line := range []string{s.mailCommand(tx), s.rcptCommand(tx, &m.Recipients[0])} {

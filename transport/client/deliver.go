@@ -43,7 +43,8 @@ func (c *Client) Deliver(ctx context.Context, t Target, m *Message) (*Result, er
 		e := localError(KindMessage, StageNone, true, EnhancedCode{4, 3, 0}, "error reading message content", err, &t)
 		return res, res.failSession(active, e)
 	}
-	tx := newTxn(m, ci, active, res)
+	tx := &txn{m: m, ci: ci, active: active, res: res}
+	tx.setUTF8()
 	for {
 		s := c.checkout(&t)
 		reused := s != nil
@@ -149,18 +150,20 @@ type txn struct {
 	res      *Result
 }
 
-// newTxn sets up a transaction of m's active recipients. An address with
-// UTF-8 only in its domain makes SMTPUTF8 wanted, not needed: without it,
-// the domain goes as A-labels (asciiAddress).
-func newTxn(m *Message, ci contentInfo, active []int, res *Result) *txn {
+// setUTF8 sets wantUTF8 and needUTF8 from the message and its active
+// recipients. An address with UTF-8 only in its domain makes SMTPUTF8
+// wanted, not needed: without it, the domain goes as A-labels
+// (asciiAddress).
+func (tx *txn) setUTF8() {
+	m := tx.m
 	want := !isASCII(m.From)
-	need := m.SMTPUTF8 && ci.utf8Header || !downgradable(m.From)
-	for _, i := range active {
+	need := m.SMTPUTF8 && tx.ci.utf8Header || !downgradable(m.From)
+	for _, i := range tx.active {
 		a := m.Recipients[i].Address
 		want = want || !isASCII(a)
 		need = need || !downgradable(a)
 	}
-	return &txn{m: m, ci: ci, wantUTF8: want || need, needUTF8: need, active: active, res: res}
+	tx.wantUTF8, tx.needUTF8 = want || need, need
 }
 
 // utf8 reports whether the transaction uses SMTPUTF8 (RFC 6531): the
