@@ -23,7 +23,8 @@
 //     (RFC 6531; a message that needs it fails 5.6.7 at a peer without
 //     it, an ASCII-only one is sent, and addresses with UTF-8 only in
 //     their domain go to such a peer with the domain in A-labels,
-//     "bob@xn--bcher-kva.example"), DSN parameters passed through when
+//     "bob@xn--bcher-kva.example", where Postfix 3.7 bounces 5.6.7 when
+//     the sender declared SMTPUTF8), DSN parameters passed through when
 //     the peer offers DSN (RFC 3461), CHUNKING/BDAT when enabled (RFC
 //     3030);
 //   - one result per recipient: Delivered, Deferred or Failed, with the

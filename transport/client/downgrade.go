@@ -10,10 +10,16 @@ import (
 // 5890 section 2.3.2.1; UTS #46 mapping, as transport's resolver asks
 // DNS), for a next hop that does not offer SMTPUTF8: "bob@bücher.example"
 // becomes "bob@xn--bcher-kva.example", the same mailbox in the form
-// RFC 5321 allows without the extension (RFC 6531 section 3.2 lets a
-// client send a mail that needs nothing else of SMTPUTF8 this way). ok
-// is false when that is not possible: a non-ASCII local part, which no
-// conversion preserves, or a domain that is not a valid IDN.
+// RFC 5321 allows without the extension. ok is false when that is not
+// possible: a non-ASCII local part, which no conversion preserves, or a
+// domain that is not a valid IDN.
+//
+// This differs from Postfix 3.7 on purpose: its smtp client bounces such
+// a recipient with "5.6.7 SMTPUTF8 is required, but was not offered by
+// host" when the sender declared SMTPUTF8 (checked against Postfix
+// 3.7.11 with a next hop that does not offer SMTPUTF8), although the
+// mailbox can be reached without it. A message whose headers need
+// SMTPUTF8 still fails 5.6.7, as in Postfix.
 func asciiAddress(addr string) (ascii string, ok bool) {
 	if isASCII(addr) {
 		return addr, true
