@@ -100,12 +100,8 @@ func (r *MX) process(ctx context.Context, d *queue.Delivery) {
 	results := make(map[int]*attemptResult, len(d.Attempt))
 	outcomes := make([]queue.Outcome, 0, len(d.Attempt))
 
-	type group struct {
-		route transport.Route
-		idx   []int
-	}
-	var groups []*group
-	byKey := make(map[string]*group)
+	var groups []*routeGroup
+	byKey := make(map[string]*routeGroup)
 	for _, i := range d.Attempt {
 		rt, err := r.c.Router.Route(ctx, env.Recipients[i].Address)
 		if err != nil {
@@ -127,7 +123,7 @@ func (r *MX) process(ctx context.Context, d *queue.Delivery) {
 		key := fmt.Sprintf("%s\x00%s\x00%t", rt.Transport, strings.ToLower(rt.Nexthop), rt.Relayhost)
 		g := byKey[key]
 		if g == nil {
-			g = &group{route: rt}
+			g = &routeGroup{route: rt}
 			byKey[key] = g
 			groups = append(groups, g)
 		}
@@ -151,27 +147,27 @@ func (r *MX) process(ctx context.Context, d *queue.Delivery) {
 			}
 			groups = nil
 		}
+		// The destinations of one message are tried at once, as Postfix's
+		// queue manager hands each to a delivery agent of its own: a
+		// destination that hangs delays neither the others' deliveries
+		// nor, beyond its own attempt, the record of their outcome. The
+		// body is an io.ReaderAt, safe for concurrent reads.
+		if len(groups) == 1 { // the common case needs no goroutine
+			groups[0].results = r.deliverGroup(ctx, env, body, groups[0])
+		} else {
+			var wg sync.WaitGroup
+			for _, g := range groups {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					g.results = r.deliverGroup(ctx, env, body, g)
+				}()
+			}
+			wg.Wait()
+		}
 		for _, g := range groups {
-			msg := &client.Message{From: env.Sender, Body: body, Size: env.Size, SMTPUTF8: env.SMTPUTF8, EnvID: env.EnvID}
-			switch env.Ret {
-			case queue.RetFull:
-				msg.Ret = "FULL"
-			case queue.RetHdrs:
-				msg.Ret = "HDRS"
-			}
-			for _, i := range g.idx {
-				msg.Recipients = append(msg.Recipients, clientRecipient(env.Recipients[i]))
-			}
-			del := r.c.Agent.Deliver(ctx, g.route, msg)
 			for j, i := range g.idx {
-				ar := &attemptResult{transport: g.route.Transport, tried: true}
-				if del != nil && j < len(del.Recipients) {
-					ar.res = del.Recipients[j]
-				} else {
-					ar.res = transport.RecipientResult{Recipient: env.Recipients[i].Address, Status: client.Deferred,
-						Err: &transport.Error{Code: 451, Status: "4.3.0", Text: "no delivery result"}}
-				}
-				results[i] = ar
+				results[i] = g.results[j]
 			}
 		}
 	}
@@ -515,4 +511,40 @@ func (r *MX) logFailure(msg string, attrs ...any) {
 		}
 	}
 	r.log.Error(msg, attrs...)
+}
+
+// routeGroup is the recipients of a message that share a route (transport
+// and next hop), delivered in one transaction, and their results.
+type routeGroup struct {
+	route   transport.Route
+	idx     []int            // indexes into the envelope's recipients
+	results []*attemptResult // aligned with idx, set by deliverGroup
+}
+
+// deliverGroup delivers the message to one group's recipients and returns
+// their results, aligned with g.idx.
+func (r *MX) deliverGroup(ctx context.Context, env *queue.Envelope, body io.ReaderAt, g *routeGroup) []*attemptResult {
+	msg := &client.Message{From: env.Sender, Body: body, Size: env.Size, SMTPUTF8: env.SMTPUTF8, EnvID: env.EnvID}
+	switch env.Ret {
+	case queue.RetFull:
+		msg.Ret = "FULL"
+	case queue.RetHdrs:
+		msg.Ret = "HDRS"
+	}
+	for _, i := range g.idx {
+		msg.Recipients = append(msg.Recipients, clientRecipient(env.Recipients[i]))
+	}
+	del := r.c.Agent.Deliver(ctx, g.route, msg)
+	out := make([]*attemptResult, len(g.idx))
+	for j, i := range g.idx {
+		ar := &attemptResult{transport: g.route.Transport, tried: true}
+		if del != nil && j < len(del.Recipients) {
+			ar.res = del.Recipients[j]
+		} else {
+			ar.res = transport.RecipientResult{Recipient: env.Recipients[i].Address, Status: client.Deferred,
+				Err: &transport.Error{Code: 451, Status: "4.3.0", Text: "no delivery result"}}
+		}
+		out[j] = ar
+	}
+	return out
 }

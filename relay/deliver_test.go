@@ -96,7 +96,11 @@ func TestDeliveryGroupsByRoute(t *testing.T) {
 		"[two.example] <s@sender.example> gone@two.example",
 		"[sender.example] <> s@sender.example",
 	}
-	if !slices.Equal(calls, want) {
+	// The message's two destinations are tried concurrently, in either
+	// order; the bounce comes after both.
+	got := slices.Clone(calls)
+	slices.Sort(got[:min(2, len(got))])
+	if !slices.Equal(got, want) {
 		t.Errorf("deliveries:\n%s\nwant:\n%s", strings.Join(calls, "\n"), strings.Join(want, "\n"))
 	}
 	status := map[string]string{}

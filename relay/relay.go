@@ -43,7 +43,9 @@ func (f RouterFunc) Route(ctx context.Context, rcpt string) (transport.Route, er
 }
 
 // Deliverer takes a message to the recipients of one route.
-// *transport.Agent implements it.
+// *transport.Agent implements it. Deliver is called concurrently: by the
+// delivery workers, and once per destination of a message with
+// recipients at several.
 type Deliverer interface {
 	Deliver(ctx context.Context, r transport.Route, m *client.Message) *transport.Delivery
 }
