@@ -149,9 +149,10 @@ func (r *MX) process(ctx context.Context, d *queue.Delivery) {
 		}
 		// The destinations of one message are tried at once, as Postfix's
 		// queue manager hands each to a delivery agent of its own: a
-		// destination that hangs delays neither the others' deliveries
-		// nor, beyond its own attempt, the record of their outcome. The
-		// body is an io.ReaderAt, safe for concurrent reads.
+		// destination that hangs does not delay the others' deliveries.
+		// Their outcomes are still recorded together when the slowest
+		// ends (Queue.Done is per message). The body is an io.ReaderAt,
+		// safe for concurrent reads.
 		if len(groups) == 1 { // the common case needs no goroutine
 			groups[0].results = r.deliverGroup(ctx, env, body, groups[0])
 		} else {

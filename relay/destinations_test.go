@@ -12,8 +12,7 @@ import (
 // the connection and never greets), reaches the second at once: the
 // destinations of a message are tried concurrently, as Postfix's queue
 // manager hands each to a delivery agent of its own, so that one dead
-// next hop does not hold up the others (nor the record of their 250,
-// which a crash in the meantime would turn into a duplicate).
+// next hop does not hold up the others.
 func TestHangingDestinationDoesNotDelayOthers(t *testing.T) {
 	fast := startSink(t)
 	hang, err := net.Listen("tcp", "127.0.0.1:0")
