@@ -21,14 +21,18 @@ const DefaultLookupTimeout = 10 * time.Second
 // stops at once; one that does not (a blocked read) keeps one goroutine
 // until it returns, and only the lookups of t wait for it.
 //
-// Bounded returns t unchanged when t is nil, d <= 0, t is one of this
+// A negative d marks t as unbounded: its lookups run as they are, and
+// later calls of Bounded leave it so (relay.LoadOptions.LookupTimeout
+// negative reaches the transport maps this way).
+//
+// Bounded returns t unchanged when t is nil, d is 0, t is one of this
 // package's tables (they answer from memory and bound their own
 // reloads, see OpenOptions.ReloadTimeout) or t is already bounded: wrap
 // a table yourself with the bound you want before you hand it to
 // mxrelay, which bounds the other tables of your own by
 // DefaultLookupTimeout.
 func Bounded(t Table, d time.Duration) Table {
-	if d <= 0 {
+	if d == 0 {
 		return t
 	}
 	switch t.(type) {
@@ -51,6 +55,9 @@ type lookupResult struct {
 }
 
 func (b boundedTable) Lookup(ctx context.Context, key string) (string, bool, error) {
+	if b.d < 0 { // unbounded by choice
+		return b.t.Lookup(ctx, key)
+	}
 	inner, cancel := context.WithTimeout(ctx, b.d)
 	defer cancel()
 	done := make(chan lookupResult, 1) // buffered: a late answer never blocks its goroutine

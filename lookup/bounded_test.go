@@ -105,7 +105,7 @@ func TestBoundedWrapping(t *testing.T) {
 	}
 	var seen string
 	tab := TableFunc(func(_ context.Context, key string) (string, bool, error) { seen = key; return "", false, nil })
-	if Bounded(tab, 0) == nil || Bounded(nil, time.Second) != nil {
+	if _, ok := Bounded(tab, 0).(boundedTable); ok || Bounded(nil, time.Second) != nil {
 		t.Error("Bounded(t, 0) or Bounded(nil) changed")
 	}
 	mine := Bounded(tab, time.Minute)
@@ -118,9 +118,19 @@ func TestBoundedWrapping(t *testing.T) {
 		t.Errorf("Folded(Bounded(t)) asked %q (%v), want the folded key", seen, err)
 	}
 	o := &OpenOptions{LookupTimeout: -1}
-	if _, ok := o.UserTable(tab).(boundedTable); ok {
-		t.Error("a negative LookupTimeout still bounds")
+	unbounded := o.UserTable(tab)
+	if bt, ok := Bounded(unbounded, DefaultLookupTimeout).(boundedTable); !ok || bt.d >= 0 {
+		t.Errorf("a negative LookupTimeout was replaced by a later default bound: %#v", bt)
 	}
+	synctest.Test(t, func(t *testing.T) {
+		slow := TableFunc(func(context.Context, string) (string, bool, error) {
+			time.Sleep(time.Hour)
+			return "OK", true, nil
+		})
+		if v, ok, err := Bounded(slow, -1).Lookup(context.Background(), "k"); v != "OK" || !ok || err != nil {
+			t.Errorf("an unbounded table's slow answer was cut: %q, %v, %v", v, ok, err)
+		}
+	})
 	if bt, ok := (*OpenOptions)(nil).UserTable(tab).(boundedTable); !ok || bt.d != DefaultLookupTimeout {
 		t.Error("nil OpenOptions does not bound by DefaultLookupTimeout")
 	}
