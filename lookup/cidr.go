@@ -7,7 +7,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/mxrelay/mxrelay/lookup/internal/regfile"
+	"github.com/mxrelay/mxrelay/internal/regfile"
 )
 
 // ParsePrefix parses a network as Postfix writes it in cidr tables and

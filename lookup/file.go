@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mxrelay/mxrelay/lookup/internal/regfile"
+	"github.com/mxrelay/mxrelay/internal/regfile"
 )
 
 // fileState identifies one version of a file.

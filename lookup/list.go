@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/mxrelay/mxrelay/lookup/internal/regfile"
+	"github.com/mxrelay/mxrelay/internal/regfile"
 )
 
 // ListOptions configures ParseList.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/mxrelay/mxrelay/lookup/internal/regfile"
+	"github.com/mxrelay/mxrelay/internal/regfile"
 )
 
 // regexpRule is one line of a regexp table.

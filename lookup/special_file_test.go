@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mxrelay/mxrelay/internal/regfile"
 	"github.com/mxrelay/mxrelay/lookup/cdb"
-	"github.com/mxrelay/mxrelay/lookup/internal/regfile"
 )
 
 // within runs f and fails the test if it has not returned after d: the

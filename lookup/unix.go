@@ -7,7 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/mxrelay/mxrelay/lookup/internal/regfile"
+	"github.com/mxrelay/mxrelay/internal/regfile"
 )
 
 // UnixTable is unix:passwd.byname or unix:group.byname: the local users

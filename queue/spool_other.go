@@ -19,6 +19,3 @@ func lockFile(path string) (*os.File, error) {
 	}
 	return f, nil
 }
-
-// openNonblock is 0 where the system has no O_NONBLOCK.
-const openNonblock = 0

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+
+	"github.com/mxrelay/mxrelay/internal/regfile"
 )
 
 // remember caches a copy of e as it's envelope, evicting the oldest
@@ -84,7 +86,7 @@ func (s *Spool) current(id ID) (*Envelope, error) {
 func (s *Spool) load(id ID, l loc) (*Envelope, error) {
 	var e *Envelope
 	if l.env {
-		b, err := readRegular(s.path(string(id) + envSuffix))
+		b, err := regfile.ReadFileNoFollow(s.path(string(id) + envSuffix))
 		if err != nil {
 			return nil, err
 		}
@@ -97,7 +99,7 @@ func (s *Spool) load(id ID, l loc) (*Envelope, error) {
 			return nil, err
 		}
 	} else {
-		f, err := openRegular(s.path(l.data(id)))
+		f, err := regfile.OpenNoFollow(s.path(l.data(id)))
 		if err != nil {
 			return nil, err
 		}
@@ -158,7 +160,7 @@ func (s *Spool) Body(ctx context.Context, id ID) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := openRegular(s.path(l.data(id)))
+	f, err := regfile.OpenNoFollow(s.path(l.data(id)))
 	if err != nil {
 		return nil, notFound(id, err)
 	}

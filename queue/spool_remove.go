@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+
+	"github.com/mxrelay/mxrelay/internal/regfile"
 )
 
 // Remove implements Queue. A message in its own file loses its data file
@@ -38,7 +40,7 @@ func (s *Spool) Remove(ctx context.Context, id ID) error {
 	default:
 		// O_NONBLOCK: a FIFO without a reader in its place fails at once.
 		var f *os.File
-		if f, err = os.OpenFile(s.path(tombName(id, l.seg)), os.O_WRONLY|os.O_CREATE|openNonblock, 0o600); err == nil {
+		if f, err = os.OpenFile(s.path(tombName(id, l.seg)), os.O_WRONLY|os.O_CREATE|regfile.Nonblock, 0o600); err == nil {
 			err = f.Close()
 		}
 	}
@@ -84,7 +86,7 @@ func (s *Spool) Remove(ctx context.Context, id ID) error {
 func (s *Spool) dropSegment(seq uint64) {
 	name := segName(seq)
 	var ids []ID
-	if f, err := openRegular(s.path(name)); err == nil {
+	if f, err := regfile.OpenNoFollow(s.path(name)); err == nil {
 		if st, err := f.Stat(); err == nil {
 			es, _ := readEntries(f, st.Size())
 			for _, e := range es {

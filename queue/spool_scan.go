@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mxrelay/mxrelay/internal/regfile"
 )
 
 type tombKey struct {
@@ -61,9 +63,9 @@ func (s *Spool) scan(ctx context.Context) error {
 		// FIFO would block the open until a writer came): it is moved
 		// aside with the other unusable files, whatever its name. The
 		// type comes from the directory entry (an lstat where the file
-		// system does not give it); openRegular checks again.
+		// system does not give it); regfile.OpenNoFollow checks again.
 		if t := de.Type(); !t.IsRegular() {
-			bad = append(bad, Recovered{Name: n, Err: fmt.Errorf("%w (%s)", errNotRegular, fileKind(t))})
+			bad = append(bad, Recovered{Name: n, Err: fmt.Errorf("%w (%s)", regfile.ErrNotRegular, regfile.Kind(t))})
 			continue
 		}
 		if base, ok := strings.CutSuffix(n, segSuffix); ok {
@@ -298,7 +300,7 @@ func (s *Spool) readScanFiles(ctx context.Context, files []*scanFile) {
 }
 
 func (s *Spool) readScanFile(sf *scanFile) {
-	f, err := openRegular(s.path(sf.name))
+	f, err := regfile.OpenNoFollow(s.path(sf.name))
 	if err != nil {
 		sf.err = err
 		return
@@ -323,7 +325,7 @@ func (s *Spool) readScanFile(sf *scanFile) {
 // setAside copies the entry of id out of segment f into corrupt/ and
 // writes the tombstone that takes it out of the segment.
 func (s *Spool) setAside(id ID, f *scanFile, e entry, stamp string) error {
-	src, err := openRegular(s.path(f.name))
+	src, err := regfile.OpenNoFollow(s.path(f.name))
 	if err != nil {
 		return fmt.Errorf("queue: spool: %w", err)
 	}

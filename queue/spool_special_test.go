@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mxrelay/mxrelay/internal/regfile"
 )
 
 // TestSpoolSpecialFiles puts FIFOs (and a directory and a symbolic link)
@@ -60,7 +62,7 @@ func TestSpoolSpecialFiles(t *testing.T) {
 
 	moved := map[string]bool{}
 	for _, rec := range s.Recovered() {
-		if !errors.Is(rec.Err, errNotRegular) {
+		if !errors.Is(rec.Err, regfile.ErrNotRegular) {
 			t.Errorf("recovered %s: %v, want not a regular file", rec.Name, rec.Err)
 			continue
 		}
@@ -122,7 +124,7 @@ func TestSpoolFIFOAfterScan(t *testing.T) {
 	}()
 	select {
 	case err := <-ch:
-		if !errors.Is(err, errNotRegular) {
+		if !errors.Is(err, regfile.ErrNotRegular) {
 			t.Errorf("Body of a FIFO: %v, want not a regular file", err)
 		}
 	case <-time.After(10 * time.Second):

@@ -39,6 +39,3 @@ func trimNL(b []byte) []byte {
 	}
 	return b
 }
-
-// openNonblock makes openRegular's open return at once on a FIFO.
-const openNonblock = syscall.O_NONBLOCK

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"unsafe"
 
-	"github.com/mxrelay/mxrelay/lookup/internal/regfile"
+	"github.com/mxrelay/mxrelay/internal/regfile"
 )
 
 // Reader answers lookups in a cdb database held in memory.

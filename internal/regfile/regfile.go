@@ -1,5 +1,5 @@
 // Package regfile opens files that must be regular files: table sources
-// and databases. A FIFO, device or socket put where a table file belongs
+// and databases (lookup), queue files (queue). A FIFO, device or socket put where a table file belongs
 // would block an ordinary open or read forever (a FIFO until a writer
 // comes); these functions refuse such files at once instead.
 package regfile
@@ -20,15 +20,21 @@ var ErrNotRegular = errors.New("not a regular file")
 // never opened, opens without blocking (O_NONBLOCK where the system has
 // it), and checks the opened descriptor again, so that a file swapped in
 // between the two is refused as well.
-func Open(path string) (*os.File, error) {
-	fi, err := os.Stat(path)
+func Open(path string) (*os.File, error) { return open(path, os.Stat) }
+
+// OpenNoFollow is Open for a path that must itself be a regular file: a
+// symbolic link is refused, not followed (queue files).
+func OpenNoFollow(path string) (*os.File, error) { return open(path, os.Lstat) }
+
+func open(path string, stat func(string) (os.FileInfo, error)) (*os.File, error) {
+	fi, err := stat(path)
 	if err != nil {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, notRegular(path, fi.Mode())
 	}
-	f, err := os.OpenFile(path, os.O_RDONLY|nonblock, 0)
+	f, err := os.OpenFile(path, os.O_RDONLY|Nonblock, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -46,8 +52,13 @@ func Open(path string) (*os.File, error) {
 
 // ReadFile reads the whole of path as os.ReadFile does, refusing what is
 // not a regular file as Open does.
-func ReadFile(path string) ([]byte, error) {
-	f, err := Open(path)
+func ReadFile(path string) ([]byte, error) { return readAll(Open(path)) }
+
+// ReadFileNoFollow reads the whole of path, refusing what is not a
+// regular file as OpenNoFollow does.
+func ReadFileNoFollow(path string) ([]byte, error) { return readAll(OpenNoFollow(path)) }
+
+func readAll(f *os.File, err error) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -56,10 +67,12 @@ func ReadFile(path string) ([]byte, error) {
 }
 
 func notRegular(path string, m os.FileMode) error {
-	return &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w (%s)", ErrNotRegular, kind(m))}
+	return &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w (%s)", ErrNotRegular, Kind(m))}
 }
 
-func kind(m os.FileMode) string {
+// Kind names the type of a file that is not regular: "a FIFO", "a
+// socket", "a symbolic link"...
+func Kind(m os.FileMode) string {
 	switch {
 	case m&os.ModeNamedPipe != 0:
 		return "a FIFO"
@@ -69,6 +82,8 @@ func kind(m os.FileMode) string {
 		return "a character device"
 	case m&os.ModeDevice != 0:
 		return "a device"
+	case m&os.ModeSymlink != 0:
+		return "a symbolic link"
 	case m.IsDir():
 		return "a directory"
 	}
