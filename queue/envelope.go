@@ -98,6 +98,11 @@ type Recipient struct {
 	// (typically the next hop's reply, "550 5.1.1 no such user"), or the
 	// delivery confirmation for Delivered.
 	Reason string
+	// Status is the RFC 3463 enhanced status code of Reason ("4.4.1",
+	// "5.1.1"), kept apart from the text as Postfix keeps dsn= apart
+	// from its reason. Empty in records written before it existed and
+	// when the deliverer gave none.
+	Status string
 	// Updated is when State last changed; zero while Queued.
 	Updated time.Time
 	// Notified records that the caller dealt with the recipient's final

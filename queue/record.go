@@ -51,6 +51,7 @@ type wireRcpt struct {
 	Destination string `json:"dest,omitempty"`
 	State       uint8  `json:"state,omitempty"`
 	Reason      string `json:"reason,omitempty"`
+	Status      string `json:"dsn,omitempty"`
 	Updated     int64  `json:"updated,omitempty"`
 	Notified    bool   `json:"notified,omitempty"`
 }
@@ -89,7 +90,7 @@ func EncodeEnvelope(e *Envelope) ([]byte, error) {
 	}
 	for i, r := range e.Recipients {
 		w.Recipients[i] = wireRcpt{Address: r.Address, Notify: uint8(r.Notify), ORCPT: r.ORCPT,
-			Destination: r.Destination, State: uint8(r.State), Reason: r.Reason, Updated: toNanos(r.Updated), Notified: r.Notified}
+			Destination: r.Destination, State: uint8(r.State), Reason: r.Reason, Status: r.Status, Updated: toNanos(r.Updated), Notified: r.Notified}
 	}
 	body, err := json.Marshal(&w)
 	if err != nil {
@@ -129,6 +130,9 @@ func check(e *Envelope) error {
 		r := &e.Recipients[i]
 		if !utf8.ValidString(r.Address) || !utf8.ValidString(r.ORCPT) || !utf8.ValidString(r.Reason) || !utf8.ValidString(r.Destination) {
 			return fmt.Errorf("queue: message %s: recipient %d: text is not valid UTF-8", e.ID, i)
+		}
+		if r.Status != "" && !validStatus(r.Status) {
+			return fmt.Errorf("queue: message %s: recipient %d: %q is not an RFC 3463 status code", e.ID, i, r.Status)
 		}
 		if r.State >= numStates {
 			return fmt.Errorf("queue: message %s: recipient %d: state %d out of range", e.ID, i, r.State)
@@ -201,7 +205,7 @@ func decodeRecord(b []byte) (*Envelope, int, error) {
 	}
 	for i, r := range w.Recipients {
 		e.Recipients[i] = Recipient{Address: r.Address, Notify: Notify(r.Notify), ORCPT: r.ORCPT,
-			Destination: r.Destination, State: State(r.State), Reason: r.Reason, Updated: fromNanos(r.Updated), Notified: r.Notified}
+			Destination: r.Destination, State: State(r.State), Reason: r.Reason, Status: r.Status, Updated: fromNanos(r.Updated), Notified: r.Notified}
 	}
 	if err := check(e); err != nil {
 		return nil, 0, fmt.Errorf("%w: %v", ErrCorrupt, err)

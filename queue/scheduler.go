@@ -150,7 +150,7 @@ func (s *Scheduler) Store(ctx context.Context, env *Envelope, body io.Reader) er
 	}
 	for i := range env.Recipients {
 		r := &env.Recipients[i]
-		r.State, r.Reason, r.Updated, r.Notified = Queued, "", time.Time{}, false
+		r.State, r.Reason, r.Status, r.Updated, r.Notified = Queued, "", "", time.Time{}, false
 	}
 	env.Attempts, env.DelayWarned, env.Lease = 0, false, Lease{}
 	if err := s.q.Store(ctx, env, body); err != nil {

@@ -25,6 +25,7 @@ type slots struct {
 type deadMark struct {
 	until  time.Time
 	reason string
+	status string // the enhanced status code of reason
 }
 
 // parker is implemented by the backends of this package: a claim that
@@ -63,6 +64,7 @@ type Delivery struct {
 
 	suspended []int    // pending recipients of dead destinations
 	reasons   []string // suspension reason per entry of suspended
+	statuses  []string // and its enhanced status code
 	dests     []string // concurrency slots held
 }
 
@@ -157,6 +159,7 @@ func (s *Scheduler) reserve(e *Envelope, now time.Time) *Delivery {
 			if now.Before(m.until) {
 				d.suspended = append(d.suspended, i)
 				d.reasons = append(d.reasons, "delivery temporarily suspended: "+m.reason)
+				d.statuses = append(d.statuses, m.status)
 				continue
 			}
 			delete(s.dead, dest)

@@ -21,6 +21,10 @@ type Outcome struct {
 	// ("451 4.3.0 try later", "connect to mx.example[192.0.2.1]:25:
 	// Connection refused"). Invalid UTF-8 is replaced.
 	Reason string
+	// Status is the RFC 3463 enhanced status code of the outcome
+	// ("2.0.0", "4.4.1", "5.1.1"), recorded as Recipient.Status. Empty
+	// when unknown. It must be valid when set.
+	Status string
 	// Site marks a Deferred outcome as a failure of the destination
 	// itself (no MX answered, connection refused, 421 at greeting): the
 	// destination is suspended for Config.DeadTime (see Config.DeadTime).
@@ -70,9 +74,9 @@ func (s *Scheduler) Done(ctx context.Context, d *Delivery, outcomes []Outcome) (
 		if e.Lease.Token != d.Envelope.Lease.Token {
 			return fmt.Errorf("%w: %s", ErrLeaseLost, e.ID)
 		}
-		set := func(i int, st State, reason string) {
+		set := func(i int, st State, reason, status string) {
 			r := &e.Recipients[i]
-			r.State, r.Reason, r.Updated, r.Notified = st, strings.ToValidUTF8(reason, "\uFFFD"), now, false
+			r.State, r.Reason, r.Status, r.Updated, r.Notified = st, strings.ToValidUTF8(reason, "\uFFFD"), status, now, false
 			switch st {
 			case Delivered:
 				rep.Delivered = append(rep.Delivered, i)
@@ -92,16 +96,19 @@ func (s *Scheduler) Done(ctx context.Context, d *Delivery, outcomes []Outcome) (
 			default:
 				return fmt.Errorf("queue: message %s: outcome state %v is not Delivered, Deferred or Failed", e.ID, o.State)
 			}
+			if o.Status != "" && !validStatus(o.Status) {
+				return fmt.Errorf("queue: message %s: outcome status %q is not an RFC 3463 status code", e.ID, o.Status)
+			}
 			done[o.Recipient] = true
-			set(o.Recipient, o.State, o.Reason)
+			set(o.Recipient, o.State, o.Reason, o.Status)
 		}
 		for _, i := range d.Attempt {
 			if !done[i] {
-				set(i, Deferred, "no outcome reported")
+				set(i, Deferred, "no outcome reported", "4.3.0")
 			}
 		}
 		for k, i := range d.suspended {
-			set(i, Deferred, d.reasons[k])
+			set(i, Deferred, d.reasons[k], d.statuses[k])
 		}
 		if len(d.Attempt) > 0 || len(d.suspended) > 0 {
 			e.Attempts++
@@ -115,7 +122,7 @@ func (s *Scheduler) Done(ctx context.Context, d *Delivery, outcomes []Outcome) (
 				maximal = l.Bounce
 			}
 			if age >= maximal {
-				set(i, Expired, e.Recipients[i].Reason)
+				set(i, Expired, e.Recipients[i].Reason, e.Recipients[i].Status)
 				continue
 			}
 			if w := l.DelayWarning; w > 0 && age >= w && !e.DelayWarned {
@@ -149,7 +156,7 @@ func (s *Scheduler) Done(ctx context.Context, d *Delivery, outcomes []Outcome) (
 	marks := make(map[string]deadMark)
 	for _, o := range outcomes {
 		if o.Site && o.State == Deferred {
-			marks[destination(&d.Envelope.Recipients[o.Recipient])] = deadMark{until: now.Add(s.cfg.DeadTime), reason: o.Reason}
+			marks[destination(&d.Envelope.Recipients[o.Recipient])] = deadMark{until: now.Add(s.cfg.DeadTime), reason: o.Reason, status: o.Status}
 		}
 	}
 	if len(marks) > 0 {

@@ -186,3 +186,57 @@ func tableTypes(tables map[string]lookup.Table) map[string]lookup.OpenFunc {
 	}
 	return types
 }
+
+// addressConfig is how delivery turns nexthops into addresses: the
+// address families of inet_protocols (Postfix looks up only the record
+// types of the families it uses: "ipv4" asks for A records only),
+// smtp_address_preference, smtp_mx_address_limit (0: no limit),
+// smtp_randomize_addresses, smtp_defer_if_no_mx_address_found and
+// ignore_mx_lookup_error.
+func addressConfig(r *reader, res transport.Resolver, mine []netip.Addr) transport.AddressConfig {
+	ac := transport.AddressConfig{
+		Resolver:            res,
+		MyAddresses:         mine,
+		Network:             addressFamilies(r),
+		NoRandomize:         !r.bool("smtp_randomize_addresses"),
+		DeferIfNoMXAddress:  r.bool("smtp_defer_if_no_mx_address_found"),
+		IgnoreMXLookupError: r.bool("ignore_mx_lookup_error"),
+		AddressLimit:        r.code("smtp_mx_address_limit"),
+	}
+	if ac.AddressLimit <= 0 {
+		ac.AddressLimit = -1
+	}
+	switch p := strings.ToLower(r.str("smtp_address_preference")); p {
+	case "any", "":
+	case "ipv4", "ipv6":
+		ac.Prefer = p
+	default:
+		r.fail(&maincf.ValueError{Param: "smtp_address_preference", Value: p, Reason: `must be "any", "ipv4" or "ipv6"`})
+	}
+	return ac
+}
+
+// addressFamilies reads inet_protocols as a transport.AddressConfig
+// Network: "ip4", "ip6" or "ip" for both.
+func addressFamilies(r *reader) string {
+	var v4, v6 bool
+	for _, p := range r.list("inet_protocols") {
+		switch strings.ToLower(p) {
+		case "all":
+			v4, v6 = true, true
+		case "ipv4":
+			v4 = true
+		case "ipv6":
+			v6 = true
+		default:
+			r.fail(&maincf.ValueError{Param: "inet_protocols", Value: r.str("inet_protocols"), Reason: `must list "all", "ipv4" or "ipv6"`})
+		}
+	}
+	switch {
+	case v4 && !v6:
+		return "ip4"
+	case v6 && !v4:
+		return "ip6"
+	}
+	return "ip"
+}

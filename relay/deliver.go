@@ -187,7 +187,7 @@ func (r *MX) process(ctx context.Context, d *queue.Delivery) {
 
 // outcome maps a delivery result to the queue's outcome.
 func (r *MX) outcome(i int, res transport.RecipientResult) queue.Outcome {
-	o := queue.Outcome{Recipient: i, Reason: reasonText(res)}
+	o := queue.Outcome{Recipient: i, Reason: reasonText(res), Status: res.Enhanced()}
 	switch res.Status {
 	case client.Delivered:
 		o.State = queue.Delivered
@@ -323,7 +323,7 @@ func (r *MX) logAttempts(rep queue.Report, attempted []int, results map[int]*att
 			}
 		}
 		if a.DSN == "" {
-			a.DSN = statusFromReason(rc.Reason, "4.0.0")
+			a.DSN = recordedStatus(rc, "4.0.0")
 		}
 		if a.Status == "" {
 			switch {
@@ -464,7 +464,7 @@ func (r *MX) sendDSN(ctx context.Context, env *queue.Envelope, kind DSNKind, idx
 		case DSNSuccess:
 			def = "2.0.0"
 		}
-		dr.Status = statusFromReason(rc.Reason, def)
+		dr.Status = recordedStatus(rc, def)
 		if ar := results[i]; ar != nil {
 			if st := ar.res.Enhanced(); st != "" {
 				dr.Status = st

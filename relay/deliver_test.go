@@ -137,7 +137,7 @@ func (unreadableBodies) Body(context.Context, queue.ID) (io.ReadCloser, error) {
 }
 
 // TestQueueReadErrorStaysInternal: a body the queue cannot read defers
-// the recipients as "4.3.0 queue file read error"; the cause (a path)
+// the recipients as "queue file read error" (4.3.0); the cause (a path)
 // goes to the log, not into the reason that DSNs carry to senders.
 func TestQueueReadErrorStaysInternal(t *testing.T) {
 	var logs syncBuffer
@@ -170,7 +170,7 @@ func TestQueueReadErrorStaysInternal(t *testing.T) {
 	a := <-attempts
 	cancel()
 	<-done
-	if a.Status != "deferred" || a.DSN != "4.3.0" || a.Reason != "4.3.0 queue file read error" {
+	if a.Status != "deferred" || a.DSN != "4.3.0" || a.Reason != "queue file read error" {
 		t.Errorf("attempt %+v", a)
 	}
 	if !strings.Contains(logs.String(), "permission denied") {
@@ -179,7 +179,7 @@ func TestQueueReadErrorStaysInternal(t *testing.T) {
 }
 
 // TestResolverFailureStaysInternal: a transport_maps table that cannot be
-// read defers the recipient as Postfix's "4.3.0 address resolver
+// read defers the recipient (4.3.0) as Postfix's "address resolver
 // failure"; which table and why goes to the log only.
 func TestResolverFailureStaysInternal(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -222,7 +222,7 @@ func TestResolverFailureStaysInternal(t *testing.T) {
 	a := <-attempts
 	cancel()
 	<-done
-	if a.Status != "deferred" || a.DSN != "4.3.0" || a.Reason != "4.3.0 address resolver failure" {
+	if a.Status != "deferred" || a.DSN != "4.3.0" || a.Reason != "address resolver failure" {
 		t.Errorf("attempt %+v", a)
 	}
 	if !strings.Contains(logs.String(), "secret_transport") {

@@ -443,6 +443,16 @@ func (c *crlfWriter) flush() error {
 	return c.w.Flush()
 }
 
+// recordedStatus is the enhanced status code the queue recorded for a
+// recipient; for records written before the queue kept it apart, the one
+// its reason starts with or quotes (statusFromReason); else def.
+func recordedStatus(rc queue.Recipient, def string) string {
+	if rc.Status != "" {
+		return rc.Status
+	}
+	return statusFromReason(rc.Reason, def)
+}
+
 // statusFromReason extracts an enhanced status code from a reason: a
 // leading one ("5.4.6 mail loops back"), or the one after a reply code
 // ("550 5.1.1 no such user", "host mx[192.0.2.1] said: 451 4.3.0 try

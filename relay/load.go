@@ -209,7 +209,8 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 	}
 	// Delivery (smtp), built before the policy so that RCPT can refuse
 	// what the Agent could never deliver (routes).
-	l.Client, err = client.New(client.Config{Hostname: r.str("myhostname"), Dialer: o.Dialer, Logger: log})
+	l.Client, err = client.New(client.Config{Hostname: r.str("smtp_helo_name"), MyHostname: r.str("myhostname"),
+		Dialer: o.Dialer, Logger: log})
 	if err != nil {
 		return fmt.Errorf("relay: %w", err)
 	}
@@ -219,7 +220,8 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 	}
 	agent, err := transport.NewAgent(transport.AgentConfig{
 		Sender:          l.Client,
-		Addresses:       transport.AddressConfig{Resolver: dns, MyAddresses: mine},
+		Addresses:       addressConfig(r, dns, mine),
+		SessionLimit:    r.positive("smtp_mx_session_limit"),
 		FallbackRelay:   r.str("smtp_fallback_relay"),
 		TLS:             tlsPolicies,
 		SocketDirectory: r.str("queue_directory"),

@@ -250,11 +250,13 @@ func (r RecipientResult) Enhanced() string {
 }
 
 // Text describes the outcome as Postfix logs it ("host mx[192.0.2.1] said:
-// 550 5.1.1 ... (in reply to RCPT TO command)").
+// 550 5.1.1 ... (in reply to RCPT TO command)", "mail for example.com
+// loops back to myself"): a local reason does not repeat the enhanced
+// status code, which Enhanced returns.
 func (r RecipientResult) Text() string {
 	switch {
 	case r.Err != nil:
-		return r.Err.Error()
+		return ReasonOf(r.Err)
 	case r.Discarded:
 		return "discarded"
 	case r.Reply.Code != 0:
@@ -448,7 +450,8 @@ func (u *run) hops(ctx context.Context, hops []Hop, fallback bool) {
 			if len(u.pending) == 0 || ctx.Err() != nil || k >= limit {
 				break
 			}
-			if u.session(ctx, hop, dest, pol) {
+			best := dest.Pref == addrs.Dests[0].Pref
+			if u.session(ctx, hop, dest, best, pol) {
 				if sessions++; sessions >= u.a.c.SessionLimit {
 					break
 				}
@@ -483,9 +486,13 @@ func textOf(err error) string {
 // session runs one session to dest with the pending recipients and applies
 // the try-next-address rules to the results. It reports whether the
 // session was established (counts against the session limit).
-func (u *run) session(ctx context.Context, hop Hop, dest Dest, pol TLSPolicy) bool {
+func (u *run) session(ctx context.Context, hop Hop, dest Dest, best bool, pol TLSPolicy) bool {
 	t := client.Target{Host: dest.Host, Network: dest.Network(), Address: dest.Address(), LMTP: u.lmtp,
-		TLS: pol.Level, TLSConfig: pol.Config, TLSMatch: pol.targetMatch(hop, dest)}
+		TLS: pol.Level, TLSConfig: pol.Config, TLSMatch: pol.targetMatch(hop, dest),
+		// Postfix detects a peer that is this host on port 25 only
+		// (smtp_connect.c, smtp_proto.c).
+		LoopDetect: !u.lmtp && dest.Network() == "tcp" && dest.Port == SMTPPort,
+		BestMX:     best, Nexthop: hop.String()}
 	if t.Network == "unix" {
 		t.TLS = client.TLSNone
 		if dir := u.a.c.SocketDirectory; dir != "" && !filepath.IsAbs(t.Address) {

@@ -57,6 +57,18 @@ bad         IN MX 10 mx.bad
 mx.bad      IN A 127.0.29.1
 ghost       IN MX 10 gone.ghost
 ghost       IN MX 20 us
+loop        IN MX 10 a.loop
+loop        IN MX 20 b.loop
+a.loop      IN A 127.0.30.1
+b.loop      IN A 127.0.30.2
+loop2       IN MX 10 a.loop2
+loop2       IN MX 20 b.loop2
+loop2       IN MX 30 c.loop2
+a.loop2     IN A 127.0.31.1
+b.loop2     IN A 127.0.31.2
+c.loop2     IN A 127.0.31.3
+loop3       IN MX 10 a.loop2
+loop3       IN MX 20 b.loop2
 `
 
 // env is one delivery test's world: DNS, address map, client and agent.

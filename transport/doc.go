@@ -64,7 +64,14 @@
 // tries better MX hosts): when it is down the mail is deferred with the
 // connect error, never sent to a fallback relay (this host is an MX of the
 // domain). Were the backup the best MX, the result would be 5.4.6
-// "mail for example.com loops back to myself".
+// "mail for example.com loops back to myself". The same happens when a
+// best MX on port 25 answers EHLO with this host's myhostname (a
+// misconfigured DNS or transport table): the recipients bounce with
+// 5.4.6 and no other MX is tried; at a less preferred MX they are
+// deferred with 4.4.6 and the next address is tried (smtp_proto.c; see
+// transport/client). A reason (RecipientResult.Text) does not repeat
+// the enhanced status code, which RecipientResult.Enhanced gives, as
+// Postfix logs dsn= apart from its reason.
 //
 // # Postfix parameters and RFCs
 //

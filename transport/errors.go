@@ -17,12 +17,26 @@ type Error struct {
 	Err    error  // underlying cause, if any
 }
 
-// Error returns "STATUS TEXT".
-func (e *Error) Error() string {
+// Error returns "STATUS REASON".
+func (e *Error) Error() string { return e.Status + " " + e.Reason() }
+
+// Reason is the text without the status code, as Postfix logs a reason
+// and writes it into a DSN (the status goes apart, in dsn= and Status:):
+// Text, and the cause when Text does not already say it.
+func (e *Error) Reason() string {
 	if e.Err != nil && !strings.Contains(e.Text, e.Err.Error()) {
-		return fmt.Sprintf("%s %s: %v", e.Status, e.Text, e.Err)
+		return e.Text + ": " + e.Err.Error()
 	}
-	return e.Status + " " + e.Text
+	return e.Text
+}
+
+// ReasonOf is err's text as a reason: Reason for an *Error (without its
+// status code), err.Error() for any other error.
+func ReasonOf(err error) string {
+	if e, ok := err.(*Error); ok {
+		return e.Reason()
+	}
+	return err.Error()
 }
 
 // Unwrap returns the cause.

@@ -107,6 +107,11 @@ type Config struct {
 	// $myhostname). Required; "localhost" is refused, because a relay that
 	// introduces itself as localhost is rejected or mistrusted by peers.
 	Hostname string
+	// MyHostname is this host's name (Postfix myhostname). A peer that
+	// answers EHLO with it, on a Target with LoopDetect set, is this host:
+	// the mail would loop, and the session fails with KindLoop (Postfix
+	// smtp_proto.c). Empty means Hostname.
+	MyHostname string
 
 	// Timeouts per stage; zero fields take the Postfix defaults
 	// (smtp_*_timeout).
@@ -205,6 +210,21 @@ type Target struct {
 	// x509.Certificate.VerifyHostname), or ".example.com" for any name
 	// under example.com (Postfix match=dot-nexthop).
 	TLSMatch []string
+
+	// LoopDetect makes a peer that answers EHLO with Config.MyHostname a
+	// mail loop (KindLoop): 5.4.6, the recipients fail, when BestMX is
+	// set; 4.4.6, try the next address, when not. Postfix detects loops
+	// this way on SMTP port 25 only (smtp_connect.c); package transport
+	// sets it so. A peer that needs HELO is not checked, as in Postfix.
+	LoopDetect bool
+	// BestMX marks the address as one of the nexthop's most preferred:
+	// an MX host of the lowest preference found, or a host looked up
+	// without MX records (Postfix SMTP_FEATURE_BEST_MX).
+	BestMX bool
+	// Nexthop names the destination in the loop error, "mail for NEXTHOP
+	// loops back to myself": the domain or the [host] as routed
+	// (Postfix's request nexthop). Empty means Host.
+	Nexthop string
 }
 
 func (t *Target) network() string {

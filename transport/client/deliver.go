@@ -54,6 +54,14 @@ func (c *Client) Deliver(ctx context.Context, t Target, m *Message) (*Result, er
 				return res, res.failSession(active, e)
 			}
 		}
+		if reused {
+			// The session was opened for another destination of the
+			// same address: its EHLO name still decides (checkLoop).
+			if e := s.checkLoop(); e != nil {
+				s.close(true)
+				return res, res.failSession(active, e)
+			}
+		}
 		res.Established, res.TLS, res.Reused = true, s.tls, reused
 		release := s.tc.bind(ctx)
 		stale, e := s.transact(tx, reused)

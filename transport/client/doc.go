@@ -32,7 +32,15 @@
 //     host, address and stage, worded as Postfix logs it: "host
 //     mx.example.com[192.0.2.1] said: 550 5.1.1 <u@example.com>: User
 //     unknown (in reply to RCPT TO command)";
-//   - for LMTP, one end-of-data reply per accepted recipient.
+//   - for LMTP, one end-of-data reply per accepted recipient;
+//   - mail loop detection (Target.LoopDetect, set by package transport on
+//     SMTP port 25): a peer whose EHLO reply starts with this host's
+//     myhostname (Config.MyHostname) is this host, and nothing is sent:
+//     "mail for NEXTHOP loops back to myself", 5.4.6 at a best MX (the
+//     recipients bounce), 4.4.6 elsewhere (the next address is tried),
+//     with Postfix's warnings "host H[A]:25 greeted me with my own
+//     hostname" and "replied to HELO/EHLO with my own hostname"
+//     (smtp_proto.c).
 //
 // Every stage has its own timeout (Timeouts, with the defaults of Postfix's
 // smtp_*_timeout parameters), applied to each read and write; the ctx of
@@ -67,7 +75,8 @@
 //
 // # Postfix parameters and RFCs
 //
-// smtp_helo_name, smtp_connect_timeout, smtp_helo_timeout,
+// smtp_helo_name (Config.Hostname), myhostname (Config.MyHostname),
+// smtp_connect_timeout, smtp_helo_timeout,
 // smtp_starttls_timeout, smtp_rset_timeout, smtp_mail_timeout,
 // smtp_rcpt_timeout, smtp_data_init_timeout, smtp_data_xfer_timeout,
 // smtp_data_done_timeout, smtp_quit_timeout, smtp_skip_quit_response,

@@ -129,9 +129,13 @@ const (
 	// KindCanceled: the caller's context ended. Nothing is known about the
 	// recipients beyond what the results say.
 	KindCanceled
+	// KindLoop: the peer answered EHLO with this host's own name
+	// (Target.LoopDetect): 5.4.6 at a best MX, the recipients fail; 4.4.6
+	// elsewhere, try the next address (Postfix smtp_proto.c).
+	KindLoop
 )
 
-var kindNames = [...]string{"", "connect", "timeout", "lost connection", "greeting", "helo", "tls", "mail", "rcpt", "data", "message", "canceled"}
+var kindNames = [...]string{"", "connect", "timeout", "lost connection", "greeting", "helo", "tls", "mail", "rcpt", "data", "message", "canceled", "loop"}
 
 // String names the kind ("timeout", "lost connection").
 func (k Kind) String() string {

@@ -62,6 +62,9 @@ func New(cfg Config) (*Client, error) {
 	if !ok {
 		return nil, errors.New("client: negative timeout")
 	}
+	if cfg.MyHostname == "" {
+		cfg.MyHostname = cfg.Hostname
+	}
 	if cfg.ChunkSize <= 0 {
 		cfg.ChunkSize = 64 << 10
 	}

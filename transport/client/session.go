@@ -135,6 +135,7 @@ type session struct {
 	idleAt  time.Time
 	broken  bool
 	helo    Stage
+	ehlo    string // the first word of the peer's EHLO reply: its name
 	scratch []byte
 }
 
@@ -247,6 +248,7 @@ func (s *session) handshake(ctx context.Context) *Error {
 	if e != nil {
 		return e
 	}
+	s.warnGreetingLoop(r)
 	if r.Code != 220 {
 		s.broken = true
 		e := replyError(KindGreeting, StageGreeting, r, t)
@@ -256,6 +258,9 @@ func (s *session) handshake(ctx context.Context) *Error {
 		return e
 	}
 	if e := s.hello(); e != nil {
+		return e
+	}
+	if e := s.checkLoop(); e != nil {
 		return e
 	}
 	if e := s.startTLS(ctx); e != nil {
@@ -290,7 +295,7 @@ func (s *session) hello() *Error {
 	if !r.Positive() {
 		return replyError(KindHelo, stage, r, &s.t)
 	}
-	s.helo, s.ext = stage, parseEHLO(r)
+	s.helo, s.ext, s.ehlo = stage, parseEHLO(r), firstWord(r)
 	return nil
 }
 
