@@ -14,6 +14,8 @@
 //
 //	hash:/etc/postfix/relay_recipients   the postmap source, held in memory
 //	texthash:/etc/postfix/x              the same
+//	btree:, lmdb:, dbm:/etc/postfix/x    the same: the source, not the built file
+//	proxy:hash:/etc/postfix/x            hash:/etc/postfix/x (proxymap has nothing to share in-process)
 //	cdb:/etc/postfix/transport           transport.cdb, as postmap cdb: makes it
 //	inline:{ a.example=OK, { b.example = relay:[10.0.0.1] } }
 //	static:OK                            every key finds OK
@@ -21,8 +23,12 @@
 //	regexp:/etc/postfix/header_checks    regexp_table(5) on RE2
 //	unix:passwd.byname                   local users
 //
-// OpenOptions.Types adds your own types ("pgsql:", "http:") for one call,
-// without a global registry. NewMap builds an in-memory table from Go
+// OpenOptions.Types is the registry of the table types one program links
+// in beyond the built-ins, without global state. The types that need a
+// database driver (pgsql:, mysql:, sqlite:, ldap:) live in nested modules
+// (github.com/mxrelay/mxrelay/lookup/pgsql...), so that a program that
+// does not use them never builds their drivers; it links them in here
+// ({"pgsql": pgsql.Open}), and so can your own types ("http:"). NewMap builds an in-memory table from Go
 // values, and TableFunc turns any function into a Table. Tables of your
 // own receive keys folded (lower case), as Postfix gives keys to its
 // fixed-key tables: a TableFunc over a map of lower-case addresses
@@ -107,9 +113,13 @@
 //
 // # Deliberate differences from Postfix 3.7
 //
-//   - hash: and btree: tables are read from their source file, never from
-//     a Berkeley DB file (whose format Go cannot read without reimplementing
-//     it); opening hash:F when only F.db exists is an error that says so.
+//   - hash:, btree:, lmdb: and dbm: tables are read from their source
+//     file, never from the file postmap builds (Berkeley DB, LMDB, DBM,
+//     whose formats Go cannot read without reimplementing them or linking
+//     C); opening hash:F when only F.db exists is an error that says so.
+//   - proxy:TYPE:NAME opens TYPE:NAME in-process; Postfix's proxymap(8)
+//     also refuses tables not listed in proxy_read_maps, which mxrelay
+//     does not check.
 //   - Tables reload when their file changes; Postfix daemons reopen them
 //     only when they restart.
 //   - An empty value is always a Config error. Postfix 3.7.11 crashes on

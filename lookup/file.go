@@ -158,22 +158,55 @@ func (r *reloader[T]) Warnings() []Warning { return r.cur.Load().warnings }
 // String returns the table's spec, "type:name".
 func (r *reloader[T]) String() string { return r.spec }
 
-// HashTable is a hash: or texthash: table: the postmap source file parsed
-// into an in-memory hash, as ParseText reads it. It reloads itself when
+// HashTable is a hash:, texthash:, btree:, lmdb: or dbm: table: the
+// postmap source file parsed into an in-memory hash, as ParseText reads it. It reloads itself when
 // the file changes; a reload that fails keeps the previous contents and is
 // reported by Err and the logger.
 type HashTable struct {
 	*reloader[*Map]
 }
 
-func openHash(_ context.Context, path string, o *OpenOptions) (Table, error) {
-	spec := "hash:" + path
+// sourceTypes are the table types whose file Postfix builds with postmap
+// from a source file, and the files postmap writes for each: mxrelay reads
+// the source itself (see the package docs, "Deliberate differences").
+var sourceTypes = map[string][]string{
+	"hash":  {".db"},
+	"btree": {".db"},
+	"lmdb":  {".lmdb"},
+	"dbm":   {".dir", ".pag"},
+}
+
+// builtFileKind names the format of a file postmap builds.
+func builtFileKind(suffix string) string {
+	switch suffix {
+	case ".db":
+		return "a Berkeley DB file"
+	case ".lmdb":
+		return "an LMDB file"
+	}
+	return "a DBM file"
+}
+
+// openSourceType returns the opener of a type read from its postmap
+// source file.
+func openSourceType(typ string) OpenFunc {
+	return func(_ context.Context, path string, o *OpenOptions) (Table, error) {
+		return openSource(typ, path, o)
+	}
+}
+
+// openSource reads the postmap source file path of a table of type typ
+// (hash:, btree:, lmdb:, dbm:) into memory.
+func openSource(typ, path string, o *OpenOptions) (Table, error) {
+	spec := typ + ":" + path
 	if path == "" {
-		return nil, fmt.Errorf("hash: needs a file name")
+		return nil, fmt.Errorf("%s: needs a file name", typ)
 	}
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		if _, err2 := os.Stat(path + ".db"); err2 == nil {
-			return nil, errorf(spec, "", Config, "%s.db is a Berkeley DB file, which mxrelay does not read; hash: tables are loaded from their source file %s, which is missing", path, path)
+		for _, suffix := range sourceTypes[typ] {
+			if _, err2 := os.Stat(path + suffix); err2 == nil {
+				return nil, errorf(spec, "", Config, "%s%s is %s, which mxrelay does not read; %s: tables are loaded from their source file %s, which is missing", path, suffix, builtFileKind(suffix), typ, path)
+			}
 		}
 	}
 	r, err := newReloader(spec, path, o, func(p string) (*Map, []Warning, error) {

@@ -87,14 +87,16 @@ func (o *OpenOptions) logger() *slog.Logger {
 }
 
 // builtinTypes are the table types Open knows without options, sorted.
-var builtinTypes = [...]string{"cdb", "cidr", "hash", "inline", "regexp", "static", "texthash", "unix"}
+var builtinTypes = [...]string{"btree", "cdb", "cidr", "dbm", "hash", "inline", "lmdb", "proxy", "regexp", "static", "texthash", "unix"}
 
 // builtin returns the opener of a built-in table type, or nil. A switch,
 // not a package-level map, so that no caller can change the built-ins.
 func builtin(typ string) OpenFunc {
 	switch typ {
-	case "hash", "texthash":
-		return openHash
+	case "hash", "texthash", "btree", "lmdb", "dbm":
+		return openSourceType(typ)
+	case "proxy":
+		return openProxy
 	case "cdb":
 		return openCDB
 	case "inline":
@@ -130,6 +132,8 @@ func ParseSpec(spec string) (typ, name string, err error) {
 //
 //	hash:/etc/postfix/relay_recipients   the postmap source file, held in memory
 //	texthash:/path                       the same
+//	btree:, lmdb:, dbm:/path             the same: the source file, never the built one
+//	proxy:TYPE:NAME                      TYPE:NAME (proxymap(8) has nothing to share in-process)
 //	cdb:/path                            /path.cdb, made by postmap cdb: or Compile
 //	inline:{ k1=v1, { k2 = text with spaces } }
 //	static:value                         every key finds value
@@ -137,8 +141,16 @@ func ParseSpec(spec string) (typ, name string, err error) {
 //	regexp:/path                         Postfix regexp_table(5) on Go's RE2
 //	unix:passwd.byname                   local users (unix:group.byname: groups)
 //
+// Types that need a database driver (pgsql:, mysql:, sqlite:, ldap:) live
+// in nested modules (github.com/mxrelay/mxrelay/lookup/pgsql...) and are
+// linked in by the program through OpenOptions.Types, the registry of
+// the types one program knows:
+//
+//	opts := &lookup.OpenOptions{Types: map[string]lookup.OpenFunc{"pgsql": pgsql.Open}}
+//
 // Errors are *Error values of kind Config. An unknown type is an error that
-// names the known ones.
+// names it and the known ones, and tells which module provides a driver
+// type that was not linked in.
 func Open(ctx context.Context, spec string, o *OpenOptions) (Table, error) {
 	typ, name, err := ParseSpec(spec)
 	if err != nil {
@@ -160,7 +172,7 @@ func Open(ctx context.Context, spec string, o *OpenOptions) (Table, error) {
 		}
 		slices.Sort(known)
 		known = slices.Compact(known)
-		return nil, errorf(spec, "", Config, "unsupported dictionary type: %s (known types: %s)", typ, strings.Join(known, ", "))
+		return nil, errorf(spec, "", Config, "unsupported dictionary type: %s (known types: %s)%s", typ, strings.Join(known, ", "), driverHint(typ))
 	}
 	if o == nil {
 		o = &OpenOptions{}
@@ -176,6 +188,30 @@ func Open(ctx context.Context, spec string, o *OpenOptions) (Table, error) {
 		t = o.UserTable(t) // keys as Postfix gives its fixed-key tables; a stalled backend answers 4xx
 	}
 	return t, nil
+}
+
+// driverTypes are the table types that need a database driver: they live
+// in nested modules of their own, so that a program that does not use
+// them does not build their drivers, and a program links them in through
+// OpenOptions.Types.
+var driverTypes = [...]string{"ldap", "mysql", "pgsql", "sqlite"}
+
+// driverHint tells how to link in a driver type that Open was not given.
+func driverHint(typ string) string {
+	if !slices.Contains(driverTypes[:], typ) {
+		return ""
+	}
+	return fmt.Sprintf("; %s: tables are in the module github.com/mxrelay/mxrelay/lookup/%s: add its Open to OpenOptions.Types", typ, typ)
+}
+
+// openProxy opens "proxy:TYPE:NAME" as TYPE:NAME. Postfix's proxymap(8)
+// shares one connection or file among its processes; mxrelay opens
+// tables in-process, so the prefix changes nothing but the spec.
+func openProxy(ctx context.Context, name string, o *OpenOptions) (Table, error) {
+	if strings.HasPrefix(name, "proxy:") {
+		return nil, fmt.Errorf("proxy:%s: a proxy: table cannot itself be proxied", name)
+	}
+	return Open(ctx, name, o)
 }
 
 // Warner is implemented by tables read from a source that may hold bad

@@ -77,6 +77,7 @@ func TestOpenErrors(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "only.db"), []byte("berkeley"), 0o644)
+	os.WriteFile(filepath.Join(dir, "built.lmdb"), []byte("lmdb"), 0o644)
 	re := writeFile(t, "backref", "/(a)\\1/ x\n")
 	look := writeFile(t, "lookahead", "/a(?=b)/ x\n")
 	basic := writeFile(t, "basic", "/a/x x\n")
@@ -86,23 +87,28 @@ func TestOpenErrors(t *testing.T) {
 	coll := writeFile(t, "coll", "/[[.a.]]/ x\n")
 	hostbits := writeFile(t, "cidr", "192.0.2.1/24 x\n")
 	for spec, want := range map[string]string{
-		"nosuch:thing":                       "unsupported dictionary type: nosuch (known types: cdb, cidr, hash, inline, regexp, static, texthash, unix)",
-		"hash:" + filepath.Join(dir, "only"): "Berkeley DB file, which mxrelay does not read",
-		"hash:" + filepath.Join(dir, "none"): "no such file",
-		"regexp:" + re:                       "cannot be used with Go's RE2 engine",
-		"regexp:" + look:                     "cannot be used with Go's RE2 engine",
-		"regexp:" + basic:                    "POSIX basic",
-		"regexp:" + digit:                    `\d in /\d/ does not mean in Postfix`,
-		"regexp:" + brack:                    "a backslash inside [...] is literal in Postfix",
-		"regexp:" + lazy:                     "is non-greedy in Go's RE2",
-		"regexp:" + coll:                     "collating element",
-		"cidr:" + hostbits:                   `perhaps you should use "192.0.2.0/24" instead`,
-		"inline:{ a=b":                       "need \"{ name=value... }\"",
-		"inline:{ novalue }":                 "missing '='",
-		"inline:{}":                          "bad syntax",
-		"static:":                            "needs a value",
-		"unix:shadow.byname":                 "unknown map name",
-		"no-colon":                           "want type:name",
+		"nosuch:thing":                        "unsupported dictionary type: nosuch (known types: btree, cdb, cidr, dbm, hash, inline, lmdb, proxy, regexp, static, texthash, unix)",
+		"pgsql:/etc/postfix/pgsql-users.cf":   "unsupported dictionary type: pgsql (known types: btree, cdb, cidr, dbm, hash, inline, lmdb, proxy, regexp, static, texthash, unix); pgsql: tables are in the module github.com/mxrelay/mxrelay/lookup/pgsql: add its Open to OpenOptions.Types",
+		"proxy:nosuch:thing":                  "unsupported dictionary type: nosuch",
+		"proxy:proxy:hash:/x":                 "cannot itself be proxied",
+		"hash:" + filepath.Join(dir, "only"):  "Berkeley DB file, which mxrelay does not read",
+		"btree:" + filepath.Join(dir, "only"): "only.db is a Berkeley DB file, which mxrelay does not read; btree: tables are loaded from their source file",
+		"lmdb:" + filepath.Join(dir, "built"): "built.lmdb is an LMDB file, which mxrelay does not read; lmdb: tables are loaded from their source file",
+		"hash:" + filepath.Join(dir, "none"):  "no such file",
+		"regexp:" + re:                        "cannot be used with Go's RE2 engine",
+		"regexp:" + look:                      "cannot be used with Go's RE2 engine",
+		"regexp:" + basic:                     "POSIX basic",
+		"regexp:" + digit:                     `\d in /\d/ does not mean in Postfix`,
+		"regexp:" + brack:                     "a backslash inside [...] is literal in Postfix",
+		"regexp:" + lazy:                      "is non-greedy in Go's RE2",
+		"regexp:" + coll:                      "collating element",
+		"cidr:" + hostbits:                    `perhaps you should use "192.0.2.0/24" instead`,
+		"inline:{ a=b":                        "need \"{ name=value... }\"",
+		"inline:{ novalue }":                  "missing '='",
+		"inline:{}":                           "bad syntax",
+		"static:":                             "needs a value",
+		"unix:shadow.byname":                  "unknown map name",
+		"no-colon":                            "want type:name",
 	} {
 		_, err := Open(ctx, spec, nil)
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -43,6 +43,9 @@ var goldenTables = []struct{ spec, golden string }{
 	{"cidr:nets.cidr", "nets.golden"},
 	{"cidr:edge.cidr", "edge.cidr.golden"},
 	{"hash:src.hash", "src.golden"},
+	{"lmdb:src.hash", "src.lmdb.golden"},
+	{"btree:src.hash", "src.btree.golden"},
+	{"proxy:btree:src.hash", "src.btree.golden"},
 	{"inline:{ key=value, { k2 = text with spaces }, K3=upper }", "inline.golden"},
 	{"inline:{ A=1, a=2, =y, {b = x, y} }", "inline2.golden"}, // last duplicate wins, empty key
 }
@@ -83,18 +86,27 @@ func TestPostmapGoldenIsCurrent(t *testing.T) {
 	for _, g := range goldenTables {
 		spec := g.spec
 		typ, name, _ := ParseSpec(spec)
-		if typ == "hash" {
-			// postmap reads hash: from its .db file: build one from a copy.
+		if typ == "proxy" {
+			// postmap -q proxy: asks a running proxymap(8): ask the
+			// table itself, which is what proxy: must answer.
+			typ, name, _ = ParseSpec(name)
+		}
+		switch typ {
+		case "hash", "lmdb", "btree":
+			// postmap reads these from the file it builds: build one
+			// from a copy of the source.
 			src, _ := os.ReadFile(filepath.Join("testdata/postmapq", name))
-			name = filepath.Join(dir, name)
+			name = filepath.Join(dir, typ, name)
+			os.MkdirAll(filepath.Dir(name), 0o755)
 			os.WriteFile(name, src, 0o644)
-			cmd := exec.Command(postmap, "hash:"+name)
+			cmd := exec.Command(postmap, typ+":"+name)
 			cmd.Env = env
 			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("postmap hash:%s: %v\n%s", name, err, out)
+				t.Fatalf("postmap %s:%s: %v\n%s", typ, name, err, out)
 			}
-			spec = "hash:" + name
-		} else if typ != "inline" {
+			spec = typ + ":" + name
+		case "inline":
+		default:
 			spec = typ + ":" + filepath.Join("testdata/postmapq", name)
 		}
 		for _, c := range readGolden(t, filepath.Join("testdata/postmapq", g.golden)) {

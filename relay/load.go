@@ -39,6 +39,13 @@ type LoadOptions struct {
 	// lower case, as Postfix gives keys to its fixed-key tables
 	// (lookup.Folded), and each lookup is bounded by LookupTimeout.
 	Tables map[string]lookup.Table
+	// Types are the table types the program links in beyond lookup's
+	// built-ins, by type name: the driver types of the nested modules
+	// ({"pgsql": pgsql.Open}, github.com/mxrelay/mxrelay/lookup/pgsql)
+	// or types of your own. A table type neither built in nor given
+	// here is refused when the main.cf is loaded, with an error that
+	// names it. Tables of these types are bounded by LookupTimeout.
+	Types map[string]lookup.OpenFunc
 	// LookupTimeout bounds each lookup of Tables (lookup.Bounded): a
 	// stalled backend delays only the lookups that need it, which then
 	// answer "451 4.3.0" at RCPT or defer in delivery. Default
@@ -168,6 +175,28 @@ func compatibilityCause(cf *maincf.File, err error) error {
 		"set compatibility_level = 3.6 (cf.Set(\"compatibility_level\", \"3.6\") for a maincf.File made in Go), or set smtpd_relay_restrictions: %w", err)
 }
 
+// linkedTypes are the table types of LoadOptions.Types, and those that
+// reach the tables of LoadOptions.Tables (which win for their own type).
+func linkedTypes(types map[string]lookup.OpenFunc, tables map[string]lookup.Table) map[string]lookup.OpenFunc {
+	user := tableTypes(tables)
+	if len(types) == 0 {
+		return user
+	}
+	out := maps.Clone(types)
+	for typ, open := range user {
+		if linked := types[typ]; linked != nil {
+			open = func(ctx context.Context, name string, o *lookup.OpenOptions) (lookup.Table, error) {
+				if t, ok := tables[typ+":"+name]; ok {
+					return t, nil
+				}
+				return linked(ctx, name, o)
+			}
+		}
+		out[typ] = open
+	}
+	return out
+}
+
 func (l *Loaded) warn(w string) { l.Warnings = append(l.Warnings, w) }
 
 // assemble builds the parts in dependency order: addresses and domain
@@ -180,7 +209,7 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 	l.MyAddresses = mine
 	l.Warnings = append(l.Warnings, warns...)
 
-	openOpts := &lookup.OpenOptions{Logger: log, Types: tableTypes(o.Tables), LookupTimeout: o.LookupTimeout}
+	openOpts := &lookup.OpenOptions{Logger: log, Types: linkedTypes(o.Types, o.Tables), LookupTimeout: o.LookupTimeout}
 	open := func(spec string) (lookup.Table, error) {
 		spec = strings.TrimPrefix(spec, "proxy:")
 		if t, ok := o.Tables[spec]; ok {

@@ -21,6 +21,10 @@ postmap -q zz cidr:edge.cidr 2> edge.cidr.warnings || true
 cp src.hash "$conf/src"
 postmap hash:"$conf/src" 2>/dev/null
 q hash:"$conf/src" src.keys > src.golden
+postmap lmdb:"$conf/src" 2>/dev/null
+q lmdb:"$conf/src" src.keys > src.lmdb.golden
+postmap btree:"$conf/src" 2>/dev/null
+q btree:"$conf/src" src.keys > src.btree.golden
 postmap cdb:"$conf/src" 2>/dev/null
 q cdb:"$conf/src" src.keys > src.cdb.golden
 printf 'Key\nk2\nK3\nmissing\n' > inline.keys
