@@ -16,6 +16,8 @@
 //	texthash:/etc/postfix/x              the same
 //	btree:, lmdb:, dbm:/etc/postfix/x    the same: the source, not the built file
 //	proxy:hash:/etc/postfix/x            hash:/etc/postfix/x (proxymap has nothing to share in-process)
+//	socketmap:inet:127.0.0.1:9999:name   a Sendmail socketmap server (or socketmap:unix:/path:name)
+//	tcp:127.0.0.1:9999                   a tcp_table(5) server
 //	cdb:/etc/postfix/transport           transport.cdb, as postmap cdb: makes it
 //	inline:{ a.example=OK, { b.example = relay:[10.0.0.1] } }
 //	static:OK                            every key finds OK
@@ -150,6 +152,11 @@
 //   - Address literals ("[192.0.2.1]") have no parent domains in key orders.
 //   - unix: tables read /etc/passwd and /etc/group directly, not NSS.
 //   - Listing (postmap -s) works for cdb: tables too.
+//   - socketmap: and tcp: lookups are bounded by OpenOptions.LookupTimeout
+//     (10s) where Postfix waits 100s, and a tcp: server that is down fails
+//     the lookup at once where Postfix retries ten times a second apart.
+//     Each table keeps its own connections (at most 16 open, 4 idle),
+//     where Postfix shares one per server among a process's tables.
 //
 // Postfix source files cited are those of Postfix 3.7 (src/util,
 // src/global, src/trivial-rewrite, src/smtpd). Postfix parameters:

@@ -87,7 +87,7 @@ func (o *OpenOptions) logger() *slog.Logger {
 }
 
 // builtinTypes are the table types Open knows without options, sorted.
-var builtinTypes = [...]string{"btree", "cdb", "cidr", "dbm", "hash", "inline", "lmdb", "proxy", "regexp", "static", "texthash", "unix"}
+var builtinTypes = [...]string{"btree", "cdb", "cidr", "dbm", "hash", "inline", "lmdb", "proxy", "regexp", "socketmap", "static", "tcp", "texthash", "unix"}
 
 // builtin returns the opener of a built-in table type, or nil. A switch,
 // not a package-level map, so that no caller can change the built-ins.
@@ -97,6 +97,10 @@ func builtin(typ string) OpenFunc {
 		return openSourceType(typ)
 	case "proxy":
 		return openProxy
+	case "socketmap":
+		return openSocketmap
+	case "tcp":
+		return openTCP
 	case "cdb":
 		return openCDB
 	case "inline":
@@ -134,6 +138,8 @@ func ParseSpec(spec string) (typ, name string, err error) {
 //	texthash:/path                       the same
 //	btree:, lmdb:, dbm:/path             the same: the source file, never the built one
 //	proxy:TYPE:NAME                      TYPE:NAME (proxymap(8) has nothing to share in-process)
+//	socketmap:inet:host:port:name        a Sendmail socketmap server (socketmap:unix:/path:name)
+//	tcp:host:port                        a tcp_table(5) server
 //	cdb:/path                            /path.cdb, made by postmap cdb: or Compile
 //	inline:{ k1=v1, { k2 = text with spaces } }
 //	static:value                         every key finds value
