@@ -219,3 +219,55 @@ func (s *Scheduler) Suspended(dest string) (reason string, ok bool) {
 	}
 	return m.reason, true
 }
+
+// Kick makes one deferred message due now (postqueue -i); a held
+// message stays held. It lifts the suspension of the message's
+// destinations, as Flush does.
+func (s *Scheduler) Kick(ctx context.Context, id ID) error {
+	return s.makeDue(ctx, id, false)
+}
+
+// Requeue makes one message due now, releasing it when held, and lifts
+// the suspension of its destinations (postsuper -r). Its routes are
+// looked up again at delivery, as they always are.
+func (s *Scheduler) Requeue(ctx context.Context, id ID) error {
+	return s.makeDue(ctx, id, true)
+}
+
+func (s *Scheduler) makeDue(ctx context.Context, id ID, release bool) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	now := s.cfg.Now().UTC()
+	var dests []string
+	err := s.q.Modify(ctx, id, func(e *Envelope) error {
+		dests = dests[:0]
+		for _, i := range e.Pending() {
+			dests = append(dests, destination(&e.Recipients[i]))
+		}
+		changed := release && e.Held
+		if release {
+			e.Held = false
+		}
+		if !e.Held && !e.Final() && e.NextAttempt.After(now) {
+			e.NextAttempt, changed = now, true
+		}
+		if !changed {
+			return errUnchanged
+		}
+		return nil
+	})
+	if errors.Is(err, errUnchanged) {
+		err = nil
+	}
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for _, d := range dests {
+		delete(s.dead, d)
+	}
+	s.mu.Unlock()
+	s.notify()
+	return nil
+}

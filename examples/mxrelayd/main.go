@@ -25,7 +25,8 @@
 //
 //	-config FILE      a Postfix main.cf; without it, the demo
 //	-listen ADDR      SMTP listen address, or a comma list (default 127.0.0.1:2525)
-//	-queue DIR        the queue directory (default: a new temporary one)
+//	-queue DIR        the queue directory (default: with -config,
+//	                  $queue_directory/mxrelay; the demo: a new temporary one)
 //	-hostname NAME    $myhostname
 //	-dns HOST:PORT    send every DNS query to this server, not /etc/resolv.conf's
 //	-status-log FILE  append one JSON object per delivery attempt per recipient:
@@ -41,6 +42,16 @@
 //	                  are not honoured ("all": every one); without it such
 //	                  a main.cf is refused, each parameter named
 //	-demo-primary ADDR  the demo's primary (default 127.0.0.1:2526)
+//
+// Queue tools, named and used as Postfix's, work on the queue of a
+// running mxrelayd through the control socket in its queue directory
+// (mode 0600; only its user or root), and on the queue directly when
+// none runs; each takes -queue DIR or -config main.cf:
+//
+//	mxrelayd mailq -config /etc/postfix/main.cf      # postqueue -p
+//	mxrelayd postqueue -j|-f|-s SITE|-i ID ...
+//	mxrelayd postsuper -h|-H|-r|-d ID|ALL|- ...      # "-": IDs on standard input
+//	mxrelayd postcat -q ID ...
 //
 // SIGINT and SIGTERM shut it down gracefully: the message being received
 // is finished, the queue stays on disk and is delivered at the next start.
@@ -59,6 +70,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -117,14 +129,26 @@ func portOf(addr string) string {
 type hooks struct {
 	ready  func(addr string)
 	dialer client.Dialer
+	stdin  io.Reader // the queue tools' standard input; nil: os.Stdin
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks) int {
+	if len(args) > 0 && toolNames[args[0]] {
+		stdin := io.Reader(os.Stdin)
+		if h != nil && h.stdin != nil {
+			stdin = h.stdin
+		}
+		name, rest := args[0], args[1:]
+		if name == "mailq" {
+			name, rest = "postqueue", append([]string{"-p"}, rest...)
+		}
+		return runTool(ctx, name, rest, stdin, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("mxrelayd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	config := fs.String("config", "", "a Postfix main.cf; without it, the demo")
 	listen := fs.String("listen", "127.0.0.1:2525", "SMTP listen address(es), comma separated")
-	queueDir := fs.String("queue", "", "queue directory (default: a new temporary one)")
+	queueDir := fs.String("queue", "", "queue directory (default: with -config, $queue_directory/"+queueSubdir+"; in the demo, a new temporary one)")
 	hostname := fs.String("hostname", "", "$myhostname")
 	dnsServer := fs.String("dns", "", "send every DNS query to this HOST:PORT")
 	statusLog := fs.String("status-log", "", "append one JSON line per delivery attempt per recipient to this file")
@@ -193,12 +217,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 		return status
 	}
 
-	// The queue.
+	// The queue: only the demo runs on a temporary one (its banner says
+	// so); with -config it is under queue_directory unless -queue says.
 	dir := *queueDir
-	if dir == "" {
+	switch {
+	case dir == "" && demo:
 		if dir, err = os.MkdirTemp("", "mxrelayd-queue-"); err != nil {
 			return fail("%v", err)
 		}
+	case dir == "":
+		dir = filepath.Join(cf.Get("queue_directory"), queueSubdir)
 	}
 	spool, err := queue.OpenSpool(ctx, dir, &queue.SpoolOptions{Logger: logger})
 	if err != nil {
@@ -235,6 +263,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	if err != nil {
 		return fail("%v", err)
 	}
+	stopControl, err := serveControl(ctx, dir, ld, logger)
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer stopControl()
 	var lc net.ListenConfig
 	var ls []net.Listener
 	for _, a := range listens {
