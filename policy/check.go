@@ -164,11 +164,14 @@ func (p *Policy) checkRcpt(ctx context.Context, s *state) Decision {
 	st := dunno
 	if p.delayReject {
 		for i, subj := range [...]subject{subjClient, subjHelo, subjSender} {
+			s.newStage()
 			if st = s.run(ctx, p.lists[listClient+i], subj); st == rejected {
 				return p.final(s, s.d)
 			}
 		}
 	}
+	// The relay and recipient lists are one stage (smtpd_check_rcpt).
+	s.newStage()
 	order := [2]int{listRelay, listRecipient}
 	if !p.relayFirst {
 		order = [2]int{listRecipient, listRelay}

@@ -29,6 +29,9 @@ func (f Flag) on(def bool) bool {
 	return def
 }
 
+// DefaultRBLReply is default_rbl_reply's default in Postfix 3.7.
+const DefaultRBLReply = "$rbl_code Service unavailable; $rbl_class [$rbl_what] blocked using $rbl_domain${rbl_reason?; $rbl_reason}"
+
 // DefaultRelayRestrictions is smtpd_relay_restrictions' default at
 // compatibility_level >= 1.
 const DefaultRelayRestrictions = "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination"
@@ -158,6 +161,9 @@ type Config struct {
 	NonFQDNRejectCode               int           // non_fqdn_reject_code [504]
 	InvalidHostnameRejectCode       int           // invalid_hostname_reject_code [501]
 	UnknownAddressRejectCode        int           // unknown_address_reject_code [450]
+	UnknownClientRejectCode         int           // unknown_client_reject_code [450]
+	UnknownHostnameRejectCode       int           // unknown_hostname_reject_code [450]
+	MapsRBLRejectCode               int           // maps_rbl_reject_code [554]: $rbl_code
 	SMTPDRecipientLimit             int           // smtpd_recipient_limit [1000]
 	MessageSizeLimit                int64         // message_size_limit [10240000; negative: no limit, main.cf's 0]: MAIL FROM SIZE= above it gets 552 5.3.4
 	SMTPDPolicyServiceTimeout       time.Duration // smtpd_policy_service_timeout [100s]
@@ -210,6 +216,35 @@ type Config struct {
 	// Resolver answers DNS questions for reject_unknown_recipient_domain
 	// and reject_unknown_sender_domain.
 	Resolver Resolver
+	// DNS answers the DNS questions of the DNS list restrictions
+	// (reject_rbl_client, reject_rhsbl_*, permit_dnswl_client,
+	// permit_rhswl_client) and reject_unknown_helo_hostname. A list that
+	// names one of them needs it.
+	DNS DNS
+	// DNSTimeout bounds each DNS question of a restriction; past it the
+	// question has failed (a temporary failure). Default 30s; no Postfix
+	// parameter (Postfix's resolver retries per resolv.conf).
+	DNSTimeout time.Duration
+
+	// RBLReplyMaps is rbl_reply_maps: reply templates by DNS list, looked
+	// up as the list is written in the restriction ("zen.example" or
+	// "zen.example=127.0.0.[2..11]"). Default empty.
+	RBLReplyMaps string
+	// DefaultRBLReply is default_rbl_reply, unexpanded: the reply to a
+	// listed client, with the $rbl_code, $rbl_domain, $rbl_reason,
+	// $rbl_txt, $rbl_what and $rbl_class macros and smtpd's own
+	// ($client_address, $helo_name, $sender...). Default Postfix's
+	// DefaultRBLReply.
+	DefaultRBLReply string
+	// UnknownAddressTempfailAction is unknown_address_tempfail_action:
+	// what reject_unknown_sender_domain and
+	// reject_unknown_recipient_domain do when DNS fails: "defer_if_permit"
+	// (the default, as Postfix's reject_tempfail_action) or "defer".
+	UnknownAddressTempfailAction string
+	// UnknownHeloHostnameTempfailAction is
+	// unknown_helo_hostname_tempfail_action, the same for
+	// reject_unknown_helo_hostname.
+	UnknownHeloHostnameTempfailAction string
 	// Dial connects to policy servers. Default net.Dialer.DialContext.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 	// Now is the clock for policy server connection lifetimes. Default

@@ -59,6 +59,10 @@ type Request struct {
 	// ReverseClientName is the unverified reverse DNS name; empty means
 	// "unknown".
 	ReverseClientName string
+	// Session is the SMTP session's cache of DNS answers (NewSession):
+	// with it, a DNS list or host name is asked once per session. Nil:
+	// each Check asks again (the resolver's own cache still applies).
+	Session *Session
 	// ServerAddr and ServerPort are the local end of the connection.
 	ServerAddr netip.Addr
 	ServerPort int

@@ -73,12 +73,14 @@ func (s *state) unknownDomain(ctx context.Context, subj subject, why Reason) sta
 	ds, err := s.p.cfg.Resolver.MailDomain(ctx, domain)
 	switch {
 	case err != nil:
-		s.d.Err = err
-		s.deferIf(&s.dip, errPolicy, 450, "4.4.3", s.rejectText(subj, "Domain not found"), why)
-		return dunno
+		// smtpd_check.c reject_unknown_mailhost: 450 with the address
+		// status, as defer_if_permit unless unknown_address_tempfail_action
+		// = defer (golden lab unknowndomain, unknowndomain_defer).
+		return s.tempfail(err, s.p.addrTempfailDefer, errPolicy, 450, notFound, s.rejectText(subj, "Domain not found"), why)
 	case ds == DomainNotFound:
 		return s.reject(errPolicy, s.p.unknownAddrCode, notFound, s.rejectText(subj, "Domain not found"), why)
 	case ds == DomainNullMX:
+		// Postfix's 4.7.27 and 4.1.10 with the class of the reply code.
 		return s.reject(errPolicy, nullCode, nullDSN, s.rejectText(subj, "Domain "+domain+" does not accept mail (nullMX)"), why)
 	}
 	return dunno

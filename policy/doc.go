@@ -132,6 +132,10 @@
 // reject_non_fqdn_sender, reject_invalid_helo_hostname,
 // reject_non_fqdn_helo_hostname, reject_unknown_recipient_domain and
 // reject_unknown_sender_domain (DNS through Config.Resolver),
+// the DNS lists reject_rbl_client, reject_rhsbl_client,
+// reject_rhsbl_reverse_client, reject_rhsbl_helo, reject_rhsbl_sender,
+// reject_rhsbl_recipient, permit_dnswl_client and permit_rhswl_client
+// (DNS through Config.DNS; see DNS lists below),
 // check_policy_service (the Postfix policy delegation protocol,
 // SMTPD_POLICY_README),
 // permit, reject, defer, dunno, defer_if_permit,
@@ -158,6 +162,39 @@
 // "451 4.3.5 <name>: ... rejected: Server configuration error", as Postfix
 // does (golden configuration tablefail).
 //
+// # DNS lists
+//
+// A list is written "domain" or "domain=filter", the filter matching the
+// A record the list answers with ("zen.example=127.0.0.[2..11;20]"). The
+// client address is asked reversed (2.0.0.127.zen.example), an IPv6
+// address as 32 reversed nibbles; the reject_rhsbl_* restrictions ask
+// the domain of the client name, reverse client name, HELO name, sender
+// or recipient (not address literals, not names ending in a numeric
+// label). A listing is answered with the rbl_reply_maps entry for the
+// list as written, else default_rbl_reply, with $rbl_code
+// (maps_rbl_reject_code), $rbl_domain, $rbl_what, $rbl_class and
+// $rbl_reason (the list's TXT records joined with " / ", at most 500
+// bytes) and smtpd's $client_address, $client_name, $helo_name,
+// $sender, $recipient...:
+//
+//	smtpd_client_restrictions = permit_dnswl_client list.dnswl.example=127.0.[0..255].[1..3],
+//	    reject_rbl_client zen.example=127.0.0.[2..11], reject_rhsbl_sender dbl.example
+//	rbl_reply_maps = inline:{ zen.example=127.0.0.[2..11]="554 5.7.1 $client_address is listed at $rbl_domain" }
+//
+// A list whose DNS fails lists nobody (the mail is not refused for it);
+// an allowlist whose DNS fails is a defer_if_reject (450 4.7.1 "Service
+// unavailable"), so that a later blocklist cannot refuse for good a
+// client it might have vouched for; an allowlist never permits a
+// recipient this server does not relay for. Every DNS question is
+// bounded by Config.DNSTimeout and asked once per SMTP session when the
+// Request carries the session's Session (relay does this); the
+// resolver's cache keeps answers for their TTL.
+//
+// defer_if_reject and warn_if_reject last for one protocol stage (client,
+// HELO, sender, or the relay and recipient lists together); a
+// defer_if_permit lasts for the whole RCPT decision (smtpd_check.c's
+// SMTPD_CHECK_RESET).
+//
 // # Postfix parameters
 //
 // Config has one field per parameter: myhostname, myorigin, mydestination,
@@ -174,7 +211,10 @@
 // allow_untrusted_routing,
 // soft_bounce, the
 // *_reject_code and *_defer_code parameters, smtpd_recipient_limit,
-// message_size_limit and the smtpd_policy_service_* parameters.
+// message_size_limit, the smtpd_policy_service_* parameters,
+// rbl_reply_maps, default_rbl_reply, maps_rbl_reject_code,
+// unknown_address_tempfail_action and
+// unknown_helo_hostname_tempfail_action.
 //
 // Sources: Postfix 3.7's smtpd_check.c (the restrictions, access table
 // actions, reject_unlisted_recipient, the open-relay startup check) and
@@ -188,7 +228,15 @@
 // configurations, answered by a real Postfix 3.7.11 smtpd (gen.py makes
 // them); TestGolden requires the same reply code, enhanced status code
 // and text for every one of them, except the deliberate differences
-// listed below (and in TestGolden).
+// listed below (and in TestGolden). What needs DNS is in testdata/lab:
+// case files (main.cf, maps, a DNS zone with SERVFAIL names, SMTP
+// sessions) in rcpt/, and in want/ what Postfix 3.7.11 answered with
+// its own DNS server serving the zone, recorded with postfix-lab
+// (POSTFIX_LAB_CASES=policy/testdata/lab python3
+// ../shared/tools/postfix-lab/lab.py run --out /tmp/x, then copy
+// /tmp/x/rcpt/*.json to want/). TestLab replays every session through a
+// relay loaded from the same main.cf with an in-process DNS server
+// serving the same zone.
 //
 // # Deliberate differences from Postfix 3.7
 //
@@ -196,8 +244,10 @@
 //     unknown restriction name, a restriction Postfix has but policy does
 //     not implement (check_*_{mx,ns,a}_access, reject_unverified_recipient,
 //     permit_mx_backup...), reject_unknown_recipient_domain without a
-//     Resolver, a table that cannot be opened. Postfix answers 451 4.3.5
-//     at run time. Only table values (run-time data) still give 451 4.3.5.
+//     Resolver or a DNS list without Config.DNS, a DNS list result filter
+//     or a default_rbl_reply that does not parse, a table that cannot be
+//     opened. Postfix answers 451 4.3.5 at run time (or stops, for a bad
+//     filter). Only table values (run-time data) still give 451 4.3.5.
 //   - The open-relay guard is Postfix's (smtpd refuses to start without
 //     reject_unauth_destination or the like); the traps Postfix does not
 //     report (".domain" in relay_domains that matches nothing, a relay
@@ -254,8 +304,17 @@
 //     rejection does not stop MAIL and RCPT. Both are the SMTP server's
 //     to do.)
 //   - reject_unknown_recipient_domain and reject_unknown_sender_domain
-//     follow Postfix's source (450 4.1.2 / 4.1.8 Domain not found, 556
-//     5.1.10 / 550 5.7.27 for a null MX); they were not checked against a
-//     running Postfix (that needs DNS). A DNS failure defers with 450 4.4.3
-//     (defer_if_permit).
+//     answer as Postfix (450 4.1.2 / 4.1.8 Domain not found, 556 5.1.10 /
+//     550 5.7.27 for a null MX; a DNS failure is a defer_if_permit with
+//     450 4.1.2 / 4.1.8, or an immediate 450 with
+//     unknown_address_tempfail_action = defer; golden lab unknowndomain).
+//   - A reply template (rbl_reply_maps, default_rbl_reply) with a
+//     relational expression (${{$a} == {b} ? ...}) or $localtime is a
+//     bad template: an rbl_reply_maps entry falls back to
+//     default_rbl_reply, default_rbl_reply itself is refused by New.
+//   - DNS list answers are cached per SMTP session (Postfix: per smtpd
+//     process, for up to 100 lookups); the resolver's cache honours TTLs.
+//   - The lab's DNS cannot time out a query: DNS timeouts are checked
+//     against our own tests only (they are temporary failures, as
+//     SERVFAIL, which the lab cases cover).
 package policy

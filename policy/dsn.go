@@ -48,6 +48,7 @@ const (
 	classSender    = "Sender address"
 	classRecipient = "Recipient address"
 	classData      = "Data command"
+	classRevClient = "Unverified Client host"
 )
 
 // dsnFix is Postfix's smtpd_dsn_fix: an address status (x.1.y) is mapped

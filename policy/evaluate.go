@@ -61,6 +61,8 @@ func (s *state) step(ctx context.Context, st *step, subj subject) status {
 		return s.access(ctx, st, why)
 	case stepService:
 		return s.policyService(ctx, st, subj, why)
+	case stepDNSList:
+		return s.dnsListStep(ctx, st, subj, why)
 	}
 	switch st.name {
 	case "permit":

@@ -28,6 +28,11 @@ type Policy struct {
 	lists                                                                     [6]compiled // client, helo, sender, relay, recipient, data
 	classes                                                                   map[string]compiled
 	services                                                                  []*policyClient
+	rblReplies                                                                []lookup.Table
+	rblReply                                                                  string
+	rblCode, unknownClientCode, unknownNameCode                               int
+	addrTempfailDefer, heloTempfailDefer                                      bool // *_tempfail_action = defer
+	dnsTimeout                                                                time.Duration
 	warnings                                                                  []Warning
 
 	relayCode, mapReject, mapDefer, rejectCode, deferCode       int
@@ -124,6 +129,7 @@ func New(ctx context.Context, c Config) (*Policy, error) {
 	p.canon = tables("canonical_maps", c.CanonicalMaps)
 	p.rcptCanon = tables("recipient_canonical_maps", c.RecipientCanonicalMaps)
 	p.relocated = tables("relocated_maps", c.RelocatedMaps)
+	p.rblReplies = tables("rbl_reply_maps", c.RBLReplyMaps).all
 	if err != nil {
 		return nil, err
 	}
@@ -157,6 +163,13 @@ func New(ctx context.Context, c Config) (*Policy, error) {
 	p.showTable = c.ShowUserUnknownTableName.on(true)
 	p.percentHack = c.AllowPercentHack.on(true)
 	p.swapBang = c.SwapBangpath.on(true)
+	p.rblCode = orInt(c.MapsRBLRejectCode, 554)
+	p.unknownClientCode = orInt(c.UnknownClientRejectCode, 450)
+	p.unknownNameCode = orInt(c.UnknownHostnameRejectCode, 450)
+	p.dnsTimeout = orDur(c.DNSTimeout, 30*time.Second)
+	if err := p.readDNSSettings(); err != nil {
+		return nil, err
+	}
 	p.nullKey = c.SMTPDNullAccessLookupKey
 	if p.nullKey == "" {
 		p.nullKey = "<>"

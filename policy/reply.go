@@ -74,6 +74,25 @@ func (s *state) deferIf(pd *pending, class errClass, code int, dsn, text string,
 	*pd = pending{active: true, class: class, code: code, dsn: dsn, text: text, reason: why}
 }
 
+// tempfail is Postfix's DEFER_IF_PERMIT2: a temporary failure of a
+// reject_unknown_* check remembered as defer_if_permit, or answered at
+// once when its *_tempfail_action is defer or under warn_if_reject.
+// err, the DNS failure, is the decision's Err only when it decides: a
+// Decision with Err is never answered 5xx (relay's refusal), and a
+// remembered failure must not soften a later, unrelated 5xx.
+func (s *state) tempfail(err error, now bool, class errClass, code int, dsn, text string, why Reason) status {
+	s.p.log.Info("temporary DNS failure", "restriction", why.Restriction, "err", err)
+	if s.warnIf == 0 && !now {
+		s.deferIf(&s.dip, class, code, dsn, text, why)
+		return dunno
+	}
+	st := s.reject(class, code, dsn, text, why)
+	if st == rejected {
+		s.d.Err = err
+	}
+	return st
+}
+
 // serverError is "451 4.3.5 Server configuration error".
 func (s *state) serverError(msg string) status {
 	s.p.log.Warn(msg)

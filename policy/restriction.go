@@ -79,7 +79,7 @@ func takesArg(name string) bool {
 		"check_reverse_client_hostname_a_access", "check_client_hostname_access":
 		return true
 	}
-	return false
+	return isDNSList(name)
 }
 
 // String returns the restriction as main.cf writes it. An argument that
@@ -181,6 +181,7 @@ const (
 	stepService
 	stepClass
 	stepCustom
+	stepDNSList
 )
 
 // step is one compiled restriction.
@@ -192,6 +193,7 @@ type step struct {
 	pattern bool           // the table matches patterns (regexp:, cidr:)
 	svc     *policyClient
 	check   Check
+	list    *dnsList // stepDNSList
 }
 
 type compiled []step
@@ -264,7 +266,7 @@ func (p *Policy) compile(ctx context.Context, param, value string, tables bool) 
 			s.kind, s.check = stepCustom, p.cfg.Restrictions[r.Name]
 		case r.Arg == "" && p.hasClass(r.Name):
 			s.kind = stepClass
-		case !tables && r.Arg != "":
+		case !tables && r.Arg != "" && !isDNSList(r.Name):
 			return nil, &ConfigError{param, fmt.Errorf("%s: table lookups are not allowed here", r.Name)}
 		case r.Name == "check_policy_service":
 			svc, err := p.newPolicyClient(r.Arg)
@@ -284,6 +286,15 @@ func (p *Policy) compile(ctx context.Context, param, value string, tables bool) 
 			case lookup.RegexpTable, lookup.CIDRTable:
 				s.pattern = true
 			}
+		case isDNSList(r.Name):
+			if p.cfg.DNS == nil {
+				return nil, &ConfigError{param, fmt.Errorf("%s needs Config.DNS", r.Name)}
+			}
+			l, err := parseDNSList(r.Arg)
+			if err != nil {
+				return nil, &ConfigError{param, fmt.Errorf("%s: %w", r.Name, err)}
+			}
+			s.kind, s.list = stepDNSList, l
 		case takesArg(r.Name):
 			return nil, &ConfigError{param, fmt.Errorf("%s is not implemented", r.Name)}
 		default:

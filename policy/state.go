@@ -63,6 +63,13 @@ type state struct {
 	d                     Decision
 }
 
+// newStage starts a protocol stage's restrictions, as Postfix's
+// SMTPD_CHECK_RESET: a defer_if_reject and warn_if_reject of an earlier
+// stage do not carry over (a defer_if_permit does; golden lab deferif).
+func (s *state) newStage() {
+	s.dir, s.warnIf, s.recursion = pending{}, 0, 0
+}
+
 // from parses the sender on first use (at RCPT most decisions never look
 // at it). ok is false when it does not parse.
 func (s *state) from() (a Address, ok bool) {

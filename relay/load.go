@@ -267,6 +267,7 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 	}
 	pc.Domains = domains
 	pc.Resolver = mailDomains{dns}
+	pc.DNS = dnsRecords{dns}
 	pc.Tables = o.Tables
 	pc.Open = openOpts
 	pc.Logger = log

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sync"
 
+	"github.com/mxrelay/mxrelay/policy"
 	"github.com/mxrelay/mxrelay/queue"
 )
 
@@ -26,7 +27,8 @@ type session struct {
 	helo                   string
 	esmtp                  bool // the client said EHLO
 	tls                    *tls.ConnectionState
-	pipelining             string // the command after which the client pipelined improperly
+	pipelining             string          // the command after which the client pipelined improperly
+	dns                    *policy.Session // the session's DNS answers for policy
 
 	mu      sync.Mutex // guards what Shutdown reads from another goroutine
 	errors  int        // error replies so far (go-smtp front end)
@@ -57,7 +59,7 @@ type mailParams struct {
 }
 
 func newSession(r *MX) *session {
-	s := &session{r: r}
+	s := &session{r: r, dns: policy.NewSession()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
 }

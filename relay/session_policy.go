@@ -24,6 +24,7 @@ func (s *session) request(stage policy.Stage, rcpt string) *policy.Request {
 		Discard:           s.discard,
 		Protocol:          s.protocol(),
 		IllegalPipelining: s.pipelining != "",
+		Session:           s.dns,
 	}
 	if s.mail {
 		req.Sender = "<" + s.sender + ">"

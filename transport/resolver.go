@@ -516,7 +516,7 @@ func wellTyped(rr dns.RR, qtype uint16) bool {
 	case *dns.CNAME:
 		return qtype == dns.TypeCNAME
 	}
-	return false
+	return wellTypedName(rr, qtype)
 }
 
 // negativeTTL is min(SOA TTL, SOA MINIMUM) from the authority section

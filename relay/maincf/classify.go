@@ -125,6 +125,9 @@ func (f *File) referenced() map[string]User {
 			return
 		}
 		out[name] = user
+		if rawParams[name] {
+			return // its $names are not parameters
+		}
 		v, ok := f.values[name]
 		if !ok && !unreadDefaults[name] {
 			v, _ = f.defaultValue(name)

@@ -135,6 +135,13 @@ var used = map[string]User{
 	"smtpd_policy_service_try_limit":            UserPolicy,
 	"smtpd_policy_service_retry_delay":          UserPolicy,
 	"smtpd_policy_service_request_limit":        UserPolicy,
+	"rbl_reply_maps":                            UserPolicy,
+	"default_rbl_reply":                         UserPolicy,
+	"maps_rbl_reject_code":                      UserPolicy,
+	"unknown_address_tempfail_action":           UserPolicy,
+	"unknown_helo_hostname_tempfail_action":     UserPolicy,
+	"unknown_client_reject_code":                UserPolicy,
+	"unknown_hostname_reject_code":              UserPolicy,
 }
 
 // UsedBy returns the part of mxrelay that reads a parameter, and whether

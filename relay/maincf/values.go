@@ -23,6 +23,9 @@ func (f *File) Lookup(name string) (value string, ok bool) {
 			return "", false
 		}
 	}
+	if rawParams[name] {
+		return raw, true
+	}
 	e := expander{f: f, active: map[string]bool{name: true}}
 	return e.expand(raw, 0), true
 }
