@@ -6,6 +6,7 @@
 //	cd examples/policytest
 //	go run . < probes.txt
 //	go run . -config /etc/postfix/main.cf -v < my-probes.txt
+//	go run . -config main.cf -dns 127.0.0.1:5353 < probes.txt   # a DNS server of your choice
 //
 // Each input line is
 //
@@ -47,15 +48,20 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	config := fs.String("config", "main.cf", "the Postfix main.cf whose policy is tested")
 	helo := fs.String("helo", "client.example", "the HELO name of every client")
 	verbose := fs.Bool("v", false, "also print which restriction and table entry decided")
+	dnsServer := fs.String("dns", "", "send every DNS query to this HOST:PORT, not /etc/resolv.conf's")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: policytest [-config main.cf] [-helo NAME] [-v] [FILE...]")
+		fmt.Fprintln(stderr, "usage: policytest [-config main.cf] [-helo NAME] [-dns HOST:PORT] [-v] [FILE...]")
 		fmt.Fprintln(stderr, "input lines: CLIENT-IP SENDER RECIPIENT [EXPECTED-REPLY-PREFIX]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	p, err := LoadPolicy(ctx, *config)
+	var dns []string
+	if *dnsServer != "" {
+		dns = []string{*dnsServer}
+	}
+	p, err := LoadPolicy(ctx, *config, dns...)
 	if err != nil {
 		fmt.Fprintf(stderr, "policytest: %v\n", err)
 		return 2

@@ -27,7 +27,10 @@ type Policy struct {
 // (maincf.Load: $config_directory is the file's directory unless main.cf
 // sets it, as "postfix -c DIR" sets it, so that tables next to main.cf
 // are found wherever the program runs from).
-func LoadPolicy(ctx context.Context, path string) (*Policy, error) {
+//
+// dns, when given, are the DNS servers (HOST:PORT) the restrictions that
+// look names up ask, instead of /etc/resolv.conf's, as mxrelayd -dns.
+func LoadPolicy(ctx context.Context, path string, dns ...string) (*Policy, error) {
 	cf, err := maincf.Load(path)
 	if err != nil {
 		return nil, err
@@ -38,6 +41,7 @@ func LoadPolicy(ctx context.Context, path string) (*Policy, error) {
 	ld, err := relay.Load(ctx, cf, relay.LoadOptions{
 		Queue:          queue.NewMemory(),
 		InterfaceAddrs: func() ([]netip.Prefix, error) { return nil, nil },
+		DNS:            dns,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
