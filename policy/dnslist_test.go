@@ -15,8 +15,8 @@ import (
 func TestParseIPPattern(t *testing.T) {
 	for _, tc := range []struct {
 		in, canon string // canon "" means refused
-		match    []string
-		noMatch  []string
+		match     []string
+		noMatch   []string
 	}{
 		{"1.2.3.4", "1.2.3.4", []string{"1.2.3.4"}, []string{"1.2.3.5"}},
 		{"1.2.300.4", "", nil, nil},

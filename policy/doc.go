@@ -132,7 +132,8 @@
 // reject_non_fqdn_sender, reject_invalid_helo_hostname,
 // reject_non_fqdn_helo_hostname, reject_unknown_recipient_domain and
 // reject_unknown_sender_domain (DNS through Config.Resolver),
-// the DNS lists reject_rbl_client, reject_rhsbl_client,
+// reject_unknown_helo_hostname (reject_unknown_hostname: an A, AAAA or
+// MX record; unknown_hostname_reject_code), the DNS lists reject_rbl_client, reject_rhsbl_client,
 // reject_rhsbl_reverse_client, reject_rhsbl_helo, reject_rhsbl_sender,
 // reject_rhsbl_recipient, permit_dnswl_client and permit_rhswl_client
 // (DNS through Config.DNS; see DNS lists below),
@@ -213,7 +214,7 @@
 // *_reject_code and *_defer_code parameters, smtpd_recipient_limit,
 // message_size_limit, the smtpd_policy_service_* parameters,
 // rbl_reply_maps, default_rbl_reply, maps_rbl_reject_code,
-// unknown_address_tempfail_action and
+// unknown_address_tempfail_action, unknown_hostname_reject_code and
 // unknown_helo_hostname_tempfail_action.
 //
 // Sources: Postfix 3.7's smtpd_check.c (the restrictions, access table

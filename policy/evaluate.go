@@ -137,6 +137,8 @@ func (s *state) step(ctx context.Context, st *step, subj subject) status {
 		}
 	case "reject_non_fqdn_helo_hostname", "reject_non_fqdn_hostname":
 		return s.nonFQDNHelo(why)
+	case "reject_unknown_helo_hostname", "reject_unknown_hostname":
+		return s.unknownHelo(ctx, why)
 	case "reject_unknown_recipient_domain":
 		if s.hasRcpt {
 			return s.unknownDomain(ctx, subjRcpt, why)

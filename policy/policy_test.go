@@ -740,6 +740,14 @@ func TestTableFailureNeverPermanent(t *testing.T) {
 			c.SMTPDRecipientRestrictions = "reject_rbl_client bl.example"
 			c.RelayRecipientMaps = "test:fail"
 		}, StageRcpt, false},
+		{"reject_unknown_helo_hostname", func(c *Config) {
+			c.SMTPDHeloRestrictions = "reject_unknown_helo_hostname"
+		}, StageRcpt, false},
+		{"reject_unknown_helo_hostname at HELO", func(c *Config) {
+			c.SMTPDDelayReject = No
+			c.UnknownHeloHostnameTempfailAction = "defer"
+			c.SMTPDHeloRestrictions = "reject_unknown_hostname"
+		}, StageHelo, false},
 		{"rbl_reply_maps", func(c *Config) {
 			c.SMTPDRecipientRestrictions = "reject_rbl_client bl.example"
 			c.RBLReplyMaps = "test:fail"

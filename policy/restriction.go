@@ -208,7 +208,8 @@ func builtin(name string) bool {
 		"reject_unauth_destination", "defer_unauth_destination", "reject_unlisted_recipient",
 		"reject_non_fqdn_recipient", "reject_non_fqdn_sender", "reject_unknown_recipient_domain",
 		"reject_invalid_helo_hostname", "reject_non_fqdn_helo_hostname", "reject_unknown_sender_domain",
-		"reject_invalid_hostname", "reject_non_fqdn_hostname", "reject_unauth_pipelining":
+		"reject_invalid_hostname", "reject_non_fqdn_hostname", "reject_unauth_pipelining",
+		"reject_unknown_helo_hostname", "reject_unknown_hostname":
 		return true
 	}
 	return false
@@ -259,7 +260,10 @@ func (p *Policy) compile(ctx context.Context, param, value string, tables bool) 
 		switch {
 		case builtin(r.Name):
 			s.kind = stepBuiltin
-			if strings.HasPrefix(r.Name, "reject_unknown_") && p.cfg.Resolver == nil {
+			switch {
+			case (r.Name == "reject_unknown_helo_hostname" || r.Name == "reject_unknown_hostname") && p.cfg.DNS == nil:
+				return nil, &ConfigError{param, fmt.Errorf("%s needs Config.DNS", r.Name)}
+			case strings.HasSuffix(r.Name, "_domain") && strings.HasPrefix(r.Name, "reject_unknown_") && p.cfg.Resolver == nil:
 				return nil, &ConfigError{param, fmt.Errorf("%s needs Config.Resolver", r.Name)}
 			}
 		case p.cfg.Restrictions[r.Name] != nil:
