@@ -225,6 +225,9 @@ type Config struct {
 	// question has failed (a temporary failure). Default 30s; no Postfix
 	// parameter (Postfix's resolver retries per resolv.conf).
 	DNSTimeout time.Duration
+	// SMTPDPeernameLookup is smtpd_peername_lookup: LookupClientNames
+	// asks DNS. Default yes.
+	SMTPDPeernameLookup Flag
 
 	// RBLReplyMaps is rbl_reply_maps: reply templates by DNS list, looked
 	// up as the list is written in the restriction ("zen.example" or

@@ -59,6 +59,11 @@ type Request struct {
 	// ReverseClientName is the unverified reverse DNS name; empty means
 	// "unknown".
 	ReverseClientName string
+	// ClientNameStatus and ReverseClientNameStatus say how the names
+	// were found (Policy.LookupClientNames), for
+	// reject_unknown_client_hostname and
+	// reject_unknown_reverse_client_hostname.
+	ClientNameStatus, ReverseClientNameStatus NameStatus
 	// Session is the SMTP session's cache of DNS answers (NewSession):
 	// with it, a DNS list or host name is asked once per session. Nil:
 	// each Check asks again (the resolver's own cache still applies).

@@ -133,7 +133,12 @@
 // reject_non_fqdn_helo_hostname, reject_unknown_recipient_domain and
 // reject_unknown_sender_domain (DNS through Config.Resolver),
 // reject_unknown_helo_hostname (reject_unknown_hostname: an A, AAAA or
-// MX record; unknown_hostname_reject_code), the DNS lists reject_rbl_client, reject_rhsbl_client,
+// MX record; unknown_hostname_reject_code),
+// reject_unknown_client_hostname (reject_unknown_client) and
+// reject_unknown_reverse_client_hostname (unknown_client_reject_code; the
+// names come from LookupClientNames, which relay calls once per session
+// as smtpd_peer.c: a PTR name, verified when its A or AAAA records
+// include the client; golden lab clientnames), the DNS lists reject_rbl_client, reject_rhsbl_client,
 // reject_rhsbl_reverse_client, reject_rhsbl_helo, reject_rhsbl_sender,
 // reject_rhsbl_recipient, permit_dnswl_client and permit_rhswl_client
 // (DNS through Config.DNS; see DNS lists below),
@@ -214,7 +219,8 @@
 // *_reject_code and *_defer_code parameters, smtpd_recipient_limit,
 // message_size_limit, the smtpd_policy_service_* parameters,
 // rbl_reply_maps, default_rbl_reply, maps_rbl_reject_code,
-// unknown_address_tempfail_action, unknown_hostname_reject_code and
+// unknown_address_tempfail_action, unknown_hostname_reject_code,
+// unknown_client_reject_code, smtpd_peername_lookup and
 // unknown_helo_hostname_tempfail_action.
 //
 // Sources: Postfix 3.7's smtpd_check.c (the restrictions, access table

@@ -137,6 +137,8 @@ func (s *state) step(ctx context.Context, st *step, subj subject) status {
 		}
 	case "reject_non_fqdn_helo_hostname", "reject_non_fqdn_hostname":
 		return s.nonFQDNHelo(why)
+	case "reject_unknown_client_hostname", "reject_unknown_client", "reject_unknown_reverse_client_hostname":
+		return s.unknownClient(st.name == "reject_unknown_reverse_client_hostname", why)
 	case "reject_unknown_helo_hostname", "reject_unknown_hostname":
 		return s.unknownHelo(ctx, why)
 	case "reject_unknown_recipient_domain":

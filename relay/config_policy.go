@@ -72,6 +72,7 @@ func PolicyConfig(cf *maincf.File) (policy.Config, error) {
 		InvalidHostnameRejectCode:             r.code("invalid_hostname_reject_code"),
 		UnknownAddressRejectCode:              r.code("unknown_address_reject_code"),
 		UnknownClientRejectCode:               r.code("unknown_client_reject_code"),
+		SMTPDPeernameLookup:                   r.flag("smtpd_peername_lookup"),
 		UnknownHostnameRejectCode:             r.code("unknown_hostname_reject_code"),
 		MapsRBLRejectCode:                     r.code("maps_rbl_reject_code"),
 		RBLReplyMaps:                          r.tables("rbl_reply_maps"),

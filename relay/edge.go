@@ -18,6 +18,7 @@ func (r *MX) Connect(ctx context.Context, c *smtpd.Client) (smtpd.Session, *smtp
 	s := newSession(r)
 	s.clientAddr, s.clientPort = c.Addr.Addr(), int(c.Addr.Port())
 	s.serverAddr, s.serverPort = c.Local.Addr(), int(c.Local.Port())
+	s.lookupClientNames()
 	e := &edgeSession{session: s, client: c}
 	if r := s.check(policy.StageConnect, ""); r != nil {
 		s.end()

@@ -32,6 +32,7 @@ func (r *MX) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	if nc := c.Conn(); nc != nil {
 		s.clientAddr, s.clientPort = addrPort(nc.RemoteAddr())
 		s.serverAddr, s.serverPort = addrPort(nc.LocalAddr())
+		s.lookupClientNames()
 		if tc, ok := nc.(*tls.Conn); ok {
 			st := tc.ConnectionState()
 			s.tls = &st

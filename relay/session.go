@@ -29,6 +29,7 @@ type session struct {
 	tls                    *tls.ConnectionState
 	pipelining             string          // the command after which the client pipelined improperly
 	dns                    *policy.Session // the session's DNS answers for policy
+	names                  policy.ClientNames
 
 	mu      sync.Mutex // guards what Shutdown reads from another goroutine
 	errors  int        // error replies so far (go-smtp front end)
@@ -84,7 +85,25 @@ func (s *session) protocol() string {
 }
 
 func (s *session) clientString() string {
-	return fmt.Sprintf("unknown[%s]", s.clientAddr)
+	name := s.names.Name
+	if name == "" {
+		name = "unknown"
+	}
+	return fmt.Sprintf("%s[%s]", name, s.clientAddr)
+}
+
+// clientNamer is a Checker that finds client names (*policy.Policy).
+type clientNamer interface {
+	LookupClientNames(ctx context.Context, addr netip.Addr, sess *policy.Session) policy.ClientNames
+}
+
+// lookupClientNames finds the client's names once, at connect, as
+// Postfix's smtpd_peer.c does (smtpd_peername_lookup). A Checker of the
+// user's own that does not find names leaves them unknown.
+func (s *session) lookupClientNames() {
+	if n, ok := s.r.c.Policy.(clientNamer); ok {
+		s.names = n.LookupClientNames(s.ctx, s.clientAddr, s.dns)
+	}
 }
 
 func (s *session) resetTransaction() {

@@ -49,7 +49,7 @@ func (s *session) message(r io.Reader) (queue.ID, *Error) {
 		hdr.WriteString("\r\n")
 	}
 	hdr.WriteString(Received(ReceivedInfo{
-		Helo: s.helo, ClientAddr: s.clientAddr, Hostname: s.r.c.Hostname, MailName: s.r.c.MailName,
+		Helo: s.helo, ClientAddr: s.clientAddr, ClientName: knownName(s.names.Name), Hostname: s.r.c.Hostname, MailName: s.r.c.MailName,
 		Protocol: receivedProtocol(s.protocol(), s.tls != nil, s.params.utf8), TLS: s.tls,
 		QueueID: string(s.queueID), Recipients: addrs, Time: now,
 	}))

@@ -10,21 +10,25 @@ import (
 // request builds a policy request for the current state.
 func (s *session) request(stage policy.Stage, rcpt string) *policy.Request {
 	req := &policy.Request{
-		Stage:             stage,
-		ClientAddr:        s.clientAddr,
-		ClientPort:        s.clientPort,
-		ServerAddr:        s.serverAddr,
-		ServerPort:        s.serverPort,
-		Helo:              s.helo,
-		Recipient:         rcpt,
-		SMTPUTF8:          s.params.utf8,
-		Size:              max(s.params.size, 0),
-		RecipientCount:    len(s.rcpts),
-		QueueID:           string(s.queueID),
-		Discard:           s.discard,
-		Protocol:          s.protocol(),
-		IllegalPipelining: s.pipelining != "",
-		Session:           s.dns,
+		Stage:                   stage,
+		ClientAddr:              s.clientAddr,
+		ClientPort:              s.clientPort,
+		ServerAddr:              s.serverAddr,
+		ServerPort:              s.serverPort,
+		Helo:                    s.helo,
+		Recipient:               rcpt,
+		SMTPUTF8:                s.params.utf8,
+		Size:                    max(s.params.size, 0),
+		RecipientCount:          len(s.rcpts),
+		QueueID:                 string(s.queueID),
+		Discard:                 s.discard,
+		Protocol:                s.protocol(),
+		IllegalPipelining:       s.pipelining != "",
+		Session:                 s.dns,
+		ClientName:              knownName(s.names.Name),
+		ReverseClientName:       knownName(s.names.Reverse),
+		ClientNameStatus:        s.names.NameStatus,
+		ReverseClientNameStatus: s.names.ReverseStatus,
 	}
 	if s.mail {
 		req.Sender = "<" + s.sender + ">"
@@ -33,6 +37,14 @@ func (s *session) request(stage policy.Stage, rcpt string) *policy.Request {
 		req.TLS = &policy.TLS{Protocol: tlsVersionName(s.tls.Version), Cipher: tls.CipherSuiteName(s.tls.CipherSuite)}
 	}
 	return req
+}
+
+// knownName is "" for "unknown", as policy.Request wants it.
+func knownName(n string) string {
+	if n == "unknown" {
+		return ""
+	}
+	return n
 }
 
 // check asks policy about one stage and returns its refusal, if any (a

@@ -141,6 +141,7 @@ var used = map[string]User{
 	"unknown_address_tempfail_action":           UserPolicy,
 	"unknown_helo_hostname_tempfail_action":     UserPolicy,
 	"unknown_client_reject_code":                UserPolicy,
+	"smtpd_peername_lookup":                     UserPolicy,
 	"unknown_hostname_reject_code":              UserPolicy,
 }
 
