@@ -3,6 +3,7 @@ module github.com/mxrelay/mxrelay
 go 1.25.0
 
 require (
+	github.com/dlclark/regexp2/v2 v2.13.0
 	github.com/emersion/go-smtp v0.25.1
 	github.com/miekg/dns v1.1.73
 	golang.org/x/net v0.57.0

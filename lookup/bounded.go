@@ -36,7 +36,7 @@ func Bounded(t Table, d time.Duration) Table {
 		return t
 	}
 	switch t.(type) {
-	case nil, *Map, HashTable, CDBTable, CIDRTable, RegexpTable, UnixTable, staticTable, boundedTable:
+	case nil, *Map, HashTable, CDBTable, CIDRTable, RegexpTable, PCRETable, UnixTable, staticTable, boundedTable:
 		return t
 	}
 	return boundedTable{t: t, d: d}

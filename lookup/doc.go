@@ -23,6 +23,7 @@
 //	static:OK                            every key finds OK
 //	cidr:/etc/postfix/clients.cidr       networks, first match wins
 //	regexp:/etc/postfix/header_checks    regexp_table(5) on RE2
+//	pcre:/etc/postfix/header_checks      pcre_table(5): back-references, look-around (regexp2)
 //	unix:passwd.byname                   local users
 //
 // OpenOptions.Types is the registry of the table types one program links
@@ -141,6 +142,13 @@
 //     ignored and an IF without ENDIF guards the rest of the file
 //     (warnings); a rule without a result loads, but a key it matches is a
 //     Config error.
+//   - pcre: tables run on github.com/dlclark/regexp2 with PCRE's byte
+//     semantics (see PCRETable); the constructs it cannot honour (the U
+//     and E flags, \h \v \R \K, recursion, verbs, non-ASCII characters
+//     in a case-insensitive pattern...) fail the table when it loads,
+//     naming the construct. A match that backtracks for more than 100ms
+//     is a Temporary error, where PCRE2's optimizations may answer at
+//     once or its match limit makes the rule not match (warning).
 //   - cidr: a rule Postfix skips with a warning (not an address, host bits
 //     set: "perhaps you should use ... instead") is an error at load, so
 //     a network list never silently loses a line. IPv4-mapped patterns

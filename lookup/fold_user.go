@@ -34,7 +34,7 @@ func Folded(t Table) Table {
 		return b
 	}
 	switch t.(type) {
-	case nil, *Map, HashTable, CDBTable, CIDRTable, RegexpTable, UnixTable, staticTable, foldedTable, KeysAsGiven:
+	case nil, *Map, HashTable, CDBTable, CIDRTable, RegexpTable, PCRETable, UnixTable, staticTable, foldedTable, KeysAsGiven:
 		return t
 	}
 	return foldedTable{t}

@@ -96,3 +96,55 @@ func FuzzTCPReply(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPCRELine: any line of a pcre: table parses without panicking; a
+// rule it accepts matches any key without panicking, its $n references
+// name groups that exist, and the translated pattern keeps no escape
+// whose meaning differs between PCRE and regexp2.
+func FuzzPCRELine(f *testing.F) {
+	for _, s := range []string{`/^(\w+)@(.*)$/ $2:$1`, `!/a/ b`, `if /x/`, `endif`, `/\bx\b/i y`, `/[[:alpha:]\d-]/ z`, `/(?<n>a)\k<n>/ w`, `/\Qa.b\E/ q`, `/é/i x`, `/(?#c)a/A x`, `/a/x # c`} {
+		f.Add(s, "key@example.com")
+	}
+	f.Fuzz(func(t *testing.T, line, key string) {
+		r, kind, err := parsePCRELine(line)
+		if err != nil || kind == "endif" {
+			return
+		}
+		m := r.re.(pcreMatcher)
+		if !r.block {
+			if err := checkSubst(r.value, m.groups); err != nil {
+				t.Fatalf("%q: accepted a result with bad references: %v", line, err)
+			}
+		}
+		loc, ok, err := m.find(key, true)
+		if err == nil && ok && (len(loc) < 2 || loc[0] < 0 || loc[1] > len(key) || loc[0] > loc[1]) {
+			t.Fatalf("%q on %q: match at %v outside the key", line, key, loc)
+		}
+	})
+}
+
+// FuzzTranslatePCRE: a translated pattern has no \d \w \s \b left (they
+// are rewritten to PCRE's ASCII classes) and, when case-insensitive, no
+// byte over 0x7f.
+func FuzzTranslatePCRE(f *testing.F) {
+	for _, s := range []string{`\d+\w*\s?\b`, `[\d\w\s]`, `\\d`, `[[:digit:]]`, `\x{41}`, `\Q\d\E`, `(?P<a>x)(?P=a)`} {
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, p string, caseless bool) {
+		out, err := translatePCRE(p, caseless)
+		if err != nil {
+			return
+		}
+		for i := 0; i < len(out); i++ {
+			if out[i] == '\\' && i+1 < len(out) {
+				if strings.IndexByte("dDwWsS", out[i+1]) >= 0 {
+					t.Fatalf("translatePCRE(%q) = %q keeps \\%c", p, out, out[i+1])
+				}
+				i++
+			}
+			if caseless && out[i] >= 0x80 {
+				t.Fatalf("translatePCRE(%q, caseless) = %q keeps a non-ASCII byte", p, out)
+			}
+		}
+	})
+}

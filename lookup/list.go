@@ -303,7 +303,7 @@ func (l *List) matchName(ctx context.Context, it *listItem, name string) (bool, 
 // fixed keys; such tables get only the full name, never its parents.
 func isPatternTable(t Table) bool {
 	switch t.(type) {
-	case RegexpTable, CIDRTable, *SocketmapTable, *TCPTable:
+	case RegexpTable, PCRETable, CIDRTable, *SocketmapTable, *TCPTable:
 		return true
 	}
 	return false

@@ -87,7 +87,7 @@ func (o *OpenOptions) logger() *slog.Logger {
 }
 
 // builtinTypes are the table types Open knows without options, sorted.
-var builtinTypes = [...]string{"btree", "cdb", "cidr", "dbm", "hash", "inline", "lmdb", "proxy", "regexp", "socketmap", "static", "tcp", "texthash", "unix"}
+var builtinTypes = [...]string{"btree", "cdb", "cidr", "dbm", "hash", "inline", "lmdb", "pcre", "proxy", "regexp", "socketmap", "static", "tcp", "texthash", "unix"}
 
 // builtin returns the opener of a built-in table type, or nil. A switch,
 // not a package-level map, so that no caller can change the built-ins.
@@ -97,6 +97,8 @@ func builtin(typ string) OpenFunc {
 		return openSourceType(typ)
 	case "proxy":
 		return openProxy
+	case "pcre":
+		return openPCRE
 	case "socketmap":
 		return openSocketmap
 	case "tcp":
@@ -145,6 +147,7 @@ func ParseSpec(spec string) (typ, name string, err error) {
 //	static:value                         every key finds value
 //	cidr:/path                           first matching network wins
 //	regexp:/path                         Postfix regexp_table(5) on Go's RE2
+//	pcre:/path                           Postfix pcre_table(5), with PCRE's back-references and look-around
 //	unix:passwd.byname                   local users (unix:group.byname: groups)
 //
 // Types that need a database driver (pgsql:, mysql:, sqlite:, ldap:) live

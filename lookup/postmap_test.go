@@ -40,6 +40,8 @@ var goldenTables = []struct{ spec, golden string }{
 	{"regexp:edge.regexp", "edge.golden"},
 	{"regexp:subst.regexp", "subst.golden"},
 	{"regexp:empty.regexp", "empty.golden"},
+	{"pcre:pat.pcre", "pat.golden"},
+	{"pcre:edge.pcre", "edge.pcre.golden"},
 	{"cidr:nets.cidr", "nets.golden"},
 	{"cidr:edge.cidr", "edge.cidr.golden"},
 	{"hash:src.hash", "src.golden"},

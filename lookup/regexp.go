@@ -11,13 +11,14 @@ import (
 	"github.com/mxrelay/mxrelay/internal/regfile"
 )
 
-// regexpRule is one line of a regexp table.
+// regexpRule is one line of a regexp: or pcre: table.
 type regexpRule struct {
-	re     *regexp.Regexp
+	re     matcher
 	negate bool
-	value  string // with $n substitutions
-	block  bool   // an "if" line
-	endIdx int    // for block: index of the rule after its endif
+	value  string   // with $n substitutions
+	block  bool     // an "if" line
+	endIdx int      // for block: index of the rule after its endif
+	warns  []string // warnings about the line that do not skip it
 }
 
 // RegexpTable is a regexp: table (regexp_table(5)) evaluated with Go's RE2
@@ -29,70 +30,106 @@ type regexpRule struct {
 // needs them is an error when the table is loaded, never a silent mismatch.
 // The "x" flag (POSIX basic syntax) is refused for the same reason.
 type RegexpTable struct {
-	*reloader[[]regexpRule]
+	ruleTable
 }
 
 func openRegexp(_ context.Context, path string, o *OpenOptions) (Table, error) {
-	spec := "regexp:" + path
-	r, err := newReloader(spec, path, o, func(p string) ([]regexpRule, []Warning, error) {
-		f, err := regfile.Open(p)
-		if err != nil {
-			return nil, nil, err
-		}
-		defer f.Close()
-		var rules []regexpRule
-		var stack []int
-		ifLines := map[int]int{} // rule index of an IF -> its line
-		var warnings []Warning
-		var perr error
-		err = readLogicalLines(f, p, &warnings, func(lineno int, line string) {
-			if perr != nil {
-				return
-			}
-			rule, kind, err := parseRegexpLine(line)
-			if skip, ok := err.(skipRule); ok {
-				warnings = append(warnings, Warning{File: "regexp map " + p, Line: lineno, Msg: skip.msg + ": skipping this rule"})
-				return
-			}
-			if err != nil {
-				perr = fmt.Errorf("%s, line %d: %w", p, lineno, err)
-				return
-			}
-			if kind == "" && rule.value == "" {
-				// Postfix keeps the rule; its empty result is a
-				// configuration error when a key matches it, as
-				// any empty result is in Postfix's maps.c.
-				warnings = append(warnings, Warning{File: "regexp map " + p, Line: lineno, Msg: "no replacement text: using empty string"})
-			}
-			switch kind {
-			case "endif":
-				if len(stack) == 0 {
-					warnings = append(warnings, Warning{File: "regexp map " + p, Line: lineno, Msg: "ignoring ENDIF without matching IF"})
-					return
-				}
-				rules[stack[len(stack)-1]].endIdx = len(rules)
-				stack = stack[:len(stack)-1]
-				return
-			case "if":
-				stack = append(stack, len(rules))
-				ifLines[len(rules)] = lineno
-			}
-			rules = append(rules, rule)
-		})
-		if err == nil {
-			err = perr
-		}
-		// An IF without ENDIF guards the rest of the file, as in Postfix.
-		for _, i := range stack {
-			rules[i].endIdx = len(rules)
-			warnings = append(warnings, Warning{File: "regexp map " + p, Line: ifLines[i], Msg: "IF has no matching ENDIF"})
-		}
-		return rules, warnings, err
-	})
+	rt, err := openRuleTable("regexp", path, o, parseRegexpLine)
 	if err != nil {
 		return nil, err
 	}
-	return RegexpTable{r}, nil
+	return RegexpTable{rt}, nil
+}
+
+// ruleTable is a file of rules tried in order: regexp: and pcre:.
+type ruleTable struct {
+	*reloader[[]regexpRule]
+}
+
+// openRuleTable loads the rules of a table of type typ ("regexp",
+// "pcre") from path, parsing each line with parse.
+func openRuleTable(typ, path string, o *OpenOptions, parse func(line string) (regexpRule, string, error)) (ruleTable, error) {
+	r, err := newReloader(typ+":"+path, path, o, func(p string) ([]regexpRule, []Warning, error) {
+		return loadRules(p, typ, parse)
+	})
+	return ruleTable{r}, err
+}
+
+// Lookup returns the result of the first rule whose pattern matches key.
+func (t ruleTable) Lookup(_ context.Context, key string) (string, bool, error) {
+	if !utf8.ValidString(key) {
+		return "", false, nil // Postfix: "non-UTF-8 key", not found
+	}
+	return lookupRules(t.spec, t.get().v, key)
+}
+
+// loadRules reads the rules of a regexp: or pcre: table (kind) from the
+// file p, parsing each logical line with parse; IF and ENDIF nest as in
+// Postfix, and a rule Postfix skips gives a warning worded as postmap's.
+func loadRules(p, kind string, parse func(line string) (regexpRule, string, error)) ([]regexpRule, []Warning, error) {
+	f, err := regfile.Open(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	file := kind + " map " + p
+	var rules []regexpRule
+	var stack []int
+	ifLines := map[int]int{} // rule index of an IF -> its line
+	var warnings []Warning
+	var perr error
+	err = readLogicalLines(f, p, &warnings, func(lineno int, line string) {
+		if perr != nil {
+			return
+		}
+		rule, kind, err := parse(line)
+		if kind != "endif" || len(stack) > 0 { // Postfix says no more of an unmatched ENDIF
+			for _, w := range rule.warns {
+				warnings = append(warnings, Warning{File: file, Line: lineno, Msg: w})
+			}
+		}
+		if skip, ok := err.(skipRule); ok {
+			warnings = append(warnings, Warning{File: file, Line: lineno, Msg: skip.msg + ": skipping this rule"})
+			return
+		}
+		if ig, ok := err.(ignoreRule); ok {
+			warnings = append(warnings, Warning{File: file, Line: lineno, Msg: ig.msg})
+			return
+		}
+		if err != nil {
+			perr = fmt.Errorf("%s, line %d: %w", p, lineno, err)
+			return
+		}
+		if kind == "" && rule.value == "" {
+			// Postfix keeps the rule; its empty result is a
+			// configuration error when a key matches it, as
+			// any empty result is in Postfix's maps.c.
+			warnings = append(warnings, Warning{File: file, Line: lineno, Msg: "no replacement text: using empty string"})
+		}
+		switch kind {
+		case "endif":
+			if len(stack) == 0 {
+				warnings = append(warnings, Warning{File: file, Line: lineno, Msg: "ignoring ENDIF without matching IF"})
+				return
+			}
+			rules[stack[len(stack)-1]].endIdx = len(rules)
+			stack = stack[:len(stack)-1]
+			return
+		case "if":
+			stack = append(stack, len(rules))
+			ifLines[len(rules)] = lineno
+		}
+		rules = append(rules, rule)
+	})
+	if err == nil {
+		err = perr
+	}
+	// An IF without ENDIF guards the rest of the file, as in Postfix.
+	for _, i := range stack {
+		rules[i].endIdx = len(rules)
+		warnings = append(warnings, Warning{File: file, Line: ifLines[i], Msg: "IF has no matching ENDIF"})
+	}
+	return rules, warnings, err
 }
 
 // parseRegexpLine parses one logical line; kind is "if", "endif" or "".
@@ -172,7 +209,7 @@ func parseRegexpLine(line string) (regexpRule, string, error) {
 	if err != nil {
 		return r, "", fmt.Errorf("pattern /%s/ cannot be used with Go's RE2 engine (no back-references or look-around): %v", pattern, err)
 	}
-	r.re = re
+	r.re = re2Matcher{re}
 	if r.block {
 		if value != "" {
 			return r, "", fmt.Errorf("garbage after IF pattern")
@@ -271,6 +308,12 @@ type skipRule struct{ msg string }
 
 func (e skipRule) Error() string { return e.msg }
 
+// ignoreRule is a rule Postfix skips with a warning worded otherwise than
+// "skipping this rule": the warning is msg.
+type ignoreRule struct{ msg string }
+
+func (e ignoreRule) Error() string { return e.msg }
+
 // checkSubst checks the $ references of a result as Postfix's mac_parse
 // reads them: $$ is a dollar; $n, ${n} and $(n) name group n, which must
 // exist; a name that is not all digits ($1x, $x, ${1?y}), an unclosed brace
@@ -333,53 +376,73 @@ func substRef(s string) (n, width int) {
 	return n, w
 }
 
-// Lookup returns the result of the first rule whose pattern matches key.
-func (t RegexpTable) Lookup(_ context.Context, key string) (string, bool, error) {
-	rules := t.get().v
-	if !utf8.ValidString(key) {
-		return "", false, nil // Postfix: "non-UTF-8 key", not found
+// matcher is a compiled pattern of a regexp: or pcre: rule.
+type matcher interface {
+	// find reports whether key matches and, with subs, the byte offsets
+	// of the match and its groups (pairs; -1 for a group that did not
+	// take part). An error means the match could not be decided.
+	find(key string, subs bool) (m []int, ok bool, err error)
+}
+
+// re2Matcher is a regexp: pattern on Go's RE2.
+type re2Matcher struct{ re *regexp.Regexp }
+
+func (m re2Matcher) find(key string, subs bool) ([]int, bool, error) {
+	if !subs {
+		return nil, m.re.MatchString(key), nil
 	}
+	loc := m.re.FindStringSubmatchIndex(key)
+	return loc, loc != nil, nil
+}
+
+// lookupRules returns the result of the first rule whose pattern matches
+// key, with its $n references replaced by the groups of the match.
+func lookupRules(spec string, rules []regexpRule, key string) (string, bool, error) {
 	for i := 0; i < len(rules); i++ {
 		r := &rules[i]
+		subs := !r.block && !r.negate && strings.Contains(r.value, "$")
+		m, ok, err := r.re.find(key, subs)
+		if err != nil {
+			return "", false, &Error{Table: spec, Key: key, Kind: Temporary, Err: err}
+		}
 		if r.block {
-			if r.re.MatchString(key) == r.negate {
+			if ok == r.negate {
 				i = r.endIdx - 1
 			}
 			continue
 		}
-		if r.negate {
-			if !r.re.MatchString(key) {
-				return checkValue(t.spec, key, strings.ReplaceAll(r.value, "$$", "$"))
-			}
+		if ok == r.negate {
 			continue
 		}
-		m := r.re.FindStringSubmatchIndex(key)
-		if m == nil {
-			continue
+		if !subs {
+			return checkValue(spec, key, strings.ReplaceAll(r.value, "$$", "$"))
 		}
-		if !strings.Contains(r.value, "$") {
-			return checkValue(t.spec, key, r.value)
-		}
-		var b strings.Builder
-		for j := 0; j < len(r.value); j++ {
-			c := r.value[j]
-			if c == '$' && j+1 < len(r.value) {
-				if r.value[j+1] == '$' {
-					b.WriteByte('$')
-					j++
-					continue
-				}
-				if n, w := substRef(r.value[j+1:]); w > 0 {
-					if 2*n+1 < len(m) && m[2*n] >= 0 {
-						b.WriteString(key[m[2*n]:m[2*n+1]])
-					}
-					j += w
-					continue
-				}
-			}
-			b.WriteByte(c)
-		}
-		return checkValue(t.spec, key, b.String())
+		return checkValue(spec, key, expandGroups(r.value, key, m))
 	}
 	return "", false, nil
+}
+
+// expandGroups replaces $n, ${n} and $(n) in v by the groups of a match
+// of key (m: byte offsets), and $$ by a dollar.
+func expandGroups(v, key string, m []int) string {
+	var b strings.Builder
+	for j := 0; j < len(v); j++ {
+		c := v[j]
+		if c == '$' && j+1 < len(v) {
+			if v[j+1] == '$' {
+				b.WriteByte('$')
+				j++
+				continue
+			}
+			if n, w := substRef(v[j+1:]); w > 0 {
+				if 2*n+1 < len(m) && m[2*n] >= 0 {
+					b.WriteString(key[m[2*n]:m[2*n+1]])
+				}
+				j += w
+				continue
+			}
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }

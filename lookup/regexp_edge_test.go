@@ -17,6 +17,8 @@ func TestPatternWarningsArePostmaps(t *testing.T) {
 	for spec, golden := range map[string]string{
 		"regexp:edge.regexp": "edge.warnings",
 		"cidr:edge.cidr":     "edge.cidr.warnings",
+		"pcre:edge.pcre":     "edge.pcre.warnings",
+		"pcre:pat.pcre":      "pat.warnings",
 	} {
 		tab, err := Open(context.Background(), spec, nil)
 		if err != nil {

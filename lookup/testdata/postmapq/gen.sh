@@ -33,3 +33,7 @@ postmap -q zz regexp:edge.regexp 2> edge.warnings || true
 q 'inline:{ A=1, a=2, =y, {b = x, y} }' inline2.keys > inline2.golden
 q regexp:subst.regexp subst.keys > subst.golden
 q regexp:empty.regexp empty.keys > empty.golden
+q pcre:pat.pcre pat.keys > pat.golden
+postmap -q zz pcre:pat.pcre > /dev/null 2> pat.warnings || true
+q pcre:edge.pcre edge.pcre.keys > edge.pcre.golden
+postmap -q zz pcre:edge.pcre > /dev/null 2> edge.pcre.warnings || true

@@ -1,0 +1,87 @@
+package lookup
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Constructs that regexp2 reads otherwise than PCRE, or cannot run, fail
+// the table with an error that names them.
+func TestPCRERefused(t *testing.T) {
+	for pattern, want := range map[string]string{
+		`/a/U`:           `flag 'U' (ungreedy quantifiers) is not supported`,
+		`/a$/E`:          `flag 'E' (dollar matches only at the end) is not supported`,
+		`/\h/`:           `\h is not supported`,
+		`/\v/`:           `\v is not supported`,
+		`/\R/`:           `\R is not supported`,
+		`/a\Kb/`:         `\K is not supported`,
+		`/(a)\g1/`:       `\g is not supported`,
+		`/\x{100}/`:      `\x{100} is not a byte`,
+		`/[\D]/`:         `\D inside [...] is not supported`,
+		`/[[:^alpha:]]/`: `[:^alpha:] is not supported`,
+		`/[a-[b]]/`:      `class subtraction`,
+		`/(?<a-b>x)/`:    `balancing groups`,
+		`/(a|(?R))/`:     `recursion and subroutine calls`,
+		`/(a)(?1)/`:      `recursion and subroutine calls`,
+		`/(?&n)/`:        `recursion and subroutine calls`,
+		`/(?|a|b)/`:      `branch reset`,
+		`/(*UTF)é/`:      `backtracking verbs`,
+		`/(?C1)a/`:       `callouts`,
+		`/(?(<n>)a|b)/`:  `conditions other than`,
+		`/(?U)a+/`:       `inline option 'U' is not supported`,
+		`/é/`:            `non-ASCII character in a case-insensitive pattern`,
+		`/\xe9/`:         `non-ASCII character in a case-insensitive pattern`,
+		`/(?i)é/i`:       `non-ASCII character in a case-insensitive pattern`,
+		`/\i/`:           `\i is not a PCRE escape`,
+		`/\k{n}/`:        `\k{name} is not supported`,
+		`/[a/`:           `missing terminating ]`,
+	} {
+		path := filepath.Join(t.TempDir(), "t.pcre")
+		os.WriteFile(path, []byte(pattern+" x\n"), 0o644)
+		_, err := Open(context.Background(), "pcre:"+path, nil)
+		if err == nil || !strings.Contains(err.Error(), want) || KindOf(err) != Config {
+			t.Errorf("%s: Open = %v; want a Config error saying %q", pattern, err, want)
+		}
+	}
+}
+
+// A match that backtracks catastrophically is a Temporary error (451),
+// never "not found" and never a stuck SMTP session.
+func TestPCRERunawayMatch(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.pcre")
+	os.WriteFile(path, []byte("/^(a*)*b$/ x\n/^ok$/ fine\n"), 0o644)
+	tab, err := Open(context.Background(), "pcre:"+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, found, err := tab.Lookup(context.Background(), strings.Repeat("a", 64))
+	if found || KindOf(err) != Temporary {
+		t.Errorf("runaway match: found %v, error %v; want a Temporary error", found, err)
+	}
+	if v, ok, err := tab.Lookup(context.Background(), "ok"); v != "fine" || !ok || err != nil {
+		t.Errorf("Lookup(ok) = %q, %v, %v", v, ok, err)
+	}
+}
+
+// pcre: keys are not folded and a pcre: table is a pattern table: a list
+// asks it for the name only, not its parents.
+func TestPCREIsPatternTable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.pcre")
+	os.WriteFile(path, []byte("/^Mixed\\.example$/i ok\n/^example$/ parent\n"), 0o644)
+	tab, err := Open(context.Background(), "pcre:"+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if Folded(tab) != tab {
+		t.Error("Folded wraps a pcre: table")
+	}
+	if !isPatternTable(tab) {
+		t.Error("a pcre: table is not a pattern table")
+	}
+	if _, ok, _ := tab.Lookup(context.Background(), "Mixed.example"); !ok {
+		t.Error("case-sensitive rule did not match the key as given")
+	}
+}
