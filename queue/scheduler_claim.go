@@ -130,8 +130,12 @@ func (s *Scheduler) Claim(ctx context.Context) (*Delivery, error) {
 		// Every pending recipient waits for a suspended destination:
 		// defer it without an attempt, as Postfix defers mail for a dead
 		// destination ("delivery temporarily suspended"), and look further.
-		if _, err := s.Done(ctx, d, nil); err != nil {
+		rep, err := s.Done(ctx, d, nil)
+		if err != nil {
 			return nil, err
+		}
+		if s.cfg.Suspended != nil {
+			s.cfg.Suspended(rep)
 		}
 	}
 }

@@ -63,6 +63,13 @@ type Config struct {
 	Rand func() float64
 	// Logger receives one line per recorded attempt. Nil discards.
 	Logger *slog.Logger
+	// Suspended, when set, is called with the Report of a message that
+	// Next deferred without handing it out, because every pending
+	// recipient waits for a suspended destination (Report.Suspended lists
+	// them), so that the caller can log their status as Postfix logs
+	// "status=deferred (delivery temporarily suspended: ...)". It runs on
+	// Next's goroutine: it must be quick.
+	Suspended func(Report)
 }
 
 const (

@@ -49,6 +49,10 @@ type Report struct {
 	Final bool
 	// NextAttempt is when the message is due again (zero when Final).
 	NextAttempt time.Time
+	// Suspended lists the recipients deferred in this call without an
+	// attempt because their destination is suspended (Config.DeadTime);
+	// their Reason says "delivery temporarily suspended: ...".
+	Suspended []int
 }
 
 // Done records the outcome of a Delivery: each Outcome sets its
@@ -109,6 +113,7 @@ func (s *Scheduler) Done(ctx context.Context, d *Delivery, outcomes []Outcome) (
 		}
 		for k, i := range d.suspended {
 			set(i, Deferred, d.reasons[k], d.statuses[k])
+			rep.Suspended = append(rep.Suspended, i)
 		}
 		if len(d.Attempt) > 0 || len(d.suspended) > 0 {
 			e.Attempts++
@@ -170,7 +175,8 @@ func (s *Scheduler) Done(ctx context.Context, d *Delivery, outcomes []Outcome) (
 	if !rep.NextAttempt.IsZero() {
 		attrs = append(attrs, slog.Time("next", rep.NextAttempt))
 	}
-	s.log.LogAttrs(ctx, slog.LevelInfo, "queue attempt", attrs...)
+	// Debug: the relay logs each recipient's outcome (Postfix's status lines).
+	s.log.LogAttrs(ctx, slog.LevelDebug, "queue attempt", attrs...)
 	return rep, nil
 }
 

@@ -60,6 +60,8 @@ type dataReader struct {
 	inHeader bool
 	hdr      headerScan
 	hops     int
+	msgID    []byte // the first Message-ID header's value, as read (capped)
+	inMsgID  bool   // the bytes of this line are the Message-ID's value
 	err      error
 	eof      bool
 	out      [2]byte // pending output (the LF of a CRLF)
@@ -68,6 +70,16 @@ type dataReader struct {
 
 func newDataReader(r io.Reader, lim DataLimits) *dataReader {
 	return &dataReader{r: bufio.NewReaderSize(r, 8*1024), lim: lim, inHeader: true}
+}
+
+// maxMessageID caps the Message-ID kept for the log: the client chose it.
+const maxMessageID = 250
+
+// MessageID returns the value of the message's first Message-ID header,
+// blanks around it removed, or "" when it has none (Postfix's cleanup logs
+// it as "message-id=<...>").
+func (d *dataReader) MessageID() string {
+	return string(bytes.Trim(d.msgID, " \t"))
 }
 
 // Hops returns the number of Received: header fields seen.
@@ -214,7 +226,13 @@ func (d *dataReader) emitByte(c byte) {
 		return
 	}
 	if d.inHeader {
-		d.hdr.add(c, d.lineLen)
+		if d.inMsgID && len(d.msgID) < maxMessageID {
+			d.msgID = append(d.msgID, c)
+		}
+		if d.hdr.add(c, d.lineLen) && d.msgID == nil && d.hdr.messageID() {
+			d.inMsgID = true
+			d.msgID = make([]byte, 0, 64)
+		}
 	}
 	d.lineLen++
 	d.out[0] = c
@@ -244,6 +262,7 @@ func (d *dataReader) emitCRLF() {
 			d.inHeader = false // not a header line: the body has begun
 		}
 		d.hdr = headerScan{}
+		d.inMsgID = false
 	}
 	d.lineLen = 0
 }
@@ -252,7 +271,7 @@ func (d *dataReader) emitCRLF() {
 type headerScan struct {
 	state        int
 	continuation bool
-	name         [8]byte // the first 8 bytes of the name, lower case
+	name         [10]byte // the first 10 bytes of the name, lower case
 	nameLen      int
 	trailingWS   bool
 }
@@ -263,14 +282,15 @@ const (
 	notHeader
 )
 
-// add feeds the byte at position pos of the line.
-func (h *headerScan) add(c byte, pos int) {
+// add feeds the byte at position pos of the line, and reports whether it
+// was the colon that ends a header name.
+func (h *headerScan) add(c byte, pos int) bool {
 	if pos == 0 && (c == ' ' || c == '\t') {
 		h.continuation = true
-		return
+		return false
 	}
 	if h.continuation || h.state != inName {
-		return
+		return false
 	}
 	switch {
 	case c == ':':
@@ -278,6 +298,7 @@ func (h *headerScan) add(c byte, pos int) {
 			h.state = notHeader
 		} else {
 			h.state = nameDone
+			return true
 		}
 	case c == ' ' || c == '\t':
 		if h.nameLen == 0 {
@@ -295,8 +316,13 @@ func (h *headerScan) add(c byte, pos int) {
 	default:
 		h.state = notHeader
 	}
+	return false
 }
 
 func (h *headerScan) received() bool {
-	return h.nameLen == 8 && string(h.name[:]) == "received"
+	return h.nameLen == 8 && string(h.name[:8]) == "received"
+}
+
+func (h *headerScan) messageID() bool {
+	return h.nameLen == 10 && string(h.name[:]) == "message-id"
 }

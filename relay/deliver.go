@@ -6,14 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/mxrelay/mxrelay/lookup"
 	"github.com/mxrelay/mxrelay/queue"
+	"github.com/mxrelay/mxrelay/relay/maillog"
 	"github.com/mxrelay/mxrelay/transport"
 	"github.com/mxrelay/mxrelay/transport/client"
 )
@@ -72,11 +75,15 @@ type attemptResult struct {
 	res       transport.RecipientResult
 	transport string
 	tried     bool
+	// handoff and done bound the delivery (zero when none was made),
+	// for Postfix's delays=.
+	handoff, done time.Time
 }
 
 // process delivers one claimed message.
 func (r *MX) process(ctx context.Context, d *queue.Delivery) {
 	env := &d.Envelope
+	claimed := r.c.Now()
 	// Final recipients without the Notified mark: an earlier worker died
 	// after Done and before it queued their DSNs (or marked them). Notify
 	// them first, as queue.Scheduler.MarkNotified documents; with nothing
@@ -99,6 +106,9 @@ func (r *MX) process(ctx context.Context, d *queue.Delivery) {
 	}
 	results := make(map[int]*attemptResult, len(d.Attempt))
 	outcomes := make([]queue.Outcome, 0, len(d.Attempt))
+	r.log.LogAttrs(ctx, slog.LevelInfo, maillog.Active, slog.String(maillog.KeyQueueID, string(env.ID)),
+		slog.String(maillog.KeyFrom, env.Sender), slog.Int64(maillog.KeySize, env.Size),
+		slog.Int(maillog.KeyNrcpt, len(env.Recipients)))
 
 	var groups []*routeGroup
 	byKey := make(map[string]*routeGroup)
@@ -181,7 +191,7 @@ func (r *MX) process(ctx context.Context, d *queue.Delivery) {
 		r.logFailure("cannot record delivery outcome", "queue_id", env.ID, "err", err)
 		return
 	}
-	r.logAttempts(rep, d.Attempt, results)
+	r.logAttempts(rep, d.Attempt, results, claimed)
 	r.notify(ctx, d, rep, results)
 }
 
@@ -296,8 +306,9 @@ func relayString(res transport.RecipientResult) string {
 }
 
 // logAttempts writes one line per recipient attempted (and per recipient
-// expired) and tells the observer.
-func (r *MX) logAttempts(rep queue.Report, attempted []int, results map[int]*attemptResult) {
+// expired), as Postfix's log_adhoc.c, and tells the observer; claimed is
+// when the message was claimed (Postfix: entered the active queue).
+func (r *MX) logAttempts(rep queue.Report, attempted []int, results map[int]*attemptResult, claimed time.Time) {
 	env := &rep.Envelope
 	now := r.c.Now()
 	expired := make(map[int]bool, len(rep.Expired))
@@ -310,47 +321,118 @@ func (r *MX) logAttempts(rep queue.Report, attempted []int, results map[int]*att
 			return
 		}
 		seen[i] = true
-		rc := env.Recipients[i]
-		a := Attempt{QueueID: string(env.ID), Recipient: rc.Address, Delay: now.Sub(env.Arrival), Relay: "none", Reason: rc.Reason}
-		if o, ok := strings.CutPrefix(rc.ORCPT, "rfc822;"); ok && !strings.EqualFold(o, rc.Address) {
-			a.ORCPT = o
+		a := r.attempt(env, i, results[i], expired[i], claimed, now)
+		if results[i] == nil && slices.Contains(rep.Suspended, i) {
+			a.Cause = "suspended"
 		}
-		if ar := results[i]; ar != nil {
-			a.Relay, a.Transport = relayString(ar.res), ar.transport
-			a.DSN = ar.res.Enhanced()
-			if ar.res.Discarded {
-				a.Status = "discarded"
-			}
-		}
-		if a.DSN == "" {
-			a.DSN = recordedStatus(rc, "4.0.0")
-		}
-		if a.Status == "" {
-			switch {
-			case expired[i]:
-				a.Status = "expired"
-			case rc.State == queue.Delivered:
-				a.Status = "sent"
-			case rc.State == queue.Failed:
-				a.Status = "bounced"
-			default:
-				a.Status = "deferred"
-			}
-		}
-		args := []any{"queue_id", a.QueueID, "to", a.Recipient}
-		if a.ORCPT != "" {
-			args = append(args, "orig_to", a.ORCPT)
-		}
-		args = append(args, "relay", a.Relay, "delay", a.Delay.Round(10*time.Millisecond).Seconds(), "dsn", a.DSN, "status", a.Status, "reason", a.Reason)
-		r.log.Info("delivery", args...)
+		r.logAttempt(a)
 		r.obs.Attempted(a)
 	}
 	for _, i := range attempted {
 		emit(i)
 	}
+	for _, i := range rep.Suspended {
+		emit(i)
+	}
 	for _, i := range rep.Expired {
 		emit(i)
 	}
+	if len(rep.Expired) > 0 {
+		r.log.Info(maillog.Expired, maillog.KeyQueueID, string(env.ID), maillog.KeyFrom, env.Sender)
+	}
+}
+
+// Suspended logs the status of the recipients of a message that the
+// queue deferred without handing it out, because their destination is
+// suspended (Postfix: "status=deferred (delivery temporarily suspended:
+// ...)"), and tells the observer. Load gives it to queue.Config.Suspended;
+// a relay composed by hand should do the same.
+func (r *MX) Suspended(rep queue.Report) {
+	now := r.c.Now()
+	r.logAttempts(rep, nil, nil, now)
+}
+
+// attempt describes the outcome for recipient i.
+func (r *MX) attempt(env *queue.Envelope, i int, ar *attemptResult, expired bool, claimed, now time.Time) Attempt {
+	rc := env.Recipients[i]
+	a := Attempt{QueueID: string(env.ID), Recipient: rc.Address, Delay: now.Sub(env.Arrival), Relay: "none", Reason: rc.Reason}
+	if o, ok := strings.CutPrefix(rc.ORCPT, "rfc822;"); ok && !strings.EqualFold(o, rc.Address) {
+		a.ORCPT = o
+	}
+	// delays=a/b/c/d: the transport reports no connection set-up time,
+	// so c stays 0 and d is the whole delivery.
+	a.Delays.Queue = claimed.Sub(env.Arrival)
+	a.Delays.Scheduler = now.Sub(claimed)
+	if ar != nil {
+		a.Relay, a.Transport = relayString(ar.res), ar.transport
+		a.DSN = ar.res.Enhanced()
+		if ar.res.Discarded {
+			a.Status = "discarded"
+		}
+		if c := causeOf(ar.res.Err); c != "other" {
+			a.Cause = c // not a next hop's refusal or a connection failure
+		}
+		if !ar.handoff.IsZero() {
+			a.Delays.Scheduler = ar.handoff.Sub(claimed)
+			a.Delays.Transmission = ar.done.Sub(ar.handoff)
+		}
+	}
+	if a.DSN == "" {
+		a.DSN = recordedStatus(rc, "4.0.0")
+	}
+	if a.Status == "" {
+		switch {
+		case expired:
+			a.Status = "expired"
+		case rc.State == queue.Delivered:
+			a.Status = "sent"
+		case rc.State == queue.Failed:
+			a.Status = "bounced"
+		default:
+			a.Status = "deferred"
+		}
+	}
+	return a
+}
+
+// causeOf classifies a failure of this side: a table lookup ("table"), a
+// DNS lookup that failed for now ("dns"), something else ("other"), or
+// none ("").
+func causeOf(err error) string {
+	var le *lookup.Error
+	var de *transport.DNSError
+	var ne *net.DNSError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &le):
+		return "table"
+	case errors.As(err, &de) || errors.As(err, &ne):
+		if !transport.IsTemporary(err) {
+			return "" // a name that does not exist: an answer, not a failure
+		}
+		return "dns"
+	}
+	return "other"
+}
+
+// logAttempt writes Postfix's delivery status line for a.
+func (r *MX) logAttempt(a Attempt) {
+	if !r.log.Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 11)
+	attrs = append(attrs, slog.String(maillog.KeyQueueID, a.QueueID), slog.String(maillog.KeyTo, a.Recipient))
+	if a.ORCPT != "" {
+		attrs = append(attrs, slog.String(maillog.KeyOrigTo, a.ORCPT))
+	}
+	attrs = append(attrs, slog.String(maillog.KeyRelay, a.Relay), slog.String(maillog.KeyDelay, maillog.FormatDelay(a.Delay)),
+		slog.String(maillog.KeyDelays, a.Delays.String()), slog.String(maillog.KeyDSN, a.DSN),
+		slog.String(maillog.KeyStatus, a.Status), slog.String(maillog.KeyReason, a.Reason))
+	if a.Transport != "" {
+		attrs = append(attrs, slog.String(maillog.KeyTransport, a.Transport))
+	}
+	r.log.LogAttrs(context.Background(), slog.LevelInfo, maillog.Delivery, attrs...)
 }
 
 // notify sends the DSNs a Done report calls for, then removes the message
@@ -407,7 +489,7 @@ func (r *MX) notify(ctx context.Context, d *queue.Delivery, rep queue.Report, re
 			r.logFailure("cannot remove a delivered message", "queue_id", env.ID, "err", err)
 			return false
 		}
-		r.log.Info("removed", "queue_id", env.ID)
+		r.log.Info(maillog.Removed, maillog.KeyQueueID, string(env.ID))
 	}
 	return true
 }
@@ -496,7 +578,8 @@ func (r *MX) sendDSN(ctx context.Context, env *queue.Envelope, kind DSNKind, idx
 	if err := r.c.Queue.Store(ctx, b, &buf); err != nil {
 		return err
 	}
-	r.log.Info("sender notification", "queue_id", env.ID, "kind", kind.String(), "dsn_queue_id", b.ID, "to", env.Sender)
+	r.log.Info(maillog.Notification, maillog.KeyQueueID, string(env.ID), maillog.KeyKind, kind.String(),
+		maillog.KeyNotificationID, string(b.ID), maillog.KeyTo, env.Sender)
 	return nil
 }
 
@@ -535,10 +618,12 @@ func (r *MX) deliverGroup(ctx context.Context, env *queue.Envelope, body io.Read
 	for _, i := range g.idx {
 		msg.Recipients = append(msg.Recipients, clientRecipient(env.Recipients[i]))
 	}
+	handoff := r.c.Now()
 	del := r.c.Agent.Deliver(ctx, g.route, msg)
+	done := r.c.Now()
 	out := make([]*attemptResult, len(g.idx))
 	for j, i := range g.idx {
-		ar := &attemptResult{transport: g.route.Transport, tried: true}
+		ar := &attemptResult{transport: g.route.Transport, tried: true, handoff: handoff, done: done}
 		if del != nil && j < len(del.Recipients) {
 			ar.res = del.Recipients[j]
 		} else {

@@ -124,11 +124,19 @@
 //
 // # Logging and metrics
 //
-// The Logger gets one line per delivery attempt per recipient with the
-// fields Postfix logs (queue_id, to, orig_to, relay, delay, dsn, status
-// sent|deferred|bounced|expired, reason), one per rejected command, and
-// one per queued message. An Observer gets the same events as values, for
-// metrics, without any global registry.
+// The Logger gets the events Postfix logs, as records named by package
+// maillog's constants with the fields of Postfix's lines: connect and
+// disconnect (with the command counts), each rejected command, the queue
+// ID's client, each queued message (its Message-ID), each claim for
+// delivery (from, size, nrcpt), one line per recipient per delivery
+// attempt (queue_id, to, orig_to, relay, delay, delays, dsn, status
+// sent|deferred|bounced|expired, reason), including recipients deferred
+// because their destination is suspended, each notification sent, and
+// each removal. slog's text and JSON handlers print them as they are;
+// maillog.Handler writes them as Postfix 3.7's lines, for pflogsumm and
+// the other tools made for Postfix's logs. An Observer gets the same
+// events as values, for metrics (package metrics serves them to
+// Prometheus), without any global registry.
 //
 // # Deliberate differences from Postfix
 //

@@ -19,7 +19,10 @@ func (r *MX) Connect(ctx context.Context, c *smtpd.Client) (smtpd.Session, *smtp
 	s.clientAddr, s.clientPort = c.Addr.Addr(), int(c.Addr.Port())
 	s.serverAddr, s.serverPort = c.Local.Addr(), int(c.Local.Port())
 	s.lookupClientNames()
+	c.Name = s.names.Name // for the engine's log lines
 	e := &edgeSession{session: s, client: c}
+	s.commands = c.Commands.String
+	s.connected()
 	if r := s.check(policy.StageConnect, ""); r != nil {
 		s.end()
 		return nil, toReply(r)

@@ -45,6 +45,7 @@ func (r *MX) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		s.cancel()
 		return nil, g.hangUp(errShutdown)
 	}
+	s.connected()
 	for _, stage := range []policy.Stage{policy.StageConnect, policy.StageHelo} {
 		if e := s.check(stage, ""); e != nil {
 			s.end()

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mxrelay/mxrelay/lookup"
@@ -283,6 +284,12 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 	// Queue manager and the relay.
 	qc := queueConfig(r)
 	qc.Logger = log
+	var mx atomic.Pointer[MX] // set below, before any claim
+	qc.Suspended = func(rep queue.Report) {
+		if m := mx.Load(); m != nil {
+			m.Suspended(rep)
+		}
+	}
 	sched := queue.NewScheduler(o.Queue, qc)
 	mc, err := relayConfig(r)
 	if err != nil {
@@ -303,6 +310,7 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 	if err != nil {
 		return err
 	}
+	mx.Store(l.MX)
 	l.Server = serverConfig(r)
 	l.Server.MX = l.MX
 	exempt, err := list(ctx, r, "smtpd_client_event_limit_exceptions", openOpts, l.warn)

@@ -3,6 +3,8 @@ package relay
 import (
 	"net/netip"
 	"time"
+
+	"github.com/mxrelay/mxrelay/relay/maillog"
 )
 
 // Observer receives the relay's events, for metrics. Its methods are
@@ -32,6 +34,27 @@ type Rejection struct {
 	Code   int        // the reply code sent: 450, 550, 554...
 	Status string     // the enhanced status code sent: "5.7.1"
 	Client netip.Addr // the SMTP client's address
+	// Reason is the restriction that refused (policy.Reason.Restriction:
+	// "reject_unauth_destination", "check_recipient_access"...), without
+	// the table entry.
+	Reason string
+	// Cause is set when the refusal is a temporary one caused by a lookup
+	// that failed (policy.Decision.Err): "table", "dns", or "other".
+	Cause string
+}
+
+// SessionObserver is an Observer that also learns of each SMTP session's
+// end. Sessions call it when the Observer given to the relay implements
+// it; ObserverFuncs does.
+type SessionObserver interface {
+	SessionEnded(SessionEnd)
+}
+
+// SessionEnd describes an SMTP session that ended.
+type SessionEnd struct {
+	Client   netip.Addr // the SMTP client's address
+	TLS      bool       // the session used STARTTLS (or was TLS from the start)
+	Accepted int        // messages accepted in the session
 }
 
 // Attempt is the outcome of one delivery attempt for one recipient, with
@@ -56,14 +79,22 @@ type Attempt struct {
 	// Reason is the reply or the explanation, as Postfix logs it in
 	// parentheses.
 	Reason string
+	// Delays are the parts of Delay, as Postfix's delays= field.
+	Delays maillog.Delays
+	// Cause says why a deferral or bounce happened on this side, when it
+	// was no reply of the next hop: "table" (a table lookup failed), "dns"
+	// (a DNS lookup failed), "suspended" (the destination is suspended
+	// after failures), or "".
+	Cause string
 }
 
 // ObserverFuncs is an Observer made of functions; nil fields ignore their
 // event.
 type ObserverFuncs struct {
-	AcceptedFunc  func(Accepted)  // called by Accepted
-	RejectedFunc  func(Rejection) // called by Rejected
-	AttemptedFunc func(Attempt)   // called by Attempted
+	AcceptedFunc     func(Accepted)   // called by Accepted
+	RejectedFunc     func(Rejection)  // called by Rejected
+	AttemptedFunc    func(Attempt)    // called by Attempted
+	SessionEndedFunc func(SessionEnd) // called by SessionEnded
 }
 
 // Accepted calls AcceptedFunc.
@@ -84,6 +115,13 @@ func (o ObserverFuncs) Rejected(r Rejection) {
 func (o ObserverFuncs) Attempted(a Attempt) {
 	if o.AttemptedFunc != nil {
 		o.AttemptedFunc(a)
+	}
+}
+
+// SessionEnded calls SessionEndedFunc.
+func (o ObserverFuncs) SessionEnded(e SessionEnd) {
+	if o.SessionEndedFunc != nil {
+		o.SessionEndedFunc(e)
 	}
 }
 

@@ -3,13 +3,13 @@ package relay
 import (
 	"context"
 	"crypto/tls"
-	"fmt"
 	"net"
 	"net/netip"
 	"sync"
 
 	"github.com/mxrelay/mxrelay/policy"
 	"github.com/mxrelay/mxrelay/queue"
+	"github.com/mxrelay/mxrelay/relay/maillog"
 )
 
 // session is one SMTP session's state and decisions, whichever server
@@ -39,6 +39,10 @@ type session struct {
 	// Set by the front end, for MX.CloseSessions.
 	closeIdle func() // tell an idle session 421 and close it
 	cut       func() // close the connection at once
+	// Set by the front end that counts commands: the counts for the
+	// disconnect line ("ehlo=1 mail=1 ... commands=5").
+	commands func() string
+	accepted int // messages accepted in this session
 
 	// The transaction.
 	mail     bool
@@ -89,7 +93,7 @@ func (s *session) clientString() string {
 	if name == "" {
 		name = "unknown"
 	}
-	return fmt.Sprintf("%s[%s]", name, s.clientAddr)
+	return name + "[" + s.clientAddr.String() + "]"
 }
 
 // clientNamer is a Checker that finds client names (*policy.Policy).
@@ -106,6 +110,11 @@ func (s *session) lookupClientNames() {
 	}
 }
 
+// connected logs the start of the session (Postfix's "connect from").
+func (s *session) connected() {
+	s.r.log.Info(maillog.Connect, maillog.KeyClient, s.clientString())
+}
+
 func (s *session) resetTransaction() {
 	s.mail = false
 	s.sender = ""
@@ -117,8 +126,17 @@ func (s *session) resetTransaction() {
 	s.prepends = nil
 }
 
-// end ends the session.
+// end ends the session: it is logged (Postfix's "disconnect from") and
+// reported to a SessionObserver.
 func (s *session) end() {
 	s.r.sessions.remove(s)
 	s.cancel()
+	if s.commands != nil {
+		s.r.log.Info(maillog.Disconnect, maillog.KeyClient, s.clientString(), maillog.KeyCommands, s.commands())
+	} else {
+		s.r.log.Info(maillog.Disconnect, maillog.KeyClient, s.clientString())
+	}
+	if so, ok := s.r.obs.(SessionObserver); ok {
+		so.SessionEnded(SessionEnd{Client: s.clientAddr, TLS: s.tls != nil, Accepted: s.accepted})
+	}
 }

@@ -2,8 +2,8 @@ package relay
 
 import (
 	"errors"
-	"github.com/mxrelay/mxrelay/relay/smtpd"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 
@@ -11,6 +11,8 @@ import (
 
 	"github.com/mxrelay/mxrelay/policy"
 	"github.com/mxrelay/mxrelay/queue"
+	"github.com/mxrelay/mxrelay/relay/maillog"
+	"github.com/mxrelay/mxrelay/relay/smtpd"
 )
 
 // dataStart decides on DATA (or the first BDAT): there must be
@@ -87,8 +89,10 @@ func (s *session) message(r io.Reader) (queue.ID, *Error) {
 		// Stored with Held set: it went straight to the hold queue.
 		s.r.log.Info("hold", "queue_id", id, "client", s.clientString(), "from", "<"+env.Sender+">")
 	}
-	s.r.log.Info("queued", "queue_id", id, "client", s.clientString(), "from", "<"+env.Sender+">",
-		"size", env.Size, "nrcpt", nrcpt)
+	s.accepted++
+	s.r.log.LogAttrs(s.ctx, slog.LevelInfo, maillog.Queued, slog.String(maillog.KeyQueueID, string(id)),
+		slog.String(maillog.KeyClient, s.clientString()), slog.String(maillog.KeyMessageID, dr.MessageID()),
+		slog.String(maillog.KeyFrom, env.Sender), slog.Int64(maillog.KeySize, env.Size), slog.Int(maillog.KeyNrcpt, nrcpt))
 	s.r.obs.Accepted(Accepted{QueueID: string(id), Size: env.Size, Recipients: nrcpt, Client: s.clientAddr})
 	return id, nil
 }
@@ -116,7 +120,8 @@ func (s *session) dataError(err error) *Error {
 	}
 	if clientGone(err) {
 		// Nothing to store and nobody to tell: not a queue problem.
-		s.r.log.Info("lost connection after DATA", "client", s.clientString(), "err", err)
+		// The engine logs the lost connection (maillog.LostConnection).
+		s.r.log.Debug("lost connection after DATA", "client", s.clientString(), "err", err)
 		return &Error{Code: errQueueWrite.Code, Status: errQueueWrite.Status, Message: errQueueWrite.Message, Err: err}
 	}
 	s.r.log.Error("queue file write error", "client", s.clientString(), "err", err)

@@ -3,6 +3,7 @@ package relay
 import (
 	"github.com/mxrelay/mxrelay/policy"
 	"github.com/mxrelay/mxrelay/queue"
+	"github.com/mxrelay/mxrelay/relay/maillog"
 )
 
 // mailFrom decides on MAIL FROM: the address syntax (policy.ParseAddress),
@@ -12,7 +13,8 @@ func (s *session) mailFrom(from string, p mailParams) *Error {
 		return errNestedMail
 	}
 	if _, err := policy.ParseAddress(from, p.utf8); err != nil {
-		s.r.log.Info("reject", "stage", "MAIL", "client", s.clientString(), "reply", errBadSender.Error(), "from", from, "err", err)
+		// Postfix's smtpd logs no line for a syntax error.
+		s.r.log.Debug("bad address syntax", "stage", "MAIL", "client", s.clientString(), "reply", errBadSender.Error(), "from", from, "err", err)
 		return errBadSender
 	}
 	if lim := s.r.MessageSizeLimit(); lim > 0 && p.size > lim {
@@ -39,7 +41,7 @@ func (s *session) rcptTo(to string, notify queue.Notify, orcpt string) *Error {
 		return errTooManyRcpts
 	}
 	if _, err := policy.ParseAddress(to, s.params.utf8); err != nil {
-		s.r.log.Info("reject", "stage", "RCPT", "client", s.clientString(), "reply", errBadRcpt.Error(), "to", to, "err", err)
+		s.r.log.Debug("bad address syntax", "stage", "RCPT", "client", s.clientString(), "reply", errBadRcpt.Error(), "to", to, "err", err)
 		return errBadRcpt
 	}
 	if e := s.check(policy.StageRcpt, to); e != nil {
@@ -50,6 +52,7 @@ func (s *session) rcptTo(to string, notify queue.Notify, orcpt string) *Error {
 		// The queue ID exists from the first accepted RCPT, as with
 		// Postfix's smtpd_delay_open_until_valid_rcpt = yes.
 		s.queueID = queue.NewID()
+		s.r.log.Info(maillog.Client, maillog.KeyQueueID, string(s.queueID), maillog.KeyClient, s.clientString())
 	}
 	s.rcpts = append(s.rcpts, rc)
 	return nil

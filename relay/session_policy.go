@@ -2,9 +2,12 @@ package relay
 
 import (
 	"crypto/tls"
+	"log/slog"
+	"strconv"
 	"strings"
 
 	"github.com/mxrelay/mxrelay/policy"
+	"github.com/mxrelay/mxrelay/relay/maillog"
 )
 
 // request builds a policy request for the current state.
@@ -68,13 +71,9 @@ func (s *session) check(stage policy.Stage, rcpt string) *Error {
 	switch d.Verdict {
 	case policy.Reject, policy.Defer:
 		e := refusal(d)
-		attrs := []any{"stage", stage.String(), "client", s.clientString(), "reply", d.Reply(),
-			"reason", d.Reason.String(), "from", s.sender, "to", rcpt, "helo", s.helo}
-		if d.Err != nil {
-			attrs = append(attrs, "err", d.Err)
-		}
-		s.r.log.Info("reject", attrs...)
-		s.r.obs.Rejected(Rejection{Stage: stage.String(), Code: d.Code, Status: d.Enhanced, Client: s.clientAddr})
+		s.logReject(stage, rcpt, e, d)
+		s.r.obs.Rejected(Rejection{Stage: stage.String(), Code: e.Code, Status: e.Status, Client: s.clientAddr,
+			Reason: d.Reason.Restriction, Cause: causeOf(d.Err)})
 		return e
 	}
 	return nil
@@ -97,4 +96,32 @@ func refusal(d policy.Decision) *Error {
 		}
 	}
 	return e
+}
+
+// logReject logs a refusal as Postfix's smtpd_check.c log_whatsup does:
+// the queue ID once there is one, the stage, the client, the reply sent,
+// then from=<> (after MAIL), to=<> (a recipient), proto and helo=<>
+// (after HELO); the internal cause, if any, as its own attribute.
+func (s *session) logReject(stage policy.Stage, rcpt string, e *Error, d policy.Decision) {
+	attrs := make([]slog.Attr, 0, 11)
+	if s.queueID != "" {
+		attrs = append(attrs, slog.String(maillog.KeyQueueID, string(s.queueID)))
+	}
+	attrs = append(attrs, slog.String(maillog.KeyStage, stage.String()), slog.String(maillog.KeyClient, s.clientString()),
+		slog.String(maillog.KeyReply, strconv.Itoa(e.Code)+" "+e.Status+" "+e.Message))
+	if s.mail {
+		attrs = append(attrs, slog.String(maillog.KeyFrom, s.sender))
+	}
+	if rcpt != "" {
+		attrs = append(attrs, slog.String(maillog.KeyTo, rcpt))
+	}
+	attrs = append(attrs, slog.String(maillog.KeyProto, s.protocol()))
+	if s.helo != "" {
+		attrs = append(attrs, slog.String(maillog.KeyHelo, s.helo))
+	}
+	attrs = append(attrs, slog.String("reason", d.Reason.String()))
+	if d.Err != nil {
+		attrs = append(attrs, slog.Any(maillog.KeyErr, d.Err))
+	}
+	s.r.log.LogAttrs(s.ctx, slog.LevelInfo, maillog.Reject, attrs...)
 }

@@ -29,6 +29,13 @@
 //	                  $queue_directory/mxrelay; the demo: a new temporary one)
 //	-hostname NAME    $myhostname
 //	-dns HOST:PORT    send every DNS query to this server, not /etc/resolv.conf's
+//	-log-format FORMAT  text (default), json, or postfix: Postfix 3.7's log
+//	                  lines (connect, NOQUEUE: reject, client=, message-id=,
+//	                  from=, to= ... status=, removed), for pflogsumm
+//	-log-output DEST  stderr (default), a file (appended), or syslog (the
+//	                  local syslog daemon at /dev/log, facility mail;
+//	                  syslog:PATH for another socket)
+//	-metrics ADDR     serve Prometheus metrics at http://ADDR/metrics
 //	-status-log FILE  append one JSON object per delivery attempt per recipient:
 //	                  {"queue_id","rcpt","status":"sent|deferred|bounced|expired","dsn","relay","reason"}
 //	-check            print each parameter main.cf sets, with its line, as
@@ -65,7 +72,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -81,6 +87,7 @@ import (
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay"
 	"github.com/mxrelay/mxrelay/relay/maincf"
+	"github.com/mxrelay/mxrelay/relay/metrics"
 	"github.com/mxrelay/mxrelay/transport/client"
 )
 
@@ -127,9 +134,10 @@ func portOf(addr string) string {
 // hooks lets tests learn the listening address and reach next hops on
 // port 25 of test addresses.
 type hooks struct {
-	ready  func(addr string)
-	dialer client.Dialer
-	stdin  io.Reader // the queue tools' standard input; nil: os.Stdin
+	ready   func(addr string)
+	metrics func(addr string) // where -metrics listens
+	dialer  client.Dialer
+	stdin   io.Reader // the queue tools' standard input; nil: os.Stdin
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks) int {
@@ -155,6 +163,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	check := fs.Bool("check", false, "sort main.cf's parameters into used, ignored, not implemented and unknown, load it, print the warnings, and exit non-zero if mxrelayd would refuse it")
 	accept := fs.String("accept-unimplemented", "", "comma-separated main.cf parameters that turn on Postfix features mxrelay does not implement, which you accept are not honoured (\"all\" for every one); without it such a main.cf is refused")
 	demoPrimary := fs.String("demo-primary", "127.0.0.1:2526", "the demo's primary MX")
+	logFlags := addLogFlags(fs)
+	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (HOST:PORT)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -162,7 +172,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 		fmt.Fprintf(stderr, "mxrelayd: "+format+"\n", a...)
 		return 1
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	if err := logFlags.check(); err != nil {
+		fmt.Fprintf(stderr, "mxrelayd: %v\n", err)
+		return 2
+	}
 
 	// The configuration.
 	demo := *config == ""
@@ -189,6 +202,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	if *hostname != "" {
 		cf.Set("myhostname", *hostname)
 	}
+	logger, closeLog, err := logFlags.open(stderr, cf.Get("myhostname"))
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer closeLog()
 	listens := strings.Split(*listen, ",")
 	opts := relay.LoadOptions{Logger: logger}
 	if *accept != "" {
@@ -235,13 +253,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	defer spool.Close()
 	opts.Queue = spool
 
+	var obs observers
 	if *statusLog != "" {
 		sl, err := openStatusLog(*statusLog)
 		if err != nil {
 			return fail("%v", err)
 		}
 		defer sl.Close()
-		opts.Observer = relay.ObserverFuncs{AttemptedFunc: sl.write}
+		obs = append(obs, relay.ObserverFuncs{AttemptedFunc: sl.write})
+	}
+	if *metricsAddr != "" {
+		m := metrics.New(&metrics.Options{Queue: spool})
+		ms, err := startMetrics(ctx, *metricsAddr, m)
+		if err != nil {
+			return fail("%v", err)
+		}
+		defer ms.Close()
+		if h != nil && h.metrics != nil {
+			h.metrics(ms.Addr())
+		}
+		obs = append(obs, m)
+	}
+	if len(obs) > 0 {
+		opts.Observer = obs
 	}
 
 	ld, err := relay.Load(ctx, cf, opts)

@@ -49,9 +49,25 @@ func lookupCommand(verb string) *command {
 	return nil
 }
 
-// command runs one command line.
+// command runs one command line and counts it (CommandStats).
 func (c *conn) command(ctx context.Context, line string) {
+	c.failed = false
+	c.dispatch(ctx, line)
+	verb, _ := splitVerb(line)
+	if lookupCommand(verb) == nil {
+		verb = "unknown"
+	}
+	c.client.Commands.count(verb, !c.failed)
+}
+
+// dispatch runs one command line.
+func (c *conn) dispatch(ctx context.Context, line string) {
 	verb, arg := splitVerb(line)
+	if cmd := lookupCommand(verb); cmd != nil {
+		c.client.Commands.Last = cmd.name
+	} else {
+		c.client.Commands.Last = "UNKNOWN"
+	}
 	if verb == "" {
 		c.result(reply(500, "5.5.2", "Error: bad syntax"))
 		return
@@ -71,6 +87,7 @@ func (c *conn) command(ctx context.Context, line string) {
 			// commands: Postfix's smtpd_forbidden_commands.
 			c.cfg.Logger.Info("non-SMTP command", "client", c.client.Addr.String(), "command", truncate(line, 100))
 			c.send(reply(221, "2.7.0", "Error: I can break rules, too. Goodbye."))
+			c.failed = true
 			c.quit = true
 			return
 		}
@@ -85,6 +102,7 @@ func (c *conn) command(ctx context.Context, line string) {
 		c.illegalPipelining(cmd.name)
 		if c.cfg.ForbidUnauthPipelining {
 			c.send(reply(554, "5.5.0", "Error: SMTP protocol synchronization"))
+			c.failed = true
 			c.quit = true
 			return
 		}

@@ -29,12 +29,14 @@ func (c *conn) dataCmd(ctx context.Context, arg string) *Reply {
 		// accepted, whatever the Session said.
 		c.resetTransaction(ctx)
 		c.quit = true
+		c.failed = true
 		if isTimeout(err) {
 			c.send(reply(421, "4.4.2", c.cfg.Hostname+" Error: timeout exceeded"))
 		}
 		return nil
 	}
 	c.resetTransaction(ctx)
+	c.client.Commands.Last = "END-OF-MESSAGE"
 	if r == nil {
 		r = reply(250, "2.0.0", "Ok")
 	}

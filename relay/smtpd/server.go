@@ -13,6 +13,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/mxrelay/mxrelay/relay/maillog"
 )
 
 // Server speaks SMTP for a Backend. It owns no listener: the caller
@@ -50,6 +52,7 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn, client *Client) {
 		c.client.Addr = addrPortOf(nc.RemoteAddr())
 		c.client.Local = addrPortOf(nc.LocalAddr())
 	}
+	c.client.Commands.Last = "CONNECT"
 	c.r = bufio.NewReaderSize(deadlineReader{c}, 4096)
 	c.w = bufio.NewWriterSize(nc, 4096)
 	stop := context.AfterFunc(ctx, func() {
@@ -124,6 +127,7 @@ type conn struct {
 	bdatDiscard bool   // a chunk of this message was refused: the others are dropped until LAST
 	pending     string // a command read inside a BDAT transfer, to run next
 	quit        bool   // end the session after this reply
+	failed      bool   // the current command got an error reply (CommandStats)
 	tlsReady    bool   // STARTTLS done
 }
 
@@ -150,7 +154,7 @@ func (c *conn) serve(ctx context.Context) {
 	c.flush()
 	for !c.quit {
 		if c.errors >= c.cfg.HardErrorLimit {
-			c.cfg.Logger.Info("too many errors", "client", c.client.Addr.String(), "errors", c.errors)
+			c.cfg.Logger.Info(maillog.TooManyErrors, maillog.KeyClient, c.client.String(), maillog.KeyAfter, c.client.Commands.Last, "errors", c.errors)
 			c.send(reply(421, "4.7.0", c.cfg.Hostname+" Error: too many errors"))
 			break
 		}
@@ -160,10 +164,11 @@ func (c *conn) serve(ctx context.Context) {
 			c.send(reply(421, "4.3.2", "Service shutting down"))
 			c.quit = true
 		case isTimeout(err):
-			c.cfg.Logger.Info("timeout", "client", c.client.Addr.String())
+			c.cfg.Logger.Info(maillog.Timeout, maillog.KeyClient, c.client.String(), maillog.KeyAfter, c.client.Commands.Last)
 			c.send(reply(421, "4.4.2", c.cfg.Hostname+" Error: timeout exceeded"))
 			c.quit = true
 		case err != nil:
+			c.cfg.Logger.Info(maillog.LostConnection, maillog.KeyClient, c.client.String(), maillog.KeyAfter, c.client.Commands.Last)
 			return // the client went away
 		default:
 			c.command(ctx, line)
@@ -284,6 +289,7 @@ func (c *conn) result(r *Reply) {
 		return
 	}
 	if r.Failed() {
+		c.failed = true
 		c.errors++
 		if c.errors >= c.cfg.SoftErrorLimit && c.cfg.ErrorSleep > 0 {
 			c.flush()

@@ -24,6 +24,22 @@ type Client struct {
 	// when it never did: what Postfix's reject_unauth_pipelining
 	// refuses (smtpd.c SMTPD_FLAG_ILL_PIPELINING).
 	IllegalPipelining string
+	// Commands counts the session's commands so far, for Postfix's
+	// "disconnect from" line.
+	Commands CommandStats
+	// Name is the client's host name for the engine's log lines, set by
+	// the Backend at Connect when it looked the name up; "" is "unknown".
+	Name string
+}
+
+// String formats the client as Postfix's logs do, "host[192.0.2.1]" or
+// "unknown[192.0.2.1]".
+func (c *Client) String() string {
+	name := c.Name
+	if name == "" {
+		name = "unknown"
+	}
+	return name + "[" + c.Addr.Addr().String() + "]"
 }
 
 // Backend starts a Session for each connection.

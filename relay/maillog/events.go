@@ -1,0 +1,88 @@
+package maillog
+
+// The relay's events: the messages of the slog records package relay
+// writes, and the attributes each carries. A Handler renders them as the
+// lines Postfix 3.7 writes for the same event; any other record becomes a
+// plain line (a "warning: " one at slog.LevelWarn and above). slog's own
+// text and JSON handlers print the same records with the same keys.
+const (
+	// Connect: an SMTP client connected. Attributes: Client.
+	// Postfix smtpd: "connect from host[addr]".
+	Connect = "connect"
+	// Disconnect: an SMTP session ended. Attributes: Client, Commands.
+	// Postfix smtpd: "disconnect from host[addr] ehlo=1 mail=1 ... commands=5".
+	Disconnect = "disconnect"
+	// Reject: policy refused an SMTP command. Attributes: QueueID (absent
+	// before the first accepted recipient), Stage, Client, Reply, From
+	// (absent before MAIL), To, Proto, Helo (absent before HELO), Err
+	// (the internal cause, when there is one). Postfix smtpd:
+	// "NOQUEUE: reject: RCPT from host[addr]: 554 5.7.1 <u@x>: Relay
+	// access denied; from=<s@y> to=<u@x> proto=ESMTP helo=<h>".
+	Reject = "reject"
+	// Client: the first recipient of a transaction was accepted and the
+	// message has its queue ID. Attributes: QueueID, Client. Postfix
+	// smtpd: "QUEUEID: client=host[addr]".
+	Client = "client"
+	// Queued: a message was stored and answered 250. Attributes:
+	// QueueID, Client, MessageID ("" when the message has none), From,
+	// Size, Nrcpt. Postfix cleanup: "QUEUEID: message-id=<...>".
+	Queued = "queued"
+	// Active: a delivery worker claimed the message. Attributes:
+	// QueueID, From, Size, Nrcpt. Postfix qmgr: "QUEUEID: from=<s@y>,
+	// size=N, nrcpt=N (queue active)".
+	Active = "active"
+	// Delivery: the outcome of a delivery attempt for one recipient.
+	// Attributes: QueueID, To, OrigTo (when it differs), Relay, Delay,
+	// Delays, DSN, Status, Reason, Transport. Postfix smtp (the program
+	// follows the transport, see Handler):
+	// "QUEUEID: to=<u@x>, relay=host[addr]:25, delay=0.5,
+	// delays=0.1/0/0.2/0.2, dsn=2.0.0, status=sent (250 ...)".
+	Delivery = "delivery"
+	// Expired: a message's queue lifetime ran out. Attributes: QueueID,
+	// From. Postfix qmgr: "QUEUEID: from=<s@y>, status=expired, returned
+	// to sender".
+	Expired = "expired"
+	// Notification: a delivery status notification was queued.
+	// Attributes: QueueID, Kind ("failure", "delay", "success"),
+	// NotificationID. Postfix bounce: "QUEUEID: sender non-delivery
+	// notification: NEWID".
+	Notification = "sender notification"
+	// Removed: a message left the queue. Attributes: QueueID. Postfix
+	// qmgr: "QUEUEID: removed".
+	Removed = "removed"
+	// LostConnection, Timeout and TooManyErrors end a session early.
+	// Attributes: Client, After (the last command). Postfix smtpd: "lost
+	// connection after DATA from host[addr]", "timeout after RCPT from
+	// host[addr]", "too many errors after RCPT from host[addr]".
+	LostConnection = "lost connection"
+	Timeout        = "timeout"
+	TooManyErrors  = "too many errors"
+)
+
+// Attribute keys of the events.
+const (
+	KeyQueueID        = "queue_id"
+	KeyClient         = "client"
+	KeyCommands       = "commands"
+	KeyStage          = "stage"
+	KeyReply          = "reply"
+	KeyFrom           = "from"
+	KeyTo             = "to"
+	KeyOrigTo         = "orig_to"
+	KeyProto          = "proto"
+	KeyHelo           = "helo"
+	KeyErr            = "err"
+	KeyMessageID      = "message_id"
+	KeySize           = "size"
+	KeyNrcpt          = "nrcpt"
+	KeyRelay          = "relay"
+	KeyDelay          = "delay"
+	KeyDelays         = "delays"
+	KeyDSN            = "dsn"
+	KeyStatus         = "status"
+	KeyReason         = "reason"
+	KeyTransport      = "transport"
+	KeyKind           = "kind"
+	KeyNotificationID = "dsn_queue_id"
+	KeyAfter          = "after"
+)

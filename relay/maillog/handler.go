@@ -1,0 +1,199 @@
+package maillog
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configure a Handler. The zero value writes Postfix's
+// maillog_file lines for a host named "localhost".
+type Options struct {
+	// Hostname is $myhostname; its first label is written, as Postfix's
+	// maillog_file and syslog do. Default "localhost".
+	Hostname string
+	// SyslogName is the first part of the program name, as Postfix's
+	// syslog_name. Default "postfix".
+	SyslogName string
+	// PID is the process ID in brackets. Default os.Getpid().
+	PID int
+	// Syslog writes each line as a message for the local syslog daemon
+	// (RFC 3164 without the hostname, facility mail, the level as
+	// severity, no newline), for a Writer from DialSyslog. Otherwise lines
+	// are written as Postfix 3.7's maillog_file writes them
+	// ("Dec 07 01:02:03 host postfix/smtpd[7]: ...\n").
+	Syslog bool
+	// Level is the lowest level written. Default slog.LevelInfo.
+	Level slog.Leveler
+	// Location is the time zone of the time stamps. Default time.Local,
+	// as syslog and Postfix write them.
+	Location *time.Location
+}
+
+// Handler is a slog.Handler that writes the relay's events (see Connect
+// and the other constants) as the lines Postfix 3.7 writes for the same
+// event, so that pflogsumm and other tools made for Postfix's logs read
+// them. Each record is one Write of one whole line (or two, when a
+// rejection carries its internal cause, logged first as a warning, as
+// smtpd logs a table failure). Records that are not relay events are
+// written as "message key=value ...", with "warning: " before them at
+// slog.LevelWarn and "error: " at slog.LevelError.
+//
+// The program name follows the event: smtpd for the SMTP server's events,
+// cleanup for Queued, qmgr for Active, Expired and Removed, bounce for
+// Notification, and for Delivery the transport's: "relay/smtp" for the
+// relay transport (Debian's master.cf logs it under postfix/relay),
+// "smtp" for smtp and other transports, "error" for recipients deferred
+// or bounced without an attempt (Postfix's error and retry services) and
+// "discard" for discard.
+type Handler struct {
+	out    *output
+	level  slog.Leveler
+	attrs  []slog.Attr // from WithAttrs
+	prefix string      // of WithGroup, dropped: keys stay flat
+}
+
+// output is what the handlers derived by WithAttrs share.
+type output struct {
+	mu      sync.Mutex
+	w       io.Writer
+	host    string
+	name    string
+	pid     string
+	syslog  bool
+	loc     *time.Location
+	bufPool sync.Pool
+}
+
+// NewHandler returns a Handler writing to w.
+func NewHandler(w io.Writer, o *Options) *Handler {
+	if o == nil {
+		o = &Options{}
+	}
+	host := o.Hostname
+	if host == "" {
+		host = "localhost"
+	}
+	if i := strings.IndexByte(host, '.'); i > 0 {
+		host = host[:i]
+	}
+	name := o.SyslogName
+	if name == "" {
+		name = "postfix"
+	}
+	pid := o.PID
+	if pid == 0 {
+		pid = os.Getpid()
+	}
+	loc := o.Location
+	if loc == nil {
+		loc = time.Local
+	}
+	level := o.Level
+	if level == nil {
+		level = slog.LevelInfo
+	}
+	out := &output{w: w, host: host, name: name, pid: strconv.Itoa(pid), syslog: o.Syslog, loc: loc}
+	out.bufPool.New = func() any { b := make([]byte, 0, 512); return &b }
+	return &Handler{out: out, level: level}
+}
+
+// Enabled implements slog.Handler.
+func (h *Handler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level.Level() }
+
+// WithAttrs implements slog.Handler.
+func (h *Handler) WithAttrs(as []slog.Attr) slog.Handler {
+	h2 := *h
+	h2.attrs = append(append([]slog.Attr(nil), h.attrs...), as...)
+	return &h2
+}
+
+// WithGroup implements slog.Handler. Groups do not nest keys: the
+// relay's events are flat.
+func (h *Handler) WithGroup(name string) slog.Handler {
+	h2 := *h
+	h2.prefix = name
+	return &h2
+}
+
+// Handle implements slog.Handler.
+func (h *Handler) Handle(_ context.Context, r slog.Record) error {
+	var ev event
+	ev.msg, ev.level = r.Message, r.Level
+	for _, a := range h.attrs {
+		ev.add(a)
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		ev.add(a)
+		return true
+	})
+	bp := h.out.bufPool.Get().(*[]byte)
+	defer h.out.bufPool.Put(bp)
+	t := r.Time
+	if t.IsZero() {
+		t = time.Now()
+	}
+	t = t.In(h.out.loc)
+	var err error
+	render(&ev, func(program string, level slog.Level, body func([]byte) []byte) {
+		b := h.out.prefix((*bp)[:0], t, program, level)
+		b = body(b)
+		if !h.out.syslog {
+			b = append(b, '\n')
+		}
+		*bp = b
+		h.out.mu.Lock()
+		_, werr := h.out.w.Write(b)
+		h.out.mu.Unlock()
+		if werr != nil && err == nil {
+			err = werr
+		}
+	})
+	return err
+}
+
+// prefix appends the time stamp, host and program: Postfix's maillog_file
+// prefix ("Dec 07 01:02:03 mx2 postfix/smtpd[7]: ", msg_logger.c), or
+// for syslog "<22>Dec  7 01:02:03 postfix/smtpd[7]: " (the daemon adds
+// the host).
+func (o *output) prefix(b []byte, t time.Time, program string, level slog.Level) []byte {
+	if o.syslog {
+		b = append(b, '<')
+		b = strconv.AppendInt(b, int64(facilityMail|severity(level)), 10)
+		b = append(b, '>')
+		b = t.AppendFormat(b, time.Stamp)
+	} else {
+		b = t.AppendFormat(b, "Jan 02 15:04:05")
+		b = append(b, ' ')
+		b = append(b, o.host...)
+	}
+	b = append(b, ' ')
+	b = append(b, o.name...)
+	b = append(b, '/')
+	b = append(b, program...)
+	b = append(b, '[')
+	b = append(b, o.pid...)
+	b = append(b, "]: "...)
+	return b
+}
+
+// facilityMail is syslog's mail facility (RFC 5424 section 6.2.1) times 8.
+const facilityMail = 2 << 3
+
+// severity maps a slog level to a syslog severity.
+func severity(l slog.Level) int {
+	switch {
+	case l >= slog.LevelError:
+		return 3
+	case l >= slog.LevelWarn:
+		return 4
+	case l >= slog.LevelInfo:
+		return 6
+	}
+	return 7
+}
