@@ -62,10 +62,13 @@ type dataReader struct {
 	hops     int
 	msgID    []byte // the first Message-ID header's value, as read (capped)
 	inMsgID  bool   // the bytes of this line are the Message-ID's value
-	err      error
-	eof      bool
-	out      [2]byte // pending output (the LF of a CRLF)
-	outN     int
+	// headerDone, when set, is called once at the end of the header with
+	// MessageID, as Postfix's cleanup logs "message-id=" then.
+	headerDone func(messageID string)
+	err        error
+	eof        bool
+	out        [2]byte // pending output (the LF of a CRLF)
+	outN       int
 }
 
 func newDataReader(r io.Reader, lim DataLimits) *dataReader {
@@ -80,6 +83,15 @@ const maxMessageID = 250
 // it as "message-id=<...>").
 func (d *dataReader) MessageID() string {
 	return string(bytes.Trim(d.msgID, " \t"))
+}
+
+// endHeader marks the end of the header.
+func (d *dataReader) endHeader() {
+	d.inHeader = false
+	if d.headerDone != nil {
+		d.headerDone(d.MessageID())
+		d.headerDone = nil
+	}
 }
 
 // Hops returns the number of Received: header fields seen.
@@ -117,6 +129,9 @@ func (d *dataReader) Read(p []byte) (int, error) {
 				break
 			}
 			d.eof = true
+			if d.inHeader {
+				d.endHeader() // a message of header lines only
+			}
 			switch {
 			case d.pendCR:
 				d.pendCR = false
@@ -248,7 +263,7 @@ func (d *dataReader) emitCRLF() {
 	if d.inHeader {
 		switch {
 		case d.lineLen == 0:
-			d.inHeader = false // the empty line ends the header
+			d.endHeader() // the empty line ends the header
 		case d.hdr.continuation:
 		case d.hdr.state == nameDone:
 			if d.hdr.received() {
@@ -259,7 +274,7 @@ func (d *dataReader) emitCRLF() {
 				}
 			}
 		default:
-			d.inHeader = false // not a header line: the body has begun
+			d.endHeader() // not a header line: the body has begun
 		}
 		d.hdr = headerScan{}
 		d.inMsgID = false

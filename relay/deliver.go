@@ -106,9 +106,7 @@ func (r *MX) process(ctx context.Context, d *queue.Delivery) {
 	}
 	results := make(map[int]*attemptResult, len(d.Attempt))
 	outcomes := make([]queue.Outcome, 0, len(d.Attempt))
-	r.log.LogAttrs(ctx, slog.LevelInfo, maillog.Active, slog.String(maillog.KeyQueueID, string(env.ID)),
-		slog.String(maillog.KeyFrom, env.Sender), slog.Int64(maillog.KeySize, env.Size),
-		slog.Int(maillog.KeyNrcpt, len(env.Recipients)))
+	r.logActive(ctx, env)
 
 	var groups []*routeGroup
 	byKey := make(map[string]*routeGroup)
@@ -293,9 +291,11 @@ func (r *MX) openBody(ctx context.Context, env *queue.Envelope) (io.ReaderAt, fu
 	return f, release, nil
 }
 
-// relayString formats the peer as Postfix's relay= field.
+// relayString formats the peer as Postfix's relay= field: "none" when
+// no session was made (a connection that failed counts as none, as the
+// smtp client logs it; the reason names the host).
 func relayString(res transport.RecipientResult) string {
-	if res.Host == "" && res.Addr == "" {
+	if res.Host == "" && res.Addr == "" || res.Stage == client.StageConnect {
 		return "none"
 	}
 	host, port, err := net.SplitHostPort(res.Addr)
@@ -349,7 +349,17 @@ func (r *MX) logAttempts(rep queue.Report, attempted []int, results map[int]*att
 // a relay composed by hand should do the same.
 func (r *MX) Suspended(rep queue.Report) {
 	now := r.c.Now()
+	r.logActive(context.Background(), &rep.Envelope)
 	r.logAttempts(rep, nil, nil, now)
+}
+
+// logActive logs a message taken for delivery, as Postfix's qmgr logs
+// one entering the active queue: "from=<>, size=N, nrcpt=N (queue
+// active)".
+func (r *MX) logActive(ctx context.Context, env *queue.Envelope) {
+	r.log.LogAttrs(ctx, slog.LevelInfo, maillog.Active, slog.String(maillog.KeyQueueID, string(env.ID)),
+		slog.String(maillog.KeyFrom, env.Sender), slog.Int64(maillog.KeySize, env.Size),
+		slog.Int(maillog.KeyNrcpt, len(env.Recipients)))
 }
 
 // attempt describes the outcome for recipient i.
@@ -465,7 +475,8 @@ func (r *MX) notify(ctx context.Context, d *queue.Delivery, rep queue.Report, re
 		}
 		if env.Sender == "" {
 			// Never a DSN to the null sender (bounce_notify_service.c).
-			r.log.Info("not sending a notification to the null sender", "queue_id", env.ID, "kind", k.kind.String())
+			// Debug: Postfix logs no line for it.
+			r.log.Debug("not sending a notification to the null sender", "queue_id", env.ID, "kind", k.kind.String())
 			continue
 		}
 		if err := r.sendDSN(ctx, env, k.kind, k.idx, results); err != nil {

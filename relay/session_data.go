@@ -57,6 +57,9 @@ func (s *session) message(r io.Reader) (queue.ID, *Error) {
 	}))
 	lim := DataLimits{MaxSize: s.r.MessageSizeLimit(), MaxHops: s.r.c.HopCountLimit, Bare: s.r.c.BareLineEndings}
 	dr := newDataReader(r, lim)
+	dr.headerDone = func(messageID string) {
+		s.r.log.Info(maillog.MessageID, maillog.KeyQueueID, string(s.queueID), maillog.KeyMessageID, messageID)
+	}
 	if s.discard {
 		_, err := io.Copy(io.Discard, dr)
 		id := s.queueID
@@ -91,8 +94,8 @@ func (s *session) message(r io.Reader) (queue.ID, *Error) {
 	}
 	s.accepted++
 	s.r.log.LogAttrs(s.ctx, slog.LevelInfo, maillog.Queued, slog.String(maillog.KeyQueueID, string(id)),
-		slog.String(maillog.KeyClient, s.clientString()), slog.String(maillog.KeyMessageID, dr.MessageID()),
-		slog.String(maillog.KeyFrom, env.Sender), slog.Int64(maillog.KeySize, env.Size), slog.Int(maillog.KeyNrcpt, nrcpt))
+		slog.String(maillog.KeyClient, s.clientString()), slog.String(maillog.KeyFrom, env.Sender),
+		slog.Int64(maillog.KeySize, env.Size), slog.Int(maillog.KeyNrcpt, nrcpt))
 	s.r.obs.Accepted(Accepted{QueueID: string(id), Size: env.Size, Recipients: nrcpt, Client: s.clientAddr})
 	return id, nil
 }

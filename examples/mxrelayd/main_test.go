@@ -439,14 +439,7 @@ mx       300 IN A 127.0.0.5
 	primary.reject = map[string]bool{"gone@example.test": true}
 	senderMX := startSink(t, "127.0.0.1:0")
 	redirect := map[string]string{"127.0.0.2:25": primary.addr, "127.0.0.5:25": senderMX.addr}
-	dialer := dialerFunc(func(ctx context.Context, network, address string) (net.Conn, error) {
-		to, ok := redirect[address]
-		if !ok {
-			return nil, fmt.Errorf("connect to %s: connection refused (test network)", address)
-		}
-		var d net.Dialer
-		return d.DialContext(ctx, network, to)
-	})
+	dialer := redirectDialer(redirect)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "main.cf")
 	os.WriteFile(cfg, []byte(`compatibility_level = 3.6

@@ -5,8 +5,9 @@ import (
 	"time"
 )
 
-// The delays of Postfix 3.7 lines (testdata/postfix.maillog and the
-// format_tv rules): two significant digits, at most two decimals.
+// The delays of Postfix 3.7's lines (format_tv.c with
+// delay_logging_resolution_limit = 2): two significant digits, at most
+// two decimals.
 func TestFormatDelay(t *testing.T) {
 	for _, c := range []struct {
 		d    time.Duration

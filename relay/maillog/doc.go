@@ -32,7 +32,12 @@
 // the relay's (20 hexadecimal digits); client host names are "unknown"
 // (no reverse lookup of clients); and delays= has 0 for the connection
 // set-up (its third part), which the delivery is not timed apart from,
-// so the transmission (the fourth) includes it. The lines recorded from
-// Postfix 3.7 for the same traffic are in testdata/postfix.maillog, and
-// mxrelayd's test compares them field by field.
+// so the transmission (the fourth) includes it; the status lines of one
+// delivery come in the message's recipient order, where Postfix's qmgr
+// sorts them. The lines Postfix 3.7.11 wrote for a day of traffic
+// (delivered, rejected at RCPT, deferred, bounced, a dead destination)
+// are in examples/mxrelayd/testdata/postfix-lab/postfix.maillog, recorded
+// with the postfix-lab; mxrelayd's TestPostfixLogLines sends the same
+// traffic and compares its lines with them field by field, and
+// TestPflogsumm checks that pflogsumm counts the same on both.
 package maillog

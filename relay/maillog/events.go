@@ -23,9 +23,14 @@ const (
 	// message has its queue ID. Attributes: QueueID, Client. Postfix
 	// smtpd: "QUEUEID: client=host[addr]".
 	Client = "client"
+	// MessageID: the header of a message being received has ended.
+	// Attributes: QueueID, MessageID (the first Message-ID header's value,
+	// "" when there is none). Postfix cleanup: "QUEUEID:
+	// message-id=<...>" (or "message-id=<>").
+	MessageID = "message-id"
 	// Queued: a message was stored and answered 250. Attributes:
-	// QueueID, Client, MessageID ("" when the message has none), From,
-	// Size, Nrcpt. Postfix cleanup: "QUEUEID: message-id=<...>".
+	// QueueID, Client, From, Size, Nrcpt. Postfix writes no line for it
+	// (its fields are in the other lines), and neither does Handler.
 	Queued = "queued"
 	// Active: a delivery worker claimed the message. Attributes:
 	// QueueID, From, Size, Nrcpt. Postfix qmgr: "QUEUEID: from=<s@y>,

@@ -13,7 +13,8 @@ import (
 // character but the final newline, valid UTF-8, and bounded length.
 func FuzzHandler(f *testing.F) {
 	f.Add(Reject, "RCPT", "a@b\r\nDec 07 x", "helo\x00", "<id>")
-	f.Add(Queued, "", "", "", "\xff\xfe<id\n>")
+	f.Add(MessageID, "", "", "", "\xff\xfe<id\n>")
+	f.Add(Queued, "ABC", "", "", "")
 	f.Add(Delivery, "deferred", "u@b.test", "", "")
 	f.Add("other\n", "x", "y", "z", "w")
 	f.Fuzz(func(t *testing.T, msg, a, b, c, d string) {
@@ -26,6 +27,9 @@ func FuzzHandler(f *testing.F) {
 			t.Fatal(err)
 		}
 		out := buf.Bytes()
+		if msg == Queued && a != "" && len(out) == 0 {
+			return // Queued has no line
+		}
 		if len(out) == 0 || out[len(out)-1] != '\n' {
 			t.Fatalf("no final newline: %q", out)
 		}

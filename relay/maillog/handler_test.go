@@ -54,10 +54,12 @@ func TestHandlerEvents(t *testing.T) {
 				p + "smtpd[4242]: ABC: reject: RCPT from unknown[192.0.2.1]: 451 4.3.0 <v@b.test>: Temporary lookup failure; from=<s@a.test> to=<v@b.test> proto=ESMTP\n"},
 		{"client", Client, []any{KeyQueueID, "ABC", KeyClient, "unknown[192.0.2.1]"},
 			p + "smtpd[4242]: ABC: client=unknown[192.0.2.1]\n"},
-		{"queued", Queued, []any{KeyQueueID, "ABC", KeyClient, "unknown[192.0.2.1]", KeyMessageID, "<m.1@a.test>", KeyFrom, "s@a.test", KeySize, 404, KeyNrcpt, 1},
+		{"message-id", MessageID, []any{KeyQueueID, "ABC", KeyMessageID, "<m.1@a.test>"},
 			p + "cleanup[4242]: ABC: message-id=<m.1@a.test>\n"},
-		{"queued without Message-ID", Queued, []any{KeyQueueID, "ABC", KeyMessageID, ""},
+		{"no Message-ID", MessageID, []any{KeyQueueID, "ABC", KeyMessageID, ""},
 			p + "cleanup[4242]: ABC: message-id=<>\n"},
+		{"queued: no line", Queued, []any{KeyQueueID, "ABC", KeyClient, "unknown[192.0.2.1]", KeyFrom, "s@a.test", KeySize, 404, KeyNrcpt, 1},
+			""},
 		{"active", Active, []any{KeyQueueID, "ABC", KeyFrom, "", KeySize, int64(404), KeyNrcpt, 2},
 			p + "qmgr[4242]: ABC: from=<>, size=404, nrcpt=2 (queue active)\n"},
 		{"sent by the relay transport", Delivery, []any{KeyQueueID, "ABC", KeyTo, "u@b.test", KeyRelay, "mx1.b.test[127.0.0.5]:25",
@@ -135,7 +137,7 @@ func TestHandlerCleansPeerText(t *testing.T) {
 	if !strings.Contains(got, "to=<a@b?Dec 07") || !strings.Contains(got, "helo=<h??[31m?>") {
 		t.Errorf("control characters not replaced: %q", got)
 	}
-	long := record(t, Options{}, slog.LevelInfo, Queued, KeyQueueID, "ABC", KeyMessageID, strings.Repeat("x", 10000))
+	long := record(t, Options{}, slog.LevelInfo, MessageID, KeyQueueID, "ABC", KeyMessageID, strings.Repeat("x", 10000))
 	if len(long) > maxField+200 {
 		t.Errorf("a %d-byte Message-ID made a %d-byte line", 10000, len(long))
 	}

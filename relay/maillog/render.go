@@ -148,6 +148,10 @@ func render(e *event, out emit) {
 		}
 	case Queued:
 		if e.has(KeyQueueID) {
+			return // Postfix has no line for it
+		}
+	case MessageID:
+		if e.has(KeyQueueID) {
 			out("cleanup", e.level, func(b []byte) []byte {
 				b = append(e.queueID(b), "message-id="...)
 				if v, ok := e.value(KeyMessageID); ok && v.Any() != "" {

@@ -2,8 +2,8 @@ package smtpd
 
 import "testing"
 
-// The disconnect line's counts, as Postfix's smtpd writes them
-// (testdata of relay/maillog: lines recorded from Postfix 3.7).
+// The disconnect line's counts, as Postfix's smtpd writes them (see
+// examples/mxrelayd/testdata/postfix-lab/postfix.maillog).
 func TestCommandStats(t *testing.T) {
 	var s CommandStats
 	if got := s.String(); got != "commands=0/0" {
