@@ -2,45 +2,14 @@ package lookup
 
 import (
 	"context"
-	"errors"
-	"os/exec"
-	"strings"
 	"testing"
 
 	"github.com/mxrelay/mxrelay/internal/testenv"
 )
 
-// postmapAnswer is what postmap -q says for one key: a value, a miss,
-// or a failed lookup.
-type postmapAnswer struct {
-	value  string
-	found  bool
-	failed bool
-}
-
-// askPostmap runs postmap -q key spec and reads its answer: exit 0 and
-// the value, exit 1 and no output (a miss), or anything else (a failure:
-// postmap exits 1 too, but says "fatal" or "error" on stderr).
-func askPostmap(t *testing.T, postmap string, env []string, spec, key string) postmapAnswer {
-	t.Helper()
-	cmd := exec.Command(postmap, "-q", key, spec)
-	cmd.Env = env
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return postmapAnswer{value: strings.TrimSuffix(string(out), "\n"), found: true}
-	case errors.As(err, &ee) && ee.ExitCode() == 1 && !strings.Contains(stderr.String(), "fatal") && !strings.Contains(stderr.String(), "error"):
-		return postmapAnswer{}
-	}
-	return postmapAnswer{failed: true}
-}
-
-func ourAnswer(t *testing.T, tab Table, key string) postmapAnswer {
+func ourAnswer(t *testing.T, tab Table, key string) testenv.Answer {
 	v, found, err := tab.Lookup(context.Background(), key)
-	return postmapAnswer{value: v, found: found, failed: err != nil}
+	return testenv.Answer{Value: v, Found: found, Failed: err != nil}
 }
 
 // TestNetTablesAgainstPostmap asks postmap -q and our socketmap: and tcp:
@@ -67,7 +36,7 @@ func TestNetTablesAgainstPostmap(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, k := range c.keys {
-			want := askPostmap(t, postmap, env, c.spec, k)
+			want := testenv.PostmapQuery(t, postmap, env, c.spec, k)
 			if got := ourAnswer(t, tab, k); got != want {
 				t.Errorf("%s, key %q: we answer %+v, postmap -q %+v", c.spec, k, got, want)
 			}
@@ -81,8 +50,8 @@ func TestNetTablesAgainstPostmap(t *testing.T) {
 	}
 	spec := "tcp:" + dead
 	tab, _ := Open(context.Background(), spec, nil)
-	want := askPostmap(t, postmap, env, spec, "bob@example.com")
-	if got := ourAnswer(t, tab, "bob@example.com"); got != want || !got.failed {
+	want := testenv.PostmapQuery(t, postmap, env, spec, "bob@example.com")
+	if got := ourAnswer(t, tab, "bob@example.com"); got != want || !got.Failed {
 		t.Errorf("%s: we answer %+v, postmap -q %+v; want both to fail", spec, got, want)
 	}
 }

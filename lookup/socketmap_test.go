@@ -273,3 +273,22 @@ func TestTCPDownAndReuse(t *testing.T) {
 		t.Errorf("after a 4xx reply: %d connections, want 2", n)
 	}
 }
+
+// Close reaches the table through the wrappers of Open.
+func TestCloseThroughWrappers(t *testing.T) {
+	srv := startServer(t, "tcp", readTCPReq, tcpAnswers)
+	inner, _ := Open(context.Background(), "tcp:"+srv.addr(), nil)
+	wrapped := Bounded(foldedTable{inner}, time.Second)
+	if _, ok, err := wrapped.Lookup(context.Background(), "bob@example.com"); !ok || err != nil {
+		t.Fatalf("Lookup: %v, %v", ok, err)
+	}
+	if err := Close(wrapped); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := inner.Lookup(context.Background(), "bob@example.com"); err == nil || !strings.Contains(err.Error(), "table is closed") {
+		t.Errorf("Lookup after Close: %v; want \"table is closed\"", err)
+	}
+	if err := Close(NewMap(nil)); err != nil {
+		t.Errorf("Close of a Map: %v", err)
+	}
+}

@@ -1,0 +1,20 @@
+module github.com/mxrelay/mxrelay/lookup/pgsql
+
+go 1.25.0
+
+require (
+	github.com/jackc/pgx/v5 v5.7.5
+	github.com/mxrelay/mxrelay v0.0.0
+)
+
+require (
+	github.com/dlclark/regexp2/v2 v2.13.0 // indirect
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/jackc/puddle/v2 v2.2.2 // indirect
+	golang.org/x/crypto v0.37.0 // indirect
+	golang.org/x/sync v0.22.0 // indirect
+	golang.org/x/text v0.40.0 // indirect
+)
+
+replace github.com/mxrelay/mxrelay => ../..
