@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -19,8 +20,9 @@ var benchBody = "From: s@sender.example\r\nTo: u@example.test\r\nSubject: benchm
 	strings.Repeat(strings.Repeat("x", 78)+"\r\n", 51)
 
 // benchRelay serves a backup MX for example.test (inline recipient table)
-// storing into q, without delivery, and returns its address.
-func benchRelay(b *testing.B, q queue.Queue) string {
+// storing into q, without delivery, logging to log (nil: nowhere), and
+// returns its address.
+func benchRelay(b *testing.B, q queue.Queue, log *slog.Logger) string {
 	b.Helper()
 	ctx := context.Background()
 	pol, err := policy.New(ctx, policy.Config{
@@ -32,7 +34,7 @@ func benchRelay(b *testing.B, q queue.Queue) string {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { pol.Close() })
-	r, err := New(Config{Hostname: "mx2.example.test", Policy: pol, Queue: queue.NewScheduler(q, queue.Config{})})
+	r, err := New(Config{Hostname: "mx2.example.test", Policy: pol, Queue: queue.NewScheduler(q, queue.Config{}), Logger: log})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -56,8 +58,8 @@ func benchRelay(b *testing.B, q queue.Queue) string {
 // benchAccept measures messages accepted per second: MAIL, RCPT (policy
 // with a recipient table), DATA (normalised, Received: prepended, stored
 // before the 250), over loopback sessions reused by parallel clients.
-func benchAccept(b *testing.B, q queue.Queue) {
-	addr := benchRelay(b, q)
+func benchAccept(b *testing.B, q queue.Queue, log *slog.Logger) {
+	addr := benchRelay(b, q, log)
 	b.SetBytes(int64(len(benchBody)))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -83,7 +85,7 @@ func benchAccept(b *testing.B, q queue.Queue) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 }
 
-func BenchmarkAcceptMemory(b *testing.B) { benchAccept(b, queue.NewMemory()) }
+func BenchmarkAcceptMemory(b *testing.B) { benchAccept(b, queue.NewMemory(), nil) }
 
 func BenchmarkAcceptSpool(b *testing.B) {
 	sp, err := queue.OpenSpool(context.Background(), b.TempDir(), nil)
@@ -91,7 +93,7 @@ func BenchmarkAcceptSpool(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { sp.Close() })
-	benchAccept(b, sp)
+	benchAccept(b, sp, nil)
 }
 
 // BenchmarkDataReader measures the DATA normaliser alone.

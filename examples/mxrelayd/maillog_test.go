@@ -248,17 +248,25 @@ $ORIGIN localhost.
 		}
 		return n
 	}
+	// What the lines of a disconnect, a status and a removal contain.
+	disconnect, status, removed := " disconnect from ", ", status=", ": removed"
+	switch flags[slices.Index(flags, "-log-format")+1] {
+	case "json":
+		disconnect, status, removed = `"msg":"disconnect"`, `"status":"`, `"msg":"removed"`
+	case "text":
+		disconnect, status, removed = "msg=disconnect ", " status=", "msg=removed "
+	}
 	// The lab's injector first checks that the port is open.
 	probe, err := net.Dial("tcp", d.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	probe.Close()
-	waitFor(t, "the probe's disconnect", func() bool { return count(" disconnect from ") == 1 })
+	waitFor(t, "the probe's disconnect", func() bool { return count(disconnect) == 1 })
 	statuses := 0
 	for i, c := range labCases {
 		labInject(t, d.addr, c)
-		waitFor(t, c.id+"'s disconnect", func() bool { return count(" disconnect from ") == i+2 })
+		waitFor(t, c.id+"'s disconnect", func() bool { return count(disconnect) == i+2 })
 		for _, r := range c.rcpt {
 			if strings.HasSuffix(r, "@elsewhere.test") {
 				continue
@@ -266,9 +274,9 @@ $ORIGIN localhost.
 			statuses++
 		}
 		want := statuses
-		waitFor(t, c.id+"'s status lines", func() bool { return count(", status=") == want })
+		waitFor(t, c.id+"'s status lines", func() bool { return count(status) == want })
 		if c.id != "deferred" && c.id != "dead" && c.id != "suspended" {
-			waitFor(t, c.id+"'s removal", func() bool { return count(": removed") == removedBefore(c.id) })
+			waitFor(t, c.id+"'s removal", func() bool { return count(removed) == removedBefore(c.id) })
 		}
 	}
 	if before != nil {

@@ -132,29 +132,16 @@ func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 		ev.add(a)
 		return true
 	})
-	bp := h.out.bufPool.Get().(*[]byte)
-	defer h.out.bufPool.Put(bp)
 	t := r.Time
 	if t.IsZero() {
 		t = time.Now()
 	}
-	t = t.In(h.out.loc)
-	var err error
-	render(&ev, func(program string, level slog.Level, body func([]byte) []byte) {
-		b := h.out.prefix((*bp)[:0], t, program, level)
-		b = body(b)
-		if !h.out.syslog {
-			b = append(b, '\n')
-		}
-		*bp = b
-		h.out.mu.Lock()
-		_, werr := h.out.w.Write(b)
-		h.out.mu.Unlock()
-		if werr != nil && err == nil {
-			err = werr
-		}
-	})
-	return err
+	bp := h.out.bufPool.Get().(*[]byte)
+	w := lines{out: h.out, t: t.In(h.out.loc), buf: *bp}
+	render(&ev, &w)
+	*bp = w.buf
+	h.out.bufPool.Put(bp)
+	return w.err
 }
 
 // prefix appends the time stamp, host and program: Postfix's maillog_file

@@ -3,6 +3,7 @@ package maillog
 import (
 	"log/slog"
 	"strconv"
+	"time"
 	"unicode/utf8"
 )
 
@@ -108,42 +109,62 @@ func appendClean(b []byte, s string) []byte {
 	return b
 }
 
-// emit writes one line: the program, the level (for syslog's severity)
-// and the body after the prefix.
-type emit func(program string, level slog.Level, body func([]byte) []byte)
+// lines writes the lines of one record: start begins a line (its
+// prefix), the renderer appends the body to buf, end writes it.
+type lines struct {
+	out *output
+	t   time.Time
+	buf []byte
+	err error
+}
+
+func (w *lines) start(program string, level slog.Level) {
+	w.buf = w.out.prefix(w.buf[:0], w.t, program, level)
+}
+
+func (w *lines) end() {
+	if !w.out.syslog {
+		w.buf = append(w.buf, '\n')
+	}
+	w.out.mu.Lock()
+	_, err := w.out.w.Write(w.buf)
+	w.out.mu.Unlock()
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+}
 
 // render writes the lines of one event.
-func render(e *event, out emit) {
+func render(e *event, w *lines) {
 	switch e.msg {
 	case Connect:
-		out("smtpd", e.level, func(b []byte) []byte {
-			return e.str(append(b, "connect from "...), KeyClient)
-		})
+		w.start("smtpd", e.level)
+		w.buf = e.str(append(w.buf, "connect from "...), KeyClient)
+		w.end()
 		return
 	case Disconnect:
-		out("smtpd", e.level, func(b []byte) []byte {
-			b = e.str(append(b, "disconnect from "...), KeyClient)
-			if e.has(KeyCommands) {
-				b = e.str(append(b, ' '), KeyCommands)
-			}
-			return b
-		})
+		w.start("smtpd", e.level)
+		w.buf = e.str(append(w.buf, "disconnect from "...), KeyClient)
+		if e.has(KeyCommands) {
+			w.buf = e.str(append(w.buf, ' '), KeyCommands)
+		}
+		w.end()
 		return
 	case Reject:
 		if e.has(KeyErr) {
-			out("smtpd", slog.LevelWarn, func(b []byte) []byte {
-				b = append(b, "warning: "...)
-				b = e.queueID(b)
-				return e.str(b, KeyErr)
-			})
+			w.start("smtpd", slog.LevelWarn)
+			w.buf = e.str(e.queueID(append(w.buf, "warning: "...)), KeyErr)
+			w.end()
 		}
-		out("smtpd", e.level, e.reject)
+		w.start("smtpd", e.level)
+		w.buf = e.reject(w.buf)
+		w.end()
 		return
 	case Client:
 		if e.has(KeyQueueID) {
-			out("smtpd", e.level, func(b []byte) []byte {
-				return e.str(append(e.queueID(b), "client="...), KeyClient)
-			})
+			w.start("smtpd", e.level)
+			w.buf = e.str(append(e.queueID(w.buf), "client="...), KeyClient)
+			w.end()
 			return
 		}
 	case Queued:
@@ -152,78 +173,82 @@ func render(e *event, out emit) {
 		}
 	case MessageID:
 		if e.has(KeyQueueID) {
-			out("cleanup", e.level, func(b []byte) []byte {
-				b = append(e.queueID(b), "message-id="...)
-				if v, ok := e.value(KeyMessageID); ok && v.Any() != "" {
-					return appendValue(b, v)
-				}
-				return append(b, "<>"...)
-			})
+			w.start("cleanup", e.level)
+			w.buf = append(e.queueID(w.buf), "message-id="...)
+			if v, ok := e.value(KeyMessageID); ok && v.Any() != "" {
+				w.buf = appendValue(w.buf, v)
+			} else {
+				w.buf = append(w.buf, "<>"...)
+			}
+			w.end()
 			return
 		}
 	case Active:
 		if e.has(KeyQueueID) {
-			out("qmgr", e.level, func(b []byte) []byte {
-				b = e.str(append(e.queueID(b), "from=<"...), KeyFrom)
-				b = e.str(append(b, ">, size="...), KeySize)
-				b = e.str(append(b, ", nrcpt="...), KeyNrcpt)
-				return append(b, " (queue active)"...)
-			})
+			w.start("qmgr", e.level)
+			w.buf = e.str(append(e.queueID(w.buf), "from=<"...), KeyFrom)
+			w.buf = e.str(append(w.buf, ">, size="...), KeySize)
+			w.buf = e.str(append(w.buf, ", nrcpt="...), KeyNrcpt)
+			w.buf = append(w.buf, " (queue active)"...)
+			w.end()
 			return
 		}
 	case Delivery:
 		if e.has(KeyQueueID) && e.has(KeyTo) {
-			out(e.deliveryProgram(), e.level, e.delivery)
+			w.start(e.deliveryProgram(), e.level)
+			w.buf = e.delivery(w.buf)
+			w.end()
 			return
 		}
 	case Expired:
 		if e.has(KeyQueueID) {
-			out("qmgr", e.level, func(b []byte) []byte {
-				b = e.str(append(e.queueID(b), "from=<"...), KeyFrom)
-				return append(b, ">, status=expired, returned to sender"...)
-			})
+			w.start("qmgr", e.level)
+			w.buf = e.str(append(e.queueID(w.buf), "from=<"...), KeyFrom)
+			w.buf = append(w.buf, ">, status=expired, returned to sender"...)
+			w.end()
 			return
 		}
 	case Notification:
 		if e.has(KeyQueueID) && e.has(KeyNotificationID) {
-			out("bounce", e.level, func(b []byte) []byte {
-				b = e.queueID(b)
-				kind, _ := e.value(KeyKind)
-				switch kind.Any() {
-				case "delay":
-					b = append(b, "sender delay notification: "...)
-				case "success":
-					b = append(b, "sender delivery status notification: "...)
-				default:
-					b = append(b, "sender non-delivery notification: "...)
-				}
-				return e.str(b, KeyNotificationID)
-			})
+			w.start("bounce", e.level)
+			w.buf = e.queueID(w.buf)
+			kind, _ := e.value(KeyKind)
+			switch kind.Any() {
+			case "delay":
+				w.buf = append(w.buf, "sender delay notification: "...)
+			case "success":
+				w.buf = append(w.buf, "sender delivery status notification: "...)
+			default:
+				w.buf = append(w.buf, "sender non-delivery notification: "...)
+			}
+			w.buf = e.str(w.buf, KeyNotificationID)
+			w.end()
 			return
 		}
 	case Removed:
 		if e.has(KeyQueueID) {
-			out("qmgr", e.level, func(b []byte) []byte {
-				return append(e.queueID(b), "removed"...)
-			})
+			w.start("qmgr", e.level)
+			w.buf = append(e.queueID(w.buf), "removed"...)
+			w.end()
 			return
 		}
 	case LostConnection, Timeout, TooManyErrors:
 		if e.has(KeyClient) {
-			out("smtpd", e.level, func(b []byte) []byte {
-				b = append(b, e.msg...)
-				b = append(b, " after "...)
-				if e.has(KeyAfter) {
-					b = e.str(b, KeyAfter)
-				} else {
-					b = append(b, "CONNECT"...)
-				}
-				return e.str(append(b, " from "...), KeyClient)
-			})
+			w.start("smtpd", e.level)
+			w.buf = append(append(w.buf, e.msg...), " after "...)
+			if e.has(KeyAfter) {
+				w.buf = e.str(w.buf, KeyAfter)
+			} else {
+				w.buf = append(w.buf, "CONNECT"...)
+			}
+			w.buf = e.str(append(w.buf, " from "...), KeyClient)
+			w.end()
 			return
 		}
 	}
-	out(e.otherProgram(), e.level, e.other)
+	w.start(e.otherProgram(), e.level)
+	w.buf = e.other(w.buf)
+	w.end()
 }
 
 // queueID appends "QUEUEID: " when the event has one.
