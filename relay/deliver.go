@@ -325,6 +325,14 @@ func (r *MX) logAttempts(rep queue.Report, attempted []int, results map[int]*att
 		if results[i] == nil && slices.Contains(rep.Suspended, i) {
 			a.Cause = "suspended"
 		}
+		if a.Status == "expired" && results[i] != nil && results[i].tried {
+			// Tried and deferred in this round, then past its lifetime:
+			// the attempt's line first, as Postfix's delivery agent logs
+			// it before qmgr returns the message.
+			d := a
+			d.Status = "deferred"
+			r.logAttempt(d)
+		}
 		r.logAttempt(a)
 		r.obs.Attempted(a)
 	}

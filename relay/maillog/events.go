@@ -36,7 +36,9 @@ const (
 	// QueueID, From, Size, Nrcpt. Postfix qmgr: "QUEUEID: from=<s@y>,
 	// size=N, nrcpt=N (queue active)".
 	Active = "active"
-	// Delivery: the outcome of a delivery attempt for one recipient.
+	// Delivery: the outcome of a delivery attempt for one recipient, or
+	// of its queue lifetime (Status "expired": Postfix writes no line per
+	// recipient for it, only Expired's, and neither does Handler).
 	// Attributes: QueueID, To, OrigTo (when it differs), Relay, Delay,
 	// Delays, DSN, Status, Reason, Transport. Postfix smtp (the program
 	// follows the transport, see Handler):

@@ -194,6 +194,9 @@ func render(e *event, w *lines) {
 			return
 		}
 	case Delivery:
+		if st, _ := e.value(KeyStatus); st.Any() == "expired" && e.has(KeyQueueID) {
+			return // Postfix logs the message's expiry (Expired), not each recipient's
+		}
 		if e.has(KeyQueueID) && e.has(KeyTo) {
 			w.start(e.deliveryProgram(), e.level)
 			w.buf = e.delivery(w.buf)
