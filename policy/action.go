@@ -48,19 +48,23 @@ func (s *state) tableResult(ctx context.Context, value string, why Reason, subj 
 		return s.reject(errPolicy, code, dsnFix(dsn, class), s.rejectText(subj, or(t, "Access denied")), why)
 	case strings.EqualFold(cmd, "DISCARD"):
 		s.discard = true
-		s.d.Actions = append(s.d.Actions, Action{Kind: ActionDiscard, Value: text, Reason: why})
+		s.d.Actions = append(s.d.Actions, Action{Kind: ActionDiscard, Value: text, Reason: why,
+			Log: "<" + s.replyName(subj) + ">: " + class + " " + or(text, "triggers DISCARD action")})
 		return s.permit(why)
 	case strings.EqualFold(cmd, "HOLD"):
 		s.d.Hold = true
-		s.d.Actions = append(s.d.Actions, Action{Kind: ActionHold, Value: text, Reason: why})
+		s.d.Actions = append(s.d.Actions, Action{Kind: ActionHold, Value: text, Reason: why,
+			Log: "<" + s.replyName(subj) + ">: " + class + " " + or(text, "triggers HOLD action")})
 		return dunno
 	case strings.EqualFold(cmd, "WARN"), strings.EqualFold(cmd, "INFO"):
 		k := ActionWarn
 		if cmd[0] == 'I' || cmd[0] == 'i' {
 			k = ActionInfo
 		}
-		p.log.Info(strings.ToLower(cmd), "text", text, "reason", why.String())
-		s.d.Actions = append(s.d.Actions, Action{Kind: k, Value: text, Reason: why})
+		// Debug: the relay logs the action with the session's fields, as
+		// Postfix's smtpd does (relay/maillog).
+		p.log.Debug(strings.ToLower(cmd), "text", text, "reason", why.String())
+		s.d.Actions = append(s.d.Actions, Action{Kind: k, Value: text, Reason: why, Log: text})
 		return dunno
 	case strings.EqualFold(cmd, "PREPEND"), strings.EqualFold(cmd, "REDIRECT"), strings.EqualFold(cmd, "BCC"), strings.EqualFold(cmd, "FILTER"):
 		k := map[string]ActionKind{"PREPEND": ActionPrepend, "REDIRECT": ActionRedirect, "BCC": ActionBCC, "FILTER": ActionFilter}[strings.ToUpper(cmd)]

@@ -205,6 +205,15 @@ type Action struct {
 	Kind   ActionKind // what to do
 	Value  string     // the header, address, nexthop or text
 	Reason Reason     // the restriction and table entry that asked for it
+	// Log is the text Postfix's smtpd logs for a HOLD, DISCARD, WARN or
+	// INFO action (smtpd_check.c log_whatsup): "<u@example.com>:
+	// Recipient address triggers HOLD action", the WARN or INFO text, or
+	// for warn_if_reject the reply that was not sent.
+	Log string
+	// WarnIfReject marks the ActionWarn of a rejection that
+	// warn_if_reject turned into a warning (Postfix logs it as
+	// "reject_warning:").
+	WarnIfReject bool
 }
 
 // Decision is policy's answer to a Request. For Reject and Defer, Code,

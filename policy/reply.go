@@ -53,8 +53,10 @@ func (s *state) reject(class errClass, code int, dsn, text string, why Reason) s
 	}
 	if warn {
 		reply := strconv.Itoa(code) + " " + dsn + " " + text
-		s.p.log.Info("reject_warning", "reply", reply, "reason", why.String())
-		s.d.Actions = append(s.d.Actions, Action{Kind: ActionWarn, Value: reply, Reason: why})
+		// Debug: the relay logs it with the session's fields, as
+		// Postfix's smtpd logs "reject_warning:" (relay/maillog).
+		s.p.log.Debug("reject_warning", "reply", reply, "reason", why.String())
+		s.d.Actions = append(s.d.Actions, Action{Kind: ActionWarn, Value: reply, Reason: why, Log: reply, WarnIfReject: true})
 		return dunno
 	}
 	v := Reject

@@ -63,7 +63,8 @@ func (s *session) message(r io.Reader) (queue.ID, *Error) {
 	if s.discard {
 		_, err := io.Copy(io.Discard, dr)
 		id := s.queueID
-		s.r.log.Info("discard", "queue_id", id, "client", s.clientString(), "from", s.sender)
+		// Debug: the DISCARD action was logged when policy asked for it.
+		s.r.log.Debug("discarded", "queue_id", id, "client", s.clientString(), "from", s.sender)
 		s.resetTransaction()
 		if err != nil {
 			return "", s.dataError(err)
@@ -90,7 +91,8 @@ func (s *session) message(r io.Reader) (queue.ID, *Error) {
 	}
 	if hold {
 		// Stored with Held set: it went straight to the hold queue.
-		s.r.log.Info("hold", "queue_id", id, "client", s.clientString(), "from", "<"+env.Sender+">")
+		// Debug: the HOLD action was logged when policy asked for it.
+		s.r.log.Debug("stored on hold", "queue_id", id, "client", s.clientString(), "from", env.Sender)
 	}
 	s.accepted++
 	s.r.log.LogAttrs(s.ctx, slog.LevelInfo, maillog.Queued, slog.String(maillog.KeyQueueID, string(id)),

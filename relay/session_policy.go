@@ -58,8 +58,8 @@ func (s *session) check(stage policy.Stage, rcpt string) *Error {
 		switch a.Kind {
 		case policy.ActionPrepend:
 			s.prepends = append(s.prepends, a.Value)
-		case policy.ActionWarn, policy.ActionInfo:
-			s.r.log.Info("policy "+strings.ToLower(a.Kind.String()), "client", s.clientString(), "text", a.Value, "stage", stage.String())
+		case policy.ActionHold, policy.ActionDiscard, policy.ActionWarn, policy.ActionInfo:
+			s.logWhatsup(actionEvent(a), stage, rcpt, a.Log, a.Reason, nil)
 		}
 	}
 	if d.Discard {
@@ -71,7 +71,7 @@ func (s *session) check(stage policy.Stage, rcpt string) *Error {
 	switch d.Verdict {
 	case policy.Reject, policy.Defer:
 		e := refusal(d)
-		s.logReject(stage, rcpt, e, d)
+		s.logWhatsup(maillog.Reject, stage, rcpt, strconv.Itoa(e.Code)+" "+e.Status+" "+e.Message, d.Reason, d.Err)
 		s.r.obs.Rejected(Rejection{Stage: stage.String(), Code: e.Code, Status: e.Status, Client: s.clientAddr,
 			Reason: d.Reason.Restriction, Cause: causeOf(d.Err)})
 		return e
@@ -98,17 +98,35 @@ func refusal(d policy.Decision) *Error {
 	return e
 }
 
-// logReject logs a refusal as Postfix's smtpd_check.c log_whatsup does:
-// the queue ID once there is one, the stage, the client, the reply sent,
-// then from=<> (after MAIL), to=<> (a recipient), proto and helo=<>
-// (after HELO); the internal cause, if any, as its own attribute.
-func (s *session) logReject(stage policy.Stage, rcpt string, e *Error, d policy.Decision) {
+// actionEvent names the log event of an action.
+func actionEvent(a policy.Action) string {
+	switch a.Kind {
+	case policy.ActionHold:
+		return maillog.Hold
+	case policy.ActionDiscard:
+		return maillog.Discard
+	case policy.ActionInfo:
+		return maillog.Info
+	}
+	if a.WarnIfReject {
+		return maillog.RejectWarning
+	}
+	return maillog.Warn
+}
+
+// logWhatsup logs a refusal or an action as Postfix's smtpd_check.c
+// log_whatsup does: the queue ID once there is one, the event, the
+// stage, the client, the text (the reply sent, for a refusal), then
+// from=<> (after MAIL), to=<> (a recipient), proto and helo=<> (after
+// HELO); the rule that decided and the internal cause, if any, as
+// attributes of their own.
+func (s *session) logWhatsup(event string, stage policy.Stage, rcpt, text string, why policy.Reason, cause error) {
 	attrs := make([]slog.Attr, 0, 11)
 	if s.queueID != "" {
 		attrs = append(attrs, slog.String(maillog.KeyQueueID, string(s.queueID)))
 	}
 	attrs = append(attrs, slog.String(maillog.KeyStage, stage.String()), slog.String(maillog.KeyClient, s.clientString()),
-		slog.String(maillog.KeyReply, strconv.Itoa(e.Code)+" "+e.Status+" "+e.Message))
+		slog.String(maillog.KeyReply, text))
 	if s.mail {
 		attrs = append(attrs, slog.String(maillog.KeyFrom, s.sender))
 	}
@@ -119,9 +137,9 @@ func (s *session) logReject(stage policy.Stage, rcpt string, e *Error, d policy.
 	if s.helo != "" {
 		attrs = append(attrs, slog.String(maillog.KeyHelo, s.helo))
 	}
-	attrs = append(attrs, slog.String("reason", d.Reason.String()))
-	if d.Err != nil {
-		attrs = append(attrs, slog.Any(maillog.KeyErr, d.Err))
+	attrs = append(attrs, slog.String("reason", why.String()))
+	if cause != nil {
+		attrs = append(attrs, slog.Any(maillog.KeyErr, cause))
 	}
-	s.r.log.LogAttrs(s.ctx, slog.LevelInfo, maillog.Reject, attrs...)
+	s.r.log.LogAttrs(s.ctx, slog.LevelInfo, event, attrs...)
 }

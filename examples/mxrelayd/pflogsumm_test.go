@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -22,7 +23,7 @@ func TestPflogsumm(t *testing.T) {
 	runLabTraffic(t, dir, nil, "-log-format", "postfix", "-log-output", logPath)
 	// The lab's Postfix logs its relay transport as postfix-oracle/relay
 	// (master.cf's -o syslog_name=...): pflogsumm is told that name too.
-	theirs := grandTotals(t, pflogsumm, "--syslog-name=postfix-oracle", "testdata/postfix-lab/postfix.maillog")
+	theirs := grandTotals(t, pflogsumm, "--syslog-name=postfix-oracle", "testdata/postfix-lab/maillog.maillog")
 	ours := grandTotals(t, pflogsumm, logPath)
 	if len(theirs) < 10 {
 		t.Fatalf("pflogsumm's totals for Postfix's log: %q", theirs)
@@ -34,6 +35,26 @@ func TestPflogsumm(t *testing.T) {
 	}
 	if theirs["delivered"] == "0" || theirs["rejected"] == "0" || theirs["deferred"] == "0" || theirs["bounced"] == "0" {
 		t.Errorf("the traffic lacks a kind of outcome: %q", theirs)
+	}
+}
+
+// TestPflogsummActions: pflogsumm counts the same held, discarded and
+// reject warnings in both logs of the access actions' sessions.
+func TestPflogsummActions(t *testing.T) {
+	pflogsumm := testenv.NeedProgram(t, "pflogsumm")
+	ours := filepath.Join(t.TempDir(), "maillog")
+	if err := os.WriteFile(ours, []byte(strings.Join(runActionTraffic(t), "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	theirs := grandTotals(t, pflogsumm, "testdata/postfix-lab/actions.maillog")
+	got := grandTotals(t, pflogsumm, ours)
+	for name, n := range theirs {
+		if got[name] != n {
+			t.Errorf("pflogsumm %q: Postfix's log %s, mxrelayd's %s", name, n, got[name])
+		}
+	}
+	if theirs["held"] == "0" || theirs["discarded"] == "0" || theirs["reject warnings"] == "0" {
+		t.Errorf("the sessions lack a kind of action: %q", theirs)
 	}
 }
 

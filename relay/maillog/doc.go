@@ -36,7 +36,7 @@
 // delivery come in the message's recipient order, where Postfix's qmgr
 // sorts them. The lines Postfix 3.7.11 wrote for a day of traffic
 // (delivered, rejected at RCPT, deferred, bounced, a dead destination)
-// are in examples/mxrelayd/testdata/postfix-lab/postfix.maillog, recorded
+// are in examples/mxrelayd/testdata/postfix-lab/maillog.maillog, recorded
 // with the postfix-lab; mxrelayd's TestPostfixLogLines sends the same
 // traffic and compares its lines with them field by field, and
 // TestPflogsumm checks that pflogsumm counts the same on both.

@@ -19,6 +19,18 @@ const (
 	// "NOQUEUE: reject: RCPT from host[addr]: 554 5.7.1 <u@x>: Relay
 	// access denied; from=<s@y> to=<u@x> proto=ESMTP helo=<h>".
 	Reject = "reject"
+	// Hold, Discard, Warn, Info and RejectWarning: an access action, or
+	// a rejection that warn_if_reject turned into a warning. Attributes
+	// as Reject's, Reply holding the text Postfix logs
+	// (policy.Action.Log). Postfix smtpd: "NOQUEUE: hold: RCPT from
+	// host[addr]: <u@x>: Recipient address triggers HOLD action;
+	// from=<s@y> to=<u@x> proto=ESMTP helo=<h>", "NOQUEUE:
+	// reject_warning: RCPT from ...: 554 5.7.1 ...; from=<...> ...".
+	Hold          = "hold"
+	Discard       = "discard"
+	Warn          = "warn"
+	Info          = "info"
+	RejectWarning = "reject_warning"
 	// Client: the first recipient of a transaction was accepted and the
 	// message has its queue ID. Attributes: QueueID, Client. Postfix
 	// smtpd: "QUEUEID: client=host[addr]".

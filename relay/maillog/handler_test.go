@@ -52,6 +52,12 @@ func TestHandlerEvents(t *testing.T) {
 			KeyErr, errors.New("hash:/etc/postfix/access: read error")},
 			p + "smtpd[4242]: warning: ABC: hash:/etc/postfix/access: read error\n" +
 				p + "smtpd[4242]: ABC: reject: RCPT from unknown[192.0.2.1]: 451 4.3.0 <v@b.test>: Temporary lookup failure; from=<s@a.test> to=<v@b.test> proto=ESMTP\n"},
+		{"hold", Hold, []any{KeyStage, "RCPT", KeyClient, "unknown[192.0.2.1]", KeyReply, "<h@b.test>: Recipient address triggers HOLD action",
+			KeyFrom, "s@a.test", KeyTo, "h@b.test", KeyProto, "ESMTP", KeyHelo, "client.test"},
+			p + "smtpd[4242]: NOQUEUE: hold: RCPT from unknown[192.0.2.1]: <h@b.test>: Recipient address triggers HOLD action; from=<s@a.test> to=<h@b.test> proto=ESMTP helo=<client.test>\n"},
+		{"reject_warning", RejectWarning, []any{KeyQueueID, "ABC", KeyStage, "RCPT", KeyClient, "unknown[192.0.2.1]", KeyReply, "554 5.7.1 <u@x.test>: Relay access denied",
+			KeyFrom, "s@a.test", KeyTo, "u@x.test", KeyProto, "ESMTP"},
+			p + "smtpd[4242]: ABC: reject_warning: RCPT from unknown[192.0.2.1]: 554 5.7.1 <u@x.test>: Relay access denied; from=<s@a.test> to=<u@x.test> proto=ESMTP\n"},
 		{"client", Client, []any{KeyQueueID, "ABC", KeyClient, "unknown[192.0.2.1]"},
 			p + "smtpd[4242]: ABC: client=unknown[192.0.2.1]\n"},
 		{"message-id", MessageID, []any{KeyQueueID, "ABC", KeyMessageID, "<m.1@a.test>"},

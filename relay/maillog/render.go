@@ -160,6 +160,13 @@ func render(e *event, w *lines) {
 		w.buf = e.reject(w.buf)
 		w.end()
 		return
+	case Hold, Discard, Warn, Info, RejectWarning:
+		if e.has(KeyStage) && e.has(KeyClient) {
+			w.start("smtpd", e.level)
+			w.buf = e.reject(w.buf)
+			w.end()
+			return
+		}
 	case Client:
 		if e.has(KeyQueueID) {
 			w.start("smtpd", e.level)
@@ -263,14 +270,16 @@ func (e *event) queueID(b []byte) []byte {
 }
 
 // reject is smtpd_check.c's log_whatsup: "NOQUEUE: reject: RCPT from
-// host[addr]: 554 5.7.1 ...; from=<s> to=<r> proto=ESMTP helo=<h>".
+// host[addr]: 554 5.7.1 ...; from=<s> to=<r> proto=ESMTP helo=<h>", the
+// event's name ("reject", "hold"...) after the queue ID.
 func (e *event) reject(b []byte) []byte {
 	if e.has(KeyQueueID) {
 		b = e.queueID(b)
 	} else {
 		b = append(b, "NOQUEUE: "...)
 	}
-	b = e.str(append(b, "reject: "...), KeyStage)
+	b = append(b, e.msg...)
+	b = e.str(append(b, ": "...), KeyStage)
 	b = e.str(append(b, " from "...), KeyClient)
 	b = e.str(append(b, ": "...), KeyReply)
 	b = append(b, ';')
