@@ -74,6 +74,11 @@ const (
 	// connection after DATA from host[addr]", "timeout after RCPT from
 	// host[addr]", "too many errors after RCPT from host[addr]".
 	LostConnection = "lost connection"
+	// NonSMTPCommand: a client sent a command of another protocol (an
+	// HTTP request, a message header) and was disconnected. Attributes:
+	// Client, Command (cut at 100 bytes). Postfix smtpd: "warning:
+	// non-SMTP command from host[addr]: GET / HTTP/1.1".
+	NonSMTPCommand = "non-SMTP command"
 	Timeout        = "timeout"
 	TooManyErrors  = "too many errors"
 )
@@ -104,4 +109,5 @@ const (
 	KeyKind           = "kind"
 	KeyNotificationID = "dsn_queue_id"
 	KeyAfter          = "after"
+	KeyCommand        = "command"
 )

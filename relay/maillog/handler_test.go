@@ -95,6 +95,8 @@ func TestHandlerEvents(t *testing.T) {
 			p + "smtpd[4242]: lost connection after DATA from unknown[192.0.2.1]\n"},
 		{"timeout", Timeout, []any{KeyClient, "unknown[192.0.2.1]", KeyAfter, "END-OF-MESSAGE"},
 			p + "smtpd[4242]: timeout after END-OF-MESSAGE from unknown[192.0.2.1]\n"},
+		{"non-SMTP command", NonSMTPCommand, []any{KeyClient, "unknown[192.0.2.1]", KeyCommand, "GET / HTTP/1.1"},
+			p + "smtpd[4242]: warning: non-SMTP command from unknown[192.0.2.1]: GET / HTTP/1.1\n"},
 		{"too many errors", TooManyErrors, []any{KeyClient, "unknown[192.0.2.1]", KeyAfter, "RCPT", "errors", 20},
 			p + "smtpd[4242]: too many errors after RCPT from unknown[192.0.2.1]\n"},
 	} {

@@ -242,6 +242,14 @@ func render(e *event, w *lines) {
 			w.end()
 			return
 		}
+	case NonSMTPCommand:
+		if e.has(KeyClient) {
+			w.start("smtpd", slog.LevelWarn)
+			w.buf = e.str(append(w.buf, "warning: non-SMTP command from "...), KeyClient)
+			w.buf = e.str(append(w.buf, ": "...), KeyCommand)
+			w.end()
+			return
+		}
 	case LostConnection, Timeout, TooManyErrors:
 		if e.has(KeyClient) {
 			w.start("smtpd", e.level)

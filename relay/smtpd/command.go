@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/mxrelay/mxrelay/relay/maillog"
 )
 
 // command flags, as Postfix's smtpd.c command table has them.
@@ -85,7 +87,7 @@ func (c *conn) dispatch(ctx context.Context, line string) {
 		if forbidden(verb) {
 			// A web browser, a proxy probe, or message text sent as
 			// commands: Postfix's smtpd_forbidden_commands.
-			c.cfg.Logger.Info("non-SMTP command", "client", c.client.Addr.String(), "command", truncate(line, 100))
+			c.cfg.Logger.Warn(maillog.NonSMTPCommand, maillog.KeyClient, c.client.String(), maillog.KeyCommand, truncate(line, 100))
 			c.send(reply(221, "2.7.0", "Error: I can break rules, too. Goodbye."))
 			c.failed = true
 			c.quit = true
