@@ -539,8 +539,9 @@ func (k DSNKind) String() string {
 // sendDSN builds a DSN for the recipients idx and queues it from <>.
 func (r *MX) sendDSN(ctx context.Context, env *queue.Envelope, kind DSNKind, idx []int, results map[int]*attemptResult) error {
 	now := r.c.Now()
+	dsnID := queue.NewID()
 	dsn := &DSN{
-		Kind: kind, Hostname: r.c.Hostname, Origin: r.c.Origin, QueueID: string(env.ID), Sender: env.Sender,
+		Kind: kind, Hostname: r.c.Hostname, Origin: r.c.Origin, QueueID: string(env.ID), ID: string(dsnID), Sender: env.Sender,
 		EnvID: env.EnvID, Arrival: env.Arrival, Date: now, Ret: env.Ret, SMTPUTF8: env.SMTPUTF8,
 		DelayWarningTime: r.c.DelayWarningTime, MaximalQueueLifetime: r.c.MaximalQueueLifetime,
 	}
@@ -590,10 +591,13 @@ func (r *MX) sendDSN(ctx context.Context, env *queue.Envelope, kind DSNKind, idx
 		return err
 	}
 	b := &queue.Envelope{
+		ID:         dsnID,
 		Sender:     "",
 		Recipients: []queue.Recipient{{Address: env.Sender}},
 		SMTPUTF8:   env.SMTPUTF8,
 	}
+	// Postfix's cleanup logs the notification's Message-Id as it makes it.
+	r.log.Info(maillog.MessageID, maillog.KeyQueueID, string(dsnID), maillog.KeyMessageID, dsn.MessageID())
 	if err := r.c.Queue.Store(ctx, b, &buf); err != nil {
 		return err
 	}

@@ -72,6 +72,10 @@ type DSN struct {
 	// X-Postfix-Sender, and To:).
 	QueueID string
 	Sender  string
+	// ID is the notification's own queue ID, from which its Message-Id
+	// is made ("<YYYYMMDDhhmmss.ID@HOSTNAME>", UTC), as Postfix's cleanup
+	// makes one. Default QueueID.
+	ID string
 	// EnvID is the RFC 3461 ENVID of the original (Original-Envelope-Id).
 	EnvID string
 	// Arrival is when the original was accepted (Arrival-Date).
@@ -168,7 +172,7 @@ func (d *DSN) Write(w io.Writer, original io.Reader) error {
 	if eightBit {
 		bw.line("Content-Transfer-Encoding: 8bit")
 	}
-	bw.line(fmt.Sprintf("Message-Id: <%s.%s@%s>", date.UTC().Format("20060102150405"), d.QueueID, d.Hostname))
+	bw.line("Message-Id: " + d.messageID(date))
 	bw.line("")
 	bw.line("This is a MIME-encapsulated message.")
 	bw.line("")
@@ -491,3 +495,16 @@ func isStatus(s string) bool {
 	}
 	return true
 }
+
+// messageID is the notification's Message-Id made at date (see ID).
+func (d *DSN) messageID(date time.Time) string {
+	id := d.ID
+	if id == "" {
+		id = d.QueueID
+	}
+	return "<" + date.UTC().Format("20060102150405") + "." + id + "@" + d.Hostname + ">"
+}
+
+// MessageID returns the notification's Message-Id (see ID), for a Date
+// that is set.
+func (d *DSN) MessageID() string { return d.messageID(d.Date) }

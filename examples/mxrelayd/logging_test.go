@@ -27,7 +27,7 @@ func TestLogFormatRefused(t *testing.T) {
 func TestLogFormatJSON(t *testing.T) {
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "log")
-	lines := runLabTraffic(t, dir, nil, "-log-format", "json", "-log-output", logPath)
+	lines := runLabTraffic(t, dir, labCases, nil, "-log-format", "json", "-log-output", logPath)
 	var delivered bool
 	for _, l := range lines {
 		var m map[string]any

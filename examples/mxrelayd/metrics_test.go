@@ -18,7 +18,7 @@ func scrapeAfterLabTraffic(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	var body string
-	runLabTraffic(t, dir, func(addr string) {
+	runLabTraffic(t, dir, labCases, func(addr string) {
 		resp, err := http.Get("http://" + addr + "/metrics")
 		if err != nil {
 			t.Fatal(err)

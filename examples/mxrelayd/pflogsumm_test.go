@@ -20,7 +20,7 @@ func TestPflogsumm(t *testing.T) {
 	pflogsumm := testenv.NeedProgram(t, "pflogsumm")
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "maillog")
-	runLabTraffic(t, dir, nil, "-log-format", "postfix", "-log-output", logPath)
+	runLabTraffic(t, dir, labCases, nil, "-log-format", "postfix", "-log-output", logPath)
 	// The lab's Postfix logs its relay transport as postfix-oracle/relay
 	// (master.cf's -o syslog_name=...): pflogsumm is told that name too.
 	theirs := grandTotals(t, pflogsumm, "--syslog-name=postfix-oracle", "testdata/postfix-lab/maillog.maillog")
