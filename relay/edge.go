@@ -109,7 +109,10 @@ func (e *edgeSession) Message(ctx context.Context, r io.Reader) *smtpd.Reply {
 func (e *edgeSession) Reset(ctx context.Context) { e.resetTransaction() }
 
 // Close implements smtpd.Session.
-func (e *edgeSession) Close() { e.end() }
+func (e *edgeSession) Close() {
+	e.sync() // STARTTLS then QUIT: the session still counts as TLS
+	e.end()
+}
 
 // Flush implements smtpd.Flusher: ETRN (RFC 1985) delivers now the mail
 // queued for a domain of fast_flush_domains, as Postfix's flush(8) does

@@ -50,7 +50,7 @@ func TestHandlerEvents(t *testing.T) {
 		{"reject with a queue ID and a cause", Reject, []any{KeyQueueID, "ABC", KeyStage, "RCPT", KeyClient, "unknown[192.0.2.1]",
 			KeyReply, "451 4.3.0 <v@b.test>: Temporary lookup failure", KeyFrom, "s@a.test", KeyTo, "v@b.test", KeyProto, "ESMTP",
 			KeyErr, errors.New("hash:/etc/postfix/access: read error")},
-			p + "smtpd[4242]: warning: ABC: hash:/etc/postfix/access: read error\n" +
+			p + "smtpd[4242]: warning: hash:/etc/postfix/access: read error\n" +
 				p + "smtpd[4242]: ABC: reject: RCPT from unknown[192.0.2.1]: 451 4.3.0 <v@b.test>: Temporary lookup failure; from=<s@a.test> to=<v@b.test> proto=ESMTP\n"},
 		{"hold", Hold, []any{KeyStage, "RCPT", KeyClient, "unknown[192.0.2.1]", KeyReply, "<h@b.test>: Recipient address triggers HOLD action",
 			KeyFrom, "s@a.test", KeyTo, "h@b.test", KeyProto, "ESMTP", KeyHelo, "client.test"},

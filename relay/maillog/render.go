@@ -153,7 +153,8 @@ func render(e *event, w *lines) {
 	case Reject:
 		if e.has(KeyErr) {
 			w.start("smtpd", slog.LevelWarn)
-			w.buf = e.str(e.queueID(append(w.buf, "warning: "...)), KeyErr)
+			// As Postfix's table and DNS warnings: no queue ID.
+			w.buf = e.str(append(w.buf, "warning: "...), KeyErr)
 			w.end()
 		}
 		w.start("smtpd", e.level)
