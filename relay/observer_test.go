@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	"github.com/emersion/go-smtp"
+	"github.com/miekg/dns"
+
+	"github.com/mxrelay/mxrelay/transport/dnstest"
 )
 
 // TestSessionObserver: a SessionObserver learns of each session's end,
@@ -42,5 +45,40 @@ func TestSessionObserver(t *testing.T) {
 	defer mu.Unlock()
 	if !ends[0].TLS || ends[0].Accepted != 0 || ends[1].TLS || ends[1].Accepted != 1 || !ends[1].Client.IsLoopback() {
 		t.Errorf("session ends: %+v", ends)
+	}
+}
+
+// TestAttemptCause: a deferral because DNS failed says so (Cause "dns",
+// counted by package metrics as a DNS error); a next hop's refusal has
+// no cause of this side.
+func TestAttemptCause(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	w.dns.SetFault("example.test.", dns.TypeMX, dnstest.ServFail)
+	if err := w.send("s@sender.example", []string{"u@example.test"}, "Subject: x\r\n\r\nx\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return len(w.attempts()) > 0 })
+	if a := w.attempts()[0]; a.Status != "deferred" || a.Cause != "dns" {
+		t.Errorf("attempt during a DNS failure: %+v", a)
+	}
+	w.dns.SetFault("example.test.", dns.TypeMX, dnstest.NoFault)
+	w.primary.mu.Lock()
+	w.primary.reject["v@example.test"] = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+	w.primary.mu.Unlock()
+	if err := w.send("s@sender.example", []string{"v@example.test"}, "Subject: y\r\n\r\ny\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		for _, a := range w.attempts() {
+			if a.Recipient == "v@example.test" {
+				return true
+			}
+		}
+		return false
+	})
+	for _, a := range w.attempts() {
+		if a.Recipient == "v@example.test" && (a.Status != "bounced" || a.Cause != "") {
+			t.Errorf("attempt refused by the next hop: %+v", a)
+		}
 	}
 }
