@@ -340,11 +340,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	cancel, hard, done := s.runCancel, s.runHard, s.runDone
 	s.mu.Unlock()
 	s.stop()
-	served := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(served)
-	}()
+	served := s.sessionsDone()
 	select {
 	case <-served:
 	case <-ctx.Done():

@@ -60,6 +60,14 @@
 //	mxrelayd postsuper -h|-H|-r|-d ID|ALL|- ...      # "-": IDs on standard input
 //	mxrelayd postcat -q ID ...
 //
+// SIGHUP (or "mxrelayd reload -queue DIR") reloads main.cf and every
+// table, as "postfix reload": new sessions and deliveries follow the new
+// configuration, sessions in progress finish on the old one, and a
+// configuration that fails to load keeps the running one (the log says
+// why). Queue parameters (backoff, lifetimes) take effect for new
+// deliveries; which destinations were suspended is forgotten, as a
+// Postfix reload restarts qmgr.
+//
 // SIGINT and SIGTERM shut it down gracefully: the message being received
 // is finished, the queue stays on disk and is delivered at the next start.
 package main
@@ -94,7 +102,16 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, nil))
+	// SIGHUP reloads main.cf and its tables, as "postfix reload".
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	reload := make(chan struct{})
+	go func() {
+		for range hup {
+			reload <- struct{}{}
+		}
+	}()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, &hooks{reload: reload}))
 }
 
 // demoRecipients returns the recipients of the demo's embedded table.
@@ -137,7 +154,8 @@ type hooks struct {
 	ready   func(addr string)
 	metrics func(addr string) // where -metrics listens
 	dialer  client.Dialer
-	stdin   io.Reader // the queue tools' standard input; nil: os.Stdin
+	stdin   io.Reader       // the queue tools' standard input; nil: os.Stdin
+	reload  <-chan struct{} // each value reloads the configuration (SIGHUP)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks) int {
@@ -282,7 +300,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	if err != nil {
 		return fail("%v", err)
 	}
-	defer ld.Close()
 	for _, w := range ld.Warnings {
 		logger.Warn("configuration", "warning", w)
 	}
@@ -293,15 +310,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 		}
 	}
 
-	srv, err := relay.NewServer(ld.Server)
-	if err != nil {
-		return fail("%v", err)
-	}
-	stopControl, err := serveControl(ctx, dir, ld, logger)
-	if err != nil {
-		return fail("%v", err)
-	}
-	defer stopControl()
 	var lc net.ListenConfig
 	var ls []net.Listener
 	for _, a := range listens {
@@ -310,9 +318,47 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 			for _, l := range ls {
 				l.Close()
 			}
+			ld.Close()
 			return fail("%v", err)
 		}
 		ls = append(ls, l)
+	}
+	// reloadConfig reads main.cf again (postfix reload), with the same
+	// flags, queue and observers.
+	reloadConfig := func(ctx context.Context) (*relay.Loaded, error) {
+		cf := cf
+		if !demo {
+			if cf, err = maincf.Load(*config); err != nil {
+				return nil, err
+			}
+			if *hostname != "" {
+				cf.Set("myhostname", *hostname)
+			}
+		}
+		return relay.Load(ctx, cf, opts)
+	}
+	d, err := newRelayd(ctx, ld, ls, reloadConfig, logger)
+	if err != nil {
+		ld.Close()
+		return fail("%v", err)
+	}
+	stopControl, err := serveControl(ctx, dir, d, logger)
+	if err != nil {
+		d.shutdown(ctx)
+		return fail("%v", err)
+	}
+	defer stopControl()
+	if h != nil && h.reload != nil {
+		go func() {
+			for {
+				select {
+				case <-h.reload:
+					d.reload(ctx)
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
 	}
 	addr := ls[0].Addr().String()
 	if demo {
@@ -328,15 +374,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 		h.ready(addr)
 	}
 
-	served := make(chan error, len(ls))
-	for _, l := range ls {
-		go func() { served <- srv.Serve(ctx, l) }()
-	}
-	pending := len(ls)
 	var serveErr error
 	select {
-	case serveErr = <-served:
-		pending--
+	case serveErr = <-d.failed:
 	case <-ctx.Done():
 		fmt.Fprintln(stdout, "mxrelayd: shutting down; the queue stays in", dir)
 	}
@@ -345,12 +385,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	// 250 is lost).
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	shutdownErr := srv.Shutdown(sctx)
-	for range pending {
-		if err := <-served; err != nil && serveErr == nil {
-			serveErr = err
-		}
-	}
+	shutdownErr := d.shutdown(sctx)
 	if serveErr != nil {
 		return fail("%v", serveErr)
 	}

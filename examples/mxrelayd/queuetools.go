@@ -16,7 +16,6 @@ import (
 
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/queue/control"
-	"github.com/mxrelay/mxrelay/relay"
 	"github.com/mxrelay/mxrelay/relay/maincf"
 )
 
@@ -306,13 +305,13 @@ func showMessage(ctx context.Context, c *control.Client, id string, w io.Writer)
 
 // serveControl serves the queue tools on the control socket in the queue
 // directory until the returned stop is called.
-func serveControl(ctx context.Context, dir string, ld *relay.Loaded, log *slog.Logger) (stop func(), err error) {
+func serveControl(ctx context.Context, dir string, d *relayd, log *slog.Logger) (stop func(), err error) {
 	l, err := control.Listen(filepath.Join(dir, controlSocket))
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	srv := &control.Server{Scheduler: ld.MX.Queue(), Logger: log}
+	srv := &control.Server{Current: d.scheduler, Reload: d.reload, Logger: log}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -17,8 +17,12 @@ import (
 
 // Server answers Requests for a Scheduler.
 type Server struct {
-	// Scheduler is the queue the requests act on. Required.
+	// Scheduler is the queue the requests act on. Required unless
+	// Current is set.
 	Scheduler *queue.Scheduler
+	// Current, when set, returns the scheduler each request acts on: a
+	// relay that reloads its configuration makes a new one.
+	Current func() *queue.Scheduler
 	// Reload reloads the relay's configuration for OpReload; nil refuses
 	// OpReload.
 	Reload func(ctx context.Context) error
@@ -30,6 +34,13 @@ type Server struct {
 	Logger *slog.Logger
 
 	wg sync.WaitGroup
+}
+
+func (s *Server) scheduler() *queue.Scheduler {
+	if s.Current != nil {
+		return s.Current()
+	}
+	return s.Scheduler
 }
 
 func (s *Server) now() time.Time {
@@ -118,7 +129,7 @@ func readRequest(r io.Reader) (Request, error) {
 
 // do runs one request.
 func (s *Server) do(ctx context.Context, req Request) (Response, io.ReadCloser, error) {
-	sched := s.Scheduler
+	sched := s.scheduler()
 	switch req.Op {
 	case OpList:
 		envs, err := sched.List(ctx, queue.Filter{})
@@ -180,7 +191,7 @@ func (s *Server) ids(ctx context.Context, in []string) ([]queue.ID, error) {
 			out = append(out, queue.ID(id))
 			continue
 		}
-		envs, err := s.Scheduler.List(ctx, queue.Filter{})
+		envs, err := s.scheduler().List(ctx, queue.Filter{})
 		if err != nil {
 			return nil, err
 		}
@@ -197,11 +208,12 @@ func (s *Server) show(ctx context.Context, req Request) (Response, io.ReadCloser
 		return Response{}, nil, errors.New("control: show takes one queue ID")
 	}
 	id := queue.ID(req.IDs[0])
-	e, err := s.Scheduler.Get(ctx, id)
+	sched := s.scheduler()
+	e, err := sched.Get(ctx, id)
 	if err != nil {
 		return Response{}, nil, err
 	}
-	body, err := s.Scheduler.Body(ctx, id)
+	body, err := sched.Body(ctx, id)
 	if err != nil {
 		return Response{}, nil, err
 	}
