@@ -20,7 +20,7 @@ type logFlags struct {
 func addLogFlags(fs *flag.FlagSet) *logFlags {
 	return &logFlags{
 		format: fs.String("log-format", "text", "log lines as text (slog's key=value), json (one object a line) or postfix (Postfix 3.7's lines, for pflogsumm and other Postfix log tools)"),
-		output: fs.String("log-output", "stderr", "where logs go: stderr, a file (appended), or syslog (the local syslog daemon at /dev/log, facility mail; syslog:PATH for another socket)"),
+		output: fs.String("log-output", "stderr", "where logs go: stderr, a file (appended, reopened after logrotate renames it), or syslog (the local syslog daemon at /dev/log, facility mail; syslog:PATH for another socket)"),
 	}
 }
 
@@ -56,7 +56,7 @@ func (f *logFlags) open(stderr io.Writer, hostname string) (*slog.Logger, func()
 		}
 		w, closer, toSyslog = sw, sw.Close, true
 	default:
-		lf, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+		lf, err := openLogFile(out)
 		if err != nil {
 			return nil, nil, fmt.Errorf("-log-output: %w", err)
 		}

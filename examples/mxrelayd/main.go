@@ -32,9 +32,10 @@
 //	-log-format FORMAT  text (default), json, or postfix: Postfix 3.7's log
 //	                  lines (connect, NOQUEUE: reject, client=, message-id=,
 //	                  from=, to= ... status=, removed), for pflogsumm
-//	-log-output DEST  stderr (default), a file (appended), or syslog (the
-//	                  local syslog daemon at /dev/log, facility mail;
-//	                  syslog:PATH for another socket)
+//	-log-output DEST  stderr (default), a file (appended; reopened when
+//	                  logrotate renames it), or syslog (the local syslog
+//	                  daemon at /dev/log, facility mail; syslog:PATH for
+//	                  another socket)
 //	-metrics ADDR     serve Prometheus metrics at http://ADDR/metrics
 //	-status-log FILE  append one JSON object per delivery attempt per recipient:
 //	                  {"queue_id","rcpt","status":"sent|deferred|bounced|expired","dsn","relay","reason"}
