@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mxrelay/mxrelay/lookup"
 )
@@ -30,6 +31,24 @@ func ReadConfig(typ, name string) (*Config, error) {
 	}
 	return &Config{path: name, values: v}, nil
 }
+
+// Failover returns an empty Failover with the file's retry_interval
+// (default 60s), and its idle_interval (60s), after which a server's
+// idle connections close.
+func (c *Config) Failover() (*Failover, time.Duration, error) {
+	retry, err := c.Int("retry_interval", 60, 1)
+	if err != nil {
+		return nil, 0, err
+	}
+	idle, err := c.Int("idle_interval", 60, 1)
+	if err != nil {
+		return nil, 0, err
+	}
+	return &Failover{Retry: time.Duration(retry) * time.Second}, time.Duration(idle) * time.Second, nil
+}
+
+// Path is the file's path.
+func (c *Config) Path() string { return c.path }
 
 // Lookup returns the value of name and whether the file sets it.
 func (c *Config) Lookup(name string) (string, bool) {
@@ -60,6 +79,21 @@ func (c *Config) Int(name string, def, min int) (int, error) {
 		return 0, fmt.Errorf("%s: invalid %s parameter value %d < %d", c.path, name, n, min)
 	}
 	return n, nil
+}
+
+// Bool returns the value of name ("yes" or "no", any case), or def, as
+// Postfix's cfg_get_bool.
+func (c *Config) Bool(name string, def bool) (bool, error) {
+	s, ok := c.values[name]
+	switch {
+	case !ok:
+		return def, nil
+	case strings.EqualFold(s, "yes"):
+		return true, nil
+	case strings.EqualFold(s, "no"):
+		return false, nil
+	}
+	return false, fmt.Errorf("%s: bad boolean configuration: %s = %s", c.path, name, s)
 }
 
 // Refuse fails when the file sets one of names: settings Postfix honours
