@@ -22,6 +22,11 @@
 //	mxrelay_queue_messages{state, age}                 incoming, active, deferred, hold; qshape's age buckets
 //	mxrelay_queue_oldest_message_age_seconds{state}
 //
+// The queue is walked (Walker, which every queue.Queue has) at most once
+// per Options.QueueInterval (10s): a large spool is not read at every
+// scrape. The endpoint has no authentication: listen on loopback, or
+// behind what protects your other exporters.
+//
 // The format is written here rather than with the Prometheus client
 // library: the few series above need counters, gauges and one histogram,
 // and github.com/prometheus/client_golang v1.25.0 would raise the go

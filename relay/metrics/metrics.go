@@ -25,9 +25,14 @@ type Walker interface {
 // Options configure Metrics. The zero value counts events and reports no
 // queue.
 type Options struct {
-	// Queue is walked at each scrape for the queue's size by state and
-	// age. Nil: no queue metrics.
+	// Queue is walked for the queue's size by state and age. Nil: no
+	// queue metrics.
 	Queue Walker
+	// QueueInterval is the least time between two walks of the queue:
+	// scrapes in between get the last walk's figures, so that several
+	// Prometheus servers, or a short scrape interval, do not read a large
+	// spool over and over. Default 10s; negative: walk at every scrape.
+	QueueInterval time.Duration
 	// Now is the clock for message ages. Default time.Now.
 	Now func() time.Time
 }
@@ -37,8 +42,13 @@ type Options struct {
 // Prometheus's text exposition format (version 0.0.4). It is safe for
 // concurrent use.
 type Metrics struct {
-	queue Walker
-	now   func() time.Time
+	queue    Walker
+	interval time.Duration
+	now      func() time.Time
+
+	walkMu   sync.Mutex // one walk at a time; guards the last walk
+	lastWalk time.Time
+	lastQ    *queueShape
 
 	mu            sync.Mutex
 	sessions      uint64
@@ -64,8 +74,12 @@ func New(o *Options) *Metrics {
 	if now == nil {
 		now = time.Now
 	}
+	interval := o.QueueInterval
+	if interval == 0 {
+		interval = 10 * time.Second
+	}
 	return &Metrics{
-		queue: o.Queue, now: now,
+		queue: o.Queue, now: now, interval: interval,
 		rejected:     make(map[[3]string]uint64),
 		deliveries:   make(map[[2]string]uint64),
 		lookupErrors: make(map[[2]string]uint64),

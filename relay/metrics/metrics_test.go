@@ -105,3 +105,47 @@ func TestEscapeLabel(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+// countingQueue counts its walks.
+type countingQueue struct {
+	walks int
+	fail  bool
+}
+
+func (q *countingQueue) Walk(context.Context, func(*queue.Envelope) error) error {
+	q.walks++
+	if q.fail {
+		return errors.New("EIO")
+	}
+	return nil
+}
+
+// Scrapes within QueueInterval of a walk reuse it; a failed walk is not
+// reused.
+func TestMetricsQueueInterval(t *testing.T) {
+	now := time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC)
+	q := &countingQueue{}
+	m := New(&Options{Queue: q, Now: func() time.Time { return now }})
+	scrape := func() string {
+		var buf bytes.Buffer
+		if err := m.Write(context.Background(), &buf); err != nil {
+			t.Fatal(err)
+		}
+		return buf.String()
+	}
+	scrape()
+	now = now.Add(5 * time.Second)
+	scrape()
+	if q.walks != 1 {
+		t.Fatalf("%d walks for two scrapes 5s apart, want 1", q.walks)
+	}
+	now = now.Add(5 * time.Second)
+	q.fail = true
+	if out := scrape(); !strings.Contains(out, "mxrelay_queue_up 0\n") || q.walks != 2 {
+		t.Fatalf("after 10s: %d walks, output:\n%s", q.walks, out)
+	}
+	q.fail = false
+	if out := scrape(); !strings.Contains(out, "mxrelay_queue_up 1\n") || q.walks != 3 {
+		t.Fatalf("after a failed walk: %d walks, output:\n%s", q.walks, out)
+	}
+}

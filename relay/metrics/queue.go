@@ -34,11 +34,29 @@ func stateOf(e *queue.Envelope, now time.Time) int {
 	return 0
 }
 
+// walkQueue returns the queue's shape, walked anew when the last walk is
+// QueueInterval old (the ages are as of that walk).
 func (m *Metrics) walkQueue(ctx context.Context) (*queueShape, error) {
 	if m.queue == nil {
 		return nil, nil
 	}
+	m.walkMu.Lock()
+	defer m.walkMu.Unlock()
 	now := m.now()
+	if m.lastQ != nil && m.interval > 0 && now.Sub(m.lastWalk) < m.interval && !now.Before(m.lastWalk) {
+		return m.lastQ, nil
+	}
+	q, err := m.walk(ctx, now)
+	if err != nil {
+		m.lastQ = nil // a failed walk is not kept: the next scrape tries again
+		return nil, err
+	}
+	m.lastWalk, m.lastQ = now, q
+	return q, nil
+}
+
+// walk counts the queue's messages by state and age at now.
+func (m *Metrics) walk(ctx context.Context, now time.Time) (*queueShape, error) {
 	q := &queueShape{}
 	err := m.queue.Walk(ctx, func(e *queue.Envelope) error {
 		st := stateOf(e, now)
