@@ -71,6 +71,13 @@ type LoadOptions struct {
 	// Load refuses a main.cf that sets any other one, because mail would
 	// not flow as Postfix lets it (maincf.UnimplementedError).
 	AcceptUnimplemented []string
+	// Scheduler, when set, is the queue the relay stores into instead of
+	// a scheduler of its own, and the relay delivers nothing
+	// (ServerConfig.NoDelivery): a master.cf listener with "-o"
+	// overrides receives with its own configuration, as Postfix's smtpd
+	// does, while the relay of main.cf delivers, as Postfix's qmgr and
+	// smtp do. Queue is then ignored.
+	Scheduler *queue.Scheduler
 }
 
 // Loaded is a relay assembled from a main.cf, with what was noticed on
@@ -127,7 +134,7 @@ func Load(ctx context.Context, cf *maincf.File, o LoadOptions) (*Loaded, error) 
 	if cf == nil {
 		return nil, errors.New("relay: Load needs a main.cf, and got nil: maincf.Parse, maincf.Load, or a &maincf.File{} on which you Set compatibility_level = 3.6 and the rest")
 	}
-	if o.Queue == nil {
+	if o.Queue == nil && o.Scheduler == nil {
 		return nil, errors.New("relay: LoadOptions.Queue is required")
 	}
 	if cf.InterfaceAddrs == nil {
@@ -290,7 +297,10 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 			m.Suspended(rep)
 		}
 	}
-	sched := queue.NewScheduler(o.Queue, qc)
+	sched := o.Scheduler
+	if sched == nil {
+		sched = queue.NewScheduler(o.Queue, qc)
+	}
 	mc, err := relayConfig(r)
 	if err != nil {
 		return err
@@ -313,6 +323,7 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 	mx.Store(l.MX)
 	l.Server = serverConfig(r)
 	l.Server.MX = l.MX
+	l.Server.NoDelivery = o.Scheduler != nil
 	exempt, err := list(ctx, r, "smtpd_client_event_limit_exceptions", openOpts, l.warn)
 	if err != nil {
 		return err

@@ -84,6 +84,9 @@ type ServerConfig struct {
 	// DiscardEHLOKeywords are EHLO keywords not announced, as Postfix
 	// smtpd_discard_ehlo_keywords.
 	DiscardEHLOKeywords []string
+	// NoDelivery runs no delivery workers: the server only receives into
+	// MX's queue, which another server delivers (LoadOptions.Scheduler).
+	NoDelivery bool
 	// DrainDeliveries is how long Shutdown lets deliveries in progress
 	// finish before cancelling them. Default: until Shutdown's context
 	// ends.
@@ -213,7 +216,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		s.runDone = make(chan struct{})
 		go func() {
 			defer close(s.runDone)
-			if s.c.MX.c.Router != nil && s.c.MX.c.Agent != nil {
+			if !s.c.NoDelivery && s.c.MX.c.Router != nil && s.c.MX.c.Agent != nil {
 				_ = s.c.MX.run(runCtx, hardCtx)
 			} else {
 				<-runCtx.Done()

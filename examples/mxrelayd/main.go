@@ -24,7 +24,10 @@
 // Flags:
 //
 //	-config FILE      a Postfix main.cf; without it, the demo
-//	-listen ADDR      SMTP listen address, or a comma list (default 127.0.0.1:2525)
+//	-listen ADDR      SMTP listen address, or a comma list (the demo: 127.0.0.1:2525;
+//	                  with -config: where the smtpd and postscreen inet services
+//	                  of the master.cf beside main.cf listen, each with its -o
+//	                  overrides, else port 25 of inet_interfaces, as Postfix)
 //	-queue DIR        the queue directory (default: with -config,
 //	                  $queue_directory/mxrelay; the demo: a new temporary one)
 //	-hostname NAME    $myhostname
@@ -65,7 +68,8 @@
 // table, as "postfix reload": new sessions and deliveries follow the new
 // configuration, sessions in progress finish on the old one, and a
 // configuration that fails to load keeps the running one (the log says
-// why). Queue parameters (backoff, lifetimes) take effect for new
+// why). master.cf's listeners and their -o overrides are read at start:
+// changing them needs a restart. Queue parameters (backoff, lifetimes) take effect for new
 // deliveries; which destinations were suspended is forgotten, as a
 // Postfix reload restarts qmgr.
 //
@@ -174,7 +178,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	fs := flag.NewFlagSet("mxrelayd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	config := fs.String("config", "", "a Postfix main.cf; without it, the demo")
-	listen := fs.String("listen", "127.0.0.1:2525", "SMTP listen address(es), comma separated")
+	listen := fs.String("listen", "127.0.0.1:2525", "SMTP listen address(es), comma separated (with -config, default: master.cf's smtpd services, else port 25 of inet_interfaces)")
 	queueDir := fs.String("queue", "", "queue directory (default: with -config, $queue_directory/"+queueSubdir+"; in the demo, a new temporary one)")
 	hostname := fs.String("hostname", "", "$myhostname")
 	dnsServer := fs.String("dns", "", "send every DNS query to this HOST:PORT")
@@ -297,51 +301,73 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 		opts.Observer = obs
 	}
 
-	ld, err := relay.Load(ctx, cf, opts)
-	if err != nil {
-		return fail("%v", err)
-	}
-	for _, w := range ld.Warnings {
-		logger.Warn("configuration", "warning", w)
-	}
-	for _, p := range ld.Params {
-		switch p.Kind {
-		case maincf.Unknown, maincf.Unimplemented:
-			logger.Warn("configuration", "param", p.Name, "line", p.Line, "kind", p.Kind.String(), "detail", p.String())
-		}
-	}
-
-	var lc net.ListenConfig
-	var ls []net.Listener
-	for _, a := range listens {
-		l, err := lc.Listen(ctx, "tcp", strings.TrimSpace(a))
-		if err != nil {
-			for _, l := range ls {
-				l.Close()
-			}
-			ld.Close()
+	// Where to listen: -listen, else master.cf's smtpd services (with
+	// their -o overrides), else port 25 of inet_interfaces.
+	groups := []*listenGroup{{addrs: listens}}
+	if !demo && !flagGiven(fs, "listen") {
+		if groups, err = listenerGroups(cf); err != nil {
 			return fail("%v", err)
 		}
-		ls = append(ls, l)
 	}
-	// reloadConfig reads main.cf again (postfix reload), with the same
+	var lc net.ListenConfig
+	var ls []net.Listener
+	closeAll := func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}
+	for _, g := range groups {
+		for _, a := range g.addrs {
+			l, err := lc.Listen(ctx, "tcp", strings.TrimSpace(a))
+			if err != nil {
+				closeAll()
+				return fail("%v", err)
+			}
+			ls = append(ls, l)
+			g.socks = append(g.socks, newHandoff(l))
+		}
+	}
+	if len(ls) == 0 {
+		return fail("nothing to listen on")
+	}
+	// loadGroup reads main.cf (again, on a reload, as postfix reload
+	// does), applies a group's overrides, and loads it with the same
 	// flags, queue and observers.
-	reloadConfig := func(ctx context.Context) (*relay.Loaded, error) {
-		cf := cf
+	loadGroup := func(ctx context.Context, g *listenGroup, sched *queue.Scheduler) (*relay.Loaded, error) {
+		gcf := cf
 		if !demo {
-			if cf, err = maincf.Load(*config); err != nil {
+			if gcf, err = maincf.Load(*config); err != nil {
 				return nil, err
 			}
 			if *hostname != "" {
-				cf.Set("myhostname", *hostname)
+				gcf.Set("myhostname", *hostname)
 			}
 		}
-		return relay.Load(ctx, cf, opts)
+		for _, o := range g.overrides {
+			gcf.Set(o.Name, o.Value)
+		}
+		gopts := opts
+		gopts.Scheduler = sched
+		if len(g.addrs) > 0 {
+			gopts.Listen = listenAddrs(g.addrs)
+		}
+		return relay.Load(ctx, gcf, gopts)
 	}
-	d, err := newRelayd(ctx, ld, ls, reloadConfig, logger)
+	d, err := newRelayd(ctx, groups, loadGroup, logger)
 	if err != nil {
-		ld.Close()
+		closeAll()
 		return fail("%v", err)
+	}
+	for _, g := range groups {
+		for _, w := range g.ld.Warnings {
+			logger.Warn("configuration", "service", g.service, "warning", w)
+		}
+		for _, p := range g.ld.Params {
+			switch p.Kind {
+			case maincf.Unknown, maincf.Unimplemented:
+				logger.Warn("configuration", "service", g.service, "param", p.Name, "line", p.Line, "kind", p.Kind.String(), "detail", p.String())
+			}
+		}
 	}
 	stopControl, err := serveControl(ctx, dir, d, logger)
 	if err != nil {

@@ -50,6 +50,7 @@ type File struct {
 	commands     map[string]bool         // master.cf commands; nil: unknown
 	masterRefs   map[string]bool         // parameters master.cf refers to with $name
 	smtpdMaxproc int                     // master.cf's port-25 smtpd maxproc; 0: none set
+	masterLines  []serviceLine           // master.cf's service lines, for Listeners
 	configDir    string                  // the directory Load read main.cf from
 	tables       map[string]lookup.Table // SetTable's tables, by spec
 }

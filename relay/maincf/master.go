@@ -25,6 +25,7 @@ type master struct {
 	// services that receive mail on port 25 (see isMXService); 0 when
 	// there is none or one of them says "-" or "0".
 	smtpdMaxproc int
+	lines        []serviceLine // every service line, split in fields
 }
 
 // readMaster reads a master.cf. Only the service names, the commands and
@@ -40,11 +41,12 @@ func readMaster(path string) (master, error) {
 	unlimited := false
 	// service takes one logical line: a line that starts in column one
 	// and the indented lines that continue it, as master(5) reads them.
-	service := func(line string) {
+	service := func(line string, lineNo int) {
 		fields := strings.Fields(line)
 		if len(fields) < 8 {
 			return
 		}
+		m.lines = append(m.lines, serviceLine{fields: fields, line: lineNo})
 		m.services = append(m.services, fields[0])
 		m.commands[fields[7]] = true
 		if isMXService(fields[0], fields[1], fields[7]) {
@@ -56,9 +58,11 @@ func readMaster(path string) (master, error) {
 		}
 	}
 	var logical strings.Builder
+	start, lineNo := 0, 0
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64*1024), maxLine)
 	for sc.Scan() {
+		lineNo++
 		line := sc.Text()
 		if t := strings.TrimSpace(line); t == "" || t[0] == '#' {
 			continue // blank and comment lines, even indented, as master(5)
@@ -69,15 +73,16 @@ func readMaster(path string) (master, error) {
 			m.refs[ref] = true
 		}
 		if line[0] != ' ' && line[0] != '\t' {
-			service(logical.String())
+			service(logical.String(), start)
 			logical.Reset()
+			start = lineNo
 		}
 		if logical.Len() < maxLine {
 			logical.WriteString(line)
 			logical.WriteByte(' ')
 		}
 	}
-	service(logical.String())
+	service(logical.String(), start)
 	if unlimited {
 		m.smtpdMaxproc = 0
 	}
@@ -113,6 +118,7 @@ func (f *File) SMTPDProcessLimit() int { return f.smtpdMaxproc }
 // setMaster takes what Load read from the master.cf beside main.cf.
 func (f *File) setMaster(m master) {
 	f.Services, f.commands, f.masterRefs, f.smtpdMaxproc = m.services, m.commands, m.refs, m.smtpdMaxproc
+	f.masterLines = m.lines
 }
 
 // services returns the master.cf services in effect.
