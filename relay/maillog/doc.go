@@ -27,17 +27,29 @@
 // mail), which adds the host name and its own time stamp format.
 //
 // Differences from Postfix 3.7, on purpose or for want of the data:
-// every line carries mxrelayd's one process ID, as one process does the
-// work of smtpd, cleanup, qmgr and the delivery agents; queue IDs are
-// the relay's (20 hexadecimal digits); client host names are "unknown"
-// (no reverse lookup of clients); and delays= has 0 for the connection
-// set-up (its third part), which the delivery is not timed apart from,
-// so the transmission (the fourth) includes it; the status lines of one
-// delivery come in the message's recipient order, where Postfix's qmgr
-// sorts them. The lines Postfix 3.7.11 wrote for a day of traffic
-// (delivered, rejected at RCPT, deferred, bounced, a dead destination)
-// are in examples/mxrelayd/testdata/postfix-lab/maillog.maillog, recorded
-// with the postfix-lab; mxrelayd's TestPostfixLogLines sends the same
-// traffic and compares its lines with them field by field, and
-// TestPflogsumm checks that pflogsumm counts the same on both.
+//
+//   - every line carries mxrelayd's one process ID, as one process does
+//     the work of smtpd, cleanup, qmgr and the delivery agents;
+//   - queue IDs are the relay's (20 hexadecimal digits, not 11);
+//   - delays= has 0 for the connection set-up (its third part), which the
+//     delivery is not timed apart from, so the transmission (the fourth)
+//     includes it;
+//   - the status lines of one delivery come in the message's recipient
+//     order, where Postfix's qmgr sorts the recipients;
+//   - the smtp client's own "connect to host[addr]:25: Connection
+//     refused" line, which Postfix writes before the status line that
+//     repeats it, is not written, nor conn_use= for a reused connection;
+//   - a destination that failed stays suspended for
+//     queue.Config.DeadTime, so a second message to it logs "delivery
+//     temporarily suspended: ..." where Postfix, whose qmgr forgets a
+//     dead destination once no mail waits for it, may try it again.
+//
+// The lines Postfix 3.7.11 wrote for the same traffic are in
+// examples/mxrelayd/testdata/postfix-lab (recorded with the postfix-lab:
+// delivered, rejected at RCPT, deferred, bounced, a dead destination, a
+// bounce to a real sender and its delivery, HOLD, DISCARD, WARN, INFO,
+// warn_if_reject, a non-SMTP command); mxrelayd's TestPostfixLogLines,
+// TestPostfixBounceLines and TestPostfixActionLines send the same traffic
+// and compare the lines field by field, and TestPflogsumm checks that
+// pflogsumm counts the same on both.
 package maillog
