@@ -21,8 +21,8 @@ import (
 // lookup.OpenOptions.Types or relay.LoadOptions.Types under "mysql".
 // No connection is made until the first lookup.
 func Open(ctx context.Context, name string, o *lookup.OpenOptions) (lookup.Table, error) {
-	hosts := func(c *dbcommon.Config) (*dbcommon.Failover, error) { return newHosts(c, logger(o)) }
-	return dbcommon.OpenTable(ctx, dbcommon.Driver{Type: "mysql", Query: (*dbcommon.Config).SQLQuery, Hosts: hosts}, name, o)
+	hosts := func(c *dbcommon.Config) (dbcommon.ClosingBackend, error) { return newHosts(c, logger(o)) }
+	return dbcommon.OpenTable(ctx, dbcommon.Driver{Type: "mysql", Query: (*dbcommon.Config).SQLQuery, Backend: hosts}, name, o)
 }
 
 // newHosts reads the connection settings of the file.

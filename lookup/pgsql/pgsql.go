@@ -17,7 +17,7 @@ import (
 // lookup.OpenOptions.Types or relay.LoadOptions.Types under "pgsql".
 // No connection is made until the first lookup.
 func Open(ctx context.Context, name string, o *lookup.OpenOptions) (lookup.Table, error) {
-	return dbcommon.OpenTable(ctx, dbcommon.Driver{Type: "pgsql", Query: pgsqlQuery, Hosts: newBackend}, name, o)
+	return dbcommon.OpenTable(ctx, dbcommon.Driver{Type: "pgsql", Query: pgsqlQuery, Backend: newBackend}, name, o)
 }
 
 // pgsqlQuery is the query of the file: "query", else "SELECT
@@ -45,7 +45,7 @@ const (
 	rankURI
 )
 
-func newBackend(c *dbcommon.Config) (*dbcommon.Failover, error) {
+func newBackend(c *dbcommon.Config) (dbcommon.ClosingBackend, error) {
 	name := c.Path()
 	if enc := c.Str("encoding", "UTF8"); !strings.EqualFold(strings.ReplaceAll(enc, "-", ""), "UTF8") {
 		return nil, fmt.Errorf("%s: encoding = %s is not supported: mxrelay's driver speaks UTF8 only", name, enc)

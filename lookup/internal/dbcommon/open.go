@@ -12,9 +12,16 @@ type Driver struct {
 	// Query returns the table's query from its file (each type has its
 	// defaults and legacy forms).
 	Query func(*Config) (string, error)
-	// Hosts makes the backend from the file: its hosts and their
-	// connection settings. It may refuse settings it cannot honour.
-	Hosts func(*Config) (*Failover, error)
+	// Backend makes the backend from the file: its hosts (a Failover)
+	// and their connection settings, or a database file. It may refuse
+	// settings it cannot honour.
+	Backend func(*Config) (ClosingBackend, error)
+}
+
+// ClosingBackend is a Backend whose connections Close closes.
+type ClosingBackend interface {
+	Backend
+	Close()
 }
 
 // OpenTable opens a table of the driver's type from the configuration
@@ -32,22 +39,22 @@ func OpenTable(ctx context.Context, d Driver, name string, o *lookup.OpenOptions
 	if err != nil {
 		return nil, err
 	}
-	f, err := d.Hosts(c)
+	b, err := d.Backend(c)
 	if err != nil {
 		return nil, err
 	}
-	return &ClosingTable{Table: Table{Settings: s, Backend: f}, hosts: f}, nil
+	return &ClosingTable{Table: Table{Settings: s, Backend: b}, backend: b}, nil
 }
 
 // ClosingTable is a Table whose connections Close closes (lookup.Close
 // reaches it through the wrappers of lookup.Open).
 type ClosingTable struct {
 	Table
-	hosts *Failover
+	backend ClosingBackend
 }
 
 // Close closes the table's connections.
 func (t *ClosingTable) Close() error {
-	t.hosts.Close()
+	t.backend.Close()
 	return nil
 }
