@@ -39,6 +39,9 @@
 //   - the smtp client's own "connect to host[addr]:25: Connection
 //     refused" line, which Postfix writes before the status line that
 //     repeats it, is not written, nor conn_use= for a reused connection;
+//   - a relay mounted in a go-smtp server (MX.NewSession) logs its
+//     disconnect lines without the command counts, which go-smtp does
+//     not report; relay.Server's sessions have them;
 //   - a destination that failed stays suspended for
 //     queue.Config.DeadTime, so a second message to it logs "delivery
 //     temporarily suspended: ..." where Postfix, whose qmgr forgets a
