@@ -39,8 +39,9 @@ func (f *logFlags) check() error {
 }
 
 // open returns the logger the flags ask for, and what closes its output.
-// hostname is $myhostname, written in Postfix-format lines.
-func (f *logFlags) open(stderr io.Writer, hostname string) (*slog.Logger, func() error, error) {
+// hostname ($myhostname) and syslogName ($syslog_name) are written in
+// Postfix-format lines.
+func (f *logFlags) open(stderr io.Writer, hostname, syslogName string) (*slog.Logger, func() error, error) {
 	if err := f.check(); err != nil {
 		return nil, nil, err
 	}
@@ -70,7 +71,7 @@ func (f *logFlags) open(stderr io.Writer, hostname string) (*slog.Logger, func()
 		if hostname == "" {
 			hostname, _ = os.Hostname()
 		}
-		h = maillog.NewHandler(w, &maillog.Options{Hostname: hostname, Syslog: toSyslog})
+		h = maillog.NewHandler(w, &maillog.Options{Hostname: hostname, SyslogName: syslogName, Syslog: toSyslog})
 	default:
 		h = slog.NewTextHandler(w, nil)
 	}

@@ -45,7 +45,7 @@ func TestLogFormatJSON(t *testing.T) {
 }
 
 // -log-output syslog:PATH sends each line to the syslog socket at PATH
-// as a mail-facility message.
+// as a mail-facility message, under main.cf's syslog_name.
 func TestLogOutputSyslog(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "log")
@@ -76,7 +76,7 @@ func TestLogOutputSyslog(t *testing.T) {
 	for {
 		select {
 		case m := <-got:
-			if strings.HasPrefix(m, "<22>") && strings.Contains(m, " postfix/smtpd[") && strings.HasSuffix(m, "]: connect from unknown[127.0.0.1]") {
+			if strings.HasPrefix(m, "<22>") && strings.Contains(m, " postfix-mx/smtpd[") && strings.HasSuffix(m, "]: connect from unknown[127.0.0.1]") {
 				return
 			}
 		case <-deadline:
@@ -90,7 +90,7 @@ func TestLogOutputSyslog(t *testing.T) {
 func writeMainCF(t *testing.T, dir string) string {
 	t.Helper()
 	p := filepath.Join(dir, "main.cf")
-	if err := os.WriteFile(p, []byte("compatibility_level = 3.6\nmyhostname = mx2.oracle.test\nmydestination =\nmynetworks =\nrelay_domains = b.test\ninet_interfaces = 127.0.0.1\nsmtpd_peername_lookup = no\n"), 0o644); err != nil {
+	if err := os.WriteFile(p, []byte("compatibility_level = 3.6\nmyhostname = mx2.oracle.test\nmydestination =\nmynetworks =\nrelay_domains = b.test\ninet_interfaces = 127.0.0.1\nsmtpd_peername_lookup = no\nsyslog_name = postfix-mx\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return p

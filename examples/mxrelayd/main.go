@@ -225,7 +225,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	if *hostname != "" {
 		cf.Set("myhostname", *hostname)
 	}
-	logger, closeLog, err := logFlags.open(stderr, cf.Get("myhostname"))
+	logger, closeLog, err := logFlags.open(stderr, cf.Get("myhostname"), cf.Get("syslog_name"))
 	if err != nil {
 		return fail("%v", err)
 	}

@@ -11,6 +11,10 @@ const (
 	UserTransport User = "transport" // routing (trivial-rewrite) and delivery (smtp)
 	UserQueue     User = "queue"     // the queue manager's retry and lifetimes
 	UserRelay     User = "relay"     // the SMTP server, DSNs and the composition
+	// UserDaemon is examples/mxrelayd itself, for what the library does
+	// not read: syslog_name, the first part of the program names in its
+	// Postfix-format log (relay/maillog).
+	UserDaemon User = "mxrelayd"
 )
 
 // used lists every parameter mxrelay reads, with the part that reads it.
@@ -19,6 +23,7 @@ const (
 var used = map[string]User{
 	"compatibility_level": UserRelay,
 	"mail_name":           UserRelay,
+	"syslog_name":         UserDaemon,
 	"myhostname":          UserRelay,
 	"mydomain":            UserRelay,
 	"myorigin":            UserRelay,
