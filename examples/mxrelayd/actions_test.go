@@ -1,11 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/textproto"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,57 +15,91 @@ import (
 	"github.com/mxrelay/mxrelay/transport/dnstest"
 )
 
-// actionCase is one session of testdata/postfix-lab/rcpt/actions.json:
-// EHLO client.test, MAIL FROM, one RCPT TO, QUIT; or EHLO and steps.
-type actionCase struct {
-	id, client, mail, rcpt string
-	steps                  []string
+// rcptLab is a case file of the postfix-lab's rcpt mode
+// (testdata/postfix-lab/rcpt/NAME.json): the sessions whose log lines
+// Postfix 3.7.11 wrote in testdata/postfix-lab/NAME.maillog.
+type rcptLab struct {
+	MainCF   map[string]string `json:"main_cf"`
+	Maps     map[string]string `json:"maps"`
+	Defaults rcptSession       `json:"defaults"`
+	Cases    []rcptSession     `json:"cases"`
 }
 
-var actionCases = []actionCase{
-	{"hold", "127.0.0.2", "s@sender.test", "hold@b.test", nil},
-	{"hold_text", "127.0.0.2", "s@sender.test", "holdtext@b.test", nil},
-	{"discard", "127.0.0.2", "s@sender.test", "discard@b.test", nil},
-	{"warn", "127.0.0.2", "s@sender.test", "warn@b.test", nil},
-	{"info", "127.0.0.2", "s@sender.test", "info@b.test", nil},
-	{"reject_warning", "127.0.0.2", "s@sender.test", "u@elsewhere.test", nil},
-	{"hold_sender", "127.0.0.2", "held-sender@sender.test", "u@b.test", nil},
-	{"hold_client", "127.0.0.3", "s@sender.test", "u@b.test", nil},
-	{"non_smtp", "127.0.0.2", "", "", []string{"GET / HTTP/1.1"}},
-	{"unknown_then_quit", "127.0.0.2", "", "", []string{"FOO bar", "NOOP", "QUIT"}},
+// rcptSession is one session: EHLO, MAIL FROM, the recipients, QUIT; or
+// EHLO and the steps.
+type rcptSession struct {
+	ID     string          `json:"id"`
+	Client string          `json:"client"`
+	Mail   string          `json:"mail"`
+	EHLO   string          `json:"ehlo"`
+	Rcpt   json.RawMessage `json:"rcpt"` // one address or a list
+	Steps  []string        `json:"steps"`
+}
+
+func (s rcptSession) recipients(t *testing.T) []string {
+	t.Helper()
+	if len(s.Rcpt) == 0 {
+		return nil
+	}
+	var one string
+	if json.Unmarshal(s.Rcpt, &one) == nil {
+		return []string{one}
+	}
+	var list []string
+	if err := json.Unmarshal(s.Rcpt, &list); err != nil {
+		t.Fatalf("case %s: rcpt: %v", s.ID, err)
+	}
+	return list
 }
 
 // TestPostfixActionLines: the lines of access actions (HOLD, DISCARD,
-// WARN, INFO) and of warn_if_reject match Postfix 3.7.11's for the same
-// sessions (testdata/postfix-lab/actions.maillog), which pflogsumm counts
-// as held, discarded and reject warnings.
+// WARN, INFO), of warn_if_reject, of a non-SMTP command and of unknown
+// commands match Postfix 3.7.11's for the same sessions, which pflogsumm
+// counts as held, discarded and reject warnings.
 func TestPostfixActionLines(t *testing.T) {
-	ours := runActionTraffic(t)
-	var names []string
-	for _, c := range actionCases {
-		names = append(names, c.id)
-	}
-	comparePostfixLogs(t, readLines(t, "testdata/postfix-lab/actions.maillog"), ours, names)
+	theirs, ours, names := replayRcptLab(t, "actions")
+	comparePostfixLogs(t, theirs, ours, names)
 }
 
-// runActionTraffic runs the sessions of actionCases through mxrelayd
-// configured as the lab's Postfix was, and returns its log lines.
-func runActionTraffic(t *testing.T) []string {
+// TestPostfixStageLines: refusals at MAIL, RCPT (a deferral, a reply
+// code of the table's), DATA (with one recipient and with two), and a
+// HELO refusal delayed to RCPT, as Postfix 3.7.11 logs them.
+func TestPostfixStageLines(t *testing.T) {
+	theirs, ours, names := replayRcptLab(t, "stages")
+	comparePostfixLogs(t, theirs, ours, names)
+}
+
+// replayRcptLab runs the sessions of rcpt/NAME.json through mxrelayd
+// configured as the lab's Postfix was (its base main.cf, the file's
+// main_cf and maps), and returns Postfix's lines, mxrelayd's, and the
+// case names.
+func replayRcptLab(t *testing.T, name string) (theirs, ours, names []string) {
 	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata/postfix-lab/rcpt", name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lab rcptLab
+	if err := json.Unmarshal(b, &lab); err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
-	for name, body := range map[string]string{
-		"access":  "hold@b.test HOLD\nholdtext@b.test HOLD quarantined for review\ndiscard@b.test DISCARD\nwarn@b.test WARN looks odd\ninfo@b.test INFO noted\n",
-		"senders": "held-sender@sender.test HOLD\n",
-		"clients": "127.0.0.3 HOLD\n",
-	} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+	for file, body := range lab.Maps {
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cf := strings.ReplaceAll(labMainCF, "relay_domains = b.test, c.test\n", "relay_domains = b.test\n")
-	cf = strings.ReplaceAll(cf, "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n",
-		"smtpd_relay_restrictions = permit_mynetworks, warn_if_reject, reject_unauth_destination, reject_unauth_destination\n")
-	cf += fmt.Sprintf("smtpd_recipient_restrictions = check_recipient_access hash:%[1]s/access, check_sender_access hash:%[1]s/senders, check_client_access hash:%[1]s/clients\n", dir)
+	cf := labBaseCF
+	keys := slices.Sorted(func(yield func(string) bool) {
+		for k := range lab.MainCF {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	for _, k := range keys {
+		cf += k + " = " + strings.ReplaceAll(lab.MainCF[k], "{confdir}", dir) + "\n"
+	}
 	cfg := filepath.Join(dir, "main.cf")
 	if err := os.WriteFile(cfg, []byte(cf), 0o644); err != nil {
 		t.Fatal(err)
@@ -86,27 +122,41 @@ func runActionTraffic(t *testing.T) []string {
 	}
 	probe.Close()
 	waitFor(t, "the probe's disconnect", func() bool { return disconnects() == 1 })
-	for i, c := range actionCases {
-		rcptSession(t, d.addr, c)
-		waitFor(t, c.id+"'s disconnect", func() bool { return disconnects() == i+2 })
+	for i, c := range lab.Cases {
+		runRcptSession(t, d.addr, lab.Defaults, c)
+		waitFor(t, c.ID+"'s disconnect", func() bool { return disconnects() == i+2 })
+		names = append(names, c.ID)
 	}
 	d.stop()
-	return readLines(t, logPath)
+	return readLines(t, filepath.Join("testdata/postfix-lab", name+".maillog")), readLines(t, logPath), names
 }
 
-// rcptSession is the lab's RCPT probe: EHLO, MAIL, RCPT, QUIT.
-func rcptSession(t *testing.T, addr string, c actionCase) {
+// runRcptSession is the lab's RCPT probe: EHLO, MAIL, RCPT..., QUIT; or
+// EHLO and the steps. Each reply is read, whatever its code.
+func runRcptSession(t *testing.T, addr string, def, c rcptSession) {
 	t.Helper()
-	dl := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(c.client)}, Timeout: 10 * time.Second}
+	or := func(v, d string) string {
+		if v == "" {
+			return d
+		}
+		return v
+	}
+	dl := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(or(c.Client, or(def.Client, "127.0.0.1")))}, Timeout: 10 * time.Second}
 	nc, err := dl.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
 	tp := textproto.NewConn(nc)
-	cmds := []string{"", "EHLO client.test", "MAIL FROM:<" + c.mail + ">", "RCPT TO:<" + c.rcpt + ">", "QUIT"}
-	if c.steps != nil {
-		cmds = append([]string{"", "EHLO client.test"}, c.steps...)
+	cmds := []string{"", "EHLO " + or(c.EHLO, or(def.EHLO, "client.test"))}
+	if c.Steps != nil {
+		cmds = append(cmds, c.Steps...)
+	} else {
+		cmds = append(cmds, "MAIL FROM:"+or(c.Mail, or(def.Mail, "<>")))
+		for _, r := range c.recipients(t) {
+			cmds = append(cmds, fmt.Sprintf("RCPT TO:<%s>", r))
+		}
+		cmds = append(cmds, "QUIT")
 	}
 	for _, cmd := range cmds {
 		if cmd != "" {
@@ -115,7 +165,7 @@ func rcptSession(t *testing.T, addr string, c actionCase) {
 			}
 		}
 		if _, _, err := tp.ReadResponse(0); err != nil {
-			t.Fatalf("%s: %s: %v", c.id, cmd, err)
+			t.Fatalf("%s: %s: %v", c.ID, cmd, err)
 		}
 	}
 }

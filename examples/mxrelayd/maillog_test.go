@@ -60,9 +60,9 @@ func caseNames(cs []labCase) []string {
 	return names
 }
 
-// labMainCF is the lab's main.cf for this configuration (its base and the
-// case file's main_cf), without the parameters of Postfix's own files.
-const labMainCF = `compatibility_level = 3.6
+// labBaseCF is the postfix-lab's base main.cf (BASE_MAIN in its
+// lib/pfx.py), without the parameters of Postfix's own files.
+const labBaseCF = `compatibility_level = 3.6
 myhostname = mx2.oracle.test
 mydomain = oracle.test
 myorigin = $myhostname
@@ -76,7 +76,11 @@ delay_warning_time = 0
 smtp_connect_timeout = 5s
 smtp_helo_timeout = 10s
 notify_classes =
-relay_domains = b.test, c.test
+`
+
+// labMainCF is the lab's main.cf for route/maillog.json and
+// route/bounces.json: the base and the case files' main_cf.
+const labMainCF = labBaseCF + `relay_domains = b.test, c.test
 relay_recipient_maps =
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 `

@@ -43,7 +43,8 @@ func TestPflogsumm(t *testing.T) {
 func TestPflogsummActions(t *testing.T) {
 	pflogsumm := testenv.NeedProgram(t, "pflogsumm")
 	ours := filepath.Join(t.TempDir(), "maillog")
-	if err := os.WriteFile(ours, []byte(strings.Join(runActionTraffic(t), "\n")+"\n"), 0o644); err != nil {
+	_, lines, _ := replayRcptLab(t, "actions")
+	if err := os.WriteFile(ours, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	theirs := grandTotals(t, pflogsumm, "testdata/postfix-lab/actions.maillog")
