@@ -19,6 +19,16 @@ import (
 	"github.com/mxrelay/mxrelay/transport/dnstest"
 )
 
+// The goldens in testdata/postfix-lab were recorded with the postfix-lab
+// (../shared/tools/postfix-lab, its README), from the repository's
+// directory, as root with Postfix installed:
+//
+//	POSTFIX_LAB_CASES=examples/mxrelayd/testdata/postfix-lab python3 ../shared/tools/postfix-lab/lab.py run --save-logs --out /tmp/pf
+//	cp /tmp/pf/logs/*.maillog examples/mxrelayd/testdata/postfix-lab/
+//
+// The lab's master.cf logs the relay transport as postfix-oracle/relay
+// (its -o syslog_name): the comparison takes that name as "postfix".
+
 // labCase is one session of a route case file of the postfix-lab
 // (testdata/postfix-lab/route/*.json), whose traffic was recorded from
 // Postfix 3.7.11 (testdata/postfix-lab/NAME.maillog, lab.py run
