@@ -44,18 +44,18 @@ type Options struct {
 // written as "message key=value ...", with "warning: " before them at
 // slog.LevelWarn and "error: " at slog.LevelError.
 //
-// The program name follows the event: smtpd for the SMTP server's events,
-// cleanup for Queued, qmgr for Active, Expired and Removed, bounce for
-// Notification, and for Delivery the transport's: "relay/smtp" for the
+// The program name follows the event: smtpd for the SMTP server's events
+// (connections, refusals, actions, client=), cleanup for MessageID, qmgr
+// for Active, Expired and Removed, bounce for Notification, and for
+// Delivery the transport's: "relay/smtp" for the
 // relay transport (Debian's master.cf logs it under postfix/relay),
 // "smtp" for smtp and other transports, "error" for recipients deferred
 // or bounced without an attempt (Postfix's error and retry services) and
 // "discard" for discard.
 type Handler struct {
-	out    *output
-	level  slog.Leveler
-	attrs  []slog.Attr // from WithAttrs
-	prefix string      // of WithGroup, dropped: keys stay flat
+	out   *output
+	level slog.Leveler
+	attrs []slog.Attr // from WithAttrs
 }
 
 // output is what the handlers derived by WithAttrs share.
@@ -114,12 +114,8 @@ func (h *Handler) WithAttrs(as []slog.Attr) slog.Handler {
 }
 
 // WithGroup implements slog.Handler. Groups do not nest keys: the
-// relay's events are flat.
-func (h *Handler) WithGroup(name string) slog.Handler {
-	h2 := *h
-	h2.prefix = name
-	return &h2
-}
+// relay's events are flat, and Postfix's lines have no groups.
+func (h *Handler) WithGroup(string) slog.Handler { return h }
 
 // Handle implements slog.Handler.
 func (h *Handler) Handle(_ context.Context, r slog.Record) error {
