@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,7 +65,8 @@ func TestBuildQueryList(t *testing.T) {
 }
 
 // TestSameAnswersAsPostmap runs mxmap and the real postmap on the same
-// source and keys, for hash:, cdb: and regexp:, and compares output, exit
+// source and keys, for hash:, cdb:, regexp:, lmdb:, btree:, pcre: and
+// socketmap: (an in-process server), and compares output, exit
 // code and the compiled cdb bytes. The keys include a trailing CR (postmap
 // -q - keeps it in the key) and the empty key.
 func TestSameAnswersAsPostmap(t *testing.T) {
@@ -73,9 +78,18 @@ func TestSameAnswersAsPostmap(t *testing.T) {
 	os.WriteFile(theirs, []byte(source), 0o644)
 	re := filepath.Join(dir, "re")
 	os.WriteFile(re, []byte("/^$/ emptykey\n/^dup.$/ dup-plus-one\n/^x/ x\nendif\n"), 0o644)
+	pcre := filepath.Join(dir, "pcre")
+	os.WriteFile(pcre, []byte("/^$/ emptykey\n/^(d)u\\1?p(?=\\r)/ dup-cr\n/^(?!nosuch)(\\w+)@backup\\.example$/ user:$1\nendif\n"), 0o644)
+	sockmap := socketmapServer(t, map[string]string{"foo@example.com": "found in socketmap", "FOO@EXAMPLE.COM": "as given"})
 	mxmap(t, "", "cdb:"+ours)
-	for _, typ := range []string{"cdb", "hash"} {
-		cmd := exec.Command(postmap, typ+":"+theirs)
+	theirsB := theirs + "-btree" // btree: writes .db as hash: does
+	os.WriteFile(theirsB, []byte(source), 0o644)
+	for _, typ := range []string{"cdb", "hash", "lmdb", "btree"} {
+		src := theirs
+		if typ == "btree" {
+			src = theirsB
+		}
+		cmd := exec.Command(postmap, typ+":"+src)
 		cmd.Env = env
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("postmap: %v %s", err, out)
@@ -87,7 +101,9 @@ func TestSameAnswersAsPostmap(t *testing.T) {
 		t.Error("mxmap cdb: output differs from postmap cdb:")
 	}
 	keys := "foo@example.com\nFOO@EXAMPLE.COM\nbar:\nbar\ndup\nstrasse\nSTRASSE\nuser1@backup.example\nnosuch\ndup\r\n\nx\r\nxy"
-	tables := [][2]string{{"cdb:" + ours, "cdb:" + theirs}, {"hash:" + ours, "hash:" + theirs}, {"regexp:" + re, "regexp:" + re}}
+	tables := [][2]string{{"cdb:" + ours, "cdb:" + theirs}, {"hash:" + ours, "hash:" + theirs}, {"regexp:" + re, "regexp:" + re},
+		{"lmdb:" + ours, "lmdb:" + theirs}, {"btree:" + ours, "btree:" + theirsB}, {"pcre:" + pcre, "pcre:" + pcre},
+		{"socketmap:inet:" + sockmap + ":virtual", "socketmap:inet:" + sockmap + ":virtual"}}
 	for _, tab := range tables {
 		for _, k := range strings.Split(keys, "\n") {
 			out, errs, rc := mxmap(t, "", "-q", k, tab[0])
@@ -98,8 +114,8 @@ func TestSameAnswersAsPostmap(t *testing.T) {
 			if out != string(pout) || rc != cmd.ProcessState.ExitCode() {
 				t.Errorf("%s -q %q: mxmap %q rc %d, postmap %q rc %d", tab[0], k, out, rc, pout, cmd.ProcessState.ExitCode())
 			}
-			// The regexp table's warning (stray ENDIF) is postmap's.
-			if p := strings.ReplaceAll(perrs.String(), "postmap: ", "mxmap: "); strings.HasPrefix(tab[0], "regexp:") && errs != p {
+			// The pattern tables' warning (stray ENDIF) is postmap's.
+			if p := strings.ReplaceAll(perrs.String(), "postmap: ", "mxmap: "); (strings.HasPrefix(tab[0], "regexp:") || strings.HasPrefix(tab[0], "pcre:")) && errs != p {
 				t.Errorf("%s -q %q: mxmap warns %q, postmap %q", tab[0], k, errs, p)
 			}
 		}
@@ -111,6 +127,44 @@ func TestSameAnswersAsPostmap(t *testing.T) {
 			t.Errorf("%s -q -: mxmap %q rc %d, postmap %q", tab[0], out, rc, pout)
 		}
 	}
+}
+
+// socketmapServer answers socketmap requests for the map "virtual" from m
+// on a loopback port, until the test ends, and returns its host:port.
+func socketmapServer(t *testing.T, m map[string]string) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					var n int
+					if _, err := fmt.Fscanf(r, "%d:", &n); err != nil {
+						return
+					}
+					req := make([]byte, n+1)
+					if _, err := io.ReadFull(r, req); err != nil {
+						return
+					}
+					reply := "NOTFOUND "
+					if v, ok := m[strings.TrimPrefix(string(req[:n]), "virtual ")]; ok {
+						reply = "OK " + v
+					}
+					fmt.Fprintf(c, "%d:%s,", len(reply), reply)
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }
 
 // TestListSameAsPostmap: -s lists what postmap -s lists (sorted, since
