@@ -14,15 +14,16 @@
 //
 // writes, for one message relayed to the primary MX:
 //
-//	Dec 07 01:02:03 mx2 postfix/smtpd[4242]: connect from unknown[192.0.2.1]
-//	Dec 07 01:02:03 mx2 postfix/smtpd[4242]: 8070D442D8921C009D84: client=unknown[192.0.2.1]
-//	Dec 07 01:02:03 mx2 postfix/cleanup[4242]: 8070D442D8921C009D84: message-id=<1@sender.example>
-//	Dec 07 01:02:03 mx2 postfix/qmgr[4242]: 8070D442D8921C009D84: from=<a@sender.example>, size=438, nrcpt=1 (queue active)
-//	Dec 07 01:02:03 mx2 postfix/smtpd[4242]: disconnect from unknown[192.0.2.1] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5
-//	Dec 07 01:02:03 mx2 postfix/relay/smtp[4242]: 8070D442D8921C009D84: to=<b@example.com>, relay=mx1.example.com[198.51.100.7]:25, delay=0.21, delays=0.02/0/0/0.19, dsn=2.0.0, status=sent (250 2.0.0 Ok)
-//	Dec 07 01:02:03 mx2 postfix/qmgr[4242]: 8070D442D8921C009D84: removed
+//	Dec  7 01:02:03 mx2 postfix/smtpd[4242]: connect from unknown[192.0.2.1]
+//	Dec  7 01:02:03 mx2 postfix/smtpd[4242]: 8070D442D8921C009D84: client=unknown[192.0.2.1]
+//	Dec  7 01:02:03 mx2 postfix/cleanup[4242]: 8070D442D8921C009D84: message-id=<1@sender.example>
+//	Dec  7 01:02:03 mx2 postfix/qmgr[4242]: 8070D442D8921C009D84: from=<a@sender.example>, size=438, nrcpt=1 (queue active)
+//	Dec  7 01:02:03 mx2 postfix/smtpd[4242]: disconnect from unknown[192.0.2.1] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5
+//	Dec  7 01:02:03 mx2 postfix/relay/smtp[4242]: 8070D442D8921C009D84: to=<b@example.com>, relay=mx1.example.com[198.51.100.7]:25, delay=0.21, delays=0.02/0/0/0.19, dsn=2.0.0, status=sent (250 2.0.0 Ok)
+//	Dec  7 01:02:03 mx2 postfix/qmgr[4242]: 8070D442D8921C009D84: removed
 //
-// Lines go to a file (Postfix's maillog_file format, as above) or, with
+// Lines go to a file (as syslog daemons write them, above; with
+// Options.MaillogFile, as Postfix's own maillog_file) or, with
 // Options.Syslog and DialSyslog, to the local syslog daemon (facility
 // mail), which adds the host name and its own time stamp format.
 //

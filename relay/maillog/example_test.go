@@ -19,8 +19,8 @@ func ExampleHandler() {
 		maillog.KeyProto, "ESMTP", maillog.KeyHelo, "client.example")
 	logger.Info(maillog.Removed, maillog.KeyQueueID, "8070D442D8921C009D84")
 	// Output:
-	// Dec 07 01:02:03 mx2 postfix/smtpd[4242]: NOQUEUE: reject: RCPT from unknown[192.0.2.1]: 554 5.7.1 <u@elsewhere.example>: Relay access denied; from=<a@sender.example> to=<u@elsewhere.example> proto=ESMTP helo=<client.example>
-	// Dec 07 01:02:03 mx2 postfix/qmgr[4242]: 8070D442D8921C009D84: removed
+	// Dec  7 01:02:03 mx2 postfix/smtpd[4242]: NOQUEUE: reject: RCPT from unknown[192.0.2.1]: 554 5.7.1 <u@elsewhere.example>: Relay access denied; from=<a@sender.example> to=<u@elsewhere.example> proto=ESMTP helo=<client.example>
+	// Dec  7 01:02:03 mx2 postfix/qmgr[4242]: 8070D442D8921C009D84: removed
 }
 
 func ExampleFormatDelay() {

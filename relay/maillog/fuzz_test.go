@@ -34,7 +34,7 @@ func FuzzHandler(f *testing.F) {
 			t.Fatalf("no final newline: %q", out)
 		}
 		for _, line := range bytes.Split(out[:len(out)-1], []byte("\n")) {
-			if !bytes.HasPrefix(line, []byte("Dec 07 01:02:03 mx2 postfix/")) {
+			if !bytes.HasPrefix(line, []byte("Dec  7 01:02:03 mx2 postfix/")) {
 				t.Fatalf("line without the prefix: %q", line)
 			}
 			if !utf8.Valid(line) {

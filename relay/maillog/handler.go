@@ -11,8 +11,9 @@ import (
 	"time"
 )
 
-// Options configure a Handler. The zero value writes Postfix's
-// maillog_file lines for a host named "localhost".
+// Options configure a Handler. The zero value writes the lines a syslog
+// daemon writes to /var/log/mail.log for Postfix, for a host named
+// "localhost".
 type Options struct {
 	// Hostname is $myhostname; its first label is written, as Postfix's
 	// maillog_file and syslog do. Default "localhost".
@@ -24,10 +25,15 @@ type Options struct {
 	PID int
 	// Syslog writes each line as a message for the local syslog daemon
 	// (RFC 3164 without the hostname, facility mail, the level as
-	// severity, no newline), for a Writer from DialSyslog. Otherwise lines
-	// are written as Postfix 3.7's maillog_file writes them
-	// ("Dec 07 01:02:03 host postfix/smtpd[7]: ...\n").
+	// severity, no newline), for a Writer from DialSyslog. Otherwise
+	// lines are written whole, as a syslog daemon writes Postfix's to
+	// its file ("Dec  7 01:02:03 host postfix/smtpd[7]: ...\n", the
+	// traditional format).
 	Syslog bool
+	// MaillogFile writes the day of the month as Postfix 3.7's own
+	// maillog_file does, with a zero ("Dec 07"), where syslog daemons
+	// pad it with a space ("Dec  7"). pflogsumm reads both.
+	MaillogFile bool
 	// Level is the lowest level written. Default slog.LevelInfo.
 	Level slog.Leveler
 	// Location is the time zone of the time stamps. Default time.Local,
@@ -66,6 +72,7 @@ type output struct {
 	name    string
 	pid     string
 	syslog  bool
+	stamp   string // time layout of the file lines
 	loc     *time.Location
 	bufPool sync.Pool
 }
@@ -98,7 +105,11 @@ func NewHandler(w io.Writer, o *Options) *Handler {
 	if level == nil {
 		level = slog.LevelInfo
 	}
-	out := &output{w: w, host: host, name: name, pid: strconv.Itoa(pid), syslog: o.Syslog, loc: loc}
+	stamp := time.Stamp // "Jan _2 15:04:05", as syslog daemons write
+	if o.MaillogFile {
+		stamp = "Jan 02 15:04:05" // msg_logger.c
+	}
+	out := &output{w: w, host: host, name: name, pid: strconv.Itoa(pid), syslog: o.Syslog, stamp: stamp, loc: loc}
 	out.bufPool.New = func() any { b := make([]byte, 0, 512); return &b }
 	return &Handler{out: out, level: level}
 }
@@ -140,10 +151,11 @@ func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 	return w.err
 }
 
-// prefix appends the time stamp, host and program: Postfix's maillog_file
-// prefix ("Dec 07 01:02:03 mx2 postfix/smtpd[7]: ", msg_logger.c), or
-// for syslog "<22>Dec  7 01:02:03 postfix/smtpd[7]: " (the daemon adds
-// the host).
+// prefix appends the time stamp, host and program, as a syslog daemon
+// writes them to its file ("Dec  7 01:02:03 mx2 postfix/smtpd[7]: ") or
+// Postfix's maillog_file ("Dec 07 ...", msg_logger.c); or, for the
+// syslog daemon, "<22>Dec  7 01:02:03 postfix/smtpd[7]: " (it adds the
+// host).
 func (o *output) prefix(b []byte, t time.Time, program string, level slog.Level) []byte {
 	if o.syslog {
 		b = append(b, '<')
@@ -151,7 +163,7 @@ func (o *output) prefix(b []byte, t time.Time, program string, level slog.Level)
 		b = append(b, '>')
 		b = t.AppendFormat(b, time.Stamp)
 	} else {
-		b = t.AppendFormat(b, "Jan 02 15:04:05")
+		b = t.AppendFormat(b, o.stamp)
 		b = append(b, ' ')
 		b = append(b, o.host...)
 	}

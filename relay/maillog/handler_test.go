@@ -26,10 +26,10 @@ func record(t *testing.T, o Options, level slog.Level, msg string, args ...any) 
 	return buf.String()
 }
 
-// Each relay event becomes the line Postfix 3.7 writes for it, with
-// maillog_file's prefix.
+// Each relay event becomes the line Postfix 3.7 writes for it, with the
+// prefix a syslog daemon writes.
 func TestHandlerEvents(t *testing.T) {
-	const p = "Dec 07 01:02:03 mx2 postfix/"
+	const p = "Dec  7 01:02:03 mx2 postfix/"
 	for _, c := range []struct {
 		name string
 		msg  string
@@ -111,7 +111,7 @@ func TestHandlerEvents(t *testing.T) {
 // Records that are no relay event keep their text and attributes, with
 // Postfix's "warning: " and "error: " for those levels.
 func TestHandlerOtherRecords(t *testing.T) {
-	const p = "Dec 07 01:02:03 mx2 postfix/"
+	const p = "Dec  7 01:02:03 mx2 postfix/"
 	for _, c := range []struct {
 		level slog.Level
 		msg   string
@@ -141,11 +141,11 @@ func TestHandlerOtherRecords(t *testing.T) {
 // control character in them cannot start a forged log line.
 func TestHandlerCleansPeerText(t *testing.T) {
 	got := record(t, Options{}, slog.LevelInfo, Reject, KeyStage, "RCPT", KeyClient, "unknown[192.0.2.1]",
-		KeyReply, "554 5.7.1 no", KeyTo, "a@b\nDec 07 01:02:03 mx2 postfix/qmgr[1]: X: removed", KeyHelo, "h\x00\x1b[31m\xff")
+		KeyReply, "554 5.7.1 no", KeyTo, "a@b\nDec  7 01:02:03 mx2 postfix/qmgr[1]: X: removed", KeyHelo, "h\x00\x1b[31m\xff")
 	if strings.Count(got, "\n") != 1 || !strings.HasSuffix(got, "\n") {
 		t.Fatalf("not one line: %q", got)
 	}
-	if !strings.Contains(got, "to=<a@b?Dec 07") || !strings.Contains(got, "helo=<h??[31m?>") {
+	if !strings.Contains(got, "to=<a@b?Dec  7") || !strings.Contains(got, "helo=<h??[31m?>") {
 		t.Errorf("control characters not replaced: %q", got)
 	}
 	long := record(t, Options{}, slog.LevelInfo, MessageID, KeyQueueID, "ABC", KeyMessageID, strings.Repeat("x", 10000))
@@ -180,5 +180,13 @@ func TestHandlerWithAttrsAndLevel(t *testing.T) {
 	l.Warn("cannot remove", "err", "EIO")
 	if got := buf.String(); !strings.HasSuffix(got, " mx2 postfix/qmgr[1]: warning: ABC: cannot remove err=EIO\n") {
 		t.Errorf("got %q", got)
+	}
+}
+
+// MaillogFile: the day as Postfix's own maillog_file writes it.
+func TestHandlerMaillogFile(t *testing.T) {
+	got := record(t, Options{MaillogFile: true}, slog.LevelInfo, Removed, KeyQueueID, "ABC")
+	if want := "Dec 07 01:02:03 mx2 postfix/qmgr[4242]: ABC: removed\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
