@@ -205,6 +205,12 @@ type Config struct {
 	// Restrictions adds restriction names usable in the lists, backed by
 	// Go code: {"check_my_users": policy.CheckFunc(...)}.
 	Restrictions map[string]Check
+	// Verifier answers reject_unverified_recipient and
+	// reject_unverified_sender (Postfix's verify(8)); lists naming them
+	// need it. UnverifiedRecipient and UnverifiedSender are their
+	// replies (unverified_recipient_* and unverified_sender_*).
+	Verifier                              Verifier
+	UnverifiedRecipient, UnverifiedSender Unverified
 	// Routes answers where a recipient would be delivered, so that
 	// error: and retry: routes are refused at RCPT, as Postfix's
 	// check_rcpt_maps does. Nil: no check.

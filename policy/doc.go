@@ -245,12 +245,28 @@
 // relay loaded from the same main.cf with an in-process DNS server
 // serving the same zone.
 //
+// # Address verification
+//
+// reject_unverified_recipient and reject_unverified_sender ask
+// Config.Verifier (relay.Verifier probes the next hop as Postfix's
+// verify(8) does, and caches the answers) and reply as smtpd_check.c:
+// an undeliverable address gets unverified_*_reject_code (450 by
+// default; a backup MX sets 550) with "undeliverable address: REASON"
+// ("unverified address" when the code is 4xx), an address whose probe
+// failed for now or is still running gets unverified_*_defer_code
+// ("unverified address: Address verification in progress"), the null
+// sender is never verified, and a failure of the Verifier itself follows
+// unverified_*_tempfail_action with "address verification problem". The
+// statuses are 4.1.1/5.1.1 for a recipient and 4.1.7/5.1.7 for a
+// sender. relay's TestVerifyLab compares them with Postfix 3.7.11's.
+//
 // # Deliberate differences from Postfix 3.7
 //
 //   - Configuration errors are found by New, not at the first mail: an
 //     unknown restriction name, a restriction Postfix has but policy does
-//     not implement (check_*_{mx,ns,a}_access, reject_unverified_recipient,
-//     permit_mx_backup...), reject_unknown_recipient_domain without a
+//     not implement (check_*_{mx,ns,a}_access, permit_mx_backup...),
+//     reject_unverified_recipient or _sender without a Verifier,
+//     reject_unknown_recipient_domain without a
 //     Resolver or a DNS list without Config.DNS, a DNS list result filter
 //     or a default_rbl_reply that does not parse, a table that cannot be
 //     opened. Postfix answers 451 4.3.5 at run time (or stops, for a bad

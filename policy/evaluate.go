@@ -65,6 +65,16 @@ func (s *state) step(ctx context.Context, st *step, subj subject) status {
 		return s.dnsListStep(ctx, st, subj, why)
 	}
 	switch st.name {
+	case "reject_unverified_recipient":
+		if s.hasRcpt {
+			return s.unverified(ctx, subjRcpt, why)
+		}
+		return dunno
+	case "reject_unverified_sender":
+		if s.req.Stage >= StageMail {
+			return s.unverified(ctx, subjSender, why)
+		}
+		return dunno
 	case "permit":
 		return s.permit(why)
 	case "dunno":

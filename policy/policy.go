@@ -70,6 +70,12 @@ func New(ctx context.Context, c Config) (*Policy, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
+	if err := checkUnverified(&p.cfg.UnverifiedRecipient, "unverified_recipient"); err != nil {
+		return nil, err
+	}
+	if err := checkUnverified(&p.cfg.UnverifiedSender, "unverified_sender"); err != nil {
+		return nil, err
+	}
 	p.parents = p.isParent("smtpd_access_maps")
 	p.opts = p.buildOpenOptions()
 	p.myorig = c.MyOrigin

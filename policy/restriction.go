@@ -202,6 +202,9 @@ type compiled []step
 // policy implements (reject_invalid_hostname and reject_non_fqdn_hostname
 // are the pre-2.3 names).
 func builtin(name string) bool {
+	if isVerify(name) {
+		return true
+	}
 	switch name {
 	case "permit", "reject", "defer", "dunno", "defer_if_permit", "defer_if_reject", "warn_if_reject",
 		"permit_mynetworks", "permit_sasl_authenticated", "permit_auth_destination",
@@ -262,6 +265,8 @@ func (p *Policy) compile(ctx context.Context, param, value string, tables bool) 
 		case builtin(r.Name):
 			s.kind = stepBuiltin
 			switch {
+			case isVerify(r.Name) && p.cfg.Verifier == nil:
+				return nil, &ConfigError{param, fmt.Errorf("%s needs Config.Verifier", r.Name)}
 			case (r.Name == "reject_unknown_helo_hostname" || r.Name == "reject_unknown_hostname") && p.cfg.DNS == nil:
 				return nil, &ConfigError{param, fmt.Errorf("%s needs Config.DNS", r.Name)}
 			case strings.HasPrefix(r.Name, "reject_unknown_client") || strings.HasPrefix(r.Name, "reject_unknown_reverse"):

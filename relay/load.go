@@ -101,11 +101,17 @@ type Loaded struct {
 	// smtpd_timeout, smtpd_client_connection_count_limit and STARTTLS
 	// certificate: pass it to NewServer.
 	Server ServerConfig
+	// Verifier probes addresses for reject_unverified_recipient and
+	// reject_unverified_sender; Close stops its probes.
+	Verifier *Verifier
 }
 
 // Close releases the policy server connections and the client's idle
 // connections.
 func (l *Loaded) Close() error {
+	if l.Verifier != nil {
+		l.Verifier.Close()
+	}
 	if l.Client != nil {
 		l.Client.Close()
 	}
@@ -276,6 +282,9 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 	pc.Domains = domains
 	pc.Resolver = mailDomains{dns}
 	pc.DNS = dnsRecords{dns}
+	l.Verifier = NewVerifier(verifyConfig(r), router, agent, log)
+	pc.Verifier = l.Verifier
+	pc.UnverifiedRecipient, pc.UnverifiedSender = unverified(r, "unverified_recipient"), unverified(r, "unverified_sender")
 	pc.Tables = o.Tables
 	pc.Open = openOpts
 	pc.Logger = log

@@ -22,6 +22,12 @@ type gap struct {
 // among them: mxrelay always requires HELO or EHLO before MAIL (as
 // smtpd_helo_required = yes; the SMTP engine refuses MAIL without it).
 var gaps = map[string]gap{
+	// Probes take the mail's own route (relay's Verifier): a separate
+	// route for them is not implemented.
+	"address_verify_transport_maps":           {why: "a separate route for address verification probes is not implemented: probes take the mail's route", active: differsFrom("transport_maps")},
+	"address_verify_relayhost":                {why: "a separate route for address verification probes is not implemented: probes take the mail's route", active: differsFrom("relayhost")},
+	"address_verify_relay_transport":          {why: "a separate route for address verification probes is not implemented: probes take the mail's route", active: differsFrom("relay_transport")},
+	"address_verify_default_transport":        {why: "a separate route for address verification probes is not implemented: probes take the mail's route", active: differsFrom("default_transport")},
 	"virtual_alias_maps":                      {why: "virtual alias rewriting (cleanup) is not implemented: listed recipients would be accepted and then bounced"},
 	"virtual_maps":                            {why: "virtual alias rewriting (cleanup) is not implemented: listed recipients would be accepted and then bounced"},
 	"canonical_maps":                          {why: "canonical address rewriting (cleanup) is not implemented"},
@@ -164,4 +170,10 @@ func (f *File) activeGap(name, value string) string {
 		return ""
 	}
 	return g.why
+}
+
+// differsFrom is a gap's active func for a parameter that is inert while
+// it equals another parameter (its default, "$transport_maps").
+func differsFrom(other string) func(f *File, name, value string) bool {
+	return func(f *File, _, value string) bool { return value != f.Get(other) }
 }

@@ -272,6 +272,12 @@ type Message struct {
 	Ret string
 	// EnvID is the DSN envelope identifier, decoded; empty: none.
 	EnvID string
+	// Probe makes the transaction an address verification probe, as
+	// Postfix's smtp does for verify(8): it ends after the RCPT replies,
+	// no DATA is sent (the connection is reset before any reuse), and
+	// each recipient the peer accepted is Delivered with its RCPT reply.
+	// Body and Size may be empty.
+	Probe bool
 }
 
 // Status is the outcome for one recipient.

@@ -295,6 +295,7 @@ func (s *session) transact(tx *txn, reused bool) (stale bool, e *Error) {
 	}
 
 	var accepted []int
+	var acceptedReplies []Reply // for a Probe
 	// rcptReply records the reply to the RCPT of tx.active[n]; a non-nil
 	// result ends the transaction.
 	rcptReply := func(n int, r Reply, e *Error) *Error {
@@ -306,6 +307,9 @@ func (s *session) transact(tx *txn, reused bool) (stale bool, e *Error) {
 		}
 		if i := tx.active[n]; r.Positive() {
 			accepted = append(accepted, i)
+			if m.Probe {
+				acceptedReplies = append(acceptedReplies, r)
+			}
 		} else {
 			res.fail(i, replyError(KindRcpt, StageRcpt, r, t))
 		}
@@ -323,7 +327,7 @@ func (s *session) transact(tx *txn, reused bool) (stale bool, e *Error) {
 				s.bw.WriteString("\r\n")
 				sent++
 			}
-			if sent == len(tx.active) && !useBDAT {
+			if sent == len(tx.active) && !useBDAT && !m.Probe {
 				s.bw.WriteString("DATA\r\n")
 			}
 			stage, timeout := StageRcpt, to.Rcpt
@@ -351,7 +355,7 @@ func (s *session) transact(tx *txn, reused bool) (stale bool, e *Error) {
 			if !r.Positive() {
 				mailErr := replyError(KindMail, StageMail, r, t)
 				if pipe && !s.broken {
-					s.drain(sent, sent == len(tx.active) && !useBDAT)
+					s.drain(sent, sent == len(tx.active) && !useBDAT && !m.Probe)
 				}
 				return false, res.failSession(tx.active, mailErr)
 			}
@@ -374,6 +378,15 @@ func (s *session) transact(tx *txn, reused bool) (stale bool, e *Error) {
 		}
 	}
 
+	if m.Probe {
+		// The RCPT replies are the answer; the next transaction on this
+		// connection starts with RSET, and QUIT ends an unused one.
+		for k, i := range accepted {
+			rr := &res.Recipients[i]
+			rr.Status, rr.Reply, rr.Err = Delivered, acceptedReplies[k], nil
+		}
+		return false, nil
+	}
 	if useBDAT {
 		if len(accepted) == 0 {
 			return false, nil

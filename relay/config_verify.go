@@ -1,0 +1,45 @@
+package relay
+
+import (
+	"strings"
+	"time"
+
+	"github.com/mxrelay/mxrelay/policy"
+)
+
+// verifyConfig reads address verification's parameters: the probes'
+// sender (address_verify_sender, qualified with $myorigin as Postfix's
+// trivial-rewrite does), the wait (address_verify_poll_count and
+// _poll_delay) and the cache times.
+func verifyConfig(r *reader) VerifyConfig {
+	c := VerifyConfig{
+		Sender:          r.str("address_verify_sender"),
+		PositiveExpire:  r.duration("address_verify_positive_expire_time"),
+		PositiveRefresh: r.duration("address_verify_positive_refresh_time"),
+		NegativeExpire:  r.duration("address_verify_negative_expire_time"),
+		NegativeRefresh: r.duration("address_verify_negative_refresh_time"),
+		NoNegativeCache: !r.bool("address_verify_negative_cache"),
+		PendingLimit:    r.code("address_verify_pending_request_limit"),
+	}
+	switch {
+	case c.Sender == "" || c.Sender == "<>":
+		c.Sender = "<>"
+	case !strings.Contains(c.Sender, "@"):
+		c.Sender += "@" + r.str("myorigin")
+	}
+	if n := r.code("address_verify_poll_count"); n > 1 {
+		c.Wait = time.Duration(n-1) * r.duration("address_verify_poll_delay")
+	}
+	return c
+}
+
+// unverified reads the replies of reject_unverified_recipient (prefix
+// "unverified_recipient") or reject_unverified_sender.
+func unverified(r *reader, prefix string) policy.Unverified {
+	return policy.Unverified{
+		RejectCode:     r.code(prefix + "_reject_code"),
+		DeferCode:      r.code(prefix + "_defer_code"),
+		TempfailAction: r.str(prefix + "_tempfail_action"),
+		RejectReason:   r.str(prefix + "_reject_reason"),
+	}
+}

@@ -1,0 +1,284 @@
+package relay
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mxrelay/mxrelay/queue"
+	"github.com/mxrelay/mxrelay/relay/maincf"
+	"github.com/mxrelay/mxrelay/transport/dnstest"
+)
+
+// labRoute is a route configuration of the postfix-lab harness with
+// Postfix 3.7.11's answers (lab.py run's output): main.cf, next-hop
+// sinks, and per case the replies to the injected commands.
+type labRoute struct {
+	MainCF map[string]string `json:"main_cf"`
+	Sinks  []struct {
+		Addr        string            `json:"addr"`
+		Port        int               `json:"port"`
+		EHLOName    string            `json:"ehlo_name"`
+		RcptReplies map[string]string `json:"rcpt_replies"`
+	} `json:"sinks"`
+	Cases []struct {
+		ID     string `json:"id"`
+		Inject []struct {
+			Cmd  string `json:"cmd"`
+			Code int    `json:"code"`
+			Enh  string `json:"enh"`
+			Text string `json:"text"`
+		} `json:"inject"`
+	} `json:"cases"`
+}
+
+// labBase is the part of the harness's main.cf that identifies the host.
+const labBase = `compatibility_level = 3.6
+myhostname = mx2.oracle.test
+mydomain = oracle.test
+myorigin = $myhostname
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.1/32
+alias_maps =
+smtpd_banner = $myhostname ESMTP oracle
+`
+
+// labSinks serves the case's sinks (the primary MXs) as scripted peers
+// and returns a dialer that reaches them, refusing every other address,
+// and the RCPT commands each saw.
+func labSinks(t *testing.T, lr *labRoute) (dialerFunc, func(addr string) int) {
+	var mu sync.Mutex
+	rcpts := map[string]int{}
+	to := map[string]string{}
+	for _, s := range lr.Sinks {
+		replies := s.RcptReplies
+		to[fmt.Sprintf("%s:%d", s.Addr, s.Port)] = labScript(t, "220 "+s.EHLOName+" ESMTP oracle-sink\r\n", func(cmd string) string {
+			verb, arg, _ := strings.Cut(cmd, " ")
+			switch strings.ToUpper(verb) {
+			case "EHLO":
+				return "250-" + s.EHLOName + "\r\n250 PIPELINING\r\n"
+			case "MAIL", "RSET", "HELO":
+				return "250 2.0.0 Ok\r\n"
+			case "RCPT":
+				addr := strings.ToLower(strings.Trim(strings.TrimPrefix(strings.ToUpper(arg), "TO:"), "<>"))
+				if i := strings.Index(arg, "<"); i >= 0 {
+					addr = strings.ToLower(strings.SplitN(arg[i+1:], ">", 2)[0])
+				}
+				mu.Lock()
+				rcpts[addr]++
+				mu.Unlock()
+				if r, ok := replies[addr]; ok {
+					return r + "\r\n"
+				}
+				return "250 2.1.5 Ok\r\n"
+			case "DATA":
+				return "354 go ahead\r\n"
+			case ".":
+				return "250 2.0.0 Ok: queued by oracle-sink\r\n"
+			}
+			return ""
+		})
+	}
+	dial := dialerFunc(func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return dialMapped(ctx, network, addr, to)
+	})
+	return dial, func(addr string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return rcpts[addr]
+	}
+}
+
+var injectRE = regexp.MustCompile(`^(MAIL FROM|RCPT TO):<([^>]*)>`)
+
+// TestVerifyLab replays address verification cases recorded from
+// Postfix 3.7.11 (testdata/lab/verify): reject_unverified_recipient and
+// reject_unverified_sender with the default codes and with 550, against
+// a primary that accepts, refuses (550), defers (450) or is down. Each
+// reply must be Postfix's, code, enhanced code and text, and an address
+// is probed once: the second session is answered from the cache.
+func TestVerifyLab(t *testing.T) {
+	files, _ := filepath.Glob("testdata/lab/verify/*.json")
+	if len(files) < 4 {
+		t.Fatalf("lab cases missing: %v", files)
+	}
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".json"), func(t *testing.T) {
+			var lr labRoute
+			b, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(b, &lr); err != nil {
+				t.Fatal(err)
+			}
+			text := labBase
+			for k, v := range lr.MainCF {
+				text += k + " = " + v + "\n"
+			}
+			cf, err := maincf.Parse(strings.NewReader(text), "main.cf")
+			if err != nil {
+				t.Fatal(err)
+			}
+			dial, probes := labSinks(t, &lr)
+			d, err := dnstest.Start()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			ld, err := Load(context.Background(), cf, LoadOptions{Queue: queue.NewMemory(), DNS: []string{d.Addr()}, Dialer: dial,
+				InterfaceAddrs: func() ([]netip.Prefix, error) { return []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}, nil }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ld.Close()
+			_, addr := serve(t, ld.Server)
+			for _, c := range lr.Cases {
+				conn := labDial(t, addr)
+				for _, step := range c.Inject {
+					if step.Cmd == "DATA" {
+						break
+					}
+					code, enh, got := conn.cmd(t, step.Cmd)
+					if code != step.Code || enh != step.Enh || got != step.Text {
+						t.Errorf("%s: %s:\n got  %d %s %s\n want %d %s %s", c.ID, step.Cmd, code, enh, got, step.Code, step.Enh, step.Text)
+					}
+				}
+				conn.cmd(t, "QUIT")
+			}
+			for _, c := range lr.Cases {
+				for _, step := range c.Inject {
+					if m := injectRE.FindStringSubmatch(step.Cmd); m != nil && m[2] != "" && !strings.HasPrefix(m[2], "sender@") {
+						if n := probes(strings.ToLower(m[2])); n > 1 && !strings.HasPrefix(c.ID, "sender_known") {
+							t.Errorf("%s: %s probed %d times: the cache was not used", c.ID, m[2], n)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// labConn is an SMTP session from 127.0.0.2, a client outside the lab's
+// mynetworks.
+type labConn struct {
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func labDial(t *testing.T, addr string) *labConn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	lc := &labConn{c: c, br: bufio.NewReader(c)}
+	lc.reply(t)
+	lc.cmd(t, "EHLO client.example")
+	return lc
+}
+
+func (c *labConn) cmd(t *testing.T, line string) (int, string, string) {
+	t.Helper()
+	fmt.Fprintf(c.c, "%s\r\n", line)
+	return c.reply(t)
+}
+
+// reply reads a reply: its code, enhanced code and the text of its last
+// line (the lab records single-line replies).
+func (c *labConn) reply(t *testing.T) (int, string, string) {
+	t.Helper()
+	c.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		line, err := c.br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading a reply: %v", err)
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if len(line) >= 4 && line[3] == '-' {
+			continue
+		}
+		var code int
+		fmt.Sscanf(line, "%d", &code)
+		rest := strings.TrimSpace(line[min(len(line), 3):])
+		enh, text, _ := strings.Cut(rest, " ")
+		if !strings.Contains(enh, ".") {
+			return code, "", rest
+		}
+		return code, enh, text
+	}
+}
+
+// labScript serves a scripted SMTP peer on 127.0.0.1:0: greeting first,
+// then reply(command) per line ("" hangs up); lines after a 354 are
+// content up to ".", which reply answers.
+func labScript(t *testing.T, greeting string, reply func(string) string) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { l.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(time.Minute))
+				br := bufio.NewReader(c)
+				c.Write([]byte(greeting))
+				inData := false
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					line = strings.TrimRight(line, "\r\n")
+					if inData && line != "." {
+						continue
+					}
+					r := reply(line)
+					if r == "" {
+						return
+					}
+					inData = strings.HasPrefix(r, "354")
+					c.Write([]byte(r))
+				}
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// dialMapped dials to[addr], refusing an address not in to as a host
+// without a listener does.
+func dialMapped(ctx context.Context, network, addr string, to map[string]string) (net.Conn, error) {
+	target, ok := to[addr]
+	if !ok {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: syscall.ECONNREFUSED}
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, target)
+}
