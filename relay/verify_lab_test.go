@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mxrelay/mxrelay/internal/peertest"
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay/maincf"
 	"github.com/mxrelay/mxrelay/transport/dnstest"
@@ -65,7 +66,7 @@ func labSinks(t *testing.T, lr *labRoute) (dialerFunc, func(addr string) int) {
 	to := map[string]string{}
 	for _, s := range lr.Sinks {
 		replies := s.RcptReplies
-		to[fmt.Sprintf("%s:%d", s.Addr, s.Port)] = labScript(t, "220 "+s.EHLOName+" ESMTP oracle-sink\r\n", func(cmd string) string {
+		to[fmt.Sprintf("%s:%d", s.Addr, s.Port)] = peertest.Script(t, "220 "+s.EHLOName+" ESMTP oracle-sink\r\n", func(cmd string) string {
 			verb, arg, _ := strings.Cut(cmd, " ")
 			switch strings.ToUpper(verb) {
 			case "EHLO":
@@ -222,54 +223,6 @@ func (c *labConn) reply(t *testing.T) (int, string, string) {
 		}
 		return code, enh, text
 	}
-}
-
-// labScript serves a scripted SMTP peer on 127.0.0.1:0: greeting first,
-// then reply(command) per line ("" hangs up); lines after a 354 are
-// content up to ".", which reply answers.
-func labScript(t *testing.T, greeting string, reply func(string) string) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(time.Minute))
-				br := bufio.NewReader(c)
-				c.Write([]byte(greeting))
-				inData := false
-				for {
-					line, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					line = strings.TrimRight(line, "\r\n")
-					if inData && line != "." {
-						continue
-					}
-					r := reply(line)
-					if r == "" {
-						return
-					}
-					inData = strings.HasPrefix(r, "354")
-					c.Write([]byte(r))
-				}
-			}()
-		}
-	}()
-	return l.Addr().String()
 }
 
 // dialMapped dials to[addr], refusing an address not in to as a host

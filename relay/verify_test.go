@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mxrelay/mxrelay/internal/peertest"
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay/maincf"
 	"github.com/mxrelay/mxrelay/transport/dnstest"
@@ -21,7 +22,7 @@ import (
 func TestVerifyInProgress(t *testing.T) {
 	release := make(chan struct{})
 	var rcpts atomic.Int32
-	sink := labScript(t, "220 primary.test ESMTP\r\n", func(cmd string) string {
+	sink := peertest.Script(t, "220 primary.test ESMTP\r\n", func(cmd string) string {
 		switch verb, _, _ := strings.Cut(strings.ToUpper(cmd), " "); verb {
 		case "EHLO":
 			return "250-primary.test\r\n250 PIPELINING\r\n"

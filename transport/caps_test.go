@@ -9,7 +9,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/mxrelay/mxrelay/transport/client"
-	"github.com/mxrelay/mxrelay/transport/internal/peertest"
+	"github.com/mxrelay/mxrelay/internal/peertest"
 )
 
 // A domain listing many MX hosts costs at most MaxMXHosts address

@@ -18,7 +18,7 @@ import (
 	"github.com/mxrelay/mxrelay/lookup"
 	"github.com/mxrelay/mxrelay/transport/client"
 	"github.com/mxrelay/mxrelay/transport/dnstest"
-	"github.com/mxrelay/mxrelay/transport/internal/peertest"
+	"github.com/mxrelay/mxrelay/internal/peertest"
 )
 
 // deliverZone is the DNS world of the delivery tests. 127.0.0.1 is "us".

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/mxrelay/mxrelay/transport/client"
-	"github.com/mxrelay/mxrelay/transport/internal/peertest"
+	"github.com/mxrelay/mxrelay/internal/peertest"
 )
 
 // selfPeer is a peer that calls itself name in its banner and EHLO reply,

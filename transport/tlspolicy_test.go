@@ -12,7 +12,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/mxrelay/mxrelay/lookup"
 	"github.com/mxrelay/mxrelay/transport/client"
-	"github.com/mxrelay/mxrelay/transport/internal/peertest"
+	"github.com/mxrelay/mxrelay/internal/peertest"
 )
 
 func hopOf(t *testing.T, s string) Hop {

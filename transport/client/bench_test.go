@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mxrelay/mxrelay/transport/internal/peertest"
+	"github.com/mxrelay/mxrelay/internal/peertest"
 )
 
 // benchBody is a message of about size bytes in 78-character lines.

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"github.com/mxrelay/mxrelay/transport/internal/peertest"
+	"github.com/mxrelay/mxrelay/internal/peertest"
 )
 
 // selfSigned returns a server certificate for name and a pool trusting it.

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/emersion/go-smtp"
-	"github.com/mxrelay/mxrelay/transport/internal/peertest"
+	"github.com/mxrelay/mxrelay/internal/peertest"
 )
 
 // received is one message as the fake next hop stored it.
