@@ -26,7 +26,7 @@ type lineServer struct {
 
 // startServer starts a server on network ("tcp" on 127.0.0.1:0, or
 // "unix" in a temporary directory).
-func startServer(t *testing.T, network string, read func(*bufio.Reader) (string, error), answer func(req string) string) *lineServer {
+func startServer(t testing.TB, network string, read func(*bufio.Reader) (string, error), answer func(req string) string) *lineServer {
 	t.Helper()
 	addr := "127.0.0.1:0"
 	if network == "unix" {
@@ -94,7 +94,7 @@ func (s *lineServer) requests() []string {
 }
 
 // deadAddr returns a loopback address where nothing listens.
-func deadAddr(t *testing.T) string {
+func deadAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

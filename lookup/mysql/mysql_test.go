@@ -144,3 +144,9 @@ func TestUTF8(t *testing.T) {
 	}
 	dbtest.Compare(t, postmap, testenv.PostfixEnv(t), "mysql:"+p, tab, []string{"jürgen@exämple.com"})
 }
+
+// BenchmarkHit: a hit with a warm connection to the test server.
+func BenchmarkHit(b *testing.B) {
+	s := testDB(b)
+	dbtest.BenchHit(b, "mysql", Open, s.cf(b, "users.cf", "query = SELECT target FROM users WHERE address='%s'"), "bob@example.com")
+}

@@ -138,3 +138,9 @@ func TestOpenErrors(t *testing.T) {
 		"dbname = x\njunk line\n":                                "missing '=' after attribute name",
 	})
 }
+
+// BenchmarkHit: a hit with a warm connection to the test server.
+func BenchmarkHit(b *testing.B) {
+	s := testDB(b)
+	dbtest.BenchHit(b, "pgsql", Open, s.cf(b, "users.cf", "query = SELECT target FROM users WHERE address='%s'"), "bob@example.com")
+}

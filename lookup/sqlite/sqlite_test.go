@@ -90,3 +90,9 @@ func TestReadOnly(t *testing.T) {
 		t.Errorf("rows after the writing query: %q, want 12", v)
 	}
 }
+
+// BenchmarkHit: a hit on the test database file, opened.
+func BenchmarkHit(b *testing.B) {
+	p := dbtest.WriteCF(b, "users.cf", []string{"dbpath = " + testDB(b)}, "query = SELECT target FROM users WHERE address='%s'")
+	dbtest.BenchHit(b, "sqlite", Open, p, "bob@example.com")
+}

@@ -248,3 +248,20 @@ func OpenErrors(t *testing.T, typ string, open lookup.OpenFunc, cases map[string
 		}
 	}
 }
+
+// BenchHit measures a hit on a table of type typ, its connection warm
+// (opened by a first lookup).
+func BenchHit(b *testing.B, typ string, open lookup.OpenFunc, path, key string) {
+	ctx := context.Background()
+	tab := Open(b, typ, open, path)
+	if _, ok, err := tab.Lookup(ctx, key); !ok || err != nil {
+		b.Fatalf("warm-up lookup: %v, %v", ok, err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, ok, err := tab.Lookup(ctx, key); !ok || err != nil {
+			b.Fatalf("lookup: %v, %v", ok, err)
+		}
+	}
+}
