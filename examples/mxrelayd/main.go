@@ -392,7 +392,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	}
 	addr := ls[0].Addr().String()
 	if demo {
-		printBanner(stdout, addr, dir, primary, cf, standIn, restartCommand(fs, dir))
+		printBanner(stdout, addr, dir, *queueDir == "", primary, cf, standIn, restartCommand(fs, dir))
 	} else {
 		var all []string
 		for _, l := range ls {
@@ -456,8 +456,11 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-func printBanner(w io.Writer, addr, dir, primary string, cf *maincf.File, standIn *standInPrimary, restart string) {
+func printBanner(w io.Writer, addr, dir string, tempQueue bool, primary string, cf *maincf.File, standIn *standInPrimary, restart string) {
 	primary = "[" + hostOf(primary) + "]:" + portOf(primary)
+	if tempQueue {
+		dir += " (a new temporary directory: only the demo does this; -queue DIR reuses one)"
+	}
 	primaryNote := "an SMTP server already listening there"
 	if standIn != nil {
 		primaryNote = "a stand-in primary started by this demo; it prints each message it receives"

@@ -91,7 +91,7 @@ func TestReadmeQuickStart(t *testing.T) {
 	// The demo, as the README starts it.
 	demo := startGroup(t, dir, goProg, demoArgs[1:]...)
 	banner := demo.waitFor(t, "the banner", 5*time.Minute, "Stop with Ctrl-C")
-	for _, want := range []string{"listening    " + listenAddr, "relays to    [" + hostOf(primaryAddr) + "]:" + portOf(primaryAddr), "swaks --server " + listenAddr} {
+	for _, want := range []string{"listening    " + listenAddr, "relays to    [" + hostOf(primaryAddr) + "]:" + portOf(primaryAddr), "swaks --server " + listenAddr, "(a new temporary directory"} {
 		if !strings.Contains(banner, want) {
 			t.Errorf("the banner lacks %q:\n%s", want, banner)
 		}
@@ -124,7 +124,7 @@ func TestReadmeQuickStart(t *testing.T) {
 	// Started again with the banner's command, it runs on the same queue.
 	again := startGroup(t, dir, "/bin/sh", "-c", "exec "+restart) // as typed at a shell prompt
 	banner = again.waitFor(t, "the banner after the restart", 5*time.Minute, "Stop with Ctrl-C")
-	if !strings.Contains(banner, "queue        "+queueDir) || !strings.Contains(banner, "listening    "+listenAddr) {
+	if !strings.Contains(banner, "queue        "+queueDir) || !strings.Contains(banner, "listening    "+listenAddr) || strings.Contains(banner, "temporary") {
 		t.Errorf("after %q, the banner:\n%s", restart, banner)
 	}
 	again.interrupt(t)
