@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mxrelay/mxrelay/internal/peertest"
 	"github.com/mxrelay/mxrelay/lookup"
 	"github.com/mxrelay/mxrelay/transport/client"
-	"github.com/mxrelay/mxrelay/internal/peertest"
 )
 
 // BenchmarkRoute measures one routing decision: class, transport_maps

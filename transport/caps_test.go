@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
-	"github.com/mxrelay/mxrelay/transport/client"
 	"github.com/mxrelay/mxrelay/internal/peertest"
+	"github.com/mxrelay/mxrelay/transport/client"
 )
 
 // A domain listing many MX hosts costs at most MaxMXHosts address

@@ -15,10 +15,10 @@ import (
 
 	"github.com/emersion/go-smtp"
 	"github.com/miekg/dns"
+	"github.com/mxrelay/mxrelay/internal/peertest"
 	"github.com/mxrelay/mxrelay/lookup"
 	"github.com/mxrelay/mxrelay/transport/client"
 	"github.com/mxrelay/mxrelay/transport/dnstest"
-	"github.com/mxrelay/mxrelay/internal/peertest"
 )
 
 // deliverZone is the DNS world of the delivery tests. 127.0.0.1 is "us".

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mxrelay/mxrelay/internal/peertest"
 	"github.com/mxrelay/mxrelay/lookup"
 	"github.com/mxrelay/mxrelay/transport/client"
-	"github.com/mxrelay/mxrelay/internal/peertest"
 )
 
 // labCase is a route configuration of the postfix-lab harness: the DNS

@@ -7,8 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/mxrelay/mxrelay/transport/client"
 	"github.com/mxrelay/mxrelay/internal/peertest"
+	"github.com/mxrelay/mxrelay/transport/client"
 )
 
 // selfPeer is a peer that calls itself name in its banner and EHLO reply,

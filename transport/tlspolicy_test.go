@@ -10,9 +10,9 @@ import (
 	"testing"
 
 	"github.com/emersion/go-smtp"
+	"github.com/mxrelay/mxrelay/internal/peertest"
 	"github.com/mxrelay/mxrelay/lookup"
 	"github.com/mxrelay/mxrelay/transport/client"
-	"github.com/mxrelay/mxrelay/internal/peertest"
 )
 
 func hopOf(t *testing.T, s string) Hop {

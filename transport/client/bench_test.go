@@ -5,7 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/mxrelay/mxrelay/internal/peertest"
@@ -122,4 +125,47 @@ func BenchmarkDeliverManyRecipients(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkDeliverConcurrentDefault delivers 2 KiB messages to one next
+// hop in rounds of 20 at once (Postfix's
+// default_destination_concurrency_limit), as a queue manager hands out a
+// burst of mail for one destination, with the default pool, and reports
+// the connections opened per message: Postfix's scache keeps every
+// connection for smtp_connection_cache_time_limit, so a round reuses the
+// previous round's.
+func BenchmarkDeliverConcurrentDefault(b *testing.B) {
+	addr, _ := peertest.Sink(b)
+	var dials atomic.Int64
+	c := newClient(b, func(c *Config) {
+		c.Dialer = DialerFunc(func(ctx context.Context, network, address string) (net.Conn, error) {
+			dials.Add(1)
+			var d net.Dialer
+			return d.DialContext(ctx, network, address)
+		})
+	})
+	body := benchBody(2 << 10)
+	tg := Target{Host: "sink.test", Address: addr, TLS: TLSNone}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	const burst = 20
+	n := 0
+	for b.Loop() {
+		var wg sync.WaitGroup
+		for range burst {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				m := &Message{From: "a@src.test", Recipients: []Recipient{{Address: "u@dst.test"}},
+					Body: bytes.NewReader(body), Size: int64(len(body))}
+				if _, err := c.Deliver(context.Background(), tg, m); err != nil {
+					b.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		n += burst
+	}
+	b.ReportMetric(float64(dials.Load())/float64(n), "conns/msg")
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
 }

@@ -68,9 +68,6 @@ func New(cfg Config) (*Client, error) {
 	if cfg.ChunkSize <= 0 {
 		cfg.ChunkSize = 64 << 10
 	}
-	if cfg.MaxIdle == 0 {
-		cfg.MaxIdle = 4
-	}
 	if cfg.MaxIdleTotal <= 0 {
 		cfg.MaxIdleTotal = 100
 	}
@@ -92,7 +89,7 @@ func New(cfg Config) (*Client, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if cfg.MaxIdle > 0 {
+	if cfg.MaxIdle >= 0 {
 		c.wg.Add(1)
 		go c.janitor()
 	}
@@ -211,7 +208,7 @@ func (c *Client) checkin(s *session) {
 	}
 	s.idleAt = time.Now()
 	c.mu.Lock()
-	if c.closed || c.expired(s, s.idleAt) || len(c.idle[s.key]) >= c.cfg.MaxIdle || c.nidle >= c.cfg.MaxIdleTotal {
+	if c.closed || c.expired(s, s.idleAt) || c.cfg.MaxIdle > 0 && len(c.idle[s.key]) >= c.cfg.MaxIdle || c.nidle >= c.cfg.MaxIdleTotal {
 		c.mu.Unlock()
 		s.close(true)
 		return

@@ -5,9 +5,12 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/mxrelay/mxrelay/internal/peertest"
 )
 
 func TestReuseAcrossMessages(t *testing.T) {
@@ -236,5 +239,43 @@ func TestCloseQuitsIdleConnections(t *testing.T) {
 			t.Fatalf("server never saw QUIT: %q", srv.rawString())
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// The connections a burst of concurrent deliveries opened serve the next
+// burst, as Postfix's scache keeps them (no per-destination count): the
+// second burst dials nothing.
+func TestPoolKeepsABurstsConnections(t *testing.T) {
+	addr, _ := peertest.Sink(t)
+	var dials atomic.Int64
+	c := newClient(t, func(c *Config) {
+		c.Dialer = DialerFunc(func(ctx context.Context, network, address string) (net.Conn, error) {
+			dials.Add(1)
+			var d net.Dialer
+			return d.DialContext(ctx, network, address)
+		})
+	})
+	tg := Target{Host: "sink.test", Address: addr, TLS: TLSNone}
+	burst := func() {
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				if _, err := c.Deliver(context.Background(), tg, msg("a@src.test", "x\r\n", "u@dst.test")); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+	}
+	burst()
+	first := dials.Load()
+	burst()
+	if again := dials.Load() - first; again != 0 || first == 0 {
+		t.Errorf("first burst dialed %d, second %d: want the second to reuse the first's connections", first, again)
 	}
 }
