@@ -10,6 +10,9 @@ import (
 
 // access is check_{recipient,sender,client,helo}_access (access(5)).
 func (s *state) access(ctx context.Context, st *step, why Reason) status {
+	if st.server != nil {
+		return s.serverAccess(ctx, st, why)
+	}
 	var kb [24]lookup.Key
 	var keys []lookup.Key
 	subj := subjRcpt
@@ -40,6 +43,12 @@ func (s *state) access(ctx context.Context, st *step, why Reason) status {
 	case "check_client_access":
 		subj = subjClient
 		keys = clientKeys(kb[:0], s.req.ClientName, s.req.ClientAddr, s.p.parents)
+	case "check_reverse_client_hostname_access":
+		// The unverified name, then the address; OK is refused
+		// (forbid_allowlist in smtpd_check.c; golden lab revclient).
+		keys = clientKeys(kb[:0], s.req.ReverseClientName, s.req.ClientAddr, s.p.parents)
+		res, _ := s.searchAccess(ctx, st, keys, subjRevClient, true, why)
+		return s.forbidAllowlist(res, why)
 	case "check_helo_access":
 		subj = subjHelo
 		if s.req.Helo == "" {
@@ -47,17 +56,45 @@ func (s *state) access(ctx context.Context, st *step, why Reason) status {
 		}
 		keys = heloKeys(kb[:0], s.req.Helo, s.p.parents)
 	}
+	status, _ := s.searchAccess(ctx, st, keys, subj, subj != subjRcpt && subj != subjSender, why)
+	return status
+}
+
+// forbidAllowlist refuses an OK from a restriction that looks up names
+// a client chooses (smtpd_check.c forbid_allowlist): "451 4.3.5 Server
+// configuration error", since such an entry would let anyone in.
+func (s *state) forbidAllowlist(st status, why Reason) status {
+	if st != permitted || s.discard {
+		return st
+	}
+	s.p.log.Warn("restriction returns OK, which is not allowed for security reasons: use DUNNO instead of OK to make an exception",
+		"restriction", why.Restriction)
+	return s.reject(errSoftware, 451, "4.3.5", "Server configuration error", why)
+}
+
+// searchAccess looks keys up in the step's table and evaluates the entry
+// found (check_access, check_domain_access, check_addr_access in
+// smtpd_check.c); found reports whether a key matched, so that a caller
+// with more keys to try (check_namadr_access, check_server_access) stops
+// at a DUNNO entry. A table failure is "451 4.3.5 ... Server
+// configuration error", found.
+//
+// A regexp: or cidr: table gets only the complete forms: the address (not
+// its domain, parents or localpart), and a name (client, HELO, MX host)
+// when wholeDomain says the domain key is one (golden configuration
+// regexp).
+func (s *state) searchAccess(ctx context.Context, st *step, keys []lookup.Key, subj subject, wholeDomain bool, why Reason) (status, bool) {
 	if st.pattern {
-		// regexp: and cidr: tables get only the complete forms: the
-		// address (not its domain, parents or localpart), the client name
-		// and address, the HELO name (golden configuration regexp).
 		full := keys[:0]
 		for _, k := range keys {
-			if k.Kind == lookup.KeyAddress || k.Kind == lookup.KeyDomain && subj != subjRcpt && subj != subjSender {
+			if k.Kind == lookup.KeyAddress || k.Kind == lookup.KeyDomain && wholeDomain {
 				full = append(full, k)
 			}
 		}
 		keys = full
+	}
+	if len(keys) == 0 {
+		return dunno, false
 	}
 	r, found, err := lookup.Search(ctx, st.tables, keys)
 	if err != nil {
@@ -67,17 +104,17 @@ func (s *state) access(ctx context.Context, st *step, why Reason) status {
 		s.d.Err = err
 		s.p.log.Warn("access table lookup problem", "restriction", why.Restriction, "table", st.arg, "err", err)
 		why.Table = st.arg
-		return s.reject(errSoftware, 451, "4.3.5", s.rejectText(subj, "Server configuration error"), why)
+		return s.reject(errSoftware, 451, "4.3.5", s.rejectText(subj, "Server configuration error"), why), true
 	}
 	if !found {
-		return dunno
+		return dunno, false
 	}
 	why.Table, why.Key, why.Value = st.arg, r.Key.Key, r.Value
 	status := s.tableResult(ctx, r.Value, why, subj)
 	if status == permitted && subj == subjRcpt && !s.p.cfg.AllowUntrustedRouting && s.resolve(ctx).routed {
-		return dunno // "too suspicious" for OK: check_mail_access in smtpd_check.c (golden configuration routed)
+		return dunno, true // "too suspicious" for OK: check_mail_access in smtpd_check.c (golden configuration routed)
 	}
-	return status
+	return status, true
 }
 
 // senderCanon is the sender's form for check_sender_access: qualified
@@ -110,6 +147,12 @@ func clientKeys(dst []lookup.Key, name string, ip netip.Addr, parents bool) []lo
 		name = "unknown"
 	}
 	dst = lookup.AppendDomainKeys(dst, name, parents)
+	return addrKeys(dst, ip)
+}
+
+// addrKeys are an address and its networks, as check_addr_access splits
+// it (192.0.2.1, 192.0.2, 192.0, 192; an IPv6 address at its colons).
+func addrKeys(dst []lookup.Key, ip netip.Addr) []lookup.Key {
 	if !ip.IsValid() {
 		return dst
 	}

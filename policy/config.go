@@ -231,6 +231,11 @@ type Config struct {
 	// question has failed (a temporary failure). Default 30s; no Postfix
 	// parameter (Postfix's resolver retries per resolv.conf).
 	DNSTimeout time.Duration
+	// Network is inet_protocols as an address family choice: "ip4",
+	// "ip6" or "ip" (both). The host addresses that
+	// check_*_{mx,ns,a}_access and permit_mx_backup look up are of these
+	// families, as Postfix's hostname_to_sockaddr. Default "ip".
+	Network string
 	// SMTPDPeernameLookup is smtpd_peername_lookup: LookupClientNames
 	// asks DNS. Default yes.
 	SMTPDPeernameLookup Flag

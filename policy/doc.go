@@ -142,6 +142,10 @@
 // reject_rhsbl_reverse_client, reject_rhsbl_helo, reject_rhsbl_sender,
 // reject_rhsbl_recipient, permit_dnswl_client and permit_rhswl_client
 // (DNS through Config.DNS; see DNS lists below),
+// check_reverse_client_hostname_access (the unverified client name and
+// its parents, then the address; golden lab revclient),
+// check_{client,reverse_client_hostname,helo,sender,recipient}_{mx,ns,a}_access
+// (see Server access below),
 // check_policy_service (the Postfix policy delegation protocol,
 // SMTPD_POLICY_README),
 // permit, reject, defer, dunno, defer_if_permit,
@@ -196,6 +200,35 @@
 // Request carries the session's Session (relay does this); the
 // resolver's cache keeps answers for their TTL.
 //
+// # Server access
+//
+// check_<what>_mx_access, check_<what>_ns_access and check_<what>_a_access
+// (what: client, reverse_client_hostname, helo, sender, recipient) look
+// up the servers of a name's domain in an access table, as smtpd_check.c
+// check_server_access: the MX hosts (the domain itself when it has no MX
+// or does not exist; nothing for a null MX), the NS hosts (of the nearest
+// parent domain that has some), or for _a_ the domain itself. Each host
+// is looked up by its name and parents (not for _a_), then by each of its
+// addresses of the families inet_protocols enables (Config.Network) and
+// their networks (198.51.100.7, 198.51.100, ...; a cidr: table matches
+// them). An address literal ("u@[192.0.2.1]", "EHLO [192.0.2.1]") is
+// its own MX host and A record, with no NS. The client checks are skipped
+// for a client whose name is unknown, the sender checks for the null
+// sender. A DNS failure skips what it hides (Postfix logs "Unable to look
+// up ..." and goes on): these checks never refuse for want of DNS. An OK
+// answer is refused with "451 4.3.5 Server configuration error", as
+// Postfix refuses it ("use DUNNO instead of OK"), since the names are the
+// client's to choose; the same holds for
+// check_reverse_client_hostname_access. Golden lab serveraccess:
+//
+//	smtpd_sender_restrictions = check_sender_mx_access cidr:/etc/postfix/bogus_mx,
+//	    check_sender_ns_access hash:/etc/postfix/blocked_ns
+//	smtpd_client_restrictions = check_reverse_client_hostname_access pcre:/etc/postfix/dynamic
+//
+// Every DNS question is bounded by Config.DNSTimeout and asked once per
+// session (Request.Session); at most 20 MX or NS hosts of a domain are
+// followed.
+//
 // defer_if_reject and warn_if_reject last for one protocol stage (client,
 // HELO, sender, or the relay and recipient lists together); a
 // defer_if_permit lasts for the whole RCPT decision (smtpd_check.c's
@@ -220,8 +253,8 @@
 // message_size_limit, the smtpd_policy_service_* parameters,
 // rbl_reply_maps, default_rbl_reply, maps_rbl_reject_code,
 // unknown_address_tempfail_action, unknown_hostname_reject_code,
-// unknown_client_reject_code, smtpd_peername_lookup and
-// unknown_helo_hostname_tempfail_action.
+// unknown_client_reject_code, smtpd_peername_lookup,
+// unknown_helo_hostname_tempfail_action and inet_protocols (Network).
 //
 // Sources: Postfix 3.7's smtpd_check.c (the restrictions, access table
 // actions, reject_unlisted_recipient, the open-relay startup check) and
@@ -264,8 +297,11 @@
 //
 //   - Configuration errors are found by New, not at the first mail: an
 //     unknown restriction name, a restriction Postfix has but policy does
-//     not implement (check_*_{mx,ns,a}_access, permit_mx_backup...),
+//     not implement,
 //     reject_unverified_recipient or _sender without a Verifier,
+//     check_client_hostname_access (which no Postfix version has: Postfix
+//     answers every mail 451 4.3.5 for it; New names check_client_access and
+//     check_reverse_client_hostname_access instead),
 //     reject_unknown_recipient_domain without a
 //     Resolver or a DNS list without Config.DNS, a DNS list result filter
 //     or a default_rbl_reply that does not parse, a table that cannot be
@@ -337,6 +373,10 @@
 //     default_rbl_reply, default_rbl_reply itself is refused by New.
 //   - DNS list answers are cached per SMTP session (Postfix: per smtpd
 //     process, for up to 100 lookups); the resolver's cache honours TTLs.
+//   - check_*_{mx,ns}_access follow at most 20 MX or NS hosts of a domain
+//     (Postfix: all of them), so that a hostile domain costs a bounded
+//     number of lookups; the host addresses come from DNS A/AAAA records
+//     (Postfix asks getaddrinfo, which also reads /etc/hosts).
 //   - The lab's DNS cannot time out a query: DNS timeouts are checked
 //     against our own tests only (they are temporary failures, as
 //     SERVFAIL, which the lab cases cover).

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -33,6 +34,7 @@ type Policy struct {
 	rblCode, unknownClientCode, unknownNameCode                               int
 	addrTempfailDefer, heloTempfailDefer                                      bool // *_tempfail_action = defer
 	dnsTimeout                                                                time.Duration
+	addrTypes                                                                 []RRType // A and/or AAAA, by Config.Network
 	warnings                                                                  []Warning
 
 	relayCode, mapReject, mapDefer, rejectCode, deferCode       int
@@ -173,6 +175,16 @@ func New(ctx context.Context, c Config) (*Policy, error) {
 	p.unknownClientCode = orInt(c.UnknownClientRejectCode, 450)
 	p.unknownNameCode = orInt(c.UnknownHostnameRejectCode, 450)
 	p.dnsTimeout = orDur(c.DNSTimeout, 30*time.Second)
+	switch c.Network {
+	case "ip4":
+		p.addrTypes = []RRType{TypeA}
+	case "ip6":
+		p.addrTypes = []RRType{TypeAAAA}
+	case "ip", "":
+		p.addrTypes = []RRType{TypeA, TypeAAAA}
+	default:
+		return nil, &ConfigError{"inet_protocols", fmt.Errorf("policy.Config.Network %q: want ip4, ip6 or ip", c.Network)}
+	}
 	if err := p.readDNSSettings(); err != nil {
 		return nil, err
 	}

@@ -99,7 +99,9 @@ func TestConfigErrors(t *testing.T) {
 		"unknown restriction":  func(c *Config) { c.SMTPDRecipientRestrictions = "reject_everything_bad" },
 		"missing argument":     func(c *Config) { c.SMTPDRecipientRestrictions = "check_recipient_access" },
 		"missing table":        func(c *Config) { c.SMTPDRecipientRestrictions = "check_recipient_access hash:/nonexistent/x" },
-		"unimplemented":        func(c *Config) { c.SMTPDRecipientRestrictions = "check_recipient_mx_access inline:{a=b}" },
+		"unimplemented":        func(c *Config) { c.SMTPDRecipientRestrictions = "reject_unverified_recipient" },
+		"not a Postfix name":   func(c *Config) { c.SMTPDClientRestrictions = "check_client_hostname_access inline:{a=b}" },
+		"MX check without DNS": func(c *Config) { c.SMTPDRecipientRestrictions = "check_recipient_mx_access inline:{a=b}" },
 		"resolver needed":      func(c *Config) { c.SMTPDRecipientRestrictions = "reject_unknown_recipient_domain" },
 		"bad relay map":        func(c *Config) { c.RelayRecipientMaps = "nosuchtype:/x" },
 		"bad interface":        func(c *Config) { c.InetInterfaces = "mx.example.net" },
@@ -642,7 +644,7 @@ func TestMailSyntax(t *testing.T) {
 // must never bounce mail (smtpd_check.c answers 451 4.3.0 or 451 4.3.5).
 func TestTableFailureNeverPermanent(t *testing.T) {
 	type setup func(c *Config)
-	cases := []struct {
+	type failCase struct {
 		name  string
 		set   setup
 		stage Stage
@@ -650,7 +652,8 @@ func TestTableFailureNeverPermanent(t *testing.T) {
 		// list that fails lists nobody, as Postfix); it still must
 		// never give a 5xx.
 		mayAccept bool
-	}{
+	}
+	cases := []failCase{
 		{"mydestination", func(c *Config) { c.MyDestination = "mx.example.net, test:fail" }, StageRcpt, false},
 		{"relay_domains", func(c *Config) { c.RelayDomains = "test:fail" }, StageRcpt, false},
 		{"virtual_alias_domains", func(c *Config) { c.VirtualAliasDomains = "test:fail" }, StageRcpt, false},
@@ -755,6 +758,29 @@ func TestTableFailureNeverPermanent(t *testing.T) {
 				return []string{"127.0.0.2"}, nil // every client listed
 			})
 		}, StageRcpt, false},
+		{"check_reverse_client_hostname_access", func(c *Config) {
+			c.SMTPDClientRestrictions = "check_reverse_client_hostname_access test:fail"
+		}, StageRcpt, false},
+	}
+	// check_*_{mx,ns,a}_access: with DNS that answers, the failing table
+	// is consulted (451 4.3.5); with DNS that fails, nothing is (Postfix
+	// skips what it cannot look up), and never a 5xx.
+	answering := DNSFunc(func(ctx context.Context, name string, t RRType) ([]string, error) {
+		switch t {
+		case TypeMX, TypeNS:
+			return []string{"mx.example"}, nil
+		case TypeA:
+			return []string{"192.0.2.9"}, nil
+		}
+		return nil, ErrNoRecords
+	})
+	for _, target := range []string{"client", "reverse_client_hostname", "helo", "sender", "recipient"} {
+		for _, typ := range []string{"mx", "ns", "a"} {
+			r := "check_" + target + "_" + typ + "_access test:fail"
+			cases = append(cases,
+				failCase{r, func(c *Config) { c.SMTPDRecipientRestrictions, c.DNS = r, answering }, StageRcpt, false},
+				failCase{r + " with DNS failing", func(c *Config) { c.SMTPDRecipientRestrictions = r }, StageRcpt, true})
+		}
 	}
 	for _, kind := range []lookup.ErrorKind{lookup.Temporary, lookup.Config} {
 		for _, tc := range cases {
@@ -767,7 +793,7 @@ func TestTableFailureNeverPermanent(t *testing.T) {
 				tc.set(&c)
 				p := mustNew(t, c)
 				req := &Request{Stage: tc.stage, ClientAddr: netip.MustParseAddr(client), ClientName: "client.example",
-					Helo: "client.example", Sender: "<sender@sender.example>"}
+					ReverseClientName: "client.example", Helo: "client.example", Sender: "<sender@sender.example>"}
 				if tc.stage >= StageRcpt {
 					req.Recipient = "<user1@backup.example>"
 				}

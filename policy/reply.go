@@ -15,6 +15,11 @@ func (s *state) replyName(subj subject) string {
 			name = "unknown"
 		}
 		return name + "[" + s.req.ClientAddr.Unmap().String() + "]"
+	case subjRevClient:
+		if s.req.ReverseClientName == "" {
+			return "unknown"
+		}
+		return s.req.ReverseClientName
 	case subjHelo:
 		return s.req.Helo
 	case subjSender:

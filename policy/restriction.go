@@ -184,6 +184,19 @@ const (
 	stepDNSList
 )
 
+// isAccessCheck reports whether name is an access table restriction:
+// check_{recipient,sender,client,helo,reverse_client_hostname}_access
+// and the check_*_{mx,ns,a}_access family.
+func isAccessCheck(name string) bool {
+	switch name {
+	case "check_recipient_access", "check_sender_access", "check_client_access", "check_helo_access",
+		"check_reverse_client_hostname_access":
+		return true
+	}
+	_, ok := serverCheckOf(name)
+	return ok
+}
+
 // step is one compiled restriction.
 type step struct {
 	name    string
@@ -193,7 +206,8 @@ type step struct {
 	pattern bool           // the table matches patterns (regexp:, cidr:)
 	svc     *policyClient
 	check   Check
-	list    *dnsList // stepDNSList
+	list    *dnsList     // stepDNSList
+	server  *serverCheck // check_*_{mx,ns,a}_access
 }
 
 type compiled []step
@@ -286,13 +300,22 @@ func (p *Policy) compile(ctx context.Context, param, value string, tables bool) 
 			}
 			p.services = append(p.services, svc)
 			s.kind, s.svc = stepService, svc
-		case r.Name == "check_recipient_access" || r.Name == "check_sender_access" ||
-			r.Name == "check_client_access" || r.Name == "check_helo_access":
+		case r.Name == "check_client_hostname_access":
+			// Not a Postfix 3.7 name (nor a later one): Postfix answers
+			// every mail 451 4.3.5 for it.
+			return nil, &ConfigError{param, fmt.Errorf("%s is not a Postfix restriction: use check_client_access (the verified client name, then the address) or check_reverse_client_hostname_access (the unverified name)", r.Name)}
+		case isAccessCheck(r.Name):
 			t, err := p.openTable(ctx, r.Arg)
 			if err != nil {
 				return nil, &ConfigError{param, err}
 			}
 			s.kind, s.tables = stepAccess, []lookup.Table{t}
+			if c, ok := serverCheckOf(r.Name); ok {
+				if p.cfg.DNS == nil {
+					return nil, &ConfigError{param, fmt.Errorf("%s needs Config.DNS", r.Name)}
+				}
+				s.server = &c
+			}
 			switch t.(type) {
 			case lookup.RegexpTable, lookup.CIDRTable:
 				s.pattern = true

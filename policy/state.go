@@ -32,9 +32,10 @@ const (
 	subjSender
 	subjRcpt
 	subjData
+	subjRevClient // the unverified client name (check_reverse_client_hostname_*)
 )
 
-var subjClass = [...]string{subjClient: classClient, subjHelo: classHelo, subjSender: classSender, subjRcpt: classRecipient, subjData: classData}
+var subjClass = [...]string{subjClient: classClient, subjHelo: classHelo, subjSender: classSender, subjRcpt: classRecipient, subjData: classData, subjRevClient: classRevClient}
 
 // pending is a remembered defer_if_permit or defer_if_reject.
 type pending struct {

@@ -261,9 +261,10 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 	if err != nil {
 		return err
 	}
+	addrs := addressConfig(r, dns, mine)
 	agent, err := transport.NewAgent(transport.AgentConfig{
 		Sender:          l.Client,
-		Addresses:       addressConfig(r, dns, mine),
+		Addresses:       addrs,
 		SessionLimit:    r.positive("smtp_mx_session_limit"),
 		FallbackRelay:   r.str("smtp_fallback_relay"),
 		TLS:             tlsPolicies,
@@ -280,11 +281,12 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 		return fmt.Errorf("relay: %w", err)
 	}
 	pc.Domains = domains
-	pc.Resolver = mailDomains{dns}
+	pc.Resolver = mailDomains{dns: dns, network: addrs.Network}
 	pc.DNS = dnsRecords{dns}
 	l.Verifier = NewVerifier(verifyConfig(r), router, agent, log)
 	pc.Verifier = l.Verifier
 	pc.UnverifiedRecipient, pc.UnverifiedSender = unverified(r, "unverified_recipient"), unverified(r, "unverified_sender")
+	pc.Network = addrs.Network
 	pc.Tables = o.Tables
 	pc.Open = openOpts
 	pc.Logger = log

@@ -15,8 +15,13 @@ import (
 // NXDOMAIN and "no data" mean the domain is unknown; any other failure
 // (SERVFAIL, a timeout, REFUSED, a malformed answer) is returned as an
 // error, which policy turns into a deferral: a DNS problem of ours must
-// never reject mail for good.
-type mailDomains struct{ dns *transport.DNS }
+// never reject mail for good. The A/AAAA fallback asks only the address
+// families inet_protocols enables (network: "ip4", "ip6" or "ip"), as
+// Postfix's reject_unknown_mailhost asks its dns_atype_list.
+type mailDomains struct {
+	dns     *transport.DNS
+	network string
+}
 
 func (m mailDomains) MailDomain(ctx context.Context, domain string) (policy.DomainStatus, error) {
 	mxs, err := m.dns.LookupMX(ctx, domain)
@@ -28,7 +33,11 @@ func (m mailDomains) MailDomain(ctx context.Context, domain string) (policy.Doma
 	case err != nil && !dnsAbsent(err):
 		return 0, err
 	}
-	addrs, err := m.dns.LookupNetIP(ctx, "ip", domain)
+	network := m.network
+	if network == "" {
+		network = "ip"
+	}
+	addrs, err := m.dns.LookupNetIP(ctx, network, domain)
 	switch {
 	case len(addrs) > 0:
 		return policy.DomainFound, nil
