@@ -281,7 +281,7 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 		return fmt.Errorf("relay: %w", err)
 	}
 	pc.Domains = domains
-	pc.Resolver = mailDomains{dns: dns, network: addrs.Network}
+	pc.Resolver = mailDomains{dns}
 	pc.DNS = dnsRecords{dns}
 	l.Verifier = NewVerifier(verifyConfig(r), router, agent, log)
 	pc.Verifier = l.Verifier

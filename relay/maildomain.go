@@ -15,13 +15,11 @@ import (
 // NXDOMAIN and "no data" mean the domain is unknown; any other failure
 // (SERVFAIL, a timeout, REFUSED, a malformed answer) is returned as an
 // error, which policy turns into a deferral: a DNS problem of ours must
-// never reject mail for good. The A/AAAA fallback asks only the address
-// families inet_protocols enables (network: "ip4", "ip6" or "ip"), as
-// Postfix's reject_unknown_mailhost asks its dns_atype_list.
-type mailDomains struct {
-	dns     *transport.DNS
-	network string
-}
+// never reject mail for good. The A/AAAA fallback asks both families
+// whatever inet_protocols says, as Postfix 3.7 does (smtpd_check.c asks
+// T_MX, T_A, T_AAAA; golden lab unknowndomain_families: an AAAA-only
+// domain is found with inet_protocols = ipv4).
+type mailDomains struct{ dns *transport.DNS }
 
 func (m mailDomains) MailDomain(ctx context.Context, domain string) (policy.DomainStatus, error) {
 	mxs, err := m.dns.LookupMX(ctx, domain)
@@ -33,11 +31,7 @@ func (m mailDomains) MailDomain(ctx context.Context, domain string) (policy.Doma
 	case err != nil && !dnsAbsent(err):
 		return 0, err
 	}
-	network := m.network
-	if network == "" {
-		network = "ip"
-	}
-	addrs, err := m.dns.LookupNetIP(ctx, network, domain)
+	addrs, err := m.dns.LookupNetIP(ctx, "ip", domain)
 	switch {
 	case len(addrs) > 0:
 		return policy.DomainFound, nil
