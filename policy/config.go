@@ -62,6 +62,11 @@ type Config struct {
 	// "all" (every address of this machine). Default: InetInterfaces "all", as Postfix;
 	// ProxyInterfaces empty. Host names are refused (no DNS at startup).
 	InetInterfaces, ProxyInterfaces string
+	// PermitMXBackupNetworks is permit_mx_backup_networks: when set,
+	// permit_mx_backup permits only domains whose best MX hosts have
+	// all their addresses in it (networks, addresses, host names, tables,
+	// as mynetworks). Default empty: no such requirement.
+	PermitMXBackupNetworks string
 	// MyNetworks is mynetworks: trusted clients for permit_mynetworks.
 	// Default empty: no client is trusted (Postfix: the machine's own
 	// addresses, mynetworks_style = host).

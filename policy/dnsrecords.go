@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 )
 
@@ -25,6 +26,12 @@ const (
 // refuse mail for good.
 var ErrNoRecords = errors.New("policy: no such DNS record")
 
+// ErrNoSuchName is ErrNoRecords for a name that does not exist
+// (NXDOMAIN), as opposed to one without records of the type asked
+// (NODATA). It wraps ErrNoRecords. Only permit_mx_backup's reply text
+// tells them apart.
+var ErrNoSuchName = fmt.Errorf("%w: no such name", ErrNoRecords)
+
 // DNS answers the DNS questions of the restrictions that need more than
 // Resolver's MX test: DNS lists (reject_rbl_client, reject_rhsbl_*,
 // permit_dnswl_client), reject_unknown_helo_hostname and the client's
@@ -33,10 +40,12 @@ var ErrNoRecords = errors.New("policy: no such DNS record")
 type DNS interface {
 	// LookupRecords returns the data of name's records of type t in
 	// presentation form: "127.0.0.2" for A and AAAA, the strings of one
-	// TXT record joined, a host name (no trailing dot) for PTR, NS and
-	// MX. For PTR, name is the reverse name ("2.0.0.127.in-addr.arpa").
-	// An error wrapping ErrNoRecords means no such name or no such
-	// record; any other error is a temporary failure.
+	// TXT record joined, a host name (no trailing dot) for PTR and NS,
+	// the preference and host for MX ("10 mx.example", "0 ." for a null
+	// MX). For PTR, name is the reverse name ("2.0.0.127.in-addr.arpa").
+	// An error wrapping ErrNoRecords means no such record: wrapping
+	// ErrNoSuchName when the name does not exist (NXDOMAIN); any other
+	// error is a temporary failure.
 	LookupRecords(ctx context.Context, name string, t RRType) ([]string, error)
 }
 

@@ -146,6 +146,7 @@
 // its parents, then the address; golden lab revclient),
 // check_{client,reverse_client_hostname,helo,sender,recipient}_{mx,ns,a}_access
 // (see Server access below),
+// permit_mx_backup (see Backup MX by DNS below),
 // check_policy_service (the Postfix policy delegation protocol,
 // SMTPD_POLICY_README),
 // permit, reject, defer, dunno, defer_if_permit,
@@ -229,6 +230,32 @@
 // session (Request.Session); at most 20 MX or NS hosts of a domain are
 // followed.
 //
+// # Backup MX by DNS
+//
+// permit_mx_backup is Postfix's older backup-MX recipe: it permits a
+// recipient whose domain lists this host as an MX of a worse preference
+// than the best, when no best-preference MX host is this host. A host is
+// this host when its name is in mydestination, else when one of its
+// addresses (of the inet_protocols families) is one of inet_interfaces
+// or proxy_interfaces. With permit_mx_backup_networks, every address of
+// every best-preference MX host must be in it too (or the host's name,
+// as mynetworks matches). Local, alias, virtual and relay domains are
+// permitted as permit_auth_destination permits them; address literals,
+// source-routed recipients, domains without MX records and a null MX
+// are not. A DNS failure never permits and never refuses for good: it is
+// remembered as a defer_if_reject 450 4.4.4 with Postfix's text ("Unable
+// to look up mail exchanger information: Host not found, try again",
+// "Unable to look up mail exchanger host mx.example: Temporary failure
+// in name resolution"), so the relay check's 554 becomes that 450.
+// Golden lab mxbackup and mxbackup_networks:
+//
+//	smtpd_relay_restrictions = permit_mynetworks, permit_mx_backup, reject_unauth_destination
+//	permit_mx_backup_networks = 192.0.2.0/24
+//
+// Postfix's own documentation prefers relay_domains with
+// relay_recipient_maps, which know the valid recipients; permit_mx_backup
+// accepts any recipient of such a domain.
+//
 // defer_if_reject and warn_if_reject last for one protocol stage (client,
 // HELO, sender, or the relay and recipient lists together); a
 // defer_if_permit lasts for the whole RCPT decision (smtpd_check.c's
@@ -254,7 +281,8 @@
 // rbl_reply_maps, default_rbl_reply, maps_rbl_reject_code,
 // unknown_address_tempfail_action, unknown_hostname_reject_code,
 // unknown_client_reject_code, smtpd_peername_lookup,
-// unknown_helo_hostname_tempfail_action and inet_protocols (Network).
+// unknown_helo_hostname_tempfail_action, permit_mx_backup_networks and
+// inet_protocols (Network).
 //
 // Sources: Postfix 3.7's smtpd_check.c (the restrictions, access table
 // actions, reject_unlisted_recipient, the open-relay startup check) and
@@ -373,7 +401,7 @@
 //     default_rbl_reply, default_rbl_reply itself is refused by New.
 //   - DNS list answers are cached per SMTP session (Postfix: per smtpd
 //     process, for up to 100 lookups); the resolver's cache honours TTLs.
-//   - check_*_{mx,ns}_access follow at most 20 MX or NS hosts of a domain
+//   - check_*_{mx,ns}_access and permit_mx_backup follow at most 20 MX or NS hosts of a domain
 //     (Postfix: all of them), so that a hostile domain costs a bounded
 //     number of lookups; the host addresses come from DNS A/AAAA records
 //     (Postfix asks getaddrinfo, which also reads /etc/hosts).

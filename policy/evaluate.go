@@ -123,6 +123,8 @@ func (s *state) step(ctx context.Context, st *step, subj subject) status {
 			code, dsn = code-100, "4.7.1"
 		}
 		return s.reject(errPolicy, code, dsn, "<"+s.rcpt.String()+">: Relay access denied", why)
+	case "permit_mx_backup":
+		return s.permitMXBackup(ctx, why)
 	case "reject_unlisted_recipient":
 		if s.hasRcpt {
 			return s.unlisted(ctx)

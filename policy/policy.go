@@ -21,6 +21,7 @@ type Policy struct {
 	log     *slog.Logger
 	domains lookup.Domains
 	mynet   *lookup.List
+	mxNets  *lookup.List // permit_mx_backup_networks; nil when empty
 	myorig  string
 	keys    lookup.KeyOptions // recipient maps
 	access  lookup.KeyOptions // access maps
@@ -99,6 +100,9 @@ func New(ctx context.Context, c Config) (*Policy, error) {
 		return l
 	}
 	p.mynet = list("mynetworks", c.MyNetworks)
+	if c.PermitMXBackupNetworks != "" {
+		p.mxNets = list("permit_mx_backup_networks", c.PermitMXBackupNetworks)
+	}
 	if err != nil {
 		return nil, err
 	}

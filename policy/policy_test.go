@@ -767,7 +767,9 @@ func TestTableFailureNeverPermanent(t *testing.T) {
 	// skips what it cannot look up), and never a 5xx.
 	answering := DNSFunc(func(ctx context.Context, name string, t RRType) ([]string, error) {
 		switch t {
-		case TypeMX, TypeNS:
+		case TypeMX:
+			return []string{"10 mx.example"}, nil
+		case TypeNS:
 			return []string{"mx.example"}, nil
 		case TypeA:
 			return []string{"192.0.2.9"}, nil

@@ -227,7 +227,7 @@ func builtin(name string) bool {
 		"reject_invalid_helo_hostname", "reject_non_fqdn_helo_hostname", "reject_unknown_sender_domain",
 		"reject_invalid_hostname", "reject_non_fqdn_hostname", "reject_unauth_pipelining",
 		"reject_unknown_helo_hostname", "reject_unknown_hostname", "reject_unknown_client_hostname",
-		"reject_unknown_client", "reject_unknown_reverse_client_hostname":
+		"reject_unknown_client", "reject_unknown_reverse_client_hostname", "permit_mx_backup":
 		return true
 	}
 	return false
@@ -281,7 +281,7 @@ func (p *Policy) compile(ctx context.Context, param, value string, tables bool) 
 			switch {
 			case isVerify(r.Name) && p.cfg.Verifier == nil:
 				return nil, &ConfigError{param, fmt.Errorf("%s needs Config.Verifier", r.Name)}
-			case (r.Name == "reject_unknown_helo_hostname" || r.Name == "reject_unknown_hostname") && p.cfg.DNS == nil:
+			case (r.Name == "reject_unknown_helo_hostname" || r.Name == "reject_unknown_hostname" || r.Name == "permit_mx_backup") && p.cfg.DNS == nil:
 				return nil, &ConfigError{param, fmt.Errorf("%s needs Config.DNS", r.Name)}
 			case strings.HasPrefix(r.Name, "reject_unknown_client") || strings.HasPrefix(r.Name, "reject_unknown_reverse"):
 			case strings.HasSuffix(r.Name, "_domain") && strings.HasPrefix(r.Name, "reject_unknown_") && p.cfg.Resolver == nil:

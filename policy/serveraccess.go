@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/mxrelay/mxrelay/lookup"
@@ -151,9 +153,17 @@ func (s *state) serverSearch(ctx context.Context, st *step, c serverCheck, name 
 func (s *state) serverHosts(ctx context.Context, domain string, t RRType) ([]string, error) {
 	for d := domain; ; {
 		hosts, err := s.dnsLookup(ctx, d, t)
+		if err == nil && t == TypeMX {
+			mxs := parseMXs(hosts)
+			if isNullMX(mxs) {
+				return nil, nil // RFC 7505
+			}
+			hosts = hosts[:0:0]
+			for _, mx := range mxs {
+				hosts = append(hosts, mx.host)
+			}
+		}
 		switch {
-		case err == nil && t == TypeMX && len(hosts) == 1 && (hosts[0] == "." || hosts[0] == ""):
-			return nil, nil // null MX (RFC 7505)
 		case err == nil:
 			if len(hosts) > maxServerHosts {
 				hosts = hosts[:maxServerHosts]
@@ -216,4 +226,32 @@ func literalAddr(domain string) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	return ip.Unmap(), true
+}
+
+// mx is one MX record.
+type mx struct {
+	pref int
+	host string
+}
+
+// parseMXs reads MX records in presentation form ("10 mx.example"),
+// sorted by preference (stable: equal preferences keep DNS order).
+// Records that do not parse are skipped.
+func parseMXs(rrs []string) []mx {
+	out := make([]mx, 0, len(rrs))
+	for _, r := range rrs {
+		p, h, ok := strings.Cut(r, " ")
+		n, err := strconv.Atoi(p)
+		if !ok || err != nil || n < 0 || n > 65535 || h == "" {
+			continue
+		}
+		out = append(out, mx{n, strings.TrimSuffix(h, ".")})
+	}
+	slices.SortStableFunc(out, func(a, b mx) int { return a.pref - b.pref })
+	return out
+}
+
+// isNullMX reports a null MX (RFC 7505): one record, host ".".
+func isNullMX(mxs []mx) bool {
+	return len(mxs) == 1 && mxs[0].host == ""
 }

@@ -37,7 +37,7 @@ func (d *countingDNS) count() int {
 func TestServerAccessBounded(t *testing.T) {
 	var mxs []string
 	for i := range 300 {
-		mxs = append(mxs, fmt.Sprintf("mx%d.hostile.example", i))
+		mxs = append(mxs, fmt.Sprintf("%d mx%d.hostile.example", i, i))
 	}
 	d := &countingDNS{zone: map[string][]string{"hostile.example MX": mxs}}
 	c := backupMX()
@@ -65,7 +65,7 @@ func TestServerAccessBounded(t *testing.T) {
 // forms, cut at colons as Postfix's check_addr_access cuts them.
 func TestServerAccessFamilies(t *testing.T) {
 	zone := map[string][]string{
-		"sender.example MX":      {"mx.sender.example"},
+		"sender.example MX":      {"10 mx.sender.example"},
 		"mx.sender.example A":    {"198.51.100.7"},
 		"mx.sender.example AAAA": {"2001:db8::7"},
 	}

@@ -32,6 +32,7 @@ func PolicyConfig(cf *maincf.File) (policy.Config, error) {
 		InetInterfaces:                        r.str("inet_interfaces"),
 		ProxyInterfaces:                       r.str("proxy_interfaces"),
 		MyNetworks:                            r.tables("mynetworks"),
+		PermitMXBackupNetworks:                r.tables("permit_mx_backup_networks"),
 		RelayDomains:                          r.tables("relay_domains"),
 		VirtualAliasDomains:                   r.tables("virtual_alias_domains"),
 		VirtualMailboxDomains:                 r.tables("virtual_mailbox_domains"),

@@ -2,9 +2,11 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/mxrelay/mxrelay/policy"
@@ -44,12 +46,16 @@ func (r dnsRecords) LookupRecords(ctx context.Context, name string, t policy.RRT
 			if mx.Host != "." {
 				mx.Host = strings.TrimSuffix(mx.Host, ".")
 			}
-			out = append(out, mx.Host)
+			out = append(out, strconv.Itoa(int(mx.Pref))+" "+mx.Host)
 		}
 	default:
 		return nil, fmt.Errorf("relay: DNS record type %q is not supported", t)
 	}
 	if err != nil {
+		var de *transport.DNSError
+		if errors.As(err, &de) && de.Kind == transport.DNSNotFound {
+			return nil, fmt.Errorf("%w: %w", policy.ErrNoSuchName, err)
+		}
 		if dnsAbsent(err) {
 			return nil, fmt.Errorf("%w: %w", policy.ErrNoRecords, err)
 		}

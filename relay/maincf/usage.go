@@ -166,6 +166,7 @@ var used = map[string]User{
 	"unknown_helo_hostname_tempfail_action":     UserPolicy,
 	"unknown_client_reject_code":                UserPolicy,
 	"smtpd_peername_lookup":                     UserPolicy,
+	"permit_mx_backup_networks":                 UserPolicy,
 	"unknown_hostname_reject_code":              UserPolicy,
 }
 
