@@ -9,14 +9,21 @@ import (
 )
 
 // access is check_{recipient,sender,client,helo}_access (access(5)).
-func (s *state) access(ctx context.Context, st *step, why Reason) status {
+func (s *state) access(ctx context.Context, st *step, list subject, why Reason) status {
 	if st.server != nil {
 		return s.serverAccess(ctx, st, why)
+	}
+	name := st.name
+	if st.bare {
+		if name = defaultAccess(list); name == "" {
+			return s.serverError("specify one of (check_client_access, check_reverse_client_hostname_access, check_helo_access, " +
+				"check_sender_access, check_recipient_access, check_etrn_access) before " + subjClass[list] + " restriction \"" + st.name + "\"")
+		}
 	}
 	var kb [24]lookup.Key
 	var keys []lookup.Key
 	subj := subjRcpt
-	switch st.name {
+	switch name {
 	case "check_recipient_access":
 		if !s.hasRcpt {
 			return dunno

@@ -53,7 +53,7 @@ func (p *Policy) Check(ctx context.Context, req *Request) Decision {
 		if p.delayReject {
 			return Decision{}
 		}
-		return p.stageResult(&s, s.run(ctx, p.lists[listSender], subjSender), req.Stage)
+		return p.stageResult(&s, s.senderStage(ctx), req.Stage)
 	case StageRcpt:
 		return p.checkRcpt(ctx, &s)
 	case StageData:
@@ -165,7 +165,12 @@ func (p *Policy) checkRcpt(ctx context.Context, s *state) Decision {
 	if p.delayReject {
 		for i, subj := range [...]subject{subjClient, subjHelo, subjSender} {
 			s.newStage()
-			if st = s.run(ctx, p.lists[listClient+i], subj); st == rejected {
+			if subj == subjSender {
+				st = s.senderStage(ctx)
+			} else {
+				st = s.run(ctx, p.lists[listClient+i], subj)
+			}
+			if st == rejected {
 				return p.final(s, s.d)
 			}
 		}

@@ -62,6 +62,18 @@ type Config struct {
 	// "all" (every address of this machine). Default: InetInterfaces "all", as Postfix;
 	// ProxyInterfaces empty. Host names are refused (no DNS at startup).
 	InetInterfaces, ProxyInterfaces string
+	// SMTPDRejectUnlistedSender is smtpd_reject_unlisted_sender: every
+	// sender restriction list ends with reject_unlisted_sender. Default
+	// no, as Postfix.
+	SMTPDRejectUnlistedSender Flag
+	// MultiRecipientBounceRejectCode is multi_recipient_bounce_reject_code
+	// (reject_multi_recipient_bounce). Default 550.
+	MultiRecipientBounceRejectCode int
+	// SMTPDSenderLoginMaps is smtpd_sender_login_maps: opened (so that a
+	// missing table is found at start) but never consulted, since the
+	// *_sender_login_mismatch restrictions need SASL, which mxrelay's
+	// SMTP server does not offer; Postfix without SASL ignores them too.
+	SMTPDSenderLoginMaps string
 	// PermitMXBackupNetworks is permit_mx_backup_networks: when set,
 	// permit_mx_backup permits only domains whose best MX hosts have
 	// all their addresses in it (networks, addresses, host names, tables,

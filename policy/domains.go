@@ -46,3 +46,19 @@ func (p *Policy) buildDomains(list func(param, value string) *lookup.List) error
 	}
 	return nil
 }
+
+// findInetAddrs sets the addresses permit_inet_interfaces permits: this
+// host's (Domains.Interfaces) less those of proxy_interfaces, as
+// Postfix's own_inet_addr.
+func (p *Policy) findInetAddrs() error {
+	proxy, err := lookup.InterfaceAddrs(p.cfg.ProxyInterfaces, lookup.SystemInterfaceAddrs)
+	if err != nil {
+		return &ConfigError{"proxy_interfaces", err}
+	}
+	for _, a := range p.domains.Interfaces {
+		if a = a.Unmap(); !slices.Contains(proxy, a) {
+			p.inetAddrs = append(p.inetAddrs, a)
+		}
+	}
+	return nil
+}

@@ -11,6 +11,9 @@ func (s *state) run(ctx context.Context, list compiled, subj subject) status {
 	if s.recursion >= 100 {
 		return s.serverError("restriction classes nested too deeply")
 	}
+	if s.recursion == 0 {
+		s.list = subj // a stage's list: what a bare type:table stands for
+	}
 	s.recursion++
 	st := s.runList(ctx, list, subj)
 	s.recursion--
@@ -58,7 +61,7 @@ func (s *state) step(ctx context.Context, st *step, subj subject) status {
 		why.Value = action
 		return s.tableResult(ctx, action, why, subj)
 	case stepAccess:
-		return s.access(ctx, st, why)
+		return s.access(ctx, st, s.list, why)
 	case stepService:
 		return s.policyService(ctx, st, subj, why)
 	case stepDNSList:
@@ -157,7 +160,18 @@ func (s *state) step(ctx context.Context, st *step, subj subject) status {
 		if s.hasRcpt {
 			return s.unknownDomain(ctx, subjRcpt, why)
 		}
-	case "reject_unknown_sender_domain":
+	case "reject_unlisted_sender":
+		return s.unlistedSender(ctx, why)
+	case "reject_multi_recipient_bounce":
+		return s.multiRecipientBounce(subj, why)
+	case "permit_inet_interfaces":
+		return s.permitInetInterfaces(why)
+	case "reject_sender_login_mismatch", "reject_authenticated_sender_login_mismatch",
+		"reject_known_sender_login_mismatch", "reject_unauthenticated_sender_login_mismatch":
+		// Postfix without SASL (smtpd_sasl_auth_enable = no): "restriction
+		// ignored: no SASL support". New reports it in Warnings.
+		return dunno
+	case "reject_unknown_sender_domain", "reject_unknown_address":
 		if s.req.Stage >= StageMail {
 			return s.unknownDomain(ctx, subjSender, why)
 		}

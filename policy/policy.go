@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"math"
+	"net/netip"
 	"time"
 
 	"github.com/mxrelay/mxrelay/lookup"
@@ -22,6 +23,11 @@ type Policy struct {
 	domains lookup.Domains
 	mynet   *lookup.List
 	mxNets  *lookup.List // permit_mx_backup_networks; nil when empty
+	// inetAddrs are inet_interfaces' addresses (permit_inet_interfaces).
+	inetAddrs []netip.Addr
+	// rejectUnlistedSender is smtpd_reject_unlisted_sender.
+	rejectUnlistedSender bool
+	multiRcptCode        int // multi_recipient_bounce_reject_code
 	myorig  string
 	keys    lookup.KeyOptions // recipient maps
 	access  lookup.KeyOptions // access maps
@@ -111,6 +117,9 @@ func New(ctx context.Context, c Config) (*Policy, error) {
 	} else if e := p.buildDomains(list); e != nil {
 		return nil, e
 	}
+	if e := p.findInetAddrs(); e != nil {
+		return nil, e
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -142,6 +151,7 @@ func New(ctx context.Context, c Config) (*Policy, error) {
 	p.rcptCanon = tables("recipient_canonical_maps", c.RecipientCanonicalMaps)
 	p.relocated = tables("relocated_maps", c.RelocatedMaps)
 	p.rblReplies = tables("rbl_reply_maps", c.RBLReplyMaps).all
+	tables("smtpd_sender_login_maps", c.SMTPDSenderLoginMaps) // opened only: see Config
 	if err != nil {
 		return nil, err
 	}
@@ -178,6 +188,8 @@ func New(ctx context.Context, c Config) (*Policy, error) {
 	p.rblCode = orInt(c.MapsRBLRejectCode, 554)
 	p.unknownClientCode = orInt(c.UnknownClientRejectCode, 450)
 	p.unknownNameCode = orInt(c.UnknownHostnameRejectCode, 450)
+	p.multiRcptCode = orInt(c.MultiRecipientBounceRejectCode, 550)
+	p.rejectUnlistedSender = c.SMTPDRejectUnlistedSender.on(false)
 	p.dnsTimeout = orDur(c.DNSTimeout, 30*time.Second)
 	switch c.Network {
 	case "ip4":

@@ -758,6 +758,35 @@ func TestTableFailureNeverPermanent(t *testing.T) {
 				return []string{"127.0.0.2"}, nil // every client listed
 			})
 		}, StageRcpt, false},
+		{"a bare type:table", func(c *Config) { c.SMTPDRecipientRestrictions = "test:fail" }, StageRcpt, false},
+		{"a bare type:table in the sender list", func(c *Config) { c.SMTPDSenderRestrictions = "test:fail" }, StageRcpt, false},
+		{"reject_unlisted_sender", func(c *Config) {
+			c.RelayDomains, c.RelayRecipientMaps = "backup.example, sender.example", "test:fail"
+			c.SMTPDSenderRestrictions = "reject_unlisted_sender"
+		}, StageRcpt, false},
+		{"smtpd_reject_unlisted_sender at MAIL", func(c *Config) {
+			c.RelayDomains, c.RelayRecipientMaps = "backup.example, sender.example", "test:fail"
+			c.SMTPDRejectUnlistedSender, c.SMTPDDelayReject = Yes, No
+		}, StageMail, false},
+		{"permit_mx_backup_networks", func(c *Config) {
+			c.RelayDomains, c.PermitMXBackupNetworks = "", "test:fail"
+			c.SMTPDRelayRestrictions = "permit_mx_backup, reject_unauth_destination"
+			c.DNS = DNSFunc(func(ctx context.Context, name string, t RRType) ([]string, error) {
+				switch {
+				case t == TypeMX:
+					return []string{"10 primary.example", "20 mx.example.net"}, nil
+				case t == TypeA && name == "mx.example.net":
+					return []string{"127.0.0.1"}, nil
+				case t == TypeA:
+					return []string{"198.51.100.1"}, nil
+				}
+				return nil, ErrNoRecords
+			})
+		}, StageRcpt, false},
+		{"permit_mx_backup with DNS failing", func(c *Config) {
+			c.RelayDomains = ""
+			c.SMTPDRelayRestrictions = "permit_mx_backup, reject_unauth_destination"
+		}, StageRcpt, false},
 		{"check_reverse_client_hostname_access", func(c *Config) {
 			c.SMTPDClientRestrictions = "check_reverse_client_hostname_access test:fail"
 		}, StageRcpt, false},

@@ -18,11 +18,17 @@ func (s *state) unlisted(ctx context.Context) status {
 	if s.warnIf == 0 {
 		s.rcptDone = true
 	}
+	return s.validate(ctx, s.resolve(ctx), subjRcpt, Reason{Restriction: "reject_unlisted_recipient"})
+}
+
+// validate is Postfix's check_rcpt_maps for the recipient or, with
+// reject_unlisted_sender, the sender (resolved as r): the recipient
+// tables of its address class, after canonical and virtual alias maps,
+// relocated_maps and error:/retry: routes. subj names it in replies.
+func (s *state) validate(ctx context.Context, r *resolution, subj subject, why Reason) status {
 	p := s.p
-	why := Reason{Restriction: "reject_unlisted_recipient"}
-	r := s.resolve(ctx)
 	if r.err != nil {
-		return s.lookupError(r.err, subjRcpt, why)
+		return s.lookupError(r.err, subj, why)
 	}
 	// A recipient that canonical or virtual alias maps know is accepted
 	// without looking further (check_rcpt_maps in smtpd_check.c).
@@ -30,7 +36,7 @@ func (s *state) unlisted(ctx context.Context) status {
 		name   string
 		tables tableList
 	}{{"recipient_canonical_maps", p.rcptCanon}, {"canonical_maps", p.canon}, {"virtual_alias_maps", p.virtAlias}} {
-		found, st := s.findRecipient(ctx, m.name, m.tables, why)
+		found, st := s.findRecipient(ctx, r, subj, m.name, m.tables, why)
 		if st == rejected {
 			return st
 		}
@@ -38,6 +44,7 @@ func (s *state) unlisted(ctx context.Context) status {
 			return dunno
 		}
 	}
+	class := subjClass[subj]
 	bounceCode := 550
 	if r.class == lookup.ClassAlias {
 		bounceCode = p.aliasCode
@@ -46,20 +53,20 @@ func (s *state) unlisted(ctx context.Context) status {
 	// Postfix refuses them (golden configurations reloc and errroute).
 	if len(p.relocated.all) > 0 {
 		var kb [12]lookup.Key
-		res, found, err := p.relocated.search(ctx, lookup.AppendRecipientKeys(kb[:0], r.canon, s.recipientKeyOptions()))
+		res, found, err := p.relocated.search(ctx, lookup.AppendRecipientKeys(kb[:0], r.canon, s.recipientKeyOptions(r)))
 		if err != nil {
-			return s.lookupError(err, subjRcpt, why)
+			return s.lookupError(err, subj, why)
 		}
 		if found {
 			why = Reason{Restriction: "relocated_maps", Table: p.cfg.RelocatedMaps, Key: res.Key.Key, Value: res.Value}
-			return s.reject(errBounce, bounceCode, dsnFix("5.1.6", classRecipient),
-				s.rejectText(subjRcpt, "User has moved to "+res.Value), why)
+			return s.reject(errBounce, bounceCode, dsnFix("5.1.6", class),
+				s.rejectText(subj, "User has moved to "+res.Value), why)
 		}
 	}
 	if p.cfg.Routes != nil {
 		tr, nexthop, err := p.cfg.Routes.Route(ctx, r.canon)
 		if err != nil {
-			return s.lookupError(err, subjRcpt, Reason{Restriction: "transport route"})
+			return s.lookupError(err, subj, Reason{Restriction: "transport route"})
 		}
 		if tr == "error" || tr == "retry" {
 			why = Reason{Restriction: "transport route", Value: tr + ":" + nexthop}
@@ -67,11 +74,14 @@ func (s *state) unlisted(ctx context.Context) status {
 			if tr == "retry" {
 				code, def = 450, "4.1.1"
 			}
+			if subj == subjSender {
+				def = def[:4] + "0"
+			}
 			dsn, text := dsnSplit(def, nexthop)
 			if text == "" {
 				text = "Address is undeliverable"
 			}
-			return s.reject(errBounce, code, dsnFix(dsn, classRecipient), s.rejectText(subjRcpt, text), why)
+			return s.reject(errBounce, code, dsnFix(dsn, class), s.rejectText(subj, text), why)
 		}
 	}
 	var tables tableList
@@ -82,12 +92,19 @@ func (s *state) unlisted(ctx context.Context) status {
 		// The resolver gives "error:5.1.1 User unknown in virtual alias
 		// table" to every address virtual_alias_maps did not rewrite.
 		if p.cfg.Recipients != nil {
-			return s.hook(ctx, r, p.aliasCode, "virtual alias table")
+			return s.hook(ctx, r, subj, p.aliasCode, "virtual alias table", why)
 		}
-		return s.unknownUser(p.aliasCode, "virtual alias table", Reason{Restriction: "reject_unlisted_recipient", Table: "virtual_alias_maps"})
+		why.Table = "virtual_alias_maps"
+		text := "User unknown"
+		if p.showTable {
+			text += " in virtual alias table"
+		}
+		// The resolver's error:5.1.1 nexthop, fixed for the class (5.1.7
+		// for a sender; golden lab senderchecks2).
+		return s.reject(errBounce, p.aliasCode, dsnFix("5.1.1", class), s.rejectText(subj, text), why)
 	case lookup.ClassLocal:
 		if p.cfg.Recipients != nil {
-			return s.hook(ctx, r, p.localRcptCode, "local recipient table")
+			return s.hook(ctx, r, subj, p.localRcptCode, "local recipient table", why)
 		}
 		local, _ := lookup.SplitAddress(r.canon)
 		for _, special := range [...]string{"double-bounce", "postmaster", "mailer-daemon"} {
@@ -98,7 +115,7 @@ func (s *state) unlisted(ctx context.Context) status {
 		tables, code, param, table = p.localRcpt, p.localRcptCode, "local_recipient_maps", "local recipient table"
 	case lookup.ClassVirtual:
 		if p.cfg.Recipients != nil {
-			return s.hook(ctx, r, p.mailboxCode, "virtual mailbox table")
+			return s.hook(ctx, r, subj, p.mailboxCode, "virtual mailbox table", why)
 		}
 		tables, code, param, table = p.virtMailbox, p.mailboxCode, "virtual_mailbox_maps", "virtual mailbox table"
 	case lookup.ClassRelay:
@@ -109,41 +126,47 @@ func (s *state) unlisted(ctx context.Context) status {
 	if len(tables.all) == 0 {
 		return dunno // an empty map: no validation (postconf(5), relay_recipient_maps)
 	}
-	found, st := s.findRecipient(ctx, param, tables, why)
+	found, st := s.findRecipient(ctx, r, subj, param, tables, why)
 	if st == rejected || found {
 		return st
 	}
-	return s.unknownUser(code, table, Reason{Restriction: "reject_unlisted_recipient", Table: param})
+	why.Table = param
+	return s.unknownUser(subj, code, table, why)
 }
 
-// unknownUser is "550 5.1.1 <a>: Recipient address rejected: User unknown in ... table".
-func (s *state) unknownUser(code int, table string, why Reason) status {
+// unknownUser is "550 5.1.1 <a>: Recipient address rejected: User
+// unknown in ... table" (5.1.0 "Sender address rejected" for the sender).
+func (s *state) unknownUser(subj subject, code int, table string, why Reason) status {
 	text := "User unknown"
 	if s.p.showTable {
 		text += " in " + table
 	}
-	return s.reject(errBounce, code, "5.1.1", s.rejectText(subjRcpt, text), why)
+	dsn := "5.1.1"
+	if subj == subjSender {
+		dsn = "5.1.0"
+	}
+	return s.reject(errBounce, code, dsn, s.rejectText(subj, text), why)
 }
 
 // hook asks Config.Recipients.
-func (s *state) hook(ctx context.Context, r *resolution, code int, table string) status {
-	why := Reason{Restriction: "reject_unlisted_recipient", Table: "Config.Recipients", Key: r.canon}
+func (s *state) hook(ctx context.Context, r *resolution, subj subject, code int, table string, why Reason) status {
+	why.Table, why.Key = "Config.Recipients", r.canon
 	known, err := s.p.cfg.Recipients.Known(ctx, r.class, r.canon)
 	if err != nil {
-		return s.lookupError(err, subjRcpt, why)
+		return s.lookupError(err, subj, why)
 	}
 	if known {
 		return dunno
 	}
-	return s.unknownUser(code, table, why)
+	return s.unknownUser(subj, code, table, why)
 }
 
 // recipientKeyOptions are the key options of Postfix's mail_addr_find
 // (mail_addr_find.c) for this recipient: bare localpart keys when its
 // domain is local or $myorigin.
-func (s *state) recipientKeyOptions() lookup.KeyOptions {
+func (s *state) recipientKeyOptions(r *resolution) lookup.KeyOptions {
 	o := s.p.keys
-	if s.res.class == lookup.ClassLocal || strings.EqualFold(s.res.domain, s.p.myorig) {
+	if r.class == lookup.ClassLocal || strings.EqualFold(r.domain, s.p.myorig) {
 		o.LocalDomain = isAnyDomain
 	}
 	return o
@@ -154,18 +177,18 @@ func isAnyDomain(string) bool { return true }
 // findRecipient searches recipient maps in mail_addr_find's key order:
 // user+ext@domain, user@domain, the bare localpart (local domains and
 // $myorigin only), @domain; never the bare domain.
-func (s *state) findRecipient(ctx context.Context, param string, tables tableList, why Reason) (bool, status) {
+func (s *state) findRecipient(ctx context.Context, r *resolution, subj subject, param string, tables tableList, why Reason) (bool, status) {
 	if len(tables.all) == 0 {
 		return false, dunno
 	}
 	var kb [12]lookup.Key
-	r, found, err := tables.search(ctx, lookup.AppendRecipientKeys(kb[:0], s.res.canon, s.recipientKeyOptions()))
+	res, found, err := tables.search(ctx, lookup.AppendRecipientKeys(kb[:0], r.canon, s.recipientKeyOptions(r)))
 	if err != nil {
 		why.Table = param
-		return false, s.lookupError(err, subjRcpt, why)
+		return false, s.lookupError(err, subj, why)
 	}
-	if found {
-		s.d.Reason = Reason{Restriction: "reject_unlisted_recipient", Table: param, Key: r.Key.Key, Value: r.Value}
+	if found && subj == subjRcpt {
+		s.d.Reason = Reason{Restriction: why.Restriction, Table: param, Key: res.Key.Key, Value: res.Value}
 	}
 	return found, dunno
 }

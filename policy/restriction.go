@@ -125,6 +125,9 @@ func ParseRestrictions(s string) ([]Restriction, error) {
 			return nil, fmt.Errorf("restriction list: unexpected %q where a restriction name belongs", name)
 		}
 		r := Restriction{Name: strings.ToLower(name)}
+		if strings.Contains(name, ":") {
+			r.Name = name // a bare type:table: its name is case-sensitive
+		}
 		if takesArg(r.Name) {
 			if i+1 >= len(toks) {
 				return nil, fmt.Errorf("restriction list: %s needs an argument", r.Name)
@@ -208,6 +211,7 @@ type step struct {
 	check   Check
 	list    *dnsList     // stepDNSList
 	server  *serverCheck // check_*_{mx,ns,a}_access
+	bare    bool         // a bare type:table: the stage's access restriction
 }
 
 type compiled []step
@@ -227,7 +231,10 @@ func builtin(name string) bool {
 		"reject_invalid_helo_hostname", "reject_non_fqdn_helo_hostname", "reject_unknown_sender_domain",
 		"reject_invalid_hostname", "reject_non_fqdn_hostname", "reject_unauth_pipelining",
 		"reject_unknown_helo_hostname", "reject_unknown_hostname", "reject_unknown_client_hostname",
-		"reject_unknown_client", "reject_unknown_reverse_client_hostname", "permit_mx_backup":
+		"reject_unknown_client", "reject_unknown_reverse_client_hostname", "permit_mx_backup",
+		"reject_unlisted_sender", "reject_unknown_address", "reject_multi_recipient_bounce", "permit_inet_interfaces",
+		"reject_sender_login_mismatch", "reject_authenticated_sender_login_mismatch",
+		"reject_known_sender_login_mismatch", "reject_unauthenticated_sender_login_mismatch":
 		return true
 	}
 	return false
@@ -284,14 +291,16 @@ func (p *Policy) compile(ctx context.Context, param, value string, tables bool) 
 			case (r.Name == "reject_unknown_helo_hostname" || r.Name == "reject_unknown_hostname" || r.Name == "permit_mx_backup") && p.cfg.DNS == nil:
 				return nil, &ConfigError{param, fmt.Errorf("%s needs Config.DNS", r.Name)}
 			case strings.HasPrefix(r.Name, "reject_unknown_client") || strings.HasPrefix(r.Name, "reject_unknown_reverse"):
-			case strings.HasSuffix(r.Name, "_domain") && strings.HasPrefix(r.Name, "reject_unknown_") && p.cfg.Resolver == nil:
+			case strings.HasSuffix(r.Name, "_login_mismatch") && tables: // tables: at New, not for a table's value
+				p.warn(param, "restriction `"+r.Name+"' ignored: no SASL support (as Postfix with smtpd_sasl_auth_enable = no)")
+			case (strings.HasSuffix(r.Name, "_domain") && strings.HasPrefix(r.Name, "reject_unknown_") || r.Name == "reject_unknown_address") && p.cfg.Resolver == nil:
 				return nil, &ConfigError{param, fmt.Errorf("%s needs Config.Resolver", r.Name)}
 			}
 		case p.cfg.Restrictions[r.Name] != nil:
 			s.kind, s.check = stepCustom, p.cfg.Restrictions[r.Name]
 		case r.Arg == "" && p.hasClass(r.Name):
 			s.kind = stepClass
-		case !tables && r.Arg != "" && !isDNSList(r.Name):
+		case !tables && (r.Arg != "" && !isDNSList(r.Name) || strings.Contains(r.Name, ":")):
 			return nil, &ConfigError{param, fmt.Errorf("%s: table lookups are not allowed here", r.Name)}
 		case r.Name == "check_policy_service":
 			svc, err := p.newPolicyClient(r.Arg)
@@ -304,12 +313,19 @@ func (p *Policy) compile(ctx context.Context, param, value string, tables bool) 
 			// Not a Postfix 3.7 name (nor a later one): Postfix answers
 			// every mail 451 4.3.5 for it.
 			return nil, &ConfigError{param, fmt.Errorf("%s is not a Postfix restriction: use check_client_access (the verified client name, then the address) or check_reverse_client_hostname_access (the unverified name)", r.Name)}
-		case isAccessCheck(r.Name):
-			t, err := p.openTable(ctx, r.Arg)
+		case isAccessCheck(r.Name) || strings.Contains(r.Name, ":") && r.Arg == "":
+			spec := r.Arg
+			if spec == "" {
+				spec = r.Name // a bare type:table
+			}
+			t, err := p.openTable(ctx, spec)
 			if err != nil {
 				return nil, &ConfigError{param, err}
 			}
-			s.kind, s.tables = stepAccess, []lookup.Table{t}
+			s.kind, s.tables, s.bare = stepAccess, []lookup.Table{t}, !isAccessCheck(r.Name)
+			if s.bare {
+				s.arg = r.Name
+			}
 			if c, ok := serverCheckOf(r.Name); ok {
 				if p.cfg.DNS == nil {
 					return nil, &ConfigError{param, fmt.Errorf("%s needs Config.DNS", r.Name)}

@@ -60,7 +60,9 @@ type state struct {
 	recursion             int
 	dip, dir              pending
 	discard               bool
-	rcptDone              bool // reject_unlisted_recipient ran (not in warn mode)
+	rcptDone              bool    // reject_unlisted_recipient ran (not in warn mode)
+	senderRcptDone        bool    // reject_unlisted_sender ran (not in warn mode)
+	list                  subject // the stage whose list runs (smtpd_check.c def_acl)
 	d                     Decision
 }
 

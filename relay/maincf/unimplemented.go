@@ -108,7 +108,6 @@ var gaps = map[string]gap{
 	"smtpd_noop_commands":                     {why: "smtpd_noop_commands is not implemented"},
 	"smtpd_per_request_deadline":              {why: "per-request deadlines (smtpd_per_request_deadline, smtpd_min_data_rate) are not implemented"},
 	"smtpd_discard_ehlo_keyword_address_maps": {why: "per-client EHLO keyword discarding is not implemented"},
-	"smtpd_reject_unlisted_sender":            {why: "rejecting unlisted senders is not implemented"},
 }
 
 // gapPrefixes are families of parameters of unimplemented features.

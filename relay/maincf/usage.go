@@ -167,6 +167,9 @@ var used = map[string]User{
 	"unknown_client_reject_code":                UserPolicy,
 	"smtpd_peername_lookup":                     UserPolicy,
 	"permit_mx_backup_networks":                 UserPolicy,
+	"smtpd_reject_unlisted_sender":              UserPolicy,
+	"multi_recipient_bounce_reject_code":        UserPolicy,
+	"smtpd_sender_login_maps":                   UserPolicy,
 	"unknown_hostname_reject_code":              UserPolicy,
 }
 
