@@ -226,4 +226,3 @@ func (ss sinkSession) Data(r io.Reader) error {
 	ss.s.msgs.Add(1)
 	return err
 }
-
