@@ -1,0 +1,40 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mxrelay/mxrelay/internal/testenv"
+)
+
+// A small run of mxrelayd relays every message smtp-source sends to the
+// counting sink, over the connections the sink counts, and the report
+// prints its figures.
+func TestRunMxrelayd(t *testing.T) {
+	testenv.NeedProgram(t, "smtp-source")
+	wd, _ := os.Getwd()
+	if err := os.Chdir(filepath.Join(wd, "..", "..")); err != nil { // go build ./examples/mxrelayd
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chdir(wd) })
+	sink, err := startSink()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.srv.Close()
+	r, err := run(systemsByName["mxrelayd"], filepath.Join(t.TempDir(), "mxrelayd"), sink, 4, 40, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.relayed != 40 || r.conns < 1 || r.conns > 40 || r.cpuS <= 0 || r.rssKiB <= 0 {
+		t.Errorf("result %+v", r)
+	}
+	var out bytes.Buffer
+	report(&out, []result{r}, 4, 40, 2048)
+	if !strings.Contains(out.String(), "mxrelayd") || !strings.Contains(out.String(), "40 messages of 2048 bytes") {
+		t.Errorf("report:\n%s", out.String())
+	}
+}
