@@ -28,9 +28,9 @@ type Policy struct {
 	// rejectUnlistedSender is smtpd_reject_unlisted_sender.
 	rejectUnlistedSender bool
 	multiRcptCode        int // multi_recipient_bounce_reject_code
-	myorig  string
-	keys    lookup.KeyOptions // recipient maps
-	access  lookup.KeyOptions // access maps
+	myorig               string
+	keys                 lookup.KeyOptions // recipient maps
+	access               lookup.KeyOptions // access maps
 	// maps
 	relayRcpt, localRcpt, virtAlias, virtMailbox, canon, rcptCanon, relocated tableList
 	lists                                                                     [6]compiled // client, helo, sender, relay, recipient, data

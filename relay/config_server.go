@@ -102,6 +102,7 @@ func serverConfig(r *reader) ServerConfig {
 		MaxConnectionsPerClient: perClient,
 		Banner:                  r.str("smtpd_banner"),
 		DisableVRFY:             r.bool("disable_vrfy_command"),
+		StrictRFC821:            r.bool("strict_rfc821_envelopes"),
 		DiscardEHLOKeywords:     r.list("smtpd_discard_ehlo_keywords"),
 		ForbidUnauthPipelining:  r.bool("smtpd_forbid_unauth_pipelining"),
 		ProxyProtocol:           r.str("smtpd_upstream_proxy_protocol") == "haproxy",

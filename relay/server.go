@@ -50,6 +50,9 @@ type ServerConfig struct {
 	// DisableVRFY answers VRFY "502 5.5.1 VRFY command is disabled", as
 	// Postfix disable_vrfy_command = yes.
 	DisableVRFY bool
+	// StrictRFC821 accepts only "<address>" in MAIL FROM and RCPT TO, as
+	// Postfix strict_rfc821_envelopes = yes.
+	StrictRFC821 bool
 	// RequireTLS refuses mail commands before STARTTLS ("530 5.7.0 Must
 	// issue a STARTTLS command first"), as Postfix
 	// smtpd_tls_security_level = encrypt. An MX the Internet sends to
@@ -159,6 +162,7 @@ func NewServer(c ServerConfig) (*Server, error) {
 		JunkCommandLimit:        mc.JunkCommandLimit,
 		ErrorSleep:              mc.ErrorSleep,
 		DisableVRFY:             c.DisableVRFY,
+		StrictRFC821:            c.StrictRFC821,
 		DiscardEHLOKeywords:     c.DiscardEHLOKeywords,
 		RequireTLS:              c.RequireTLS,
 		ForbidUnauthPipelining:  c.ForbidUnauthPipelining,

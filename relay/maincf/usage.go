@@ -53,6 +53,7 @@ var used = map[string]User{
 	"smtpd_tls_chain_files":               UserRelay,
 	"default_process_limit":               UserRelay,
 	"disable_vrfy_command":                UserRelay,
+	"strict_rfc821_envelopes":             UserRelay,
 	"fast_flush_domains":                  UserRelay,
 	"smtpd_forbid_unauth_pipelining":      UserRelay,
 	"smtpd_client_event_limit_exceptions": UserRelay,

@@ -234,7 +234,7 @@ func (c *conn) mailCmd(ctx context.Context, arg string) *Reply {
 	if len(toks) < 2 || !strings.EqualFold(toks[0].text, "FROM:") {
 		return reply(501, "5.5.4", "Syntax: MAIL FROM:<address>")
 	}
-	from, ok := extractPath(toks[1].text, false)
+	from, ok := extractPath(toks[1].text, c.cfg.StrictRFC821)
 	if toks[1].bad || !ok {
 		return reply(501, "5.1.7", "Bad sender address syntax")
 	}
@@ -266,7 +266,7 @@ func (c *conn) rcptCmd(ctx context.Context, arg string) *Reply {
 	if len(toks) < 2 || !strings.EqualFold(toks[0].text, "TO:") {
 		return reply(501, "5.5.4", "Syntax: RCPT TO:<address>")
 	}
-	to, ok := extractPath(toks[1].text, false)
+	to, ok := extractPath(toks[1].text, c.cfg.StrictRFC821)
 	if toks[1].bad || !ok || to == "" {
 		return reply(501, "5.1.3", "Bad recipient address syntax")
 	}

@@ -27,6 +27,12 @@ type Config struct {
 	// limit"). Zero: "SIZE" without a number and no check, as Postfix's
 	// message_size_limit = 0. The Session checks the message itself.
 	SizeLimit int64
+	// StrictRFC821 accepts only "<address>" in MAIL FROM and RCPT TO,
+	// without a phrase or comment ("501 5.1.7 Bad sender address
+	// syntax", "501 5.1.3 Bad recipient address syntax"), as Postfix
+	// strict_rfc821_envelopes = yes. Default false: Postfix's lenient
+	// parsing.
+	StrictRFC821 bool
 	// TLS enables STARTTLS. Nil: no STARTTLS.
 	TLS *tls.Config
 	// RequireTLS refuses every command but EHLO, HELO, NOOP, QUIT and
