@@ -161,16 +161,23 @@ func (s *Scheduler) Store(ctx context.Context, env *Envelope, body io.Reader) er
 }
 
 // Next is Claim that waits: it returns the next due message, waking when a
-// message is stored or flushed, a concurrency slot frees, or every
-// Config.Poll, until ctx is done.
+// message is stored or flushed, a concurrency slot frees, the backend
+// reports mail from another process (Waker), or every Config.Poll, until
+// ctx is done.
 func (s *Scheduler) Next(ctx context.Context) (*Delivery, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
 	t := time.NewTimer(s.cfg.Poll)
 	defer t.Stop()
+	remote := wakeups(s.q)
 	for {
 		d, err := s.Claim(ctx)
+		if err == nil {
+			// One wakeup may stand for many messages: pass it on, so
+			// that another idle worker looks too.
+			s.notify()
+		}
 		if !errors.Is(err, ErrEmpty) {
 			return d, err
 		}
@@ -179,6 +186,7 @@ func (s *Scheduler) Next(ctx context.Context) (*Delivery, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-s.wake:
+		case <-remote:
 		case <-t.C:
 		}
 	}

@@ -202,6 +202,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 		fmt.Fprintf(stderr, "mxrelayd: %v\n", err)
 		return 2
 	}
+	if err := checkQueueDir(*queueDir); err != nil {
+		return fail("%v", err)
+	}
 
 	// The configuration.
 	demo := *config == ""

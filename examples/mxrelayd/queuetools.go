@@ -34,7 +34,7 @@ const controlSocket = "control"
 // the -config main.cf plus queueSubdir.
 func queueDirOf(queueFlag, configFlag string) (string, error) {
 	if queueFlag != "" {
-		return queueFlag, nil
+		return queueFlag, checkQueueDir(queueFlag)
 	}
 	if configFlag == "" {
 		return "", errors.New("give -queue DIR or -config main.cf")

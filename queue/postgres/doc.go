@@ -1,36 +1,70 @@
-// Package postgres is a queue.Queue backend on PostgreSQL, for relays that
-// run several processes on one queue or keep their state in a database
-// already. It lives in its own module so that only its users depend on
-// pgx.
-//
-// A message is one row of <prefix>messages holding the envelope record
-// (queue.EncodeEnvelope, checked on every read: every envelope field is
-// in it, each recipient's recorded Destination included, and rows written
-// before a field existed still decode) and the columns the schedule needs; its body is stored in 1 MiB chunks in <prefix>bodies, so
-// a 50 MB body is streamed in both directions. Store commits one
-// transaction: with synchronous_commit on (PostgreSQL's default) the
-// message is on disk when Store returns, and PostgreSQL's own WAL group
-// commit lets concurrent Stores share a flush. Claim uses SELECT ... FOR
-// UPDATE SKIP LOCKED, so any number of processes can claim from one queue
-// without handing a message out twice; lease tokens come from a sequence.
+// Package postgres is a queue.Queue backend on PostgreSQL, for two or
+// more relays (MX hosts) that share one queue: any node accepts, any node
+// delivers, a node that dies leaves its mail to the others, and no
+// message is handed to two nodes at once. It lives in its own module so
+// that only its users depend on pgx; its command mxrelayd-pg
+// (cmd/mxrelayd-pg) is the relay daemon on such a queue.
 //
 // Worked example: a relay process sharing its queue with others.
 //
-//	pool, err := pgxpool.New(ctx, "postgres://mxrelay@127.0.0.1/mail")
-//	if err != nil { ... }
-//	q, err := postgres.Open(ctx, pool, nil) // creates the tables if missing
-//	if err != nil { ... }
+//	q, err := postgres.Connect(ctx, "postgres://mxrelay@db.example.net/mail", nil)
+//	if err != nil {
+//		return err // unreachable, refused, or a schema newer than this code
+//	}
+//	defer q.Close()
 //	sched := queue.NewScheduler(q, queue.Config{})
 //	// then as in package queue's example: sched.Store, sched.Next, Done, Remove
 //
-// Differences from the file spool: leases are stored, so a claim survives
-// a restart of the claiming process until it expires (other processes may
-// be working); Remove is durable (one transaction); the per-destination
-// concurrency limits and dead-destination marks of a queue.Scheduler are
-// per process, so N processes allow N times Config.Concurrency.
+// # Schema
 //
-// Tests run the queuetest conformance suite against the database named by
-// MXRELAY_TEST_POSTGRES (for example
-// "postgres://mxq@127.0.0.1:5432/postgres"); they skip without it unless CI
-// is set.
+// Open creates the tables on first use and migrates them on later ones.
+// The schema is versioned (<prefix>schema holds its version); each step
+// runs once, in one transaction, under an advisory lock, so nodes that
+// start at once take turns and the later ones find the work done. A
+// schema newer than the program is refused, never downgraded. A queue
+// made before the schema had a version is adopted as version 1.
+//
+// A message is one row of <prefix>messages holding the envelope record
+// (queue.EncodeEnvelope, checked on every read) and the columns the
+// schedule needs; its body is stored in 1 MiB chunks in <prefix>bodies,
+// so a 50 MB body is streamed in both directions.
+//
+// # Stores
+//
+// A message with a body of up to 1 MiB joins a group commit: Stores that
+// arrive while a transaction commits share the next one, which inserts
+// all their rows with one statement per table. With synchronous_commit
+// on (PostgreSQL's default) a message is on disk when Store returns. A
+// larger body is streamed in a transaction of its own.
+//
+// # Claims, nodes and wakeups
+//
+// Claim uses SELECT ... FOR UPDATE SKIP LOCKED, so any number of
+// processes claim from one queue without handing a message out twice;
+// lease tokens come from a sequence. Each open Queue is a node with a row
+// in <prefix>nodes, renewed every NodeTTL/3; a claim records its node,
+// and when a node is not heard of for Options.NodeTTL (30s) any other
+// node ends its claims, so that mail a crashed process was delivering is
+// delivered by another one within about NodeTTL (a message whose delivery
+// the dead node had finished but not recorded is delivered twice, as
+// Postfix delivers it twice when it crashes there).
+//
+// Every transaction that makes mail claimable (a Store, a Flush, a
+// Release, a dead node's claims ended) sends a NOTIFY on <prefix>queue,
+// and Wakeups (queue.Waker) turns them into wakeups of the Scheduler's
+// idle workers: mail stored on one node is claimed at once by an idle
+// one. Polling (queue.Config.Poll) remains the fallback.
+//
+// # Differences from the file spool
+//
+// Leases are stored, so a claim survives a restart of the claiming
+// process until its node expires (other processes may be working);
+// Remove is durable (one transaction). The per-destination concurrency
+// limits and dead-destination marks of a queue.Scheduler are per
+// process, so N processes allow N times Config.Concurrency.
+//
+// Tests run the queuetest conformance suite, and the cluster tests of
+// mxrelayd-pg, against the database named by MXRELAY_TEST_POSTGRES (for
+// example "postgres://mxq@127.0.0.1:5432/postgres"); they skip without
+// it unless CI is set.
 package postgres

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"regexp"
 	"time"
 
@@ -16,16 +17,35 @@ import (
 
 // Options tunes Open. The zero value is ready to use.
 type Options struct {
-	// Prefix starts the names of the tables and the sequence, so that
-	// several queues can share a database. Default "mxq_"; letters,
-	// digits and '_' only.
+	// Prefix starts the names of the tables, the sequence and the NOTIFY
+	// channel, so that several queues can share a database. Default
+	// "mxq_"; letters, digits and '_' only.
 	Prefix string
+	// NodeTTL is how long the claims of a process that stopped renewing
+	// them last: each open Queue is a node that renews its row every
+	// NodeTTL/3, and the claims of a node not heard of for NodeTTL end
+	// (its mail is claimed again by another node) instead of lasting the
+	// Scheduler's whole lease. Default DefaultNodeTTL (30s); negative:
+	// claims last their lease, as with the file spool.
+	NodeTTL time.Duration
+	// Logger receives the listener's and the node's failures. Nil
+	// discards.
+	Logger *slog.Logger
 }
 
-// Queue is a queue.Queue stored in PostgreSQL.
+// Queue is a queue.Queue stored in PostgreSQL. Close it when done.
 type Queue struct {
-	pool *pgxpool.Pool
-	p    string // prefix
+	pool  *pgxpool.Pool
+	owned bool   // Connect made the pool: Close closes it
+	p     string // prefix
+	log   *slog.Logger
+
+	commits committer
+	listen  listener
+	node    node
+	name    string // for messages: the database, never the password
+
+	sqlInsertMessages, sqlInsertBodies string
 }
 
 var _ queue.Queue = (*Queue)(nil)
@@ -38,43 +58,74 @@ const (
 
 var validPrefix = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,30}$`)
 
-// Open returns the queue stored in pool's database, creating its tables,
-// index and sequence when they do not exist. The pool stays the caller's.
+// Open returns the queue stored in pool's database, creating or migrating
+// its schema (see Schema). The pool stays the caller's.
 func Open(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*Queue, error) {
-	p := "mxq_"
-	if opts != nil && opts.Prefix != "" {
-		p = opts.Prefix
+	var o Options
+	if opts != nil {
+		o = *opts
 	}
-	if !validPrefix.MatchString(p) {
-		return nil, fmt.Errorf("queue/postgres: invalid table prefix %q", p)
+	if o.Prefix == "" {
+		o.Prefix = "mxq_"
 	}
-	q := &Queue{pool: pool, p: p}
-	ddl := fmt.Sprintf(`
-CREATE TABLE IF NOT EXISTS %[1]smessages (
-	id          text COLLATE "C" PRIMARY KEY,
-	env         bytea NOT NULL,
-	size        bigint NOT NULL,
-	arrival     bigint NOT NULL,
-	next_at     bigint NOT NULL,
-	held        boolean NOT NULL,
-	lease_token bigint NOT NULL DEFAULT 0,
-	lease_until bigint NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS %[1]sdue ON %[1]smessages
-	((CASE WHEN lease_token <> 0 AND lease_until > next_at THEN lease_until ELSE next_at END), arrival, id)
-	WHERE NOT held;
-CREATE TABLE IF NOT EXISTS %[1]sbodies (
-	id   text COLLATE "C" NOT NULL,
-	seq  integer NOT NULL,
-	data bytea NOT NULL,
-	PRIMARY KEY (id, seq)
-);
-CREATE SEQUENCE IF NOT EXISTS %[1]slease_seq;
-`, p)
-	if _, err := pool.Exec(ctx, ddl); err != nil {
-		return nil, fmt.Errorf("queue/postgres: creating tables: %w", err)
+	if !validPrefix.MatchString(o.Prefix) {
+		return nil, fmt.Errorf("queue/postgres: invalid table prefix %q", o.Prefix)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if _, err := migrate(ctx, pool, o.Prefix); err != nil {
+		return nil, fmt.Errorf("queue/postgres: schema of %q: %w", o.Prefix, err)
+	}
+	if o.NodeTTL == 0 {
+		o.NodeTTL = DefaultNodeTTL
+	}
+	cc := pool.Config().ConnConfig
+	q := &Queue{pool: pool, p: o.Prefix, log: o.Logger, node: node{ttl: o.NodeTTL},
+		name: fmt.Sprintf("postgres://%s@%s:%d/%s (prefix %s)", cc.User, cc.Host, cc.Port, cc.Database, o.Prefix)}
+	q.sqlInsertMessages = q.sql(`INSERT INTO %smessages (id, env, size, arrival, next_at, held)
+		SELECT * FROM unnest($1::text[], $2::bytea[], $3::int8[], $4::int8[], $5::int8[], $6::bool[])
+		ON CONFLICT (id) DO NOTHING RETURNING id`)
+	q.sqlInsertBodies = q.sql(`INSERT INTO %sbodies (id, seq, data)
+		SELECT id, 0, data FROM unnest($1::text[], $2::bytea[]) AS t(id, data)`)
+	if err := q.startNode(ctx); err != nil {
+		return nil, err
 	}
 	return q, nil
+}
+
+// Name describes the queue for messages: the database's user, host,
+// port and name, and the prefix; never the password.
+func (q *Queue) Name() string { return q.name }
+
+// Connect opens a pool on connString (a postgres:// URL or key=value
+// string, as pgx takes it) and the queue in its database; Close closes
+// both.
+func Connect(ctx context.Context, connString string, opts *Options) (*Queue, error) {
+	pool, err := pgxpool.New(ctx, connString)
+	if err != nil {
+		return nil, fmt.Errorf("queue/postgres: %w", err)
+	}
+	q, err := Open(ctx, pool, opts)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	q.owned = true
+	return q, nil
+}
+
+// Close stops the listener and the renewal of this node's claims (they
+// end after Options.NodeTTL, as if the process had died) and, for a
+// queue made by Connect, closes its pool. Calls in progress finish
+// first.
+func (q *Queue) Close() error {
+	q.listen.stop()
+	q.stopNode()
+	if q.owned {
+		q.pool.Close()
+	}
+	return nil
 }
 
 func (q *Queue) sql(format string) string { return fmt.Sprintf(format, q.p) }
@@ -110,74 +161,6 @@ func decode(id queue.ID, rec []byte, token, until int64) (*queue.Envelope, error
 		e.Lease = queue.Lease{Token: uint64(token), Until: fromNanos(until)}
 	}
 	return e, nil
-}
-
-// Store implements queue.Queue: the body is inserted in chunks and the
-// message row last, in one transaction.
-func (q *Queue) Store(ctx context.Context, env *queue.Envelope, body io.Reader) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if env.ID == "" {
-		env.ID = queue.NewID()
-	}
-	env.Lease, env.Size = queue.Lease{}, 0
-	if _, err := queue.EncodeEnvelope(env); err != nil { // validate before any work
-		return err
-	}
-	tx, err := q.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("queue/postgres: %w", err)
-	}
-	defer tx.Rollback(ctx)
-	var exists bool
-	if err := tx.QueryRow(ctx, q.sql(`SELECT EXISTS (SELECT 1 FROM %smessages WHERE id = $1)`), string(env.ID)).Scan(&exists); err != nil {
-		return fmt.Errorf("queue/postgres: %w", err)
-	}
-	if exists {
-		return fmt.Errorf("%w: %s", queue.ErrExists, env.ID)
-	}
-	// Chunks of an earlier Store of this ID that failed are gone with its
-	// transaction; rows left by a removed message were deleted with it.
-	buf := make([]byte, chunkSize)
-	var size int64
-	for seq := 0; ; seq++ {
-		n, rerr := io.ReadFull(body, buf)
-		if n > 0 {
-			if _, err := tx.Exec(ctx, q.sql(`INSERT INTO %sbodies (id, seq, data) VALUES ($1, $2, $3)`),
-				string(env.ID), seq, buf[:n]); err != nil {
-				return fmt.Errorf("queue/postgres: storing body: %w", err)
-			}
-			size += int64(n)
-		}
-		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-			break
-		}
-		if rerr != nil {
-			return fmt.Errorf("queue: reading body: %w", rerr)
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-	}
-	env.Size = size
-	rec, err := queue.EncodeEnvelope(env)
-	if err != nil {
-		return err
-	}
-	tag, err := tx.Exec(ctx, q.sql(`INSERT INTO %smessages (id, env, size, arrival, next_at, held)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`),
-		string(env.ID), rec, size, nanos(env.Arrival), nanos(env.NextAttempt), env.Held)
-	if err != nil {
-		return fmt.Errorf("queue/postgres: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("%w: %s", queue.ErrExists, env.ID)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("queue/postgres: commit: %w", err)
-	}
-	return nil
 }
 
 // Claim implements queue.Queue with SELECT ... FOR UPDATE SKIP LOCKED:
@@ -244,8 +227,8 @@ func (q *Queue) Claim(ctx context.Context, now time.Time, lease time.Duration, a
 				return queue.Envelope{}, fmt.Errorf("queue/postgres: %w", err)
 			}
 			until := now.Add(lease)
-			if _, err := tx.Exec(ctx, q.sql(`UPDATE %smessages SET lease_token = $2, lease_until = $3 WHERE id = $1`),
-				r.id, token, until.UnixNano()); err != nil {
+			if _, err := tx.Exec(ctx, q.sql(`UPDATE %smessages SET lease_token = $2, lease_until = $3, lease_node = $4 WHERE id = $1`),
+				r.id, token, until.UnixNano(), q.node.id.Load()); err != nil {
 				return queue.Envelope{}, fmt.Errorf("queue/postgres: %w", err)
 			}
 			if err := tx.Commit(ctx); err != nil {
@@ -295,14 +278,31 @@ func (q *Queue) Modify(ctx context.Context, id queue.ID, fn func(*queue.Envelope
 		return err
 	}
 	if _, err := tx.Exec(ctx, q.sql(`UPDATE %smessages SET env = $2, arrival = $3, next_at = $4, held = $5,
-		lease_token = $6, lease_until = $7 WHERE id = $1`),
+		lease_token = $6, lease_until = $7, lease_node = CASE WHEN $6 = lease_token THEN lease_node ELSE 0 END WHERE id = $1`),
 		string(id), rec, nanos(e.Arrival), nanos(e.NextAttempt), e.Held, int64(e.Lease.Token), nanos(e.Lease.Until)); err != nil {
 		return fmt.Errorf("queue/postgres: %w", err)
+	}
+	if int64(e.Lease.Token) != token {
+		// The claim ended: so do its concurrency slots.
+		if _, err := tx.Exec(ctx, q.sql(`DELETE FROM %sslots WHERE id = $1`), string(id)); err != nil {
+			return fmt.Errorf("queue/postgres: %w", err)
+		}
+	}
+	if claimable(e, time.Now()) {
+		if err := q.notifyTx(ctx, tx); err != nil {
+			return err
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("queue/postgres: commit: %w", err)
 	}
 	return nil
+}
+
+// claimable reports whether e can be claimed at now: Modify then wakes
+// the idle processes (a Flush, a Release, a claim given back).
+func claimable(e *queue.Envelope, now time.Time) bool {
+	return !e.Held && !e.NextAttempt.After(now) && !e.Lease.Live(now)
 }
 
 // Remove implements queue.Queue; it deletes the row and the body chunks
@@ -324,6 +324,9 @@ func (q *Queue) Remove(ctx context.Context, id queue.ID) error {
 		return notFound(id)
 	}
 	if _, err := tx.Exec(ctx, q.sql(`DELETE FROM %sbodies WHERE id = $1`), string(id)); err != nil {
+		return fmt.Errorf("queue/postgres: %w", err)
+	}
+	if _, err := tx.Exec(ctx, q.sql(`DELETE FROM %sslots WHERE id = $1`), string(id)); err != nil {
 		return fmt.Errorf("queue/postgres: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {

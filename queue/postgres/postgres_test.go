@@ -3,8 +3,6 @@ package postgres_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -17,23 +15,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/queue/postgres"
+	"github.com/mxrelay/mxrelay/queue/postgres/internal/pgtest"
 	"github.com/mxrelay/mxrelay/queue/queuetest"
 )
 
-// dsn returns the test database: MXRELAY_TEST_POSTGRES, e.g.
-// "postgres://mxq@127.0.0.1:55432/postgres". Without it the tests skip,
-// unless CI is set: then they fail.
-func dsn(t *testing.T) string {
-	t.Helper()
-	d := os.Getenv("MXRELAY_TEST_POSTGRES")
-	if d == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("MXRELAY_TEST_POSTGRES is not set: CI must start PostgreSQL and set it")
-		}
-		t.Skip("MXRELAY_TEST_POSTGRES not set")
-	}
-	return d
-}
+// dsn returns the test database (pgtest.DSN).
+func dsn(t *testing.T) string { return pgtest.DSN(t) }
 
 func pool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
@@ -44,29 +31,15 @@ func pool(t *testing.T) *pgxpool.Pool {
 	return p
 }
 
-func prefix() string {
-	var b [6]byte
-	rand.Read(b[:])
-	return "t" + hex.EncodeToString(b[:]) + "_"
-}
+func prefix() string { return pgtest.NewPrefix() }
+
+func drop(p *pgxpool.Pool, pre string) error { return pgtest.Drop(p, pre) }
 
 func TestConformance(t *testing.T) {
 	dsn(t)
 	queuetest.Run(t, queuetest.Options{
 		New: func(t *testing.T) queue.Queue {
-			p := pool(t)
-			pre := prefix()
-			q, err := postgres.Open(context.Background(), p, &postgres.Options{Prefix: pre})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				_, err := p.Exec(context.Background(), "DROP TABLE "+pre+"messages, "+pre+"bodies; DROP SEQUENCE "+pre+"lease_seq")
-				if err != nil {
-					t.Error(err)
-				}
-				p.Close()
-			})
+			q, pre := openPrefix(t)
 			queues[q] = pre
 			return q
 		},
@@ -78,6 +51,7 @@ func TestConformance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			t.Cleanup(func() { q2.Close() })
 			queues[q2] = pre
 			return q2
 		},
@@ -100,7 +74,7 @@ func TestOldRowReadable(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		p.Exec(ctx, "DROP TABLE "+pre+"messages, "+pre+"bodies; DROP SEQUENCE "+pre+"lease_seq")
+		drop(p, pre)
 	})
 	js := `{"id":"OLDROW","sender":"s@example.org","rcpts":[{"addr":"u@example.com","notify":12}],"size":4,"arrival":1767323045000000006}`
 	rec := fmt.Appendf(nil, "MXQ1 %08x %d\n%s\n", crc32.Checksum([]byte(js), crc32.MakeTable(crc32.Castagnoli)), len(js), js)
@@ -173,7 +147,7 @@ func BenchmarkStore(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer p.Exec(context.Background(), "DROP TABLE "+pre+"messages, "+pre+"bodies; DROP SEQUENCE "+pre+"lease_seq")
+			defer drop(p, pre)
 			body := bytes.Repeat([]byte("x"), 4096)
 			var next atomic.Int64
 			var wg sync.WaitGroup
@@ -213,7 +187,7 @@ func TestSchedulersShareQueue(t *testing.T) {
 	t.Cleanup(func() {
 		p := pool(t)
 		defer p.Close()
-		p.Exec(ctx, "DROP TABLE "+pre+"messages, "+pre+"bodies; DROP SEQUENCE "+pre+"lease_seq")
+		drop(p, pre)
 	})
 	const n = 200
 	for i := range n {
@@ -262,5 +236,46 @@ func TestSchedulersShareQueue(t *testing.T) {
 	}
 	if l, err := scheds[0].List(ctx, queue.Filter{}); err != nil || len(l) != 0 {
 		t.Errorf("left in the queue: %d (%v)", len(l), err)
+	}
+}
+
+// open returns a queue on a fresh prefix, removed after the test.
+func open(t *testing.T) *postgres.Queue {
+	t.Helper()
+	q, _ := openPrefix(t)
+	return q
+}
+
+// openPrefix is open that also returns the prefix.
+func openPrefix(t *testing.T) (*postgres.Queue, string) {
+	t.Helper()
+	p := pool(t)
+	pre := prefix()
+	q, err := postgres.Open(context.Background(), p, &postgres.Options{Prefix: pre})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		q.Close()
+		if err := drop(p, pre); err != nil {
+			t.Error(err)
+		}
+		p.Close()
+	})
+	return q, pre
+}
+
+// checkBody fails t unless message id's body is want.
+func checkBody(t *testing.T, q queue.Queue, id queue.ID, want string) {
+	t.Helper()
+	rc, err := q.Body(context.Background(), id)
+	if err != nil {
+		t.Errorf("Body of %s: %v", id, err)
+		return
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil || string(b) != want {
+		t.Errorf("body of %s = %q, %v; want %q", id, b, err, want)
 	}
 }
