@@ -334,6 +334,9 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 	mx.Store(l.MX)
 	l.Server = serverConfig(r)
 	l.Server.MX = l.MX
+	if l.Server.CommandFilter, err = commandFilter(r, open); err != nil {
+		return err
+	}
 	l.Server.NoDelivery = o.Scheduler != nil
 	exempt, err := list(ctx, r, "smtpd_client_event_limit_exceptions", openOpts, l.warn)
 	if err != nil {

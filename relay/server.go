@@ -53,6 +53,10 @@ type ServerConfig struct {
 	// StrictRFC821 accepts only "<address>" in MAIL FROM and RCPT TO, as
 	// Postfix strict_rfc821_envelopes = yes.
 	StrictRFC821 bool
+	// CommandFilter may replace each command line before it is parsed,
+	// as Postfix smtpd_command_filter; see smtpd.Config.CommandFilter.
+	// Load sets it from smtpd_command_filter.
+	CommandFilter func(ctx context.Context, line string) (string, bool, error)
 	// RequireTLS refuses mail commands before STARTTLS ("530 5.7.0 Must
 	// issue a STARTTLS command first"), as Postfix
 	// smtpd_tls_security_level = encrypt. An MX the Internet sends to
@@ -163,6 +167,7 @@ func NewServer(c ServerConfig) (*Server, error) {
 		ErrorSleep:              mc.ErrorSleep,
 		DisableVRFY:             c.DisableVRFY,
 		StrictRFC821:            c.StrictRFC821,
+		CommandFilter:           c.CommandFilter,
 		DiscardEHLOKeywords:     c.DiscardEHLOKeywords,
 		RequireTLS:              c.RequireTLS,
 		ForbidUnauthPipelining:  c.ForbidUnauthPipelining,

@@ -84,7 +84,6 @@ var gaps = map[string]gap{
 	"smtpd_client_recipient_rate_limit":       {why: "client rate limits (anvil) are not implemented"},
 	"smtpd_client_new_tls_session_rate_limit": {why: "client rate limits (anvil) are not implemented"},
 	"smtpd_client_auth_rate_limit":            {why: "client rate limits (anvil) are not implemented"},
-	"smtpd_command_filter":                    {why: "the SMTP command filter is not implemented"},
 	"smtpd_end_of_data_restrictions":          {why: "end-of-data restrictions are not implemented"},
 	"smtpd_etrn_restrictions":                 {why: "ETRN restrictions are not implemented: any client could ask for a flush of fast_flush_domains"},
 	"smtpd_authorized_xclient_hosts":          {why: "XCLIENT is not implemented: the front end's clients would all appear as the front end"},

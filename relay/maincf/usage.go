@@ -54,6 +54,7 @@ var used = map[string]User{
 	"default_process_limit":               UserRelay,
 	"disable_vrfy_command":                UserRelay,
 	"strict_rfc821_envelopes":             UserRelay,
+	"smtpd_command_filter":                UserRelay,
 	"fast_flush_domains":                  UserRelay,
 	"smtpd_forbid_unauth_pipelining":      UserRelay,
 	"smtpd_client_event_limit_exceptions": UserRelay,

@@ -54,6 +54,12 @@ func lookupCommand(verb string) *command {
 // command runs one command line and counts it (CommandStats).
 func (c *conn) command(ctx context.Context, line string) {
 	c.failed = false
+	if c.cfg.CommandFilter != nil {
+		var ok bool
+		if line, ok = c.filterCommand(ctx, line); !ok {
+			return
+		}
+	}
 	c.dispatch(ctx, line)
 	verb, _ := splitVerb(line)
 	if lookupCommand(verb) == nil {

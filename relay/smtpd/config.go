@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"context"
 	"crypto/tls"
 	"log/slog"
 	"strings"
@@ -27,6 +28,12 @@ type Config struct {
 	// limit"). Zero: "SIZE" without a number and no check, as Postfix's
 	// message_size_limit = 0. The Session checks the message itself.
 	SizeLimit int64
+	// CommandFilter, when set, may replace each command line before it
+	// is parsed, as Postfix smtpd_command_filter (a table keyed by the
+	// line without leading blanks, whose value is the new line): it
+	// returns the replacement and true, or false to keep the line. An
+	// error ends the session with 421 4.3.0, never a 5xx.
+	CommandFilter func(ctx context.Context, line string) (string, bool, error)
 	// StrictRFC821 accepts only "<address>" in MAIL FROM and RCPT TO,
 	// without a phrase or comment ("501 5.1.7 Bad sender address
 	// syntax", "501 5.1.3 Bad recipient address syntax"), as Postfix
