@@ -134,17 +134,28 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		sc := bufio.NewScanner(stdin)
 		sc.Buffer(make([]byte, 64*1024), maxKeyLine)
 		sc.Split(scanLines)
+		// Answers are buffered, as postmap's stdout is (one write per
+		// answer cost more than the lookups), and flushed before a
+		// fatal error is reported and at the end.
+		out := bufio.NewWriterSize(stdout, 64<<10)
 		for sc.Scan() {
 			key := sc.Text()
 			v, ok, err := find(key)
 			if err != nil {
+				out.Flush()
 				fmt.Fprintf(stderr, "mxmap: fatal: %v\n", err)
 				return 2
 			}
 			if ok {
 				hits++
-				fmt.Fprintf(stdout, "%s\t%s\n", key, v)
+				out.WriteString(key)
+				out.WriteByte('\t')
+				out.WriteString(v)
+				out.WriteByte('\n')
 			}
+		}
+		if err := out.Flush(); err != nil {
+			return fatal(err)
 		}
 		if err := sc.Err(); err != nil {
 			return fatal(err)
