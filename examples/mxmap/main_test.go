@@ -196,3 +196,14 @@ func TestListSameAsPostmap(t *testing.T) {
 		}
 	}
 }
+
+// The database types are not linked into this mxmap: asking one names
+// the module that provides it, and examples/mxmap/all.
+func TestDriverTypeNamesItsModule(t *testing.T) {
+	for _, typ := range []string{"pgsql", "mysql", "sqlite", "ldap"} {
+		_, stderr, rc := mxmap(t, "", "-q", "k", typ+":/etc/postfix/"+typ+".cf")
+		if rc == 0 || !strings.Contains(stderr, "unsupported dictionary type: "+typ) || !strings.Contains(stderr, "github.com/mxrelay/mxrelay/lookup/"+typ) {
+			t.Errorf("%s: rc %d, stderr %q; want an error naming the type and its module", typ, rc, stderr)
+		}
+	}
+}

@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/mxrelay/mxrelay v0.0.0
+	github.com/mxrelay/mxrelay/lookup/ldap v0.0.0
 	github.com/mxrelay/mxrelay/lookup/mysql v0.0.0
 	github.com/mxrelay/mxrelay/lookup/pgsql v0.0.0
 	github.com/mxrelay/mxrelay/lookup/sqlite v0.0.0
@@ -11,8 +12,11 @@ require (
 
 require (
 	filippo.io/edwards25519 v1.2.0 // indirect
+	github.com/Azure/go-ntlmssp v0.1.1 // indirect
 	github.com/dlclark/regexp2/v2 v2.13.0 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
+	github.com/go-asn1-ber/asn1-ber v1.5.8 // indirect
+	github.com/go-ldap/ldap/v3 v3.4.15 // indirect
 	github.com/go-sql-driver/mysql v1.10.2 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
@@ -22,7 +26,7 @@ require (
 	github.com/mattn/go-isatty v0.0.24 // indirect
 	github.com/ncruces/go-strftime v1.1.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
-	golang.org/x/crypto v0.37.0 // indirect
+	golang.org/x/crypto v0.54.0 // indirect
 	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.40.0 // indirect
@@ -34,6 +38,7 @@ require (
 
 replace (
 	github.com/mxrelay/mxrelay => ../../..
+	github.com/mxrelay/mxrelay/lookup/ldap => ../../../lookup/ldap
 	github.com/mxrelay/mxrelay/lookup/mysql => ../../../lookup/mysql
 	github.com/mxrelay/mxrelay/lookup/pgsql => ../../../lookup/pgsql
 	github.com/mxrelay/mxrelay/lookup/sqlite => ../../../lookup/sqlite

@@ -1,7 +1,7 @@
 // Command mxmap (examples/mxmap/all) is examples/mxmap with the database
-// table types of mxrelay's nested modules linked in: pgsql:, mysql: and
-// sqlite:, read from Postfix's pgsql_table(5), mysql_table(5) and
-// sqlite_table(5) files. It is a module of its own, so that the core
+// table types of mxrelay's nested modules linked in: pgsql:, mysql:,
+// sqlite: and ldap:, read from Postfix's pgsql_table(5), mysql_table(5),
+// sqlite_table(5) and ldap_table(5) files. It is a module of its own, so that the core
 // module never builds their drivers:
 //
 //	cd examples/mxmap/all
@@ -19,6 +19,7 @@ import (
 
 	"github.com/mxrelay/mxrelay/examples/mxmap/internal/mapcmd"
 	"github.com/mxrelay/mxrelay/lookup"
+	"github.com/mxrelay/mxrelay/lookup/ldap"
 	"github.com/mxrelay/mxrelay/lookup/mysql"
 	"github.com/mxrelay/mxrelay/lookup/pgsql"
 	"github.com/mxrelay/mxrelay/lookup/sqlite"
@@ -30,6 +31,7 @@ func linkedTypes() map[string]lookup.OpenFunc {
 		"pgsql":  pgsql.Open,
 		"mysql":  mysql.Open,
 		"sqlite": sqlite.Open,
+		"ldap":   ldap.Open,
 	}
 }
 

@@ -43,18 +43,8 @@ type Table struct {
 // key Postfix would not query (domain filter, missing parts) is not
 // found; a failure of the servers is a Temporary error.
 func (t *Table) Lookup(ctx context.Context, key string) (string, bool, error) {
-	if !utf8.ValidString(key) || strings.IndexByte(key, 0) >= 0 {
-		return "", false, nil // as Postfix: a non-UTF-8 key is not found; a C string has no NUL
-	}
-	ok, err := t.Domains.Allows(ctx, key)
-	if err != nil {
-		return "", false, &lookup.Error{Table: t.Spec, Key: key, Kind: lookup.Temporary, Err: err}
-	}
-	if !ok {
-		return "", false, nil
-	}
-	if _, ok := t.Query.Expand(key, "", nil); !ok {
-		return "", false, nil
+	if ok, err := t.Admit(ctx, key, t.Query); !ok || err != nil {
+		return "", false, err
 	}
 	rows, err := t.Backend.Query(ctx, func(q Quote) string {
 		s, _ := t.Query.Expand(key, "", q)
@@ -63,35 +53,83 @@ func (t *Table) Lookup(ctx context.Context, key string) (string, bool, error) {
 	if err != nil {
 		return "", false, &lookup.Error{Table: t.Spec, Key: key, Kind: lookup.Temporary, Err: err}
 	}
-	var out strings.Builder
-	n := 0
+	res := Results{Spec: t.Spec, Key: key, Format: t.Result, Limit: t.ExpansionLimit}
 	for _, row := range rows {
 		for _, col := range row {
 			if col == nil {
 				continue // NULL: Postfix reads "", an empty result it ignores
 			}
-			v, ok := t.Result.Expand(*col, key, nil)
-			if !ok {
-				continue
+			if err := res.Add(*col); err != nil {
+				return "", false, err
 			}
-			n++
-			if t.ExpansionLimit > 0 && n > t.ExpansionLimit {
-				return "", false, &lookup.Error{Table: t.Spec, Key: key, Kind: lookup.Temporary,
-					Err: fmt.Errorf("expansion limit of %d results exceeded", t.ExpansionLimit)}
-			}
-			if out.Len() > 0 {
-				out.WriteByte(',')
-			}
-			out.WriteString(v)
 		}
 	}
-	if out.Len() == 0 {
+	return res.Value()
+}
+
+// Admit reports whether key is looked up at all, as Postfix decides: a
+// valid UTF-8 key without NUL (a C string), in the domain list, that the
+// query templates can expand.
+func (s *Settings) Admit(ctx context.Context, key string, queries ...*Template) (bool, error) {
+	if !utf8.ValidString(key) || strings.IndexByte(key, 0) >= 0 {
+		return false, nil
+	}
+	ok, err := s.Domains.Allows(ctx, key)
+	if err != nil {
+		return false, &lookup.Error{Table: s.Spec, Key: key, Kind: lookup.Temporary, Err: err}
+	}
+	if !ok {
+		return false, nil
+	}
+	for _, q := range queries {
+		if _, ok := q.Expand(key, "", nil); !ok {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// Results gathers the results of one lookup as Postfix's database tables
+// do: each expanded with the result format (those it skips are not
+// counted), joined with commas, at most Limit of them (0: no limit).
+type Results struct {
+	Spec, Key string
+	Format    *Template
+	Limit     int
+
+	b strings.Builder
+	n int
+}
+
+// Add adds one result; past Limit it is a Temporary error.
+func (r *Results) Add(v string) error {
+	x, ok := r.Format.Expand(v, r.Key, nil)
+	if !ok {
+		return nil
+	}
+	r.n++
+	if r.Limit > 0 && r.n > r.Limit {
+		return &lookup.Error{Table: r.Spec, Key: r.Key, Kind: lookup.Temporary,
+			Err: fmt.Errorf("expansion limit of %d results exceeded", r.Limit)}
+	}
+	if r.b.Len() > 0 {
+		r.b.WriteByte(',')
+	}
+	r.b.WriteString(x)
+	return nil
+}
+
+// Value returns the joined results: not found when there are none, a
+// Config error when they are not UTF-8.
+func (r *Results) Value() (string, bool, error) {
+	if r.b.Len() == 0 {
 		return "", false, nil
 	}
-	if !utf8.ValidString(out.String()) {
-		return "", false, &lookup.Error{Table: t.Spec, Key: key, Kind: lookup.Config, Err: lookup.ErrNonUTF8Value}
+	v := r.b.String()
+	if !utf8.ValidString(v) {
+		return "", false, &lookup.Error{Table: r.Spec, Key: r.Key, Kind: lookup.Config, Err: lookup.ErrNonUTF8Value}
 	}
-	return out.String(), true, nil
+	return v, true, nil
 }
 
 // String returns the table's spec.

@@ -2,6 +2,7 @@ package dbcommon
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -31,11 +32,26 @@ const (
 // as Postfix does (the result template may use %D and %U, which make the
 // lookup need the key's parts).
 func ParseTemplates(query, result string) (*Template, *Template, error) {
-	q := &Template{format: query, query: true}
+	qs, r, err := ParseTemplateSet([]string{query}, result)
+	if err != nil {
+		return nil, nil, err
+	}
+	return qs[0], r, nil
+}
+
+// ParseTemplateSet parses the query templates of a table (ldap: has two,
+// search_base and query_filter) and its result template together: what
+// one needs of the key, all need, as in Postfix's shared db_common
+// context.
+func ParseTemplateSet(queries []string, result string) ([]*Template, *Template, error) {
+	var qs []*Template
+	for _, q := range queries {
+		qs = append(qs, &Template{format: q, query: true})
+	}
 	r := &Template{format: result}
 	var shared need
 	nparts := 0
-	for _, t := range []*Template{q, r} {
+	for _, t := range append(slices.Clone(qs), r) {
 		for i := 0; i < len(t.format); i++ {
 			if t.format[i] != '%' {
 				continue
@@ -70,9 +86,24 @@ func ParseTemplates(query, result string) (*Template, *Template, error) {
 			}
 		}
 	}
-	q.need, r.need = shared, shared
-	q.nparts, r.nparts = nparts, nparts
-	return q, r, nil
+	for _, t := range append(slices.Clone(qs), r) {
+		t.need, t.nparts = shared, nparts
+	}
+	return qs, r, nil
+}
+
+// Dynamic reports whether the template expands anything (a search_base
+// without %-expansions names one fixed entry).
+func (t *Template) Dynamic() bool {
+	for i := 0; i+1 < len(t.format); i++ {
+		if t.format[i] == '%' {
+			if t.format[i+1] != '%' {
+				return true
+			}
+			i++
+		}
+	}
+	return false
 }
 
 func (t *Template) kind() string {

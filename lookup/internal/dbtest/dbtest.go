@@ -6,6 +6,7 @@ package dbtest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -183,15 +184,19 @@ func Open(t testing.TB, typ string, open lookup.OpenFunc, path string) lookup.Ta
 // (downLines(addr)) on one key.
 func Differential(t *testing.T, typ string, open lookup.OpenFunc, cf func(name string, lines ...string) string, extra map[string][]string, downLines func(addr string) []string) {
 	t.Helper()
+	files := maps.Clone(Queries)
+	maps.Copy(files, extra)
+	DifferentialKeys(t, typ, open, cf, files, Keys, downLines)
+}
+
+// DifferentialKeys is Differential with the files and keys given.
+func DifferentialKeys(t *testing.T, typ string, open lookup.OpenFunc, cf func(name string, lines ...string) string, files map[string][]string, keys []string, downLines func(addr string) []string) {
+	t.Helper()
 	postmap := testenv.NeedProgram(t, "postmap")
 	env := testenv.PostfixEnv(t)
-	for name, lines := range Queries {
+	for name, lines := range files {
 		path := cf(name, lines...)
-		Compare(t, postmap, env, typ+":"+path, Open(t, typ, open, path), Keys)
-	}
-	for name, lines := range extra {
-		path := cf(name, lines...)
-		Compare(t, postmap, env, typ+":"+path, Open(t, typ, open, path), Keys)
+		Compare(t, postmap, env, typ+":"+path, Open(t, typ, open, path), keys)
 	}
 	if downLines != nil {
 		path := cf("down.cf", downLines(DeadAddr(t))...)

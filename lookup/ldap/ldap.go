@@ -1,0 +1,353 @@
+package ldap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	ldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/mxrelay/mxrelay/lookup"
+	"github.com/mxrelay/mxrelay/lookup/internal/dbcommon"
+)
+
+// Open opens an ldap: table from its ldap_table(5) file, name being the
+// file's path. It is a lookup.OpenFunc: link it in with
+// lookup.OpenOptions.Types or relay.LoadOptions.Types under "ldap".
+// No connection is made until the first lookup.
+func Open(ctx context.Context, name string, o *lookup.OpenOptions) (lookup.Table, error) {
+	c, err := dbcommon.ReadConfig("ldap", name)
+	if err != nil {
+		return nil, err
+	}
+	t := &Table{spec: "ldap:" + name}
+	if err := t.configure(ctx, c, o); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Table is an ldap: table. Close it (or lookup.Close the table Open
+// returns) to close its connection.
+type Table struct {
+	spec     string
+	settings dbcommon.Settings
+	base     *dbcommon.Template // search_base
+	dynBase  bool               // search_base has %-expansions
+	filter   *dbcommon.Template // query_filter
+	attrs    []string           // result_attribute
+	scope    int
+	deref    int
+	size     int // size_limit
+	timeout  time.Duration
+	urls     []string
+	bind     bool
+	bindDN   string
+	bindPW   string
+
+	mu   sync.Mutex
+	conn *ldap.Conn
+}
+
+// Settings of Postfix's ldap_table(5) that this driver does not honour:
+// refused by name, never silently ignored.
+var unsupported = []string{
+	"special_result_attribute", "terminal_result_attribute", "leaf_result_attribute",
+	"sasl_mechs", "sasl_realm", "sasl_authz_id", "sasl_minssf",
+	"tls_ca_cert_file", "tls_ca_cert_dir", "tls_cert", "tls_key", "tls_random_file", "tls_cipher_suite", "tls_require_cert",
+}
+
+func (t *Table) configure(ctx context.Context, c *dbcommon.Config, o *lookup.OpenOptions) error {
+	path := c.Path()
+	if err := c.Refuse(unsupported...); err != nil {
+		return err
+	}
+	for _, b := range []string{"start_tls", "chase_referrals"} {
+		if on, err := c.Bool(b, false); err != nil || on {
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("%s: %s = yes is not supported", path, b)
+		}
+	}
+	var err error
+	if t.timeout, err = seconds(c, "timeout", 10); err != nil {
+		return err
+	}
+	if t.size, err = c.Int("size_limit", 0, 0); err != nil {
+		return err
+	}
+	limit, err := c.Int("expansion_limit", 0, 0)
+	if err != nil {
+		return err
+	}
+	if _, set := c.Lookup("size_limit"); !set {
+		t.size = limit // Postfix: size_limit defaults to expansion_limit
+	}
+	if t.deref, err = c.Int("dereference", 0, 0); err != nil || t.deref > 3 {
+		if err == nil {
+			err = fmt.Errorf("%s: dereference = %d: want 0 to 3", path, t.deref)
+		}
+		return err
+	}
+	if _, err := c.Int("version", 2, 2); err != nil {
+		return err
+	}
+	switch scope := strings.ToLower(c.Str("scope", "sub")); scope {
+	case "sub":
+		t.scope = ldap.ScopeWholeSubtree
+	case "one":
+		t.scope = ldap.ScopeSingleLevel
+	case "base":
+		t.scope = ldap.ScopeBaseObject
+	default:
+		return fmt.Errorf("%s: scope = %s: want sub, one or base", path, scope)
+	}
+	switch bind := strings.ToLower(c.Str("bind", "yes")); bind {
+	case "yes", "simple":
+		t.bind = true
+	case "no", "none":
+	default:
+		return fmt.Errorf("%s: bind = %s is not supported: want yes or no", path, bind)
+	}
+	t.bindDN, t.bindPW = c.Str("bind_dn", ""), c.Str("bind_pw", "")
+	port := c.Str("server_port", "389")
+	for _, h := range splitList(c.Str("server_host", "localhost")) {
+		u, err := serverURL(h, port)
+		if err != nil {
+			return fmt.Errorf("%s: server_host: %w", path, err)
+		}
+		t.urls = append(t.urls, u)
+	}
+	t.attrs = splitList(c.Str("result_attribute", "maildrop"))
+	result := c.Str("result_filter", "%s")
+	if v, ok := c.Lookup("result_format"); ok {
+		result = v
+	}
+	qs, r, err := dbcommon.ParseTemplateSet([]string{c.Str("search_base", ""), c.Str("query_filter", "(mailacceptinggeneralid=%s)")}, result)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	t.base, t.filter = qs[0], qs[1]
+	t.dynBase = t.base.Dynamic()
+	domains, err := dbcommon.ParseDomains(ctx, c.Str("domain", ""), o)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	t.settings = dbcommon.Settings{Spec: t.spec, Query: t.filter, Result: r, Domains: domains, ExpansionLimit: limit}
+	return nil
+}
+
+func seconds(c *dbcommon.Config, name string, def int) (time.Duration, error) {
+	n, err := c.Int(name, def, 0)
+	return time.Duration(n) * time.Second, err
+}
+
+func splitList(v string) []string {
+	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\r' || r == '\n' })
+}
+
+// serverURL makes an ldap:// URL of a server_host entry as Postfix does:
+// an LDAP URL as it is, "host:port", or "host" with server_port.
+func serverURL(h, port string) (string, error) {
+	if strings.Contains(h, "://") {
+		u, err := url.Parse(h)
+		if err != nil {
+			return "", err
+		}
+		switch u.Scheme {
+		case "ldap", "ldaps", "ldapi":
+			return h, nil
+		}
+		return "", fmt.Errorf("%q: not an LDAP URL", h)
+	}
+	if strings.LastIndexByte(h, ':') >= 0 {
+		return "ldap://" + h, nil
+	}
+	if _, err := strconv.Atoi(port); err != nil {
+		return "", fmt.Errorf("server_port = %s: not a number", port)
+	}
+	return "ldap://" + net.JoinHostPort(h, port), nil
+}
+
+// rfc2253 quotes a part of the search base as Postfix does: space, tab,
+// '"', '#', '+', ',', ';', '<', '>' and '\' become \XX.
+func rfc2253(s string) string { return hexEscape(s, " \t\"#+,;<>\\") }
+
+// rfc2254 quotes a part of the filter as Postfix does: '*', '(', ')' and
+// '\' become \XX.
+func rfc2254(s string) string { return hexEscape(s, "*()\\") }
+
+func hexEscape(s, special string) string {
+	if !strings.ContainsAny(s, special) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if strings.IndexByte(special, s[i]) >= 0 {
+			fmt.Fprintf(&b, `\%02X`, s[i])
+		} else {
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
+}
+
+// Lookup searches the directory for key.
+func (t *Table) Lookup(ctx context.Context, key string) (string, bool, error) {
+	if ok, err := t.settings.Admit(ctx, key, t.base, t.filter); !ok || err != nil {
+		return "", false, err
+	}
+	base, _ := t.base.Expand(key, "", rfc2253)
+	filter, _ := t.filter.Expand(key, "", rfc2254)
+	if t.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t.timeout)
+		defer cancel()
+	}
+	res := dbcommon.Results{Spec: t.spec, Key: key, Format: t.settings.Result, Limit: t.settings.ExpansionLimit}
+	err := t.search(ctx, base, filter, key, &res)
+	switch {
+	case err == nil:
+	case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) && t.dynBase:
+		return "", false, nil // a search base made from the key that does not exist
+	default:
+		var le *lookup.Error
+		if errors.As(err, &le) {
+			return "", false, err
+		}
+		return "", false, &lookup.Error{Table: t.spec, Key: key, Kind: lookup.Temporary, Err: err}
+	}
+	return res.Value()
+}
+
+// search runs the search on the connection, reconnecting once when the
+// server closed it, as Postfix does after LDAP_SERVER_DOWN.
+func (t *Table) search(ctx context.Context, base, filter, key string, res *dbcommon.Results) error {
+	for attempt := 0; ; attempt++ {
+		conn, reused, err := t.connection(ctx)
+		if err != nil {
+			return err
+		}
+		err = t.searchOn(ctx, conn, base, filter, key, res)
+		if err == nil || ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+			return err
+		}
+		var le *lookup.Error
+		if errors.As(err, &le) {
+			return err // expansion or size limit: the connection is fine
+		}
+		t.drop(conn)
+		if !(reused && attempt == 0 && ldap.IsErrorWithCode(err, ldap.ErrorNetwork) && ctx.Err() == nil) {
+			return err
+		}
+	}
+}
+
+func (t *Table) searchOn(ctx context.Context, conn *ldap.Conn, base, filter, key string, res *dbcommon.Results) error {
+	req := ldap.NewSearchRequest(base, t.scope, t.deref, t.size, 0, false, filter, t.attrs, nil)
+	r := conn.SearchAsync(ctx, req, 16)
+	entries := 0
+	for r.Next() {
+		e := r.Entry()
+		if e == nil {
+			continue // a referral or a control
+		}
+		entries++
+		if t.size > 0 && entries > t.size {
+			return &lookup.Error{Table: t.spec, Key: key, Kind: lookup.Temporary, Err: fmt.Errorf("query size limit (%d) exceeded", t.size)}
+		}
+		for _, a := range e.Attributes {
+			if !t.wanted(a.Name) {
+				continue
+			}
+			for _, v := range a.Values {
+				if err := res.Add(v); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := r.Err(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// wanted reports whether a returned attribute is one of result_attribute,
+// or a subtype of one ("mail;lang-en" of "mail"), as Postfix's
+// attrdesc_subtype decides.
+func (t *Table) wanted(name string) bool {
+	for _, a := range t.attrs {
+		if strings.EqualFold(name, a) || len(name) > len(a) && name[len(a)] == ';' && strings.EqualFold(name[:len(a)], a) {
+			return true
+		}
+	}
+	return false
+}
+
+// connection returns the table's connection, dialling the servers of
+// server_host in turn and binding when there is none.
+func (t *Table) connection(ctx context.Context) (*ldap.Conn, bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.conn != nil && !t.conn.IsClosing() {
+		return t.conn, true, nil
+	}
+	var errs []error
+	for _, u := range t.urls {
+		d := &net.Dialer{}
+		if dl, ok := ctx.Deadline(); ok {
+			d.Deadline = dl
+		}
+		conn, err := ldap.DialURL(u, ldap.DialWithDialer(d))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if t.timeout > 0 {
+			conn.SetTimeout(t.timeout) // each request, the bind included
+		}
+		if t.bind {
+			if _, err := conn.SimpleBind(&ldap.SimpleBindRequest{Username: t.bindDN, Password: t.bindPW, AllowEmptyPassword: true}); err != nil {
+				conn.Close()
+				errs = append(errs, fmt.Errorf("%s: bind: %w", u, err))
+				continue
+			}
+		}
+		t.conn = conn
+		return conn, false, nil
+	}
+	return nil, false, fmt.Errorf("no LDAP server answered: %w", errors.Join(errs...))
+}
+
+// drop closes conn if it is still the table's connection.
+func (t *Table) drop(conn *ldap.Conn) {
+	t.mu.Lock()
+	if t.conn == conn {
+		t.conn = nil
+	}
+	t.mu.Unlock()
+	conn.Close()
+}
+
+// String returns the table's spec.
+func (t *Table) String() string { return t.spec }
+
+// Close closes the table's connection.
+func (t *Table) Close() error {
+	t.mu.Lock()
+	conn := t.conn
+	t.conn = nil
+	t.mu.Unlock()
+	if conn != nil {
+		return conn.Close()
+	}
+	return nil
+}
