@@ -147,6 +147,26 @@
 // check_{client,reverse_client_hostname,helo,sender,recipient}_{mx,ns,a}_access
 // (see Server access below),
 // permit_mx_backup (see Backup MX by DNS below),
+// reject_unlisted_sender (the sender validated as a recipient would be,
+// "550 5.1.0 <a@b>: Sender address rejected: User unknown in relay
+// recipient table"; smtpd_reject_unlisted_sender adds it to the end of
+// the sender restrictions), reject_unknown_address (the sender's
+// reject_unknown_sender_domain), reject_multi_recipient_bounce (a null
+// sender with a second recipient: 550 5.5.3 "Multi-recipient bounce",
+// at RCPT after one accepted recipient, at DATA with more than one),
+// permit_inet_interfaces (a client at one of inet_interfaces' addresses,
+// not proxy_interfaces'), a bare type:table ("hash:/etc/postfix/access"
+// as a list entry: the access restriction of the list's stage,
+// check_client_access in smtpd_client_restrictions... A restriction
+// class takes the stage of the list that named it; in
+// smtpd_data_restrictions it is a 451 4.3.5 configuration error, as in
+// Postfix), reject_sender_login_mismatch,
+// reject_authenticated_sender_login_mismatch,
+// reject_known_sender_login_mismatch and
+// reject_unauthenticated_sender_login_mismatch (accepted and ignored,
+// with a Warnings entry, as Postfix ignores them without SASL: mxrelay's
+// SMTP server has no AUTH; smtpd_sender_login_maps is opened but never
+// consulted; golden lab senderchecks, senderchecks2),
 // check_policy_service (the Postfix policy delegation protocol,
 // SMTPD_POLICY_README),
 // permit, reject, defer, dunno, defer_if_permit,
@@ -281,8 +301,9 @@
 // rbl_reply_maps, default_rbl_reply, maps_rbl_reject_code,
 // unknown_address_tempfail_action, unknown_hostname_reject_code,
 // unknown_client_reject_code, smtpd_peername_lookup,
-// unknown_helo_hostname_tempfail_action, permit_mx_backup_networks and
-// inet_protocols (Network).
+// unknown_helo_hostname_tempfail_action, permit_mx_backup_networks,
+// smtpd_reject_unlisted_sender, multi_recipient_bounce_reject_code,
+// smtpd_sender_login_maps and inet_protocols (Network).
 //
 // Sources: Postfix 3.7's smtpd_check.c (the restrictions, access table
 // actions, reject_unlisted_recipient, the open-relay startup check) and
