@@ -52,7 +52,13 @@ type labWant struct {
 	Cases []struct {
 		ID     string `json:"id"`
 		Client string `json:"client"`
-		Steps  []struct {
+		// Greeting is what the server said at connect; a refusal
+		// ("421 4.7.0 ... too many connections") ends the case there.
+		Greeting struct {
+			Code int    `json:"code"`
+			Text string `json:"text"`
+		} `json:"greeting"`
+		Steps []struct {
 			Cmd  string `json:"cmd"`
 			Code int    `json:"code"`
 			Enh  string `json:"enh"`
@@ -110,6 +116,15 @@ func TestLab(t *testing.T) {
 					ehlo = "probe.client.test"
 				}
 				t.Run(c.ID, func(t *testing.T) {
+					if g := w.Greeting; g.Code != 0 && g.Code != 220 {
+						// The lab records a refused greeting's text
+						// without its enhanced status code.
+						code, _, text := dialRefused(t, addr, client)
+						if code != g.Code || text != g.Text {
+							t.Errorf("greeting\n got     %d %s\n Postfix %d %s", code, text, g.Code, g.Text)
+						}
+						return
+					}
 					conn := dialLab(t, addr, client, ehlo)
 					defer conn.Close()
 					for j, st := range w.Steps {
@@ -273,6 +288,21 @@ func dialLab(t *testing.T, addr, client, ehlo string) *labConn {
 		t.Fatalf("EHLO: %d %s", code, text)
 	}
 	return lc
+}
+
+// dialRefused connects from the client address and reads the greeting,
+// which the case expects to be a refusal.
+func dialRefused(t *testing.T, addr, client string) (int, string, string) {
+	t.Helper()
+	dialer := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(client)}}
+	c, err := dialer.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	lc := &labConn{Conn: c, r: bufio.NewReader(c)}
+	return lc.reply(t)
 }
 
 func (c *labConn) command(t *testing.T, cmd string) (int, string, string) {

@@ -117,3 +117,18 @@ func PolicyConfig(cf *maincf.File) (policy.Config, error) {
 	}
 	return c, r.err()
 }
+
+// rateLimits reads anvil's per-client rate limits
+// (smtpd_client_connection_rate_limit, smtpd_client_message_rate_limit,
+// smtpd_client_recipient_rate_limit,
+// smtpd_client_new_tls_session_rate_limit, anvil_rate_time_unit); Load
+// adds smtpd_client_event_limit_exceptions.
+func rateLimits(r *reader) RateLimits {
+	return RateLimits{
+		ConnectionRate:    r.code("smtpd_client_connection_rate_limit"),
+		MessageRate:       r.code("smtpd_client_message_rate_limit"),
+		RecipientRate:     r.code("smtpd_client_recipient_rate_limit"),
+		NewTLSSessionRate: r.code("smtpd_client_new_tls_session_rate_limit"),
+		TimeUnit:          r.duration("anvil_rate_time_unit"),
+	}
+}

@@ -94,7 +94,12 @@
 // message_size_limit, smtpd_recipient_limit, hopcount_limit,
 // smtpd_soft_error_limit, smtpd_hard_error_limit, smtpd_junk_command_limit,
 // smtpd_error_sleep_time,
-// smtpd_timeout, smtpd_client_connection_count_limit, soft_bounce,
+// smtpd_timeout, smtpd_client_connection_count_limit,
+// smtpd_client_connection_rate_limit, smtpd_client_message_rate_limit,
+// smtpd_client_recipient_rate_limit,
+// smtpd_client_new_tls_session_rate_limit, anvil_rate_time_unit and
+// smtpd_client_event_limit_exceptions (RateLimits: anvil(8)'s counters,
+// kept by this process; golden lab ratelimits), soft_bounce,
 // maximal_queue_lifetime, bounce_queue_lifetime, minimal_backoff_time,
 // maximal_backoff_time, delay_warning_time, smtpd_banner,
 // smtpd_tls_security_level, smtpd_tls_cert_file, smtpd_tls_key_file,

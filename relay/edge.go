@@ -23,6 +23,10 @@ func (r *MX) Connect(ctx context.Context, c *smtpd.Client) (smtpd.Session, *smtp
 	e := &edgeSession{session: s, client: c}
 	s.commands = c.Commands.String
 	s.connected()
+	if r := s.anvilConnect(); r != nil {
+		s.end()
+		return nil, toReply(r)
+	}
 	if r := s.check(policy.StageConnect, ""); r != nil {
 		s.end()
 		return nil, toReply(r)
@@ -103,6 +107,16 @@ func (e *edgeSession) Message(ctx context.Context, r io.Reader) *smtpd.Reply {
 		return toReply(err)
 	}
 	return toReply(queuedReply(id))
+}
+
+// StartTLS implements smtpd.TLSLimiter (RateLimits.NewTLSSessionRate).
+func (e *edgeSession) StartTLS(ctx context.Context, c *smtpd.Client) *smtpd.Reply {
+	return toReply(e.anvilStartTLS())
+}
+
+// TLSStarted implements smtpd.TLSLimiter.
+func (e *edgeSession) TLSStarted(ctx context.Context, c *smtpd.Client, resumed bool) *smtpd.Reply {
+	return toReply(e.anvilNewTLS(resumed))
 }
 
 // Reset implements smtpd.Session.

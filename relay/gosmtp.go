@@ -46,6 +46,10 @@ func (r *MX) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		return nil, g.hangUp(errShutdown)
 	}
 	s.connected()
+	if e := s.anvilConnect(); e != nil {
+		s.end()
+		return nil, g.reply(e)
+	}
 	for _, stage := range []policy.Stage{policy.StageConnect, policy.StageHelo} {
 		if e := s.check(stage, ""); e != nil {
 			s.end()

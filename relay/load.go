@@ -321,6 +321,16 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 		return err
 	}
 	mc.Logger, mc.Observer = log, o.Observer
+	exempt, err := list(ctx, r, "smtpd_client_event_limit_exceptions", openOpts, l.warn)
+	if err != nil {
+		return err
+	}
+	limitExempt := func(ctx context.Context, a netip.Addr) bool {
+		ok, err := exempt.MatchClient(ctx, a, "")
+		return ok && err == nil
+	}
+	mc.Rates = rateLimits(r)
+	mc.Rates.Exempt = limitExempt
 	if o.Workers > 0 {
 		mc.Workers = o.Workers
 	}
@@ -338,14 +348,7 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 		return err
 	}
 	l.Server.NoDelivery = o.Scheduler != nil
-	exempt, err := list(ctx, r, "smtpd_client_event_limit_exceptions", openOpts, l.warn)
-	if err != nil {
-		return err
-	}
-	l.Server.LimitExempt = func(ctx context.Context, a netip.Addr) bool {
-		ok, err := exempt.MatchClient(ctx, a, "")
-		return ok && err == nil
-	}
+	l.Server.LimitExempt = limitExempt
 	tlsConf, tlsWarn := serverTLS(r)
 	l.Server.TLS = tlsConf
 	// encrypt fails closed, as in Postfix: without a certificate,

@@ -3,8 +3,6 @@ package relay
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"net"
 	"net/netip"
@@ -237,14 +235,7 @@ func mustParse(s string) *maincf.File {
 // parameters offers STARTTLS; a missing certificate disables it with a
 // warning, as Postfix does.
 func TestLoadTLS(t *testing.T) {
-	dir := t.TempDir()
-	cert := selfSigned(t)
-	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile := writeFile(t, dir, "cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})))
-	keyFile := writeFile(t, dir, "key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
+	certFile, keyFile := writeTLSFiles(t)
 	ld, addr := loadAndServe(t, fmt.Sprintf(`compatibility_level = 3.6
 myhostname = mx2.example.test
 relay_domains = example.test

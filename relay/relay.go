@@ -134,6 +134,10 @@ type Config struct {
 	// default_process_limit.
 	Workers int
 
+	// Rates are the per-client rate limits, as Postfix's anvil keeps
+	// them (smtpd_client_*_rate_limit). The zero value limits nothing.
+	Rates RateLimits
+
 	// Logger receives one line per SMTP rejection and one per delivery
 	// attempt per recipient. Nil discards.
 	Logger *slog.Logger
@@ -151,6 +155,7 @@ type MX struct {
 	obs Observer
 
 	sessions *sessionSet
+	anvil    *anvil // Config.Rates' counters
 
 	flushMu   sync.Mutex
 	lastFlush map[string]time.Time // ETRN flushes by domain
@@ -239,7 +244,7 @@ func New(c Config) (*MX, error) {
 	if obs == nil {
 		obs = nopObserver{}
 	}
-	return &MX{c: c, log: log, obs: obs, sessions: newSessionSet()}, nil
+	return &MX{c: c, log: log, obs: obs, sessions: newSessionSet(), anvil: newAnvil(c.Rates, c.Now)}, nil
 }
 
 // Hostname returns $myhostname as the relay uses it.

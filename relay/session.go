@@ -30,6 +30,7 @@ type session struct {
 	pipelining             string          // the command after which the client pipelined improperly
 	dns                    *policy.Session // the session's DNS answers for policy
 	names                  policy.ClientNames
+	anvilCounted           bool // the connection counts in MX's RateLimits (session_anvil.go)
 
 	mu      sync.Mutex // guards what Shutdown reads from another goroutine
 	errors  int        // error replies so far (go-smtp front end)
@@ -129,6 +130,7 @@ func (s *session) resetTransaction() {
 // end ends the session: it is logged (Postfix's "disconnect from") and
 // reported to a SessionObserver.
 func (s *session) end() {
+	s.anvilDisconnect()
 	s.r.sessions.remove(s)
 	s.cancel()
 	if s.commands != nil {

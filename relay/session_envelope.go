@@ -12,6 +12,9 @@ func (s *session) mailFrom(from string, p mailParams) *Error {
 	if s.mail {
 		return errNestedMail
 	}
+	if e := s.anvilMail(); e != nil {
+		return e
+	}
 	if _, err := policy.ParseAddress(from, p.utf8); err != nil {
 		// Postfix's smtpd logs no line for a syntax error.
 		s.r.log.Debug("bad address syntax", "stage", "MAIL", "client", s.clientString(), "reply", errBadSender.Error(), "from", from, "err", err)
@@ -36,6 +39,9 @@ func (s *session) mailFrom(from string, p mailParams) *Error {
 func (s *session) rcptTo(to string, notify queue.Notify, orcpt string) *Error {
 	if !s.mail {
 		return errNeedMail
+	}
+	if e := s.anvilRcpt(); e != nil {
+		return e
 	}
 	if len(s.rcpts) >= s.r.c.RecipientLimit {
 		return errTooManyRcpts

@@ -24,6 +24,12 @@ func (c *conn) starttls(ctx context.Context, arg string) *Reply {
 	case arg != "":
 		return reply(501, "5.5.4", "Syntax: STARTTLS")
 	}
+	limiter, _ := c.sess.(TLSLimiter)
+	if limiter != nil {
+		if r := limiter.StartTLS(ctx, &c.client); r != nil {
+			return r
+		}
+	}
 	c.send(reply(220, "2.0.0", "Ready to start TLS"))
 	if err := c.flush(); err != nil {
 		c.quit = true
@@ -44,6 +50,15 @@ func (c *conn) starttls(ctx context.Context, arg string) *Reply {
 	c.r = bufio.NewReaderSize(deadlineReader{c}, 4096)
 	c.w = bufio.NewWriterSize(tc, 4096)
 	state := tc.ConnectionState()
+	if limiter != nil {
+		if r := limiter.TLSStarted(ctx, &c.client, state.DidResume); r != nil {
+			c.nc, c.w = tc, bufio.NewWriterSize(tc, 4096)
+			c.send(r)
+			c.flush()
+			c.quit = true
+			return nil
+		}
+	}
 	c.tlsReady = true
 	c.resetTransaction(ctx)
 	c.client.TLS = &state
