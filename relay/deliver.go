@@ -184,6 +184,16 @@ func (r *MX) process(ctx context.Context, d *queue.Delivery) {
 		ar := results[i]
 		outcomes = append(outcomes, r.outcome(i, ar.res))
 	}
+	// Everything delivered and no notification due: remove the message
+	// at once (queue.Scheduler.Finish), as Postfix's qmgr deletes a
+	// finished queue file.
+	if rep, ok, err := r.c.Queue.Finish(ctx, d, outcomes); ok && err == nil {
+		r.logAttempts(rep, d.Attempt, results, claimed)
+		r.log.Info(maillog.Removed, maillog.KeyQueueID, string(env.ID))
+		return
+	} else if ok {
+		r.logFailure("cannot remove a delivered message; recording its outcome", "queue_id", env.ID, "err", err)
+	}
 	rep, err := r.c.Queue.Done(ctx, d, outcomes)
 	if err != nil {
 		r.logFailure("cannot record delivery outcome", "queue_id", env.ID, "err", err)
