@@ -47,6 +47,9 @@
 //			sched.MarkNotified(ctx, d, u)
 //		}
 //		out := deliver(ctx, d.Envelope, d.Attempt) // []queue.Outcome
+//		if _, ok, err := sched.Finish(ctx, d, out); ok && err == nil {
+//			continue // all delivered, nothing to notify: removed at once
+//		}
 //		rep, err := sched.Done(ctx, d, out)
 //		if err != nil { continue } // queue.ErrLeaseLost: another worker has it now
 //		fin := slices.Concat(rep.Delivered, rep.Failed, rep.Expired)
