@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/mxrelay/mxrelay/lookup"
@@ -66,4 +67,33 @@ func TestPermitMXBackupFailures(t *testing.T) {
 			t.Errorf("second recipient asked DNS %d times", n)
 		}
 	}
+}
+
+// FuzzParseMXs checks the reading of MX answers (DNS data, which a
+// hostile domain controls): records come out sorted by preference, with
+// preferences in range and hosts without a trailing dot, and never more
+// records than went in.
+func FuzzParseMXs(f *testing.F) {
+	for _, s := range []string{"10 mx.example", "0 .", "10 a.example\n5 b.example\n10 c.example", "65536 x", "-1 x",
+		"10", "x y", " 10 a", "10  a", "10 a.example."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		rrs := strings.Split(in, "\n")
+		mxs := parseMXs(rrs)
+		if len(mxs) > len(rrs) {
+			t.Fatalf("%d records from %d", len(mxs), len(rrs))
+		}
+		for i, m := range mxs {
+			if m.pref < 0 || m.pref > 65535 || strings.HasSuffix(m.host, ".") || strings.HasPrefix(m.host, ".") || strings.Contains(m.host, " ") {
+				t.Fatalf("bad record %+v from %q", m, in)
+			}
+			if i > 0 && mxs[i-1].pref > m.pref {
+				t.Fatalf("not sorted: %+v", mxs)
+			}
+		}
+		if isNullMX(mxs) && (len(mxs) != 1 || mxs[0].host != "") {
+			t.Fatalf("null MX %+v", mxs)
+		}
+	})
 }

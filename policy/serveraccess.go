@@ -242,10 +242,14 @@ func parseMXs(rrs []string) []mx {
 	for _, r := range rrs {
 		p, h, ok := strings.Cut(r, " ")
 		n, err := strconv.Atoi(p)
-		if !ok || err != nil || n < 0 || n > 65535 || h == "" {
+		h = strings.TrimSuffix(h, ".")
+		if !ok || err != nil || n < 0 || n > 65535 || h != "" && (h[0] == '.' || h[len(h)-1] == '.' || strings.Contains(h, "..") || strings.ContainsAny(h, " \t")) {
 			continue
 		}
-		out = append(out, mx{n, strings.TrimSuffix(h, ".")})
+		if h == "" && !strings.HasSuffix(r, " .") {
+			continue // "10 " names no host
+		}
+		out = append(out, mx{n, h})
 	}
 	slices.SortStableFunc(out, func(a, b mx) int { return a.pref - b.pref })
 	return out
