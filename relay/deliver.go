@@ -273,14 +273,28 @@ func (r *MX) openBody(ctx context.Context, env *queue.Envelope) (io.ReaderAt, fu
 	defer rc.Close()
 	src := io.LimitReader(rc, env.Size+1)
 	if env.Size <= memoryBodyLimit {
-		b, err := io.ReadAll(src)
+		// A pooled buffer: each delivery of a 100 KiB message would
+		// otherwise allocate (and collect) 100 KiB.
+		bp, _ := r.bodies.Get().(*[]byte)
+		if bp == nil {
+			bp = new([]byte)
+		}
+		release := func() { r.bodies.Put(bp) }
+		b := (*bp)[:0]
+		if int64(cap(b)) < env.Size+1 {
+			b = make([]byte, 0, env.Size+1) // +1: room to see a body longer than recorded
+		}
+		b, err := readAllInto(b, src)
+		*bp = b
 		if err != nil {
+			release()
 			return nil, nil, err
 		}
 		if int64(len(b)) != env.Size {
+			release()
 			return nil, nil, fmt.Errorf("queued body is %d bytes, envelope says %d", len(b), env.Size)
 		}
-		return bytes.NewReader(b), func() {}, nil
+		return bytes.NewReader(b), release, nil
 	}
 	f, err := os.CreateTemp("", "mxrelay-body-")
 	if err != nil {
@@ -666,4 +680,22 @@ func (r *MX) deliverGroup(ctx context.Context, env *queue.Envelope, body io.Read
 		out[j] = ar
 	}
 	return out
+}
+
+// readAllInto appends r's content to b, as io.ReadAll does into a fresh
+// slice.
+func readAllInto(b []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }

@@ -159,6 +159,8 @@ type MX struct {
 
 	flushMu   sync.Mutex
 	lastFlush map[string]time.Time // ETRN flushes by domain
+
+	bodies sync.Pool // *[]byte: the buffers openBody holds bodies in
 }
 
 // flushInterval is the least time between two ETRN flushes of a domain.
