@@ -128,7 +128,7 @@ func (l *Loaded) Close() error {
 // part gets a typed configuration built once from the one main.cf reader.
 //
 // A main.cf that turns on a Postfix feature mxrelay does not implement
-// (virtual_alias_maps, content_filter, smtpd_milters...) is refused with
+// (canonical_maps, content_filter, smtpd_milters...) is refused with
 // a *maincf.UnimplementedError naming each parameter, unless
 // o.AcceptUnimplemented names it.
 //
@@ -317,6 +317,9 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 		return err
 	}
 	mc.Policy, mc.Queue, mc.Router, mc.Agent = l.Policy, sched, router, agent
+	if mc.Cleanup, err = newCleanup(r, &pc, domains, open, log); err != nil {
+		return err
+	}
 	if mc.FastFlushDomains, err = list(ctx, r, "fast_flush_domains", openOpts, l.warn); err != nil {
 		return err
 	}

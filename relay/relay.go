@@ -12,6 +12,7 @@ import (
 
 	"github.com/mxrelay/mxrelay/policy"
 	"github.com/mxrelay/mxrelay/queue"
+	"github.com/mxrelay/mxrelay/relay/cleanup"
 	"github.com/mxrelay/mxrelay/transport"
 	"github.com/mxrelay/mxrelay/transport/client"
 )
@@ -86,6 +87,10 @@ type Config struct {
 	Router Router
 	// Agent delivers along a route.
 	Agent Deliverer
+	// Cleanup rewrites the envelope of accepted mail before it is
+	// queued (virtual_alias_maps), as Postfix's cleanup(8). Nil: no
+	// rewriting.
+	Cleanup *cleanup.Cleanup
 
 	// MessageSizeLimit is the largest message accepted, in bytes.
 	// Default 10240000, as Postfix message_size_limit; negative: no

@@ -71,10 +71,16 @@ func (s *session) message(r io.Reader) (queue.ID, *Error) {
 		}
 		return id, nil
 	}
+	rcpts, cerr := s.cleanRecipients()
+	if cerr != nil {
+		io.Copy(io.Discard, dr) // the reply comes after the message
+		s.resetTransaction()
+		return "", cerr
+	}
 	env := &queue.Envelope{
 		ID:         s.queueID,
 		Sender:     s.sender,
-		Recipients: s.rcpts,
+		Recipients: rcpts,
 		EnvID:      s.params.envID,
 		SMTPUTF8:   s.params.utf8,
 		Ret:        s.params.ret,
@@ -83,7 +89,7 @@ func (s *session) message(r io.Reader) (queue.ID, *Error) {
 	}
 	err := s.r.c.Queue.Store(s.ctx, env, io.MultiReader(strings.NewReader(hdr.String()), dr))
 	id := env.ID
-	nrcpt := len(s.rcpts)
+	nrcpt := len(rcpts)
 	hold := s.hold
 	s.resetTransaction()
 	if err != nil {

@@ -182,7 +182,14 @@ type labConn struct {
 
 func labDial(t *testing.T, addr string) *labConn {
 	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 5 * time.Second}
+	return labDialFrom(t, addr, "127.0.0.2")
+}
+
+// labDialFrom is labDial from the source address from (the lab injects
+// route cases from 127.0.0.1, inside mynetworks).
+func labDialFrom(t *testing.T, addr, from string) *labConn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
 	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

@@ -28,8 +28,6 @@ var gaps = map[string]gap{
 	"address_verify_relayhost":                {why: "a separate route for address verification probes is not implemented: probes take the mail's route", active: differsFrom("relayhost")},
 	"address_verify_relay_transport":          {why: "a separate route for address verification probes is not implemented: probes take the mail's route", active: differsFrom("relay_transport")},
 	"address_verify_default_transport":        {why: "a separate route for address verification probes is not implemented: probes take the mail's route", active: differsFrom("default_transport")},
-	"virtual_alias_maps":                      {why: "virtual alias rewriting (cleanup) is not implemented: listed recipients would be accepted and then bounced"},
-	"virtual_maps":                            {why: "virtual alias rewriting (cleanup) is not implemented: listed recipients would be accepted and then bounced"},
 	"canonical_maps":                          {why: "canonical address rewriting (cleanup) is not implemented"},
 	"sender_canonical_maps":                   {why: "canonical address rewriting (cleanup) is not implemented"},
 	"recipient_canonical_maps":                {why: "canonical address rewriting (cleanup) is not implemented"},

@@ -121,6 +121,14 @@ var used = map[string]User{
 	"smtp_defer_if_no_mx_address_found": UserTransport,
 	"ignore_mx_lookup_error":            UserTransport,
 
+	// The cleanup stage (relay/cleanup), built by the relay; it takes
+	// virtual_alias_maps, recipient_delimiter and owner_request_special
+	// from the policy's configuration.
+	"virtual_alias_recursion_limit":      UserRelay,
+	"virtual_alias_expansion_limit":      UserRelay,
+	"virtual_alias_address_length_limit": UserRelay,
+	"propagate_unmatched_extensions":     UserRelay,
+
 	"mynetworks":                                UserPolicy,
 	"relay_recipient_maps":                      UserPolicy,
 	"local_recipient_maps":                      UserPolicy,

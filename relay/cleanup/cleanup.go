@@ -1,0 +1,121 @@
+package cleanup
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/mxrelay/mxrelay/lookup"
+)
+
+// Config configures the cleanup stage. The zero value rewrites nothing.
+type Config struct {
+	// VirtualAlias are the tables of virtual_alias_maps (or the legacy
+	// virtual_maps), searched in order. Empty: no virtual alias
+	// rewriting.
+	VirtualAlias []lookup.Table
+	// RecursionLimit caps how often one address is looked up again after
+	// it was rewritten. Default 1000, as Postfix
+	// virtual_alias_recursion_limit.
+	RecursionLimit int
+	// ExpansionLimit caps the number of addresses one recipient expands
+	// into. Default 1000, as Postfix virtual_alias_expansion_limit.
+	ExpansionLimit int
+	// AddressLengthLimit caps the length of each address a table gives.
+	// Default 1000, as Postfix virtual_alias_address_length_limit.
+	AddressLengthLimit int
+	// Keys shape the lookup keys as Postfix's mail_addr_find: the
+	// recipient_delimiter (Delimiters) and owner_request_special
+	// (SplitOwnerRequest). Its LocalDomain is not used: see LocalDomain.
+	Keys lookup.KeyOptions
+	// LocalDomain reports whether a domain is $myorigin or local
+	// (mydestination, this host's [address]): the bare localpart of its
+	// addresses is a key too, as in mail_addr_find.c. An error is a table
+	// failure. Nil: no domain is local.
+	LocalDomain func(ctx context.Context, domain string) (bool, error)
+	// PropagateVirtual adds an address extension that the table did not
+	// match to every address it gives ("single+tag" found as "single"
+	// gives "one+tag@..."). Postfix's propagate_unmatched_extensions
+	// lists "virtual" by default, and so should callers.
+	PropagateVirtual bool
+	// MyOrigin completes a result without a domain ("localonly" gives
+	// "localonly@$myorigin"), as trivial-rewrite's append_at_myorigin.
+	MyOrigin string
+	// Logger receives a warning for each refused expansion, as Postfix's
+	// cleanup logs one. Nil discards.
+	Logger *slog.Logger
+}
+
+// Cleanup rewrites the envelope of accepted mail before it is queued,
+// as Postfix's cleanup(8). It is safe for concurrent use.
+type Cleanup struct {
+	c       Config
+	virtual []lookup.Table
+	log     *slog.Logger
+}
+
+// New checks c and returns the cleanup stage it describes.
+func New(c Config) (*Cleanup, error) {
+	for _, l := range []struct {
+		v    *int
+		name string
+	}{{&c.RecursionLimit, "virtual_alias_recursion_limit"}, {&c.ExpansionLimit, "virtual_alias_expansion_limit"}, {&c.AddressLengthLimit, "virtual_alias_address_length_limit"}} {
+		switch {
+		case *l.v == 0:
+			*l.v = 1000
+		case *l.v < 0:
+			return nil, fmt.Errorf("cleanup: %s must be at least 1, not %d", l.name, *l.v)
+		}
+	}
+	log := c.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Cleanup{c: c, virtual: c.VirtualAlias, log: log}, nil
+}
+
+// Rewrites reports whether the stage changes any recipient: false when
+// no virtual alias table is configured, so that callers can skip it.
+func (cl *Cleanup) Rewrites() bool { return cl != nil && len(cl.virtual) > 0 }
+
+// Recipient is one envelope recipient after cleanup.
+type Recipient struct {
+	// Address is the recipient to deliver to.
+	Address string
+	// Original is the recipient as the client gave it, for Postfix's
+	// orig_to and the DSN's Original-Recipient.
+	Original string
+}
+
+// Recipients rewrites the envelope recipients addrs, in order, as
+// Postfix's cleanup_out_recipient: each is expanded by virtual_alias_maps,
+// and an address that the same original recipient already gave is
+// dropped (Postfix's duplicate filter). Two original recipients that expand into the same
+// address both stay, as with Postfix's enable_original_recipient = yes.
+// A table failure or a limit is an *Error (451 4.6.0 "Alias expansion
+// error"): the message must not be accepted.
+func (cl *Cleanup) Recipients(ctx context.Context, queueID string, addrs []string) ([]Recipient, error) {
+	out := make([]Recipient, 0, len(addrs))
+	if !cl.Rewrites() {
+		for _, a := range addrs {
+			out = append(out, Recipient{Address: a, Original: a})
+		}
+		return out, nil
+	}
+	type pair struct{ orig, addr string }
+	seen := make(map[pair]bool, len(addrs))
+	for _, a := range addrs {
+		exp, err := cl.VirtualAlias(ctx, queueID, a)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range exp {
+			if seen[pair{a, e}] {
+				continue
+			}
+			seen[pair{a, e}] = true
+			out = append(out, Recipient{Address: e, Original: a})
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,46 @@
+// Package cleanup is mxrelay's cleanup stage: what Postfix's cleanup(8)
+// does to a message between "250 queued" and delivery. It rewrites the
+// envelope recipients by virtual_alias_maps (Postfix's cleanup_map1n.c
+// and mail_addr_map.c):
+//
+//   - one-to-many expansion: a table value lists addresses, separated by
+//     commas or white space (SplitAddresses);
+//   - recursion: every address found is looked up again, up to
+//     virtual_alias_recursion_limit lookups, and an address that expands
+//     into itself (user@example.com -> user@example.com, copy@example.net)
+//     is kept and not looked up again;
+//   - the keys of mail_addr_find: user+ext@domain, user@domain, the bare
+//     localpart for $myorigin and local domains, then @domain (the
+//     catch-all); an extension that only the shorter key matched is added
+//     to every result (propagate_unmatched_extensions = virtual), but not
+//     to the result of a catch-all;
+//   - a value "@other.example" keeps the localpart; a value without a
+//     domain gets @$myorigin;
+//   - an expansion beyond virtual_alias_expansion_limit addresses, deeper
+//     than virtual_alias_recursion_limit, with an address longer than
+//     virtual_alias_address_length_limit, or a table failure refuses the
+//     message: "451 4.6.0 Alias expansion error" after DATA, as Postfix.
+//
+// The relay (relay.Config.Cleanup, built by relay.Load from main.cf)
+// stores the expanded recipients, each with its original recipient as
+// ORCPT, so that the delivery log says orig_to= and a DSN names the
+// original as Original-Recipient, as Postfix's do. The RCPT-time check
+// (an unknown user of a virtual_alias_domains domain is "550 5.1.1 User
+// unknown in virtual alias table") is policy's reject_unlisted_recipient.
+//
+// Deliberate differences from Postfix 3.7: a NOTIFY=SUCCESS recipient
+// that expands is not answered with an "expanded" success DSN; its
+// expansions keep NOTIFY=SUCCESS, so the sender may get a "relayed"
+// DSN for each (see the package's tests).
+//
+// Example:
+//
+//	virtual, _ := lookup.Open(ctx, "texthash:/etc/postfix/virtual", nil)
+//	cl, err := cleanup.New(cleanup.Config{
+//		VirtualAlias:     []lookup.Table{virtual},
+//		PropagateVirtual: true,
+//		MyOrigin:         "mx.example.net",
+//	})
+//	rcpts, err := cl.Recipients(ctx, queueID, []string{"sales@example.com"})
+//	// rcpts: {alice@example.net sales@example.com} {bob@example.net sales@example.com}
+package cleanup

@@ -1,0 +1,158 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mxrelay/mxrelay/queue"
+	"github.com/mxrelay/mxrelay/relay/maincf"
+	"github.com/mxrelay/mxrelay/transport/dnstest"
+)
+
+// cleanupLab is a route configuration recorded from Postfix 3.7.11 by
+// relay/cleanup/testdata/lab/record.py: per case the replies, and the
+// delivery status line of every recipient Postfix queued (to=, orig_to=,
+// relay=).
+type cleanupLab struct {
+	MainCF map[string]string `json:"main_cf"`
+	Maps   map[string]string `json:"maps"`
+	Cases  []struct {
+		ID     string `json:"id"`
+		Inject []struct {
+			Cmd  string `json:"cmd"`
+			Code int    `json:"code"`
+			Enh  string `json:"enh"`
+			Text string `json:"text"`
+		} `json:"inject"`
+		Statuses []struct {
+			Rcpt   string `json:"rcpt"`
+			OrigTo string `json:"orig_to"`
+			Relay  string `json:"relay"`
+			Status string `json:"status"`
+			Reason string `json:"reason"`
+		} `json:"statuses"`
+	} `json:"cases"`
+}
+
+// TestCleanupLab replays the virtual alias cases recorded from Postfix
+// 3.7.11 (cleanup/testdata/lab/golden, from the cases of
+// cleanup/testdata/lab/route): the same replies to RCPT and
+// DATA, and the queue holds the recipients Postfix delivered to, each
+// with its original recipient (orig_to=) and routed to the same next hop
+// (relay=), or to an error route where Postfix bounced.
+func TestCleanupLab(t *testing.T) {
+	files, _ := filepath.Glob("cleanup/testdata/lab/golden/*.json")
+	if len(files) < 2 {
+		t.Fatalf("lab goldens missing: %v", files)
+	}
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".json"), func(t *testing.T) {
+			var lab cleanupLab
+			b, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(b, &lab); err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			for name, text := range lab.Maps {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			text := labBase
+			for k, v := range lab.MainCF {
+				text += k + " = " + strings.ReplaceAll(v, "{confdir}", dir) + "\n"
+			}
+			cf, err := maincf.Parse(strings.NewReader(text), "main.cf")
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := dnstest.Start()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			mem := queue.NewMemory()
+			ld, err := Load(context.Background(), cf, LoadOptions{Queue: mem, DNS: []string{d.Addr()},
+				InterfaceAddrs: func() ([]netip.Prefix, error) { return []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}, nil }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ld.Close()
+			ld.Server.NoDelivery = true
+			_, addr := serve(t, ld.Server)
+			for _, c := range lab.Cases {
+				conn := labDialFrom(t, addr, "127.0.0.1")
+				var id string
+				for _, step := range c.Inject {
+					var code int
+					var enh, got string
+					if step.Cmd == "DATA" {
+						if code, _, _ = conn.cmd(t, "DATA"); code != 354 {
+							t.Fatalf("%s: DATA: %d", c.ID, code)
+						}
+						code, enh, got = conn.cmd(t, "Subject: "+c.ID+"\r\n\r\nbody\r\n.")
+						if qid, ok := strings.CutPrefix(got, "Ok: queued as "); ok {
+							id, got = qid, step.Text // queue IDs differ
+						}
+					} else {
+						code, enh, got = conn.cmd(t, step.Cmd)
+					}
+					if code != step.Code || enh != step.Enh || got != step.Text {
+						t.Errorf("%s: %s:\n got  %d %s %s\n want %d %s %s", c.ID, step.Cmd, code, enh, got, step.Code, step.Enh, step.Text)
+					}
+				}
+				conn.cmd(t, "QUIT")
+				var want, gotRcpts []string
+				for _, s := range c.Statuses {
+					want = append(want, labRecipient(s.Rcpt, s.OrigTo, s.Relay, s.Status))
+				}
+				if id != "" {
+					env, err := mem.Get(context.Background(), queue.ID(id))
+					if err != nil {
+						t.Fatalf("%s: %v", c.ID, err)
+					}
+					for _, rc := range env.Recipients {
+						orig, _ := strings.CutPrefix(rc.ORCPT, "rfc822;")
+						if strings.EqualFold(orig, rc.Address) {
+							orig = ""
+						}
+						gotRcpts = append(gotRcpts, labRecipient(rc.Address, orig, rc.Destination, "queued"))
+					}
+				}
+				slices.Sort(want)
+				slices.Sort(gotRcpts)
+				if !slices.Equal(gotRcpts, want) {
+					t.Errorf("%s: queued\n got  %q\n want %q (Postfix)", c.ID, gotRcpts, want)
+				}
+			}
+		})
+	}
+}
+
+// labRecipient writes a queued recipient and a Postfix status line alike:
+// "to <- orig_to @ next hop", the next hop of a Postfix relay= field
+// ("127.0.0.5[127.0.0.5]:25") or of a queue destination
+// ("smtp:[127.0.0.5]:25"), or "error" for a bounce without delivery.
+func labRecipient(to, orig, hop, status string) string {
+	switch {
+	case status == "bounced" && hop == "none", strings.HasPrefix(hop, "error:"):
+		hop = "error"
+	case strings.HasPrefix(hop, "smtp:"):
+		hop = strings.TrimPrefix(hop, "smtp:")
+	default:
+		if i := strings.IndexByte(hop, '['); i >= 0 {
+			hop = hop[i:]
+		}
+	}
+	return fmt.Sprintf("%s <- %s @ %s", strings.ToLower(to), strings.ToLower(orig), hop)
+}
