@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // RRType names a DNS record type policy asks for.
@@ -124,5 +125,22 @@ func (s *Session) lookup(ctx context.Context, d DNS, name string, t RRType) ([]s
 func (s *state) dnsLookup(ctx context.Context, name string, t RRType) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.p.dnsTimeout)
 	defer cancel()
+	if !s.dnsDeadline.IsZero() {
+		var c context.CancelFunc
+		ctx, c = context.WithDeadline(ctx, s.dnsDeadline)
+		defer c()
+	}
 	return s.req.Session.lookup(ctx, s.p.cfg.DNS, name, t)
+}
+
+// dnsBudget bounds all the DNS questions of one restriction that asks
+// many (the MX hosts of a domain and their addresses) by one
+// Config.DNSTimeout, and returns the function that lifts the bound.
+// Table lookups are not bounded by it.
+func (s *state) dnsBudget() func() {
+	if !s.dnsDeadline.IsZero() {
+		return func() {}
+	}
+	s.dnsDeadline = time.Now().Add(s.p.dnsTimeout)
+	return func() { s.dnsDeadline = time.Time{} }
 }

@@ -246,9 +246,11 @@
 //	    check_sender_ns_access hash:/etc/postfix/blocked_ns
 //	smtpd_client_restrictions = check_reverse_client_hostname_access pcre:/etc/postfix/dynamic
 //
-// Every DNS question is bounded by Config.DNSTimeout and asked once per
-// session (Request.Session); at most 20 MX or NS hosts of a domain are
-// followed.
+// Every DNS question is asked once per session (Request.Session); at
+// most 20 MX or NS hosts of a domain are followed, and all the questions
+// of one check (and of one permit_mx_backup) together take at most
+// Config.DNSTimeout: what is not answered by then counts as a DNS
+// failure.
 //
 // # Backup MX by DNS
 //

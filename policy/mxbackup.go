@@ -40,6 +40,7 @@ func (s *state) permitMXBackup(ctx context.Context, why Reason) status {
 	if strings.HasPrefix(r.domain, "[") {
 		return dunno
 	}
+	defer s.dnsBudget()()
 	rrs, err := s.dnsLookup(ctx, r.domain, TypeMX)
 	if err != nil {
 		if !errors.Is(err, ErrNoRecords) {

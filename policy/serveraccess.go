@@ -58,6 +58,7 @@ func (s *state) serverAccess(ctx context.Context, st *step, why Reason) status {
 	if !ok {
 		return dunno
 	}
+	defer s.dnsBudget()()
 	status, _ := s.serverSearch(ctx, st, *c, name, why)
 	return s.forbidAllowlist(status, why)
 }

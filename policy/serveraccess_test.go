@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 )
 
 // countingDNS answers from a zone and counts the questions asked.
@@ -134,6 +136,39 @@ func FuzzServerKeys(f *testing.F) {
 			if rest := text[len(k.Key):]; rest != "" && rest[0] != '.' && rest[0] != ':' {
 				t.Fatalf("%q: key %q not cut at a separator of %s", in, k.Key, text)
 			}
+		}
+	})
+}
+
+// All the DNS questions of one check share one DNSTimeout: a domain
+// whose 20 MX hosts never answer costs one timeout, not 20 (or 40), and
+// its unanswered hosts count as DNS failures (the check does not
+// refuse).
+func TestServerAccessDNSBudget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mxs []string
+		for i := range 20 {
+			mxs = append(mxs, fmt.Sprintf("%d mx%d.slow.example", i, i))
+		}
+		c := backupMX()
+		c.DNSTimeout = 10 * time.Second
+		c.DNS = DNSFunc(func(ctx context.Context, name string, t RRType) ([]string, error) {
+			if t == TypeMX {
+				return mxs, nil
+			}
+			<-ctx.Done() // a name server that never answers
+			return nil, ctx.Err()
+		})
+		c.SMTPDSenderRestrictions = "check_sender_mx_access inline:{ 198.51.100.1=REJECT }"
+		p := mustNew(t, c)
+		start := time.Now()
+		d := p.Check(context.Background(), &Request{Stage: StageRcpt, ClientAddr: netip.MustParseAddr("203.0.113.1"),
+			Helo: "client.example", Sender: "<a@slow.example>", Recipient: "<user1@backup.example>", Session: NewSession()})
+		if d.Reply() != "250 2.1.5 Ok" {
+			t.Errorf("%s, want 250: an unanswered MX host refuses nothing", d.Reply())
+		}
+		if took := time.Since(start); took != c.DNSTimeout {
+			t.Errorf("the check took %v, want one DNSTimeout (%v)", took, c.DNSTimeout)
 		}
 	})
 }

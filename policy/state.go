@@ -1,5 +1,7 @@
 package policy
 
+import "time"
+
 // status is the result of one restriction (Postfix SMTPD_CHECK_*).
 type status int8
 
@@ -60,9 +62,10 @@ type state struct {
 	recursion             int
 	dip, dir              pending
 	discard               bool
-	rcptDone              bool    // reject_unlisted_recipient ran (not in warn mode)
-	senderRcptDone        bool    // reject_unlisted_sender ran (not in warn mode)
-	list                  subject // the stage whose list runs (smtpd_check.c def_acl)
+	rcptDone              bool      // reject_unlisted_recipient ran (not in warn mode)
+	senderRcptDone        bool      // reject_unlisted_sender ran (not in warn mode)
+	list                  subject   // the stage whose list runs (smtpd_check.c def_acl)
+	dnsDeadline           time.Time // the end of a restriction's DNS budget (dnsBudget); zero: none
 	d                     Decision
 }
 
