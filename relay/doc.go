@@ -127,6 +127,26 @@
 // that cannot write, a table that cannot be read) are 4xx replies that
 // never carry internal text; the cause is logged.
 //
+// # Message authentication (mxrelay's own parameters)
+//
+// With Config.Auth (package policy/msgauth), the end of DATA checks SPF
+// for the client, every DKIM signature and DMARC, removes any
+// Authentication-Results field that claims our authserv-id (RFC 8601
+// section 5) and adds ours below our Received: field; a DMARC failure
+// under p=reject is refused with "550 5.7.1". Postfix does this in
+// milters, so its main.cf parameters are mxrelay's own, unknown to
+// Postfix (maincf.Own), read in config_msgauth.go:
+//
+//	mxrelay_message_authentication = yes     # default no
+//	mxrelay_authserv_id = mx1.example.net    # default $myhostname
+//	mxrelay_dkim_signature_limit = 10        # signatures verified per message
+//	mxrelay_spf_trusted_forwarders = 192.0.2.10 198.51.100.0/28   # no SPF for them
+//	mxrelay_dmarc_reject_action = reject     # or hold, annotate
+//	mxrelay_dmarc_quarantine_action = annotate   # or hold, reject
+//
+// Each message checked logs one "message authentication" record with
+// the spf, dkim and dmarc results and the action taken.
+//
 // # Logging and metrics
 //
 // The Logger gets the events Postfix logs, as records named by package

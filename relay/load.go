@@ -320,6 +320,9 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 	if mc.Cleanup, err = newCleanup(r, &pc, domains, open, log); err != nil {
 		return err
 	}
+	if mc.Auth, err = msgauthConfig(r, dnsRecords{dns}, mc.Hostname); err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
 	if mc.FastFlushDomains, err = list(ctx, r, "fast_flush_domains", openOpts, l.warn); err != nil {
 		return err
 	}

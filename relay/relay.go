@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mxrelay/mxrelay/policy"
+	"github.com/mxrelay/mxrelay/policy/msgauth"
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay/cleanup"
 	"github.com/mxrelay/mxrelay/transport"
@@ -142,6 +143,13 @@ type Config struct {
 	// Rates are the per-client rate limits, as Postfix's anvil keeps
 	// them (smtpd_client_*_rate_limit). The zero value limits nothing.
 	Rates RateLimits
+
+	// Auth checks SPF, DKIM and DMARC of each message at the end of
+	// DATA (policy/msgauth): it prepends Authentication-Results after
+	// removing any that claims its authserv-id, and refuses or holds
+	// what the sender domain's DMARC policy asks. Nil: no checks, and
+	// the message passes unchanged (Postfix without a milter).
+	Auth *msgauth.Checker
 
 	// Logger receives one line per SMTP rejection and one per delivery
 	// attempt per recipient. Nil discards.

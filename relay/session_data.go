@@ -77,6 +77,15 @@ func (s *session) message(r io.Reader) (queue.ID, *Error) {
 		s.resetTransaction()
 		return "", cerr
 	}
+	var body io.Reader = dr
+	if s.r.c.Auth != nil {
+		msg, hold, rerr := s.authenticate(dr)
+		if rerr != nil {
+			s.resetTransaction()
+			return "", rerr
+		}
+		body, s.hold = msg, s.hold || hold
+	}
 	env := &queue.Envelope{
 		ID:         s.queueID,
 		Sender:     s.sender,
@@ -87,7 +96,7 @@ func (s *session) message(r io.Reader) (queue.ID, *Error) {
 		Arrival:    now,
 		Held:       s.hold,
 	}
-	err := s.r.c.Queue.Store(s.ctx, env, io.MultiReader(strings.NewReader(hdr.String()), dr))
+	err := s.r.c.Queue.Store(s.ctx, env, io.MultiReader(strings.NewReader(hdr.String()), body))
 	id := env.ID
 	nrcpt := len(rcpts)
 	hold := s.hold

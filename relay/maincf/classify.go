@@ -85,7 +85,7 @@ func (f *File) Classify() []Param {
 	for _, name := range f.order {
 		p := Param{Name: name, Line: f.lines[name]}
 		p.Value = f.expandQuiet(name)
-		switch user, isUsed := used[name]; {
+		switch user, isUsed := UsedBy(name); {
 		case f.activeGap(name, p.Value) != "":
 			p.Kind, p.Reason = Unimplemented, f.activeGap(name, p.Value)
 		case isUsed:

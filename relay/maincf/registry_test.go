@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mxrelay/mxrelay/internal/testenv"
@@ -34,10 +35,16 @@ func TestRegistryCurrent(t *testing.T) {
 }
 
 // TestRegistryKnowsUsed: every parameter mxrelay reads is one Postfix
-// knows, so that no typo in the registry of used parameters goes unseen.
+// knows, so that no typo in the registry of used parameters goes unseen;
+// mxrelay's own are named "mxrelay_..." and unknown to Postfix.
 func TestRegistryKnowsUsed(t *testing.T) {
+	for n := range own {
+		if _, known := Default(n); known || !strings.HasPrefix(n, "mxrelay_") {
+			t.Errorf("%s is registered as mxrelay's own but is not named mxrelay_... or Postfix knows it", n)
+		}
+	}
 	for _, n := range UsedNames() {
-		if _, ok := Default(n); !ok {
+		if _, ok := Default(n); !ok && !Own(n) {
 			t.Errorf("%s is registered as used but Postfix does not know it", n)
 		}
 	}

@@ -188,17 +188,44 @@ var used = map[string]User{
 	"unknown_hostname_reject_code":              UserPolicy,
 }
 
+// own lists the parameters that are mxrelay's own, not Postfix's
+// (Postfix knows none of them: "postconf -d" does not list them, and a
+// Postfix reading the same main.cf warns they are unused). Each has the
+// prefix "mxrelay_" and is documented where it is read. It is never
+// written.
+var own = map[string]User{
+	// Message authentication at DATA (relay/config_msgauth.go).
+	"mxrelay_message_authentication":  UserRelay,
+	"mxrelay_authserv_id":             UserRelay,
+	"mxrelay_dkim_signature_limit":    UserRelay,
+	"mxrelay_spf_trusted_forwarders":  UserRelay,
+	"mxrelay_dmarc_reject_action":     UserRelay,
+	"mxrelay_dmarc_quarantine_action": UserRelay,
+}
+
 // UsedBy returns the part of mxrelay that reads a parameter, and whether
 // mxrelay reads it at all.
 func UsedBy(name string) (User, bool) {
-	u, ok := used[name]
+	if u, ok := used[name]; ok {
+		return u, true
+	}
+	u, ok := own[name]
 	return u, ok
+}
+
+// Own reports whether a parameter is mxrelay's own, unknown to Postfix.
+func Own(name string) bool {
+	_, ok := own[name]
+	return ok
 }
 
 // UsedNames returns the parameters mxrelay reads, sorted.
 func UsedNames() []string {
-	out := make([]string, 0, len(used))
+	out := make([]string, 0, len(used)+len(own))
 	for n := range used {
+		out = append(out, n)
+	}
+	for n := range own {
 		out = append(out, n)
 	}
 	slices.Sort(out)

@@ -1,0 +1,54 @@
+package msgauth
+
+import (
+	"bytes"
+	"context"
+	"errors"
+
+	"github.com/emersion/go-msgauth/dkim"
+)
+
+// DKIMResult is the verification of one DKIM-Signature field.
+type DKIMResult struct {
+	// Result is Pass, Fail (the signature or body hash does not
+	// verify), PermError (a signature or key that cannot be used:
+	// malformed, expired, revoked, missing, an RSA key under 1024 bits
+	// as RFC 8301 section 3.2 asks, rsa-sha1) or TempError (the key
+	// could not be fetched for now).
+	Result Result
+	// Domain is the signing domain (d=), Identifier the agent (i=,
+	// "@"+Domain when absent).
+	Domain, Identifier string
+	// Reason says why it did not pass, for logs.
+	Reason string
+}
+
+// verifyDKIM verifies every DKIM-Signature field of msg, at most max of
+// them (the rest are not verified and reported as PermError, "too many
+// signatures"). Ed25519 keys are verified as RFC 8463 defines them.
+func verifyDKIM(ctx context.Context, d DNS, msg []byte, max int) ([]DKIMResult, error) {
+	opts := &dkim.VerifyOptions{LookupTXT: txtLookup(ctx, d), MaxVerifications: max}
+	verifs, err := dkim.VerifyWithOptions(bytes.NewReader(msg), opts)
+	tooMany := errors.Is(err, dkim.ErrTooManySignatures)
+	if err != nil && !tooMany {
+		return nil, err
+	}
+	out := make([]DKIMResult, 0, len(verifs)+1)
+	for _, v := range verifs {
+		r := DKIMResult{Result: Pass, Domain: v.Domain, Identifier: v.Identifier}
+		switch {
+		case v.Err == nil:
+		case dkim.IsTempFail(v.Err):
+			r.Result, r.Reason = TempError, v.Err.Error()
+		case dkim.IsPermFail(v.Err):
+			r.Result, r.Reason = PermError, v.Err.Error()
+		default:
+			r.Result, r.Reason = Fail, v.Err.Error()
+		}
+		out = append(out, r)
+	}
+	if tooMany {
+		out = append(out, DKIMResult{Result: PermError, Reason: "too many signatures"})
+	}
+	return out, nil
+}
