@@ -70,3 +70,32 @@ func TestFromDomain(t *testing.T) {
 		}
 	}
 }
+
+// TestFieldHostileValues: what a peer chose (a signature's d= and i=, a
+// failure's reason) cannot break the header out of its field or its
+// quoting.
+func TestFieldHostileValues(t *testing.T) {
+	r := &Results{
+		AuthservID: "mx.example.net",
+		DKIM: []DKIMResult{{Result: Fail, Domain: "evil.example\r\nX-Injected: yes", Identifier: `@"x\`,
+			Reason: "bad \"quote\" \\ and\x00 NUL " + strings.Repeat("x", 500)}},
+		SPF:   &SPFResult{Result: Pass, Identity: "mailfrom", Domain: "a.example"},
+		DMARC: DMARCResult{Result: Fail, From: "a.example", Policy: PolicyReject},
+	}
+	f := r.Field()
+	for i, line := range strings.Split(f, "\r\n") {
+		if i > 0 && !strings.HasPrefix(line, "\t") {
+			t.Errorf("line %d is not a continuation: %q", i, line)
+		}
+		if strings.ContainsAny(line, "\r\n\x00") || len(line) > 300 {
+			t.Errorf("line %d: %q", i, line)
+		}
+	}
+	if strings.Count(f, `"`)%2 != 0 {
+		t.Errorf("unbalanced quotes: %q", f)
+	}
+	if !strings.HasPrefix(f, "Authentication-Results: mx.example.net;\r\n\tdkim=fail reason=") ||
+		!strings.HasSuffix(f, "\tspf=pass smtp.mailfrom=a.example;\r\n\tdmarc=fail reason=\"p=reject\" header.from=a.example") {
+		t.Errorf("field:\n%s", f)
+	}
+}
