@@ -40,7 +40,10 @@ type Scheduler struct {
 	refused map[string][]ID     // parked for a destination at its limit, oldest first
 	unparkQ []ID                // to unpark once s.mu is released
 	expiry  time.Time           // no lease in leased ends before this
-	dead    map[string]deadMark // suspended destinations
+	dead    map[string]DeadMark // suspended destinations
+	// With a Shared backend:
+	shared Shared
+	deadAt time.Time // when dead was read from the backend
 }
 
 // NewScheduler returns a Scheduler over q.
@@ -77,9 +80,10 @@ func NewScheduler(q Queue, cfg Config) *Scheduler {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Scheduler{q: q, cfg: c, log: log, wake: make(chan struct{}, 1),
-		active: make(map[string]int), leased: make(map[leaseKey]slots), dead: make(map[string]deadMark),
+		active: make(map[string]int), leased: make(map[leaseKey]slots), dead: make(map[string]DeadMark),
 		refused: make(map[string][]ID)}
 	s.park, _ = q.(parker)
+	s.shared, _ = q.(Shared)
 	return s
 }
 

@@ -140,11 +140,7 @@ func (s *Scheduler) Flush(ctx context.Context, domain string) (int, error) {
 		}
 		return nil
 	})
-	s.mu.Lock()
-	for _, dest := range dests {
-		delete(s.dead, dest)
-	}
-	s.mu.Unlock()
+	s.liftDead(ctx, dests)
 	if err != nil {
 		return 0, err
 	}
@@ -214,10 +210,10 @@ func (s *Scheduler) Suspended(dest string) (reason string, ok bool) {
 	s.mu.Lock()
 	m, ok := s.dead[dest]
 	s.mu.Unlock()
-	if !ok || !now.Before(m.until) {
+	if !ok || !now.Before(m.Until) {
 		return "", false
 	}
-	return m.reason, true
+	return m.Reason, true
 }
 
 // Kick makes one deferred message due now (postqueue -i); a held
@@ -263,11 +259,7 @@ func (s *Scheduler) makeDue(ctx context.Context, id ID, release bool) error {
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	for _, d := range dests {
-		delete(s.dead, d)
-	}
-	s.mu.Unlock()
+	s.liftDead(ctx, dests)
 	s.notify()
 	return nil
 }

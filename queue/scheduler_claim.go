@@ -22,12 +22,6 @@ type slots struct {
 	until time.Time
 }
 
-type deadMark struct {
-	until  time.Time
-	reason string
-	status string // the enhanced status code of reason
-}
-
 // parker is implemented by the backends of this package: a claim that
 // parks the messages accept refuses, so that mail for a destination at
 // its concurrency limit does not keep other mail from being examined, and
@@ -93,9 +87,18 @@ func (s *Scheduler) Claim(ctx context.Context) (*Delivery, error) {
 		}
 		var env Envelope
 		var err error
-		if s.park != nil {
+		switch {
+		case s.shared != nil:
+			s.refreshDead(ctx, now)
+			env, err = s.shared.ClaimSlots(ctx, now, s.cfg.Lease, s.cfg.Concurrency, func(e *Envelope) ([]string, bool) {
+				if !accept(e) {
+					return nil, false
+				}
+				return held[len(held)-1].dests, true
+			})
+		case s.park != nil:
 			env, err = s.park.claimPark(ctx, now, s.cfg.Lease, accept)
-		} else {
+		default:
 			env, err = s.q.Claim(ctx, now, s.cfg.Lease, accept)
 		}
 		var d *Delivery
@@ -160,10 +163,10 @@ func (s *Scheduler) reserve(e *Envelope, now time.Time) *Delivery {
 	for _, i := range e.Pending() {
 		dest := destination(&e.Recipients[i])
 		if m, ok := s.dead[dest]; ok {
-			if now.Before(m.until) {
+			if now.Before(m.Until) {
 				d.suspended = append(d.suspended, i)
-				d.reasons = append(d.reasons, "delivery temporarily suspended: "+m.reason)
-				d.statuses = append(d.statuses, m.status)
+				d.reasons = append(d.reasons, "delivery temporarily suspended: "+m.Reason)
+				d.statuses = append(d.statuses, m.Status)
 				continue
 			}
 			delete(s.dead, dest)

@@ -158,16 +158,17 @@ func (s *Scheduler) Done(ctx context.Context, d *Delivery, outcomes []Outcome) (
 		return Report{}, err
 	}
 	rep.Envelope = final
-	marks := make(map[string]deadMark)
+	marks := make(map[string]DeadMark)
 	for _, o := range outcomes {
 		if o.Site && o.State == Deferred {
-			marks[destination(&d.Envelope.Recipients[o.Recipient])] = deadMark{until: now.Add(s.cfg.DeadTime), reason: o.Reason, status: o.Status}
+			marks[destination(&d.Envelope.Recipients[o.Recipient])] = DeadMark{Until: now.Add(s.cfg.DeadTime), Reason: o.Reason, Status: o.Status}
 		}
 	}
 	if len(marks) > 0 {
 		s.mu.Lock()
 		maps.Copy(s.dead, marks)
 		s.mu.Unlock()
+		s.shareDead(ctx, marks)
 	}
 	attrs := []slog.Attr{slog.String("queue_id", string(d.Envelope.ID)),
 		slog.Int("delivered", len(rep.Delivered)), slog.Int("failed", len(rep.Failed)),

@@ -55,13 +55,28 @@
 // idle workers: mail stored on one node is claimed at once by an idle
 // one. Polling (queue.Config.Poll) remains the fallback.
 //
+// # Scheduling state shared by the cluster
+//
+// Queue implements queue.Shared, so that a queue.Scheduler on it keeps
+// its scheduling state in the database, where it holds for every node:
+// a claim takes one slot per destination (<prefix>slots) in the claim's
+// transaction, counting the live claims of all nodes, so that a
+// destination limited to Config.Concurrency (Postfix's
+// default_destination_concurrency_limit) gets that many deliveries from
+// the whole cluster, not from each node; a slot ends with its claim (Done,
+// Remove, or the claim's end when its node dies). Claims counting the
+// same destination take turns on an advisory lock of that destination.
+// Dead-destination marks (<prefix>dead) are written by the node that saw
+// the site fail and read by every node at least once a second (at every
+// claim while it holds marks), and a Flush, Kick or Requeue on any node
+// lifts them for all.
+//
 // # Differences from the file spool
 //
 // Leases are stored, so a claim survives a restart of the claiming
 // process until its node expires (other processes may be working);
-// Remove is durable (one transaction). The per-destination concurrency
-// limits and dead-destination marks of a queue.Scheduler are per
-// process, so N processes allow N times Config.Concurrency.
+// Remove is durable (one transaction); concurrency limits and dead marks
+// hold for the cluster (above).
 //
 // Tests run the queuetest conformance suite, and the cluster tests of
 // mxrelayd-pg, against the database named by MXRELAY_TEST_POSTGRES (for

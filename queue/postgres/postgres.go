@@ -163,87 +163,6 @@ func decode(id queue.ID, rec []byte, token, until int64) (*queue.Envelope, error
 	return e, nil
 }
 
-// Claim implements queue.Queue with SELECT ... FOR UPDATE SKIP LOCKED:
-// rows another transaction is claiming are passed over, never handed out
-// twice.
-func (q *Queue) Claim(ctx context.Context, now time.Time, lease time.Duration, accept func(*queue.Envelope) bool) (queue.Envelope, error) {
-	if err := ctx.Err(); err != nil {
-		return queue.Envelope{}, err
-	}
-	tx, err := q.pool.Begin(ctx)
-	if err != nil {
-		return queue.Envelope{}, fmt.Errorf("queue/postgres: %w", err)
-	}
-	defer tx.Rollback(ctx)
-	n := now.UnixNano()
-	type row struct {
-		id           string
-		rec          []byte
-		key, arrival int64
-		token, until int64
-	}
-	var last *row
-	for examined := 0; examined < maxExamine; {
-		var rows pgx.Rows
-		if last == nil {
-			rows, err = tx.Query(ctx, q.sql(`SELECT id, env, `+dueKey+`, arrival, lease_token, lease_until
-				FROM %smessages WHERE NOT held AND `+dueKey+` <= $1
-				ORDER BY `+dueKey+`, arrival, id LIMIT $2 FOR UPDATE SKIP LOCKED`), n, claimBatch)
-		} else {
-			rows, err = tx.Query(ctx, q.sql(`SELECT id, env, `+dueKey+`, arrival, lease_token, lease_until
-				FROM %smessages WHERE NOT held AND `+dueKey+` <= $1
-				AND (`+dueKey+`, arrival, id) > ($3, $4, $5)
-				ORDER BY `+dueKey+`, arrival, id LIMIT $2 FOR UPDATE SKIP LOCKED`), n, claimBatch, last.key, last.arrival, last.id)
-		}
-		if err != nil {
-			return queue.Envelope{}, fmt.Errorf("queue/postgres: %w", err)
-		}
-		var batch []row
-		for rows.Next() {
-			var r row
-			if err := rows.Scan(&r.id, &r.rec, &r.key, &r.arrival, &r.token, &r.until); err != nil {
-				rows.Close()
-				return queue.Envelope{}, fmt.Errorf("queue/postgres: %w", err)
-			}
-			batch = append(batch, r)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return queue.Envelope{}, fmt.Errorf("queue/postgres: %w", err)
-		}
-		for i := range batch {
-			r := &batch[i]
-			last = r
-			examined++
-			e, err := decode(queue.ID(r.id), r.rec, r.token, r.until)
-			if err != nil {
-				continue // corrupt: never handed out; Get reports it
-			}
-			if accept != nil && !accept(e) {
-				continue
-			}
-			var token int64
-			if err := tx.QueryRow(ctx, q.sql(`SELECT nextval('%slease_seq')`)).Scan(&token); err != nil {
-				return queue.Envelope{}, fmt.Errorf("queue/postgres: %w", err)
-			}
-			until := now.Add(lease)
-			if _, err := tx.Exec(ctx, q.sql(`UPDATE %smessages SET lease_token = $2, lease_until = $3, lease_node = $4 WHERE id = $1`),
-				r.id, token, until.UnixNano(), q.node.id.Load()); err != nil {
-				return queue.Envelope{}, fmt.Errorf("queue/postgres: %w", err)
-			}
-			if err := tx.Commit(ctx); err != nil {
-				return queue.Envelope{}, fmt.Errorf("queue/postgres: commit: %w", err)
-			}
-			e.Lease = queue.Lease{Token: uint64(token), Until: fromNanos(until.UnixNano())}
-			return *e, nil
-		}
-		if len(batch) < claimBatch {
-			break
-		}
-	}
-	return queue.Envelope{}, queue.ErrEmpty
-}
-
 // Modify implements queue.Queue in one transaction holding the row lock.
 func (q *Queue) Modify(ctx context.Context, id queue.ID, fn func(*queue.Envelope) error) error {
 	if err := ctx.Err(); err != nil {
@@ -282,13 +201,14 @@ func (q *Queue) Modify(ctx context.Context, id queue.ID, fn func(*queue.Envelope
 		string(id), rec, nanos(e.Arrival), nanos(e.NextAttempt), e.Held, int64(e.Lease.Token), nanos(e.Lease.Until)); err != nil {
 		return fmt.Errorf("queue/postgres: %w", err)
 	}
+	freed := false
 	if int64(e.Lease.Token) != token {
 		// The claim ended: so do its concurrency slots.
-		if _, err := tx.Exec(ctx, q.sql(`DELETE FROM %sslots WHERE id = $1`), string(id)); err != nil {
-			return fmt.Errorf("queue/postgres: %w", err)
+		if freed, err = q.freeSlots(ctx, tx, id); err != nil {
+			return err
 		}
 	}
-	if claimable(e, time.Now()) {
+	if freed || claimable(e, time.Now()) {
 		if err := q.notifyTx(ctx, tx); err != nil {
 			return err
 		}
@@ -299,8 +219,20 @@ func (q *Queue) Modify(ctx context.Context, id queue.ID, fn func(*queue.Envelope
 	return nil
 }
 
+// freeSlots deletes the concurrency slots of message id's claim and
+// reports whether it held any: the message waiting for one of them may be
+// claimed now, so the caller wakes the idle nodes.
+func (q *Queue) freeSlots(ctx context.Context, tx pgx.Tx, id queue.ID) (bool, error) {
+	tag, err := tx.Exec(ctx, q.sql(`DELETE FROM %sslots WHERE id = $1`), string(id))
+	if err != nil {
+		return false, fmt.Errorf("queue/postgres: %w", err)
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
 // claimable reports whether e can be claimed at now: Modify then wakes
-// the idle processes (a Flush, a Release, a claim given back).
+// the idle processes (a Flush, a Release, a claim given back). So does a
+// claim that ends and frees concurrency slots.
 func claimable(e *queue.Envelope, now time.Time) bool {
 	return !e.Held && !e.NextAttempt.After(now) && !e.Lease.Live(now)
 }
@@ -326,8 +258,12 @@ func (q *Queue) Remove(ctx context.Context, id queue.ID) error {
 	if _, err := tx.Exec(ctx, q.sql(`DELETE FROM %sbodies WHERE id = $1`), string(id)); err != nil {
 		return fmt.Errorf("queue/postgres: %w", err)
 	}
-	if _, err := tx.Exec(ctx, q.sql(`DELETE FROM %sslots WHERE id = $1`), string(id)); err != nil {
-		return fmt.Errorf("queue/postgres: %w", err)
+	if freed, err := q.freeSlots(ctx, tx, id); err != nil {
+		return err
+	} else if freed {
+		if err := q.notifyTx(ctx, tx); err != nil {
+			return err
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("queue/postgres: commit: %w", err)

@@ -266,7 +266,8 @@ func queued(t *testing.T, pre string) int {
 // message acknowledged with 250 is delivered; a message is delivered
 // twice only if its first delivery was in progress on the killed node
 // (the next hop had it, the node had not recorded it), never because two
-// nodes claimed it.
+// nodes claimed it. The destination's concurrency limit holds across the
+// nodes throughout.
 func TestClusterNodeKilled(t *testing.T) {
 	pre := pgtest.Prefix(t)
 	hop := startNextHop(t, 150*time.Millisecond)
@@ -318,6 +319,11 @@ func TestClusterNodeKilled(t *testing.T) {
 			t.Errorf("%s delivered %d times: %+v (node a killed at %v)", msg, len(ds), ds, killed)
 		}
 	}
-	t.Logf("%d messages, %d deliveries, %d duplicates (in flight on the killed node)", acked, len(hop.deliveries()), dups)
+	t.Logf("%d messages, %d deliveries, %d duplicates (in flight on the killed node); at most %d at once", acked, len(hop.deliveries()), dups, hop.peak)
+	// default_destination_concurrency_limit = 2 holds for the cluster,
+	// not per node.
+	if hop.peak > 2 {
+		t.Errorf("the next hop had %d deliveries at once from the two nodes; the limit is 2", hop.peak)
+	}
 	waitFor(t, "an empty queue", 10*time.Second, func() bool { return queued(t, pre) == 0 })
 }

@@ -1,0 +1,281 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/mxrelay/mxrelay/queue"
+)
+
+var _ queue.Shared = (*Queue)(nil)
+
+// Claim implements queue.Queue with SELECT ... FOR UPDATE SKIP LOCKED:
+// rows another transaction is claiming are passed over, never handed out
+// twice.
+func (q *Queue) Claim(ctx context.Context, now time.Time, lease time.Duration, accept func(*queue.Envelope) bool) (queue.Envelope, error) {
+	return q.claim(ctx, now, lease, 0, func(e *queue.Envelope) ([]string, bool) {
+		return nil, accept == nil || accept(e)
+	})
+}
+
+// ClaimSlots implements queue.Shared: Claim that also takes a
+// concurrency slot of each destination accept returns, in the claim's
+// transaction, unless one of them has limit live claims already (of
+// any node). Claims that count the same destination take turns on an
+// advisory lock of its own, held while one message's slots are counted
+// and taken, and never while waiting for another: no deadlock.
+func (q *Queue) ClaimSlots(ctx context.Context, now time.Time, lease time.Duration, limit int, accept func(*queue.Envelope) ([]string, bool)) (queue.Envelope, error) {
+	return q.claim(ctx, now, lease, limit, accept)
+}
+
+type dueRow struct {
+	id           string
+	rec          []byte
+	key, arrival int64
+	token, until int64
+}
+
+func (q *Queue) claim(ctx context.Context, now time.Time, lease time.Duration, limit int, accept func(*queue.Envelope) ([]string, bool)) (queue.Envelope, error) {
+	if err := ctx.Err(); err != nil {
+		return queue.Envelope{}, err
+	}
+	conn, err := q.pool.Acquire(ctx)
+	if err != nil {
+		return queue.Envelope{}, fmt.Errorf("queue/postgres: %w", err)
+	}
+	c := &claimer{q: q, conn: conn, now: now.UnixNano(), limit: limit, full: map[string]bool{}}
+	defer c.release()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return queue.Envelope{}, fmt.Errorf("queue/postgres: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	c.tx = tx
+	var last *dueRow
+	for examined, size := 0, firstBatch; examined < maxExamine; size = claimBatch {
+		batch, err := c.due(ctx, last, size)
+		if err != nil {
+			return queue.Envelope{}, err
+		}
+		for i := range batch {
+			r := &batch[i]
+			last = r
+			examined++
+			e, err := decode(queue.ID(r.id), r.rec, r.token, r.until)
+			if err != nil {
+				continue // corrupt: never handed out; Get reports it
+			}
+			dests, ok := accept(e)
+			if !ok {
+				continue
+			}
+			if ok, err := c.lock(ctx, r); err != nil || !ok {
+				if err != nil {
+					return queue.Envelope{}, err
+				}
+				continue
+			}
+			if ok, err := c.takeSlots(ctx, r.id, dests); err != nil || !ok {
+				if err != nil {
+					return queue.Envelope{}, err
+				}
+				continue
+			}
+			return c.lease(ctx, e, r.id, now.Add(lease))
+		}
+		if len(batch) < size {
+			break
+		}
+	}
+	return queue.Envelope{}, queue.ErrEmpty
+}
+
+// claimer is one claim's transaction.
+type claimer struct {
+	q      *Queue
+	conn   *pgxpool.Conn
+	tx     pgx.Tx
+	now    int64
+	limit  int
+	token  int64           // the lease token, once drawn
+	full   map[string]bool // destinations found at their limit
+	locked bool            // session advisory locks may be held
+}
+
+// release frees the advisory locks and the connection; a connection
+// whose locks cannot be freed is closed, which frees them.
+func (c *claimer) release() {
+	if c.locked {
+		if _, err := c.conn.Exec(context.Background(), `SELECT pg_advisory_unlock_all()`); err != nil {
+			c.conn.Conn().Close(context.Background())
+		}
+	}
+	c.conn.Release()
+}
+
+// firstBatch is the size of a claim's first read: usually the first due
+// message is taken, so it reads (and decodes) few; later reads, past
+// messages refused, take claimBatch.
+const firstBatch = 8
+
+// due reads the next size due messages after last, without locking
+// them: a claim locks only the message it takes (lock), so that the
+// messages it passes over (at their concurrency limit) do not hold up
+// the other claims.
+func (c *claimer) due(ctx context.Context, last *dueRow, size int) ([]dueRow, error) {
+	q := c.q
+	var rows pgx.Rows
+	var err error
+	if last == nil {
+		rows, err = c.tx.Query(ctx, q.sql(`SELECT id, env, `+dueKey+`, arrival, lease_token, lease_until
+			FROM %smessages WHERE NOT held AND `+dueKey+` <= $1
+			ORDER BY `+dueKey+`, arrival, id LIMIT $2`), c.now, size)
+	} else {
+		rows, err = c.tx.Query(ctx, q.sql(`SELECT id, env, `+dueKey+`, arrival, lease_token, lease_until
+			FROM %smessages WHERE NOT held AND `+dueKey+` <= $1
+			AND (`+dueKey+`, arrival, id) > ($3, $4, $5)
+			ORDER BY `+dueKey+`, arrival, id LIMIT $2`), c.now, size, last.key, last.arrival, last.id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("queue/postgres: %w", err)
+	}
+	defer rows.Close()
+	var batch []dueRow
+	for rows.Next() {
+		var r dueRow
+		if err := rows.Scan(&r.id, &r.rec, &r.key, &r.arrival, &r.token, &r.until); err != nil {
+			return nil, fmt.Errorf("queue/postgres: %w", err)
+		}
+		batch = append(batch, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("queue/postgres: %w", err)
+	}
+	return batch, nil
+}
+
+// lock locks the row of r with SELECT ... FOR UPDATE SKIP LOCKED, and
+// reports whether it is still as read and due: a row another claim holds
+// or changed meanwhile is passed over, never handed out twice.
+func (c *claimer) lock(ctx context.Context, r *dueRow) (bool, error) {
+	var rec []byte
+	var token int64
+	err := c.tx.QueryRow(ctx, c.q.sql(`SELECT env, lease_token FROM %smessages
+		WHERE id = $1 AND NOT held AND `+dueKey+` <= $2 FOR UPDATE SKIP LOCKED`), r.id, c.now).Scan(&rec, &token)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("queue/postgres: %w", err)
+	}
+	return token == r.token && bytes.Equal(rec, r.rec), nil
+}
+
+// destLock is the advisory lock of one destination of one queue.
+func (q *Queue) destLock(dest string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("mxrelay queue slots " + q.p + "\x00" + dest))
+	return int64(h.Sum64())
+}
+
+// takeSlots takes one slot of each of dests for message id unless one
+// is at the limit. With no limit or no dests it takes nothing.
+func (c *claimer) takeSlots(ctx context.Context, id string, dests []string) (bool, error) {
+	if c.limit <= 0 || len(dests) == 0 {
+		return true, nil
+	}
+	for _, d := range dests {
+		if c.full[d] {
+			return false, nil
+		}
+	}
+	q := c.q
+	dests = slices.Sorted(slices.Values(dests))
+	keys := make([]int64, len(dests))
+	for i, d := range dests {
+		keys[i] = q.destLock(d)
+	}
+	c.locked = true
+	// In sorted order: two claims never wait for each other's locks.
+	for _, k := range keys {
+		if _, err := c.conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, k); err != nil {
+			return false, fmt.Errorf("queue/postgres: %w", err)
+		}
+	}
+	unlock := func() error {
+		_, err := c.conn.Exec(ctx, `SELECT pg_advisory_unlock(k) FROM unnest($1::int8[]) AS t(k)`, keys)
+		return err
+	}
+	rows, err := c.tx.Query(ctx, q.sql(`SELECT s.dest FROM %[1]sslots s
+		JOIN %[1]smessages m ON m.id = s.id AND m.lease_token = s.token
+		WHERE s.dest = ANY($1) AND m.lease_until > $2
+		GROUP BY s.dest HAVING count(*) >= $3`), dests, c.now, c.limit)
+	if err != nil {
+		return false, fmt.Errorf("queue/postgres: %w", err)
+	}
+	atLimit := false
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			rows.Close()
+			return false, fmt.Errorf("queue/postgres: %w", err)
+		}
+		c.full[d], atLimit = true, true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("queue/postgres: %w", err)
+	}
+	if atLimit {
+		// Held only while counting: another claim may take these now.
+		return false, unlock()
+	}
+	if err := c.draw(ctx); err != nil {
+		return false, err
+	}
+	if _, err := c.tx.Exec(ctx, q.sql(`INSERT INTO %sslots (dest, id, token) SELECT d, $2, $3 FROM unnest($1::text[]) AS t(d)`),
+		dests, id, c.token); err != nil {
+		return false, fmt.Errorf("queue/postgres: %w", err)
+	}
+	// The locks stay until the transaction ends (release): the slots
+	// are not counted by others before they commit.
+	return true, nil
+}
+
+// draw takes the lease token from the sequence.
+func (c *claimer) draw(ctx context.Context) error {
+	if c.token != 0 {
+		return nil
+	}
+	if err := c.tx.QueryRow(ctx, c.q.sql(`SELECT nextval('%slease_seq')`)).Scan(&c.token); err != nil {
+		return fmt.Errorf("queue/postgres: %w", err)
+	}
+	return nil
+}
+
+// lease gives message id the claim's lease and commits.
+func (c *claimer) lease(ctx context.Context, e *queue.Envelope, id string, until time.Time) (queue.Envelope, error) {
+	if err := c.draw(ctx); err != nil {
+		return queue.Envelope{}, err
+	}
+	if _, err := c.tx.Exec(ctx, c.q.sql(`UPDATE %smessages SET lease_token = $2, lease_until = $3, lease_node = $4 WHERE id = $1`),
+		id, c.token, until.UnixNano(), c.q.node.id.Load()); err != nil {
+		return queue.Envelope{}, fmt.Errorf("queue/postgres: %w", err)
+	}
+	// Slots of an earlier claim that ended with its lease.
+	if _, err := c.tx.Exec(ctx, c.q.sql(`DELETE FROM %sslots WHERE id = $1 AND token <> $2`), id, c.token); err != nil {
+		return queue.Envelope{}, fmt.Errorf("queue/postgres: %w", err)
+	}
+	if err := c.tx.Commit(ctx); err != nil {
+		return queue.Envelope{}, fmt.Errorf("queue/postgres: commit: %w", err)
+	}
+	e.Lease = queue.Lease{Token: uint64(c.token), Until: fromNanos(until.UnixNano())}
+	return *e, nil
+}
