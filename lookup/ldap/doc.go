@@ -20,7 +20,10 @@
 // filter, so that "*" in a key never becomes a wildcard), scope (sub, one,
 // base), result_attribute, result_format (or the older result_filter),
 // domain, expansion_limit, size_limit (default expansion_limit), timeout
-// (10s), dereference, bind (yes or no), bind_dn, bind_pw.
+// (10s), dereference, bind (yes or no), bind_dn, bind_pw; TLS with
+// start_tls = yes or ldaps:// URLs, tls_ca_cert_file, tls_ca_cert_dir,
+// tls_cert, tls_key, and tls_require_cert (no: the server's certificate
+// is not checked, as Postfix's default).
 //
 // Keys arrive folded to lower case. Every value of every result attribute
 // (or of its subtypes, "mail;lang-en" for "mail") of every entry found is
@@ -38,8 +41,8 @@
 //     the connection is secured and are not implemented:
 //     special_result_attribute, terminal_result_attribute,
 //     leaf_result_attribute (DN and URL recursion), bind = sasl and the
-//     sasl_* settings, start_tls = yes, the tls_* settings,
-//     chase_referrals = yes. ldaps:// URLs use the system's CAs.
+//     sasl_* settings, tls_cipher_suite (an OpenSSL cipher list),
+//     chase_referrals = yes. tls_random_file is not needed and ignored.
 //   - The protocol is always LDAP version 3; Postfix speaks version 2
 //     unless "version = 3" is set. Servers that accept both answer alike.
 //   - An unknown scope or bind value is an error, where Postfix warns and

@@ -50,6 +50,8 @@ type Table struct {
 	bind     bool
 	bindDN   string
 	bindPW   string
+	startTLS bool              // start_tls
+	tls      dbcommon.TLSFiles // for start_tls and ldaps:// URLs
 
 	mu   sync.Mutex
 	conn *ldap.Conn
@@ -60,7 +62,7 @@ type Table struct {
 var unsupported = []string{
 	"special_result_attribute", "terminal_result_attribute", "leaf_result_attribute",
 	"sasl_mechs", "sasl_realm", "sasl_authz_id", "sasl_minssf",
-	"tls_ca_cert_file", "tls_ca_cert_dir", "tls_cert", "tls_key", "tls_random_file", "tls_cipher_suite", "tls_require_cert",
+	"tls_cipher_suite",
 }
 
 func (t *Table) configure(ctx context.Context, c *dbcommon.Config, o *lookup.OpenOptions) error {
@@ -68,15 +70,23 @@ func (t *Table) configure(ctx context.Context, c *dbcommon.Config, o *lookup.Ope
 	if err := c.Refuse(unsupported...); err != nil {
 		return err
 	}
-	for _, b := range []string{"start_tls", "chase_referrals"} {
-		if on, err := c.Bool(b, false); err != nil || on {
-			if err != nil {
-				return err
-			}
-			return fmt.Errorf("%s: %s = yes is not supported", path, b)
+	if on, err := c.Bool("chase_referrals", false); err != nil || on {
+		if err != nil {
+			return err
 		}
+		return fmt.Errorf("%s: chase_referrals = yes is not supported", path)
 	}
 	var err error
+	if t.startTLS, err = c.Bool("start_tls", false); err != nil {
+		return err
+	}
+	t.tls = dbcommon.TLSFiles{CAFile: c.Str("tls_ca_cert_file", ""), CADir: c.Str("tls_ca_cert_dir", ""), CertFile: c.Str("tls_cert", ""), KeyFile: c.Str("tls_key", "")}
+	if t.tls.Verify, err = c.Bool("tls_require_cert", false); err != nil {
+		return err
+	}
+	if _, err := t.tls.Config(""); err != nil {
+		return fmt.Errorf("%s: TLS: %w", path, err) // unreadable files fail now, not at the first lookup
+	}
 	if t.timeout, err = seconds(c, "timeout", 10); err != nil {
 		return err
 	}
@@ -306,10 +316,22 @@ func (t *Table) connection(ctx context.Context) (*ldap.Conn, bool, error) {
 		if dl, ok := ctx.Deadline(); ok {
 			d.Deadline = dl
 		}
-		conn, err := ldap.DialURL(u, ldap.DialWithDialer(d))
+		pu, _ := url.Parse(u)
+		tc, err := t.tls.Config(pu.Hostname())
+		if err != nil {
+			return nil, false, err
+		}
+		conn, err := ldap.DialURL(u, ldap.DialWithDialer(d), ldap.DialWithTLSConfig(tc))
 		if err != nil {
 			errs = append(errs, err)
 			continue
+		}
+		if t.startTLS && pu.Scheme == "ldap" {
+			if err := conn.StartTLS(tc); err != nil {
+				conn.Close()
+				errs = append(errs, fmt.Errorf("%s: StartTLS: %w", u, err))
+				continue
+			}
 		}
 		if t.timeout > 0 {
 			conn.SetTimeout(t.timeout) // each request, the bind included

@@ -150,6 +150,26 @@ func TestUTF8(t *testing.T) {
 	dbtest.Compare(t, postmap, testenv.PostfixEnv(t), "ldap:"+p, tab, []string{"jürgen@exämple.com"})
 }
 
+// TLS as Postfix's ldap_table(5) sets it up (.ci/run: the server's CA in
+// MXRELAY_TEST_LDAP_CA, its ldaps:// URL in MXRELAY_TEST_LDAPS), compared
+// with postmap -q: StartTLS or ldaps:// with the CA and tls_require_cert
+// connect, StartTLS without a CA connects unverified, a CA that did not
+// sign the server's certificate fails (a Temporary error).
+func TestTLS(t *testing.T) {
+	ca := dbtest.Server(t, "MXRELAY_TEST_LDAP_CA", "OpenLDAP with TLS")
+	ldaps := dbtest.Server(t, "MXRELAY_TEST_LDAPS", "OpenLDAP with ldaps://")
+	s := testDirectory(t)
+	other := dbtest.OtherCA(t)
+	cf := func(name string, lines ...string) string { return s.cf(t, name, lines...) }
+	q := []string{"query_filter = (uid=%s)", "result_attribute = description"}
+	dbtest.DifferentialKeys(t, "ldap", Open, cf, map[string][]string{
+		"starttls.cf":       append([]string{"start_tls = yes", "tls_ca_cert_file = " + ca, "tls_require_cert = yes"}, q...),
+		"starttls-noca.cf":  append([]string{"start_tls = yes"}, q...),
+		"starttls-wrong.cf": append([]string{"start_tls = yes", "tls_ca_cert_file = " + other, "tls_require_cert = yes"}, q...),
+		"ldaps.cf":          append([]string{"server_host = " + ldaps, "tls_ca_cert_file = " + ca, "tls_require_cert = yes"}, q...),
+	}, []string{"bob@example.com", "nobody@example.com"}, nil)
+}
+
 // A server that is down, or that accepts and never answers, is a
 // Temporary error within the lookup bound, never "not found".
 func TestDown(t *testing.T) {
@@ -160,14 +180,14 @@ func TestDown(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	dbtest.OpenErrors(t, "ldap", Open, map[string]string{
-		"special_result_attribute = member\n":  "special_result_attribute is not supported",
-		"bind = sasl\n":                        "bind = sasl is not supported",
-		"start_tls = yes\n":                    "start_tls = yes is not supported",
-		"tls_ca_cert_file = /etc/ssl/ca.pem\n": "tls_ca_cert_file is not supported",
-		"scope = everything\n":                 "scope = everything: want sub, one or base",
-		"query_filter = (uid=%x)\n":            "invalid query template",
-		"server_host = http://example.com/\n":  "not an LDAP URL",
-		"dereference = 7\n":                    "dereference = 7: want 0 to 3",
+		"special_result_attribute = member\n":                    "special_result_attribute is not supported",
+		"bind = sasl\n":                                          "bind = sasl is not supported",
+		"tls_cipher_suite = HIGH\n":                              "tls_cipher_suite is not supported",
+		"start_tls = yes\ntls_ca_cert_file = /nonexistent.pem\n": "/nonexistent.pem",
+		"scope = everything\n":                                   "scope = everything: want sub, one or base",
+		"query_filter = (uid=%x)\n":                              "invalid query template",
+		"server_host = http://example.com/\n":                    "not an LDAP URL",
+		"dereference = 7\n":                                      "dereference = 7: want 0 to 3",
 	})
 }
 

@@ -22,7 +22,10 @@
 // %-expansions of Postfix's db_common.c, or the legacy table,
 // select_field, where_field and additional_conditions; result_format,
 // domain, expansion_limit, require_result_set (yes), retry_interval (60s)
-// and idle_interval (60s).
+// and idle_interval (60s); TLS as Postfix with libmariadb: tls_CAfile,
+// tls_CApath, tls_cert_file or tls_key_file turn TLS on (required);
+// tls_verify_cert = yes verifies the server's certificate and name,
+// = no lets a server without TLS be used in clear.
 //
 // Keys arrive folded to lower case, as Postfix folds keys of its fixed-key
 // tables. Expanded parts of the query are quoted as
@@ -43,9 +46,10 @@
 //
 // # Deliberate differences from Postfix 3.7
 //
-//   - option_file, option_group and the tls_* settings are refused by
-//     name: this driver does not read my.cnf files, and its TLS is not
-//     wired to them yet. Connections are in clear text.
+//   - option_file, option_group and tls_ciphers are refused by name: this
+//     driver reads no my.cnf files and takes no OpenSSL cipher lists.
+//     Without tls_verify_cert = yes, a server's certificate is not checked
+//     (as with libmariadb's default), even when tls_CAfile is set.
 //   - The connection character set is utf8mb4 (libmariadb's default, and
 //     Postfix 3.9's "charset" default); "charset" is accepted only as
 //     utf8mb4.

@@ -30,7 +30,14 @@ func newHosts(c *dbcommon.Config, log *slog.Logger) (*dbcommon.Failover, error) 
 	name := c.Path()
 	// Settings Postfix honours that this driver does not: refused, so
 	// that a connection is never made otherwise than configured.
-	if err := c.Refuse("option_file", "option_group", "tls_key_file", "tls_cert_file", "tls_CAfile", "tls_CApath", "tls_ciphers", "tls_verify_cert"); err != nil {
+	if err := c.Refuse("option_file", "option_group", "tls_ciphers"); err != nil {
+		return nil, err
+	}
+	var err error
+	tlsFiles := dbcommon.TLSFiles{CAFile: c.Str("tls_CAfile", ""), CADir: c.Str("tls_CApath", ""), CertFile: c.Str("tls_cert_file", ""), KeyFile: c.Str("tls_key_file", "")}
+	useTLS := tlsFiles != (dbcommon.TLSFiles{})
+	_, verifySet := c.Lookup("tls_verify_cert")
+	if tlsFiles.Verify, err = c.Bool("tls_verify_cert", false); err != nil {
 		return nil, err
 	}
 	if cs := c.Str("charset", "utf8mb4"); !strings.EqualFold(cs, "utf8mb4") {
@@ -57,6 +64,16 @@ func newHosts(c *dbcommon.Config, log *slog.Logger) (*dbcommon.Failover, error) 
 		cfg.Collation = "utf8mb4_general_ci"
 		cfg.Logger = driverLog{log, "mysql:" + name}
 		cfg.MultiStatements = true // CLIENT_MULTI_RESULTS, as Postfix connects
+		if useTLS || verifySet {
+			// As Postfix with libmariadb: TLS files turn TLS on;
+			// tls_verify_cert = yes verifies the server's certificate
+			// and name, = no allows a server without TLS.
+			host, _, _ := net.SplitHostPort(cfg.Addr)
+			if cfg.TLS, err = tlsFiles.Config(host); err != nil {
+				return nil, fmt.Errorf("%s: TLS: %w", name, err)
+			}
+			cfg.AllowFallbackToPlaintext = verifySet && !tlsFiles.Verify
+		}
 		srv := newServer(cfg, idle, requireResultSet)
 		f.Hosts = append(f.Hosts, &dbcommon.Host{Name: n, Rank: rank, Server: srv})
 	}

@@ -114,11 +114,12 @@ func TestDown(t *testing.T) {
 func TestOpenErrors(t *testing.T) {
 	dbtest.OpenErrors(t, "mysql", Open, map[string]string{
 		"query = SELECT 1\n": "dbname is not set",
-		"dbname = x\nquery = SELECT 1\ntls_CAfile = /etc/ssl/ca.pem\n": "tls_CAfile is not supported",
-		"dbname = x\nquery = SELECT 1\noption_file = /etc/my.cnf\n":    "option_file is not supported",
-		"dbname = x\nquery = SELECT 1\ncharset = latin1\n":             "charset = latin1 is not supported",
-		"dbname = x\nquery = SELECT 1\nrequire_result_set = maybe\n":   "bad boolean configuration",
-		"dbname = x\nquery = SELECT 1\nhosts = db:nosuchservice\n":     "unknown service: nosuchservice/tcp",
+		"dbname = x\nquery = SELECT 1\ntls_CAfile = /nonexistent/ca.pem\n": "TLS: open /nonexistent/ca.pem",
+		"dbname = x\nquery = SELECT 1\ntls_ciphers = HIGH\n":               "tls_ciphers is not supported",
+		"dbname = x\nquery = SELECT 1\noption_file = /etc/my.cnf\n":        "option_file is not supported",
+		"dbname = x\nquery = SELECT 1\ncharset = latin1\n":                 "charset = latin1 is not supported",
+		"dbname = x\nquery = SELECT 1\nrequire_result_set = maybe\n":       "bad boolean configuration",
+		"dbname = x\nquery = SELECT 1\nhosts = db:nosuchservice\n":         "unknown service: nosuchservice/tcp",
 	})
 }
 
@@ -149,4 +150,24 @@ func TestUTF8(t *testing.T) {
 func BenchmarkHit(b *testing.B) {
 	s := testDB(b)
 	dbtest.BenchHit(b, "mysql", Open, s.cf(b, "users.cf", "query = SELECT target FROM users WHERE address='%s'"), "bob@example.com")
+}
+
+// TLS as Postfix's mysql_table(5) sets it up, against a user that the
+// server admits over TLS only (.ci/run: mxtls, REQUIRE SSL; the server's
+// CA in MXRELAY_TEST_MYSQL_CA), compared with postmap -q: the CA and
+// tls_verify_cert = yes connect; no TLS, or a CA that did not sign the
+// server's certificate, fail (a Temporary error).
+func TestTLS(t *testing.T) {
+	ca := dbtest.Server(t, "MXRELAY_TEST_MYSQL_CA", "MariaDB with TLS")
+	s := testDB(t)
+	other := dbtest.OtherCA(t)
+	tlsUser := testServer{user: "mxtls", password: "tls-secret", host: s.host, port: s.port, db: s.db}
+	cf := func(name string, lines ...string) string { return tlsUser.cf(t, name, lines...) }
+	query := "query = SELECT target FROM users WHERE address='%s'"
+	dbtest.DifferentialKeys(t, "mysql", Open, cf, map[string][]string{
+		"verify.cf":   {query, "tls_CAfile = " + ca, "tls_verify_cert = yes"},
+		"ca-only.cf":  {query, "tls_CAfile = " + ca},
+		"plain.cf":    {query},
+		"wrong-ca.cf": {query, "tls_CAfile = " + other, "tls_verify_cert = yes"},
+	}, []string{"bob@example.com", "nobody@example.com"}, nil)
 }

@@ -270,3 +270,36 @@ func BenchHit(b *testing.B, typ string, open lookup.OpenFunc, path, key string) 
 		}
 	}
 }
+
+// OtherCA writes a CA certificate that signed nothing the tests use, and
+// returns its path: a table that trusts it must fail to connect.
+func OtherCA(t testing.TB) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "other-ca.pem")
+	if err := os.WriteFile(p, []byte(otherCA), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// otherCA is a CA certificate that signed nothing the tests use.
+const otherCA = `-----BEGIN CERTIFICATE-----
+MIIDBzCCAe+gAwIBAgIUZqwcgLyBBQFTAkgIv++WGGZRdTwwDQYJKoZIhvcNAQEL
+BQAwEzERMA8GA1UEAwwIb3RoZXIgQ0EwHhcNMjYxMjA3MDEzNTMxWhcNMzYxMjA0
+MDEzNTMxWjATMREwDwYDVQQDDAhvdGhlciBDQTCCASIwDQYJKoZIhvcNAQEBBQAD
+ggEPADCCAQoCggEBAOhoSMian9PU6nU/5PKif0FwHHWHNK5CvIXJGd+xWNjqp06C
+RHFEfMt7Nb55EAV5pEZoQQeEooYQxf9B0VeY4pyd3FYzX3qq405QMNS/rOtFKZOA
+hKn4MWicP6m2FsS0Avj1QU0xU5gVPpvEXwku0dp7Z4bSP+guewxxxSPD3rFmPsXX
+57B3dbD3tyvB7OKaEtpD+sO70ibBg/ozY9tloGHTB26MACMqy/v1XyArTEDxEG2c
+tNo0Gj2oRcZ+B83+HQz7VPT+HyHkjy1NDAOiEp2QRXtqB3XNMS9VxoXnPbXIO609
+d9/UjI3FPO6mXLxcRD5oKcClSmL5MdQW4yGeM7ECAwEAAaNTMFEwHQYDVR0OBBYE
+FPkp6AdRCgizD0mBHXYYA5xzRiOBMB8GA1UdIwQYMBaAFPkp6AdRCgizD0mBHXYY
+A5xzRiOBMA8GA1UdEwEB/wQFMAMBAf8wDQYJKoZIhvcNAQELBQADggEBALQ4D8fl
+u6AJgWLXQlIRtStdHmjZJdQIp4h+rJ48x6bErB3iBSdNuQdAdwkOB3Qr3qrs3Jo9
+rqbtsK9ULpUFiPm6fzWNS3CwPhDlLdwqCUU7NILm1d7oXXJZNvKVBPygflbob9nB
+3cjH0woNH1Isva3VvhdphqecWKXgqHrzz1i1lmV+qhQU8NzlqYCHVZtPeEnXuuAt
+JfCdKHwDP66JsGPs3vJcUAydNjcxcCNjOjkNQ//c2CJ1LW0IjZwzEQyeuOVBjmT8
+HXb52EcgEbwgqIIKgY6wJwsHla6YuTFfR6nhVsIo1upDrpjHFqH1CPE6Uqhw2WPl
++3luxIzCwRICQsM=
+-----END CERTIFICATE-----
+`
