@@ -173,8 +173,11 @@ func report(w io.Writer, rs []result, sessions, messages, size int) {
 	}
 	if len(rs) == 2 && rs[0].name == "postfix" {
 		p, m := rs[0], rs[1]
-		fmt.Fprintf(w, "\nmxrelayd/postfix: accepted %.2fx, relayed %.2fx, CPU per message %.2fx\n",
-			p.acceptS/m.acceptS, p.endS/m.endS, m.cpuS/p.cpuS)
+		fmt.Fprintf(w, "\nmxrelayd/postfix: accepted %.2fx", p.acceptS/m.acceptS)
+		if p.relayed > 0 && m.relayed > 0 {
+			fmt.Fprintf(w, ", relayed %.2fx", p.endS/m.endS)
+		}
+		fmt.Fprintf(w, ", CPU per message %.2fx\n", m.cpuS/p.cpuS)
 	}
 }
 
