@@ -61,7 +61,7 @@ func fromDomain(msg []byte) (string, bool) {
 	if len(from) != 1 {
 		return "", false
 	}
-	v := strings.NewReplacer("\r\n", "").Replace(from[0])
+	v := strings.ReplaceAll(from[0], "\r\n", "")
 	addrs, err := mail.ParseAddressList(v)
 	if err != nil || len(addrs) != 1 {
 		return "", false
