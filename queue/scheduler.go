@@ -166,8 +166,8 @@ func (s *Scheduler) Store(ctx context.Context, env *Envelope, body io.Reader) er
 
 // Next is Claim that waits: it returns the next due message, waking when a
 // message is stored or flushed, a concurrency slot frees, the backend
-// reports mail from another process (Waker), or every Config.Poll, until
-// ctx is done.
+// reports mail from another process or the next message's due time comes
+// (Waker), or every Config.Poll, until ctx is done.
 func (s *Scheduler) Next(ctx context.Context) (*Delivery, error) {
 	if err := s.check(); err != nil {
 		return nil, err
@@ -185,7 +185,7 @@ func (s *Scheduler) Next(ctx context.Context) (*Delivery, error) {
 		if !errors.Is(err, ErrEmpty) {
 			return d, err
 		}
-		t.Reset(s.cfg.Poll)
+		t.Reset(s.pollWait(ctx, s.cfg.Now()))
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()

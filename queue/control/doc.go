@@ -3,7 +3,10 @@
 // flush services: a Server answers requests on a UNIX-domain socket in
 // the queue directory, and a Client sends them. With the relay stopped,
 // Local runs the same requests in process on a Scheduler over the opened
-// queue, so a tool has one code path either way.
+// queue, so a tool has one code path either way. Tool is that code path:
+// the commands' options and their output as Postfix's tools print it,
+// for mxrelayd and for mxrelayd-pg (module queue/postgres), which runs
+// the tools on the shared queue itself.
 //
 // The socket is created with mode 0600 and, on Linux, a peer whose user
 // is neither the server's nor root is refused (SO_PEERCRED): the queue

@@ -76,7 +76,9 @@
 // Leases are stored, so a claim survives a restart of the claiming
 // process until its node expires (other processes may be working);
 // Remove is durable (one transaction); concurrency limits and dead marks
-// hold for the cluster (above).
+// hold for the cluster (above); the queue tools (mxrelayd-pg mailq,
+// postqueue, postsuper, postcat) act on the queue directly from any
+// machine that reaches the database, since there is no spool lock.
 //
 // Tests run the queuetest conformance suite, and the cluster tests of
 // mxrelayd-pg, against the database named by MXRELAY_TEST_POSTGRES (for

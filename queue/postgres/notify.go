@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -96,4 +97,19 @@ func (q *Queue) listenOnce(ctx context.Context) error {
 		}
 		q.listen.wake()
 	}
+}
+
+// NextDue implements queue.Waker: the due time of the first message not
+// held (its next attempt, or the end of its claim), from the index the
+// claims use.
+func (q *Queue) NextDue(ctx context.Context) (time.Time, bool, error) {
+	var due int64
+	err := q.pool.QueryRow(ctx, q.sql(`SELECT `+dueKey+` FROM %smessages WHERE NOT held ORDER BY `+dueKey+` LIMIT 1`)).Scan(&due)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("queue/postgres: %w", err)
+	}
+	return fromNanos(due), true, nil
 }

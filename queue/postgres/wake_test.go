@@ -99,3 +99,24 @@ func TestDeadNodeClaimsEnd(t *testing.T) {
 	}
 	t.Logf("claimed again %v after the node stopped", time.Since(start).Round(time.Millisecond))
 }
+
+// TestWakeupWhenDue: a worker idle in Next claims a deferred message when
+// it becomes due, though its poll interval is an hour.
+func TestWakeupWhenDue(t *testing.T) {
+	qs := nodes(t, 2, postgres.Options{})
+	idle := queue.NewScheduler(qs[1], queue.Config{Poll: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	due := time.Now().Add(400 * time.Millisecond)
+	e := &queue.Envelope{Sender: "s@example.org", NextAttempt: due, Recipients: []queue.Recipient{{Address: "u@example.com"}}}
+	if err := queue.NewScheduler(qs[0], queue.Config{}).Store(ctx, e, bytes.NewReader([]byte("hi"))); err != nil {
+		t.Fatal(err)
+	}
+	d, err := idle.Next(ctx)
+	if err != nil {
+		t.Fatalf("not claimed when due: %v", err)
+	}
+	if late := time.Since(due); d.Envelope.ID != e.ID || late < 0 || late > 2*time.Second {
+		t.Errorf("claimed %s %v after it became due", d.Envelope.ID, late)
+	}
+}

@@ -121,12 +121,21 @@ type delivery struct {
 // nextHop is a loopback SMTP server that records every delivery, takes
 // delay to answer each DATA, and counts the transactions in progress.
 type nextHop struct {
-	addr  string
-	delay time.Duration
-	mu    sync.Mutex
-	got   []delivery
-	open  map[*hopSession]delivery // transactions in progress
-	peak  int
+	addr    string
+	delay   time.Duration
+	mu      sync.Mutex
+	got     []delivery
+	open    map[*hopSession]delivery // transactions in progress
+	peak    int
+	down    bool // refuse every transaction with 421
+	refused int
+}
+
+// setDown makes the next hop refuse (421) or accept mail.
+func (h *nextHop) setDown(down bool) {
+	h.mu.Lock()
+	h.down = down
+	h.mu.Unlock()
 }
 
 func startNextHop(t *testing.T, delay time.Duration) *nextHop {
@@ -153,6 +162,11 @@ type hopSession struct {
 
 func (s *hopSession) Mail(string, *gosmtp.MailOptions) error {
 	s.h.mu.Lock()
+	if s.h.down {
+		s.h.refused++
+		s.h.mu.Unlock()
+		return &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 3, 2}, Message: "down for maintenance"}
+	}
 	s.h.open[s] = delivery{node: s.c.Hostname(), start: time.Now()}
 	s.h.peak = max(s.h.peak, len(s.h.open))
 	s.h.mu.Unlock()
@@ -222,8 +236,13 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 }
 
 // mainCF writes a main.cf relaying example.test to hop, with at most
-// limit deliveries at once per destination.
+// limit deliveries at once per destination, retrying after 1s.
 func mainCF(t *testing.T, hop string, limit int) string {
+	return mainCFBackoff(t, hop, limit, "1s")
+}
+
+// mainCFBackoff is mainCF retrying after backoff.
+func mainCFBackoff(t *testing.T, hop string, limit int, backoff string) string {
 	_, port, _ := net.SplitHostPort(hop)
 	cf := filepath.Join(t.TempDir(), "main.cf")
 	err := os.WriteFile(cf, fmt.Appendf(nil, `compatibility_level = 3.6
@@ -231,11 +250,11 @@ myhostname = mx.example.test
 mydestination =
 mynetworks = 127.0.0.0/8
 relay_domains = example.test
-relay_transport = relay:[127.0.0.1]:%s
-default_destination_concurrency_limit = %d
-minimal_backoff_time = 1s
-maximal_backoff_time = 1s
-`, port, limit), 0o644)
+relay_transport = relay:[127.0.0.1]:%[1]s
+default_destination_concurrency_limit = %[2]d
+minimal_backoff_time = %[3]s
+maximal_backoff_time = %[3]s
+`, port, limit, backoff), 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
@@ -18,10 +19,12 @@ import (
 	"github.com/mxrelay/mxrelay/transport/client"
 )
 
-// hooks let tests learn where the daemon listens and reach next hops.
+// hooks let tests learn where the daemon listens, reach next hops and
+// feed the queue tools.
 type hooks struct {
 	ready  func(addr string)
 	dialer client.Dialer
+	stdin  io.Reader // the queue tools' standard input; nil: os.Stdin
 }
 
 // queueFlags are the flags that name the shared queue, for the daemon
@@ -48,6 +51,13 @@ func (f queueFlags) open(ctx context.Context, log *slog.Logger) (*postgres.Queue
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks) int {
+	if len(args) > 0 && toolNames[args[0]] {
+		stdin := io.Reader(os.Stdin)
+		if h != nil && h.stdin != nil {
+			stdin = h.stdin
+		}
+		return runTool(ctx, args[0], args[1:], stdin, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("mxrelayd-pg", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	config := fs.String("config", "", "the Postfix main.cf (required)")

@@ -13,6 +13,18 @@
 // Each node runs it with the same main.cf and the same -queue. The schema
 // is created or migrated when a node starts (queue/postgres.Open).
 //
+// The queue tools, named and used as Postfix's and as mxrelayd's, work
+// on the shared queue directly, from any machine that reaches the
+// database, whether a node runs there or not:
+//
+//	mxrelayd-pg mailq -queue URL                            # postqueue -p
+//	mxrelayd-pg postqueue -j|-f|-s SITE|-i ID -queue URL
+//	mxrelayd-pg postsuper -d|-h|-H|-r ID|ALL|- -queue URL
+//	mxrelayd-pg postcat -q ID -queue URL
+//
+// A flush wakes the idle nodes at once (LISTEN/NOTIFY) and lifts the
+// dead-destination marks of every node; a held message is held for all.
+//
 // Flags:
 //
 //	-config FILE   the Postfix main.cf (required)

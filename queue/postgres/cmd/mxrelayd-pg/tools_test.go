@@ -1,0 +1,91 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mxrelay/mxrelay/queue/postgres/internal/pgtest"
+)
+
+// tool runs a queue tool in process, as from a machine without a node.
+func tool(t *testing.T, args ...string) string {
+	t.Helper()
+	var out, errs bytes.Buffer
+	if code := run(context.Background(), args, &out, &errs, nil); code != 0 {
+		t.Fatalf("%q: exit %d: %s", args, code, errs.String())
+	}
+	return out.String()
+}
+
+// TestQueueTools: mailq, postqueue, postsuper and postcat work on the
+// shared queue without a node of their own, and the nodes follow: a held
+// message is not delivered, a released one is at once, and a flush has
+// deferred mail delivered at once, long before its next attempt.
+func TestQueueTools(t *testing.T) {
+	pre := pgtest.Prefix(t)
+	hop := startNextHop(t, 0)
+	hop.setDown(true)
+	node := startNode(t, "nodea.example.test", "-config", mainCFBackoff(t, hop.addr, 2, "1h"), "-queue", dsn(t), "-prefix", pre)
+	q := []string{"-queue", dsn(t), "-prefix", pre}
+	if err := send(node.addr, 1); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a deferral", 10*time.Second, func() bool {
+		hop.mu.Lock()
+		defer hop.mu.Unlock()
+		return hop.refused > 0
+	})
+	list := func() map[string]any {
+		t.Helper()
+		var m map[string]any
+		line := tool(t, append([]string{"postqueue", "-j"}, q...)...)
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("postqueue -j: %q: %v", line, err)
+		}
+		return m
+	}
+	m := list()
+	id, _ := m["queue_id"].(string)
+	if m["queue_name"] != "deferred" || id == "" {
+		t.Fatalf("postqueue -j: %v", m)
+	}
+	if out := tool(t, append([]string{"mailq"}, q...)...); !strings.Contains(out, id) || !strings.Contains(out, "u1@example.test") ||
+		!strings.Contains(out, "down for maintenance") || !strings.Contains(out, "in 1 Request.") {
+		t.Errorf("mailq:\n%s", out)
+	}
+	if out := tool(t, append([]string{"postcat", "-q", id}, q...)...); !strings.Contains(out, "*** MESSAGE CONTENTS deferred/"+id) || !strings.Contains(out, "Subject: msg 1") {
+		t.Errorf("postcat:\n%s", out)
+	}
+
+	tool(t, append([]string{"postsuper", "-h", id}, q...)...)
+	if m := list(); m["queue_name"] != "hold" {
+		t.Errorf("after postsuper -h: %v", m)
+	}
+	hop.setDown(false)
+	tool(t, append([]string{"postqueue", "-f"}, q...)...)
+	time.Sleep(time.Second)
+	if n := len(hop.deliveries()); n != 0 {
+		t.Fatalf("a held message was delivered (%d)", n)
+	}
+	tool(t, append([]string{"postsuper", "-H", id}, q...)...)
+	waitFor(t, "delivery once released", 5*time.Second, func() bool { return len(hop.deliveries()) == 1 })
+
+	// Deferred for an hour: postqueue -f has it delivered now.
+	hop.setDown(true)
+	if err := send(node.addr, 2); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a deferral", 10*time.Second, func() bool { return list()["queue_name"] == "deferred" })
+	hop.setDown(false)
+	start := time.Now()
+	tool(t, append([]string{"postqueue", "-f"}, q...)...)
+	waitFor(t, "delivery after postqueue -f", 5*time.Second, func() bool { return len(hop.deliveries()) == 2 })
+	t.Logf("delivered %v after postqueue -f", time.Since(start).Round(time.Millisecond))
+	waitFor(t, "an empty queue", 5*time.Second, func() bool {
+		return strings.Contains(tool(t, append([]string{"mailq"}, q...)...), "Mail queue is empty")
+	})
+}
