@@ -20,7 +20,10 @@
 // filter, so that "*" in a key never becomes a wildcard), scope (sub, one,
 // base), result_attribute, result_format (or the older result_filter),
 // domain, expansion_limit, size_limit (default expansion_limit), timeout
-// (10s), dereference, bind (yes or no), bind_dn, bind_pw; TLS with
+// (10s), dereference, bind (yes or no), bind_dn, bind_pw,
+// special_result_attribute (its values are DNs or LDAP URLs whose
+// entries' results are added, depth first where the attribute stands, a
+// DN that does not exist skipped) with recursion_limit (1000); TLS with
 // start_tls = yes or ldaps:// URLs, tls_ca_cert_file, tls_ca_cert_dir,
 // tls_cert, tls_key, and tls_require_cert (no: the server's certificate
 // is not checked, as Postfix's default).
@@ -39,8 +42,8 @@
 //
 //   - Refused by name, because they change what a lookup answers or how
 //     the connection is secured and are not implemented:
-//     special_result_attribute, terminal_result_attribute,
-//     leaf_result_attribute (DN and URL recursion), bind = sasl and the
+//     terminal_result_attribute and leaf_result_attribute (which entries
+//     of a recursion answer), bind = sasl and the
 //     sasl_* settings, tls_cipher_suite (an OpenSSL cipher list),
 //     chase_referrals = yes. tls_random_file is not needed and ignored.
 //   - The protocol is always LDAP version 3; Postfix speaks version 2

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,6 +43,8 @@ type Table struct {
 	dynBase  bool               // search_base has %-expansions
 	filter   *dbcommon.Template // query_filter
 	attrs    []string           // result_attribute
+	special  []string           // special_result_attribute: DNs or LDAP URLs to follow
+	maxDepth int                // recursion_limit
 	scope    int
 	deref    int
 	size     int // size_limit
@@ -60,7 +63,7 @@ type Table struct {
 // Settings of Postfix's ldap_table(5) that this driver does not honour:
 // refused by name, never silently ignored.
 var unsupported = []string{
-	"special_result_attribute", "terminal_result_attribute", "leaf_result_attribute",
+	"terminal_result_attribute", "leaf_result_attribute",
 	"sasl_mechs", "sasl_realm", "sasl_authz_id", "sasl_minssf",
 	"tls_cipher_suite",
 }
@@ -136,6 +139,10 @@ func (t *Table) configure(ctx context.Context, c *dbcommon.Config, o *lookup.Ope
 		t.urls = append(t.urls, u)
 	}
 	t.attrs = splitList(c.Str("result_attribute", "maildrop"))
+	t.special = splitList(c.Str("special_result_attribute", ""))
+	if t.maxDepth, err = c.Int("recursion_limit", 1000, 1); err != nil {
+		return err
+	}
 	result := c.Str("result_filter", "%s")
 	if v, ok := c.Lookup("result_format"); ok {
 		result = v
@@ -261,40 +268,108 @@ func (t *Table) search(ctx context.Context, base, filter, key string, res *dbcom
 }
 
 func (t *Table) searchOn(ctx context.Context, conn *ldap.Conn, base, filter, key string, res *dbcommon.Results) error {
-	req := ldap.NewSearchRequest(base, t.scope, t.deref, t.size, 0, false, filter, t.attrs, nil)
+	req := ldap.NewSearchRequest(base, t.scope, t.deref, t.size, 0, false, filter, t.requested(), nil)
+	return t.values(ctx, conn, req, key, res, 1)
+}
+
+// requested are the attributes every search asks for: the results and the
+// special ones.
+func (t *Table) requested() []string { return append(slices.Clone(t.attrs), t.special...) }
+
+// values adds the results of the entries req finds, following the DNs and
+// LDAP URLs of special result attributes (depth counts the searches, as
+// Postfix's recursion), as Postfix's dict_ldap_get_values.
+func (t *Table) values(ctx context.Context, conn *ldap.Conn, req *ldap.SearchRequest, key string, res *dbcommon.Results, depth int) error {
+	// The whole answer first, as Postfix's synchronous search has it;
+	// then each entry's attributes in order, a special one followed
+	// where it stands.
 	r := conn.SearchAsync(ctx, req, 16)
-	entries := 0
+	var entries []*ldap.Entry
 	for r.Next() {
-		e := r.Entry()
-		if e == nil {
-			continue // a referral or a control
+		if e := r.Entry(); e != nil { // not a referral or a control
+			entries = append(entries, e)
 		}
-		entries++
-		if t.size > 0 && entries > t.size {
+		if t.size > 0 && len(entries) > t.size {
 			return &lookup.Error{Table: t.spec, Key: key, Kind: lookup.Temporary, Err: fmt.Errorf("query size limit (%d) exceeded", t.size)}
-		}
-		for _, a := range e.Attributes {
-			if !t.wanted(a.Name) {
-				continue
-			}
-			for _, v := range a.Values {
-				if err := res.Add(v); err != nil {
-					return err
-				}
-			}
 		}
 	}
 	if err := r.Err(); err != nil {
 		return err
 	}
+	for _, e := range entries {
+		for _, a := range e.Attributes {
+			switch {
+			case matches(t.attrs, a.Name):
+				for _, v := range a.Values {
+					if err := res.Add(v); err != nil {
+						return err
+					}
+				}
+			case matches(t.special, a.Name) && len(a.Values) > 0:
+				if depth >= t.maxDepth {
+					return &lookup.Error{Table: t.spec, Key: key, Kind: lookup.Temporary,
+						Err: fmt.Errorf("recursion limit (%d) exceeded for special attribute %s=%s", t.maxDepth, a.Name, a.Values[0])}
+				}
+				for _, v := range a.Values {
+					if err := t.follow(ctx, conn, v, key, res, depth); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
 	return ctx.Err()
 }
 
-// wanted reports whether a returned attribute is one of result_attribute,
-// or a subtype of one ("mail;lang-en" of "mail"), as Postfix's
+// follow adds the results of the entry or search that the value of a
+// special result attribute names; one that does not exist is skipped.
+func (t *Table) follow(ctx context.Context, conn *ldap.Conn, v, key string, res *dbcommon.Results, depth int) error {
+	sub, err := t.followRequest(v)
+	if err != nil {
+		return &lookup.Error{Table: t.spec, Key: key, Kind: lookup.Temporary, Err: err}
+	}
+	if sub == nil {
+		return nil // a URL that asks for none of our attributes
+	}
+	err = t.values(ctx, conn, sub, key, res, depth+1)
+	if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+		return nil // Postfix: "DN not found, skipping"
+	}
+	return err
+}
+
+// followRequest is the search for the value of a special result
+// attribute: the entry a DN names, or what an LDAP URL asks (its
+// attributes narrowed to ours; nil when it asks for none of them).
+func (t *Table) followRequest(v string) (*ldap.SearchRequest, error) {
+	all := t.requested()
+	if !isLDAPURL(v) {
+		return ldap.NewSearchRequest(v, ldap.ScopeBaseObject, t.deref, t.size, 0, false, "(objectClass=*)", all, nil), nil
+	}
+	u, err := parseLDAPURL(v)
+	if err != nil {
+		return nil, fmt.Errorf("malformed URL %s: %w", v, err)
+	}
+	attrs := all
+	if len(u.attrs) > 0 {
+		attrs = nil
+		for _, a := range u.attrs {
+			if matches(all, a) {
+				attrs = append(attrs, a)
+			}
+		}
+		if len(attrs) == 0 {
+			return nil, nil
+		}
+	}
+	return ldap.NewSearchRequest(u.dn, u.scope, t.deref, t.size, 0, false, u.filter, attrs, nil), nil
+}
+
+// matches reports whether a returned attribute is one of list, or a
+// subtype of one ("mail;lang-en" of "mail"), as Postfix's
 // attrdesc_subtype decides.
-func (t *Table) wanted(name string) bool {
-	for _, a := range t.attrs {
+func matches(list []string, name string) bool {
+	for _, a := range list {
 		if strings.EqualFold(name, a) || len(name) > len(a) && name[len(a)] == ';' && strings.EqualFold(name[:len(a)], a) {
 			return true
 		}

@@ -81,6 +81,17 @@ func testDirectory(t testing.TB) testServer {
 		}
 		add(fmt.Sprintf("cn=user%d,%s", i, ou), attrs)
 	}
+	// Groups for special_result_attribute: members by DN (seeAlso, one
+	// of them missing), by LDAP URL (labeledURI), and a group of groups.
+	ex := "ou=example.com," + s.base
+	add("cn=sales,"+ex, map[string][]string{"objectClass": {"inetOrgPerson"}, "cn": {"sales"}, "sn": {"group"},
+		"uid": {"sales@example.com"}, "description": {"sales-list"},
+		"seeAlso": {"cn=user0," + ex, "cn=user1," + ex, "cn=nosuch," + ex}})
+	add("cn=byurl,"+ex, map[string][]string{"objectClass": {"inetOrgPerson"}, "cn": {"byurl"}, "sn": {"group"},
+		"uid":        {"byurl@example.com"},
+		"labeledURI": {"ldap:///" + ex + "?description?one?(uid=m*)", "ldap:///" + ex + "?cn?one?(uid=bob*)"}})
+	add("cn=all,"+ex, map[string][]string{"objectClass": {"inetOrgPerson"}, "cn": {"all"}, "sn": {"group"},
+		"uid": {"all@example.com"}, "seeAlso": {"cn=sales," + ex, "cn=byurl," + ex}})
 	t.Cleanup(func() {
 		c, err := ldap.DialURL(u)
 		if err != nil {
@@ -116,25 +127,44 @@ func TestAgainstPostmap(t *testing.T) {
 	s := testDirectory(t)
 	dead := dbtest.DeadAddr(t)
 	files := map[string][]string{
-		"users.cf":    {"query_filter = (uid=%s)", "result_attribute = description"},
-		"two.cf":      {"query_filter = (uid=%s)", "result_attribute = description, cn"},
-		"parts.cf":    {"query_filter = (|(uid=%s)(uid=%u@%d))", "result_attribute = description", "result_format = <%s> %u at %d for %U@%D"},
-		"labels.cf":   {"query_filter = (uid=*@%2.%1)", "result_attribute = cn"},
-		"dynbase.cf":  {"search_base = ou=%d," + s.base, "query_filter = (uid=%s)", "result_attribute = description"},
-		"onelevel.cf": {"scope = one", "query_filter = (uid=%s)", "result_attribute = description"},
-		"limit.cf":    {"query_filter = (uid=%s)", "result_attribute = description, cn", "expansion_limit = 1"},
-		"size.cf":     {"query_filter = (uid=*%d)", "result_attribute = cn", "size_limit = 2"},
-		"domain.cf":   {"query_filter = (uid=%s)", "result_attribute = description", "domain = example.com, !blocked.example.com"},
-		"bind.cf":     {"bind = yes", "bind_dn = " + adminDN, "bind_pw = " + adminPW, "query_filter = (uid=%s)", "result_attribute = description"},
-		"badbind.cf":  {"bind = yes", "bind_dn = " + adminDN, "bind_pw = wrong", "query_filter = (uid=%s)", "result_attribute = description"},
-		"nobase.cf":   {"search_base = ou=nosuch," + suffix, "query_filter = (uid=%s)", "result_attribute = description"},
-		"failover.cf": {"server_host = " + dead + ", " + strings.TrimPrefix(s.url, "ldap://"), "query_filter = (uid=%s)", "result_attribute = description"},
+		"users.cf":     {"query_filter = (uid=%s)", "result_attribute = description"},
+		"two.cf":       {"query_filter = (uid=%s)", "result_attribute = description, cn"},
+		"parts.cf":     {"query_filter = (|(uid=%s)(uid=%u@%d))", "result_attribute = description", "result_format = <%s> %u at %d for %U@%D"},
+		"labels.cf":    {"query_filter = (uid=*@%2.%1)", "result_attribute = cn"},
+		"dynbase.cf":   {"search_base = ou=%d," + s.base, "query_filter = (uid=%s)", "result_attribute = description"},
+		"onelevel.cf":  {"scope = one", "query_filter = (uid=%s)", "result_attribute = description"},
+		"limit.cf":     {"query_filter = (uid=%s)", "result_attribute = description, cn", "expansion_limit = 1"},
+		"size.cf":      {"query_filter = (uid=*%d)", "result_attribute = cn", "size_limit = 2"},
+		"domain.cf":    {"query_filter = (uid=%s)", "result_attribute = description", "domain = example.com, !blocked.example.com"},
+		"bind.cf":      {"bind = yes", "bind_dn = " + adminDN, "bind_pw = " + adminPW, "query_filter = (uid=%s)", "result_attribute = description"},
+		"badbind.cf":   {"bind = yes", "bind_dn = " + adminDN, "bind_pw = wrong", "query_filter = (uid=%s)", "result_attribute = description"},
+		"nobase.cf":    {"search_base = ou=nosuch," + suffix, "query_filter = (uid=%s)", "result_attribute = description"},
+		"special.cf":   {"query_filter = (uid=%s)", "result_attribute = description", "special_result_attribute = seeAlso, labeledURI"},
+		"recursion.cf": {"query_filter = (uid=%s)", "result_attribute = description", "special_result_attribute = seeAlso, labeledURI", "recursion_limit = 2"},
+		"failover.cf":  {"server_host = " + dead + ", " + strings.TrimPrefix(s.url, "ldap://"), "query_filter = (uid=%s)", "result_attribute = description"},
 	}
-	keys := append([]string{"b*@example.com", "(bob)@example.com", `back\slash@example.com`}, dbtest.Keys...)
+	keys := append([]string{"b*@example.com", "(bob)@example.com", `back\slash@example.com`, "sales@example.com", "byurl@example.com", "all@example.com"}, dbtest.Keys...)
 	cf := func(name string, lines ...string) string { return s.cf(t, name, lines...) }
 	dbtest.DifferentialKeys(t, "ldap", Open, cf, files, keys, func(addr string) []string {
 		return []string{"server_host = " + addr, "query_filter = (uid=%s)", "result_attribute = description"}
 	})
+}
+
+// special_result_attribute follows DNs and LDAP URLs, depth first in the
+// order of the attributes, skipping a DN that does not exist (the
+// differential test compares this with postmap -q; here, what it is).
+func TestSpecialResultAttribute(t *testing.T) {
+	s := testDirectory(t)
+	tab := dbtest.Open(t, "ldap", Open, s.cf(t, "special.cf", "query_filter = (uid=%s)", "result_attribute = description", "special_result_attribute = seeAlso, labeledURI"))
+	for key, want := range map[string]string{
+		"sales@example.com": "sales-list,bob@mailbox.example,a@x.example",
+		"byurl@example.com": "a@x.example,b@x.example,plain",
+		"all@example.com":   "sales-list,bob@mailbox.example,a@x.example,a@x.example,b@x.example,plain",
+	} {
+		if v, _, err := tab.Lookup(context.Background(), key); v != want || err != nil {
+			t.Errorf("Lookup(%s) = %q, %v; want %q", key, v, err, want)
+		}
+	}
 }
 
 // Non-ASCII keys and results, compared with postmap -q too.
@@ -180,7 +210,7 @@ func TestDown(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	dbtest.OpenErrors(t, "ldap", Open, map[string]string{
-		"special_result_attribute = member\n":                    "special_result_attribute is not supported",
+		"terminal_result_attribute = member\n":                   "terminal_result_attribute is not supported",
 		"bind = sasl\n":                                          "bind = sasl is not supported",
 		"tls_cipher_suite = HIGH\n":                              "tls_cipher_suite is not supported",
 		"start_tls = yes\ntls_ca_cert_file = /nonexistent.pem\n": "/nonexistent.pem",
