@@ -71,6 +71,10 @@ type LoadOptions struct {
 	// Load refuses a main.cf that sets any other one, because mail would
 	// not flow as Postfix lets it (maincf.UnimplementedError).
 	AcceptUnimplemented []string
+	// VerifyCache is the file that keeps address verification's answers
+	// across restarts (Postfix's address_verify_map); mxrelayd puts it
+	// in its queue directory. Empty: in memory only.
+	VerifyCache string
 	// Scheduler, when set, is the queue the relay stores into instead of
 	// a scheduler of its own, and the relay delivers nothing
 	// (ServerConfig.NoDelivery): a master.cf listener with "-o"
@@ -283,7 +287,11 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 	pc.Domains = domains
 	pc.Resolver = mailDomains{dns}
 	pc.DNS = dnsRecords{dns}
-	l.Verifier = NewVerifier(verifyConfig(r), router, agent, log)
+	vc := verifyConfig(r)
+	vc.CachePath = o.VerifyCache
+	if l.Verifier, err = NewVerifier(vc, router, agent, log); err != nil {
+		return err
+	}
 	pc.Verifier = l.Verifier
 	pc.UnverifiedRecipient, pc.UnverifiedSender = unverified(r, "unverified_recipient"), unverified(r, "unverified_sender")
 	pc.Network = addrs.Network

@@ -50,6 +50,11 @@ type VerifyConfig struct {
 	// ProbeTimeout bounds one probe. Default 5 minutes (each SMTP stage
 	// has its own timeout too).
 	ProbeTimeout time.Duration
+	// CachePath keeps the answers in a file across restarts, as
+	// Postfix's address_verify_map (btree:$data_directory/verify_cache);
+	// mxrelayd uses verify_cache in its queue directory. Empty: memory
+	// only, and a restart probes again.
+	CachePath string
 	// Now is the clock. Nil: time.Now.
 	Now func() time.Time
 }
@@ -96,6 +101,7 @@ type Verifier struct {
 	mu     sync.Mutex
 	cache  map[string]verifyEntry
 	probes map[string]*verifyProbe
+	store  *verifyStore // CachePath; nil: none
 }
 
 type verifyEntry struct {
@@ -109,22 +115,34 @@ type verifyProbe struct {
 }
 
 // NewVerifier returns a Verifier that routes with router and probes with
-// agent. log nil discards.
-func NewVerifier(cfg VerifyConfig, router *transport.Router, agent *transport.Agent, log *slog.Logger) *Verifier {
+// agent, reading CachePath's answers when set. log nil discards.
+func NewVerifier(cfg VerifyConfig, router *transport.Router, agent *transport.Agent, log *slog.Logger) (*Verifier, error) {
 	cfg.defaults()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	v := &Verifier{cfg: cfg, router: router, agent: agent, log: log,
 		cache: make(map[string]verifyEntry), probes: make(map[string]*verifyProbe)}
+	if cfg.CachePath != "" {
+		expire := func(s policy.VerifyStatus) time.Duration { e, _ := v.lifetimes(s); return e }
+		store, entries, err := openVerifyStore(cfg.CachePath, cfg.Now(), expire, cfg.MaxEntries)
+		if err != nil {
+			return nil, err
+		}
+		v.store, v.cache = store, entries
+	}
 	v.ctx, v.cancel = context.WithCancel(context.Background())
-	return v
+	return v, nil
 }
 
-// Close stops the probes under way and waits for them.
+// Close stops the probes under way, waits for them, and closes the cache
+// file.
 func (v *Verifier) Close() {
 	v.cancel()
 	v.wg.Wait()
+	if v.store != nil {
+		v.store.close()
+	}
 }
 
 // Verify implements policy.Verifier: the cached answer while it is
@@ -193,18 +211,26 @@ func (v *Verifier) startLocked(key, address string) *verifyProbe {
 	return p
 }
 
-// record caches a probe's answer, within MaxEntries.
+// record caches a probe's answer, within MaxEntries, and appends it to
+// the cache file outside the lock lookups take.
 func (v *Verifier) record(key string, res policy.Verification) {
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	delete(v.probes, key)
 	if res.Status == policy.VerifyUnknown || res.Status == policy.VerifyUndeliverable && v.cfg.NoNegativeCache {
+		v.mu.Unlock()
 		return
 	}
 	if len(v.cache) >= v.cfg.MaxEntries {
 		v.evictLocked()
 	}
-	v.cache[key] = verifyEntry{v: res, at: v.cfg.Now()}
+	e := verifyEntry{v: res, at: v.cfg.Now()}
+	v.cache[key] = e
+	v.mu.Unlock()
+	if v.store != nil {
+		if err := v.store.append(key, e); err != nil {
+			v.log.Warn("address verification: cannot write the cache file", "err", err)
+		}
+	}
 }
 
 // evictLocked drops the oldest tenth of the cache.

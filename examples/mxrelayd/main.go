@@ -281,6 +281,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	}
 	defer spool.Close()
 	opts.Queue = spool
+	// Address verification answers survive a restart (Postfix keeps them in
+	// address_verify_map, a btree under data_directory).
+	opts.VerifyCache = filepath.Join(dir, "verify_cache")
 
 	var obs observers
 	if *statusLog != "" {
