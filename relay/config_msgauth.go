@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"context"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -36,10 +37,11 @@ const (
 
 // msgauthConfig reads message authentication's parameters. All are read
 // whether or not it is enabled, so that a typo is an error either way.
-// hostname is $myhostname, the default authserv-id. It returns a nil
-// Checker when mxrelay_message_authentication is no.
-func msgauthConfig(r *reader, dns msgauth.DNS, hostname string) (*msgauth.Checker, error) {
-	c := msgauth.Config{DNS: dns, AuthservID: r.str(paramAuthservID)}
+// hostname is $myhostname, the default authserv-id; decide is
+// LoadOptions.AuthDecide. It returns a nil Checker when
+// mxrelay_message_authentication is no.
+func msgauthConfig(r *reader, dns msgauth.DNS, hostname string, decide func(context.Context, *msgauth.Results) msgauth.Action) (*msgauth.Checker, error) {
+	c := msgauth.Config{DNS: dns, AuthservID: r.str(paramAuthservID), Decide: decide}
 	if c.AuthservID == "" {
 		c.AuthservID = hostname
 	}
@@ -51,9 +53,11 @@ func msgauthConfig(r *reader, dns msgauth.DNS, hostname string) (*msgauth.Checke
 		c.MaxSignatures = n
 	}
 	for _, s := range r.list(paramTrustedForwarders) {
-		p, err := netip.ParsePrefix(strings.Trim(s, "[]"))
+		// As in mynetworks: "192.0.2.1", "192.0.2.0/24", "[2001:db8::]/32".
+		bare := strings.ReplaceAll(strings.ReplaceAll(s, "[", ""), "]", "")
+		p, err := netip.ParsePrefix(bare)
 		if err != nil {
-			a, aerr := netip.ParseAddr(strings.Trim(s, "[]"))
+			a, aerr := netip.ParseAddr(bare)
 			if aerr != nil {
 				return nil, &maincf.ValueError{Param: paramTrustedForwarders, Value: s, Reason: "not an address or network"}
 			}

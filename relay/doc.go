@@ -145,7 +145,11 @@
 //	mxrelay_dmarc_quarantine_action = annotate   # or hold, reject
 //
 // Each message checked logs one "message authentication" record with
-// the spf, dkim and dmarc results and the action taken.
+// the spf, dkim and dmarc results and the action taken. A program that
+// decides for itself gives LoadOptions.AuthDecide (or builds its own
+// msgauth.Checker with Config.Decide for Config.Auth): it receives the
+// typed msgauth.Results of each message and returns Annotate, Hold or
+// Reject.
 //
 // # Logging and metrics
 //

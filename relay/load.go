@@ -13,6 +13,7 @@ import (
 
 	"github.com/mxrelay/mxrelay/lookup"
 	"github.com/mxrelay/mxrelay/policy"
+	"github.com/mxrelay/mxrelay/policy/msgauth"
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay/maincf"
 	"github.com/mxrelay/mxrelay/transport"
@@ -75,6 +76,11 @@ type LoadOptions struct {
 	// across restarts (Postfix's address_verify_map); mxrelayd puts it
 	// in its queue directory. Empty: in memory only.
 	VerifyCache string
+	// AuthDecide, with mxrelay_message_authentication = yes, decides
+	// each message from its authentication results (msgauth.Config's
+	// Decide) instead of mxrelay_dmarc_reject_action and
+	// mxrelay_dmarc_quarantine_action.
+	AuthDecide func(ctx context.Context, r *msgauth.Results) msgauth.Action
 	// Scheduler, when set, is the queue the relay stores into instead of
 	// a scheduler of its own, and the relay delivers nothing
 	// (ServerConfig.NoDelivery): a master.cf listener with "-o"
@@ -328,7 +334,7 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 	if mc.Cleanup, err = newCleanup(r, &pc, domains, open, log); err != nil {
 		return err
 	}
-	if mc.Auth, err = msgauthConfig(r, dnsRecords{dns}, mc.Hostname); err != nil {
+	if mc.Auth, err = msgauthConfig(r, dnsRecords{dns}, mc.Hostname, o.AuthDecide); err != nil {
 		return fmt.Errorf("relay: %w", err)
 	}
 	if mc.FastFlushDomains, err = list(ctx, r, "fast_flush_domains", openOpts, l.warn); err != nil {
