@@ -21,20 +21,26 @@ var benchBody = "From: s@sender.example\r\nTo: u@example.test\r\nSubject: benchm
 
 // benchRelay serves a backup MX for example.test (inline recipient table)
 // storing into q, without delivery, logging to log (nil: nowhere), and
-// returns its address.
-func benchRelay(b *testing.B, q queue.Queue, log *slog.Logger) string {
+// returns its address. opts change the configurations first.
+func benchRelay(b *testing.B, q queue.Queue, log *slog.Logger, opts ...func(*policy.Config, *Config)) string {
 	b.Helper()
 	ctx := context.Background()
-	pol, err := policy.New(ctx, policy.Config{
+	pc := policy.Config{
 		MyHostname:         "mx2.example.test",
 		RelayDomains:       "example.test",
 		RelayRecipientMaps: "inline:{ u@example.test=OK }",
-	})
+	}
+	rc := Config{Hostname: "mx2.example.test", Logger: log}
+	for _, o := range opts {
+		o(&pc, &rc)
+	}
+	pol, err := policy.New(ctx, pc)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { pol.Close() })
-	r, err := New(Config{Hostname: "mx2.example.test", Policy: pol, Queue: queue.NewScheduler(q, queue.Config{}), Logger: log})
+	rc.Policy, rc.Queue = pol, queue.NewScheduler(q, queue.Config{})
+	r, err := New(rc)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -58,8 +64,8 @@ func benchRelay(b *testing.B, q queue.Queue, log *slog.Logger) string {
 // benchAccept measures messages accepted per second: MAIL, RCPT (policy
 // with a recipient table), DATA (normalised, Received: prepended, stored
 // before the 250), over loopback sessions reused by parallel clients.
-func benchAccept(b *testing.B, q queue.Queue, log *slog.Logger) {
-	addr := benchRelay(b, q, log)
+func benchAccept(b *testing.B, q queue.Queue, log *slog.Logger, opts ...func(*policy.Config, *Config)) {
+	addr := benchRelay(b, q, log, opts...)
 	b.SetBytes(int64(len(benchBody)))
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -90,6 +90,9 @@
 // smtpd_relay_before_recipient_restrictions,
 // smtpd_reject_unlisted_recipient, recipient_delimiter,
 // parent_domain_matches_subdomains, virtual_alias_domains,
+// virtual_alias_maps (virtual_maps) with virtual_alias_recursion_limit,
+// virtual_alias_expansion_limit, virtual_alias_address_length_limit and
+// propagate_unmatched_extensions (the cleanup stage, relay/cleanup),
 // virtual_mailbox_domains, local_recipient_maps, relocated_maps,
 // message_size_limit, smtpd_recipient_limit, hopcount_limit,
 // smtpd_soft_error_limit, smtpd_hard_error_limit, smtpd_junk_command_limit,
