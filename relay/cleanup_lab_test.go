@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 // delivery status line of every recipient Postfix queued (to=, orig_to=,
 // relay=).
 type cleanupLab struct {
+	Config string            `json:"config"`
 	MainCF map[string]string `json:"main_cf"`
 	Maps   map[string]string `json:"maps"`
 	Cases  []struct {
@@ -31,6 +33,11 @@ type cleanupLab struct {
 			Enh  string `json:"enh"`
 			Text string `json:"text"`
 		} `json:"inject"`
+		Deliveries []struct {
+			MailFrom string   `json:"mail_from"`
+			Rcpt     []string `json:"rcpt"`
+			Headers  []string `json:"headers"`
+		} `json:"deliveries"`
 		Statuses []struct {
 			Rcpt   string `json:"rcpt"`
 			OrigTo string `json:"orig_to"`
@@ -62,6 +69,7 @@ func TestCleanupLab(t *testing.T) {
 			if err := json.Unmarshal(b, &lab); err != nil {
 				t.Fatal(err)
 			}
+			sent := labMessages(t, lab.Config)
 			dir := t.TempDir()
 			for name, text := range lab.Maps {
 				if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
@@ -91,16 +99,21 @@ func TestCleanupLab(t *testing.T) {
 			ld.Server.NoDelivery = true
 			_, addr := serve(t, ld.Server)
 			for _, c := range lab.Cases {
-				conn := labDialFrom(t, addr, "127.0.0.1")
+				in := sent[c.ID]
+				conn := labDialFrom(t, addr, in.client)
 				var id string
+				var accepted []string
 				for _, step := range c.Inject {
+					if m := injectRE.FindStringSubmatch(step.Cmd); m != nil && m[1] == "RCPT TO" && step.Code/100 == 2 {
+						accepted = append(accepted, m[2])
+					}
 					var code int
 					var enh, got string
 					if step.Cmd == "DATA" {
 						if code, _, _ = conn.cmd(t, "DATA"); code != 354 {
 							t.Fatalf("%s: DATA: %d", c.ID, code)
 						}
-						code, enh, got = conn.cmd(t, "Subject: "+c.ID+"\r\n\r\nbody\r\n.")
+						code, enh, got = conn.cmd(t, strings.ReplaceAll(in.text, "{rcpts}", strings.Join(accepted, ", "))+".")
 						if qid, ok := strings.CutPrefix(got, "Ok: queued as "); ok {
 							id, got = qid, step.Text // queue IDs differ
 						}
@@ -120,6 +133,18 @@ func TestCleanupLab(t *testing.T) {
 					env, err := mem.Get(context.Background(), queue.ID(id))
 					if err != nil {
 						t.Fatalf("%s: %v", c.ID, err)
+					}
+					for _, d := range c.Deliveries {
+						if d.MailFrom == "" && env.Sender != "" {
+							continue // Postfix's bounce of the message
+						}
+						if !strings.EqualFold(d.MailFrom, env.Sender) {
+							t.Errorf("%s: sender %q, Postfix %q", c.ID, env.Sender, d.MailFrom)
+						}
+						want := clientHeaders(d.Headers, in.headers)
+						if got := clientHeaders(storedHeaders(t, mem, id), in.headers); !slices.Equal(got, want) {
+							t.Errorf("%s: headers\n got  %q\n want %q (Postfix)", c.ID, got, want)
+						}
 					}
 					for _, rc := range env.Recipients {
 						orig, _ := strings.CutPrefix(rc.ORCPT, "rfc822;")
@@ -155,4 +180,95 @@ func labRecipient(to, orig, hop, status string) string {
 		}
 	}
 	return fmt.Sprintf("%s <- %s @ %s", strings.ToLower(to), strings.ToLower(orig), hop)
+}
+
+// labMessage is what a lab case sends: from which client, the message
+// text (CRLF lines) and the names of its header fields, in order.
+type labMessage struct {
+	client, text string
+	headers      []string
+}
+
+// labMessages reads the case file of a configuration
+// (cleanup/testdata/lab/route/NAME.json) for the message of each case:
+// its "message" with {case} replaced, or lab.py's own probe message.
+// {rcpts} stays, for the recipients the server accepts.
+func labMessages(t *testing.T, config string) map[string]labMessage {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("cleanup/testdata/lab/route", config+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cf struct {
+		Cases []struct {
+			ID, Client, Message string
+		}
+	}
+	if err := json.Unmarshal(b, &cf); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]labMessage{}
+	for _, c := range cf.Cases {
+		m := labMessage{client: c.Client, text: c.Message}
+		if m.client == "" {
+			m.client = "127.0.0.1"
+		}
+		if m.text == "" {
+			m.text = "From: oracle <probe@sender.test>\nTo: {rcpts}\nSubject: oracle {case}\nX-Oracle-Case: {case}\n\nrouting probe {case}\n"
+		}
+		m.text = strings.ReplaceAll(m.text, "{case}", c.ID) // {rcpts}: the accepted ones, when sent
+		for _, line := range strings.Split(m.text, "\n") {
+			if line == "" {
+				break
+			}
+			if name, _, ok := strings.Cut(line, ":"); ok && line[0] != ' ' && line[0] != '\t' {
+				m.headers = append(m.headers, strings.ToLower(name))
+			}
+		}
+		m.text = strings.ReplaceAll(m.text, "\n", "\r\n")
+		out[c.ID] = m
+	}
+	return out
+}
+
+// clientHeaders keeps the header fields (folded lines joined by "\n")
+// whose names the client sent, but not Message-ID (lab.py's probe
+// message numbers it) and never Received:.
+func clientHeaders(fields, names []string) []string {
+	var out []string
+	for _, f := range fields {
+		name, _, _ := strings.Cut(f, ":")
+		name = strings.ToLower(name)
+		if name != "received" && name != "message-id" && slices.Contains(names, name) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// storedHeaders reads the header fields of a queued message, folded
+// lines joined by "\n" as the lab's sinks record them.
+func storedHeaders(t *testing.T, mem *queue.Memory, id string) []string {
+	t.Helper()
+	rc, err := mem.Body(context.Background(), queue.ID(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\r\n") {
+		if line == "" {
+			break
+		}
+		if (line[0] == ' ' || line[0] == '\t') && len(out) > 0 {
+			out[len(out)-1] += "\n" + line
+			continue
+		}
+		out = append(out, line)
+	}
+	return out
 }

@@ -138,7 +138,7 @@ func (l *Loaded) Close() error {
 // part gets a typed configuration built once from the one main.cf reader.
 //
 // A main.cf that turns on a Postfix feature mxrelay does not implement
-// (canonical_maps, content_filter, smtpd_milters...) is refused with
+// (header_checks, content_filter, smtpd_milters...) is refused with
 // a *maincf.UnimplementedError naming each parameter, unless
 // o.AcceptUnimplemented names it.
 //

@@ -7,16 +7,20 @@ import (
 	"github.com/mxrelay/mxrelay/relay/cleanup"
 )
 
-// cleanRecipients is the envelope the queue stores: the accepted
-// recipients as Config.Cleanup rewrites them (virtual_alias_maps). An
-// expanded recipient keeps the NOTIFY of its original and records the
-// original as ORCPT ("rfc822;" and the address, as Postfix's smtpd
-// writes it when the client gave none), so that the delivery log says
-// orig_to= and DSNs name it as Original-Recipient. A refused expansion
-// is the cleanup's reply (451 4.6.0).
-func (s *session) cleanRecipients() ([]queue.Recipient, *Error) {
+// cleanEnvelope is the envelope the queue stores: the sender and the
+// accepted recipients as Config.Cleanup rewrites them (canonical maps,
+// virtual_alias_maps). A rewritten recipient keeps the NOTIFY of its
+// original and records the original as ORCPT ("rfc822;" and the address,
+// as Postfix's smtpd writes it when the client gave none), so that the
+// delivery log says orig_to= and DSNs name it as Original-Recipient. A
+// refusal is the cleanup's reply (451).
+func (s *session) cleanEnvelope() (string, []queue.Recipient, *Error) {
 	if !s.r.c.Cleanup.Rewrites() {
-		return s.rcpts, nil
+		return s.sender, s.rcpts, nil
+	}
+	sender, err := s.r.c.Cleanup.Sender(s.ctx, string(s.queueID), s.sender)
+	if err != nil {
+		return "", nil, cleanupError(err)
 	}
 	addrs := make([]string, len(s.rcpts))
 	byAddr := make(map[string]queue.Recipient, len(s.rcpts))
@@ -28,11 +32,7 @@ func (s *session) cleanRecipients() ([]queue.Recipient, *Error) {
 	}
 	clean, err := s.r.c.Cleanup.Recipients(s.ctx, string(s.queueID), addrs)
 	if err != nil {
-		var ce *cleanup.Error
-		if errors.As(err, &ce) {
-			return nil, &Error{Code: ce.Code, Status: ce.Status, Message: ce.Message, Err: err}
-		}
-		return nil, &Error{Code: errQueueWrite.Code, Status: errQueueWrite.Status, Message: errQueueWrite.Message, Err: err}
+		return "", nil, cleanupError(err)
 	}
 	out := make([]queue.Recipient, 0, len(clean))
 	for _, c := range clean {
@@ -46,5 +46,15 @@ func (s *session) cleanRecipients() ([]queue.Recipient, *Error) {
 		}
 		out = append(out, rc)
 	}
-	return out, nil
+	return sender, out, nil
+}
+
+// cleanupError is the reply to a message the cleanup stage refused: its
+// own (451 4.6.0 or 4.3.0), else a queue write error.
+func cleanupError(err error) *Error {
+	var ce *cleanup.Error
+	if errors.As(err, &ce) {
+		return &Error{Code: ce.Code, Status: ce.Status, Message: ce.Message, Err: err}
+	}
+	return &Error{Code: errQueueWrite.Code, Status: errQueueWrite.Status, Message: errQueueWrite.Message, Err: err}
 }

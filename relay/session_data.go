@@ -71,7 +71,7 @@ func (s *session) message(r io.Reader) (queue.ID, *Error) {
 		}
 		return id, nil
 	}
-	rcpts, cerr := s.cleanRecipients()
+	sender, rcpts, cerr := s.cleanEnvelope()
 	if cerr != nil {
 		io.Copy(io.Discard, dr) // the reply comes after the message
 		s.resetTransaction()
@@ -88,7 +88,7 @@ func (s *session) message(r io.Reader) (queue.ID, *Error) {
 	}
 	env := &queue.Envelope{
 		ID:         s.queueID,
-		Sender:     s.sender,
+		Sender:     sender,
 		Recipients: rcpts,
 		EnvID:      s.params.envID,
 		SMTPUTF8:   s.params.utf8,

@@ -48,7 +48,7 @@
 //	                  mxrelayd would refuse to run it, else 0
 //	-accept-unimplemented NAME,...
 //	                  main.cf parameters that turn on Postfix features
-//	                  mxrelay does not implement (canonical_maps,
+//	                  mxrelay does not implement (header_checks,
 //	                  content_filter, smtpd_milters...) and that you accept
 //	                  are not honoured ("all": every one); without it such
 //	                  a main.cf is refused, each parameter named

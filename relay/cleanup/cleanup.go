@@ -10,6 +10,24 @@ import (
 
 // Config configures the cleanup stage. The zero value rewrites nothing.
 type Config struct {
+	// Canonical, SenderCanonical and RecipientCanonical are the tables
+	// of canonical_maps, sender_canonical_maps and
+	// recipient_canonical_maps: one-to-one rewrites of the envelope
+	// sender and recipients, before virtual alias expansion.
+	Canonical, SenderCanonical, RecipientCanonical []lookup.Table
+	// CanonicalClasses, SenderCanonicalClasses and
+	// RecipientCanonicalClasses say what each canonical map rewrites
+	// (ParseClasses). Zero: Postfix's defaults, every class for
+	// canonical_maps, envelope_sender and header_sender for
+	// sender_canonical_maps, envelope_recipient and header_recipient for
+	// recipient_canonical_maps. Headers are not rewritten: see the
+	// package documentation.
+	CanonicalClasses, SenderCanonicalClasses, RecipientCanonicalClasses Classes
+	// PropagateCanonical adds an unmatched address extension to the
+	// result of a canonical map, as PropagateVirtual for
+	// virtual_alias_maps. Postfix's propagate_unmatched_extensions lists
+	// "canonical" by default.
+	PropagateCanonical bool
 	// VirtualAlias are the tables of virtual_alias_maps (or the legacy
 	// virtual_maps), searched in order. Empty: no virtual alias
 	// rewriting.
@@ -49,9 +67,10 @@ type Config struct {
 // Cleanup rewrites the envelope of accepted mail before it is queued,
 // as Postfix's cleanup(8). It is safe for concurrent use.
 type Cleanup struct {
-	c       Config
-	virtual []lookup.Table
-	log     *slog.Logger
+	c                             Config
+	virtual                       []lookup.Table
+	canon, senderCanon, rcptCanon canonMap
+	log                           *slog.Logger
 }
 
 // New checks c and returns the cleanup stage it describes.
@@ -71,12 +90,19 @@ func New(c Config) (*Cleanup, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Cleanup{c: c, virtual: c.VirtualAlias, log: log}, nil
+	return &Cleanup{c: c, virtual: c.VirtualAlias, log: log,
+		canon:       canonMap{"canonical_maps", c.Canonical},
+		senderCanon: canonMap{"sender_canonical_maps", c.SenderCanonical},
+		rcptCanon:   canonMap{"recipient_canonical_maps", c.RecipientCanonical},
+	}, nil
 }
 
-// Rewrites reports whether the stage changes any recipient: false when
-// no virtual alias table is configured, so that callers can skip it.
-func (cl *Cleanup) Rewrites() bool { return cl != nil && len(cl.virtual) > 0 }
+// Rewrites reports whether the stage may change the envelope: false
+// when no canonical or virtual alias table is configured, so that
+// callers can skip it.
+func (cl *Cleanup) Rewrites() bool {
+	return cl != nil && len(cl.virtual)+len(cl.canon.tables)+len(cl.senderCanon.tables)+len(cl.rcptCanon.tables) > 0
+}
 
 // Recipient is one envelope recipient after cleanup.
 type Recipient struct {
@@ -88,12 +114,14 @@ type Recipient struct {
 }
 
 // Recipients rewrites the envelope recipients addrs, in order, as
-// Postfix's cleanup_out_recipient: each is expanded by virtual_alias_maps,
-// and an address that the same original recipient already gave is
-// dropped (Postfix's duplicate filter). Two original recipients that expand into the same
+// Postfix's cleanup_addr_recipient and cleanup_out_recipient: each is
+// rewritten by recipient_canonical_maps and canonical_maps, then expanded
+// by virtual_alias_maps, and an address that the same original recipient
+// already gave is dropped (Postfix's duplicate filter). Two original recipients that expand into the same
 // address both stay, as with Postfix's enable_original_recipient = yes.
-// A table failure or a limit is an *Error (451 4.6.0 "Alias expansion
-// error"): the message must not be accepted.
+// A refused expansion is an *Error (451 4.6.0 "Alias expansion error"),
+// a canonical table failure too (451 4.3.0): the message must not be
+// accepted.
 func (cl *Cleanup) Recipients(ctx context.Context, queueID string, addrs []string) ([]Recipient, error) {
 	out := make([]Recipient, 0, len(addrs))
 	if !cl.Rewrites() {
@@ -105,7 +133,11 @@ func (cl *Cleanup) Recipients(ctx context.Context, queueID string, addrs []strin
 	type pair struct{ orig, addr string }
 	seen := make(map[pair]bool, len(addrs))
 	for _, a := range addrs {
-		exp, err := cl.VirtualAlias(ctx, queueID, a)
+		c, err := cl.recipient(ctx, queueID, a)
+		if err != nil {
+			return nil, err
+		}
+		exp, err := cl.VirtualAlias(ctx, queueID, c)
 		if err != nil {
 			return nil, err
 		}

@@ -1,7 +1,19 @@
 // Package cleanup is mxrelay's cleanup stage: what Postfix's cleanup(8)
-// does to a message between "250 queued" and delivery. It rewrites the
-// envelope recipients by virtual_alias_maps (Postfix's cleanup_map1n.c
-// and mail_addr_map.c):
+// does to a message between "250 queued" and delivery.
+//
+// Canonical maps (Postfix's cleanup_addr.c and cleanup_map11.c): the
+// envelope sender is rewritten by sender_canonical_maps, then
+// canonical_maps; each envelope recipient by recipient_canonical_maps,
+// then canonical_maps; each map only for the classes of its
+// canonical_classes, sender_canonical_classes or
+// recipient_canonical_classes (Classes). A rewrite is one-to-one (the
+// first address of a list, with a warning) and is followed up to ten
+// times; a table failure refuses the message (451 4.3.0 "Error: queue
+// file write error"). The null sender is not mapped.
+//
+// Virtual aliases: the envelope recipients, after canonical mapping, are
+// expanded by virtual_alias_maps (Postfix's cleanup_map1n.c and
+// mail_addr_map.c):
 //
 //   - one-to-many expansion: a table value lists addresses, separated by
 //     commas or white space (SplitAddresses);
@@ -28,10 +40,26 @@
 // (an unknown user of a virtual_alias_domains domain is "550 5.1.1 User
 // unknown in virtual alias table") is policy's reject_unlisted_recipient.
 //
-// Deliberate differences from Postfix 3.7: a NOTIFY=SUCCESS recipient
-// that expands is not answered with an "expanded" success DSN; its
-// expansions keep NOTIFY=SUCCESS, so the sender may get a "relayed"
-// DSN for each (see the package's tests).
+// Headers: Postfix rewrites the address headers (From:, To:, Cc:...) by
+// the canonical maps' header_sender and header_recipient classes only
+// for the clients of local_header_rewrite_clients (by default the
+// addresses of inet_interfaces) or when remote_header_rewrite_domain is
+// set; for every other client it leaves headers as they are, and so does
+// this package (golden configurations canonical and canonclasses, mail
+// from 127.0.0.2).
+//
+// Differences from Postfix 3.7, not yet closed:
+//
+//   - the headers of mail from local_header_rewrite_clients are not
+//     rewritten (neither canonical mapping nor trivial-rewrite's
+//     completion of unqualified addresses), and remote_header_rewrite_domain
+//     is not read;
+//   - a NOTIFY=SUCCESS recipient that expands is not answered with an
+//     "expanded" success DSN; its expansions keep NOTIFY=SUCCESS, so the
+//     sender may get a "relayed" DSN for each;
+//   - a recipient rewritten by a canonical map keeps its RCPT TO address
+//     as ORCPT (the log's orig_to=, as Postfix's), where Postfix's DSN
+//     names the canonical address as Original-Recipient.
 //
 // Example:
 //

@@ -34,7 +34,7 @@ func (cl *Cleanup) VirtualAlias(ctx context.Context, queueID, addr string) ([]st
 			if count >= cl.c.RecursionLimit {
 				return nil, cl.refuse(queueID, "unreasonable virtual_alias_maps map nesting for "+addr, nil)
 			}
-			res, err := cl.lookupVirtual(ctx, out[i])
+			res, err := cl.mapAddress(ctx, cl.virtual, "virtual_alias_maps", out[i], cl.c.PropagateVirtual)
 			if err != nil {
 				return nil, cl.refuse(queueID, "virtual_alias_maps map lookup problem for "+addr, err)
 			}
@@ -63,13 +63,13 @@ func (cl *Cleanup) VirtualAlias(ctx context.Context, queueID, addr string) ([]st
 	return out, nil
 }
 
-// lookupVirtual is Postfix's mail_addr_map for one address: the
-// recipient keys in mail_addr_find's order; a value "@domain" keeps the
-// localpart (without an unmatched extension); the value is split into
-// addresses, each completed with @MyOrigin when it has no domain, and
-// given the unmatched extension when PropagateVirtual is set. Nil, nil:
-// no table knows addr.
-func (cl *Cleanup) lookupVirtual(ctx context.Context, addr string) ([]string, error) {
+// mapAddress is Postfix's mail_addr_map for one address: the recipient
+// keys in mail_addr_find's order; a value "@domain" keeps the localpart
+// (without an unmatched extension); the value is split into addresses,
+// each completed with @MyOrigin when it has no domain, and given the
+// unmatched extension when propagate is set. Nil, nil: no table knows
+// addr. param names the tables in errors.
+func (cl *Cleanup) mapAddress(ctx context.Context, tables []lookup.Table, param, addr string, propagate bool) ([]string, error) {
 	local, domain := lookup.SplitAddress(addr)
 	o := cl.c.Keys
 	o.LocalDomain = nil
@@ -83,7 +83,7 @@ func (cl *Cleanup) lookupVirtual(ctx context.Context, addr string) ([]string, er
 		}
 	}
 	var kb [12]lookup.Key
-	res, found, err := lookup.SearchAddress(ctx, cl.virtual, lookup.AppendRecipientKeys(kb[:0], addr, o))
+	res, found, err := lookup.SearchAddress(ctx, tables, lookup.AppendRecipientKeys(kb[:0], addr, o))
 	if err != nil || !found {
 		return nil, err
 	}
@@ -97,12 +97,12 @@ func (cl *Cleanup) lookupVirtual(ctx context.Context, addr string) ([]string, er
 		value = strings.TrimSuffix(local, ext) + value
 		ext = ""
 	}
-	if !cl.c.PropagateVirtual {
+	if !propagate {
 		ext = ""
 	}
 	addrs := SplitAddresses(value)
 	if len(addrs) == 0 {
-		return nil, &lookup.Error{Table: "virtual_alias_maps", Key: res.Key.Key, Kind: lookup.Temporary,
+		return nil, &lookup.Error{Table: param, Key: res.Key.Key, Kind: lookup.Temporary,
 			Err: errNonAddress(res.Value)}
 	}
 	for i, a := range addrs {

@@ -122,12 +122,17 @@ var used = map[string]User{
 	"ignore_mx_lookup_error":            UserTransport,
 
 	// The cleanup stage (relay/cleanup), built by the relay; it takes
-	// virtual_alias_maps, recipient_delimiter and owner_request_special
-	// from the policy's configuration.
+	// virtual_alias_maps, canonical_maps, recipient_canonical_maps,
+	// recipient_delimiter and owner_request_special from the policy's
+	// configuration.
 	"virtual_alias_recursion_limit":      UserRelay,
 	"virtual_alias_expansion_limit":      UserRelay,
 	"virtual_alias_address_length_limit": UserRelay,
 	"propagate_unmatched_extensions":     UserRelay,
+	"sender_canonical_maps":              UserRelay,
+	"canonical_classes":                  UserRelay,
+	"sender_canonical_classes":           UserRelay,
+	"recipient_canonical_classes":        UserRelay,
 
 	"mynetworks":                                UserPolicy,
 	"relay_recipient_maps":                      UserPolicy,
