@@ -31,12 +31,18 @@ func (s *Spool) Remove(ctx context.Context, id ID) error {
 	}
 	s.mu.Lock()
 	l := loc{it.seg, it.end, it.env}
+	// The last live message of its segment goes with the segment: no
+	// tombstone to create (a file creation costs more than the removal).
+	alone := l.seg != 0 && s.live[l.seg] == 1
 	s.mu.Unlock()
+	dropped := false
 	err = s.inject("remove", string(id))
 	switch {
 	case err != nil:
 	case l.seg == 0:
 		err = os.Remove(s.path(string(id)))
+	case alone && s.dropSegment(l.seg) == nil:
+		dropped = true
 	default:
 		// O_NONBLOCK: a FIFO without a reader in its place fails at once.
 		var f *os.File
@@ -74,7 +80,7 @@ func (s *Spool) Remove(ctx context.Context, id ID) error {
 	}
 	s.mu.Unlock()
 	s.cond.Broadcast()
-	if last {
+	if last && !dropped {
 		s.dropSegment(l.seg)
 	}
 	return nil
@@ -83,7 +89,7 @@ func (s *Spool) Remove(ctx context.Context, id ID) error {
 // dropSegment deletes a segment whose messages are all removed, then,
 // once that is durable, their tombstones. A failure leaves files that the
 // next open cleans up.
-func (s *Spool) dropSegment(seq uint64) {
+func (s *Spool) dropSegment(seq uint64) error {
 	name := segName(seq)
 	var ids []ID
 	if f, err := regfile.OpenNoFollow(s.path(name)); err == nil {
@@ -101,7 +107,7 @@ func (s *Spool) dropSegment(seq uint64) {
 	}
 	if err != nil {
 		s.log.Error("queue spool: cannot remove an empty segment", slog.String("file", name), slog.Any("err", err))
-		return
+		return err
 	}
 	// The tombstones may go once the segment's removal is durable: the
 	// next directory fsync, whoever makes it, deletes them.
@@ -110,4 +116,5 @@ func (s *Spool) dropSegment(seq uint64) {
 		paths[i] = s.path(tombName(id, seq))
 	}
 	s.msgs.afterNextSync(paths)
+	return nil
 }
