@@ -38,6 +38,7 @@ func main() {
 	size := flag.Int("size", 2048, "message size in bytes")
 	systems := flag.String("systems", "postfix,mxrelayd", "systems to measure, in order")
 	work := flag.String("dir", "", "work directory (default: a new temporary one)")
+	fsyncs := flag.Bool("fsyncs", false, "count fsync(2) and fdatasync(2) calls with strace (slows both systems)")
 	deferred := flag.Bool("deferred", false, "the next hop defers every message (450 at RCPT): measure the memory that many deferred messages take")
 	flag.Parse()
 	dir := *work
@@ -60,7 +61,7 @@ func main() {
 		if !ok {
 			log.Fatalf("unknown system %q (postfix, mxrelayd)", name)
 		}
-		r, err := run(sys, filepath.Join(dir, name), sink, *sessions, *messages, *size)
+		r, err := run(sys, filepath.Join(dir, name), sink, *sessions, *messages, *size, *fsyncs)
 		if err != nil {
 			log.Fatalf("%s: %v", name, err)
 		}
@@ -77,6 +78,7 @@ type result struct {
 	rssKiB            int64   // peak (mxrelayd) or summed (Postfix) resident memory
 	conns             int64   // connections opened to the next hop
 	messages, relayed int64
+	syncs             int64 // fsync and fdatasync calls; -1: not counted
 }
 
 // system starts one MTA listening at listen with the benchmark's relay
@@ -88,6 +90,7 @@ type system struct {
 
 type proc interface {
 	usage() (cpu float64, rssKiB int64)
+	pids() []int // the processes to trace: the daemon and its children
 	stop()
 }
 
@@ -122,7 +125,7 @@ func writeRecipients(dir string) error {
 }
 
 // run measures one system.
-func run(sys system, dir string, sink *sink, sessions, messages, size int) (result, error) {
+func run(sys system, dir string, sink *sink, sessions, messages, size int, fsyncs bool) (result, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return result{}, err
 	}
@@ -140,6 +143,12 @@ func run(sys system, dir string, sink *sink, sessions, messages, size int) (resu
 	defer p.stop()
 	if err := waitListening(listen, 30*time.Second); err != nil {
 		return result{}, err
+	}
+	var trace *syncTrace
+	if fsyncs {
+		if trace, err = startSyncTrace(p.pids(), filepath.Join(dir, "strace.txt")); err != nil {
+			return result{}, err
+		}
 	}
 	cpu0, _ := p.usage()
 	msgs0, conns0, rcpts0 := sink.msgs.Load(), sink.conns.Load(), sink.rcpts.Load()
@@ -159,17 +168,27 @@ func run(sys system, dir string, sink *sink, sessions, messages, size int) (resu
 	}
 	end := time.Since(start).Seconds()
 	cpu1, rss := p.usage()
-	return result{name: filepath.Base(dir), acceptS: accept, endS: end, cpuS: cpu1 - cpu0, rssKiB: rss,
-		conns: sink.conns.Load() - conns0, messages: int64(messages), relayed: sink.msgs.Load() - msgs0}, nil
+	r := result{name: filepath.Base(dir), acceptS: accept, endS: end, cpuS: cpu1 - cpu0, rssKiB: rss,
+		conns: sink.conns.Load() - conns0, messages: int64(messages), relayed: sink.msgs.Load() - msgs0, syncs: -1}
+	if trace != nil {
+		if r.syncs, err = trace.stop(); err != nil {
+			return result{}, err
+		}
+	}
+	return r, nil
 }
 
 func report(w io.Writer, rs []result, sessions, messages, size int) {
 	fmt.Fprintf(w, "%d messages of %d bytes, %d smtp-source sessions, relayed to a counting sink on loopback\n", messages, size, sessions)
 	fmt.Fprintf(w, "(with -deferred the sink defers every message: relayed/s counts first attempts, memory is with all of them queued)\n\n")
-	fmt.Fprintf(w, "%-9s %12s %12s %14s %12s %12s %9s\n", "system", "accepted/s", "relayed/s", "CPU ms/msg", "memory KiB", "next-hop", "relayed")
+	fmt.Fprintf(w, "%-9s %12s %12s %14s %12s %12s %9s %10s\n", "system", "accepted/s", "relayed/s", "CPU ms/msg", "memory KiB", "next-hop", "relayed", "fsyncs/msg")
 	for _, r := range rs {
-		fmt.Fprintf(w, "%-9s %12.0f %12.0f %14.3f %12d %12d %9d\n", r.name, float64(r.messages)/r.acceptS, float64(r.relayed)/r.endS,
-			1000*r.cpuS/float64(r.messages), r.rssKiB, r.conns, r.relayed)
+		syncs := "-"
+		if r.syncs >= 0 {
+			syncs = fmt.Sprintf("%.2f", float64(r.syncs)/float64(r.messages))
+		}
+		fmt.Fprintf(w, "%-9s %12.0f %12.0f %14.3f %12d %12d %9d %10s\n", r.name, float64(r.messages)/r.acceptS, float64(r.relayed)/r.endS,
+			1000*r.cpuS/float64(r.messages), r.rssKiB, r.conns, r.relayed, syncs)
 	}
 	if len(rs) == 2 && rs[0].name == "postfix" {
 		p, m := rs[0], rs[1]

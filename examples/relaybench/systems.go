@@ -41,6 +41,8 @@ func (m *mxrelayd) usage() (float64, int64) {
 	return cpu, procStatusKiB(m.cmd.Process.Pid, "VmHWM:")
 }
 
+func (m *mxrelayd) pids() []int { return []int{m.cmd.Process.Pid} }
+
 func (m *mxrelayd) stop() {
 	m.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
@@ -146,6 +148,22 @@ func (p *postfix) usage() (float64, int64) {
 		}
 	}
 	return cpu, rss
+}
+
+// pids are the master and its children (qmgr, pickup... already
+// running); strace -f follows the ones it starts.
+func (p *postfix) pids() []int {
+	master := p.masterPID()
+	out := []int{master}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if pid, err := strconv.Atoi(e.Name()); err == nil && pid != master {
+			if _, ppid := procCPU(pid, false); ppid == master {
+				out = append(out, pid)
+			}
+		}
+	}
+	return out
 }
 
 func (p *postfix) stop() {
