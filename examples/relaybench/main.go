@@ -78,7 +78,9 @@ type result struct {
 	rssKiB            int64   // peak (mxrelayd) or summed (Postfix) resident memory
 	conns             int64   // connections opened to the next hop
 	messages, relayed int64
-	syncs             int64 // fsync and fdatasync calls; -1: not counted
+	syncs             int64         // fsync and fdatasync calls; -1: not counted
+	p50, p99          time.Duration // end of data to 250, sampled beside the load
+	samples           int
 }
 
 // system starts one MTA listening at listen with the benchmark's relay
@@ -152,6 +154,7 @@ func run(sys system, dir string, sink *sink, sessions, messages, size int, fsync
 	}
 	cpu0, _ := p.usage()
 	msgs0, conns0, rcpts0 := sink.msgs.Load(), sink.conns.Load(), sink.rcpts.Load()
+	probe := startLatencyProbe(listen, size)
 	start := time.Now()
 	src := exec.Command("smtp-source", "-s", fmt.Sprint(sessions), "-m", fmt.Sprint(messages), "-l", fmt.Sprint(size),
 		"-f", "sender@src.test", "-t", "user1@dst.test", listen)
@@ -159,9 +162,14 @@ func run(sys system, dir string, sink *sink, sessions, messages, size int, fsync
 		return result{}, fmt.Errorf("smtp-source: %v: %s", err, out)
 	}
 	accept := time.Since(start).Seconds()
+	p50, p99, samples, perr := probe.finish()
+	if perr != nil {
+		return result{}, fmt.Errorf("latency probe: %w", perr)
+	}
 	deadline := time.Now().Add(10 * time.Minute)
 	for time.Now().Before(deadline) {
-		if sink.deferAll && sink.rcpts.Load()-rcpts0 >= int64(messages) || !sink.deferAll && sink.msgs.Load()-msgs0 >= int64(messages) {
+		want := int64(messages + samples) // the probe's messages are relayed too
+		if sink.deferAll && sink.rcpts.Load()-rcpts0 >= want || !sink.deferAll && sink.msgs.Load()-msgs0 >= want {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -169,7 +177,8 @@ func run(sys system, dir string, sink *sink, sessions, messages, size int, fsync
 	end := time.Since(start).Seconds()
 	cpu1, rss := p.usage()
 	r := result{name: filepath.Base(dir), acceptS: accept, endS: end, cpuS: cpu1 - cpu0, rssKiB: rss,
-		conns: sink.conns.Load() - conns0, messages: int64(messages), relayed: sink.msgs.Load() - msgs0, syncs: -1}
+		conns: sink.conns.Load() - conns0, messages: int64(messages), relayed: sink.msgs.Load() - msgs0 - int64(samples), syncs: -1,
+		p50: p50, p99: p99, samples: samples}
 	if trace != nil {
 		if r.syncs, err = trace.stop(); err != nil {
 			return result{}, err
@@ -181,14 +190,15 @@ func run(sys system, dir string, sink *sink, sessions, messages, size int, fsync
 func report(w io.Writer, rs []result, sessions, messages, size int) {
 	fmt.Fprintf(w, "%d messages of %d bytes, %d smtp-source sessions, relayed to a counting sink on loopback\n", messages, size, sessions)
 	fmt.Fprintf(w, "(with -deferred the sink defers every message: relayed/s counts first attempts, memory is with all of them queued)\n\n")
-	fmt.Fprintf(w, "%-9s %12s %12s %14s %12s %12s %9s %10s\n", "system", "accepted/s", "relayed/s", "CPU ms/msg", "memory KiB", "next-hop", "relayed", "fsyncs/msg")
+	fmt.Fprintf(w, "%-9s %12s %12s %14s %12s %12s %9s %10s %20s\n", "system", "accepted/s", "relayed/s", "CPU ms/msg", "memory KiB", "next-hop", "relayed", "fsyncs/msg", "250 after data p50/p99")
 	for _, r := range rs {
 		syncs := "-"
 		if r.syncs >= 0 {
 			syncs = fmt.Sprintf("%.2f", float64(r.syncs)/float64(r.messages))
 		}
-		fmt.Fprintf(w, "%-9s %12.0f %12.0f %14.3f %12d %12d %9d %10s\n", r.name, float64(r.messages)/r.acceptS, float64(r.relayed)/r.endS,
-			1000*r.cpuS/float64(r.messages), r.rssKiB, r.conns, r.relayed, syncs)
+		fmt.Fprintf(w, "%-9s %12.0f %12.0f %14.3f %12d %12d %9d %10s %20s\n", r.name, float64(r.messages)/r.acceptS, float64(r.relayed)/r.endS,
+			1000*r.cpuS/float64(r.messages), r.rssKiB, r.conns, r.relayed, syncs,
+			fmt.Sprintf("%.1f/%.1f ms (%d)", float64(r.p50.Microseconds())/1000, float64(r.p99.Microseconds())/1000, r.samples))
 	}
 	if len(rs) == 2 && rs[0].name == "postfix" {
 		p, m := rs[0], rs[1]
