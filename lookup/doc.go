@@ -143,8 +143,8 @@
 //     (warnings); a rule without a result loads, but a key it matches is a
 //     Config error.
 //   - pcre: tables run on github.com/dlclark/regexp2 with PCRE's byte
-//     semantics (see PCRETable); the constructs it cannot honour (the U
-//     and E flags, \h \v \R \K, recursion, verbs, non-ASCII characters
+//     semantics (see PCRETable); the constructs it cannot honour (\h \v
+//     \R \K, recursion, verbs, inline (?U), non-ASCII characters
 //     in a case-insensitive pattern...) fail the table when it loads,
 //     naming the construct. A match that backtracks for more than 100ms
 //     is a Temporary error, where PCRE2's optimizations may answer at

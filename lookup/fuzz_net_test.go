@@ -131,7 +131,7 @@ func FuzzTranslatePCRE(f *testing.F) {
 		f.Add(s, true)
 	}
 	f.Fuzz(func(t *testing.T, p string, caseless bool) {
-		out, err := translatePCRE(p, caseless)
+		out, err := translatePCRE(p, pcreFlags{caseless: caseless})
 		if err != nil {
 			return
 		}

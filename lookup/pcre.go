@@ -25,12 +25,13 @@ const pcreMatchTimeout = 100 * time.Millisecond
 // (Postfix does not ask PCRE for UTF-8 mode), \d \w \s \b and POSIX
 // classes are ASCII, "." matches a newline unless the "s" flag is given,
 // and patterns are case-insensitive unless the "i" flag is given. Flags
-// i, m, s, x and A are honoured, X is ignored (as Postfix does with
-// PCRE2).
+// i, m, s, x, A, E ("$" only at the very end) and U (quantifiers lazy
+// unless followed by "?") are honoured, X is ignored (as Postfix does
+// with PCRE2).
 //
 // A construct that regexp2 would read otherwise than PCRE, or cannot run,
 // makes the table fail to load with an error that names it, never a rule
-// that silently matches other keys: the U and E flags; \h \H \v \V \R \N
+// that silently matches other keys: E with an inline (?m); \h \H \v \V \R \N
 // \X \C \K \g \o{} \x{} above \xff; \D \W \S inside [...]; negated POSIX
 // classes; .NET class subtraction ([a-[b]]) and balancing groups;
 // recursion and subroutine calls ((?R), (?1), (?&name), (?P>name));
@@ -120,8 +121,10 @@ func parsePCRELine(line string) (regexpRule, string, error) {
 			f.anchored = !f.anchored
 		case 'X':
 			r.warns = append(r.warns, `ignoring obsolete regexp option "X"`)
-		case 'E', 'U':
-			return r, "", fmt.Errorf("pcre: flag %q (%s) is not supported", c, map[byte]string{'E': "dollar matches only at the end", 'U': "ungreedy quantifiers"}[c])
+		case 'E':
+			f.dollarEndOnly = !f.dollarEndOnly
+		case 'U':
+			f.ungreedy = !f.ungreedy
 		default:
 			return r, "", skipRule{fmt.Sprintf("unknown regexp option \"%c\"", c)}
 		}
@@ -162,6 +165,8 @@ func isAlnum(c byte) bool {
 // pcreFlags are the options of one pcre: rule.
 type pcreFlags struct {
 	caseless, multiline, dotall, extended, anchored bool
+	dollarEndOnly                                   bool // E: "$" matches at the very end only
+	ungreedy                                        bool // U: quantifiers lazy unless followed by "?"
 }
 
 // pcreMatcher is a pcre: pattern compiled for regexp2 over the bytes of
@@ -173,7 +178,7 @@ type pcreMatcher struct {
 }
 
 func compilePCRE(pattern string, f pcreFlags) (pcreMatcher, error) {
-	tr, err := translatePCRE(pattern, f.caseless)
+	tr, err := translatePCRE(pattern, f)
 	if err != nil {
 		return pcreMatcher{}, err
 	}
@@ -260,9 +265,12 @@ var posixClasses = map[string]string{
 
 // translatePCRE rewrites a PCRE pattern into regexp2's syntax with PCRE's
 // meaning (see PCRETable), or names the construct it cannot honour.
-// caseless says the pattern is case-insensitive.
-func translatePCRE(p string, caseless bool) (string, error) {
-	mayFold := caseless || hasInlineFlag(p, 'i')
+// f are the rule's flags.
+func translatePCRE(p string, f pcreFlags) (string, error) {
+	mayFold := f.caseless || hasInlineFlag(p, 'i')
+	if f.dollarEndOnly && !f.multiline && hasInlineFlag(p, 'm') {
+		return "", fmt.Errorf("flag E with an inline (?m) is not supported")
+	}
 	var b strings.Builder
 	highByte := func(c byte) error {
 		if c >= 0x80 && mayFold {
@@ -291,6 +299,34 @@ func translatePCRE(p string, caseless bool) (string, error) {
 				return "", err
 			}
 			i += n - 1
+		case '$':
+			if f.dollarEndOnly && !f.multiline {
+				b.WriteString(`\z`) // E: not before a final newline
+			} else {
+				b.WriteByte('$')
+			}
+		case '*', '+', '?', '{':
+			n := quantifierLen(p, i)
+			if n == 0 { // a '{' that is no quantifier is a literal
+				b.WriteString(`\{`)
+				continue
+			}
+			b.WriteString(p[i : i+n])
+			i += n - 1
+			lazy := i+1 < len(p) && p[i+1] == '?'
+			possessive := i+1 < len(p) && p[i+1] == '+'
+			switch {
+			case possessive:
+				b.WriteByte('+')
+				i++
+			case f.ungreedy && lazy:
+				i++ // U: "*?" is greedy
+			case f.ungreedy || lazy:
+				b.WriteByte('?')
+				if lazy {
+					i++
+				}
+			}
 		default:
 			if err := highByte(c); err != nil {
 				return "", err
@@ -299,6 +335,32 @@ func translatePCRE(p string, caseless bool) (string, error) {
 		}
 	}
 	return b.String(), nil
+}
+
+// quantifierLen returns the length of the quantifier at p[i] ("*", "+",
+// "?", "{n}", "{n,}", "{n,m}"), or 0 for a '{' that PCRE reads as a
+// literal.
+func quantifierLen(p string, i int) int {
+	if p[i] != '{' {
+		return 1
+	}
+	j, digits := i+1, 0
+	for j < len(p) && isDigit(p[j]) {
+		j, digits = j+1, digits+1
+	}
+	if digits == 0 {
+		return 0
+	}
+	if j < len(p) && p[j] == ',' {
+		j++
+		for j < len(p) && isDigit(p[j]) {
+			j++
+		}
+	}
+	if j < len(p) && p[j] == '}' {
+		return j - i + 1
+	}
+	return 0
 }
 
 // hasInlineFlag reports whether p may set flag f inline: "(?f", "(?-..f".

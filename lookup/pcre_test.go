@@ -6,14 +6,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mxrelay/mxrelay/internal/testenv"
 )
 
 // Constructs that regexp2 reads otherwise than PCRE, or cannot run, fail
 // the table with an error that names them.
 func TestPCRERefused(t *testing.T) {
 	for pattern, want := range map[string]string{
-		`/a/U`:           `flag 'U' (ungreedy quantifiers) is not supported`,
-		`/a$/E`:          `flag 'E' (dollar matches only at the end) is not supported`,
+		`/a$(?m)/E`:      `flag E with an inline (?m) is not supported`,
 		`/\h/`:           `\h is not supported`,
 		`/\v/`:           `\v is not supported`,
 		`/\R/`:           `\R is not supported`,
@@ -83,5 +84,25 @@ func TestPCREIsPatternTable(t *testing.T) {
 	}
 	if _, ok, _ := tab.Lookup(context.Background(), "Mixed.example"); !ok {
 		t.Error("case-sensitive rule did not match the key as given")
+	}
+}
+
+// The E flag: "$" matches only at the very end, not before a final
+// newline; without it, also before one. Compared with postmap -q on keys
+// that end in a newline (the golden files hold one key per line).
+func TestPCREDollarEndOnlyAgainstPostmap(t *testing.T) {
+	postmap := testenv.NeedProgram(t, "postmap")
+	path, _ := filepath.Abs("testdata/postmapq/pat.pcre")
+	tab, err := Open(context.Background(), "pcre:"+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := testenv.PostfixEnv(t)
+	for _, k := range []string{"end\n", "endm\n", "end"} {
+		want := testenv.PostmapQuery(t, postmap, env, "pcre:"+path, k)
+		v, found, err := tab.Lookup(context.Background(), k)
+		if got := (testenv.Answer{Value: v, Found: found, Failed: err != nil}); got != want {
+			t.Errorf("key %q: we answer %+v, postmap -q %+v", k, got, want)
+		}
 	}
 }
