@@ -91,11 +91,12 @@ func TestCrossCheck(t *testing.T) {
 		{"strict SPF alignment", plain("strict.example.org"), v4, "b@example.org", false},
 	}
 	for _, dom := range []string{"pass", "fail", "softfail", "neutral", "norecord", "unknown-term", "two", "servfail",
-		"chain", "redirect", "macro", "lookups10", "lookups11", "void2", "void3", "includetemp"} {
+		"chain", "redirect", "macro", "lookups10", "lookups11", "void2", "void3", "includetemp", "ptr"} {
 		cases = append(cases, tc{"SPF " + dom, plain(dom + ".example"), v4, "alice@" + dom + ".example", false},
 			tc{"SPF " + dom + " elsewhere", plain(dom + ".example"), netip.MustParseAddr("192.0.2.77"), "alice@" + dom + ".example", false})
 	}
-	cases = append(cases, tc{"SPF mx over IPv6", plain("mx6.example"), v6, "alice@mx6.example", false})
+	cases = append(cases, tc{"SPF mx over IPv6", plain("mx6.example"), v6, "alice@mx6.example", false},
+		tc{"SPF ptr over IPv6", plain("ptr.example"), v6, "alice@ptr.example", false})
 
 	dir := t.TempDir()
 	type input struct {

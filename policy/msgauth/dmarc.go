@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/emersion/go-msgauth/dmarc"
+	"golang.org/x/net/idna"
 	"golang.org/x/net/publicsuffix"
 
 	"github.com/mxrelay/mxrelay/policy"
@@ -70,11 +71,25 @@ func fromDomain(msg []byte) (string, bool) {
 	if at < 0 {
 		return "", false
 	}
-	d := strings.ToLower(strings.TrimSuffix(addrs[0].Address[at+1:], "."))
-	if d == "" {
-		return "", false
+	return asciiDomain(addrs[0].Address[at+1:])
+}
+
+// asciiDomain returns a domain in lower case without a final dot, a
+// U-label domain as its A-labels (RFC 5890), as DNS and DKIM's d= have
+// it; ok is false for an empty or unconvertible one.
+func asciiDomain(d string) (string, bool) {
+	d = strings.ToLower(strings.TrimSuffix(d, "."))
+	for i := 0; i < len(d); i++ {
+		if d[i] >= 0x80 {
+			a, err := idna.Lookup.ToASCII(d)
+			if err != nil {
+				return "", false
+			}
+			d = a
+			break
+		}
 	}
-	return d, true
+	return d, d != ""
 }
 
 // orgDomain is domain's organizational domain (RFC 7489 section 3.2),
@@ -90,7 +105,10 @@ func orgDomain(domain string) string {
 // aligned compares an authenticated domain with From, strictly or by
 // organizational domain (RFC 7489 section 3.1).
 func aligned(d, from string, mode dmarc.AlignmentMode) bool {
-	d = strings.ToLower(strings.TrimSuffix(d, "."))
+	d, ok := asciiDomain(d)
+	if !ok {
+		return false
+	}
 	if d == from {
 		return true
 	}

@@ -29,6 +29,8 @@ func TestDMARC(t *testing.T) {
 		txt("_dmarc.bad.example", "v=DMARC1; p=maybe"),
 		txt("_dmarc.two.example", "v=DMARC1; p=none"), txt("_dmarc.two.example", "v=DMARC1; p=reject"),
 		txt("_dmarc.other-text.example", "google-site-verification=abc"),
+		txt("_dmarc.xn--bcher-kva.example", "v=DMARC1; p=reject"),
+		txt("xn--bcher-kva.example", "v=spf1 ip4:192.0.2.0/24 -all"),
 	)
 	srv.SetFault("_dmarc.broken.example", dns.TypeTXT, dnstest.ServFail)
 	mail := func(from string) string {
@@ -91,6 +93,10 @@ func TestDMARC(t *testing.T) {
 		{name: "DNS trouble is temperror, never a rejection", client: out, sender: "b@broken.example", msg: mail("broken.example"), want: TempError, action: Annotate},
 		{name: "bad record", client: out, sender: "b@bad.example", msg: mail("bad.example"), want: PermError, action: Annotate},
 		{name: "two records", client: out, sender: "b@two.example", msg: mail("two.example"), want: PermError, action: Annotate},
+		{name: "a U-label From aligns with its A-labels", client: in, sender: "b@xn--bcher-kva.example", msg: mail("b\u00fccher.example"),
+			want: Pass, policy: PolicyReject, spf: true, action: Annotate},
+		{name: "a U-label From fails as its A-labels", client: out, sender: "b@xn--bcher-kva.example", msg: mail("b\u00fccher.example"),
+			want: Fail, policy: PolicyReject, action: Reject, sampled: true},
 		{name: "two From addresses", client: out, sender: "b@example.org", msg: "From: a@example.org, b@example.org\r\n\r\nx\r\n", want: None, action: Annotate},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

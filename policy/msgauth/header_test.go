@@ -63,6 +63,7 @@ func TestFromDomain(t *testing.T) {
 		"Subject: no from\r\n\r\n":                             "",
 		"From: not an address\r\n\r\n":                         "",
 		"From: =?utf-8?q?Al=C3=AFce?= <alice@example.org>\r\n": "example.org",
+		"From: alice@B\u00fccher.example\r\n\r\n":              "xn--bcher-kva.example",
 	} {
 		got, ok := fromDomain([]byte(in))
 		if got != want || ok != (want != "") {

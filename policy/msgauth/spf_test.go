@@ -36,6 +36,11 @@ func spfZone(t *testing.T) (*dnstest.Server, testDNS) {
 		txt("void2.example", "v=spf1 a:nx1.example a:nx2.example ip4:192.0.2.10 -all"),
 		txt("void3.example", "v=spf1 a:nx1.example a:nx2.example a:nx3.example ip4:192.0.2.10 -all"),
 		txt("includetemp.example", "v=spf1 a:broken.example -all"),
+		txt("ptr.example", "v=spf1 ptr -all"),
+		"10.2.0.192.in-addr.arpa. 60 IN PTR host.ptr.example.",
+		"host.ptr.example. 60 IN A 192.0.2.10",
+		"5.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa. 60 IN PTR host6.ptr.example.",
+		"host6.ptr.example. 60 IN AAAA 2001:db8::25",
 		txt("helo.example", "v=spf1 a -all"),
 		"helo.example. 60 IN A 192.0.2.10",
 	}
@@ -91,6 +96,9 @@ func TestSPF(t *testing.T) {
 		{"void3.example", v4, PermError},
 		{"includetemp.example", v4, TempError},
 		{"pass.example", netip.MustParseAddr("::ffff:192.0.2.10"), Pass},
+		{"ptr.example", v4, Pass},
+		{"ptr.example", v6, Pass},
+		{"ptr.example", netip.MustParseAddr("192.0.2.11"), Fail},
 	} {
 		t.Run(tc.domain+"/"+tc.ip.String(), func(t *testing.T) {
 			got := checkSPF(t.Context(), d, tc.ip, "client.example", "alice@"+tc.domain, tc.domain, "mailfrom")
