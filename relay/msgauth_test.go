@@ -248,3 +248,16 @@ func TestMessageAuthenticationConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestMessageAuthenticationTypo: a misspelt parameter of mxrelay's own
+// is reported with the name it was meant to be, as Postfix's are.
+func TestMessageAuthenticationTypo(t *testing.T) {
+	cf, err := maincf.Parse(strings.NewReader("mxrelay_dmarc_reject_actoin = annotate\n"), "main.cf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := cf.Classify()
+	if len(ps) != 1 || ps[0].Kind != maincf.Unknown || ps[0].Suggestion != "mxrelay_dmarc_reject_action" {
+		t.Errorf("got %+v, want unknown with the suggestion mxrelay_dmarc_reject_action", ps)
+	}
+}

@@ -2,8 +2,8 @@ package maincf
 
 import "strings"
 
-// suggest returns the parameter Postfix knows that is nearest to name by
-// edit distance, when it is near enough to be a typo: at most 2 edits, and
+// suggest returns the parameter Postfix knows (or one of mxrelay's own)
+// that is nearest to name by edit distance, when it is near enough to be a typo: at most 2 edits, and
 // fewer than a third of the name.
 func (f *File) suggest(name string) string {
 	limit := min(3, len(name)/3+1) // a distance below limit is a typo
@@ -16,6 +16,9 @@ func (f *File) suggest(name string) string {
 	}
 	for known := range postfixDefaults {
 		consider(known)
+	}
+	for n := range own {
+		consider(n)
 	}
 	for _, s := range f.services() {
 		for suffix := range serviceDefaults {
