@@ -263,7 +263,7 @@ func listTokens(value string) []string {
 // matchName is Postfix's match_hostname for one pattern.
 func (l *List) matchName(ctx context.Context, it *listItem, name string) (bool, error) {
 	if it.table != nil {
-		if isPatternTable(it.table) {
+		if IsPattern(it.table) {
 			_, ok, err := it.table.Lookup(ctx, name)
 			return ok, err
 		}
@@ -297,16 +297,6 @@ func (l *List) matchName(ctx context.Context, it *listItem, name string) (bool, 
 		return name[len(name)-len(p)-1] == '.', nil
 	}
 	return p[0] == '.', nil
-}
-
-// isPatternTable reports whether a table matches patterns rather than
-// fixed keys; such tables get only the full name, never its parents.
-func isPatternTable(t Table) bool {
-	switch t.(type) {
-	case RegexpTable, PCRETable, CIDRTable, *SocketmapTable, *TCPTable:
-		return true
-	}
-	return false
 }
 
 // Class is a recipient address class (trivial-rewrite's resolve).

@@ -79,7 +79,7 @@ func TestPCREIsPatternTable(t *testing.T) {
 	if Folded(tab) != tab {
 		t.Error("Folded wraps a pcre: table")
 	}
-	if !isPatternTable(tab) {
+	if !IsPattern(tab) {
 		t.Error("a pcre: table is not a pattern table")
 	}
 	if _, ok, _ := tab.Lookup(context.Background(), "Mixed.example"); !ok {
@@ -104,5 +104,28 @@ func TestPCREDollarEndOnlyAgainstPostmap(t *testing.T) {
 		if got := (testenv.Answer{Value: v, Found: found, Failed: err != nil}); got != want {
 			t.Errorf("key %q: we answer %+v, postmap -q %+v", k, got, want)
 		}
+	}
+}
+
+// The pattern table types, as Postfix flags them.
+func TestIsPattern(t *testing.T) {
+	for spec, want := range map[string]bool{
+		"pcre:testdata/postmapq/pat.pcre":    true,
+		"regexp:testdata/postmapq/re.regexp": true,
+		"cidr:testdata/postmapq/nets.cidr":   true,
+		"tcp:127.0.0.1:9":                    true,
+		"socketmap:inet:127.0.0.1:9:m":       true,
+		"hash:testdata/postmapq/src.hash":    false,
+		"inline:{a=b}":                       false,
+		"static:x":                           false,
+	} {
+		tab, err := Open(context.Background(), spec, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := IsPattern(tab); got != want {
+			t.Errorf("IsPattern(%s) = %v, want %v", spec, got, want)
+		}
+		Close(tab)
 	}
 }

@@ -3,11 +3,12 @@ package lookup
 import "context"
 
 // IsPattern reports whether t is a pattern table (regexp:, pcre:,
-// cidr:), which Postfix asks only for the complete address in an
-// address search (mail_addr_find.c), never for the derived keys.
+// cidr:, socketmap:, tcp:: Postfix's DICT_FLAG_PATTERN), which Postfix
+// asks only for the complete address in an address search
+// (mail_addr_find.c), never for the derived keys.
 func IsPattern(t Table) bool {
 	switch t.(type) {
-	case RegexpTable, PCRETable, CIDRTable:
+	case RegexpTable, PCRETable, CIDRTable, *SocketmapTable, *TCPTable:
 		return true
 	}
 	return false
