@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -24,12 +25,15 @@ import (
 // mydestination and this host's [address] literals.
 func cleanupConfig(r *reader, pc *policy.Config, domains *lookup.Domains, open func(string) (lookup.Table, error)) (cleanup.Config, error) {
 	c := cleanup.Config{
+		HeaderSizeLimit:    r.positive("header_size_limit"),
 		RecursionLimit:     r.positive("virtual_alias_recursion_limit"),
 		ExpansionLimit:     r.positive("virtual_alias_expansion_limit"),
 		AddressLengthLimit: r.positive("virtual_alias_address_length_limit"),
 		PropagateVirtual:   slices.Contains(r.list("propagate_unmatched_extensions"), "virtual"),
 		PropagateCanonical: slices.Contains(r.list("propagate_unmatched_extensions"), "canonical"),
 		MyOrigin:           pc.MyOrigin,
+		SwapBangpath:       pc.SwapBangpath != policy.No,
+		PercentHack:        pc.AllowPercentHack != policy.No,
 		Keys:               lookup.KeyOptions{Delimiters: pc.RecipientDelimiter, SplitOwnerRequest: pc.OwnerRequestSpecial == policy.No},
 	}
 	c.LocalDomain = func(ctx context.Context, domain string) (bool, error) {
@@ -69,10 +73,14 @@ func cleanupConfig(r *reader, pc *policy.Config, domains *lookup.Domains, open f
 	return c, nil
 }
 
-// newCleanup builds the cleanup stage of a main.cf.
-func newCleanup(r *reader, pc *policy.Config, domains *lookup.Domains, open func(string) (lookup.Table, error), log *slog.Logger) (*cleanup.Cleanup, error) {
+// newCleanup builds the cleanup stage of a main.cf; mine are this host's
+// addresses (permit_inet_interfaces).
+func newCleanup(ctx context.Context, r *reader, pc *policy.Config, domains *lookup.Domains, mine []netip.Addr, openOpts *lookup.OpenOptions, open func(string) (lookup.Table, error), log *slog.Logger) (*cleanup.Cleanup, error) {
 	c, err := cleanupConfig(r, pc, domains, open)
 	if err != nil {
+		return nil, err
+	}
+	if c.LocalClient, err = localHeaderClients(ctx, r.str("local_header_rewrite_clients"), pc, mine, openOpts); err != nil {
 		return nil, err
 	}
 	c.Logger = log
@@ -81,4 +89,46 @@ func newCleanup(r *reader, pc *policy.Config, domains *lookup.Domains, open func
 		return nil, fmt.Errorf("relay: %w", err)
 	}
 	return cl, nil
+}
+
+// localHeaderClients reads local_header_rewrite_clients: the clients
+// whose headers Postfix rewrites in the "local" context.
+// permit_inet_interfaces (this host's addresses), permit_mynetworks
+// (mynetworks, as policy reads it) and static:all are honoured;
+// permit_sasl_authenticated matches no client (there is no SMTP AUTH);
+// anything else is refused by name.
+func localHeaderClients(ctx context.Context, value string, pc *policy.Config, mine []netip.Addr, openOpts *lookup.OpenOptions) (func(context.Context, netip.Addr) bool, error) {
+	var tests []func(context.Context, netip.Addr) bool
+	for _, tok := range lookup.SplitList(value) {
+		switch strings.ToLower(tok) {
+		case "permit_inet_interfaces":
+			tests = append(tests, func(_ context.Context, a netip.Addr) bool { return slices.Contains(mine, a.Unmap()) })
+		case "permit_mynetworks":
+			nets, _, err := lookup.ParseList(ctx, pc.MyNetworks, lookup.ListOptions{Name: "mynetworks", Open: openOpts})
+			if err != nil {
+				return nil, fmt.Errorf("relay: local_header_rewrite_clients: mynetworks: %w", err)
+			}
+			tests = append(tests, func(ctx context.Context, a netip.Addr) bool {
+				ok, err := nets.MatchClient(ctx, a, "")
+				return ok && err == nil
+			})
+		case "static:all":
+			tests = append(tests, func(context.Context, netip.Addr) bool { return true })
+		case "permit_sasl_authenticated":
+		default:
+			return nil, &maincf.ValueError{Param: "local_header_rewrite_clients", Value: value,
+				Reason: tok + " is not implemented (permit_inet_interfaces, permit_mynetworks, permit_sasl_authenticated and static:all are)"}
+		}
+	}
+	if len(tests) == 0 {
+		return nil, nil
+	}
+	return func(ctx context.Context, a netip.Addr) bool {
+		for _, t := range tests {
+			if t(ctx, a) {
+				return true
+			}
+		}
+		return false
+	}, nil
 }

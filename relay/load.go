@@ -331,7 +331,7 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 		return err
 	}
 	mc.Policy, mc.Queue, mc.Router, mc.Agent = l.Policy, sched, router, agent
-	if mc.Cleanup, err = newCleanup(r, &pc, domains, open, log); err != nil {
+	if mc.Cleanup, err = newCleanup(ctx, r, &pc, domains, mine, openOpts, open, log); err != nil {
 		return err
 	}
 	if mc.Auth, err = msgauthConfig(r, dnsRecords{dns}, mc.Hostname, o.AuthDecide); err != nil {

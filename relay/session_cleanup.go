@@ -2,6 +2,7 @@ package relay
 
 import (
 	"errors"
+	"io"
 
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay/cleanup"
@@ -57,4 +58,21 @@ func cleanupError(err error) *Error {
 		return &Error{Code: ce.Code, Status: ce.Status, Message: ce.Message, Err: err}
 	}
 	return &Error{Code: errQueueWrite.Code, Status: errQueueWrite.Status, Message: errQueueWrite.Message, Err: err}
+}
+
+// cleanBody rewrites the address headers of a message from a client of
+// local_header_rewrite_clients (cleanup.Cleanup.RewriteHeaders); other
+// messages pass as they are.
+func (s *session) cleanBody(r io.Reader) (io.Reader, *Error) {
+	if !s.r.c.Cleanup.RewritesHeaders(s.ctx, s.clientAddr) {
+		return r, nil
+	}
+	out, err := s.r.c.Cleanup.RewriteHeaders(s.ctx, string(s.queueID), r)
+	if err != nil {
+		if clientGone(err) {
+			return nil, s.dataError(err)
+		}
+		return nil, cleanupError(err)
+	}
+	return out, nil
 }

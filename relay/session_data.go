@@ -86,6 +86,11 @@ func (s *session) message(r io.Reader) (queue.ID, *Error) {
 		}
 		body, s.hold = msg, s.hold || hold
 	}
+	if body, cerr = s.cleanBody(body); cerr != nil {
+		io.Copy(io.Discard, dr)
+		s.resetTransaction()
+		return "", cerr
+	}
 	env := &queue.Envelope{
 		ID:         s.queueID,
 		Sender:     sender,

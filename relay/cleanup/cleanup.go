@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 
 	"github.com/mxrelay/mxrelay/lookup"
 )
@@ -59,6 +60,22 @@ type Config struct {
 	// MyOrigin completes a result without a domain ("localonly" gives
 	// "localonly@$myorigin"), as trivial-rewrite's append_at_myorigin.
 	MyOrigin string
+	// LocalClient reports whether a client is one of Postfix's
+	// local_header_rewrite_clients, whose messages have their address
+	// headers rewritten (Cleanup.RewriteHeaders). Nil: no client is, and
+	// headers are never rewritten, as Postfix with
+	// local_header_rewrite_clients empty.
+	LocalClient func(ctx context.Context, client netip.Addr) bool
+	// HeaderSizeLimit caps the header read for rewriting; the rest of a
+	// longer header passes as it is. Default 102400, as Postfix
+	// header_size_limit.
+	HeaderSizeLimit int
+	// SwapBangpath and PercentHack turn "site!user" into "user@site"
+	// and "user%domain" into "user@domain" in the headers of local
+	// clients (see Cleanup.Header), as trivial-rewrite with Postfix's
+	// swap_bangpath and allow_percent_hack, both yes by default; the
+	// zero value leaves such addresses alone.
+	SwapBangpath, PercentHack bool
 	// Logger receives a warning for each refused expansion, as Postfix's
 	// cleanup logs one. Nil discards.
 	Logger *slog.Logger
@@ -78,8 +95,10 @@ func New(c Config) (*Cleanup, error) {
 	for _, l := range []struct {
 		v    *int
 		name string
-	}{{&c.RecursionLimit, "virtual_alias_recursion_limit"}, {&c.ExpansionLimit, "virtual_alias_expansion_limit"}, {&c.AddressLengthLimit, "virtual_alias_address_length_limit"}} {
+	}{{&c.HeaderSizeLimit, "header_size_limit"}, {&c.RecursionLimit, "virtual_alias_recursion_limit"}, {&c.ExpansionLimit, "virtual_alias_expansion_limit"}, {&c.AddressLengthLimit, "virtual_alias_address_length_limit"}} {
 		switch {
+		case *l.v == 0 && l.name == "header_size_limit":
+			*l.v = 102400
 		case *l.v == 0:
 			*l.v = 1000
 		case *l.v < 0:
@@ -102,6 +121,14 @@ func New(c Config) (*Cleanup, error) {
 // callers can skip it.
 func (cl *Cleanup) Rewrites() bool {
 	return cl != nil && len(cl.virtual)+len(cl.canon.tables)+len(cl.senderCanon.tables)+len(cl.rcptCanon.tables) > 0
+}
+
+// RewritesHeaders reports whether the address headers of a message from
+// client are rewritten: the client is one of local_header_rewrite_clients
+// (Config.LocalClient), as Postfix's cleanup rewrites headers only in the
+// "local" rewriting context.
+func (cl *Cleanup) RewritesHeaders(ctx context.Context, client netip.Addr) bool {
+	return cl != nil && cl.c.LocalClient != nil && cl.c.LocalClient(ctx, client)
 }
 
 // Recipient is one envelope recipient after cleanup.

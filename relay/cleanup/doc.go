@@ -40,20 +40,28 @@
 // (an unknown user of a virtual_alias_domains domain is "550 5.1.1 User
 // unknown in virtual alias table") is policy's reject_unlisted_recipient.
 //
-// Headers: Postfix rewrites the address headers (From:, To:, Cc:...) by
-// the canonical maps' header_sender and header_recipient classes only
-// for the clients of local_header_rewrite_clients (by default the
-// addresses of inet_interfaces) or when remote_header_rewrite_domain is
-// set; for every other client it leaves headers as they are, and so does
-// this package (golden configurations canonical and canonclasses, mail
-// from 127.0.0.2).
+// Headers (Postfix's cleanup_message.c): the address headers (From:,
+// Sender:, Reply-To:... of the header_sender class; To:, Cc:, Bcc:... of
+// header_recipient) of a message from a client of
+// local_header_rewrite_clients (Config.LocalClient; by default the
+// addresses of inet_interfaces) are read as RFC 822 address lists as
+// Postfix's tok822 reads them; each address gets trivial-rewrite's local
+// context (a source route dropped, "site!user" and "user%domain" turned
+// around, @$myorigin added to a bare localpart) and then the canonical
+// maps of the header's class; a field that changed is written again in
+// Postfix's form (one space after commas, comments beside their address)
+// and folded before 70 columns. Headers of other clients are left as
+// they are, as Postfix leaves them when remote_header_rewrite_domain is
+// empty (golden configurations canonical and canonclasses, from
+// 127.0.0.2, and canonlocal, from 127.0.0.1).
 //
 // Differences from Postfix 3.7, not yet closed:
 //
-//   - the headers of mail from local_header_rewrite_clients are not
-//     rewritten (neither canonical mapping nor trivial-rewrite's
-//     completion of unqualified addresses), and remote_header_rewrite_domain
-//     is not read;
+//   - Postfix also adds missing headers (Date:, Message-ID:, From:,
+//     Resent-*) to mail of local clients; mxrelay does not;
+//   - remote_header_rewrite_domain is not read (it is Postfix's
+//     "rewrite the headers of every client"), nor append_dot_mydomain
+//     (no since compatibility_level 1);
 //   - a NOTIFY=SUCCESS recipient that expands is not answered with an
 //     "expanded" success DSN; its expansions keep NOTIFY=SUCCESS, so the
 //     sender may get a "relayed" DSN for each;

@@ -9,9 +9,11 @@ import (
 	"github.com/mxrelay/mxrelay/lookup"
 )
 
+// mapTable is a table of lower-case keys, asked folded keys as the
+// relay's tables are (lookup.Table).
 func mapTable(m map[string]string) lookup.Table {
 	return lookup.TableFunc(func(_ context.Context, key string) (string, bool, error) {
-		v, ok := m[key]
+		v, ok := m[lookup.FoldKey(key)]
 		return v, ok, nil
 	})
 }

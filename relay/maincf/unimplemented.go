@@ -28,6 +28,7 @@ var gaps = map[string]gap{
 	"address_verify_relayhost":                {why: "a separate route for address verification probes is not implemented: probes take the mail's route", active: differsFrom("relayhost")},
 	"address_verify_relay_transport":          {why: "a separate route for address verification probes is not implemented: probes take the mail's route", active: differsFrom("relay_transport")},
 	"address_verify_default_transport":        {why: "a separate route for address verification probes is not implemented: probes take the mail's route", active: differsFrom("default_transport")},
+	"remote_header_rewrite_domain":            {why: "rewriting the headers of remote clients (remote_header_rewrite_domain) is not implemented: only local_header_rewrite_clients get their headers rewritten"},
 	"masquerade_domains":                      {why: "address masquerading (cleanup) is not implemented"},
 	"always_bcc":                              {why: "automatic BCC recipients (cleanup) are not implemented"},
 	"sender_bcc_maps":                         {why: "automatic BCC recipients (cleanup) are not implemented"},

@@ -133,6 +133,8 @@ var used = map[string]User{
 	"canonical_classes":                  UserRelay,
 	"sender_canonical_classes":           UserRelay,
 	"recipient_canonical_classes":        UserRelay,
+	"local_header_rewrite_clients":       UserRelay,
+	"header_size_limit":                  UserRelay,
 
 	"mynetworks":                                UserPolicy,
 	"relay_recipient_maps":                      UserPolicy,
