@@ -2,8 +2,12 @@ package msgauth
 
 import (
 	"bytes"
+	"context"
+	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/mxrelay/mxrelay/policy"
 )
 
 // FuzzStripForged: whatever the header, no Authentication-Results field
@@ -76,6 +80,45 @@ func FuzzFromDomain(f *testing.F) {
 		}
 		if d == "" || d != strings.ToLower(d) || strings.ContainsAny(d, "@ \t\r\n") {
 			t.Fatalf("fromDomain(%q) = %q", msg, d)
+		}
+	})
+}
+
+// FuzzCheck: whatever message a client sends, Check returns results (no
+// panic), an Action that is one of the three, and an
+// Authentication-Results field that stays one header field: every line
+// after the first a continuation, no CR or LF inside a line, printable
+// ASCII only. DNS answers nothing, so nothing leaves the process.
+func FuzzCheck(f *testing.F) {
+	for _, s := range []string{
+		testMessage,
+		"DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=x; h=From; bh=; b=\r\nFrom: a@example.org\r\n\r\nx\r\n",
+		"DKIM-Signature: v=1; a=ed25519-sha256; d=\"\r\n\tx\"; s=x; h=from:from; l=99999; bh=AA==; b=AA==\r\nFrom: a@b\r\n\r\n",
+		"From: a@b.example, c@d.example\r\nFrom: e@f\r\n\r\n",
+		"\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	c, err := New(Config{AuthservID: "mx.example.net", DNS: policy.DNSFunc(func(context.Context, string, policy.RRType) ([]string, error) {
+		return nil, policy.ErrNoRecords
+	})})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		r := c.Check(t.Context(), Message{ClientAddr: netip.MustParseAddr("192.0.2.1"), Helo: "client.example", Sender: "a@example.org", Data: msg})
+		if r.Action != Annotate && r.Action != Hold && r.Action != Reject {
+			t.Fatalf("action %v", r.Action)
+		}
+		for i, line := range strings.Split(r.Field(), "\r\n") {
+			if i > 0 && !strings.HasPrefix(line, "\t") {
+				t.Fatalf("line %d is not a continuation: %q", i, line)
+			}
+			for _, ch := range []byte(line) {
+				if (ch < ' ' && ch != '\t') || ch >= 0x7f {
+					t.Fatalf("line %d has byte %#x: %q", i, ch, line)
+				}
+			}
 		}
 	})
 }
