@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-smtp"
 
+	"github.com/mxrelay/mxrelay/internal/testenv"
 	"github.com/mxrelay/mxrelay/policy/msgauth"
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay/maincf"
@@ -199,7 +201,8 @@ mxrelay_authserv_id = backup.example.com
 func TestMessageAuthenticationHook(t *testing.T) {
 	var mu sync.Mutex
 	var seen []*msgauth.Results
-	w := newAuthWorld(t, "", LoadOptions{AuthDecide: func(_ context.Context, r *msgauth.Results) msgauth.Action {
+	var logs testenv.Buffer
+	w := newAuthWorld(t, "", LoadOptions{Logger: slog.New(slog.NewJSONHandler(&logs, nil)), AuthDecide: func(_ context.Context, r *msgauth.Results) msgauth.Action {
 		mu.Lock()
 		defer mu.Unlock()
 		seen = append(seen, r)
@@ -218,6 +221,16 @@ func TestMessageAuthenticationHook(t *testing.T) {
 	defer mu.Unlock()
 	if len(seen) != 2 || seen[0].DMARC.Result != msgauth.Fail || seen[0].DMARC.Policy != msgauth.PolicyReject || seen[1].DMARC.Result != msgauth.Pass {
 		t.Errorf("the hook saw %+v", seen)
+	}
+	// One record per message for the log, with the typed results.
+	for _, want := range []string{
+		`"msg":"message authentication","queue_id":`,
+		`"spf":"fail","dkim":"none","dmarc":"fail","dmarc_from":"strict.example","dmarc_policy":"reject","action":"annotate"}`,
+		`"spf":"pass","dkim":"none","dmarc":"pass","dmarc_from":"example.org","dmarc_policy":"reject","action":"reject"}`,
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the log has no %s:\n%s", want, logs.String())
+		}
 	}
 }
 
