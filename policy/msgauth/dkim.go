@@ -27,6 +27,7 @@ type DKIMResult struct {
 // them (the rest are not verified and reported as PermError, "too many
 // signatures"). Ed25519 keys are verified as RFC 8463 defines them.
 func verifyDKIM(ctx context.Context, d DNS, msg []byte, max int) ([]DKIMResult, error) {
+	msg = withBody(msg)
 	opts := &dkim.VerifyOptions{LookupTXT: txtLookup(ctx, d), MaxVerifications: max}
 	verifs, err := dkim.VerifyWithOptions(bytes.NewReader(msg), opts)
 	tooMany := errors.Is(err, dkim.ErrTooManySignatures)
@@ -51,4 +52,21 @@ func verifyDKIM(ctx context.Context, d DNS, msg []byte, max int) ([]DKIMResult, 
 		out = append(out, DKIMResult{Result: PermError, Reason: "too many signatures"})
 	}
 	return out, nil
+}
+
+// withBody returns msg with the empty line that ends its header section
+// added when it has none: a message may have no body (RFC 5322 section
+// 3.5), which DKIM verifies as an empty one, but go-msgauth needs the
+// empty line. Only such a message is copied.
+func withBody(msg []byte) []byte {
+	crlf := []byte("\r\n")
+	if headerEnd(msg) < len(msg) || bytes.HasSuffix(msg, []byte("\r\n\r\n")) || bytes.Equal(msg, crlf) {
+		return msg
+	}
+	m := make([]byte, 0, len(msg)+4)
+	m = append(m, msg...)
+	if len(m) > 0 && !bytes.HasSuffix(m, crlf) {
+		m = append(m, crlf...)
+	}
+	return append(m, crlf...)
 }

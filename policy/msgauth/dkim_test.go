@@ -140,6 +140,10 @@ func TestDKIM(t *testing.T) {
 			sign(t, testMessage, "example.org", "revoked", rsaKey(), time.Time{}), "list.example", "ed", edKey(), time.Time{}),
 			[]want{{Pass, ""}, {PermError, "revoked"}}},
 		{"unsigned", testMessage, nil},
+		{"unsigned, no body", "From: a@example.org\r\nSubject: x\r\n", nil},
+		{"unsigned, empty", "", nil},
+		{"signed, no body (RFC 5322 section 3.5)", strings.TrimSuffix(sign(t, "From: a@example.org\r\nSubject: x\r\n\r\n", "example.org", "ed", edKey(), time.Time{}), "\r\n"),
+			[]want{{Pass, ""}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := verifyDKIM(t.Context(), d, []byte(tc.msg), 10)

@@ -48,6 +48,9 @@
 // Config.OnQuarantine (default Annotate: the header only; Hold puts the
 // message in the hold queue). Config.Decide replaces both with the
 // embedding program's own decision from the typed Results.
+// An SPF or DKIM failure alone refuses nothing (policyd-spf would
+// refuse an SPF fail): the sender's domain says what it wants through
+// DMARC, and a Decide hook may be stricter.
 // TrustedForwarders skip SPF, not DKIM: a primary behind its own backup
 // does not fail SPF for mail the backup relays.
 //
