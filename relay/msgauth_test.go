@@ -130,7 +130,7 @@ func TestMessageAuthentication(t *testing.T) {
 	got := w.inside.wait(1)[0].Data
 	// After our Received:, where Postfix puts a milter's header (its own
 	// Received: is hidden from milters).
-	want := "\r\nAuthentication-Results: gw.example.com;\r\n\tdkim=pass header.d=example.org header.i=@example.org;\r\n" +
+	want := "\r\nAuthentication-Results: gw.example.com;\r\n\tdkim=pass header.d=example.org header.i=@example.org header.s=sel;\r\n" +
 		"\tspf=pass smtp.mailfrom=example.org;\r\n\tspf=none smtp.helo=client.example.org;\r\n\tdmarc=pass header.from=example.org\r\n"
 	if !strings.HasPrefix(got, "Received: ") || !strings.Contains(got, want) {
 		t.Errorf("next hop got no Authentication-Results of ours:\n%s", got)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/emersion/go-msgauth/dkim"
 )
@@ -17,8 +18,8 @@ type DKIMResult struct {
 	// could not be fetched for now).
 	Result Result
 	// Domain is the signing domain (d=), Identifier the agent (i=,
-	// "@"+Domain when absent).
-	Domain, Identifier string
+	// "@"+Domain when absent), Selector the key's selector (s=).
+	Domain, Identifier, Selector string
 	// Reason says why it did not pass, for logs.
 	Reason string
 }
@@ -35,8 +36,14 @@ func verifyDKIM(ctx context.Context, d DNS, msg []byte, max int) ([]DKIMResult, 
 		return nil, err
 	}
 	out := make([]DKIMResult, 0, len(verifs)+1)
-	for _, v := range verifs {
+	tags := signatureTags(msg)
+	for i, v := range verifs {
 		r := DKIMResult{Result: Pass, Domain: v.Domain, Identifier: v.Identifier}
+		// go-msgauth verifies the signatures in header order; the d=
+		// check guards against a header it splits otherwise.
+		if i < len(tags) && tags[i].d == v.Domain {
+			r.Selector = tags[i].s
+		}
 		switch {
 		case v.Err == nil:
 		case dkim.IsTempFail(v.Err):
@@ -69,4 +76,41 @@ func withBody(msg []byte) []byte {
 		m = append(m, crlf...)
 	}
 	return append(m, crlf...)
+}
+
+// sigTags are the tags of one DKIM-Signature field that verification
+// does not report.
+type sigTags struct{ d, s string }
+
+// signatureTags returns the d= and s= tags of msg's DKIM-Signature
+// fields, in header order (RFC 6376 section 3.2 tag lists; white space
+// inside values is dropped, as in base64 and domain values).
+func signatureTags(msg []byte) []sigTags {
+	var out []sigTags
+	for _, f := range fields(msg[:headerEnd(msg)]) {
+		if !strings.EqualFold(fieldName(f), "DKIM-Signature") {
+			continue
+		}
+		var t sigTags
+		for _, spec := range strings.Split(string(f[bytes.IndexByte(f, ':')+1:]), ";") {
+			k, v, ok := strings.Cut(spec, "=")
+			if !ok {
+				continue
+			}
+			v = strings.Map(func(r rune) rune {
+				if r == ' ' || r == '\t' || r == '\r' || r == '\n' {
+					return -1
+				}
+				return r
+			}, v)
+			switch strings.TrimSpace(k) {
+			case "d":
+				t.d = v
+			case "s":
+				t.s = v
+			}
+		}
+		out = append(out, t)
+	}
+	return out
 }

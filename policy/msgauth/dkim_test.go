@@ -162,6 +162,24 @@ func TestDKIM(t *testing.T) {
 	}
 }
 
+// TestDKIMSelector: each result names its signature's selector, for
+// header.s, even across folded tag lists.
+func TestDKIMSelector(t *testing.T) {
+	_, d := zone(t, txt("ed._domainkey.list.example", keyRecord(edKey())))
+	msg := sign(t, sign(t, testMessage, "example.org", "rsa", rsaKey(), time.Time{}), "list.example", "ed", edKey(), time.Time{})
+	got, err := verifyDKIM(t.Context(), d, []byte(msg), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Selector != "ed" || got[0].Domain != "list.example" || got[1].Selector != "rsa" || got[1].Domain != "example.org" {
+		t.Errorf("got %+v", got)
+	}
+	r := &Results{AuthservID: "mx.example.net", DKIM: got}
+	if f := r.Field(); !strings.Contains(f, "dkim=pass header.d=list.example header.i=@list.example header.s=ed;") {
+		t.Errorf("field %q", f)
+	}
+}
+
 func TestDKIMSignatureLimit(t *testing.T) {
 	_, d := zone(t, txt("ed._domainkey.example.org", keyRecord(edKey())))
 	msg := testMessage

@@ -33,7 +33,7 @@
 // of its SPF-listed hosts:
 //
 //	Authentication-Results: mx.example.net;
-//		dkim=pass header.d=example.org header.i=@example.org;
+//		dkim=pass header.d=example.org header.i=@example.org header.s=sel;
 //		spf=pass smtp.mailfrom=example.org;
 //		spf=none smtp.helo=client.example.org;
 //		dmarc=pass header.from=example.org

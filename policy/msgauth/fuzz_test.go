@@ -122,3 +122,32 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSignatureTags: one entry per DKIM-Signature field, and tag values
+// without white space.
+func FuzzSignatureTags(f *testing.F) {
+	for _, s := range []string{
+		"DKIM-Signature: v=1; d=example.org;\r\n s=sel; b=AAAA\r\n BBBB\r\n\r\n",
+		"dkim-signature:d=a;s=b;s=c;d\r\nDKIM-Signature : x\r\n",
+		"DKIM-Signature: d = ex ample . org ; s\t=\r\n\tsel\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		tags := signatureTags(msg)
+		n := 0
+		for _, fl := range fields(msg[:headerEnd(msg)]) {
+			if strings.EqualFold(fieldName(fl), "DKIM-Signature") {
+				n++
+			}
+		}
+		if len(tags) != n {
+			t.Fatalf("%d tag sets for %d fields", len(tags), n)
+		}
+		for _, tg := range tags {
+			if strings.ContainsAny(tg.d+tg.s, " \t\r\n") {
+				t.Fatalf("white space in %+v", tg)
+			}
+		}
+	})
+}

@@ -90,11 +90,12 @@ type Results struct {
 func (r *Results) Field() string {
 	var parts []authres.Result
 	for _, k := range r.DKIM {
-		d := &authres.DKIMResult{Value: authres.ResultValue(k.Result), Domain: clean(k.Domain), Identifier: clean(k.Identifier)}
+		// authres's DKIMResult has no header.s (RFC 8601 section 2.7.1).
+		params := map[string]string{"header.d": clean(k.Domain), "header.i": clean(k.Identifier), "header.s": clean(k.Selector)}
 		if k.Result == Fail || k.Result == PermError {
-			d.Reason = clean(k.Reason)
+			params["reason"] = clean(k.Reason)
 		}
-		parts = append(parts, d)
+		parts = append(parts, &authres.GenericResult{Method: "dkim", Value: authres.ResultValue(k.Result), Params: params})
 	}
 	if len(r.DKIM) == 0 {
 		parts = append(parts, &authres.DKIMResult{Value: authres.ResultNone})
