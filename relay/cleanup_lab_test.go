@@ -147,6 +147,12 @@ func TestCleanupLab(t *testing.T) {
 						}
 					}
 					for _, rc := range env.Recipients {
+						// In the bcc configurations only the BCC
+						// addresses are rewritten: a recipient the
+						// client did not give is a BCC, never notified.
+						if strings.HasPrefix(lab.Config, "bcc") && !slices.Contains(accepted, rc.Address) && rc.Notify != queue.NotifyNever {
+							t.Errorf("%s: %s: NOTIFY %v", c.ID, rc.Address, rc.Notify)
+						}
 						orig, _ := strings.CutPrefix(rc.ORCPT, "rfc822;")
 						if strings.EqualFold(orig, rc.Address) {
 							orig = ""

@@ -26,6 +26,7 @@ import (
 func cleanupConfig(r *reader, pc *policy.Config, domains *lookup.Domains, open func(string) (lookup.Table, error)) (cleanup.Config, error) {
 	c := cleanup.Config{
 		HeaderSizeLimit:    r.positive("header_size_limit"),
+		AlwaysBcc:          r.str("always_bcc"),
 		RecursionLimit:     r.positive("virtual_alias_recursion_limit"),
 		ExpansionLimit:     r.positive("virtual_alias_expansion_limit"),
 		AddressLengthLimit: r.positive("virtual_alias_address_length_limit"),
@@ -51,6 +52,8 @@ func cleanupConfig(r *reader, pc *policy.Config, domains *lookup.Domains, open f
 		{"canonical_maps", pc.CanonicalMaps, &c.Canonical},
 		{"recipient_canonical_maps", pc.RecipientCanonicalMaps, &c.RecipientCanonical},
 		{"sender_canonical_maps", r.tables("sender_canonical_maps"), &c.SenderCanonical},
+		{"sender_bcc_maps", r.tables("sender_bcc_maps"), &c.SenderBcc},
+		{"recipient_bcc_maps", r.tables("recipient_bcc_maps"), &c.RecipientBcc},
 	} {
 		for _, spec := range lookup.SplitList(p.value) {
 			t, err := open(spec)

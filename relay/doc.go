@@ -92,7 +92,11 @@
 // parent_domain_matches_subdomains, virtual_alias_domains,
 // virtual_alias_maps (virtual_maps) with virtual_alias_recursion_limit,
 // virtual_alias_expansion_limit, virtual_alias_address_length_limit and
-// propagate_unmatched_extensions (the cleanup stage, relay/cleanup),
+// propagate_unmatched_extensions, canonical_maps, sender_canonical_maps,
+// recipient_canonical_maps, canonical_classes, sender_canonical_classes,
+// recipient_canonical_classes, local_header_rewrite_clients,
+// header_size_limit, always_bcc, sender_bcc_maps, recipient_bcc_maps
+// (the cleanup stage, relay/cleanup),
 // virtual_mailbox_domains, local_recipient_maps, relocated_maps,
 // message_size_limit, smtpd_recipient_limit, hopcount_limit,
 // smtpd_soft_error_limit, smtpd_hard_error_limit, smtpd_junk_command_limit,

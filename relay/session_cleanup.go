@@ -10,7 +10,8 @@ import (
 
 // cleanEnvelope is the envelope the queue stores: the sender and the
 // accepted recipients as Config.Cleanup rewrites them (canonical maps,
-// virtual_alias_maps). A rewritten recipient keeps the NOTIFY of its
+// virtual_alias_maps), with the automatic BCC recipients (always_bcc,
+// sender_bcc_maps, recipient_bcc_maps). A rewritten recipient keeps the NOTIFY of its
 // original and records the original as ORCPT ("rfc822;" and the address,
 // as Postfix's smtpd writes it when the client gave none), so that the
 // delivery log says orig_to= and DSNs name it as Original-Recipient. A
@@ -18,10 +19,6 @@ import (
 func (s *session) cleanEnvelope() (string, []queue.Recipient, *Error) {
 	if !s.r.c.Cleanup.Rewrites() {
 		return s.sender, s.rcpts, nil
-	}
-	sender, err := s.r.c.Cleanup.Sender(s.ctx, string(s.queueID), s.sender)
-	if err != nil {
-		return "", nil, cleanupError(err)
 	}
 	addrs := make([]string, len(s.rcpts))
 	byAddr := make(map[string]queue.Recipient, len(s.rcpts))
@@ -31,12 +28,22 @@ func (s *session) cleanEnvelope() (string, []queue.Recipient, *Error) {
 			byAddr[rc.Address] = rc
 		}
 	}
-	clean, err := s.r.c.Cleanup.Recipients(s.ctx, string(s.queueID), addrs)
+	sender, clean, err := s.r.c.Cleanup.Envelope(s.ctx, string(s.queueID), s.sender, addrs)
 	if err != nil {
 		return "", nil, cleanupError(err)
 	}
 	out := make([]queue.Recipient, 0, len(clean))
 	for _, c := range clean {
+		if c.Bcc {
+			// An automatic BCC recipient: never a DSN (Postfix's
+			// NOTIFY=NEVER); the BCC address is its original.
+			rc := queue.Recipient{Address: c.Address, Notify: queue.NotifyNever, Destination: s.r.destination(s.ctx, c.Address)}
+			if c.Address != c.Original {
+				rc.ORCPT = "rfc822;" + c.Original
+			}
+			out = append(out, rc)
+			continue
+		}
 		rc := byAddr[c.Original]
 		if c.Address != c.Original {
 			rc.Address = c.Address

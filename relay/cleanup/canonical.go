@@ -64,8 +64,7 @@ func (cl *Cleanup) map11(ctx context.Context, queueID string, m canonMap, addr s
 	for range canonicalNesting {
 		res, err := cl.mapAddress(ctx, m.tables, m.param, addr, cl.c.PropagateCanonical)
 		if err != nil {
-			cl.log.Warn(queueID+": "+m.param+" map lookup problem for "+addr+" -- message not accepted, try again later", "queue_id", queueID, "err", err)
-			return "", &Error{Code: 451, Status: "4.3.0", Message: "Error: queue file write error", Why: m.param + " map lookup problem for " + addr, Err: err}
+			return "", cl.tableFailure(queueID, m.param, addr, err)
 		}
 		if res == nil {
 			return addr, nil

@@ -29,6 +29,13 @@ type Config struct {
 	// virtual_alias_maps. Postfix's propagate_unmatched_extensions lists
 	// "canonical" by default.
 	PropagateCanonical bool
+	// AlwaysBcc is always_bcc: an address added as a recipient of every
+	// message (with at least one recipient). Empty: none.
+	AlwaysBcc string
+	// SenderBcc and RecipientBcc are the tables of sender_bcc_maps and
+	// recipient_bcc_maps: the address a table gives for the envelope
+	// sender, or for a recipient, is added as a recipient.
+	SenderBcc, RecipientBcc []lookup.Table
 	// VirtualAlias are the tables of virtual_alias_maps (or the legacy
 	// virtual_maps), searched in order. Empty: no virtual alias
 	// rewriting.
@@ -117,10 +124,11 @@ func New(c Config) (*Cleanup, error) {
 }
 
 // Rewrites reports whether the stage may change the envelope: false
-// when no canonical or virtual alias table is configured, so that
-// callers can skip it.
+// when no canonical, BCC or virtual alias table and no always_bcc is
+// configured, so that callers can skip it.
 func (cl *Cleanup) Rewrites() bool {
-	return cl != nil && len(cl.virtual)+len(cl.canon.tables)+len(cl.senderCanon.tables)+len(cl.rcptCanon.tables) > 0
+	return cl != nil && (len(cl.virtual)+len(cl.canon.tables)+len(cl.senderCanon.tables)+len(cl.rcptCanon.tables)+
+		len(cl.c.SenderBcc)+len(cl.c.RecipientBcc) > 0 || cl.c.AlwaysBcc != "")
 }
 
 // RewritesHeaders reports whether the address headers of a message from
@@ -136,45 +144,144 @@ type Recipient struct {
 	// Address is the recipient to deliver to.
 	Address string
 	// Original is the recipient as the client gave it, for Postfix's
-	// orig_to and the DSN's Original-Recipient.
+	// orig_to and the DSN's Original-Recipient; for an automatic BCC
+	// recipient, the BCC address.
 	Original string
+	// Bcc marks a recipient added by always_bcc, sender_bcc_maps or
+	// recipient_bcc_maps: Postfix never sends a DSN about it
+	// (NOTIFY=NEVER).
+	Bcc bool
 }
 
 // Recipients rewrites the envelope recipients addrs, in order, as
 // Postfix's cleanup_addr_recipient and cleanup_out_recipient: each is
 // rewritten by recipient_canonical_maps and canonical_maps, then expanded
 // by virtual_alias_maps, and an address that the same original recipient
-// already gave is dropped (Postfix's duplicate filter). Two original recipients that expand into the same
-// address both stay, as with Postfix's enable_original_recipient = yes.
+// already gave is dropped (Postfix's duplicate filter). No BCC recipient
+// is added: see Envelope.
 // A refused expansion is an *Error (451 4.6.0 "Alias expansion error"),
 // a canonical table failure too (451 4.3.0): the message must not be
 // accepted.
 func (cl *Cleanup) Recipients(ctx context.Context, queueID string, addrs []string) ([]Recipient, error) {
-	out := make([]Recipient, 0, len(addrs))
-	if !cl.Rewrites() {
-		for _, a := range addrs {
-			out = append(out, Recipient{Address: a, Original: a})
-		}
-		return out, nil
-	}
-	type pair struct{ orig, addr string }
-	seen := make(map[pair]bool, len(addrs))
+	e := cl.newEnvelope(queueID, len(addrs))
 	for _, a := range addrs {
-		c, err := cl.recipient(ctx, queueID, a)
-		if err != nil {
+		if err := e.recipient(ctx, a, false); err != nil {
 			return nil, err
-		}
-		exp, err := cl.VirtualAlias(ctx, queueID, c)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range exp {
-			if seen[pair{a, e}] {
-				continue
-			}
-			seen[pair{a, e}] = true
-			out = append(out, Recipient{Address: e, Original: a})
 		}
 	}
-	return out, nil
+	return e.out, nil
+}
+
+// Envelope rewrites a whole envelope as Postfix's cleanup: the sender
+// (Sender), then the recipients (Recipients) in Postfix's order: the
+// sender's BCC address (sender_bcc_maps) first, each recipient followed by
+// its BCC address (recipient_bcc_maps), always_bcc last. A BCC address
+// gets the local context rewrite and the recipient canonical maps, and is
+// expanded by virtual_alias_maps, as any recipient. A BCC table failure
+// is an *Error (451 4.3.0).
+func (cl *Cleanup) Envelope(ctx context.Context, queueID, sender string, addrs []string) (string, []Recipient, error) {
+	sender, err := cl.Sender(ctx, queueID, sender)
+	if err != nil {
+		return "", nil, err
+	}
+	e := cl.newEnvelope(queueID, len(addrs)+1)
+	if sender != "" {
+		if err := e.bcc(ctx, cl.c.SenderBcc, "sender_bcc_maps", sender); err != nil {
+			return "", nil, err
+		}
+	}
+	for _, a := range addrs {
+		if err := e.recipient(ctx, a, true); err != nil {
+			return "", nil, err
+		}
+	}
+	if cl.c.AlwaysBcc != "" && len(addrs) > 0 {
+		if err := e.add(ctx, cl.c.AlwaysBcc); err != nil {
+			return "", nil, err
+		}
+	}
+	return sender, e.out, nil
+}
+
+// envelope collects the recipients of one message.
+type envelope struct {
+	cl      *Cleanup
+	queueID string
+	seen    map[seenKey]bool
+	out     []Recipient
+}
+
+// seenKey is what Postfix's duplicate filter compares.
+type seenKey struct {
+	orig, addr string
+	bcc        bool
+}
+
+func (cl *Cleanup) newEnvelope(queueID string, n int) *envelope {
+	if !cl.Rewrites() {
+		return &envelope{cl: cl, queueID: queueID, out: make([]Recipient, 0, n)}
+	}
+	return &envelope{cl: cl, queueID: queueID, seen: make(map[seenKey]bool, n), out: make([]Recipient, 0, n)}
+}
+
+// recipient adds a recipient the client gave: canonical maps, its BCC
+// address when withBcc, virtual aliases.
+func (e *envelope) recipient(ctx context.Context, orig string, withBcc bool) error {
+	if e.seen == nil {
+		e.out = append(e.out, Recipient{Address: orig, Original: orig})
+		return nil
+	}
+	c, err := e.cl.recipient(ctx, e.queueID, orig)
+	if err != nil {
+		return err
+	}
+	if err := e.expand(ctx, orig, c, false); err != nil {
+		return err
+	}
+	if withBcc {
+		return e.bcc(ctx, e.cl.c.RecipientBcc, "recipient_bcc_maps", c)
+	}
+	return nil
+}
+
+// bcc adds the BCC address tables give for addr, if any.
+func (e *envelope) bcc(ctx context.Context, tables []lookup.Table, param, addr string) error {
+	if len(tables) == 0 {
+		return nil
+	}
+	bcc, err := e.cl.findBcc(ctx, tables, param, addr)
+	if err != nil {
+		return e.cl.tableFailure(e.queueID, param, addr, err)
+	}
+	if bcc == "" {
+		return nil
+	}
+	return e.add(ctx, bcc)
+}
+
+// add adds an automatic BCC recipient, as cleanup_addr_bcc_dsn.
+func (e *envelope) add(ctx context.Context, bcc string) error {
+	c, err := e.cl.recipient(ctx, e.queueID, e.cl.rewriteLocal(bcc))
+	if err != nil {
+		return err
+	}
+	return e.expand(ctx, c, c, true)
+}
+
+// expand adds addr (the rewritten orig) expanded by virtual_alias_maps,
+// without duplicates.
+func (e *envelope) expand(ctx context.Context, orig, addr string, bcc bool) error {
+	exp, err := e.cl.VirtualAlias(ctx, e.queueID, addr)
+	if err != nil {
+		return err
+	}
+	for _, x := range exp {
+		k := seenKey{orig, x, bcc}
+		if e.seen[k] {
+			continue
+		}
+		e.seen[k] = true
+		e.out = append(e.out, Recipient{Address: x, Original: orig, Bcc: bcc})
+	}
+	return nil
 }

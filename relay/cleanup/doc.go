@@ -40,6 +40,13 @@
 // (an unknown user of a virtual_alias_domains domain is "550 5.1.1 User
 // unknown in virtual alias table") is policy's reject_unlisted_recipient.
 //
+// Automatic BCC recipients (cleanup_addr.c, cleanup_extracted.c, see
+// Cleanup.Envelope): sender_bcc_maps gives an address for the envelope
+// sender, recipient_bcc_maps one for each recipient (after canonical
+// maps), always_bcc one for every message with a recipient; each is
+// rewritten as a recipient (local context, canonical maps, virtual
+// aliases) and queued with NOTIFY=NEVER, in Postfix's order.
+//
 // Headers (Postfix's cleanup_message.c): the address headers (From:,
 // Sender:, Reply-To:... of the header_sender class; To:, Cc:, Bcc:... of
 // header_recipient) of a message from a client of

@@ -70,17 +70,10 @@ func (cl *Cleanup) VirtualAlias(ctx context.Context, queueID, addr string) ([]st
 // unmatched extension when propagate is set. Nil, nil: no table knows
 // addr. param names the tables in errors.
 func (cl *Cleanup) mapAddress(ctx context.Context, tables []lookup.Table, param, addr string, propagate bool) ([]string, error) {
-	local, domain := lookup.SplitAddress(addr)
-	o := cl.c.Keys
-	o.LocalDomain = nil
-	if cl.c.LocalDomain != nil && len(local) < len(addr) {
-		isLocal, err := cl.c.LocalDomain(ctx, domain)
-		if err != nil {
-			return nil, err
-		}
-		if isLocal {
-			o.LocalDomain = func(string) bool { return true }
-		}
+	local, _ := lookup.SplitAddress(addr)
+	o, err := cl.keyOptions(ctx, addr)
+	if err != nil {
+		return nil, err
 	}
 	var kb [12]lookup.Key
 	res, found, err := lookup.SearchAddress(ctx, tables, lookup.AppendRecipientKeys(kb[:0], addr, o))
@@ -117,6 +110,24 @@ func (cl *Cleanup) mapAddress(ctx context.Context, tables []lookup.Table, param,
 		}
 	}
 	return addrs, nil
+}
+
+// keyOptions are the key options of mail_addr_find for addr: bare
+// localpart keys when its domain is local (Config.LocalDomain).
+func (cl *Cleanup) keyOptions(ctx context.Context, addr string) (lookup.KeyOptions, error) {
+	o := cl.c.Keys
+	o.LocalDomain = nil
+	local, domain := lookup.SplitAddress(addr)
+	if cl.c.LocalDomain != nil && len(local) < len(addr) {
+		isLocal, err := cl.c.LocalDomain(ctx, domain)
+		if err != nil {
+			return o, err
+		}
+		if isLocal {
+			o.LocalDomain = func(string) bool { return true }
+		}
+	}
+	return o, nil
 }
 
 // clip cuts s to at most n bytes, for log lines.

@@ -134,6 +134,9 @@ var used = map[string]User{
 	"sender_canonical_classes":           UserRelay,
 	"recipient_canonical_classes":        UserRelay,
 	"local_header_rewrite_clients":       UserRelay,
+	"always_bcc":                         UserRelay,
+	"sender_bcc_maps":                    UserRelay,
+	"recipient_bcc_maps":                 UserRelay,
 	"header_size_limit":                  UserRelay,
 
 	"mynetworks":                                UserPolicy,
