@@ -158,3 +158,18 @@ func writeTLSFiles(t *testing.T) (certFile, keyFile string) {
 	keyFile = writeFile(t, dir, "key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
 	return certFile, keyFile
 }
+
+// A connection the per-client count limit refuses still counts toward
+// the connection rate, as anvil counts every connection: after two held
+// and refused connections, with a rate of 2, the next one is refused by
+// the rate even with no connection open.
+func TestRefusedConnectionsCountTowardTheRate(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	r := &MX{anvil: newAnvil(RateLimits{ConnectionRate: 2}, func() time.Time { return now })}
+	c := netip.MustParseAddr("192.0.2.7")
+	r.countRefused(context.Background(), c)
+	r.countRefused(context.Background(), c)
+	if got := r.anvil.connect(c); got != 3 {
+		t.Errorf("rate after two refused connections and one admitted: %d, want 3", got)
+	}
+}

@@ -312,6 +312,7 @@ func (s *Server) handle(nc net.Conn) {
 	}
 	addr, _ := addrPort(conn.RemoteAddr())
 	if !s.admit(addr) {
+		s.c.MX.countRefused(s.sessions, addr)
 		s.refuse(conn, newError(421, "4.7.0", "%s Error: too many connections from %s", s.c.MX.c.Hostname, addr))
 		return
 	}

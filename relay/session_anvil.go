@@ -1,7 +1,9 @@
 package relay
 
 import (
+	"context"
 	"fmt"
+	"net/netip"
 )
 
 // The rate limits of RateLimits, applied to a session as Postfix's smtpd
@@ -81,4 +83,15 @@ func (s *session) anvilNewTLS(resumed bool) *Error {
 		return newError(421, "4.7.0", "%s Error: too many new TLS sessions from %s", s.r.c.Hostname, s.clientString())
 	}
 	return nil
+}
+
+// countRefused counts, toward the client's connection rate, a connection
+// that the per-client count limit refused before any session began, as
+// Postfix's anvil counts every connection smtpd reports (anvil.c).
+func (r *MX) countRefused(ctx context.Context, addr netip.Addr) {
+	if r.anvil.exempt(ctx, addr) {
+		return
+	}
+	r.anvil.connect(addr)
+	r.anvil.disconnect(addr)
 }
