@@ -20,7 +20,7 @@ const (
 	OpPing    = "ping"    // is a server there? (no change)
 )
 
-// All, in Request.IDs, selects every message, as postsuper's "ALL".
+// All selects every message when given in Request.IDs, as postsuper's "ALL".
 const All = "ALL"
 
 // MaxRequestBytes caps a request line: a peer cannot make the server
