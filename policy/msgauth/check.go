@@ -133,7 +133,7 @@ func (c *Checker) checkSPF(ctx context.Context, m Message, r *Results) {
 		r.SPF = &SPFResult{Result: None, Identity: "mailfrom", Domain: m.Sender[at+1:], Reason: "not a domain name"}
 		return
 	}
-	s := checkSPF(ctx, c.c.DNS, m.ClientAddr, m.Helo, m.Sender, domain, "mailfrom")
+	s := checkSPF(ctx, c.c.DNS, m.ClientAddr, m.Helo, m.Sender[:at+1]+domain, domain, "mailfrom")
 	r.SPF = &s
 }
 

@@ -38,7 +38,8 @@ func checkSPF(ctx context.Context, d DNS, ip netip.Addr, helo, sender, domain, i
 }
 
 // spfDomain returns the identity an SPF check can be made for: a domain
-// name with a dot, not an address literal.
+// name with a dot, not an address literal, as A-labels (an SMTPUTF8
+// sender's U-labels are not what DNS holds).
 func spfDomain(name string) (string, bool) {
 	name = strings.TrimSuffix(name, ".")
 	if name == "" || strings.HasPrefix(name, "[") || !strings.Contains(name, ".") {
@@ -47,5 +48,5 @@ func spfDomain(name string) (string, bool) {
 	if _, err := netip.ParseAddr(name); err == nil {
 		return "", false
 	}
-	return name, true
+	return asciiDomain(name)
 }

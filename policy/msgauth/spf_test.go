@@ -41,6 +41,7 @@ func spfZone(t *testing.T) (*dnstest.Server, testDNS) {
 		"host.ptr.example. 60 IN A 192.0.2.10",
 		"5.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa. 60 IN PTR host6.ptr.example.",
 		"host6.ptr.example. 60 IN AAAA 2001:db8::25",
+		txt("xn--bcher-kva.example", "v=spf1 ip4:192.0.2.10 -all"),
 		txt("helo.example", "v=spf1 a -all"),
 		"helo.example. 60 IN A 192.0.2.10",
 	}
@@ -133,6 +134,10 @@ func TestSPFIdentities(t *testing.T) {
 	r = c.Check(t.Context(), Message{ClientAddr: netip.MustParseAddr("192.0.2.10"), Helo: "[192.0.2.10]", Sender: "alice@pass.example", Data: msg})
 	if r.HeloSPF != nil || r.SPF == nil || r.SPF.Result != Pass {
 		t.Errorf("address literal HELO: %+v, %+v: want no HELO check", r.HeloSPF, r.SPF)
+	}
+	r = c.Check(t.Context(), Message{ClientAddr: netip.MustParseAddr("192.0.2.10"), Helo: "h\u00e9lo.example", Sender: "alice@B\u00fccher.example", Data: msg})
+	if r.SPF == nil || r.SPF.Result != Pass || r.SPF.Domain != "xn--bcher-kva.example" || r.HeloSPF == nil || r.HeloSPF.Domain != "xn--hlo-bma.example" {
+		t.Errorf("SMTPUTF8 identities: %+v, %+v: want their A-labels checked", r.SPF, r.HeloSPF)
 	}
 	before := srv.Count("fail.example", dns.TypeTXT, "")
 	r = c.Check(t.Context(), Message{ClientAddr: netip.MustParseAddr("198.51.100.7"), Helo: "backup.example.net", Sender: "alice@fail.example", Data: msg})
