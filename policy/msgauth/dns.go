@@ -18,6 +18,9 @@ import (
 // An error wrapping policy.ErrNoRecords means no such name or record;
 // any other error is a temporary failure (temperror, never a rejection).
 type DNS interface {
+	// LookupRecords returns name's records of type t in presentation
+	// form, as policy.DNS does: one string per TXT record (its strings
+	// joined), host names without the final dot.
 	LookupRecords(ctx context.Context, name string, t policy.RRType) ([]string, error)
 }
 
