@@ -243,8 +243,9 @@ func TestCloseQuitsIdleConnections(t *testing.T) {
 }
 
 // The connections a burst of concurrent deliveries opened serve the next
-// burst, as Postfix's scache keeps them (no per-destination count): the
-// second burst dials nothing.
+// bursts, as Postfix's scache keeps them (no per-destination count): three
+// bursts of 10 never open more than 10 connections in all (with a cap of
+// 4 idle per destination, each burst opened about 6 anew).
 func TestPoolKeepsABurstsConnections(t *testing.T) {
 	addr, _ := peertest.Sink(t)
 	var dials atomic.Int64
@@ -272,10 +273,10 @@ func TestPoolKeepsABurstsConnections(t *testing.T) {
 		close(start)
 		wg.Wait()
 	}
-	burst()
-	first := dials.Load()
-	burst()
-	if again := dials.Load() - first; again != 0 || first == 0 {
-		t.Errorf("first burst dialed %d, second %d: want the second to reuse the first's connections", first, again)
+	for range 3 {
+		burst()
+	}
+	if n := dials.Load(); n == 0 || n > 10 {
+		t.Errorf("three bursts of 10 dialed %d connections, want at most 10", n)
 	}
 }
