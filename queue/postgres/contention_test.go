@@ -3,12 +3,14 @@ package postgres_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -144,7 +146,7 @@ func claimLoop(ctx context.Context, p *pgxpool.Pool, s *queue.Scheduler, pre str
 func TestContention(t *testing.T) {
 	ctx := context.Background()
 	n := 10000
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		n = 1000
 	}
 	if v, err := strconv.Atoi(os.Getenv("MXQ_TEST_CONTENTION_N")); err == nil {
@@ -221,4 +223,49 @@ func storeN(t testing.TB, q queue.Queue, n, dests int) {
 	}
 	close(next)
 	wg.Wait()
+}
+
+// BenchmarkClaim measures Scheduler.Claim on the shared queue (the lease
+// and the destination's slot in one transaction) from 1 and 8 workers of
+// one node and from 3 nodes of 8 workers, over b.N due messages for 100
+// destinations stored beforehand.
+func BenchmarkClaim(b *testing.B) {
+	for _, c := range []struct{ nodes, workers int }{{1, 1}, {1, 8}, {3, 8}} {
+		b.Run(fmt.Sprintf("nodes=%d/workers=%d", c.nodes, c.workers), func(b *testing.B) {
+			ctx := context.Background()
+			pre := pgtest.Prefix(b)
+			var scheds []*queue.Scheduler
+			for range c.nodes {
+				p, err := pgxpool.New(ctx, pgtest.DSN(b))
+				if err != nil {
+					b.Fatal(err)
+				}
+				q, err := postgres.Open(ctx, p, &postgres.Options{Prefix: pre})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { q.Close(); p.Close() })
+				scheds = append(scheds, queue.NewScheduler(q, queue.Config{}))
+			}
+			storeN(b, scheds[0].Queue(), b.N, 100)
+			var claimed atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for i := range c.nodes * c.workers {
+				s := scheds[i%c.nodes]
+				wg.Go(func() {
+					for claimed.Load() < int64(b.N) {
+						if _, err := s.Claim(ctx); err == nil {
+							claimed.Add(1)
+						} else if !errors.Is(err, queue.ErrEmpty) {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "claims/s")
+		})
+	}
 }

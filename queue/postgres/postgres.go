@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,10 +41,11 @@ type Queue struct {
 	p     string // prefix
 	log   *slog.Logger
 
-	commits committer
-	listen  listener
-	node    node
-	name    string // for messages: the database, never the password
+	commits  committer
+	listen   listener
+	claimSem chan struct{}
+	node     node
+	name     string // for messages: the database, never the password
 
 	sqlInsertMessages, sqlInsertBodies string
 }
@@ -51,9 +53,11 @@ type Queue struct {
 var _ queue.Queue = (*Queue)(nil)
 
 const (
-	chunkSize  = 1 << 20
-	maxExamine = 1024 // due messages one Claim looks at, as the built-in backends
-	claimBatch = 64
+	defaultMaxConns = 16
+	maxClaims       = 4 // claims in progress at once per Queue (claimSem)
+	chunkSize       = 1 << 20
+	maxExamine      = 1024 // due messages one Claim looks at, as the built-in backends
+	claimBatch      = 64
 )
 
 var validPrefix = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,30}$`)
@@ -81,7 +85,7 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*Queue, error
 		o.NodeTTL = DefaultNodeTTL
 	}
 	cc := pool.Config().ConnConfig
-	q := &Queue{pool: pool, p: o.Prefix, log: o.Logger, node: node{ttl: o.NodeTTL},
+	q := &Queue{pool: pool, p: o.Prefix, log: o.Logger, node: node{ttl: o.NodeTTL}, claimSem: make(chan struct{}, maxClaims),
 		name: fmt.Sprintf("postgres://%s@%s:%d/%s (prefix %s)", cc.User, cc.Host, cc.Port, cc.Database, o.Prefix)}
 	q.sqlInsertMessages = q.sql(`INSERT INTO %smessages (id, env, size, arrival, next_at, held)
 		SELECT * FROM unnest($1::text[], $2::bytea[], $3::int8[], $4::int8[], $5::int8[], $6::bool[])
@@ -100,9 +104,18 @@ func (q *Queue) Name() string { return q.name }
 
 // Connect opens a pool on connString (a postgres:// URL or key=value
 // string, as pgx takes it) and the queue in its database; Close closes
-// both.
+// both. The pool has defaultMaxConns (16) connections unless the string
+// sets pool_max_conns: a relay's SMTP sessions store while its delivery
+// workers claim and record.
 func Connect(ctx context.Context, connString string, opts *Options) (*Queue, error) {
-	pool, err := pgxpool.New(ctx, connString)
+	cfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		return nil, fmt.Errorf("queue/postgres: %w", err)
+	}
+	if !strings.Contains(connString, "pool_max_conns") {
+		cfg.MaxConns = defaultMaxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("queue/postgres: %w", err)
 	}

@@ -53,7 +53,7 @@ var listening = regexp.MustCompile(`listening on (\S+),`)
 
 // startNode starts a node named name (its $myhostname, which it gives in
 // EHLO) with args and waits until it listens.
-func startNode(t *testing.T, name string, args ...string) *node {
+func startNode(t testing.TB, name string, args ...string) *node {
 	t.Helper()
 	args = append(args, "-hostname", name, "-listen", "127.0.0.1:0", "-dns", "127.0.0.1:1")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -138,7 +138,7 @@ func (h *nextHop) setDown(down bool) {
 	h.mu.Unlock()
 }
 
-func startNextHop(t *testing.T, delay time.Duration) *nextHop {
+func startNextHop(t testing.TB, delay time.Duration) *nextHop {
 	h := &nextHop{delay: delay, open: map[*hopSession]delivery{}}
 	srv := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
 		return &hopSession{h: h, c: c}, nil
@@ -224,7 +224,7 @@ func (h *nextHop) inFlight(node string) int {
 	return n
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -237,12 +237,12 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 
 // mainCF writes a main.cf relaying example.test to hop, with at most
 // limit deliveries at once per destination, retrying after 1s.
-func mainCF(t *testing.T, hop string, limit int) string {
+func mainCF(t testing.TB, hop string, limit int) string {
 	return mainCFBackoff(t, hop, limit, "1s")
 }
 
 // mainCFBackoff is mainCF retrying after backoff.
-func mainCFBackoff(t *testing.T, hop string, limit int, backoff string) string {
+func mainCFBackoff(t testing.TB, hop string, limit int, backoff string) string {
 	_, port, _ := net.SplitHostPort(hop)
 	cf := filepath.Join(t.TempDir(), "main.cf")
 	err := os.WriteFile(cf, fmt.Appendf(nil, `compatibility_level = 3.6
@@ -344,5 +344,5 @@ func TestClusterNodeKilled(t *testing.T) {
 	if hop.peak > 2 {
 		t.Errorf("the next hop had %d deliveries at once from the two nodes; the limit is 2", hop.peak)
 	}
-	waitFor(t, "an empty queue", 10*time.Second, func() bool { return queued(t, pre) == 0 })
+	waitFor(t, "an empty queue", 30*time.Second, func() bool { return queued(t, pre) == 0 })
 }

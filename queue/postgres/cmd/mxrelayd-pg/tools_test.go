@@ -34,7 +34,7 @@ func TestQueueTools(t *testing.T) {
 	if err := send(node.addr, 1); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a deferral", 10*time.Second, func() bool {
+	waitFor(t, "a deferral", 30*time.Second, func() bool {
 		hop.mu.Lock()
 		defer hop.mu.Unlock()
 		return hop.refused > 0
@@ -72,20 +72,20 @@ func TestQueueTools(t *testing.T) {
 		t.Fatalf("a held message was delivered (%d)", n)
 	}
 	tool(t, append([]string{"postsuper", "-H", id}, q...)...)
-	waitFor(t, "delivery once released", 5*time.Second, func() bool { return len(hop.deliveries()) == 1 })
+	waitFor(t, "delivery once released", 30*time.Second, func() bool { return len(hop.deliveries()) == 1 })
 
 	// Deferred for an hour: postqueue -f has it delivered now.
 	hop.setDown(true)
 	if err := send(node.addr, 2); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a deferral", 10*time.Second, func() bool { return list()["queue_name"] == "deferred" })
+	waitFor(t, "a deferral", 30*time.Second, func() bool { return list()["queue_name"] == "deferred" })
 	hop.setDown(false)
 	start := time.Now()
 	tool(t, append([]string{"postqueue", "-f"}, q...)...)
-	waitFor(t, "delivery after postqueue -f", 5*time.Second, func() bool { return len(hop.deliveries()) == 2 })
+	waitFor(t, "delivery after postqueue -f", 30*time.Second, func() bool { return len(hop.deliveries()) == 2 })
 	t.Logf("delivered %v after postqueue -f", time.Since(start).Round(time.Millisecond))
-	waitFor(t, "an empty queue", 5*time.Second, func() bool {
+	waitFor(t, "an empty queue", 30*time.Second, func() bool {
 		return strings.Contains(tool(t, append([]string{"mailq"}, q...)...), "Mail queue is empty")
 	})
 }
