@@ -25,17 +25,18 @@ import (
 // mydestination and this host's [address] literals.
 func cleanupConfig(r *reader, pc *policy.Config, domains *lookup.Domains, open func(string) (lookup.Table, error)) (cleanup.Config, error) {
 	c := cleanup.Config{
-		HeaderSizeLimit:    r.positive("header_size_limit"),
-		AlwaysBcc:          r.str("always_bcc"),
-		RecursionLimit:     r.positive("virtual_alias_recursion_limit"),
-		ExpansionLimit:     r.positive("virtual_alias_expansion_limit"),
-		AddressLengthLimit: r.positive("virtual_alias_address_length_limit"),
-		PropagateVirtual:   slices.Contains(r.list("propagate_unmatched_extensions"), "virtual"),
-		PropagateCanonical: slices.Contains(r.list("propagate_unmatched_extensions"), "canonical"),
-		MyOrigin:           pc.MyOrigin,
-		SwapBangpath:       pc.SwapBangpath != policy.No,
-		PercentHack:        pc.AllowPercentHack != policy.No,
-		Keys:               lookup.KeyOptions{Delimiters: pc.RecipientDelimiter, SplitOwnerRequest: pc.OwnerRequestSpecial == policy.No},
+		HeaderSizeLimit:     r.positive("header_size_limit"),
+		BodyChecksSizeLimit: r.positive("body_checks_size_limit"),
+		AlwaysBcc:           r.str("always_bcc"),
+		RecursionLimit:      r.positive("virtual_alias_recursion_limit"),
+		ExpansionLimit:      r.positive("virtual_alias_expansion_limit"),
+		AddressLengthLimit:  r.positive("virtual_alias_address_length_limit"),
+		PropagateVirtual:    slices.Contains(r.list("propagate_unmatched_extensions"), "virtual"),
+		PropagateCanonical:  slices.Contains(r.list("propagate_unmatched_extensions"), "canonical"),
+		MyOrigin:            pc.MyOrigin,
+		SwapBangpath:        pc.SwapBangpath != policy.No,
+		PercentHack:         pc.AllowPercentHack != policy.No,
+		Keys:                lookup.KeyOptions{Delimiters: pc.RecipientDelimiter, SplitOwnerRequest: pc.OwnerRequestSpecial == policy.No},
 	}
 	c.LocalDomain = func(ctx context.Context, domain string) (bool, error) {
 		if strings.EqualFold(strings.TrimSuffix(domain, "."), pc.MyOrigin) {
@@ -54,6 +55,8 @@ func cleanupConfig(r *reader, pc *policy.Config, domains *lookup.Domains, open f
 		{"sender_canonical_maps", r.tables("sender_canonical_maps"), &c.SenderCanonical},
 		{"sender_bcc_maps", r.tables("sender_bcc_maps"), &c.SenderBcc},
 		{"recipient_bcc_maps", r.tables("recipient_bcc_maps"), &c.RecipientBcc},
+		{"header_checks", r.tables("header_checks"), &c.HeaderChecks},
+		{"body_checks", r.tables("body_checks"), &c.BodyChecks},
 	} {
 		for _, spec := range lookup.SplitList(p.value) {
 			t, err := open(spec)

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"errors"
 	"io"
 
@@ -67,19 +68,68 @@ func cleanupError(err error) *Error {
 	return &Error{Code: errQueueWrite.Code, Status: errQueueWrite.Status, Message: errQueueWrite.Message, Err: err}
 }
 
-// cleanBody rewrites the address headers of a message from a client of
-// local_header_rewrite_clients (cleanup.Cleanup.RewriteHeaders); other
-// messages pass as they are.
-func (s *session) cleanBody(r io.Reader) (io.Reader, *Error) {
-	if !s.r.c.Cleanup.RewritesHeaders(s.ctx, s.clientAddr) {
-		return r, nil
+// cleanBody applies header_checks and body_checks (cleanup.Cleanup.Check,
+// which reads the whole message) and then rewrites the address headers
+// of a message from a client of local_header_rewrite_clients
+// (cleanup.Cleanup.RewriteHeaders). A REJECT, a FILTER or a failure is the
+// reply.
+func (s *session) cleanBody(r io.Reader) (io.Reader, cleanup.Verdict, *Error) {
+	var v cleanup.Verdict
+	cl := s.r.c.Cleanup
+	if cl.ChecksContent() {
+		msg, verdict, err := cl.Check(s.ctx, string(s.queueID), r)
+		if err != nil {
+			if clientGone(err) {
+				return nil, v, s.dataError(err)
+			}
+			return nil, v, cleanupError(err)
+		}
+		if verdict.Reject != nil {
+			return nil, verdict, cleanupError(verdict.Reject)
+		}
+		r, v = bytes.NewReader(msg), verdict
 	}
-	out, err := s.r.c.Cleanup.RewriteHeaders(s.ctx, string(s.queueID), r)
+	if !cl.RewritesHeaders(s.ctx, s.clientAddr) {
+		return r, v, nil
+	}
+	out, err := cl.RewriteHeaders(s.ctx, string(s.queueID), r)
 	if err != nil {
 		if clientGone(err) {
-			return nil, s.dataError(err)
+			return nil, v, s.dataError(err)
 		}
+		return nil, v, cleanupError(err)
+	}
+	return out, v, nil
+}
+
+// applyVerdict changes the recipients as header_checks and body_checks
+// asked: REDIRECT sends the message to the redirect address instead, once,
+// with the first recipient as orig_to (as Postfix's queue manager, which
+// gives every recipient the redirect address and then delivers it once:
+// golden hbc, case redirect); BCC adds recipients (rewritten as automatic
+// BCC ones).
+func (s *session) applyVerdict(v cleanup.Verdict, rcpts []queue.Recipient) ([]queue.Recipient, *Error) {
+	if v.Redirect != "" && len(rcpts) > 0 {
+		rc := rcpts[0]
+		if rc.ORCPT == "" {
+			rc.ORCPT = "rfc822;" + rc.Address
+		}
+		rc.Address, rc.Destination = v.Redirect, s.r.destination(s.ctx, v.Redirect)
+		rcpts = []queue.Recipient{rc}
+	}
+	if len(v.Bcc) == 0 {
+		return rcpts, nil
+	}
+	bcc, err := s.r.c.Cleanup.BccRecipients(s.ctx, string(s.queueID), v.Bcc)
+	if err != nil {
 		return nil, cleanupError(err)
 	}
-	return out, nil
+	for _, c := range bcc {
+		rc := queue.Recipient{Address: c.Address, Notify: queue.NotifyNever, Destination: s.r.destination(s.ctx, c.Address)}
+		if c.Address != c.Original {
+			rc.ORCPT = "rfc822;" + c.Original
+		}
+		rcpts = append(rcpts, rc)
+	}
+	return rcpts, nil
 }

@@ -86,11 +86,21 @@ func (s *session) message(r io.Reader) (queue.ID, *Error) {
 		}
 		body, s.hold = msg, s.hold || hold
 	}
-	if body, cerr = s.cleanBody(body); cerr != nil {
+	body, verdict, cerr := s.cleanBody(body)
+	if cerr == nil {
+		rcpts, cerr = s.applyVerdict(verdict, rcpts)
+	}
+	if cerr != nil {
 		io.Copy(io.Discard, dr)
 		s.resetTransaction()
 		return "", cerr
 	}
+	if verdict.Discard {
+		id := s.queueID // header_checks or body_checks DISCARD, logged there
+		s.resetTransaction()
+		return id, nil
+	}
+	s.hold = s.hold || verdict.Hold
 	env := &queue.Envelope{
 		ID:         s.queueID,
 		Sender:     sender,

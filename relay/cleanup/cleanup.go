@@ -73,6 +73,13 @@ type Config struct {
 	// headers are never rewritten, as Postfix with
 	// local_header_rewrite_clients empty.
 	LocalClient func(ctx context.Context, client netip.Addr) bool
+	// HeaderChecks and BodyChecks are the tables of header_checks and
+	// body_checks (regexp: or pcre:, see Check).
+	HeaderChecks, BodyChecks []lookup.Table
+	// BodyChecksSizeLimit is how far into the body body_checks look: a
+	// line that starts beyond it is not checked. Default 51200, as
+	// Postfix body_checks_size_limit.
+	BodyChecksSizeLimit int
 	// HeaderSizeLimit caps the header read for rewriting; the rest of a
 	// longer header passes as it is. Default 102400, as Postfix
 	// header_size_limit.
@@ -102,10 +109,12 @@ func New(c Config) (*Cleanup, error) {
 	for _, l := range []struct {
 		v    *int
 		name string
-	}{{&c.HeaderSizeLimit, "header_size_limit"}, {&c.RecursionLimit, "virtual_alias_recursion_limit"}, {&c.ExpansionLimit, "virtual_alias_expansion_limit"}, {&c.AddressLengthLimit, "virtual_alias_address_length_limit"}} {
+	}{{&c.HeaderSizeLimit, "header_size_limit"}, {&c.BodyChecksSizeLimit, "body_checks_size_limit"}, {&c.RecursionLimit, "virtual_alias_recursion_limit"}, {&c.ExpansionLimit, "virtual_alias_expansion_limit"}, {&c.AddressLengthLimit, "virtual_alias_address_length_limit"}} {
 		switch {
 		case *l.v == 0 && l.name == "header_size_limit":
 			*l.v = 102400
+		case *l.v == 0 && l.name == "body_checks_size_limit":
+			*l.v = 51200
 		case *l.v == 0:
 			*l.v = 1000
 		case *l.v < 0:
@@ -201,6 +210,19 @@ func (cl *Cleanup) Envelope(ctx context.Context, queueID, sender string, addrs [
 		}
 	}
 	return sender, e.out, nil
+}
+
+// BccRecipients are the recipients of the BCC actions of header_checks
+// and body_checks (Verdict.Bcc), rewritten as automatic BCC recipients
+// (see Envelope).
+func (cl *Cleanup) BccRecipients(ctx context.Context, queueID string, addrs []string) ([]Recipient, error) {
+	e := &envelope{cl: cl, queueID: queueID, seen: make(map[seenKey]bool, len(addrs))}
+	for _, a := range addrs {
+		if err := e.add(ctx, a); err != nil {
+			return nil, err
+		}
+	}
+	return e.out, nil
 }
 
 // envelope collects the recipients of one message.

@@ -47,6 +47,17 @@
 // rewritten as a recipient (local context, canonical maps, virtual
 // aliases) and queued with NOTIFY=NEVER, in Postfix's order.
 //
+// Content checks (cleanup_message.c, see Cleanup.Check): header_checks
+// on each field of the message header (a folded field is one text, its
+// lines joined by a newline) and body_checks on each body line that
+// starts within body_checks_size_limit bytes, with Postfix's actions
+// REJECT (550 5.7.1 "message content rejected", or the text's own code;
+// 4.x.x gives 451), DISCARD, HOLD, REDIRECT, BCC, WARN, INFO, IGNORE,
+// STRIP, PREPEND, REPLACE, PASS, DUNNO and OK. FILTER refuses the
+// message with 451 4.3.5 and an error in the log that names it: there
+// are no content filters to send it to. The message is read whole
+// before it is queued (at most message_size_limit bytes).
+//
 // Headers (Postfix's cleanup_message.c): the address headers (From:,
 // Sender:, Reply-To:... of the header_sender class; To:, Cc:, Bcc:... of
 // header_recipient) of a message from a client of
@@ -64,6 +75,14 @@
 //
 // Differences from Postfix 3.7, not yet closed:
 //
+//   - MIME is not parsed: the headers of MIME parts and of attached
+//     messages are body lines, checked by body_checks, where Postfix
+//     checks them with mime_header_checks and nested_header_checks (both
+//     $header_checks by default; setting either is refused by name), and
+//     body_checks_size_limit counts from the start of the whole body, not
+//     of each part;
+//   - the log lines of the actions carry the queue ID, the action and the
+//     text, not Postfix's client, from=, to=, proto= and helo= fields;
 //   - Postfix also adds missing headers (Date:, Message-ID:, From:,
 //     Resent-*) to mail of local clients; mxrelay does not;
 //   - remote_header_rewrite_domain is not read (it is Postfix's

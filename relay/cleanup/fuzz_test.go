@@ -83,3 +83,31 @@ func FuzzHeader(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCheck checks header_checks and body_checks on hostile messages:
+// never a panic; a message that no rule matches is queued byte for byte
+// as it came (CRLF lines); a rule that IGNOREs every header field and
+// body line leaves only the empty line between them, and nothing after a
+// message without one.
+func FuzzCheck(f *testing.F) {
+	for _, s := range []string{"Subject: x\r\n\r\nbody\r\n", "To: a\r\n b\r\n\r\n", "no header\r\nline\r\n", "\r\n\r\n", " cont\r\n", "A:\r\nB: c\r\n"} {
+		f.Add(s)
+	}
+	never := lookup.TableFunc(func(context.Context, string) (string, bool, error) { return "", false, nil })
+	all := lookup.TableFunc(func(context.Context, string) (string, bool, error) { return "IGNORE", true, nil })
+	keep, _ := New(Config{HeaderChecks: []lookup.Table{never}, BodyChecks: []lookup.Table{never}})
+	drop, _ := New(Config{HeaderChecks: []lookup.Table{all}, BodyChecks: []lookup.Table{all}, BodyChecksSizeLimit: 1 << 30})
+	f.Fuzz(func(t *testing.T, m string) {
+		if strings.ContainsAny(strings.ReplaceAll(m, "\r\n", ""), "\r\n") || m != "" && !strings.HasSuffix(m, "\r\n") {
+			return // the relay gives CRLF lines only
+		}
+		out, v, err := keep.Check(context.Background(), "Q", strings.NewReader(m))
+		if err != nil || string(out) != m || v.Reject != nil || v.Discard {
+			t.Fatalf("%q: no rule matched, got %q, %+v, %v", m, out, v, err)
+		}
+		out, _, err = drop.Check(context.Background(), "Q", strings.NewReader(m))
+		if err != nil || string(out) != "" && string(out) != "\r\n" {
+			t.Fatalf("%q: every line ignored, got %q, %v", m, out, err)
+		}
+	})
+}

@@ -1,0 +1,78 @@
+package cleanup
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mxrelay/mxrelay/lookup"
+)
+
+func openRegexp(t *testing.T, typ, rules string) lookup.Table {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "checks")
+	if err := os.WriteFile(path, []byte(rules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tb, err := lookup.Open(context.Background(), typ+":"+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tb
+}
+
+// TestCheck runs each action of header_checks (regexp:) and body_checks
+// (pcre:) on one message; the lab golden hbc compares them with Postfix.
+func TestCheck(t *testing.T) {
+	hc := openRegexp(t, "regexp", `/^Subject: (replace) me/ REPLACE Subject: replaced $1
+/^X-Remove:/ IGNORE
+/^X-Prepend:/ PREPEND X-Before: yes
+/^X-Hold:/ HOLD
+/^X-Bcc:/ BCC copy@o.test
+/^X-Folded:.*second/ WARN folded
+/^X-Reject: soft/ REJECT 4.7.1 later
+/^X-Reject: hard/ REJECT
+/^X-Discard:/ DISCARD
+/^X-Redirect:/ REDIRECT elsewhere@o.test
+/^X-Filter:/ FILTER smtp:[127.0.0.1]:10025
+`)
+	bc := openRegexp(t, "pcre", `/^drop/ IGNORE
+/^(swap) me/ REPLACE swapped $1
+/^deep/ REJECT 5.7.2 too deep
+`)
+	cl, err := New(Config{HeaderChecks: []lookup.Table{hc}, BodyChecks: []lookup.Table{bc}, BodyChecksSizeLimit: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(msg string) (string, Verdict, error) {
+		out, v, err := cl.Check(context.Background(), "Q", strings.NewReader(msg))
+		return string(out), v, err
+	}
+	out, v, err := check("Subject: replace me\r\nX-Remove: x\r\nX-Prepend: p\r\nX-Hold: h\r\nX-Bcc: b\r\nX-Folded: first\r\n\tsecond\r\n\r\ndrop this\r\nswap me\r\nkeep\r\ndeep but beyond the body_checks_size_limit\r\n")
+	want := "Subject: replaced replace\r\nX-Before: yes\r\nX-Prepend: p\r\nX-Hold: h\r\nX-Bcc: b\r\nX-Folded: first\r\n\tsecond\r\n\r\nswapped swap\r\nkeep\r\ndeep but beyond the body_checks_size_limit\r\n"
+	if err != nil || out != want || !v.Hold || len(v.Bcc) != 1 || v.Bcc[0] != "copy@o.test" || v.Reject != nil {
+		t.Errorf("got %q, %+v, %v\nwant %q", out, v, err, want)
+	}
+	for msg, code := range map[string]int{"X-Reject: soft\r\n\r\n": 451, "X-Reject: hard\r\n\r\n": 550, "\r\ndeep\r\n": 550} {
+		if _, v, _ := check(msg); v.Reject == nil || v.Reject.Code != code {
+			t.Errorf("%q: got %+v, want %d", msg, v.Reject, code)
+		}
+	}
+	if _, v, _ := check("X-Reject: hard\r\n\r\n"); v.Reject.Status != "5.7.1" || v.Reject.Message != "message content rejected" {
+		t.Errorf("default REJECT reply: %+v", v.Reject)
+	}
+	// DISCARD and REDIRECT end the checks: the REJECT after them is not seen.
+	if _, v, _ := check("X-Discard: d\r\nX-Reject: hard\r\n\r\n"); !v.Discard || v.Reject != nil {
+		t.Errorf("DISCARD: %+v", v)
+	}
+	if _, v, _ := check("X-Redirect: r\r\nX-Reject: hard\r\n\r\n"); v.Redirect != "elsewhere@o.test" || v.Reject != nil {
+		t.Errorf("REDIRECT: %+v", v)
+	}
+	var ce *Error
+	if _, _, err := check("X-Filter: f\r\n\r\n"); !errors.As(err, &ce) || ce.Code != 451 || !errors.Is(err, ErrFilter) {
+		t.Errorf("FILTER: %v", err)
+	}
+}
