@@ -78,7 +78,7 @@ func (s *Scheduler) Claim(ctx context.Context) (*Delivery, error) {
 		// reservation is kept and all but the claimed one released.
 		var held []*Delivery
 		accept := func(e *Envelope) bool {
-			d := s.reserve(e, now)
+			d, _ := s.reserve(e, now)
 			if d != nil {
 				d.Envelope.ID = e.ID
 				held = append(held, d)
@@ -91,10 +91,13 @@ func (s *Scheduler) Claim(ctx context.Context) (*Delivery, error) {
 		case s.shared != nil:
 			s.refreshDead(ctx, now)
 			env, err = s.shared.ClaimSlots(ctx, now, s.cfg.Lease, s.cfg.Concurrency, func(e *Envelope) ([]string, bool) {
-				if !accept(e) {
-					return nil, false
+				d, full := s.reserve(e, now)
+				if d == nil {
+					return []string{full}, false
 				}
-				return held[len(held)-1].dests, true
+				d.Envelope.ID = e.ID
+				held = append(held, d)
+				return d.dests, true
 			})
 		case s.park != nil:
 			env, err = s.park.claimPark(ctx, now, s.cfg.Lease, accept)
@@ -143,20 +146,25 @@ func (s *Scheduler) Claim(ctx context.Context) (*Delivery, error) {
 	}
 }
 
-// destination is the destination r counts against for concurrency and
-// dead marks: the one recorded at store time, else its domain.
-func destination(r *Recipient) string {
+// DestinationOf is the destination r counts against for concurrency
+// limits and dead marks: the one recorded at store time
+// (Recipient.Destination), else its domain. A Shared backend uses it to
+// know a message's destinations without decoding it.
+func DestinationOf(r *Recipient) string {
 	if r.Destination != "" {
 		return r.Destination
 	}
 	return Domain(r.Address)
 }
 
+func destination(r *Recipient) string { return DestinationOf(r) }
+
 // reserve decides whether e can be handed out now and takes its
-// concurrency slots. It returns nil to refuse. It runs inside the
+// concurrency slots. It returns nil to refuse, with the destination at
+// its limit that made it refuse. It runs inside the
 // backend's claim and under s.mu, so it only reads the envelope and the
 // Scheduler's maps: no callback, no I/O.
-func (s *Scheduler) reserve(e *Envelope, now time.Time) *Delivery {
+func (s *Scheduler) reserve(e *Envelope, now time.Time) (*Delivery, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := &Delivery{}
@@ -177,7 +185,7 @@ func (s *Scheduler) reserve(e *Envelope, now time.Time) *Delivery {
 				if s.park != nil && len(s.refused[dest]) < maxRefused {
 					s.refused[dest] = append(s.refused[dest], e.ID)
 				}
-				return nil
+				return nil, dest
 			}
 			d.dests = append(d.dests, dest)
 		}
@@ -185,7 +193,7 @@ func (s *Scheduler) reserve(e *Envelope, now time.Time) *Delivery {
 	for _, dest := range d.dests {
 		s.active[dest]++
 	}
-	return d
+	return d, ""
 }
 
 func (s *Scheduler) release(dests []string) {

@@ -29,7 +29,10 @@ type Shared interface {
 	// slots of the live claims of every Scheduler, and passes over a
 	// message one of whose destinations has limit of them already. A
 	// slot is held until its claim ends: Modify gives the message another
-	// lease token (Done), Remove, or the lease ends.
+	// lease token (Done), Remove, or the lease ends. When accept refuses
+	// a message (ok false), the destinations it returns are at their
+	// limit in this process: the backend may pass over their other
+	// messages for the rest of the claim.
 	ClaimSlots(ctx context.Context, now time.Time, lease time.Duration, limit int, accept func(*Envelope) ([]string, bool)) (Envelope, error)
 	// SetDead records dead-destination marks for every Scheduler; a mark
 	// with a zero Until lifts the destination's mark.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -87,8 +88,8 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*Queue, error
 	cc := pool.Config().ConnConfig
 	q := &Queue{pool: pool, p: o.Prefix, log: o.Logger, node: node{ttl: o.NodeTTL}, claimSem: make(chan struct{}, maxClaims),
 		name: fmt.Sprintf("postgres://%s@%s:%d/%s (prefix %s)", cc.User, cc.Host, cc.Port, cc.Database, o.Prefix)}
-	q.sqlInsertMessages = q.sql(`INSERT INTO %smessages (id, env, size, arrival, next_at, held)
-		SELECT * FROM unnest($1::text[], $2::bytea[], $3::int8[], $4::int8[], $5::int8[], $6::bool[])
+	q.sqlInsertMessages = q.sql(`INSERT INTO %smessages (id, env, size, arrival, next_at, held, dests)
+		SELECT * FROM unnest($1::text[], $2::bytea[], $3::int8[], $4::int8[], $5::int8[], $6::bool[], $7::text[])
 		ON CONFLICT (id) DO NOTHING RETURNING id`)
 	q.sqlInsertBodies = q.sql(`INSERT INTO %sbodies (id, seq, data)
 		SELECT id, 0, data FROM unnest($1::text[], $2::bytea[]) AS t(id, data)`)
@@ -210,8 +211,8 @@ func (q *Queue) Modify(ctx context.Context, id queue.ID, fn func(*queue.Envelope
 		return err
 	}
 	if _, err := tx.Exec(ctx, q.sql(`UPDATE %smessages SET env = $2, arrival = $3, next_at = $4, held = $5,
-		lease_token = $6, lease_until = $7, lease_node = CASE WHEN $6 = lease_token THEN lease_node ELSE 0 END WHERE id = $1`),
-		string(id), rec, nanos(e.Arrival), nanos(e.NextAttempt), e.Held, int64(e.Lease.Token), nanos(e.Lease.Until)); err != nil {
+		lease_token = $6, lease_until = $7, lease_node = CASE WHEN $6 = lease_token THEN lease_node ELSE 0 END, dests = $8 WHERE id = $1`),
+		string(id), rec, nanos(e.Arrival), nanos(e.NextAttempt), e.Held, int64(e.Lease.Token), nanos(e.Lease.Until), destsOf(e)); err != nil {
 		return fmt.Errorf("queue/postgres: %w", err)
 	}
 	freed := false
@@ -241,6 +242,18 @@ func (q *Queue) freeSlots(ctx context.Context, tx pgx.Tx, id queue.ID) (bool, er
 		return false, fmt.Errorf("queue/postgres: %w", err)
 	}
 	return tag.RowsAffected() > 0, nil
+}
+
+// destsOf is the dests column of e: the destinations of its pending
+// recipients (queue.DestinationOf), one per line.
+func destsOf(e *queue.Envelope) string {
+	var ds []string
+	for _, i := range e.Pending() {
+		if d := queue.DestinationOf(&e.Recipients[i]); !slices.Contains(ds, d) {
+			ds = append(ds, d)
+		}
+	}
+	return strings.Join(ds, "\n")
 }
 
 // claimable reports whether e can be claimed at now: Modify then wakes

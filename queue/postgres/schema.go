@@ -60,6 +60,11 @@ CREATE TABLE %[1]sdead (
 	reason text NOT NULL,
 	status text NOT NULL
 );`,
+	// 3: the destinations of a message's pending recipients, so that a
+	// claim passes over the messages of destinations at their limit in
+	// the database rather than by decoding them. NULL (rows written
+	// before) matches every claim.
+	`ALTER TABLE %[1]smessages ADD COLUMN dests text;`,
 }
 
 // schemaVersion is the version this code reads and writes.

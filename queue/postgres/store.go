@@ -113,6 +113,7 @@ func (q *Queue) commitBatch(ctx context.Context, batch []*storeReq) {
 	var recs [][]byte
 	var sizes, arrivals, nexts []int64
 	var held []bool
+	var dests []string
 	for _, r := range batch {
 		if seen[r.env.ID] {
 			r.err = fmt.Errorf("%w: %s", queue.ErrExists, r.env.ID)
@@ -125,8 +126,9 @@ func (q *Queue) commitBatch(ctx context.Context, batch []*storeReq) {
 		arrivals = append(arrivals, nanos(r.env.Arrival))
 		nexts = append(nexts, nanos(r.env.NextAttempt))
 		held = append(held, r.env.Held)
+		dests = append(dests, destsOf(r.env))
 	}
-	err := q.insertBatch(ctx, batch, ids, recs, sizes, arrivals, nexts, held)
+	err := q.insertBatch(ctx, batch, ids, recs, sizes, arrivals, nexts, held, dests)
 	for _, r := range batch {
 		if r.err == nil && err != nil {
 			r.err = err
@@ -136,13 +138,13 @@ func (q *Queue) commitBatch(ctx context.Context, batch []*storeReq) {
 
 // insertBatch runs the transaction of commitBatch. It marks the rows that
 // were already there ErrExists.
-func (q *Queue) insertBatch(ctx context.Context, batch []*storeReq, ids []string, recs [][]byte, sizes, arrivals, nexts []int64, held []bool) error {
+func (q *Queue) insertBatch(ctx context.Context, batch []*storeReq, ids []string, recs [][]byte, sizes, arrivals, nexts []int64, held []bool, dests []string) error {
 	tx, err := q.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("queue/postgres: %w", err)
 	}
 	defer tx.Rollback(ctx)
-	rows, err := tx.Query(ctx, q.sqlInsertMessages, ids, recs, sizes, arrivals, nexts, held)
+	rows, err := tx.Query(ctx, q.sqlInsertMessages, ids, recs, sizes, arrivals, nexts, held, dests)
 	if err != nil {
 		return fmt.Errorf("queue/postgres: %w", err)
 	}
@@ -239,9 +241,9 @@ func (q *Queue) storeLarge(ctx context.Context, env *queue.Envelope, first []byt
 	if err != nil {
 		return err
 	}
-	tag, err := tx.Exec(ctx, q.sql(`INSERT INTO %smessages (id, env, size, arrival, next_at, held)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`),
-		string(env.ID), rec, size, nanos(env.Arrival), nanos(env.NextAttempt), env.Held)
+	tag, err := tx.Exec(ctx, q.sql(`INSERT INTO %smessages (id, env, size, arrival, next_at, held, dests)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`),
+		string(env.ID), rec, size, nanos(env.Arrival), nanos(env.NextAttempt), env.Held, destsOf(env))
 	if err != nil {
 		return fmt.Errorf("queue/postgres: %w", err)
 	}
