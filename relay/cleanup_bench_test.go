@@ -2,6 +2,10 @@ package relay
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mxrelay/mxrelay/lookup"
@@ -28,4 +32,35 @@ func BenchmarkAcceptVirtualAlias(b *testing.B) {
 		pc.VirtualAliasMaps = aliases
 		c.Cleanup = cl
 	})
+}
+
+// BenchmarkAcceptChecks is BenchmarkAcceptMemory with header_checks (ten
+// regexp: rules) and body_checks (five pcre: rules), none of which
+// matches: the message is read whole and every header field and body
+// line is looked up.
+func BenchmarkAcceptChecks(b *testing.B) {
+	dir := b.TempDir()
+	var hc, bc strings.Builder
+	for i := range 10 {
+		fmt.Fprintf(&hc, "/^X-Spam-%d:.*yes/ REJECT\n", i)
+	}
+	for i := range 5 {
+		fmt.Fprintf(&bc, "/^forbidden phrase %d/ REJECT\n", i)
+	}
+	os.WriteFile(filepath.Join(dir, "header_checks"), []byte(hc.String()), 0o644)
+	os.WriteFile(filepath.Join(dir, "body_checks"), []byte(bc.String()), 0o644)
+	headers, err := lookup.Open(context.Background(), "regexp:"+filepath.Join(dir, "header_checks"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bodies, err := lookup.Open(context.Background(), "pcre:"+filepath.Join(dir, "body_checks"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cl, err := cleanup.New(cleanup.Config{HeaderChecks: []lookup.Table{headers}, MIMEHeaderChecks: []lookup.Table{headers},
+		NestedHeaderChecks: []lookup.Table{headers}, BodyChecks: []lookup.Table{bodies}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchAccept(b, queue.NewMemory(), nil, func(_ *policy.Config, c *Config) { c.Cleanup = cl })
 }

@@ -57,6 +57,8 @@ func cleanupConfig(r *reader, pc *policy.Config, domains *lookup.Domains, open f
 		{"recipient_bcc_maps", r.tables("recipient_bcc_maps"), &c.RecipientBcc},
 		{"header_checks", r.tables("header_checks"), &c.HeaderChecks},
 		{"body_checks", r.tables("body_checks"), &c.BodyChecks},
+		{"mime_header_checks", r.tables("mime_header_checks"), &c.MIMEHeaderChecks},
+		{"nested_header_checks", r.tables("nested_header_checks"), &c.NestedHeaderChecks},
 	} {
 		for _, spec := range lookup.SplitList(p.value) {
 			t, err := open(spec)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/mxrelay/mxrelay/lookup"
@@ -42,25 +43,24 @@ func (cl *Cleanup) ChecksContent() bool {
 }
 
 // Check reads a message (CRLF lines) and applies header_checks to each
-// field of its header and body_checks to each body line that starts
-// within BodyChecksSizeLimit bytes of the body, as Postfix's
-// cleanup_message.c: the actions REJECT, DISCARD, HOLD, REDIRECT, BCC,
-// WARN, INFO, IGNORE and STRIP, PREPEND, REPLACE, PASS, DUNNO and OK. After
-// REJECT, DISCARD, REDIRECT or PASS no further line is checked. It
-// returns the message as it is to be queued, and the verdict. FILTER
-// refuses the message (451 4.3.5, ErrFilter); a table failure too (451
-// 4.3.0), as Postfix's cleanup.
-//
-// Deliberate difference: mxrelay does not parse MIME, so the headers of
-// MIME parts and attached messages are body lines here (body_checks),
-// where Postfix checks them with mime_header_checks and
-// nested_header_checks.
+// header field and body_checks to each body line that starts within
+// BodyChecksSizeLimit bytes of its body part, as Postfix's
+// cleanup_message.c with its MIME parser (mime_state.c): the primary
+// header by header_checks, the headers of multipart parts (and Content-*
+// and MIME-Version fields anywhere) by mime_header_checks, the headers of
+// attached messages (message/rfc822) by nested_header_checks; boundary
+// lines and the empty line that ends a header are body lines. The actions are REJECT, DISCARD, HOLD, REDIRECT, BCC,
+// WARN, INFO, IGNORE and STRIP, PREPEND, REPLACE, PASS, DUNNO and OK; after
+// REJECT, DISCARD, REDIRECT or PASS no further line is checked. It returns
+// the message as it is to be queued (with the empty line Postfix puts
+// where a header ends without one), and the verdict. FILTER refuses the
+// message (451 4.3.5, ErrFilter); a table failure too (451 4.3.0), as
+// Postfix's cleanup.
 func (cl *Cleanup) Check(ctx context.Context, queueID string, r io.Reader) ([]byte, Verdict, error) {
 	c := &checker{cl: cl, ctx: ctx, queueID: queueID, on: true}
+	m := mimeState{inHeader: true, primary: true, off: cl.c.NoMIME}
 	br := bufio.NewReader(r)
 	var field []string // the current header field's lines, without CRLF
-	inHeader := true
-	var bodyOffset int
 	for {
 		line, err := br.ReadString('\n')
 		if line == "" && err != nil {
@@ -70,44 +70,130 @@ func (cl *Cleanup) Check(ctx context.Context, queueID string, r io.Reader) ([]by
 			break
 		}
 		text := strings.TrimRight(line, "\r\n")
-		if inHeader {
+		if m.inHeader {
 			if len(field) > 0 && text != "" && (text[0] == ' ' || text[0] == '\t') {
 				field = append(field, text)
 				continue
 			}
-			if err := c.header(field); err != nil {
+			if err := c.header(field, m.section()); err != nil {
 				return nil, c.v, err
 			}
+			m.field(field)
 			field = field[:0]
-			if text == "" || isBodyLine(text, false) {
-				inHeader = false
-				if text == "" {
-					c.out.WriteString(line)
-					continue
+			switch {
+			case text == "":
+				m.endHeader()
+			case isBodyLine(text, false):
+				// A line that is no header field ends the header
+				// (Postfix's is_header); the primary header gets the
+				// empty line it lacks.
+				if m.primary {
+					if err := c.body("", 0); err != nil {
+						return nil, c.v, err
+					}
 				}
-				// A line that is no header field starts the body
-				// (Postfix's is_header).
-				bodyOffset = 0
-				if err := c.body(text, bodyOffset); err != nil {
-					return nil, c.v, err
-				}
-				bodyOffset += len(text) + 1
+				m.inHeader, m.primary, m.inNested = false, false, false
+			default:
+				field = append(field, text)
 				continue
 			}
-			field = append(field, text)
-			continue
+		} else {
+			m.boundary(text)
 		}
-		if err := c.body(text, bodyOffset); err != nil {
+		if err := c.body(text, m.offset); err != nil {
 			return nil, c.v, err
 		}
-		bodyOffset += len(text) + 1
+		m.offset += len(text) + 1
 	}
-	if inHeader {
-		if err := c.header(field); err != nil {
-			return nil, c.v, err
-		}
+	if err := c.header(field, m.section()); err != nil {
+		return nil, c.v, err
 	}
 	return c.out.Bytes(), c.v, nil
+}
+
+// mimeState follows the MIME structure of a message as Postfix's
+// mime_state.c: which header section a line is in, the multipart
+// boundaries, and the offset in the current body part.
+type mimeState struct {
+	off      bool // disable_mime_input_processing
+	inHeader bool
+	inNested bool        // the header section is an attached message's
+	primary  bool        // the header section is the message's own
+	nested   bool        // the section's type is message/rfc822 or message/global
+	stack    []mimeLevel // open multiparts, innermost last
+	offset   int         // bytes of the current body part so far
+}
+
+type mimeLevel struct {
+	boundary string
+	digest   bool
+}
+
+// field notes the Content-Type of a header field.
+func (m *mimeState) field(lines []string) {
+	if len(lines) == 0 || m.off {
+		return
+	}
+	name, value, _ := strings.Cut(strings.Join(lines, " "), ":")
+	if !strings.EqualFold(strings.TrimSpace(name), "content-type") {
+		return
+	}
+	typ, params, _ := strings.Cut(value, ";")
+	major, minor, _ := strings.Cut(strings.ToLower(strings.TrimSpace(typ)), "/")
+	major, minor = strings.TrimSpace(major), strings.TrimSpace(minor)
+	m.nested = major == "message" && (minor == "rfc822" || minor == "global")
+	if major != "multipart" {
+		return
+	}
+	for _, p := range strings.Split(params, ";") {
+		k, v, ok := strings.Cut(p, "=")
+		if ok && strings.EqualFold(strings.TrimSpace(k), "boundary") {
+			v = strings.TrimSpace(v)
+			if len(v) >= 2 && v[0] == '"' {
+				if end := strings.IndexByte(v[1:], '"'); end >= 0 {
+					v = v[1 : end+1]
+				}
+			}
+			if v != "" {
+				m.stack = append(m.stack, mimeLevel{v, minor == "digest"})
+			}
+			return
+		}
+	}
+}
+
+// endHeader is the empty line after a header section: an attached
+// message's header follows, or a body part.
+func (m *mimeState) endHeader() {
+	m.offset, m.primary = 0, false
+	if m.nested {
+		// The attached message's header starts now.
+		m.nested, m.inNested = false, true
+		return
+	}
+	m.inHeader, m.inNested = false, false
+}
+
+// boundary notes a body line that is a boundary of an open multipart:
+// "--b" starts a part's header, "--b--" closes the multipart.
+func (m *mimeState) boundary(text string) {
+	if len(m.stack) == 0 || !strings.HasPrefix(text, "--") {
+		return
+	}
+	for i := len(m.stack) - 1; i >= 0; i-- {
+		b := m.stack[i].boundary
+		if !strings.HasPrefix(text[2:], b) {
+			continue
+		}
+		m.stack = m.stack[:i+1]
+		if strings.HasPrefix(text[2+len(b):], "--") {
+			m.stack = m.stack[:i]
+			return
+		}
+		// A part: its header follows; a digest's parts are messages.
+		m.inHeader, m.inNested, m.nested = true, false, m.stack[i].digest
+		return
+	}
 }
 
 // checker carries one message's inspection.
@@ -120,13 +206,49 @@ type checker struct {
 	on      bool // checks still apply (Postfix's CLEANUP_FLAG_FILTER)
 }
 
-// header checks one header field and writes what is to be kept.
-func (c *checker) header(lines []string) error {
+// Header sections, as Postfix's MIME_HDR_PRIMARY, MIME_HDR_MULTIPART and
+// MIME_HDR_NESTED.
+const (
+	sectionPrimary = iota
+	sectionMultipart
+	sectionNested
+)
+
+// section is the kind of the current header section.
+func (m *mimeState) section() int {
+	switch {
+	case m.primary:
+		return sectionPrimary
+	case m.inNested:
+		return sectionNested
+	}
+	return sectionMultipart
+}
+
+// mimeHeaders are the header names Postfix flags HDR_OPT_MIME: in any
+// section they are checked by mime_header_checks.
+var mimeHeaders = []string{"content-description", "content-disposition", "content-id", "content-transfer-encoding", "content-type", "mime-version"}
+
+// header checks one header field of a section with header_checks,
+// mime_header_checks or nested_header_checks, and writes what is to be
+// kept.
+func (c *checker) header(lines []string, section int) error {
 	if len(lines) == 0 {
 		return nil
 	}
 	text := strings.Join(lines, "\n")
-	out, keep, err := c.act(c.cl.c.HeaderChecks, "header_checks", "header", text)
+	name, _, _ := strings.Cut(text, ":")
+	if slices.Contains(mimeHeaders, strings.ToLower(strings.TrimSpace(name))) {
+		section = sectionMultipart
+	}
+	tables, param := c.cl.c.HeaderChecks, "header_checks"
+	switch section {
+	case sectionMultipart:
+		tables, param = c.cl.c.MIMEHeaderChecks, "mime_header_checks"
+	case sectionNested:
+		tables, param = c.cl.c.NestedHeaderChecks, "nested_header_checks"
+	}
+	out, keep, err := c.act(tables, param, "header", text)
 	if err != nil {
 		return err
 	}

@@ -76,3 +76,23 @@ func TestCheck(t *testing.T) {
 		t.Errorf("FILTER: %v", err)
 	}
 }
+
+// TestCheckMIME: part headers are checked by mime_header_checks, an
+// attached message's by nested_header_checks, a part's body lines count
+// from the part's start; with NoMIME (disable_mime_input_processing)
+// they are all body lines.
+func TestCheckMIME(t *testing.T) {
+	mime := openRegexp(t, "regexp", "/name=.*\\.exe/ REJECT attachment\n")
+	nested := openRegexp(t, "regexp", "/^Subject: inner/ REPLACE Subject: checked\n")
+	msg := "Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\nx\r\n--B\r\nContent-Type: application/x; name=a.exe\r\n\r\n--B--\r\n"
+	for _, noMIME := range []bool{false, true} {
+		cl, _ := New(Config{MIMEHeaderChecks: []lookup.Table{mime}, NestedHeaderChecks: []lookup.Table{nested}, NoMIME: noMIME})
+		out, v, err := cl.Check(context.Background(), "Q", strings.NewReader(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := v.Reject != nil && strings.Contains(string(out), "Subject: checked"); got == noMIME {
+			t.Errorf("NoMIME %v: got %q, %+v", noMIME, out, v.Reject)
+		}
+	}
+}

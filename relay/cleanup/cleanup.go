@@ -76,6 +76,16 @@ type Config struct {
 	// HeaderChecks and BodyChecks are the tables of header_checks and
 	// body_checks (regexp: or pcre:, see Check).
 	HeaderChecks, BodyChecks []lookup.Table
+	// MIMEHeaderChecks and NestedHeaderChecks are the tables of
+	// mime_header_checks (MIME part headers, and Content-* and
+	// MIME-Version anywhere) and nested_header_checks (the headers of
+	// attached messages). Postfix's defaults are $header_checks: callers
+	// pass the header_checks tables then.
+	MIMEHeaderChecks, NestedHeaderChecks []lookup.Table
+	// NoMIME leaves MIME structure alone: every line after the message
+	// header is a body line, as Postfix with
+	// disable_mime_input_processing = yes. Default false, as Postfix.
+	NoMIME bool
 	// BodyChecksSizeLimit is how far into the body body_checks look: a
 	// line that starts beyond it is not checked. Default 51200, as
 	// Postfix body_checks_size_limit.

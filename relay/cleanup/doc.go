@@ -47,10 +47,12 @@
 // rewritten as a recipient (local context, canonical maps, virtual
 // aliases) and queued with NOTIFY=NEVER, in Postfix's order.
 //
-// Content checks (cleanup_message.c, see Cleanup.Check): header_checks
-// on each field of the message header (a folded field is one text, its
-// lines joined by a newline) and body_checks on each body line that
-// starts within body_checks_size_limit bytes, with Postfix's actions
+// Content checks (cleanup_message.c and mime_state.c, see Cleanup.Check):
+// header_checks on each field of the message header (a folded field is
+// one text, its lines joined by a newline), mime_header_checks on the
+// headers of MIME parts, nested_header_checks on the headers of attached
+// messages, and body_checks on each body line that starts within
+// body_checks_size_limit bytes of its part, with Postfix's actions
 // REJECT (550 5.7.1 "message content rejected", or the text's own code;
 // 4.x.x gives 451), DISCARD, HOLD, REDIRECT, BCC, WARN, INFO, IGNORE,
 // STRIP, PREPEND, REPLACE, PASS, DUNNO and OK. FILTER refuses the
@@ -75,12 +77,10 @@
 //
 // Differences from Postfix 3.7, not yet closed:
 //
-//   - MIME is not parsed: the headers of MIME parts and of attached
-//     messages are body lines, checked by body_checks, where Postfix
-//     checks them with mime_header_checks and nested_header_checks (both
-//     $header_checks by default; setting either is refused by name), and
-//     body_checks_size_limit counts from the start of the whole body, not
-//     of each part;
+//   - MIME is parsed as far as the checks need (multipart boundaries,
+//     message/rfc822 parts, Content-Type of each header section); Postfix's
+//     checks of MIME syntax and encodings (strict_mime_encoding_domain
+//     and the like) and 8BITMIME downgrading are not done;
 //   - the log lines of the actions carry the queue ID, the action and the
 //     text, not Postfix's client, from=, to=, proto= and helo= fields;
 //   - Postfix also adds missing headers (Date:, Message-ID:, From:,

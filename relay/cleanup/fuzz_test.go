@@ -33,6 +33,26 @@ func FuzzSplitAddresses(f *testing.F) {
 	})
 }
 
+// withHeaderEnd is m with the empty line Postfix puts before the first
+// line of the message header that is no header field (when no empty
+// line comes first).
+func withHeaderEnd(m string) string {
+	inField := false
+	for i := 0; i < len(m); {
+		end := strings.Index(m[i:], "\r\n")
+		line := m[i : i+end]
+		if line == "" {
+			return m
+		}
+		if isBodyLine(line, inField) {
+			return m[:i] + "\r\n" + m[i:]
+		}
+		inField = true
+		i += end + 2
+	}
+	return m
+}
+
 // unquoted drops the quoted strings of a, for the separator check.
 func unquoted(a string) string {
 	var b strings.Builder
@@ -86,7 +106,8 @@ func FuzzHeader(f *testing.F) {
 
 // FuzzCheck checks header_checks and body_checks on hostile messages:
 // never a panic; a message that no rule matches is queued byte for byte
-// as it came (CRLF lines); a rule that IGNOREs every header field and
+// as it came (CRLF lines), but for the empty line Postfix puts before a
+// first line that is no header field; a rule that IGNOREs every header field and
 // body line leaves only the empty line between them, and nothing after a
 // message without one.
 func FuzzCheck(f *testing.F) {
@@ -101,8 +122,9 @@ func FuzzCheck(f *testing.F) {
 		if strings.ContainsAny(strings.ReplaceAll(m, "\r\n", ""), "\r\n") || m != "" && !strings.HasSuffix(m, "\r\n") {
 			return // the relay gives CRLF lines only
 		}
+		want := withHeaderEnd(m)
 		out, v, err := keep.Check(context.Background(), "Q", strings.NewReader(m))
-		if err != nil || string(out) != m || v.Reject != nil || v.Discard {
+		if err != nil || string(out) != want || v.Reject != nil || v.Discard {
 			t.Fatalf("%q: no rule matched, got %q, %+v, %v", m, out, v, err)
 		}
 		out, _, err = drop.Check(context.Background(), "Q", strings.NewReader(m))

@@ -30,8 +30,6 @@ var gaps = map[string]gap{
 	"address_verify_default_transport":        {why: "a separate route for address verification probes is not implemented: probes take the mail's route", active: differsFrom("default_transport")},
 	"remote_header_rewrite_domain":            {why: "rewriting the headers of remote clients (remote_header_rewrite_domain) is not implemented: only local_header_rewrite_clients get their headers rewritten"},
 	"masquerade_domains":                      {why: "address masquerading (cleanup) is not implemented"},
-	"mime_header_checks":                      {why: "MIME part header checks are not implemented: mxrelay does not parse MIME (header_checks apply to the primary header only)"},
-	"nested_header_checks":                    {why: "attached message header checks are not implemented: mxrelay does not parse MIME (header_checks apply to the primary header only)"},
 	"message_reject_characters":               {why: "cleanup's character filters are not implemented"},
 	"message_strip_characters":                {why: "cleanup's character filters are not implemented"},
 	"content_filter":                          {why: "after-queue content filtering is not implemented: mail would be relayed unscanned"},
