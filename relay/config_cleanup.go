@@ -28,6 +28,7 @@ func cleanupConfig(r *reader, pc *policy.Config, domains *lookup.Domains, open f
 		HeaderSizeLimit:     r.positive("header_size_limit"),
 		BodyChecksSizeLimit: r.positive("body_checks_size_limit"),
 		AlwaysBcc:           r.str("always_bcc"),
+		NoMIME:              r.bool("disable_mime_input_processing"),
 		RecursionLimit:      r.positive("virtual_alias_recursion_limit"),
 		ExpansionLimit:      r.positive("virtual_alias_expansion_limit"),
 		AddressLengthLimit:  r.positive("virtual_alias_address_length_limit"),
