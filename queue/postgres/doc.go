@@ -65,7 +65,10 @@
 // default_destination_concurrency_limit) gets that many deliveries from
 // the whole cluster, not from each node; a slot ends with its claim (Done,
 // Remove, or the claim's end when its node dies). Claims counting the
-// same destination take turns on an advisory lock of that destination.
+// same destination take turns on an advisory lock of that destination;
+// each message row lists the destinations of its pending recipients, so
+// that a claim that found a destination at its limit has the server pass
+// over that destination's other messages.
 // Dead-destination marks (<prefix>dead) are written by the node that saw
 // the site fail and read by every node at least once a second (at every
 // claim while it holds marks), and a Flush, Kick or Requeue on any node
