@@ -38,8 +38,11 @@
 //	-node-ttl D    how long a node that stops renewing its claims keeps
 //	               them (default 30s; see queue/postgres.Options.NodeTTL)
 //
-// The single-host daemon, examples/mxrelayd, keeps its queue in a
-// directory; see the README for when to choose which.
+// Unlike examples/mxrelayd it listens on -listen only (it does not read
+// master.cf), does not reload on SIGHUP, and logs slog text lines to
+// standard error (no -log-format postfix, no -metrics). The single-host
+// daemon, examples/mxrelayd, keeps its queue in a directory; see the
+// README for when to choose which.
 package main
 
 import (
