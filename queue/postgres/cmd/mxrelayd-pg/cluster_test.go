@@ -163,7 +163,6 @@ type hopSession struct {
 func (s *hopSession) Mail(string, *gosmtp.MailOptions) error {
 	s.h.mu.Lock()
 	if s.h.down {
-		s.h.refused++
 		s.h.mu.Unlock()
 		return &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 3, 2}, Message: "down for maintenance"}
 	}

@@ -34,21 +34,23 @@ func TestQueueTools(t *testing.T) {
 	if err := send(node.addr, 1); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a deferral", 30*time.Second, func() bool {
-		hop.mu.Lock()
-		defer hop.mu.Unlock()
-		return hop.refused > 0
-	})
-	list := func() map[string]any {
+	// list returns postqueue -j's entry of the message to rcpt.
+	list := func(rcpt string) map[string]any {
 		t.Helper()
-		var m map[string]any
-		line := tool(t, append([]string{"postqueue", "-j"}, q...)...)
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("postqueue -j: %q: %v", line, err)
+		out := tool(t, append([]string{"postqueue", "-j"}, q...)...)
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatalf("postqueue -j: %q: %v", line, err)
+			}
+			if strings.Contains(line, `"address":"`+rcpt+`"`) {
+				return m
+			}
 		}
-		return m
+		return nil
 	}
-	m := list()
+	waitFor(t, "a deferral", 30*time.Second, func() bool { return list("u1@example.test")["queue_name"] == "deferred" })
+	m := list("u1@example.test")
 	id, _ := m["queue_id"].(string)
 	if m["queue_name"] != "deferred" || id == "" {
 		t.Fatalf("postqueue -j: %v", m)
@@ -62,7 +64,7 @@ func TestQueueTools(t *testing.T) {
 	}
 
 	tool(t, append([]string{"postsuper", "-h", id}, q...)...)
-	if m := list(); m["queue_name"] != "hold" {
+	if m := list("u1@example.test"); m["queue_name"] != "hold" {
 		t.Errorf("after postsuper -h: %v", m)
 	}
 	hop.setDown(false)
@@ -79,7 +81,7 @@ func TestQueueTools(t *testing.T) {
 	if err := send(node.addr, 2); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a deferral", 30*time.Second, func() bool { return list()["queue_name"] == "deferred" })
+	waitFor(t, "a deferral", 30*time.Second, func() bool { return list("u2@example.test")["queue_name"] == "deferred" })
 	hop.setDown(false)
 	start := time.Now()
 	tool(t, append([]string{"postqueue", "-f"}, q...)...)
