@@ -121,14 +121,13 @@ type delivery struct {
 // nextHop is a loopback SMTP server that records every delivery, takes
 // delay to answer each DATA, and counts the transactions in progress.
 type nextHop struct {
-	addr    string
-	delay   time.Duration
-	mu      sync.Mutex
-	got     []delivery
-	open    map[*hopSession]delivery // transactions in progress
-	peak    int
-	down    bool // refuse every transaction with 421
-	refused int
+	addr  string
+	delay time.Duration
+	mu    sync.Mutex
+	got   []delivery
+	open  map[*hopSession]delivery // transactions in progress
+	peak  int
+	down  bool // refuse every transaction with 421
 }
 
 // setDown makes the next hop refuse (421) or accept mail.
