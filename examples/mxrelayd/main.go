@@ -191,8 +191,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	demoPrimary := fs.String("demo-primary", "127.0.0.1:2526", "the demo's primary MX")
 	logFlags := addLogFlags(fs)
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (HOST:PORT)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "mxrelayd: %v\n", err)
+			return 1
+		}
+		defer stopProfile()
 	}
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "mxrelayd: "+format+"\n", a...)
