@@ -2,6 +2,7 @@ package ldap
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -378,13 +379,34 @@ func matches(list []string, name string) bool {
 }
 
 // connection returns the table's connection, dialling the servers of
-// server_host in turn and binding when there is none.
+// server_host in turn and binding when there is none. The dial and the
+// bind run outside the table's lock, so that lookups that have a
+// connection never wait for another's dial.
 func (t *Table) connection(ctx context.Context) (*ldap.Conn, bool, error) {
+	t.mu.Lock()
+	if t.conn != nil && !t.conn.IsClosing() {
+		conn := t.conn
+		t.mu.Unlock()
+		return conn, true, nil
+	}
+	t.mu.Unlock()
+	conn, err := t.dial(ctx)
+	if err != nil {
+		return nil, false, err
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.conn != nil && !t.conn.IsClosing() {
+		conn.Close() // another lookup connected meanwhile: use its connection
 		return t.conn, true, nil
 	}
+	t.conn = conn
+	return conn, false, nil
+}
+
+// dial connects to the first server of server_host that answers, and
+// binds.
+func (t *Table) dial(ctx context.Context) (*ldap.Conn, error) {
 	var errs []error
 	for _, u := range t.urls {
 		d := &net.Dialer{}
@@ -394,34 +416,44 @@ func (t *Table) connection(ctx context.Context) (*ldap.Conn, bool, error) {
 		pu, _ := url.Parse(u)
 		tc, err := t.tls.Config(pu.Hostname())
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		conn, err := ldap.DialURL(u, ldap.DialWithDialer(d), ldap.DialWithTLSConfig(tc))
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if t.startTLS && pu.Scheme == "ldap" {
-			if err := conn.StartTLS(tc); err != nil {
-				conn.Close()
-				errs = append(errs, fmt.Errorf("%s: StartTLS: %w", u, err))
-				continue
-			}
-		}
 		if t.timeout > 0 {
 			conn.SetTimeout(t.timeout) // each request, the bind included
 		}
-		if t.bind {
-			if _, err := conn.SimpleBind(&ldap.SimpleBindRequest{Username: t.bindDN, Password: t.bindPW, AllowEmptyPassword: true}); err != nil {
-				conn.Close()
-				errs = append(errs, fmt.Errorf("%s: bind: %w", u, err))
-				continue
-			}
+		stop := context.AfterFunc(ctx, func() { conn.Close() }) // a lookup that ends stops its dial
+		err = t.start(conn, pu.Scheme, tc)
+		if !stop() && err == nil {
+			err = ctx.Err()
 		}
-		t.conn = conn
-		return conn, false, nil
+		if err != nil {
+			conn.Close()
+			errs = append(errs, fmt.Errorf("%s: %w", u, err))
+			continue
+		}
+		return conn, nil
 	}
-	return nil, false, fmt.Errorf("no LDAP server answered: %w", errors.Join(errs...))
+	return nil, fmt.Errorf("no LDAP server answered: %w", errors.Join(errs...))
+}
+
+// start runs StartTLS and the bind the file asks for on a new connection.
+func (t *Table) start(conn *ldap.Conn, scheme string, tc *tls.Config) error {
+	if t.startTLS && scheme == "ldap" {
+		if err := conn.StartTLS(tc); err != nil {
+			return fmt.Errorf("StartTLS: %w", err)
+		}
+	}
+	if t.bind {
+		if _, err := conn.SimpleBind(&ldap.SimpleBindRequest{Username: t.bindDN, Password: t.bindPW, AllowEmptyPassword: true}); err != nil {
+			return fmt.Errorf("bind: %w", err)
+		}
+	}
+	return nil
 }
 
 // drop closes conn if it is still the table's connection.
