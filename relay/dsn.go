@@ -203,7 +203,13 @@ func (d *DSN) Write(w io.Writer, original io.Reader) error {
 		if d.Kind == DSNSuccess && reason == "" {
 			reason = "delivery via " + r.RemoteMTA
 		}
-		bw.folded("<"+r.Address+">: "+reason, "    ")
+		head := "<" + r.Address + ">"
+		if o, ok := strings.CutPrefix(r.ORCPT, "rfc822;"); ok && !strings.EqualFold(strings.TrimSpace(o), r.Address) {
+			// A recipient that virtual_alias_maps or a canonical map
+			// rewrote, as bounce_notify_util.c names it.
+			head += " (expanded from <" + strings.TrimSpace(o) + ">)"
+		}
+		bw.folded(head+": "+reason, "    ")
 		bw.line("")
 	}
 
