@@ -210,7 +210,7 @@ func driverHint(typ string) string {
 	if !slices.Contains(driverTypes[:], typ) {
 		return ""
 	}
-	return fmt.Sprintf("; %s: tables are in the module github.com/mxrelay/mxrelay/lookup/%s: a program links them in with lookup.OpenOptions.Types or relay.LoadOptions.Types (examples/mxmap/all does)", typ, typ)
+	return fmt.Sprintf("; %s: tables are in the module github.com/mxrelay/mxrelay/lookup/%s: a program links them in with lookup.OpenOptions.Types or relay.LoadOptions.Types (examples/mxrelayd/all and examples/mxmap/all do)", typ, typ)
 }
 
 // openProxy opens "proxy:TYPE:NAME" as TYPE:NAME. Postfix's proxymap(8)

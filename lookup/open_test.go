@@ -88,7 +88,7 @@ func TestOpenErrors(t *testing.T) {
 	hostbits := writeFile(t, "cidr", "192.0.2.1/24 x\n")
 	for spec, want := range map[string]string{
 		"nosuch:thing":                        "unsupported dictionary type: nosuch (known types: btree, cdb, cidr, dbm, hash, inline, lmdb, pcre, proxy, regexp, socketmap, static, tcp, texthash, unix)",
-		"pgsql:/etc/postfix/pgsql-users.cf":   "unsupported dictionary type: pgsql (known types: btree, cdb, cidr, dbm, hash, inline, lmdb, pcre, proxy, regexp, socketmap, static, tcp, texthash, unix); pgsql: tables are in the module github.com/mxrelay/mxrelay/lookup/pgsql: a program links them in with lookup.OpenOptions.Types or relay.LoadOptions.Types (examples/mxmap/all does)",
+		"pgsql:/etc/postfix/pgsql-users.cf":   "unsupported dictionary type: pgsql (known types: btree, cdb, cidr, dbm, hash, inline, lmdb, pcre, proxy, regexp, socketmap, static, tcp, texthash, unix); pgsql: tables are in the module github.com/mxrelay/mxrelay/lookup/pgsql: a program links them in with lookup.OpenOptions.Types or relay.LoadOptions.Types (examples/mxrelayd/all and examples/mxmap/all do)",
 		"proxy:nosuch:thing":                  "unsupported dictionary type: nosuch",
 		"proxy:proxy:hash:/x":                 "cannot itself be proxied",
 		"hash:" + filepath.Join(dir, "only"):  "Berkeley DB file, which mxrelay does not read",

@@ -49,7 +49,7 @@
 //     dead destination once no mail waits for it, may try it again.
 //
 // The lines Postfix 3.7.11 wrote for the same traffic are in
-// examples/mxrelayd/testdata/postfix-lab (recorded with the postfix-lab:
+// examples/mxrelayd/daemon/testdata/postfix-lab (recorded with the postfix-lab:
 // delivered, rejected at RCPT, deferred, bounced, a dead destination, a
 // bounce to a real sender and its delivery, HOLD, DISCARD, WARN, INFO,
 // warn_if_reject, a non-SMTP command); mxrelayd's TestPostfixLogLines,

@@ -3,7 +3,7 @@ package smtpd
 import "testing"
 
 // The disconnect line's counts, as Postfix's smtpd writes them (see
-// examples/mxrelayd/testdata/postfix-lab/maillog.maillog).
+// examples/mxrelayd/daemon/testdata/postfix-lab/maillog.maillog).
 func TestCommandStats(t *testing.T) {
 	var s CommandStats
 	if got := s.String(); got != "commands=0/0" {

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"bufio"
@@ -28,7 +28,7 @@ func TestReadmeQuickStart(t *testing.T) {
 	git := testenv.NeedProgram(t, "git")
 	goProg := testenv.NeedProgram(t, "go")
 	swaks := testenv.NeedProgram(t, "swaks")
-	root, err := filepath.Abs("../..")
+	root, err := filepath.Abs("../../..")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"os"
@@ -15,7 +15,7 @@ import (
 // -config on port 25 as the README's deployment says.
 func TestSystemdUnit(t *testing.T) {
 	analyze := testenv.NeedProgram(t, "systemd-analyze")
-	unit, err := os.ReadFile("mxrelayd.service")
+	unit, err := os.ReadFile("../mxrelayd.service")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +24,7 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "mxrelayd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, "..").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	path := filepath.Join(dir, "mxrelayd.service")

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"bufio"
@@ -23,8 +23,8 @@ import (
 // (../shared/tools/postfix-lab, its README), from the repository's
 // directory, as root with Postfix installed:
 //
-//	POSTFIX_LAB_CASES=examples/mxrelayd/testdata/postfix-lab python3 ../shared/tools/postfix-lab/lab.py run --save-logs --out /tmp/pf
-//	cp /tmp/pf/logs/*.maillog examples/mxrelayd/testdata/postfix-lab/
+//	POSTFIX_LAB_CASES=examples/mxrelayd/daemon/testdata/postfix-lab python3 ../shared/tools/postfix-lab/lab.py run --save-logs --out /tmp/pf
+//	cp /tmp/pf/logs/*.maillog examples/mxrelayd/daemon/testdata/postfix-lab/
 //
 // The lab's master.cf logs the relay transport as postfix-oracle/relay
 // (its -o syslog_name): the comparison takes that name as "postfix".

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"bufio"
@@ -192,7 +192,7 @@ smtpd_banner = $myhostname ESMTP %s
 func TestSIGHUPReloads(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "mxrelayd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, "..").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	cfg := filepath.Join(dir, "main.cf")
