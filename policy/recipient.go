@@ -205,10 +205,9 @@ type tableList struct {
 func newTableList(ts []lookup.Table) tableList {
 	l := tableList{all: ts}
 	for _, t := range ts {
-		switch t.(type) {
-		case lookup.RegexpTable, lookup.CIDRTable:
+		if lookup.IsPattern(t) {
 			l.mixed = true
-		default:
+		} else {
 			l.fixed = append(l.fixed, t)
 		}
 	}

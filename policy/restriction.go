@@ -332,10 +332,10 @@ func (p *Policy) compile(ctx context.Context, param, value string, tables bool) 
 				}
 				s.server = &c
 			}
-			switch t.(type) {
-			case lookup.RegexpTable, lookup.CIDRTable:
-				s.pattern = true
-			}
+			// Pattern tables (regexp:, pcre:, cidr:, socketmap:, tcp:)
+			// are asked the complete key only, as smtpd_check.c asks
+			// them.
+			s.pattern = lookup.IsPattern(t)
 		case isDNSList(r.Name):
 			if p.cfg.DNS == nil {
 				return nil, &ConfigError{param, fmt.Errorf("%s needs Config.DNS", r.Name)}

@@ -82,14 +82,17 @@ type RouterConfig struct {
 // Router resolves recipients to routes like Postfix's trivial-rewrite. It is
 // safe for concurrent use when its tables and classifier are.
 type Router struct {
-	c RouterConfig
+	c        RouterConfig
+	patterns []bool // TransportMaps[i] is a pattern table (lookup.IsPattern, before wrapping)
 }
 
 // NewRouter checks the configuration and returns a Router. A relayhost or a
 // class transport whose nexthop does not parse is an error.
 func NewRouter(c RouterConfig) (*Router, error) {
 	c.TransportMaps = slices.Clone(c.TransportMaps)
+	patterns := make([]bool, len(c.TransportMaps))
 	for i, t := range c.TransportMaps {
+		patterns[i] = lookup.IsPattern(t)
 		c.TransportMaps[i] = lookup.Bounded(lookup.Folded(t), lookup.DefaultLookupTimeout) // keys folded, lookups bounded, for tables of the caller's
 	}
 	if c.LocalTransport == "" {
@@ -123,7 +126,7 @@ func NewRouter(c RouterConfig) (*Router, error) {
 			}
 		}
 	}
-	return &Router{c: c}, nil
+	return &Router{c: c, patterns: patterns}, nil
 }
 
 func isSpecial(tr string) bool {
@@ -232,7 +235,7 @@ func (rt *Router) Route(ctx context.Context, rcpt string) (Route, error) {
 		return r, nil
 	}
 	keys := lookup.AppendTransportKeys(make([]lookup.Key, 0, 8), rcpt, rt.c.Keys)
-	res, found, err := lookup.Search(ctx, rt.c.TransportMaps, keys)
+	res, found, err := searchTransport(ctx, rt.c.TransportMaps, rt.patterns, keys)
 	if err != nil {
 		return r, newError("4.3.0", err, "transport_maps lookup failure: %v", err)
 	}
@@ -257,4 +260,26 @@ func (rt *Router) Route(ctx context.Context, rcpt string) (Route, error) {
 		r.Transport, r.Nexthop, r.Relayhost = tr, nh, false
 	}
 	return r, nil
+}
+
+// searchTransport is lookup.Search as trivial-rewrite's transport.c
+// searches transport_maps: pattern tables (regexp:, pcre:, cidr:,
+// socketmap:, tcp:; lookup.IsPattern, told by patterns) are asked the
+// full address only; the later keys (the address without its
+// extension, the domain, its parents, "*") are fixed-string lookups they
+// do not answer (golden: testdata/postfix/patterns).
+func searchTransport(ctx context.Context, tables []lookup.Table, patterns []bool, keys []lookup.Key) (lookup.Result, bool, error) {
+	for i, k := range keys {
+		for j, t := range tables {
+			if i > 0 && patterns[j] {
+				continue
+			}
+			res, ok, err := lookup.Search(ctx, []lookup.Table{t}, []lookup.Key{k})
+			if err != nil || ok {
+				res.Table = j
+				return res, ok, err
+			}
+		}
+	}
+	return lookup.Result{}, false, nil
 }
