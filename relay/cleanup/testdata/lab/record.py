@@ -33,7 +33,8 @@ import sinks  # noqa: E402
 from smtpprobe import Session  # noqa: E402
 
 _tl = threading.local()
-_cases = {}
+_cases = {}  # (config name, case id) -> case
+_current = {"config": None}  # the configuration being run
 
 
 class _Tap:
@@ -95,7 +96,7 @@ def _load_configs(mode, only=None):
     cfgs = _load(mode, only)
     for c in cfgs:
         for case in c.get("cases", []):
-            _cases[case["id"]] = case
+            _cases[(c["name"], case["id"])] = case
     return cfgs
 
 
@@ -103,7 +104,7 @@ lab.load_configs = _load_configs
 
 
 def _inject(listen, rcpts, case_id, client="127.0.0.1", mail="<>"):
-    case = _cases.get(case_id.split("#")[0], {})
+    case = _cases.get((_current["config"], case_id.split("#")[0]), {})
     if "message" not in case:
         return _lab_inject(listen, rcpts, case_id, client, mail)
     host, port = listen.rsplit(":", 1)
@@ -146,6 +147,15 @@ def _route_case_result(case, steps, accepted, sink_items, dns_items, statuses, i
 
 
 lab.route_case_result = _route_case_result
+_run_route_config = lab.run_route_config
+
+
+def _run_route(cfg, *a, **kw):
+    _current["config"] = cfg["name"]
+    return _run_route_config(cfg, *a, **kw)
+
+
+lab.run_route_config = _run_route
 
 
 def fill(out):
