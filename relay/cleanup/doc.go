@@ -86,8 +86,8 @@
 //   - Postfix also adds missing headers (Date:, Message-ID:, From:,
 //     Resent-*) to mail of local clients; mxrelay does not;
 //   - remote_header_rewrite_domain is not read (it is Postfix's
-//     "rewrite the headers of every client"), nor append_dot_mydomain
-//     (no since compatibility_level 1);
+//     "rewrite the headers of every client"); append_dot_mydomain = yes
+//     is refused by relay/maincf (it is no since compatibility_level 1);
 //   - a NOTIFY=SUCCESS recipient that expands is not answered with an
 //     "expanded" success DSN; its expansions keep NOTIFY=SUCCESS, so the
 //     sender may get a "relayed" DSN for each;

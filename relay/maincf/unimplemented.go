@@ -58,6 +58,17 @@ var gaps = map[string]gap{
 			return false
 		},
 	},
+	// Postfix appends .$mydomain to user@host when it rewrites envelope
+	// addresses (trivial-rewrite's rewrite.c, local context); mxrelay
+	// does not rewrite user@host, so "yes" would route such mail
+	// elsewhere than Postfix.
+	"append_dot_mydomain": {
+		why: "append_dot_mydomain is not implemented: user@host addresses would not get .$mydomain appended",
+		active: func(_ *File, _, v string) bool {
+			b, err := ParseBool(v)
+			return err != nil || b
+		},
+	},
 	"smtp_tls_wrappermode": {why: "delivery over TLS-wrapped connections (port 465) is not implemented"},
 	"smtp_host_lookup":     {why: "host lookups other than DNS (native, /etc/hosts) are not implemented", active: notDNS},
 	"lmtp_host_lookup":     {why: "host lookups other than DNS (native, /etc/hosts) are not implemented", active: notDNS},
