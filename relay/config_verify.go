@@ -1,10 +1,12 @@
 package relay
 
 import (
+	"context"
 	"strings"
 	"time"
 
 	"github.com/mxrelay/mxrelay/policy"
+	"github.com/mxrelay/mxrelay/relay/cleanup"
 )
 
 // verifyConfig reads address verification's parameters: the probes'
@@ -42,4 +44,24 @@ func unverified(r *reader, prefix string) policy.Unverified {
 		TempfailAction: r.str(prefix + "_tempfail_action"),
 		RejectReason:   r.str(prefix + "_reject_reason"),
 	}
+}
+
+// expandProbe rewrites a probed address as cleanup rewrites a recipient
+// (the probe's path in Postfix: verify(8) injects it through cleanup), so
+// that an address of a virtual alias domain is verified by probing what
+// it expands to. Without rewriting configured, the address is probed as
+// it is. BCC recipients are not probes' business and are not added.
+func expandProbe(ctx context.Context, cl *cleanup.Cleanup, address string) ([]string, error) {
+	if cl == nil || !cl.Rewrites() {
+		return []string{address}, nil
+	}
+	rs, err := cl.Recipients(ctx, "", []string{address})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, r.Address)
+	}
+	return out, nil
 }

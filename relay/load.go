@@ -15,6 +15,7 @@ import (
 	"github.com/mxrelay/mxrelay/policy"
 	"github.com/mxrelay/mxrelay/policy/msgauth"
 	"github.com/mxrelay/mxrelay/queue"
+	"github.com/mxrelay/mxrelay/relay/cleanup"
 	"github.com/mxrelay/mxrelay/relay/maincf"
 	"github.com/mxrelay/mxrelay/transport"
 	"github.com/mxrelay/mxrelay/transport/client"
@@ -295,6 +296,10 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 	pc.DNS = dnsRecords{dns}
 	vc := verifyConfig(r)
 	vc.CachePath = o.VerifyCache
+	var cl atomic.Pointer[cleanup.Cleanup] // set below, before any session
+	vc.Expand = func(ctx context.Context, address string) ([]string, error) {
+		return expandProbe(ctx, cl.Load(), address)
+	}
 	if l.Verifier, err = NewVerifier(vc, router, agent, log); err != nil {
 		return err
 	}
@@ -334,6 +339,7 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 	if mc.Cleanup, err = newCleanup(ctx, r, &pc, domains, mine, openOpts, open, log); err != nil {
 		return err
 	}
+	cl.Store(mc.Cleanup)
 	if mc.Auth, err = msgauthConfig(r, dnsRecords{dns}, mc.Hostname, o.AuthDecide); err != nil {
 		return fmt.Errorf("relay: %w", err)
 	}

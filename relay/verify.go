@@ -55,6 +55,15 @@ type VerifyConfig struct {
 	// mxrelayd uses verify_cache in its queue directory. Empty: memory
 	// only, and a restart probes again.
 	CachePath string
+	// Expand rewrites a probed address as the cleanup stage rewrites a
+	// recipient (canonical maps, virtual_alias_maps): each address it
+	// returns is probed, and the address's answer is the worst of theirs
+	// (undeliverable, then deferred, then deliverable). Postfix's probe
+	// goes through cleanup too, and each expansion's delivery updates
+	// the original address's entry (verify_append in verify.c), so there
+	// the last expansion to finish wins; mxrelay's answer does not
+	// depend on that race. Nil: the address is probed as it is.
+	Expand func(ctx context.Context, address string) ([]string, error)
 	// Now is the clock. Nil: time.Now.
 	Now func() time.Time
 }
@@ -252,6 +261,42 @@ func (v *Verifier) evictLocked() {
 // probe asks the next hop about address: Postfix's verify probe, MAIL
 // FROM and RCPT TO on the route the mail would take, without DATA.
 func (v *Verifier) probe(ctx context.Context, address string) policy.Verification {
+	if v.cfg.Expand == nil {
+		return v.probeOne(ctx, address)
+	}
+	addrs, err := v.cfg.Expand(ctx, address)
+	if err != nil {
+		v.log.Warn("address verification: rewriting failed", "address", address, "err", err)
+		return policy.Verification{Status: policy.VerifyDeferred, Reason: "address rewriting failure"}
+	}
+	if len(addrs) == 0 {
+		addrs = []string{address}
+	}
+	var worst policy.Verification
+	for i, a := range addrs {
+		res := v.probeOne(ctx, a)
+		if i == 0 || verifyRank(res.Status) > verifyRank(worst.Status) {
+			worst = res
+		}
+	}
+	return worst
+}
+
+// verifyRank orders answers for an address that expands to several:
+// one undeliverable expansion makes the address undeliverable, one
+// deferred makes it deferred.
+func verifyRank(s policy.VerifyStatus) int {
+	switch s {
+	case policy.VerifyUndeliverable:
+		return 2
+	case policy.VerifyDeliverable:
+		return 0
+	}
+	return 1
+}
+
+// probeOne probes one address on its route.
+func (v *Verifier) probeOne(ctx context.Context, address string) policy.Verification {
 	rt, err := v.router.Route(ctx, address)
 	if err != nil {
 		v.log.Warn("address verification: routing failed", "address", address, "err", err)
