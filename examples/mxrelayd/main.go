@@ -29,7 +29,9 @@
 //	                  of the master.cf beside main.cf listen, each with its -o
 //	                  overrides, else port 25 of inet_interfaces, as Postfix)
 //	-queue DIR        the queue directory (default: with -config,
-//	                  $queue_directory/mxrelay; the demo: a new temporary one)
+//	                  $queue_directory/mxrelay; the demo: a new temporary one);
+//	                  postgres://... is refused here: the mxrelayd of
+//	                  examples/mxrelayd/all, or mxrelayd-pg, links that queue in
 //	-hostname NAME    $myhostname
 //	-dns HOST:PORT    send every DNS query to this server, not /etc/resolv.conf's
 //	-log-format FORMAT  text (default), json, or postfix: Postfix 3.7's log
@@ -77,8 +79,10 @@
 // is finished, the queue stays on disk and is delivered at the next start.
 //
 // The daemon is package examples/mxrelayd/daemon, so that a command in
-// another module can link in table types this module does not build:
-// examples/mxrelayd/all adds pgsql:, mysql:, sqlite: and ldap:.
+// another module can link in table types and queues this module does not
+// build: examples/mxrelayd/all adds pgsql:, mysql:, sqlite: and ldap:
+// tables and a queue in PostgreSQL shared by several MX hosts (-queue
+// postgres://...).
 package main
 
 import (

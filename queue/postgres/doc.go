@@ -2,8 +2,9 @@
 // more relays (MX hosts) that share one queue: any node accepts, any node
 // delivers, a node that dies leaves its mail to the others, and no
 // message is handed to two nodes at once. It lives in its own module so
-// that only its users depend on pgx; its command mxrelayd-pg
-// (cmd/mxrelayd-pg) is the relay daemon on such a queue.
+// that only its users depend on pgx. Package pgdaemon links it into
+// mxrelayd's daemon: the mxrelayd of examples/mxrelayd/all and this
+// module's cmd/mxrelayd-pg take -queue postgres://....
 //
 // Worked example: a relay process sharing its queue with others.
 //

@@ -3,11 +3,13 @@ module github.com/mxrelay/mxrelay/examples/mxrelayd/all
 go 1.26.0
 
 require (
+	github.com/jackc/pgx/v5 v5.7.5
 	github.com/mxrelay/mxrelay v0.0.0
 	github.com/mxrelay/mxrelay/lookup/ldap v0.0.0
 	github.com/mxrelay/mxrelay/lookup/mysql v0.0.0
 	github.com/mxrelay/mxrelay/lookup/pgsql v0.0.0
 	github.com/mxrelay/mxrelay/lookup/sqlite v0.0.0
+	github.com/mxrelay/mxrelay/queue/postgres v0.0.0
 )
 
 require (
@@ -25,7 +27,6 @@ require (
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
-	github.com/jackc/pgx/v5 v5.7.5 // indirect
 	github.com/jackc/puddle/v2 v2.2.2 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
 	github.com/miekg/dns v1.1.73 // indirect
@@ -48,4 +49,5 @@ replace (
 	github.com/mxrelay/mxrelay/lookup/mysql => ../../../lookup/mysql
 	github.com/mxrelay/mxrelay/lookup/pgsql => ../../../lookup/pgsql
 	github.com/mxrelay/mxrelay/lookup/sqlite => ../../../lookup/sqlite
+	github.com/mxrelay/mxrelay/queue/postgres => ../../../queue/postgres
 )

@@ -13,6 +13,16 @@ import (
 	"time"
 )
 
+// build builds this mxrelayd into a temporary directory.
+func build(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "mxrelayd")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
 // This mxrelayd runs a main.cf whose relay_recipient_maps is an sqlite:
 // table (sqlite_table(5) file): a listed recipient is accepted, another
 // refused with Postfix's 550, where the core mxrelayd refuses the main.cf
@@ -39,10 +49,7 @@ relay_domains = example.test
 relay_recipient_maps = sqlite:%s/rcpt.cf
 smtpd_peername_lookup = no
 `, dir)), 0o644)
-	bin := filepath.Join(dir, "mxrelayd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := build(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

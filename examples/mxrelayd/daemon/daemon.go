@@ -1,16 +1,25 @@
 // Package daemon is mxrelayd, the primary or backup MX daemon of
 // examples/mxrelayd, as a library: Main runs it with a command line, as
 // the command does, and MainWith lets another module's command link in
-// what the root module must not (table drivers of the lookup/* modules).
-// The command's documentation (flags, queue tools, reload) is that of
+// what the root module must not: table drivers of the lookup/* modules
+// (Options.Types), and queues that -queue names by URL (Options.Queues,
+// a QueueType: queue/postgres/pgdaemon's for postgres://...). The
+// command's documentation (flags, queue tools, reload) is that of
 // examples/mxrelayd.
 //
-//	// a main package of a module that requires lookup/pgsql:
+//	// a main package of a module that requires lookup/pgsql and
+//	// queue/postgres:
 //	func main() {
 //		os.Exit(daemon.MainWith(os.Args[1:], daemon.Options{
-//			Types: map[string]lookup.OpenFunc{"pgsql": pgsql.Open},
+//			Types:  map[string]lookup.OpenFunc{"pgsql": pgsql.Open},
+//			Queues: []daemon.QueueType{pgdaemon.Type()},
 //		}))
 //	}
+//
+// With a queue named by URL, the daemon keeps its own files (the control
+// socket of "reload" and of the queue tools given -config, and the verify
+// cache) in $queue_directory/mxrelay, and the queue tools given the URL
+// open the shared queue themselves.
 package daemon
 
 import (
@@ -47,6 +56,11 @@ type Options struct {
 	// ({"pgsql": pgsql.Open}): main.cf's tables of these types open;
 	// other unknown types are refused, named.
 	Types map[string]lookup.OpenFunc
+	// Queues are queue backends beyond the directory spool, which
+	// -queue names by URL scheme (queue/postgres/pgdaemon.Type for
+	// postgres://...): the daemon and the queue tools open such a
+	// -queue with its type; a URL of a scheme none has is refused.
+	Queues []QueueType
 }
 
 // Main runs mxrelayd with the command line args (without the program
@@ -67,7 +81,7 @@ func MainWith(args []string, o Options) int {
 			reload <- struct{}{}
 		}
 	}()
-	return run(ctx, args, os.Stdout, os.Stderr, &hooks{reload: reload, types: o.Types})
+	return run(ctx, args, os.Stdout, os.Stderr, &hooks{reload: reload, types: o.Types, queues: o.Queues})
 }
 
 // demoRecipients returns the recipients of the demo's embedded table.
@@ -116,9 +130,14 @@ type hooks struct {
 	stdin   io.Reader       // the queue tools' standard input; nil: os.Stdin
 	reload  <-chan struct{} // each value reloads the configuration (SIGHUP)
 	types   map[string]lookup.OpenFunc
+	queues  []QueueType
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks) int {
+	var queues []QueueType
+	if h != nil {
+		queues = h.queues
+	}
 	if len(args) > 0 && toolNames[args[0]] {
 		stdin := io.Reader(os.Stdin)
 		if h != nil && h.stdin != nil {
@@ -128,13 +147,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 		if name == "mailq" {
 			name, rest = "postqueue", append([]string{"-p"}, rest...)
 		}
-		return runTool(ctx, name, rest, stdin, stdout, stderr)
+		return runTool(ctx, name, rest, queues, stdin, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("mxrelayd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	config := fs.String("config", "", "a Postfix main.cf; without it, the demo")
 	listen := fs.String("listen", "127.0.0.1:2525", "SMTP listen address(es), comma separated (with -config, default: master.cf's smtpd services, else port 25 of inet_interfaces)")
-	queueDir := fs.String("queue", "", "queue directory (default: with -config, $queue_directory/"+queueSubdir+"; in the demo, a new temporary one)")
+	qf := addQueueFlags(fs, queueUsage(queues), queues)
 	hostname := fs.String("hostname", "", "$myhostname")
 	dnsServer := fs.String("dns", "", "send every DNS query to this HOST:PORT")
 	statusLog := fs.String("status-log", "", "append one JSON line per delivery attempt per recipient to this file")
@@ -163,14 +182,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 		fmt.Fprintf(stderr, "mxrelayd: %v\n", err)
 		return 2
 	}
-	if err := checkQueueDir(*queueDir); err != nil {
+	queueURL, err := qf.url()
+	if err != nil {
 		return fail("%v", err)
 	}
 
 	// The configuration.
 	demo := *config == ""
 	var cf *maincf.File
-	var err error
 	var standIn *standInPrimary
 	primary := *demoPrimary
 	if demo {
@@ -228,21 +247,40 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 
 	// The queue: only the demo runs on a temporary one (its banner says
 	// so); with -config it is under queue_directory unless -queue says.
-	dir := *queueDir
+	// A queue named by URL is elsewhere (a database): dir then holds
+	// this node's own files only, the control socket and the verify
+	// cache.
+	dir := *qf.value
 	switch {
-	case dir == "" && demo:
+	case queueURL && demo, dir == "" && demo:
 		if dir, err = os.MkdirTemp("", "mxrelayd-queue-"); err != nil {
 			return fail("%v", err)
 		}
-	case dir == "":
+	case queueURL, dir == "":
 		dir = filepath.Join(cf.Get("queue_directory"), queueSubdir)
 	}
-	spool, err := queue.OpenSpool(ctx, dir, &queue.SpoolOptions{Logger: logger})
-	if err != nil {
-		return fail("opening the queue: %v", err)
+	if queueURL && demo {
+		defer os.RemoveAll(dir)
 	}
-	defer spool.Close()
-	opts.Queue = spool
+	queueName := dir
+	if queueURL {
+		q, err := qf.open(ctx, QueueOptions{Logger: logger})
+		if err != nil {
+			return fail("opening the queue: %v", err)
+		}
+		defer q.Close()
+		if err := markNodeDir(dir, q.Name); err != nil {
+			return fail("%v", err)
+		}
+		opts.Queue, queueName = q.Queue, q.Name
+	} else {
+		spool, err := queue.OpenSpool(ctx, dir, &queue.SpoolOptions{Logger: logger})
+		if err != nil {
+			return fail("opening the queue: %v", err)
+		}
+		defer spool.Close()
+		opts.Queue = spool
+	}
 	// Address verification answers survive a restart (Postfix keeps them in
 	// address_verify_map, a btree under data_directory).
 	opts.VerifyCache = filepath.Join(dir, "verify_cache")
@@ -257,7 +295,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 		obs = append(obs, relay.ObserverFuncs{AttemptedFunc: sl.write})
 	}
 	if *metricsAddr != "" {
-		m := metrics.New(&metrics.Options{Queue: spool})
+		m := metrics.New(&metrics.Options{Queue: opts.Queue})
 		ms, err := startMetrics(ctx, *metricsAddr, m)
 		if err != nil {
 			return fail("%v", err)
@@ -360,13 +398,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	}
 	addr := ls[0].Addr().String()
 	if demo {
-		printBanner(stdout, addr, dir, *queueDir == "", primary, cf, standIn, restartCommand(fs, dir))
+		queueArg := dir
+		if queueURL {
+			queueArg = *qf.value
+		}
+		printBanner(stdout, addr, queueName, *qf.value == "", primary, cf, standIn, restartCommand(fs, queueArg))
 	} else {
 		var all []string
 		for _, l := range ls {
 			all = append(all, l.Addr().String())
 		}
-		fmt.Fprintf(stdout, "mxrelayd: %s listening on %s, queue %s\n", cf.Get("myhostname"), strings.Join(all, ", "), dir)
+		fmt.Fprintf(stdout, "mxrelayd: %s listening on %s, queue %s\n", cf.Get("myhostname"), strings.Join(all, ", "), queueName)
 	}
 	if h != nil && h.ready != nil {
 		h.ready(addr)
@@ -376,7 +418,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	select {
 	case serveErr = <-d.failed:
 	case <-ctx.Done():
-		fmt.Fprintln(stdout, "mxrelayd: shutting down; the queue stays in", dir)
+		fmt.Fprintln(stdout, "mxrelayd: shutting down; the queue stays in", queueName)
 	}
 	// Shutdown is bounded, also when a listener failed: the message being
 	// received gets 30 seconds, then what is left is cut (nothing answered

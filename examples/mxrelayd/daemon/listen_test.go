@@ -2,25 +2,17 @@ package daemon
 
 import (
 	"fmt"
-	"net"
 	"net/smtp"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/mxrelay/mxrelay/internal/testenv"
 	"github.com/mxrelay/mxrelay/relay/maincf"
 )
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return portOf(l.Addr().String())
-}
+func freePort(t *testing.T) string { return testenv.FreePort(t) }
 
 // With -config and no -listen, mxrelayd listens where master.cf's smtpd
 // services say, each service's -o overrides applying to its listener

@@ -31,7 +31,7 @@ const controlSocket = "control"
 // the -config main.cf plus queueSubdir.
 func queueDirOf(queueFlag, configFlag string) (string, error) {
 	if queueFlag != "" {
-		return queueFlag, checkQueueDir(queueFlag)
+		return queueFlag, nil
 	}
 	if configFlag == "" {
 		return "", errors.New("give -queue DIR or -config main.cf")
@@ -44,20 +44,50 @@ func queueDirOf(queueFlag, configFlag string) (string, error) {
 }
 
 // runTool runs a queue tool: against the running mxrelayd through its
-// control socket, else on the queue directory itself.
-func runTool(ctx context.Context, name string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// control socket, else on the queue directory itself; on a shared queue
+// named by URL (queues), on that queue itself, whether daemons run on it
+// or not.
+func runTool(ctx context.Context, name string, args []string, queues []QueueType, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mxrelayd "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	queueFlag := fs.String("queue", "", "the queue directory of mxrelayd")
+	usage := "the queue directory of mxrelayd"
+	if len(queues) > 0 {
+		usage += ", or the URL of its shared queue"
+	}
+	qf := addQueueFlags(fs, usage, queues)
 	configFlag := fs.String("config", "", "a main.cf: the queue is $queue_directory/"+queueSubdir)
 	t := control.NewTool(name, fs)
 	return t.Main(ctx, fs, args, func(ctx context.Context) (*control.Client, func(), error) {
-		dir, err := queueDirOf(*queueFlag, *configFlag)
+		url, err := qf.url()
+		if err != nil {
+			return nil, nil, err
+		}
+		if url {
+			return sharedToolClient(ctx, name, qf)
+		}
+		dir, err := queueDirOf(*qf.value, *configFlag)
 		if err != nil {
 			return nil, nil, err
 		}
 		return toolClient(ctx, dir)
 	}, stdin, stdout, stderr)
+}
+
+// sharedToolClient opens the shared queue qf names for a queue tool:
+// its changes reach every daemon on the queue (a flush wakes the idle
+// ones, a held message is held for all). A reload is for one daemon, the
+// one of this machine: it goes through that daemon's control socket.
+func sharedToolClient(ctx context.Context, name string, qf *queueFlags) (*control.Client, func(), error) {
+	if name == "reload" {
+		return nil, nil, errors.New("reload reaches the mxrelayd of this machine through its control socket in $queue_directory/" + queueSubdir +
+			": give -config main.cf (or -queue with that directory), not the shared queue's URL")
+	}
+	q, err := qf.open(ctx, QueueOptions{Tool: true})
+	if err != nil {
+		return nil, nil, err
+	}
+	sched := queue.NewScheduler(q.Queue, queue.Config{})
+	return control.Local(&control.Server{Scheduler: sched}), func() { q.Close() }, nil
 }
 
 // toolClient connects to the running mxrelayd of dir, or opens dir's
@@ -75,6 +105,9 @@ func toolClient(ctx context.Context, dir string) (*control.Client, func(), error
 	}
 	if _, err := os.Stat(dir); err != nil {
 		return nil, nil, fmt.Errorf("queue directory: %w", err)
+	}
+	if err := checkNodeDir(dir); err != nil {
+		return nil, nil, err
 	}
 	spool, err := queue.OpenSpool(ctx, dir, nil)
 	if errors.Is(err, queue.ErrLocked) {

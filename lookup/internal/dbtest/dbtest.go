@@ -24,14 +24,7 @@ import (
 // unset and fails when it is set.
 func Server(t testing.TB, env, what string) string {
 	t.Helper()
-	v := os.Getenv(env)
-	if v == "" {
-		if os.Getenv("CI") == "" {
-			t.Skipf("%s is not set (CI is unset, so this test skips; under CI=true it fails)", env)
-		}
-		t.Fatalf("%s is not set, and CI is set: .ci/run must start %s", env, what)
-	}
-	return v
+	return testenv.NeedEnv(t, env, what)
 }
 
 // Users are the rows of "users (address, target)"; Target "" stands for

@@ -10,9 +10,9 @@ import (
 	"net/smtp"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,6 +20,8 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/mxrelay/mxrelay/examples/mxrelayd/daemon"
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/queue/postgres"
 	"github.com/mxrelay/mxrelay/queue/postgres/internal/pgtest"
@@ -31,10 +33,7 @@ const childEnv = "MXRELAYD_PG_CHILD_ARGS"
 
 func TestMain(m *testing.M) {
 	if args, ok := os.LookupEnv(childEnv); ok {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		code := run(ctx, strings.Split(args, "\x1f"), os.Stdout, os.Stderr, nil)
-		stop()
-		os.Exit(code)
+		os.Exit(daemon.MainWith(strings.Split(args, "\x1f"), options()))
 	}
 	os.Exit(m.Run())
 }
@@ -43,19 +42,60 @@ func dsn(t *testing.T) string { return pgtest.DSN(t) }
 
 // node is one mxrelayd-pg child process.
 type node struct {
-	name string
-	cmd  *exec.Cmd
-	addr string
-	logs *os.File
+	name  string
+	cmd   *exec.Cmd
+	addr  string   // the first address it listens on
+	addrs []string // all of them
+	logs  *os.File
+	cf    string // its main.cf
 }
 
-var listening = regexp.MustCompile(`listening on (\S+),`)
+var listening = regexp.MustCompile(`listening on (.+), queue `)
+
+// nodeConfig returns the main.cf of the node name: a copy of the -config
+// in args, and of the master.cf beside it, in a directory of the node
+// that is also its queue_directory (its control socket and verify cache;
+// several nodes on one machine must not share them), and args with
+// -config pointing there. A node started again gets the same directory.
+func nodeConfig(t testing.TB, name string, args []string) (string, []string) {
+	t.Helper()
+	args = slices.Clone(args)
+	i := slices.Index(args, "-config")
+	if i < 0 || i+1 == len(args) {
+		t.Fatalf("no -config in %q", args)
+	}
+	src := args[i+1]
+	dir := filepath.Join(filepath.Dir(src), "nodes", name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf := filepath.Join(dir, "main.cf")
+	if err := os.WriteFile(cf, fmt.Appendf(b, "queue_directory = %s\n", dir), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := os.ReadFile(filepath.Join(filepath.Dir(src), "master.cf")); err == nil {
+		if err := os.WriteFile(filepath.Join(dir, "master.cf"), m, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args[i+1] = cf
+	return cf, args
+}
 
 // startNode starts a node named name (its $myhostname, which it gives in
-// EHLO) with args and waits until it listens.
+// EHLO) with args, on 127.0.0.1:0 unless args say -listen or the node's
+// master.cf says where, and waits until it listens.
 func startNode(t testing.TB, name string, args ...string) *node {
 	t.Helper()
-	args = append(args, "-hostname", name, "-listen", "127.0.0.1:0", "-dns", "127.0.0.1:1")
+	cf, args := nodeConfig(t, name, args)
+	args = append(args, "-hostname", name, "-dns", "127.0.0.1:1")
+	if _, err := os.Stat(filepath.Join(filepath.Dir(cf), "master.cf")); err != nil && !slices.Contains(args, "-listen") {
+		args = append(args, "-listen", "127.0.0.1:0")
+	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+strings.Join(args, "\x1f"))
 	logs, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
@@ -70,7 +110,7 @@ func startNode(t testing.TB, name string, args ...string) *node {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	n := &node{name: name, cmd: cmd, logs: logs}
+	n := &node{name: name, cmd: cmd, logs: logs, cf: cf}
 	t.Cleanup(func() {
 		n.cmd.Process.Signal(syscall.SIGTERM)
 		n.cmd.Wait()
@@ -95,7 +135,8 @@ func startNode(t testing.TB, name string, args ...string) *node {
 			b, _ := os.ReadFile(logs.Name())
 			t.Fatalf("node %s exited before listening:\n%s", name, b)
 		}
-		n.addr = a
+		n.addrs = strings.Split(a, ", ")
+		n.addr = n.addrs[0]
 	case <-time.After(30 * time.Second):
 		t.Fatalf("node %s did not listen within 30s", name)
 	}

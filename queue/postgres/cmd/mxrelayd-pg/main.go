@@ -1,8 +1,11 @@
-// Command mxrelayd-pg is mxrelay's relay daemon on a queue in PostgreSQL,
-// for two or more MX hosts that share one queue: any node accepts, any
-// node delivers, and a node that dies leaves its mail to the others.
+// Command mxrelayd-pg is mxrelayd (examples/mxrelayd) with its queue in
+// PostgreSQL linked in, for two or more MX hosts that share one queue:
+// any node accepts, any node delivers, and a node that dies leaves its
+// mail to the others. Everything else is mxrelayd's: master.cf's
+// listeners, SIGHUP and "reload", -log-format, -metrics, -check, the
+// queue tools.
 //
-//	mxrelayd-pg -config /etc/postfix/main.cf -listen 0.0.0.0:25 \
+//	mxrelayd-pg -config /etc/postfix/main.cf \
 //	    -queue 'postgres://mxrelay@db.example.net/mail'
 //
 // It lives in the nested module github.com/mxrelay/mxrelay/queue/postgres
@@ -10,8 +13,13 @@
 //
 //	cd queue/postgres && go build ./cmd/mxrelayd-pg
 //
+// examples/mxrelayd/all is the same daemon with the database table
+// types linked in as well.
+//
 // Each node runs it with the same main.cf and the same -queue. The schema
-// is created or migrated when a node starts (queue/postgres.Open).
+// is created or migrated when a node starts (queue/postgres.Open). A
+// node's own files, its control socket (for "mxrelayd-pg reload -config
+// main.cf") and its verify cache, are in $queue_directory/mxrelay.
 //
 // The queue tools, named and used as Postfix's and as mxrelayd's, work
 // on the shared queue directly, from any machine that reaches the
@@ -25,35 +33,30 @@
 // A flush wakes the idle nodes at once (LISTEN/NOTIFY) and lifts the
 // dead-destination marks of every node; a held message is held for all.
 //
-// Flags:
+// Flags beyond mxrelayd's (package pgdaemon), for the daemon and the
+// queue tools:
 //
-//	-config FILE   the Postfix main.cf (required)
-//	-queue URL     the PostgreSQL connection string (required; a
-//	               postgres:// URL or key=value pairs, as libpq and pgx)
+//	-queue URL     the PostgreSQL connection string (postgres://... or
+//	               postgresql://..., as pgx takes it); a directory runs
+//	               the file spool, as mxrelayd
 //	-prefix P      the queue's table prefix (default mxq_)
-//	-listen ADDRS  SMTP listen addresses, comma separated (default
-//	               0.0.0.0:25)
-//	-hostname H    $myhostname
-//	-dns HOST:PORT send every DNS query there
 //	-node-ttl D    how long a node that stops renewing its claims keeps
 //	               them (default 30s; see queue/postgres.Options.NodeTTL)
 //
-// Unlike examples/mxrelayd it listens on -listen only (it does not read
-// master.cf), does not reload on SIGHUP, and logs slog text lines to
-// standard error (no -log-format postfix, no -metrics). The single-host
-// daemon, examples/mxrelayd, keeps its queue in a directory; see the
-// README for when to choose which.
+// The single-host daemon, examples/mxrelayd, keeps its queue in a
+// directory; see the README for when to choose which.
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/mxrelay/mxrelay/examples/mxrelayd/daemon"
+	"github.com/mxrelay/mxrelay/queue/postgres/pgdaemon"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, nil))
+// options links the PostgreSQL queue into the daemon.
+func options() daemon.Options {
+	return daemon.Options{Queues: []daemon.QueueType{pgdaemon.Type()}}
 }
+
+func main() { os.Exit(daemon.MainWith(os.Args[1:], options())) }

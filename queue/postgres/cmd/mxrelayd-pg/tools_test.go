@@ -2,8 +2,9 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -11,14 +12,25 @@ import (
 	"github.com/mxrelay/mxrelay/queue/postgres/internal/pgtest"
 )
 
-// tool runs a queue tool in process, as from a machine without a node.
+// tool runs mxrelayd-pg with args (a queue tool), as from a machine
+// without a node, and returns its standard output.
 func tool(t *testing.T, args ...string) string {
 	t.Helper()
-	var out, errs bytes.Buffer
-	if code := run(context.Background(), args, &out, &errs, nil); code != 0 {
-		t.Fatalf("%q: exit %d: %s", args, code, errs.String())
+	out, errs, err := command(args...)
+	if err != nil {
+		t.Fatalf("%q: %v: %s", args, err, errs)
 	}
-	return out.String()
+	return out
+}
+
+// command runs mxrelayd-pg with args, as a child process.
+func command(args ...string) (stdout, stderr string, err error) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+strings.Join(args, "\x1f"))
+	var out, errs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errs
+	err = cmd.Run()
+	return out.String(), errs.String(), err
 }
 
 // TestQueueTools: mailq, postqueue, postsuper and postcat work on the

@@ -7,10 +7,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mxrelay/mxrelay/internal/testenv"
 )
 
 // DSN returns the test database: MXRELAY_TEST_POSTGRES, e.g.
@@ -18,14 +19,7 @@ import (
 // unless CI is set: then it fails.
 func DSN(t testing.TB) string {
 	t.Helper()
-	d := os.Getenv("MXRELAY_TEST_POSTGRES")
-	if d == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("MXRELAY_TEST_POSTGRES is not set: CI must start PostgreSQL and set it")
-		}
-		t.Skip("MXRELAY_TEST_POSTGRES not set")
-	}
-	return d
+	return testenv.NeedEnv(t, "MXRELAY_TEST_POSTGRES", "PostgreSQL")
 }
 
 // NewPrefix returns a random table prefix.
