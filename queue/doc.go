@@ -88,9 +88,11 @@
 // and msg/ is fsynced. Messages of up to 128 KiB stored at the same time
 // share one segment file, one file fsync and one directory fsync (group
 // commit); larger ones are streamed to a file of their own. Every state
-// change replaces msg/<ID>.env the same way. Records carry a CRC-32C and
-// bodies a CRC-32C checked when read. On open the spool scans msg/,
-// rebuilds the schedule, finishes interrupted removals and moves any file
+// change replaces msg/<ID>.env the same way; removing a message of a
+// segment appends a record to a removal log (one write, no new file).
+// Records carry a CRC-32C and bodies a CRC-32C checked when read. On open
+// the spool scans msg/, replays the removal log, rebuilds the schedule,
+// finishes interrupted removals and moves any file
 // it cannot use to corrupt/, reporting it (Spool.Recovered): never a
 // silent deletion, never a refusal to start. A lock file (flock) keeps a
 // second process out with ErrLocked. A test kills a writing child process

@@ -26,8 +26,9 @@ import (
 //
 // State changes write msg/<ID>.env (temporary file, fsync, rename,
 // directory fsync), which supersedes the record stored with the body.
-// Removing a message of a segment writes a tombstone msg/<ID>.<seq>.rm;
-// the segment is deleted with its last message.
+// Removing a message of a segment appends a record to the removal log
+// (msg/<gen>.rml, see spool_rmlog.go); the segment is deleted with its
+// last message, and a log file once all the segments it names are.
 //
 // A Spool keeps only the schedule in memory (about 150 bytes per
 // message); envelopes are read from the files, which the page cache keeps
@@ -37,7 +38,9 @@ import (
 //
 //	lock        flock(2)ed while open; holds the owner's PID
 //	tmp/        files being written (emptied on open: never acknowledged)
-//	msg/        data files, segments, envelope updates, tombstones
+//	msg/        data files, segments, envelope updates, removal logs
+//	            (and the tombstones msg/<ID>.<seq>.rm of earlier versions,
+//	            still honoured)
 //	corrupt/    files OpenSpool could not use, moved aside (see Recovered)
 type Spool struct {
 	dir  string
@@ -69,6 +72,12 @@ type Spool struct {
 	bcond    *sync.Cond
 	bpending []*pendingStore
 	brunning bool
+
+	lmu    sync.Mutex // the removal log (spool_rmlog.go)
+	rmGens []*rmGen   // its files, oldest first
+	rmCur  *rmGen     // the one appended to; nil until the next removal
+	rmSeq  uint64     // last log file number used
+	rmMax  int        // records per log file: rmGenRecords (tests change it)
 }
 
 // SpoolOptions tunes OpenSpool. The zero value is ready to use.
@@ -143,7 +152,7 @@ func OpenSpool(ctx context.Context, dir string, opts *SpoolOptions) (*Spool, err
 		return nil, err
 	}
 	s := &Spool{dir: dir, log: log, lock: lock, idx: newIndex(), storing: make(map[ID]bool),
-		live: make(map[uint64]int32), cacheMax: opts.CacheEnvelopes, fault: opts.fault}
+		live: make(map[uint64]int32), cacheMax: opts.CacheEnvelopes, fault: opts.fault, rmMax: rmGenRecords}
 	if s.cacheMax == 0 {
 		s.cacheMax = defaultCacheEnvelopes
 	}
@@ -200,6 +209,7 @@ func (s *Spool) Close() error {
 	s.closed = true
 	s.mu.Unlock()
 	s.inflight.Wait()
+	s.closeLog()
 	var err error
 	if s.msgs.hasDeferred() {
 		err = s.msgs.sync()

@@ -100,7 +100,7 @@ func dirNames(t *testing.T, dir string) []string {
 
 // storeBatch stores the messages ids as one group commit: it holds the
 // batch open until all of them are pending.
-func storeBatch(t *testing.T, s *Spool, ids ...ID) {
+func storeBatch(t testing.TB, s *Spool, ids ...ID) {
 	t.Helper()
 	s.bmu.Lock()
 	s.brunning = true

@@ -19,13 +19,15 @@ var errCrash = errors.New("simulated crash")
 // empty segment whose removal was interrupted, a tombstone of a segment
 // that is gone, an envelope update whose message is gone (an interrupted
 // Remove), a damaged envelope update of a segment message, a truncated
-// message file, a junk name, and a segment stored twice.
+// message file, a junk name, a segment stored twice, a damaged removal
+// log and one of a segment that is gone.
 func messySpool(t *testing.T, dir string) {
 	ctx := context.Background()
 	s := openT(t, dir)
 	storeBatch(t, s, "A", "B", "C")
 	storeBatch(t, s, "D", "E")
-	seg1, seg2 := s.idx.items["A"].seg, s.idx.items["D"].seg
+	storeBatch(t, s, "F", "G", "H")
+	seg1, seg2, seg3 := s.idx.items["A"].seg, s.idx.items["D"].seg, s.idx.items["F"].seg
 	large := strings.Repeat("large\r\n", 30000)
 	for _, id := range []ID{"L", "X", "Z"} {
 		if err := s.Store(ctx, &Envelope{ID: id, Recipients: []Recipient{{Address: "u@example.com"}}}, strings.NewReader(large+string(id))); err != nil {
@@ -61,8 +63,17 @@ func messySpool(t *testing.T, dir string) {
 	must(os.WriteFile(msg("junk name.txt"), []byte("junk"), 0o600))
 	b, err = os.ReadFile(msg(segName(seg1)))
 	must(err)
-	must(os.WriteFile(msg(segName(seg2+1)), b, 0o600)) // A, B, C stored again
+	must(os.WriteFile(msg(segName(seg3+1)), b, 0o600)) // A, B, C stored again
 	must(os.WriteFile(filepath.Join(dir, "tmp", "A.env.123"), []byte("half"), 0o600))
+	// Removal logs: one damaged between good records (F and G removed,
+	// a junk line, then a torn record), one naming only a segment that is
+	// gone.
+	damaged := appendRemoval(nil, removal{"F", seg3})
+	damaged = append(damaged, "junk\n"...)
+	damaged = appendRemoval(damaged, removal{"G", seg3})
+	damaged = append(damaged, appendRemoval(nil, removal{"H", seg3})[:10]...)
+	must(os.WriteFile(msg(rmlogName(1)), damaged, 0o600))
+	must(os.WriteFile(msg(rmlogName(2)), appendRemoval(nil, removal{"Q", 0xfe}), 0o600))
 }
 
 func copyDir(t *testing.T, from, to string) {
@@ -126,6 +137,9 @@ func TestRecoveryCrash(t *testing.T) {
 	nRecovered := len(s.Recovered())
 	s.Close()
 	wantCorrupt := corruptContents(t, ref)
+	if _, h := want["H"]; !h || want["F"] != "" || want["G"] != "" {
+		t.Errorf("the damaged log's good records not applied (F, G removed, H kept): %v", want)
+	}
 	if len(want) == 0 || nRecovered < 5 {
 		t.Fatalf("the messy spool is not messy: %d messages, %d recovered", len(want), nRecovered)
 	}

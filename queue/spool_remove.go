@@ -7,14 +7,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-
-	"github.com/mxrelay/mxrelay/internal/regfile"
 )
 
 // Remove implements Queue. A message in its own file loses its data file
 // first, so that an interruption between the two unlinks never brings back
-// the original envelope; a message in a segment gets a tombstone, and the
-// segment goes with its last message.
+// the original envelope; a message in a segment gets a record in the
+// removal log, and the segment goes with its last message.
 //
 // Like Postfix, Remove does not fsync: it is called after delivery, and
 // after a power failure a removed message may come back and be delivered
@@ -32,7 +30,7 @@ func (s *Spool) Remove(ctx context.Context, id ID) error {
 	s.mu.Lock()
 	l := loc{it.seg, it.end, it.env}
 	// The last live message of its segment goes with the segment: no
-	// tombstone to create (a file creation costs more than the removal).
+	// removal record to write.
 	alone := l.seg != 0 && s.live[l.seg] == 1
 	s.mu.Unlock()
 	dropped := false
@@ -44,11 +42,7 @@ func (s *Spool) Remove(ctx context.Context, id ID) error {
 	case alone && s.dropSegment(l.seg) == nil:
 		dropped = true
 	default:
-		// O_NONBLOCK: a FIFO without a reader in its place fails at once.
-		var f *os.File
-		if f, err = os.OpenFile(s.path(tombName(id, l.seg)), os.O_WRONLY|os.O_CREATE|regfile.Nonblock, 0o600); err == nil {
-			err = f.Close()
-		}
+		err = s.logRemoval(id, l.seg)
 	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.release(it)
@@ -86,21 +80,11 @@ func (s *Spool) Remove(ctx context.Context, id ID) error {
 	return nil
 }
 
-// dropSegment deletes a segment whose messages are all removed, then,
-// once that is durable, their tombstones. A failure leaves files that the
-// next open cleans up.
+// dropSegment deletes a segment whose messages are all removed; the
+// removal log forgets it. A failure leaves a segment that the next open
+// deletes.
 func (s *Spool) dropSegment(seq uint64) error {
 	name := segName(seq)
-	var ids []ID
-	if f, err := regfile.OpenNoFollow(s.path(name)); err == nil {
-		if st, err := f.Stat(); err == nil {
-			es, _ := readEntries(f, st.Size())
-			for _, e := range es {
-				ids = append(ids, e.env.ID)
-			}
-		}
-		f.Close()
-	}
 	err := s.inject("remove", name)
 	if err == nil {
 		err = os.Remove(s.path(name))
@@ -109,12 +93,6 @@ func (s *Spool) dropSegment(seq uint64) error {
 		s.log.Error("queue spool: cannot remove an empty segment", slog.String("file", name), slog.Any("err", err))
 		return err
 	}
-	// The tombstones may go once the segment's removal is durable: the
-	// next directory fsync, whoever makes it, deletes them.
-	paths := make([]string, len(ids))
-	for i, id := range ids {
-		paths[i] = s.path(tombName(id, seq))
-	}
-	s.msgs.afterNextSync(paths)
+	s.segmentGone(seq)
 	return nil
 }

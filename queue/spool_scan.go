@@ -41,8 +41,8 @@ func parseSeq(s string) (uint64, bool) {
 }
 
 // scan rebuilds the schedule from msg/: it reads every data file (in
-// parallel), applies tombstones and envelope updates, finishes interrupted
-// removals and moves unusable files aside.
+// parallel), applies the removal log, tombstones and envelope updates,
+// finishes interrupted removals and moves unusable files aside.
 func (s *Spool) scan(ctx context.Context) error {
 	d, err := os.Open(filepath.Join(s.dir, "msg"))
 	if err != nil {
@@ -55,7 +55,8 @@ func (s *Spool) scan(ctx context.Context) error {
 	}
 	var files []*scanFile
 	envs := make(map[ID]bool)
-	tombs := make(map[tombKey]bool)
+	tombs := make(map[tombKey]bool) // tombstone files of earlier versions
+	var logs []*scanLog
 	var bad []Recovered
 	for _, de := range des {
 		n := de.Name()
@@ -71,6 +72,11 @@ func (s *Spool) scan(ctx context.Context) error {
 		if base, ok := strings.CutSuffix(n, segSuffix); ok {
 			if seq, ok := parseSeq(base); ok {
 				files = append(files, &scanFile{name: n, seq: seq})
+				continue
+			}
+		} else if base, ok := strings.CutSuffix(n, rmlogSuffix); ok {
+			if seq, ok := parseSeq(base); ok {
+				logs = append(logs, &scanLog{name: n, seq: seq})
 				continue
 			}
 		} else if base, ok := strings.CutSuffix(n, tombSuffix); ok {
@@ -94,6 +100,19 @@ func (s *Spool) scan(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	// removed: what the removal log and the tombstones take out of the
+	// segments.
+	removed := make(map[tombKey]bool, len(tombs))
+	for k := range tombs {
+		removed[k] = true
+	}
+	for _, l := range logs {
+		s.readScanLog(l)
+		s.rmSeq = max(s.rmSeq, l.seq)
+		for _, r := range l.recs {
+			removed[tombKey{r.id, r.seg}] = true
+		}
+	}
 
 	type found struct {
 		l   loc
@@ -102,7 +121,6 @@ func (s *Spool) scan(ctx context.Context) error {
 		e   entry
 	}
 	msgs := make(map[ID]*found)
-	segs := make(map[uint64]bool)
 	var empty []uint64
 	var dups []*found
 	// newer reports whether a is a later copy of a message than b: an ID
@@ -133,10 +151,9 @@ func (s *Spool) scan(ctx context.Context) error {
 			add(&found{l: loc{end: f.size}, env: f.entries[0].env, f: f, e: f.entries[0]})
 			continue
 		}
-		segs[f.seq] = true
 		s.seq = max(s.seq, f.seq)
 		for _, e := range f.entries {
-			if !tombs[tombKey{e.env.ID, f.seq}] {
+			if !removed[tombKey{e.env.ID, f.seq}] {
 				s.live[f.seq]++
 				add(&found{l: loc{seg: f.seq, end: e.end}, env: e.env, f: f, e: e})
 			}
@@ -148,6 +165,9 @@ func (s *Spool) scan(ctx context.Context) error {
 		}
 	}
 	stamp := strconv.FormatInt(time.Now().UnixNano(), 10)
+	// fresh: removals to write into a new log file before the files that
+	// held them go (entries set aside, tombstones, damaged log files).
+	var fresh []removal
 	for _, m := range dups {
 		if m.l.seg == 0 {
 			bad = append(bad, Recovered{Name: m.f.name, Err: errors.New("older copy of a message stored again")})
@@ -156,6 +176,7 @@ func (s *Spool) scan(ctx context.Context) error {
 		if err := s.setAside(m.env.ID, m.f, m.e, stamp); err != nil {
 			return err
 		}
+		fresh = append(fresh, removal{m.env.ID, m.l.seg})
 		if s.live[m.l.seg]--; s.live[m.l.seg] == 0 {
 			delete(s.live, m.l.seg)
 			empty = append(empty, m.l.seg)
@@ -181,20 +202,58 @@ func (s *Spool) scan(ctx context.Context) error {
 			bad = append(bad, Recovered{Name: m.f.name, Err: fmt.Errorf("moved with its envelope update: %w", err)})
 			continue
 		}
-		// The message shares a segment: copy its entry aside, then give
-		// it a tombstone so it is not brought back with its original
-		// envelope.
+		// The message shares a segment: copy its entry aside, then
+		// record its removal so it is not brought back with its
+		// original envelope.
 		if err := s.setAside(id, m.f, m.e, stamp); err != nil {
 			return err
 		}
+		fresh = append(fresh, removal{id, m.l.seg})
 		if s.live[m.l.seg]--; s.live[m.l.seg] == 0 {
 			delete(s.live, m.l.seg)
 			empty = append(empty, m.l.seg)
 		}
 	}
 
+	// Removals held by files that go: the tombstones, damaged log files.
+	// They are written to a new log file, durably, before anything that
+	// needs them is deleted or moved aside.
+	onDisk := func(seg uint64) bool { return s.live[seg] > 0 }
+	for k := range tombs {
+		if onDisk(k.seq) {
+			fresh = append(fresh, removal{k.id, k.seq})
+		}
+	}
+	for _, l := range logs {
+		if l.err != nil || !l.damaged {
+			continue
+		}
+		for _, r := range l.recs {
+			if onDisk(r.seg) {
+				fresh = append(fresh, r)
+			}
+		}
+	}
+	if len(fresh) > 0 {
+		g, err := s.writeGen(fresh)
+		if err != nil {
+			return err
+		}
+		logs = append(logs, g)
+	}
+	for _, l := range logs {
+		switch {
+		case l.err != nil:
+			bad = append(bad, Recovered{Name: l.name, Err: l.err})
+		case l.damaged:
+			bad = append(bad, Recovered{Name: l.name, Err: fmt.Errorf("%w: damaged removal log; its %d good records are kept", ErrCorrupt, len(l.recs))})
+		case l.tail > 0:
+			s.log.Info("queue spool: a removal log ends in an unfinished record", slog.String("file", l.name), slog.Int("bytes", l.tail))
+		}
+	}
+
 	// What interrupted removals left: envelope updates of messages that
-	// are gone, tombstones of segments that are gone.
+	// are gone.
 	for id := range envs {
 		if msgs[id] == nil && !slicesContainsName(bad, string(id)+envSuffix) {
 			if _, err := s.load(id, loc{env: true}); err != nil {
@@ -211,14 +270,6 @@ func (s *Spool) scan(ctx context.Context) error {
 				return fmt.Errorf("queue: spool: %w", err)
 			}
 			s.log.Info("queue spool: finished an interrupted removal", slog.String("queue_id", string(id)))
-		}
-	}
-	for k := range tombs {
-		if !segs[k.seq] {
-			if err := s.inject("scan", tombName(k.id, k.seq)); err != nil {
-				return err
-			}
-			os.Remove(s.path(tombName(k.id, k.seq)))
 		}
 	}
 	for _, seq := range empty {
@@ -246,14 +297,33 @@ func (s *Spool) scan(ctx context.Context) error {
 	if err := s.msgs.sync(); err != nil {
 		return err
 	}
-	// The empty segments are durably gone: their tombstones can go.
+	// The empty segments are durably gone, and the removals of the
+	// others are in the log: the tombstones can go, and the log files
+	// that name no segment left.
 	for k := range tombs {
-		if slicesContainsSeq(empty, k.seq) {
-			if err := s.inject("scan", tombName(k.id, k.seq)); err != nil {
-				return err
-			}
-			os.Remove(s.path(tombName(k.id, k.seq)))
+		if err := s.inject("scan", tombName(k.id, k.seq)); err != nil {
+			return err
 		}
+		os.Remove(s.path(tombName(k.id, k.seq)))
+	}
+	for _, l := range logs {
+		if l.err != nil || l.damaged {
+			continue
+		}
+		g := &rmGen{seq: l.seq, n: len(l.recs), segs: make(map[uint64]int32)}
+		for _, r := range l.recs {
+			if onDisk(r.seg) {
+				g.segs[r.seg]++
+			}
+		}
+		if len(g.segs) > 0 {
+			s.rmGens = append(s.rmGens, g)
+			continue
+		}
+		if err := s.inject("scan", l.name); err != nil {
+			return err
+		}
+		os.Remove(s.path(l.name))
 	}
 
 	for id, m := range msgs {
@@ -267,15 +337,6 @@ func (s *Spool) scan(ctx context.Context) error {
 func slicesContainsName(rs []Recovered, name string) bool {
 	for _, r := range rs {
 		if r.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
-func slicesContainsSeq(seqs []uint64, seq uint64) bool {
-	for _, s := range seqs {
-		if s == seq {
 			return true
 		}
 	}
@@ -322,8 +383,8 @@ func (s *Spool) readScanFile(sf *scanFile) {
 	}
 }
 
-// setAside copies the entry of id out of segment f into corrupt/ and
-// writes the tombstone that takes it out of the segment.
+// setAside copies the entry of id out of segment f into corrupt/, durably;
+// the caller then writes the removal that takes it out of the segment.
 func (s *Spool) setAside(id ID, f *scanFile, e entry, stamp string) error {
 	src, err := regfile.OpenNoFollow(s.path(f.name))
 	if err != nil {
@@ -338,14 +399,13 @@ func (s *Spool) setAside(id ID, f *scanFile, e entry, stamp string) error {
 	if err := s.inject("scan", dst); err != nil {
 		return err
 	}
-	// The copy must be durable before the tombstone hides the entry.
+	// The copy must be durable before a removal record hides the entry.
 	if err := writeSynced(dst, b); err != nil {
 		return fmt.Errorf("queue: spool: %w", err)
 	}
 	s.recovered = append(s.recovered, Recovered{Name: f.name, MovedTo: dst,
-		Err: fmt.Errorf("entry of message %s copied out and tombstoned", id)})
-	_, err = s.writeFile(tombName(id, f.seq), nil)
-	return err
+		Err: fmt.Errorf("entry of message %s copied out and removed from the segment", id)})
+	return nil
 }
 
 // writeSynced creates path with b, fsyncs it and its directory.

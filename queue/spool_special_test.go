@@ -28,7 +28,7 @@ func TestSpoolSpecialFiles(t *testing.T) {
 	s.Close()
 
 	msg := filepath.Join(dir, "msg")
-	fifos := []string{"F1", "B.env", segName(seq + 1), tombName("A", seq+1)}
+	fifos := []string{"F1", "B.env", segName(seq + 1), tombName("A", seq+1), rmlogName(seq + 1)}
 	for _, n := range fifos {
 		if err := syscall.Mkfifo(filepath.Join(msg, n), 0o600); err != nil {
 			t.Skipf("mkfifo: %v", err)
