@@ -66,9 +66,19 @@ func (s *state) tableResult(ctx context.Context, value string, why Reason, subj 
 		p.log.Debug(strings.ToLower(cmd), "text", text, "reason", why.String())
 		s.d.Actions = append(s.d.Actions, Action{Kind: k, Value: text, Reason: why, Log: text})
 		return dunno
-	case strings.EqualFold(cmd, "PREPEND"), strings.EqualFold(cmd, "REDIRECT"), strings.EqualFold(cmd, "BCC"), strings.EqualFold(cmd, "FILTER"):
-		k := map[string]ActionKind{"PREPEND": ActionPrepend, "REDIRECT": ActionRedirect, "BCC": ActionBCC, "FILTER": ActionFilter}[strings.ToUpper(cmd)]
-		if text == "" || k == ActionFilter && !strings.Contains(text, ":") || k == ActionPrepend && !strings.Contains(text, ":") {
+	case strings.EqualFold(cmd, "FILTER"):
+		// smtpd_check.c: without transport:destination the entry is
+		// logged and skipped; the last FILTER of a transaction wins.
+		if !strings.Contains(text, ":") {
+			p.log.Warn("access table " + why.Table + " entry \"" + why.Key + "\" requires transport:destination")
+			return dunno
+		}
+		s.d.Actions = append(s.d.Actions, Action{Kind: ActionFilter, Value: text, Reason: why,
+			Log: "<" + s.replyName(subj) + ">: " + class + " triggers FILTER " + text})
+		return dunno
+	case strings.EqualFold(cmd, "PREPEND"), strings.EqualFold(cmd, "REDIRECT"), strings.EqualFold(cmd, "BCC"):
+		k := map[string]ActionKind{"PREPEND": ActionPrepend, "REDIRECT": ActionRedirect, "BCC": ActionBCC}[strings.ToUpper(cmd)]
+		if text == "" || k == ActionPrepend && !strings.Contains(text, ":") {
 			return s.serverError("access table " + why.Table + " entry " + why.Key + " has " + cmd + " action without valid argument")
 		}
 		s.d.Actions = append(s.d.Actions, Action{Kind: k, Value: text, Reason: why})

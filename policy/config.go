@@ -146,6 +146,11 @@ type Config struct {
 	// SMTPDRejectUnlistedRecipient: the implicit reject_unlisted_recipient
 	// after both lists. Default yes.
 	SMTPDRejectUnlistedRecipient Flag
+	// NoUnknownRecipientChecks turns reject_unlisted_recipient and
+	// reject_unlisted_sender, explicit and implicit, into no-ops, as
+	// Postfix's receive_override_options = no_unknown_recipient_checks
+	// does on a content filter's reinjection listener. Default false.
+	NoUnknownRecipientChecks bool
 	// SMTPDDelayReject is smtpd_delay_reject: the client, HELO and sender
 	// restrictions are evaluated at RCPT. Default yes.
 	SMTPDDelayReject Flag

@@ -12,7 +12,7 @@ import (
 // error: and retry: routes, then the recipient map of the address class.
 // It runs once per recipient; under warn_if_reject it does not count.
 func (s *state) unlisted(ctx context.Context) status {
-	if s.rcptDone {
+	if s.rcptDone || s.p.cfg.NoUnknownRecipientChecks {
 		return dunno
 	}
 	if s.warnIf == 0 {

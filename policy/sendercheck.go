@@ -12,7 +12,7 @@ import (
 // recipient tables of its address class, with "Sender address rejected"
 // and 5.1.0. Once per decision; the null sender is not checked.
 func (s *state) unlistedSender(ctx context.Context, why Reason) status {
-	if s.req.Stage < StageMail || s.senderRcptDone {
+	if s.req.Stage < StageMail || s.senderRcptDone || s.p.cfg.NoUnknownRecipientChecks {
 		return dunno
 	}
 	sender, ok := s.from()

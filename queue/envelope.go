@@ -147,6 +147,13 @@ type Envelope struct {
 	// DelayWarned records that the delay warning (delay_warning_time) was
 	// handed to the caller, so it is given once.
 	DelayWarned bool
+	// Filter is the content filter the message goes to before its
+	// recipients' own routes, "transport:nexthop" as Postfix's queue
+	// file FILTER record (content_filter, or a FILTER action of an
+	// access table, header_checks or body_checks): every recipient is
+	// delivered there, and what the filter sends back is a new message.
+	// Empty: none. The queue only keeps it.
+	Filter string
 	// Lease is the current claim. Backends keep it with the message but a
 	// single-process backend need not persist it: after a restart nothing is
 	// claimed. It is not part of the encoded envelope.

@@ -39,6 +39,7 @@ type wire struct {
 	NextAttempt int64      `json:"next,omitempty"`
 	Held        bool       `json:"held,omitempty"`
 	DelayWarned bool       `json:"warned,omitempty"`
+	Filter      string     `json:"filter,omitempty"`
 }
 
 // wireRcpt is the JSON form of a Recipient. Destination was added after
@@ -86,7 +87,7 @@ func EncodeEnvelope(e *Envelope) ([]byte, error) {
 		ID: string(e.ID), Sender: e.Sender, Ret: uint8(e.Ret), EnvID: e.EnvID,
 		SMTPUTF8: e.SMTPUTF8, Size: e.Size, Arrival: toNanos(e.Arrival),
 		Attempts: e.Attempts, NextAttempt: toNanos(e.NextAttempt), Held: e.Held,
-		DelayWarned: e.DelayWarned, Recipients: make([]wireRcpt, len(e.Recipients)),
+		DelayWarned: e.DelayWarned, Filter: e.Filter, Recipients: make([]wireRcpt, len(e.Recipients)),
 	}
 	for i, r := range e.Recipients {
 		w.Recipients[i] = wireRcpt{Address: r.Address, Notify: uint8(r.Notify), ORCPT: r.ORCPT,
@@ -116,14 +117,14 @@ func check(e *Envelope) error {
 		return fmt.Errorf("queue: message %s has no recipients", e.ID)
 	case len(e.Recipients) > maxRecipients:
 		return fmt.Errorf("queue: message %s has %d recipients (limit %d)", e.ID, len(e.Recipients), maxRecipients)
-	case len(e.Sender) > maxAddressBytes:
+	case len(e.Sender) > maxAddressBytes || len(e.Filter) > maxAddressBytes:
 		return fmt.Errorf("queue: message %s: sender too long", e.ID)
 	case e.Ret > RetHdrs:
 		return fmt.Errorf("queue: message %s: RET %d out of range", e.ID, e.Ret)
 	case e.Size < 0 || e.Attempts < 0:
 		return fmt.Errorf("queue: message %s: negative size or attempts", e.ID)
 	}
-	if !utf8.ValidString(e.Sender) || !utf8.ValidString(e.EnvID) {
+	if !utf8.ValidString(e.Sender) || !utf8.ValidString(e.EnvID) || !utf8.ValidString(e.Filter) {
 		return fmt.Errorf("queue: message %s: sender or ENVID is not valid UTF-8", e.ID)
 	}
 	for i := range e.Recipients {
@@ -201,7 +202,7 @@ func decodeRecord(b []byte) (*Envelope, int, error) {
 		ID: ID(w.ID), Sender: w.Sender, Ret: Ret(w.Ret), EnvID: w.EnvID, SMTPUTF8: w.SMTPUTF8,
 		Size: w.Size, Arrival: fromNanos(w.Arrival), Attempts: w.Attempts,
 		NextAttempt: fromNanos(w.NextAttempt), Held: w.Held, DelayWarned: w.DelayWarned,
-		Recipients: make([]Recipient, len(w.Recipients)),
+		Filter: w.Filter, Recipients: make([]Recipient, len(w.Recipients)),
 	}
 	for i, r := range w.Recipients {
 		e.Recipients[i] = Recipient{Address: r.Address, Notify: Notify(r.Notify), ORCPT: r.ORCPT,

@@ -82,13 +82,15 @@ func cleanupConfig(r *reader, pc *policy.Config, domains *lookup.Domains, open f
 	return c, nil
 }
 
-// newCleanup builds the cleanup stage of a main.cf; mine are this host's
-// addresses (permit_inet_interfaces).
-func newCleanup(ctx context.Context, r *reader, pc *policy.Config, domains *lookup.Domains, mine []netip.Addr, openOpts *lookup.OpenOptions, open func(string) (lookup.Table, error), log *slog.Logger) (*cleanup.Cleanup, error) {
+// newCleanup builds the cleanup stage of a main.cf, less what
+// receive_override_options turns off; mine are this host's addresses
+// (permit_inet_interfaces).
+func newCleanup(ctx context.Context, r *reader, pc *policy.Config, ro receiveOverrides, domains *lookup.Domains, mine []netip.Addr, openOpts *lookup.OpenOptions, open func(string) (lookup.Table, error), log *slog.Logger) (*cleanup.Cleanup, error) {
 	c, err := cleanupConfig(r, pc, domains, open)
 	if err != nil {
 		return nil, err
 	}
+	ro.apply(&c)
 	if c.LocalClient, err = localHeaderClients(ctx, r.str("local_header_rewrite_clients"), pc, mine, openOpts); err != nil {
 		return nil, err
 	}

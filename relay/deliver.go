@@ -111,7 +111,7 @@ func (r *MX) process(ctx context.Context, d *queue.Delivery) {
 	var groups []*routeGroup
 	byKey := make(map[string]*routeGroup)
 	for _, i := range d.Attempt {
-		rt, err := r.c.Router.Route(ctx, env.Recipients[i].Address)
+		rt, err := r.route(ctx, env, env.Recipients[i].Address)
 		if err != nil {
 			res := transport.RecipientResult{Recipient: env.Recipients[i].Address, Status: client.Deferred, Err: err}
 			var le *lookup.Error

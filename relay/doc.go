@@ -97,6 +97,15 @@
 // recipient_canonical_classes, local_header_rewrite_clients,
 // header_size_limit, always_bcc, sender_bcc_maps, recipient_bcc_maps
 // (the cleanup stage, relay/cleanup),
+// content_filter and default_filter_nexthop (FilterConfig: the
+// after-queue content filter of FILTER_README, with the FILTER actions of
+// access tables, header_checks and body_checks; the filter is recorded
+// in the queue envelope, queue.Envelope.Filter, and every recipient goes
+// to its transport and next hop, as Postfix's qmgr_message.c routes it),
+// receive_override_options (no_unknown_recipient_checks,
+// no_address_mappings, no_header_body_checks; no_milters is read),
+// the smtp and lmtp services of the master.cf beside main.cf as
+// transports (maincf.File.Transports; their "-o" overrides are not read),
 // virtual_mailbox_domains, local_recipient_maps, relocated_maps,
 // message_size_limit, smtpd_recipient_limit, hopcount_limit,
 // smtpd_soft_error_limit, smtpd_hard_error_limit, smtpd_junk_command_limit,

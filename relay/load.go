@@ -280,6 +280,7 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 		FallbackRelay:   r.str("smtp_fallback_relay"),
 		TLS:             tlsPolicies,
 		SocketDirectory: r.str("queue_directory"),
+		Protocols:       deliveryProtocols(r.cf),
 		Logger:          log,
 	})
 	if err != nil {
@@ -292,6 +293,11 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 		return fmt.Errorf("relay: %w", err)
 	}
 	pc.Domains = domains
+	ro, err := readReceiveOverrides(r)
+	if err != nil {
+		return err
+	}
+	pc.NoUnknownRecipientChecks = ro.noUnknownRecipientChecks
 	pc.Resolver = mailDomains{dns}
 	pc.DNS = dnsRecords{dns}
 	vc := verifyConfig(r)
@@ -336,7 +342,10 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 		return err
 	}
 	mc.Policy, mc.Queue, mc.Router, mc.Agent = l.Policy, sched, router, agent
-	if mc.Cleanup, err = newCleanup(ctx, r, &pc, domains, mine, openOpts, open, log); err != nil {
+	if mc.Cleanup, err = newCleanup(ctx, r, &pc, ro, domains, mine, openOpts, open, log); err != nil {
+		return err
+	}
+	if mc.Filter, err = filterConfig(r, agent.Delivers); err != nil {
 		return err
 	}
 	cl.Store(mc.Cleanup)

@@ -92,6 +92,9 @@ type Config struct {
 	// queued (virtual_alias_maps), as Postfix's cleanup(8). Nil: no
 	// rewriting.
 	Cleanup *cleanup.Cleanup
+	// Filter is the after-queue content filter (content_filter). The
+	// zero value: none.
+	Filter FilterConfig
 
 	// MessageSizeLimit is the largest message accepted, in bytes.
 	// Default 10240000, as Postfix message_size_limit; negative: no

@@ -54,6 +54,7 @@ type session struct {
 	discard  bool
 	hold     bool
 	prepends []string
+	filter   string // the last FILTER action of an access table
 }
 
 // mailParams are the MAIL FROM parameters the relay keeps.
@@ -125,6 +126,7 @@ func (s *session) resetTransaction() {
 	s.discard = false
 	s.hold = false
 	s.prepends = nil
+	s.filter = ""
 }
 
 // end ends the session: it is logged (Postfix's "disconnect from") and

@@ -111,6 +111,7 @@ func (s *session) message(r io.Reader) (queue.ID, *Error) {
 		Arrival:    now,
 		Held:       s.hold,
 	}
+	s.setFilter(env, verdict)
 	err := s.r.c.Queue.Store(s.ctx, env, io.MultiReader(strings.NewReader(hdr.String()), body))
 	id := env.ID
 	nrcpt := len(rcpts)

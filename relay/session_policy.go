@@ -60,6 +60,9 @@ func (s *session) check(stage policy.Stage, rcpt string) *Error {
 			s.prepends = append(s.prepends, a.Value)
 		case policy.ActionHold, policy.ActionDiscard, policy.ActionWarn, policy.ActionInfo:
 			s.logWhatsup(actionEvent(a), stage, rcpt, a.Log, a.Reason, nil)
+		case policy.ActionFilter:
+			s.filter = a.Value // smtpd_check.c: the last one wins
+			s.logWhatsup(maillog.Filter, stage, rcpt, a.Log, a.Reason, nil)
 		}
 	}
 	if d.Discard {

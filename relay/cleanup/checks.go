@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"slices"
 	"strings"
@@ -28,13 +27,12 @@ type Verdict struct {
 	Redirect string
 	// Bcc are the addresses of BCC actions, added as recipients.
 	Bcc []string
+	// Filter is the "transport:destination" of the last FILTER action:
+	// the message goes to that content filter instead of its
+	// recipients' routes, as Postfix's cleanup writes it into the queue
+	// file's FILTER record (overriding content_filter).
+	Filter string
 }
-
-// ErrFilter is the cause of the 451 4.3.5 refusal of a message that a
-// FILTER action matched: mxrelay has no content filters, and relaying the
-// message unfiltered would pass what the configuration sends for
-// inspection.
-var ErrFilter = errors.New("the FILTER action of header_checks and body_checks is not implemented (no content filters)")
 
 // ChecksContent reports whether header_checks or body_checks are
 // configured, so that callers can skip Check.
@@ -50,12 +48,11 @@ func (cl *Cleanup) ChecksContent() bool {
 // and MIME-Version fields anywhere) by mime_header_checks, the headers of
 // attached messages (message/rfc822) by nested_header_checks; boundary
 // lines and the empty line that ends a header are body lines. The actions are REJECT, DISCARD, HOLD, REDIRECT, BCC,
-// WARN, INFO, IGNORE and STRIP, PREPEND, REPLACE, PASS, DUNNO and OK; after
-// REJECT, DISCARD, REDIRECT or PASS no further line is checked. It returns
-// the message as it is to be queued (with the empty line Postfix puts
-// where a header ends without one), and the verdict. FILTER refuses the
-// message (451 4.3.5, ErrFilter); a table failure too (451 4.3.0), as
-// Postfix's cleanup.
+// WARN, INFO, IGNORE and STRIP, PREPEND, REPLACE, PASS, FILTER, DUNNO
+// and OK; after REJECT, DISCARD, REDIRECT or PASS no further line is
+// checked. It returns the message as it is to be queued (with the empty
+// line Postfix puts where a header ends without one), and the verdict. A
+// table failure refuses the message (451 4.3.0), as Postfix's cleanup.
 func (cl *Cleanup) Check(ctx context.Context, queueID string, r io.Reader) ([]byte, Verdict, error) {
 	c := &checker{cl: cl, ctx: ctx, queueID: queueID, on: true}
 	m := mimeState{inHeader: true, primary: true, off: cl.c.NoMIME}
@@ -318,9 +315,16 @@ func (c *checker) act(tables []lookup.Table, param, context, text string) (strin
 	case "INFO":
 		logAct("info", arg)
 	case "FILTER":
-		logAct("filter", arg)
-		c.cl.log.Error(c.queueID+": "+param+": FILTER "+arg+": content filters are not implemented; message refused", "queue_id", c.queueID)
-		return "", false, &Error{Code: 451, Status: "4.3.5", Message: "Server configuration error", Why: param + " FILTER " + arg, Err: ErrFilter}
+		// cleanup_act.c: the last valid FILTER wins.
+		switch {
+		case arg == "":
+			c.cl.log.Warn("missing FILTER command argument in " + param + " map")
+		case !strings.Contains(arg, ":"):
+			c.cl.log.Warn("bad FILTER command " + arg + " in " + param + " -- need transport:destination")
+		default:
+			c.v.Filter = arg
+			logAct("filter", arg)
+		}
 	case "PASS":
 		logAct("pass", arg)
 		c.on = false

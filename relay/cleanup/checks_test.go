@@ -2,7 +2,6 @@ package cleanup
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,6 +37,8 @@ func TestCheck(t *testing.T) {
 /^X-Discard:/ DISCARD
 /^X-Redirect:/ REDIRECT elsewhere@o.test
 /^X-Filter:/ FILTER smtp:[127.0.0.1]:10025
+/^X-Filter2:/ FILTER lmtp:[127.0.0.1]:10026
+/^X-Filter3:/ FILTER nocolon
 `)
 	bc := openRegexp(t, "pcre", `/^drop/ IGNORE
 /^(swap) me/ REPLACE swapped $1
@@ -71,9 +72,10 @@ func TestCheck(t *testing.T) {
 	if _, v, _ := check("X-Redirect: r\r\nX-Reject: hard\r\n\r\n"); v.Redirect != "elsewhere@o.test" || v.Reject != nil {
 		t.Errorf("REDIRECT: %+v", v)
 	}
-	var ce *Error
-	if _, _, err := check("X-Filter: f\r\n\r\n"); !errors.As(err, &ce) || ce.Code != 451 || !errors.Is(err, ErrFilter) {
-		t.Errorf("FILTER: %v", err)
+	// FILTER names the content filter; the last one wins, and one
+	// without transport:destination is ignored.
+	if _, v, err := check("X-Filter: f\r\nX-Filter2: g\r\nX-Filter3: h\r\n\r\n"); err != nil || v.Filter != "lmtp:[127.0.0.1]:10026" {
+		t.Errorf("FILTER: %+v, %v", v, err)
 	}
 }
 

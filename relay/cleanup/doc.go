@@ -55,10 +55,10 @@
 // body_checks_size_limit bytes of its part, with Postfix's actions
 // REJECT (550 5.7.1 "message content rejected", or the text's own code;
 // 4.x.x gives 451), DISCARD, HOLD, REDIRECT, BCC, WARN, INFO, IGNORE,
-// STRIP, PREPEND, REPLACE, PASS, DUNNO and OK. FILTER refuses the
-// message with 451 4.3.5 and an error in the log that names it: there
-// are no content filters to send it to. The message is read whole
-// before it is queued (at most message_size_limit bytes).
+// STRIP, PREPEND, REPLACE, PASS, FILTER (Verdict.Filter: the last one
+// names the content filter the relay sends the message to), DUNNO and
+// OK. The message is read whole before it is queued (at most
+// message_size_limit bytes).
 //
 // Headers (Postfix's cleanup_message.c): the address headers (From:,
 // Sender:, Reply-To:... of the header_sender class; To:, Cc:, Bcc:... of

@@ -26,7 +26,7 @@
 //     local delivery, daemon tuning).
 //   - Unimplemented: it turns on a Postfix feature that changes how mail
 //     flows and that mxrelay does not implement (masquerade_domains,
-//     content_filter, smtpd_milters, header_checks, postscreen_*,
+//     smtpd_proxy_filter, smtpd_milters, postscreen_*,
 //     smtp_sasl_auth_enable, smtp_tls_security_level = dane, client rate
 //     limits...). Refuse makes it an error unless the admin accepts, by
 //     name, that it is not honoured.

@@ -67,3 +67,24 @@ pickup    unix  n       -       y       60      1       pickup
 		}
 	}
 }
+
+// Transports lists the unix services that run smtp or lmtp: the content
+// filter transports of FILTER_README's master.cf.
+func TestTransports(t *testing.T) {
+	f := loadWithMaster(t, `smtp      inet  n       -       y       -       -       smtpd
+smtp      unix  -       -       y       -       -       smtp
+relay     unix  -       -       y       -       -       smtp
+  -o syslog_name=postfix/$service_name
+smtp-amavis unix -      -       n       -       2       smtp
+  -o smtp_data_done_timeout=1200
+amavisfeed unix -       -       n       -       2       lmtp
+scan      unix  -       -       n       -       10      pipe flags=Rq user=filter argv=/usr/bin/filter
+`)
+	want := map[string]string{"smtp": "smtp", "relay": "smtp", "smtp-amavis": "smtp", "amavisfeed": "lmtp"}
+	if got := f.Transports(); !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	if got := loadWithMaster(t, "").Transports(); got != nil {
+		t.Errorf("without master.cf: %v", got)
+	}
+}

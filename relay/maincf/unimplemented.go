@@ -32,7 +32,6 @@ var gaps = map[string]gap{
 	"masquerade_domains":                      {why: "address masquerading (cleanup) is not implemented"},
 	"message_reject_characters":               {why: "cleanup's character filters are not implemented"},
 	"message_strip_characters":                {why: "cleanup's character filters are not implemented"},
-	"content_filter":                          {why: "after-queue content filtering is not implemented: mail would be relayed unscanned"},
 	"smtpd_proxy_filter":                      {why: "before-queue content filtering is not implemented: mail would be relayed unscanned"},
 	"smtpd_milters":                           {why: "milters are not implemented: mail would pass without the milters' checks or signatures"},
 	"smtpd_milter_maps":                       {why: "milters are not implemented: mail would pass without the milters' checks or signatures"},
