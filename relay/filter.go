@@ -83,8 +83,10 @@ func (r *MX) route(ctx context.Context, env *queue.Envelope, rcpt string) (trans
 
 // setFilter gives a message about to be queued its content filter, as
 // Postfix's smtpd and cleanup write the queue file's FILTER record:
-// content_filter, then a FILTER action of header_checks or body_checks,
-// then one of an access table; the last wins. Every recipient's
+// content_filter, unless an access table's FILTER action (the last one of
+// the transaction) names another, unless header_checks or body_checks
+// do (the last FILTER action in the message): golden lab filter, cases
+// afilter, twoaccess, ahfilter and hfilter. Every recipient's
 // destination is then the filter's, so that the queue limits and
 // suspends the filter as one destination (qmgr's queue per transport
 // and next hop).
@@ -93,7 +95,7 @@ func (s *session) setFilter(env *queue.Envelope, v cleanup.Verdict) {
 	if !strings.Contains(f, ":") {
 		f = ""
 	}
-	for _, g := range []string{v.Filter, s.filter} {
+	for _, g := range []string{s.filter, v.Filter} {
 		if g != "" {
 			f = g
 		}

@@ -91,8 +91,8 @@ func TestContentFilter(t *testing.T) {
 	}
 }
 
-// TestFilterActions: a FILTER action of header_checks, then one of an
-// access table, name the message's filter over content_filter; the
+// TestFilterActions: a FILTER action of an access table, then one of
+// header_checks, name the message's filter over content_filter; the
 // queue envelope records it and gives every recipient its destination.
 func TestFilterActions(t *testing.T) {
 	mem := queue.NewMemory()
@@ -102,7 +102,8 @@ func TestFilterActions(t *testing.T) {
 	}{
 		{"a@example.test", "hello", "smtp:[127.0.0.1]:10024"},
 		{"a@example.test", "route me", "relay:[127.0.0.1]:10026"},
-		{"scan@example.test", "route me", "lmtp:[127.0.0.1]:1"},
+		{"scan@example.test", "hello", "lmtp:[127.0.0.1]:1"},
+		{"scan@example.test", "route me", "relay:[127.0.0.1]:10026"},
 	} {
 		cl, err := smtp.Dial(addr)
 		if err != nil {
