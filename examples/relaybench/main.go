@@ -39,6 +39,7 @@ func main() {
 	systems := flag.String("systems", "postfix,mxrelayd", "systems to measure, in order")
 	work := flag.String("dir", "", "work directory (default: a new temporary one)")
 	fsyncs := flag.Bool("fsyncs", false, "count fsync(2) and fdatasync(2) calls with strace (slows both systems)")
+	mxFlags := flag.String("mxrelayd-flags", "", "more flags for mxrelayd, space-separated (e.g. \"-cpuprofile /tmp/cpu -mutexprofile /tmp/mutex\")")
 	deferred := flag.Bool("deferred", false, "the next hop defers every message (450 at RCPT): measure the memory that many deferred messages take")
 	flag.Parse()
 	dir := *work
@@ -61,7 +62,7 @@ func main() {
 		if !ok {
 			log.Fatalf("unknown system %q (postfix, mxrelayd)", name)
 		}
-		r, err := run(sys, filepath.Join(dir, name), sink, *sessions, *messages, *size, *fsyncs)
+		r, err := run(sys, filepath.Join(dir, name), sink, *sessions, *messages, *size, *fsyncs, strings.Fields(*mxFlags))
 		if err != nil {
 			log.Fatalf("%s: %v", name, err)
 		}
@@ -87,7 +88,7 @@ type result struct {
 // configuration, relaying to sink; stop ends it; usage reports CPU and
 // memory.
 type system struct {
-	start func(dir, listen, sink string) (proc, error)
+	start func(dir, listen, sink string, mxFlags []string) (proc, error)
 }
 
 type proc interface {
@@ -127,7 +128,7 @@ func writeRecipients(dir string) error {
 }
 
 // run measures one system.
-func run(sys system, dir string, sink *sink, sessions, messages, size int, fsyncs bool) (result, error) {
+func run(sys system, dir string, sink *sink, sessions, messages, size int, fsyncs bool, mxFlags []string) (result, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return result{}, err
 	}
@@ -138,7 +139,7 @@ func run(sys system, dir string, sink *sink, sessions, messages, size int, fsync
 	if err != nil {
 		return result{}, err
 	}
-	p, err := sys.start(dir, listen, sink.addr)
+	p, err := sys.start(dir, listen, sink.addr, mxFlags)
 	if err != nil {
 		return result{}, err
 	}

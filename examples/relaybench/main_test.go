@@ -25,7 +25,7 @@ func TestRunMxrelayd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sink.srv.Close()
-	r, err := run(systemsByName["mxrelayd"], filepath.Join(t.TempDir(), "mxrelayd"), sink, 4, 40, 2048, false)
+	r, err := run(systemsByName["mxrelayd"], filepath.Join(t.TempDir(), "mxrelayd"), sink, 4, 40, 2048, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 // mxrelayd runs the mxrelayd built from this repository.
 type mxrelayd struct{ cmd *exec.Cmd }
 
-func startMxrelayd(dir, listen, sink string) (proc, error) {
+func startMxrelayd(dir, listen, sink string, extra []string) (proc, error) {
 	bin := filepath.Join(dir, "mxrelayd")
 	if out, err := exec.Command("go", "build", "-o", bin, "./examples/mxrelayd").CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build (run from the repository): %v: %s", err, out)
@@ -27,8 +27,9 @@ func startMxrelayd(dir, listen, sink string) (proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "-config", filepath.Join(dir, "main.cf"), "-listen", listen,
-		"-queue", filepath.Join(dir, "queue"), "-dns", "127.0.0.1:1", "-log-format", "postfix")
+	args := append([]string{"-config", filepath.Join(dir, "main.cf"), "-listen", listen,
+		"-queue", filepath.Join(dir, "queue"), "-dns", "127.0.0.1:1", "-log-format", "postfix"}, extra...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -58,7 +59,7 @@ func (m *mxrelayd) stop() {
 // directories, chroot off, smtpd on the benchmark's port.
 type postfix struct{ etc, spool string }
 
-func startPostfix(dir, listen, sink string) (proc, error) {
+func startPostfix(dir, listen, sink string, _ []string) (proc, error) {
 	if _, err := user.Lookup("postfix"); err != nil {
 		return nil, fmt.Errorf("the postfix user does not exist: apt-get install postfix")
 	}

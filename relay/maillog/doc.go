@@ -22,6 +22,10 @@
 //	Dec  7 01:02:03 mx2 postfix/relay/smtp[4242]: 8070D442D8921C009D84: to=<b@example.com>, relay=mx1.example.com[198.51.100.7]:25, delay=0.21, delays=0.02/0/0/0.19, dsn=2.0.0, status=sent (250 2.0.0 Ok)
 //	Dec  7 01:02:03 mx2 postfix/qmgr[4242]: 8070D442D8921C009D84: removed
 //
+// Buffered puts one goroutine between the handler and the file or
+// socket, so that sessions logging at the same time do not queue up
+// behind each other's write(2); its Close writes what is left.
+//
 // Lines go to a file (as syslog daemons write them, above; with
 // Options.MaillogFile, as Postfix's own maillog_file) or, with
 // Options.Syslog and DialSyslog, to the local syslog daemon (facility

@@ -33,3 +33,17 @@ func ExampleFormatDelay() {
 	// 1.2
 	// 61
 }
+
+// Lines written by one goroutine: the sessions that log do not wait for
+// the file or for each other. Close writes what is left.
+func ExampleBuffered() {
+	out := maillog.NewBuffered(os.Stdout, nil)
+	h := maillog.NewHandler(out, &maillog.Options{Hostname: "mx2.example.com", PID: 4242, Location: time.UTC})
+	logger := slog.New(stampHandler{h})
+	logger.Info(maillog.Removed, maillog.KeyQueueID, "8070D442D8921C009D84")
+	if err := out.Close(); err != nil {
+		panic(err)
+	}
+	// Output:
+	// Dec  7 01:02:03 mx2 postfix/qmgr[4242]: 8070D442D8921C009D84: removed
+}

@@ -163,16 +163,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 	logFlags := addLogFlags(fs)
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (HOST:PORT)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+	mutexProfile := fs.String("mutexprofile", "", "write a mutex contention profile of the whole run to this file at exit (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *cpuProfile != "" {
-		stopProfile, err := startCPUProfile(*cpuProfile)
+	if *cpuProfile != "" || *mutexProfile != "" {
+		stopProfiles, err := startProfiles(*cpuProfile, *mutexProfile)
 		if err != nil {
 			fmt.Fprintf(stderr, "mxrelayd: %v\n", err)
 			return 1
 		}
-		defer stopProfile()
+		defer func() {
+			if err := stopProfiles(); err != nil {
+				fmt.Fprintf(stderr, "mxrelayd: profile: %v\n", err)
+			}
+		}()
 	}
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "mxrelayd: "+format+"\n", a...)

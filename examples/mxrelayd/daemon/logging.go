@@ -63,6 +63,11 @@ func (f *logFlags) open(stderr io.Writer, hostname, syslogName string) (*slog.Lo
 		}
 		w, closer = lf, lf.Close
 	}
+	// Lines go out from one goroutine (maillog.Buffered): sessions do not
+	// queue up behind each other's write(2). Closing flushes it first.
+	bw := maillog.NewBuffered(w, &maillog.BufferedOptions{Messages: toSyslog})
+	w, closeOut := bw, closer
+	closer = func() error { return errors.Join(bw.Close(), closeOut()) }
 	var h slog.Handler
 	switch *f.format {
 	case "json":
