@@ -69,10 +69,20 @@ func cleanupConfig(r *reader, pc *policy.Config, domains *lookup.Domains, open f
 			*p.dst = append(*p.dst, t)
 		}
 	}
+	for _, d := range lookup.SplitList(r.str("masquerade_domains")) {
+		c.MasqueradeDomains = append(c.MasqueradeDomains, strings.ToLower(d))
+	}
+	for _, e := range lookup.SplitList(r.str("masquerade_exceptions")) {
+		if strings.Contains(e, ":") || strings.HasPrefix(e, "/") || strings.HasPrefix(e, "!") {
+			return c, &maincf.ValueError{Param: "masquerade_exceptions", Value: r.str("masquerade_exceptions"),
+				Reason: e + ": only user names are implemented, not tables, files or exclusions"}
+		}
+		c.MasqueradeExceptions = append(c.MasqueradeExceptions, e)
+	}
 	for _, p := range []struct {
 		param string
 		dst   *cleanup.Classes
-	}{{"canonical_classes", &c.CanonicalClasses}, {"sender_canonical_classes", &c.SenderCanonicalClasses}, {"recipient_canonical_classes", &c.RecipientCanonicalClasses}} {
+	}{{"canonical_classes", &c.CanonicalClasses}, {"sender_canonical_classes", &c.SenderCanonicalClasses}, {"recipient_canonical_classes", &c.RecipientCanonicalClasses}, {"masquerade_classes", &c.MasqueradeClasses}} {
 		cls, err := cleanup.ParseClasses(r.str(p.param))
 		if err != nil {
 			return c, &maincf.ValueError{Param: p.param, Value: r.str(p.param), Reason: err.Error()}

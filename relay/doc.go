@@ -95,8 +95,9 @@
 // propagate_unmatched_extensions, canonical_maps, sender_canonical_maps,
 // recipient_canonical_maps, canonical_classes, sender_canonical_classes,
 // recipient_canonical_classes, local_header_rewrite_clients,
-// header_size_limit, always_bcc, sender_bcc_maps, recipient_bcc_maps
-// (the cleanup stage, relay/cleanup),
+// header_size_limit, always_bcc, sender_bcc_maps, recipient_bcc_maps,
+// masquerade_domains, masquerade_exceptions (user names only),
+// masquerade_classes (the cleanup stage, relay/cleanup),
 // content_filter and default_filter_nexthop (FilterConfig: the
 // after-queue content filter of FILTER_README, with the FILTER actions of
 // access tables, header_checks and body_checks; the filter is recorded

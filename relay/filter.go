@@ -115,7 +115,7 @@ func (s *session) setFilter(env *queue.Envelope, v cleanup.Verdict) {
 // filter, whose mail was checked and rewritten before the filter.
 type receiveOverrides struct {
 	noUnknownRecipientChecks bool // no_unknown_recipient_checks: reject_unlisted_recipient and reject_unlisted_sender
-	noAddressMappings        bool // no_address_mappings: canonical and virtual alias maps, automatic BCC
+	noAddressMappings        bool // no_address_mappings: canonical and virtual alias maps, masquerading, automatic BCC
 	noHeaderBodyChecks       bool // no_header_body_checks: header_checks, body_checks and their MIME kin
 	noMilters                bool // no_milters
 }
@@ -146,7 +146,7 @@ func readReceiveOverrides(r *reader) (receiveOverrides, error) {
 func (o receiveOverrides) apply(c *cleanup.Config) {
 	if o.noAddressMappings {
 		c.Canonical, c.SenderCanonical, c.RecipientCanonical, c.VirtualAlias = nil, nil, nil, nil
-		c.SenderBcc, c.RecipientBcc, c.AlwaysBcc = nil, nil, ""
+		c.SenderBcc, c.RecipientBcc, c.AlwaysBcc, c.MasqueradeDomains = nil, nil, "", nil
 	}
 	if o.noHeaderBodyChecks {
 		c.HeaderChecks, c.BodyChecks, c.MIMEHeaderChecks, c.NestedHeaderChecks = nil, nil, nil, nil

@@ -37,7 +37,8 @@ func (cl *Cleanup) recipient(ctx context.Context, queueID, rcpt string) (string,
 }
 
 // canonical rewrites addr of class by own (the sender or recipient map,
-// with its classes and their default), then by canonical_maps.
+// with its classes and their default), then by canonical_maps, then
+// masquerades it (masquerade_domains), as cleanup_addr.c does.
 func (cl *Cleanup) canonical(ctx context.Context, queueID, addr string, class Classes, own canonMap, classes, def Classes) (string, error) {
 	var err error
 	if classes.has(class, def) {
@@ -46,9 +47,11 @@ func (cl *Cleanup) canonical(ctx context.Context, queueID, addr string, class Cl
 		}
 	}
 	if cl.c.CanonicalClasses.has(class, allClasses) {
-		return cl.map11(ctx, queueID, cl.canon, addr)
+		if addr, err = cl.map11(ctx, queueID, cl.canon, addr); err != nil {
+			return "", err
+		}
 	}
-	return addr, nil
+	return cl.masquerade(addr, class), nil
 }
 
 const allClasses = EnvelopeSender | EnvelopeRecipient | HeaderSender | HeaderRecipient

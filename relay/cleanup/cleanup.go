@@ -94,6 +94,17 @@ type Config struct {
 	// longer header passes as it is. Default 102400, as Postfix
 	// header_size_limit.
 	HeaderSizeLimit int
+	// MasqueradeDomains is masquerade_domains: the domains whose
+	// subdomains are stripped from addresses, in order, "!domain"
+	// excluding one (see Cleanup's address masquerading). Empty: none.
+	MasqueradeDomains []string
+	// MasqueradeExceptions is masquerade_exceptions: the localparts
+	// (user names) never masqueraded, compared without case.
+	MasqueradeExceptions []string
+	// MasqueradeClasses is masquerade_classes: what is masqueraded.
+	// Zero: Postfix's default, envelope_sender, header_sender and
+	// header_recipient.
+	MasqueradeClasses Classes
 	// SwapBangpath and PercentHack turn "site!user" into "user@site"
 	// and "user%domain" into "user@domain" in the headers of local
 	// clients (see Cleanup.Header), as trivial-rewrite with Postfix's
@@ -143,11 +154,11 @@ func New(c Config) (*Cleanup, error) {
 }
 
 // Rewrites reports whether the stage may change the envelope: false
-// when no canonical, BCC or virtual alias table and no always_bcc is
-// configured, so that callers can skip it.
+// when no canonical, BCC or virtual alias table, no always_bcc and no
+// masquerade_domains is configured, so that callers can skip it.
 func (cl *Cleanup) Rewrites() bool {
 	return cl != nil && (len(cl.virtual)+len(cl.canon.tables)+len(cl.senderCanon.tables)+len(cl.rcptCanon.tables)+
-		len(cl.c.SenderBcc)+len(cl.c.RecipientBcc) > 0 || cl.c.AlwaysBcc != "")
+		len(cl.c.SenderBcc)+len(cl.c.RecipientBcc)+len(cl.c.MasqueradeDomains) > 0 || cl.c.AlwaysBcc != "")
 }
 
 // RewritesHeaders reports whether the address headers of a message from

@@ -40,6 +40,15 @@
 // (an unknown user of a virtual_alias_domains domain is "550 5.1.1 User
 // unknown in virtual alias table") is policy's reject_unlisted_recipient.
 //
+// Address masquerading (cleanup_masq.c): after the canonical maps, an
+// address below one of masquerade_domains loses its subdomain
+// (user@host.example.com -> user@example.com); the first domain of the
+// list that matches decides, "!domain" or a domain equal to the
+// address's keeping it; masquerade_exceptions names users left alone;
+// masquerade_classes says which addresses (by default the envelope
+// sender and the header addresses of local clients; golden
+// configurations masquerade and masqclasses).
+//
 // Automatic BCC recipients (cleanup_addr.c, cleanup_extracted.c, see
 // Cleanup.Envelope): sender_bcc_maps gives an address for the envelope
 // sender, recipient_bcc_maps one for each recipient (after canonical

@@ -25,7 +25,7 @@
 //   - Ignored: Postfix knows it and a relay can run without it (biff,
 //     local delivery, daemon tuning).
 //   - Unimplemented: it turns on a Postfix feature that changes how mail
-//     flows and that mxrelay does not implement (masquerade_domains,
+//     flows and that mxrelay does not implement (remote_header_rewrite_domain,
 //     smtpd_proxy_filter, smtpd_milters, postscreen_*,
 //     smtp_sasl_auth_enable, smtp_tls_security_level = dane, client rate
 //     limits...). Refuse makes it an error unless the admin accepts, by

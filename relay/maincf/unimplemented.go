@@ -29,7 +29,6 @@ var gaps = map[string]gap{
 	"address_verify_relay_transport":          {why: "a separate route for address verification probes is not implemented: probes take the mail's route", active: differsFrom("relay_transport")},
 	"address_verify_default_transport":        {why: "a separate route for address verification probes is not implemented: probes take the mail's route", active: differsFrom("default_transport")},
 	"remote_header_rewrite_domain":            {why: "rewriting the headers of remote clients (remote_header_rewrite_domain) is not implemented: only local_header_rewrite_clients get their headers rewritten"},
-	"masquerade_domains":                      {why: "address masquerading (cleanup) is not implemented"},
 	"message_reject_characters":               {why: "cleanup's character filters are not implemented"},
 	"message_strip_characters":                {why: "cleanup's character filters are not implemented"},
 	"smtpd_proxy_filter":                      {why: "before-queue content filtering is not implemented: mail would be relayed unscanned"},
