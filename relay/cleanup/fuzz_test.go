@@ -133,3 +133,34 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+// FuzzMasquerade: masquerading keeps the localpart, gives the address or
+// the address with one of masquerade_domains as its domain (a parent of
+// the one it had), and changes nothing when done again.
+func FuzzMasquerade(f *testing.F) {
+	for _, s := range []string{"u@host.example.com", "u@x.sub.example.com", "root@a.example.com", "u@example.com", "@.example.com", "u@", "a@b@c.example.com", "u@EXAMPLE.COM.example.com", ""} {
+		f.Add(s)
+	}
+	domains := []string{"!sub.example.com", "example.com", "", "!", "other.test"}
+	cl, err := New(Config{MasqueradeDomains: domains, MasqueradeExceptions: []string{"root"}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, addr string) {
+		got := cl.masquerade(addr, EnvelopeSender)
+		if got == addr {
+			return
+		}
+		at := strings.LastIndexByte(addr, '@')
+		if at < 0 || !strings.HasPrefix(got, addr[:at+1]) {
+			t.Fatalf("%q: localpart changed in %q", addr, got)
+		}
+		d := got[at+1:]
+		if !slices.Contains(domains, d) || !strings.HasSuffix(strings.ToLower(addr[at+1:]), "."+d) {
+			t.Fatalf("%q: masqueraded to %q, not to a parent domain of the list", addr, got)
+		}
+		if again := cl.masquerade(got, EnvelopeSender); again != got {
+			t.Fatalf("%q: %q masqueraded again is %q", addr, got, again)
+		}
+	})
+}
