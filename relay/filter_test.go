@@ -3,6 +3,8 @@ package relay
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -171,5 +173,46 @@ func TestFilterConfig(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want %q", c.extra, err, c.want)
 		}
+	}
+}
+
+// TestFilterMasterCFTransport: a content filter reached through a
+// master.cf service that runs lmtp (FILTER_README's "amavisfeed unix -
+// - n - 2 lmtp") is delivered to with LMTP.
+func TestFilterMasterCFTransport(t *testing.T) {
+	filter := &sink{t: t, reject: map[string]*smtp.SMTPError{}, got: make(chan struct{}, 100)}
+	filter.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s: filter}, nil }))
+	filter.srv.LMTP, filter.srv.Domain, filter.srv.ErrorLog = true, "filter.example", discardLog{}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	filter.addr = l.Addr().String()
+	go filter.srv.Serve(l)
+	t.Cleanup(func() { filter.srv.Close() })
+	dir := t.TempDir()
+	writeFile(t, dir, "master.cf", "smtp inet n - n - - smtpd\namavisfeed unix - - n - 2 lmtp\n  -o lmtp_data_done_timeout=1200\n")
+	cfPath := writeFile(t, dir, "main.cf", fmt.Sprintf(`compatibility_level = 3.6
+myhostname = gw.example.net
+mydestination =
+relay_domains = example.test
+inet_interfaces = 127.0.0.1
+mynetworks = 127.0.0.0/8
+content_filter = amavisfeed:[127.0.0.1]:%s
+`, port(filter.addr)))
+	cf, err := maincf.Load(cfPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ld, err := Load(context.Background(), cf, LoadOptions{Queue: queue.NewMemory(), DNS: []string{"127.0.0.1:1"},
+		InterfaceAddrs: func() ([]netip.Prefix, error) { return []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ld.Close() })
+	_, addr := serve(t, ld.Server)
+	sendOne(t, addr, "s@elsewhere.example", "u@example.test", "Subject: x\r\n\r\nbody\r\n")
+	if m := filter.wait(1); m[0].To[0] != "u@example.test" {
+		t.Errorf("filter got %+v", m[0])
 	}
 }
