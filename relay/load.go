@@ -345,7 +345,7 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 	if mc.Cleanup, err = newCleanup(ctx, r, &pc, ro, domains, mine, openOpts, open, log); err != nil {
 		return err
 	}
-	if mc.Filter, err = filterConfig(r, agent.Delivers); err != nil {
+	if mc.Filter, err = filterConfig(r, agent.Delivers, l.warn); err != nil {
 		return err
 	}
 	cl.Store(mc.Cleanup)

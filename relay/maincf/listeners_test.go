@@ -84,6 +84,12 @@ scan      unix  -       -       n       -       10      pipe flags=Rq user=filte
 	if got := f.Transports(); !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
+	if got := f.TransportOverrides("smtp-amavis"); !reflect.DeepEqual(got, []Override{{"smtp_data_done_timeout", "1200"}}) {
+		t.Errorf("overrides of smtp-amavis: %v", got)
+	}
+	if got := f.TransportOverrides("smtp"); got != nil {
+		t.Errorf("overrides of smtp: %v", got)
+	}
 	if got := loadWithMaster(t, "").Transports(); got != nil {
 		t.Errorf("without master.cf: %v", got)
 	}

@@ -5,7 +5,8 @@ package maincf
 // whose command is smtp or lmtp, with that command ("smtp-amavis" ->
 // "smtp", "amavisfeed" -> "lmtp"). Such a name is a transport of
 // transport_maps, content_filter and FILTER actions. The services' "-o"
-// overrides are not read. Nil without a master.cf.
+// overrides are not applied (TransportOverrides). Nil without a
+// master.cf.
 func (f *File) Transports() map[string]string {
 	if f.commands == nil {
 		return nil
@@ -17,4 +18,18 @@ func (f *File) Transports() map[string]string {
 		}
 	}
 	return out
+}
+
+// TransportOverrides returns the "-o" overrides of the unix service
+// name of the master.cf beside main.cf (Transports), which mxrelay does
+// not apply to deliveries: callers warn about them. Nil when there are
+// none or no such service.
+func (f *File) TransportOverrides(name string) []Override {
+	for _, s := range f.masterLines {
+		if len(s.fields) >= 8 && s.fields[0] == name && s.fields[1] == "unix" {
+			o, _ := overrides(s)
+			return o
+		}
+	}
+	return nil
 }
