@@ -211,7 +211,9 @@ content_filter = amavisfeed:[127.0.0.1]:%s
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ld.Close() })
-	if !slices.ContainsFunc(ld.Warnings, func(w string) bool { return strings.Contains(w, "not applied") && strings.Contains(w, "lmtp_data_done_timeout=1200") }) {
+	if !slices.ContainsFunc(ld.Warnings, func(w string) bool {
+		return strings.Contains(w, "not applied") && strings.Contains(w, "lmtp_data_done_timeout=1200")
+	}) {
 		t.Errorf("no warning about the ignored -o of amavisfeed: %q", ld.Warnings)
 	}
 	_, addr := serve(t, ld.Server)
