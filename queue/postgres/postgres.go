@@ -48,7 +48,7 @@ type Queue struct {
 	node     node
 	name     string // for messages: the database, never the password
 
-	sqlInsertMessages, sqlInsertBodies string
+	sqlInsertBatch string
 }
 
 var _ queue.Queue = (*Queue)(nil)
@@ -88,11 +88,21 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*Queue, error
 	cc := pool.Config().ConnConfig
 	q := &Queue{pool: pool, p: o.Prefix, log: o.Logger, node: node{ttl: o.NodeTTL}, claimSem: make(chan struct{}, maxClaims),
 		name: fmt.Sprintf("postgres://%s@%s:%d/%s (prefix %s)", cc.User, cc.Host, cc.Port, cc.Database, o.Prefix)}
-	q.sqlInsertMessages = q.sql(`INSERT INTO %smessages (id, env, size, arrival, next_at, held, dests)
+	// A group commit is this one statement, in a transaction of its own:
+	// the message rows (those whose ID is taken are passed over), the
+	// bodies of the rows inserted (an empty body has no row), and one
+	// NOTIFY (PostgreSQL sends one per transaction for a channel and
+	// payload, however many rows call it).
+	q.sqlInsertBatch = q.sql(`WITH m AS (
+		INSERT INTO %[1]smessages (id, env, size, arrival, next_at, held, dests)
 		SELECT * FROM unnest($1::text[], $2::bytea[], $3::int8[], $4::int8[], $5::int8[], $6::bool[], $7::text[])
-		ON CONFLICT (id) DO NOTHING RETURNING id`)
-	q.sqlInsertBodies = q.sql(`INSERT INTO %sbodies (id, seq, data)
-		SELECT id, 0, data FROM unnest($1::text[], $2::bytea[]) AS t(id, data)`)
+		ON CONFLICT (id) DO NOTHING RETURNING id
+	), b AS (
+		INSERT INTO %[1]sbodies (id, seq, data)
+		SELECT t.id, 0, t.data FROM unnest($1::text[], $8::bytea[]) AS t(id, data)
+		WHERE octet_length(t.data) > 0 AND t.id IN (SELECT id FROM m)
+	)
+	SELECT m.id FROM m CROSS JOIN LATERAL (SELECT pg_notify($9, '')) AS n`)
 	if err := q.startNode(ctx); err != nil {
 		return nil, err
 	}
