@@ -11,6 +11,10 @@
 //
 //	go run ./examples/relaybench -sessions 20 -messages 5000 -size 2048
 //	go run ./examples/relaybench -sessions 100 -messages 2000 -size 102400 -systems mxrelayd
+//	go run ./examples/relaybench -idle 1000
+//
+// -idle N measures instead the resident memory of N idle SMTP connections
+// (connected, greeted, silent), per connection.
 //
 // Nothing leaves loopback; mxrelayd gets no DNS server (-dns 127.0.0.1:1)
 // and Postfix none it needs (transport_maps names the next hop).
@@ -33,6 +37,12 @@ import (
 )
 
 func main() {
+	if err := bench(); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func bench() error {
 	sessions := flag.Int("sessions", 20, "concurrent smtp-source sessions")
 	messages := flag.Int("messages", 5000, "messages to send")
 	size := flag.Int("size", 2048, "message size in bytes")
@@ -41,34 +51,54 @@ func main() {
 	fsyncs := flag.Bool("fsyncs", false, "count fsync(2) and fdatasync(2) calls with strace (slows both systems)")
 	mxFlags := flag.String("mxrelayd-flags", "", "more flags for mxrelayd, space-separated (e.g. \"-cpuprofile /tmp/cpu -mutexprofile /tmp/mutex\")")
 	deferred := flag.Bool("deferred", false, "the next hop defers every message (450 at RCPT): measure the memory that many deferred messages take")
+	idleConns := flag.Int("idle", 0, "instead of a load, open this many SMTP connections, read their greetings and measure the memory they hold")
 	flag.Parse()
 	dir := *work
 	if dir == "" {
 		var err error
 		if dir, err = os.MkdirTemp("", "relaybench-"); err != nil {
-			log.Fatal(err)
+			return err
 		}
 		defer os.RemoveAll(dir)
+		// Postfix's processes run as postfix and must reach their files
+		// below it (MkdirTemp makes it 0700).
+		if err := os.Chmod(dir, 0o755); err != nil {
+			return err
+		}
 	}
 	sink, err := startSink()
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	defer sink.srv.Close()
 	sink.deferAll = *deferred
 	var results []result
+	var idles []idleResult
 	for _, name := range strings.Split(*systems, ",") {
 		sys, ok := systemsByName[name]
 		if !ok {
-			log.Fatalf("unknown system %q (postfix, mxrelayd)", name)
+			return fmt.Errorf("unknown system %q (postfix, mxrelayd)", name)
+		}
+		if *idleConns > 0 {
+			r, err := idle(sys, filepath.Join(dir, name), sink, *idleConns)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			idles = append(idles, r)
+			continue
 		}
 		r, err := run(sys, filepath.Join(dir, name), sink, *sessions, *messages, *size, *fsyncs, strings.Fields(*mxFlags))
 		if err != nil {
-			log.Fatalf("%s: %v", name, err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		results = append(results, r)
 	}
+	if *idleConns > 0 {
+		reportIdle(os.Stdout, idles)
+		return nil
+	}
 	report(os.Stdout, results, *sessions, *messages, *size)
+	return nil
 }
 
 // result is one system's figures.
@@ -93,7 +123,8 @@ type system struct {
 
 type proc interface {
 	usage() (cpu float64, rssKiB int64)
-	pids() []int // the processes to trace: the daemon and its children
+	current() (rssKiB int64) // resident memory now
+	pids() []int             // the processes to trace: the daemon and its children
 	stop()
 }
 

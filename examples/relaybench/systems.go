@@ -42,6 +42,8 @@ func (m *mxrelayd) usage() (float64, int64) {
 	return cpu, procStatusKiB(m.cmd.Process.Pid, "VmHWM:")
 }
 
+func (m *mxrelayd) current() int64 { return procStatusKiB(m.cmd.Process.Pid, "VmRSS:") }
+
 func (m *mxrelayd) pids() []int { return []int{m.cmd.Process.Pid} }
 
 func (m *mxrelayd) stop() {
@@ -149,6 +151,11 @@ func (p *postfix) usage() (float64, int64) {
 		}
 	}
 	return cpu, rss
+}
+
+func (p *postfix) current() int64 {
+	_, rss := p.usage()
+	return rss
 }
 
 // pids are the master and its children (qmgr, pickup... already
