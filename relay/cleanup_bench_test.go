@@ -64,3 +64,15 @@ func BenchmarkAcceptChecks(b *testing.B) {
 	}
 	benchAccept(b, queue.NewMemory(), nil, func(_ *policy.Config, c *Config) { c.Cleanup = cl })
 }
+
+// BenchmarkAcceptDropHeaders is BenchmarkAcceptMemory with Postfix's
+// default message_drop_headers, as every main.cf has it: the header of
+// each message is read and copied once more, to remove Bcc:,
+// Content-Length:, Resent-Bcc: and Return-Path: fields.
+func BenchmarkAcceptDropHeaders(b *testing.B) {
+	cl, err := cleanup.New(cleanup.Config{DropHeaders: []string{"bcc", "content-length", "resent-bcc", "return-path"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchAccept(b, queue.NewMemory(), nil, func(_ *policy.Config, c *Config) { c.Cleanup = cl })
+}

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -159,13 +160,9 @@ func TestCleanupLab(t *testing.T) {
 						if !strings.EqualFold(d.MailFrom, env.Sender) {
 							t.Errorf("%s: sender %q, Postfix %q", c.ID, env.Sender, d.MailFrom)
 						}
-						names := in.headers
-						if in.client != "127.0.0.1" {
-							names = nil // a remote client: Postfix adds no header
-						}
 						stored, body := storedMessage(t, mem, id)
-						want := clientHeaders(d.Headers, names)
-						if got := clientHeaders(stored, names); !slices.Equal(got, want) {
+						want := labHeaders(d.Headers, in.headers)
+						if got := labHeaders(stored, in.headers); !slices.Equal(got, want) {
 							t.Errorf("%s: headers\n got  %q\n want %q (Postfix)", c.ID, got, want)
 						}
 						if want := strings.Join(d.Body, "\n"); in.client != "127.0.0.1" && body != want {
@@ -246,7 +243,7 @@ func labMessages(t *testing.T, config string) map[string]labMessage {
 			m.client = "127.0.0.1"
 		}
 		if m.text == "" {
-			m.text = "From: oracle <probe@sender.test>\nTo: {rcpts}\nSubject: oracle {case}\nX-Oracle-Case: {case}\n\nrouting probe {case}\n"
+			m.text = "From: oracle <probe@sender.test>\nTo: {rcpts}\nSubject: oracle {case}\nX-Oracle-Case: {case}\nMessage-ID: <{case}.0@oracle.test>\n\nrouting probe {case}\n"
 		}
 		m.text = strings.ReplaceAll(m.text, "{case}", c.ID) // {rcpts}: the accepted ones, when sent
 		for _, line := range strings.Split(m.text, "\n") {
@@ -263,20 +260,33 @@ func labMessages(t *testing.T, config string) map[string]labMessage {
 	return out
 }
 
-// clientHeaders keeps the header fields (folded lines joined by "\n")
-// whose names the client sent (names nil: every field), but not
-// Message-ID (lab.py's probe message numbers it) and never Received:.
-func clientHeaders(fields, names []string) []string {
+// labHeaders are the header fields of a delivered or stored message
+// (folded lines joined by "\n") as the lab test compares them: without
+// Received:, without the Message-ID the client sent (lab.py's probe
+// message numbers it), and with the time and the queue ID of a Date: or
+// Message-Id: that the server added (sent lists the names of the fields
+// the client sent) written as <date> and <time.queueid@...>.
+func labHeaders(fields, sent []string) []string {
 	var out []string
 	for _, f := range fields {
-		name, _, _ := strings.Cut(f, ":")
-		name = strings.ToLower(name)
-		if name != "received" && name != "message-id" && (names == nil || slices.Contains(names, name)) {
+		name, value, _ := strings.Cut(f, ":")
+		switch lower := strings.ToLower(name); {
+		case lower == "received":
+		case lower == "message-id" && slices.Contains(sent, lower):
+		case (lower == "date" || lower == "resent-date") && !slices.Contains(sent, lower):
+			out = append(out, name+": <date>")
+		case (lower == "message-id" || lower == "resent-message-id") && !slices.Contains(sent, lower):
+			out = append(out, name+":"+addedMessageID.ReplaceAllString(value, "<time.queueid@"))
+		default:
 			out = append(out, f)
 		}
 	}
 	return out
 }
+
+// addedMessageID is the part of a Message-Id that Postfix's cleanup
+// makes of the time and the queue ID.
+var addedMessageID = regexp.MustCompile(`<[0-9]{14}\.[0-9A-Za-z]+@`)
 
 // storedMessage reads the header fields of a queued message, folded
 // lines joined by "\n" as the lab's sinks record them, and its body

@@ -25,19 +25,23 @@ import (
 // mydestination and this host's [address] literals.
 func cleanupConfig(r *reader, pc *policy.Config, domains *lookup.Domains, open func(string) (lookup.Table, error)) (cleanup.Config, error) {
 	c := cleanup.Config{
-		HeaderSizeLimit:     r.positive("header_size_limit"),
-		BodyChecksSizeLimit: r.positive("body_checks_size_limit"),
-		AlwaysBcc:           r.str("always_bcc"),
-		NoMIME:              r.bool("disable_mime_input_processing"),
-		RecursionLimit:      r.positive("virtual_alias_recursion_limit"),
-		ExpansionLimit:      r.positive("virtual_alias_expansion_limit"),
-		AddressLengthLimit:  r.positive("virtual_alias_address_length_limit"),
-		PropagateVirtual:    slices.Contains(r.list("propagate_unmatched_extensions"), "virtual"),
-		PropagateCanonical:  slices.Contains(r.list("propagate_unmatched_extensions"), "canonical"),
-		MyOrigin:            pc.MyOrigin,
-		SwapBangpath:        pc.SwapBangpath != policy.No,
-		PercentHack:         pc.AllowPercentHack != policy.No,
-		Keys:                lookup.KeyOptions{Delimiters: pc.RecipientDelimiter, SplitOwnerRequest: pc.OwnerRequestSpecial == policy.No},
+		HeaderSizeLimit:             r.positive("header_size_limit"),
+		BodyChecksSizeLimit:         r.positive("body_checks_size_limit"),
+		AlwaysBcc:                   r.str("always_bcc"),
+		NoMIME:                      r.bool("disable_mime_input_processing"),
+		DropHeaders:                 lookup.SplitList(r.str("message_drop_headers")),
+		AlwaysAddMissingHeaders:     r.bool("always_add_missing_headers"),
+		UndisclosedRecipientsHeader: r.str("undisclosed_recipients_header"),
+		MyHostname:                  r.str("myhostname"),
+		RecursionLimit:              r.positive("virtual_alias_recursion_limit"),
+		ExpansionLimit:              r.positive("virtual_alias_expansion_limit"),
+		AddressLengthLimit:          r.positive("virtual_alias_address_length_limit"),
+		PropagateVirtual:            slices.Contains(r.list("propagate_unmatched_extensions"), "virtual"),
+		PropagateCanonical:          slices.Contains(r.list("propagate_unmatched_extensions"), "canonical"),
+		MyOrigin:                    pc.MyOrigin,
+		SwapBangpath:                pc.SwapBangpath != policy.No,
+		PercentHack:                 pc.AllowPercentHack != policy.No,
+		Keys:                        lookup.KeyOptions{Delimiters: pc.RecipientDelimiter, SplitOwnerRequest: pc.OwnerRequestSpecial == policy.No},
 	}
 	c.LocalDomain = func(ctx context.Context, domain string) (bool, error) {
 		if strings.EqualFold(strings.TrimSuffix(domain, "."), pc.MyOrigin) {

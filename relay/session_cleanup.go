@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay/cleanup"
@@ -69,11 +70,12 @@ func cleanupError(err error) *Error {
 }
 
 // cleanBody applies header_checks and body_checks (cleanup.Cleanup.Check,
-// which reads the whole message) and then rewrites the address headers
-// of a message from a client of local_header_rewrite_clients
-// (cleanup.Cleanup.RewriteHeaders). A REJECT, a FILTER or a failure is the
-// reply.
-func (s *session) cleanBody(r io.Reader) (io.Reader, cleanup.Verdict, *Error) {
+// which reads the whole message) and then finishes the header
+// (cleanup.Cleanup.FinishHeader): the address headers of a message from
+// a client of local_header_rewrite_clients rewritten, its missing
+// headers added (from sender, at now), message_drop_headers removed. A
+// REJECT or a failure is the reply.
+func (s *session) cleanBody(r io.Reader, sender string, now time.Time) (io.Reader, cleanup.Verdict, *Error) {
 	var v cleanup.Verdict
 	cl := s.r.c.Cleanup
 	if cl.ChecksContent() {
@@ -89,10 +91,11 @@ func (s *session) cleanBody(r io.Reader) (io.Reader, cleanup.Verdict, *Error) {
 		}
 		r, v = bytes.NewReader(msg), verdict
 	}
-	if !cl.RewritesHeaders(s.ctx, s.clientAddr) {
+	local := cl.RewritesHeaders(s.ctx, s.clientAddr)
+	if !cl.PassesHeader(local) {
 		return r, v, nil
 	}
-	out, err := cl.RewriteHeaders(s.ctx, string(s.queueID), r)
+	out, err := cl.FinishHeader(s.ctx, cleanup.HeaderInfo{QueueID: string(s.queueID), Local: local, Sender: sender, Arrival: now}, r)
 	if err != nil {
 		if clientGone(err) {
 			return nil, v, s.dataError(err)

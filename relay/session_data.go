@@ -86,7 +86,7 @@ func (s *session) message(r io.Reader) (queue.ID, *Error) {
 		}
 		body, s.hold = msg, s.hold || hold
 	}
-	body, verdict, cerr := s.cleanBody(body)
+	body, verdict, cerr := s.cleanBody(body, sender, now)
 	if cerr == nil {
 		rcpts, cerr = s.applyVerdict(verdict, rcpts)
 	}

@@ -69,7 +69,7 @@ type Config struct {
 	MyOrigin string
 	// LocalClient reports whether a client is one of Postfix's
 	// local_header_rewrite_clients, whose messages have their address
-	// headers rewritten (Cleanup.RewriteHeaders). Nil: no client is, and
+	// headers rewritten (Cleanup.FinishHeader). Nil: no client is, and
 	// headers are never rewritten, as Postfix with
 	// local_header_rewrite_clients empty.
 	LocalClient func(ctx context.Context, client netip.Addr) bool
@@ -90,6 +90,23 @@ type Config struct {
 	// line that starts beyond it is not checked. Default 51200, as
 	// Postfix body_checks_size_limit.
 	BodyChecksSizeLimit int
+	// DropHeaders are the header fields removed from the primary header
+	// of every message (FinishHeader), compared without case: Postfix's
+	// message_drop_headers, whose default callers should pass: bcc,
+	// content-length, resent-bcc, return-path. Nil: none.
+	DropHeaders []string
+	// AlwaysAddMissingHeaders adds missing headers (FinishHeader) to the
+	// mail of every client, not only of local_header_rewrite_clients.
+	// Default false, as Postfix always_add_missing_headers.
+	AlwaysAddMissingHeaders bool
+	// UndisclosedRecipientsHeader is the field added to a message that
+	// shows no recipient (FinishHeader). Postfix's
+	// undisclosed_recipients_header, whose default callers should pass:
+	// "To: undisclosed-recipients:;". Empty: none is added.
+	UndisclosedRecipientsHeader string
+	// MyHostname ends the Message-Id added to a message that has none.
+	// Postfix's myhostname.
+	MyHostname string
 	// HeaderSizeLimit caps the header read for rewriting; the rest of a
 	// longer header passes as it is. Default 102400, as Postfix
 	// header_size_limit.

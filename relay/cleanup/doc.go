@@ -84,6 +84,16 @@
 // empty (golden configurations canonical and canonclasses, from
 // 127.0.0.2, and canonlocal, from 127.0.0.1).
 //
+// Every message loses the header fields message_drop_headers names
+// (Config.DropHeaders; Bcc:, Content-Length:, Resent-Bcc: and
+// Return-Path: by default) from its primary header; a local client's
+// message (or every message, with always_add_missing_headers) gets the
+// Message-Id:, Date: and From: it lacks, and undisclosed_recipients_header
+// when it shows no recipient, as Resent- fields when it has Resent- ones
+// (cleanup_header_done_callback); and a header ended by a line that is
+// no header field gets the empty line it lacks (Cleanup.FinishHeader;
+// golden configurations hdrdrop and hdradd).
+//
 // Differences from Postfix 3.7, not yet closed:
 //
 //   - MIME is parsed as far as the checks need (multipart boundaries,
@@ -92,8 +102,8 @@
 //     and the like) and 8BITMIME downgrading are not done;
 //   - the log lines of the actions carry the queue ID, the action and the
 //     text, not Postfix's client, from=, to=, proto= and helo= fields;
-//   - Postfix also adds missing headers (Date:, Message-ID:, From:,
-//     Resent-*) to mail of local clients; mxrelay does not;
+//   - Postfix logs the Message-Id it adds (message-id=<...>); mxrelay
+//     logs the one the client sent, or message-id=<>;
 //   - remote_header_rewrite_domain is not read (it is Postfix's
 //     "rewrite the headers of every client"); append_dot_mydomain = yes
 //     is refused by relay/maincf (it is no since compatibility_level 1);

@@ -2,6 +2,7 @@ package cleanup
 
 import (
 	"context"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -163,4 +164,82 @@ func FuzzMasquerade(f *testing.F) {
 			t.Fatalf("%q: %q masqueraded again is %q", addr, got, again)
 		}
 	})
+}
+
+// FuzzFinishHeader checks the header pass on any message a client may
+// send: it never fails on a reader without errors, leaves everything from
+// the end of the header on unchanged (but for the empty line a header
+// ended by another line gets), and removes every field
+// message_drop_headers names from the header, for a remote client and
+// for a local one (whose address headers are rewritten and missing
+// fields added).
+func FuzzFinishHeader(f *testing.F) {
+	for _, s := range []string{
+		"Bcc: a@b\r\nSubject: x\r\n\r\nBcc: body\r\n",
+		"Subject: x\r\n Bcc: folded\r\nReturn-Path: <a@b>\r\n\r\n",
+		"not a header\r\nBcc: x\r\n",
+		"Resent-Bcc: x\r\n",
+		"",
+		"\r\n\r\nbody",
+		"Bcc : spaced\r\nbcc:x\r\n\r\n",
+	} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, msg string, local bool) {
+		cl, err := New(Config{DropHeaders: []string{"bcc", "return-path"}, HeaderSizeLimit: 200, MyHostname: "h.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := cl.FinishHeader(context.Background(), HeaderInfo{QueueID: "Q", Sender: "s@x", Local: local}, strings.NewReader(msg))
+		if err != nil {
+			t.Fatalf("%q: %v", msg, err)
+		}
+		b, _ := io.ReadAll(r)
+		out := string(b)
+		// The header ends at the first empty line, or at the first line
+		// that cannot be in a header; the pass must not touch the rest.
+		inHead, _ := headerOf(msg)
+		_, tail := headerOf(out)
+		want := msg[len(inHead):]
+		first := len(want) // the line that ends the header counts toward the limit
+		if i := strings.IndexByte(want, '\n'); i >= 0 {
+			first = i + 1
+		}
+		if strings.TrimRight(want[:first], "\r\n") != "" && len(inHead)+first <= 200 {
+			want = "\r\n" + want // the empty line a header lacks
+		}
+		if len(inHead) <= 200 && tail != want {
+			t.Fatalf("%q: after the header\n got  %q\n want %q", msg, tail, want)
+		}
+		outHead, _ := headerOf(out)
+		if len(inHead) <= 200 {
+			for _, line := range strings.Split(outHead, "\r\n") {
+				name, _, _ := strings.Cut(line, ":")
+				if n := strings.ToLower(strings.TrimRight(name, " \t")); (n == "bcc" || n == "return-path") && line != "" && line[0] != ' ' && line[0] != '\t' {
+					t.Fatalf("%q: %q kept", msg, line)
+				}
+			}
+		}
+	})
+}
+
+// headerOf splits a CRLF message where FinishHeader ends its header: at
+// an empty line or a line that is not a header field, the line itself
+// in the tail.
+func headerOf(msg string) (head, tail string) {
+	inField := false
+	for i := 0; i < len(msg); {
+		end := strings.Index(msg[i:], "\n")
+		if end < 0 {
+			end = len(msg) - i - 1
+		}
+		line := strings.TrimRight(msg[i:i+end+1], "\r\n")
+		if line == "" || isBodyLine(line, inField) {
+			return msg[:i], msg[i:]
+		}
+		inField = true
+		i += end + 1
+	}
+	return msg, ""
 }

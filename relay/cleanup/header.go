@@ -1,10 +1,7 @@
 package cleanup
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"io"
 	"strings"
 )
 
@@ -167,65 +164,6 @@ func lastKind(toks []*token, k tokKind) int {
 		}
 	}
 	return -1
-}
-
-// RewriteHeaders rewrites the address headers of a message (CRLF lines,
-// as the relay stores it) from a client of local_header_rewrite_clients
-// (see Header): it reads the header, at most HeaderSizeLimit bytes of it
-// (beyond it the rest passes as it is), and
-// returns a reader of the rewritten header followed by the rest of r. A
-// read error or a canonical table failure is returned at once.
-func (cl *Cleanup) RewriteHeaders(ctx context.Context, queueID string, r io.Reader) (io.Reader, error) {
-	maxHeader := cl.c.HeaderSizeLimit
-	br := bufio.NewReader(r)
-	var out bytes.Buffer
-	var field []string // the lines of the current field, without CRLF
-	flush := func() error {
-		if len(field) == 0 {
-			return nil
-		}
-		f, changed, err := cl.Header(ctx, queueID, strings.Join(field, "\n"))
-		if err != nil {
-			return err
-		}
-		if changed {
-			field = strings.Split(f, "\n")
-		}
-		for _, l := range field {
-			out.WriteString(l + "\r\n")
-		}
-		field = field[:0]
-		return nil
-	}
-	size := 0
-	for {
-		line, err := br.ReadString('\n')
-		size += len(line)
-		body := strings.TrimRight(line, "\r\n")
-		switch {
-		case err != nil && line == "":
-			if err != io.EOF {
-				return nil, err
-			}
-			if ferr := flush(); ferr != nil {
-				return nil, ferr
-			}
-			return bytes.NewReader(out.Bytes()), nil
-		case body == "" || size > maxHeader || isBodyLine(body, len(field) > 0):
-			if ferr := flush(); ferr != nil {
-				return nil, ferr
-			}
-			out.WriteString(line)
-			return io.MultiReader(bytes.NewReader(out.Bytes()), br), nil
-		case body[0] == ' ' || body[0] == '\t':
-			field = append(field, body)
-		default:
-			if ferr := flush(); ferr != nil {
-				return nil, ferr
-			}
-			field = append(field, body)
-		}
-	}
 }
 
 // isBodyLine reports whether a line cannot be in the header: a

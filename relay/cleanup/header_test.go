@@ -42,17 +42,19 @@ func TestHeader(t *testing.T) {
 	}
 }
 
-// TestRewriteHeaders: only the header is rewritten, the body passes as
-// it is, and a header without a body ends the message.
-func TestRewriteHeaders(t *testing.T) {
+// TestFinishHeaderRewrites: only the header of a local client's message
+// is rewritten, the body passes as it is, and a header without a body
+// ends the message.
+func TestFinishHeaderRewrites(t *testing.T) {
 	canon := mapTable(map[string]string{"old@dest.test": "new@dest.test"})
 	cl, _ := New(Config{Canonical: []lookup.Table{canon}, MyOrigin: "o.test"})
+	const have = "Message-Id: <a@o.test>\r\nDate: Mon, 7 Dec 2026 02:55:01 +0000\r\nFrom: a@o.test\r\n"
 	for in, want := range map[string]string{
-		"Subject: x\r\nTo: old@dest.test,\r\n old@dest.test\r\n\r\nTo: old@dest.test\r\n": "Subject: x\r\nTo: new@dest.test, new@dest.test\r\n\r\nTo: old@dest.test\r\n",
-		"To: old@dest.test\r\n": "To: new@dest.test\r\n",
-		"To: old@dest.test\r\nnot a header\r\nTo: old@dest.test\r\n": "To: new@dest.test\r\nnot a header\r\nTo: old@dest.test\r\n",
+		have + "Subject: x\r\nTo: old@dest.test,\r\n old@dest.test\r\n\r\nTo: old@dest.test\r\n": have + "Subject: x\r\nTo: new@dest.test, new@dest.test\r\n\r\nTo: old@dest.test\r\n",
+		have + "To: old@dest.test\r\n":                                      have + "To: new@dest.test\r\n",
+		have + "To: old@dest.test\r\nnot a header\r\nTo: old@dest.test\r\n": have + "To: new@dest.test\r\n\r\nnot a header\r\nTo: old@dest.test\r\n",
 	} {
-		r, err := cl.RewriteHeaders(context.Background(), "Q", strings.NewReader(in))
+		r, err := cl.FinishHeader(context.Background(), HeaderInfo{QueueID: "Q", Local: true}, strings.NewReader(in))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -150,6 +150,9 @@ var used = map[string]User{
 	"sender_bcc_maps":                    UserRelay,
 	"recipient_bcc_maps":                 UserRelay,
 	"header_size_limit":                  UserRelay,
+	"message_drop_headers":               UserRelay,
+	"always_add_missing_headers":         UserRelay,
+	"undisclosed_recipients_header":      UserRelay,
 
 	"mynetworks":                                UserPolicy,
 	"relay_recipient_maps":                      UserPolicy,
