@@ -76,12 +76,26 @@ func (s *state) tableResult(ctx context.Context, value string, why Reason, subj 
 		s.d.Actions = append(s.d.Actions, Action{Kind: ActionFilter, Value: text, Reason: why,
 			Log: "<" + s.replyName(subj) + ">: " + class + " triggers FILTER " + text})
 		return dunno
-	case strings.EqualFold(cmd, "PREPEND"), strings.EqualFold(cmd, "REDIRECT"), strings.EqualFold(cmd, "BCC"):
-		k := map[string]ActionKind{"PREPEND": ActionPrepend, "REDIRECT": ActionRedirect, "BCC": ActionBCC}[strings.ToUpper(cmd)]
-		if text == "" || k == ActionPrepend && !strings.Contains(text, ":") {
+	case strings.EqualFold(cmd, "REDIRECT"), strings.EqualFold(cmd, "BCC"):
+		// smtpd_check.c: without user@domain the entry is logged and
+		// skipped; the last REDIRECT of a transaction wins, every BCC
+		// adds a recipient.
+		if !strings.Contains(text, "@") {
+			p.log.Warn("access table " + why.Table + " entry \"" + why.Key + "\" requires user@domain target")
+			return dunno
+		}
+		k, name := ActionRedirect, "REDIRECT"
+		if len(cmd) == 3 {
+			k, name = ActionBCC, "BCC"
+		}
+		s.d.Actions = append(s.d.Actions, Action{Kind: k, Value: text, Reason: why,
+			Log: "<" + s.replyName(subj) + ">: " + class + " triggers " + name + " " + text})
+		return dunno
+	case strings.EqualFold(cmd, "PREPEND"):
+		if !strings.Contains(text, ":") {
 			return s.serverError("access table " + why.Table + " entry " + why.Key + " has " + cmd + " action without valid argument")
 		}
-		s.d.Actions = append(s.d.Actions, Action{Kind: k, Value: text, Reason: why})
+		s.d.Actions = append(s.d.Actions, Action{Kind: ActionPrepend, Value: text, Reason: why})
 		return dunno
 	}
 	// Anything else is a restriction list: a class or restriction names,

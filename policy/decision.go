@@ -209,7 +209,8 @@ type Action struct {
 	// INFO action (smtpd_check.c log_whatsup): "<u@example.com>:
 	// Recipient address triggers HOLD action", the WARN or INFO text, or
 	// for warn_if_reject the reply that was not sent; for FILTER,
-	// "<u@example.com>: Recipient address triggers FILTER smtp:[ip]:port".
+	// REDIRECT and BCC, "<u@example.com>: Recipient address triggers
+	// FILTER smtp:[ip]:port".
 	Log string
 	// WarnIfReject marks the ActionWarn of a rejection that
 	// warn_if_reject turned into a warning (Postfix logs it as

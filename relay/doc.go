@@ -102,7 +102,10 @@
 // after-queue content filter of FILTER_README, with the FILTER actions of
 // access tables, header_checks and body_checks; the filter is recorded
 // in the queue envelope, queue.Envelope.Filter, and every recipient goes
-// to its transport and next hop, as Postfix's qmgr_message.c routes it),
+// to its transport and next hop, as Postfix's qmgr_message.c routes it;
+// a redirected message bypasses it), the REDIRECT and BCC actions of
+// access tables (carried out with those of header_checks and
+// body_checks, which win; golden lab accessactions and accessfilter),
 // receive_override_options (no_unknown_recipient_checks,
 // no_address_mappings, no_header_body_checks; no_milters is read),
 // the smtp and lmtp services of the master.cf beside main.cf as

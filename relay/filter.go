@@ -96,11 +96,16 @@ func (r *MX) route(ctx context.Context, env *queue.Envelope, rcpt string) (trans
 // content_filter, unless an access table's FILTER action (the last one of
 // the transaction) names another, unless header_checks or body_checks
 // do (the last FILTER action in the message): golden lab filter, cases
-// afilter, twoaccess, ahfilter and hfilter. Every recipient's
+// afilter, twoaccess, ahfilter and hfilter. A message that is redirected
+// (REDIRECT, v.Redirect) has no filter: Postfix's qmgr routes the
+// redirect address as any (golden lab accessfilter). Every recipient's
 // destination is then the filter's, so that the queue limits and
 // suspends the filter as one destination (qmgr's queue per transport
 // and next hop).
 func (s *session) setFilter(env *queue.Envelope, v cleanup.Verdict) {
+	if v.Redirect != "" {
+		return
+	}
 	f := s.r.c.Filter.ContentFilter
 	if !strings.Contains(f, ":") {
 		f = ""

@@ -54,7 +54,9 @@ type session struct {
 	discard  bool
 	hold     bool
 	prepends []string
-	filter   string // the last FILTER action of an access table
+	filter   string   // the last FILTER action of an access table
+	redirect string   // the last REDIRECT action of an access table
+	bcc      []string // the BCC actions of access tables
 }
 
 // mailParams are the MAIL FROM parameters the relay keeps.
@@ -126,7 +128,7 @@ func (s *session) resetTransaction() {
 	s.discard = false
 	s.hold = false
 	s.prepends = nil
-	s.filter = ""
+	s.filter, s.redirect, s.bcc = "", "", nil
 }
 
 // end ends the session: it is logged (Postfix's "disconnect from") and

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/mxrelay/mxrelay/queue"
@@ -105,34 +107,59 @@ func (s *session) cleanBody(r io.Reader, sender string, now time.Time) (io.Reade
 	return out, v, nil
 }
 
-// applyVerdict changes the recipients as header_checks and body_checks
-// asked: REDIRECT sends the message to the redirect address instead, once,
-// with the first recipient as orig_to (as Postfix's queue manager, which
-// gives every recipient the redirect address and then delivers it once:
-// golden hbc, case redirect); BCC adds recipients (rewritten as automatic
-// BCC ones).
+// applyVerdict changes the recipients as header_checks, body_checks and
+// access tables asked: BCC adds recipients (rewritten as automatic BCC
+// ones); REDIRECT then sends the message to the redirect address instead,
+// once, as Postfix's queue manager, which sorts the recipients (by
+// domain, then address), gives the first the redirect address and drops
+// the others: orig_to names that first one (golden hbc, case redirect;
+// golden accessactions, cases redirect, tworedirect and bccredirect).
 func (s *session) applyVerdict(v cleanup.Verdict, rcpts []queue.Recipient) ([]queue.Recipient, *Error) {
+	if len(v.Bcc) > 0 {
+		var bcc []cleanup.Recipient
+		if s.r.c.Cleanup == nil {
+			for _, a := range v.Bcc {
+				bcc = append(bcc, cleanup.Recipient{Address: a, Original: a, Bcc: true})
+			}
+		} else {
+			var err error
+			if bcc, err = s.r.c.Cleanup.BccRecipients(s.ctx, string(s.queueID), v.Bcc); err != nil {
+				return nil, cleanupError(err)
+			}
+		}
+		for _, c := range bcc {
+			rc := queue.Recipient{Address: c.Address, Notify: queue.NotifyNever, Destination: s.r.destination(s.ctx, c.Address)}
+			if c.Address != c.Original {
+				rc.ORCPT = "rfc822;" + c.Original
+			}
+			rcpts = append(rcpts, rc)
+		}
+	}
 	if v.Redirect != "" && len(rcpts) > 0 {
-		rc := rcpts[0]
+		rc := slices.MinFunc(rcpts, qmgrOrder)
 		if rc.ORCPT == "" {
 			rc.ORCPT = "rfc822;" + rc.Address
 		}
 		rc.Address, rc.Destination = v.Redirect, s.r.destination(s.ctx, v.Redirect)
 		rcpts = []queue.Recipient{rc}
 	}
-	if len(v.Bcc) == 0 {
-		return rcpts, nil
-	}
-	bcc, err := s.r.c.Cleanup.BccRecipients(s.ctx, string(s.queueID), v.Bcc)
-	if err != nil {
-		return nil, cleanupError(err)
-	}
-	for _, c := range bcc {
-		rc := queue.Recipient{Address: c.Address, Notify: queue.NotifyNever, Destination: s.r.destination(s.ctx, c.Address)}
-		if c.Address != c.Original {
-			rc.ORCPT = "rfc822;" + c.Original
-		}
-		rcpts = append(rcpts, rc)
-	}
 	return rcpts, nil
+}
+
+// qmgrOrder is the order of Postfix's qmgr_message_sort before routing:
+// recipients with a domain first, by domain, then by address, without
+// case.
+func qmgrOrder(a, b queue.Recipient) int {
+	at1, at2 := strings.LastIndexByte(a.Address, '@'), strings.LastIndexByte(b.Address, '@')
+	switch {
+	case at1 < 0 && at2 >= 0:
+		return 1
+	case at1 >= 0 && at2 < 0:
+		return -1
+	case at1 >= 0 && at2 >= 0:
+		if c := strings.Compare(strings.ToLower(a.Address[at1:]), strings.ToLower(b.Address[at2:])); c != 0 {
+			return c
+		}
+	}
+	return strings.Compare(strings.ToLower(a.Address), strings.ToLower(b.Address))
 }

@@ -87,6 +87,7 @@ func (s *session) message(r io.Reader) (queue.ID, *Error) {
 		body, s.hold = msg, s.hold || hold
 	}
 	body, verdict, cerr := s.cleanBody(body, sender, now)
+	verdict = s.accessActions(verdict)
 	if cerr == nil {
 		rcpts, cerr = s.applyVerdict(verdict, rcpts)
 	}

@@ -63,6 +63,12 @@ func (s *session) check(stage policy.Stage, rcpt string) *Error {
 		case policy.ActionFilter:
 			s.filter = a.Value // smtpd_check.c: the last one wins
 			s.logWhatsup(maillog.Filter, stage, rcpt, a.Log, a.Reason, nil)
+		case policy.ActionRedirect:
+			s.redirect = a.Value // the last one wins
+			s.logWhatsup(maillog.Redirect, stage, rcpt, a.Log, a.Reason, nil)
+		case policy.ActionBCC:
+			s.bcc = append(s.bcc, a.Value)
+			s.logWhatsup(maillog.Bcc, stage, rcpt, a.Log, a.Reason, nil)
 		}
 	}
 	if d.Discard {

@@ -19,7 +19,7 @@ const (
 	// "NOQUEUE: reject: RCPT from host[addr]: 554 5.7.1 <u@x>: Relay
 	// access denied; from=<s@y> to=<u@x> proto=ESMTP helo=<h>".
 	Reject = "reject"
-	// Hold, Discard, Filter, Warn, Info and RejectWarning: an access action, or
+	// Hold, Discard, Filter, Redirect, Bcc, Warn, Info and RejectWarning: an access action, or
 	// a rejection that warn_if_reject turned into a warning. Attributes
 	// as Reject's, Reply holding the text Postfix logs
 	// (policy.Action.Log). Postfix smtpd: "NOQUEUE: hold: RCPT from
@@ -29,6 +29,8 @@ const (
 	Hold          = "hold"
 	Discard       = "discard"
 	Filter        = "filter"
+	Redirect      = "redirect"
+	Bcc           = "bcc"
 	Warn          = "warn"
 	Info          = "info"
 	RejectWarning = "reject_warning"

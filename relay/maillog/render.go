@@ -161,7 +161,7 @@ func render(e *event, w *lines) {
 		w.buf = e.reject(w.buf)
 		w.end()
 		return
-	case Hold, Discard, Filter, Warn, Info, RejectWarning:
+	case Hold, Discard, Filter, Redirect, Bcc, Warn, Info, RejectWarning:
 		if e.has(KeyStage) && e.has(KeyClient) {
 			w.start("smtpd", e.level)
 			w.buf = e.reject(w.buf)
