@@ -31,6 +31,10 @@ func (r *MX) Connect(ctx context.Context, c *smtpd.Client) (smtpd.Session, *smtp
 		s.end()
 		return nil, toReply(r)
 	}
+	if r := s.milterOpen(); r != nil {
+		s.end()
+		return nil, toReply(r)
+	}
 	return e, nil
 }
 
@@ -59,7 +63,10 @@ func (e *edgeSession) sync() {
 func (e *edgeSession) Hello(ctx context.Context, c *smtpd.Client) *smtpd.Reply {
 	e.sync()
 	e.resetTransaction()
-	return toReply(e.check(policy.StageHelo, ""))
+	if r := e.check(policy.StageHelo, ""); r != nil {
+		return toReply(r)
+	}
+	return toReply(e.milterHelo())
 }
 
 // Mail implements smtpd.Session.
@@ -78,20 +85,7 @@ func (e *edgeSession) Mail(ctx context.Context, from string, p smtpd.MailParams)
 // Rcpt implements smtpd.Session.
 func (e *edgeSession) Rcpt(ctx context.Context, to string, p smtpd.RcptParams) *smtpd.Reply {
 	e.sync()
-	var n queue.Notify
-	for _, k := range p.Notify {
-		switch k {
-		case "NEVER":
-			n = queue.NotifyNever
-		case "SUCCESS":
-			n |= queue.NotifySuccess
-		case "FAILURE":
-			n |= queue.NotifyFailure
-		case "DELAY":
-			n |= queue.NotifyDelay
-		}
-	}
-	return toReply(e.rcptTo(to, n, p.ORCPT))
+	return toReply(e.rcptTo(to, notifyKeywords(p.Notify), p.ORCPT))
 }
 
 // Data implements smtpd.Session.

@@ -56,6 +56,10 @@ func (r *MX) NewSession(c *smtp.Conn) (smtp.Session, error) {
 			return nil, g.reply(e)
 		}
 	}
+	if e := s.milterOpen(); e != nil {
+		s.end()
+		return nil, g.reply(e)
+	}
 	return g, nil
 }
 

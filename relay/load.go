@@ -352,6 +352,9 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 	if mc.Auth, err = msgauthConfig(r, dnsRecords{dns}, mc.Hostname, o.AuthDecide); err != nil {
 		return fmt.Errorf("relay: %w", err)
 	}
+	if mc.Milters, err = milterConfig(r, open); err != nil {
+		return err
+	}
 	if mc.FastFlushDomains, err = list(ctx, r, "fast_flush_domains", openOpts, l.warn); err != nil {
 		return err
 	}

@@ -154,6 +154,13 @@ type Config struct {
 	// the message passes unchanged (Postfix without a milter).
 	Auth *msgauth.Checker
 
+	// Milters are the milters each SMTP session talks to, as Postfix's
+	// smtpd_milters (see Milters and package relay/milter): they see
+	// each command after its restrictions and the message after the
+	// cleanup stage, and may refuse, hold, discard or change it. Nil:
+	// none.
+	Milters *Milters
+
 	// Logger receives one line per SMTP rejection and one per delivery
 	// attempt per recipient. Nil discards.
 	Logger *slog.Logger

@@ -10,6 +10,7 @@ import (
 	"github.com/mxrelay/mxrelay/policy"
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay/maillog"
+	"github.com/mxrelay/mxrelay/relay/milter"
 )
 
 // session is one SMTP session's state and decisions, whichever server
@@ -57,6 +58,9 @@ type session struct {
 	filter   string   // the last FILTER action of an access table
 	redirect string   // the last REDIRECT action of an access table
 	bcc      []string // the BCC actions of access tables
+
+	milters        *milter.Session // Config.Milters (session_milter.go); nil: none
+	milterRcptAddr string          // the recipient of the RCPT event, for {rcpt_addr}
 }
 
 // mailParams are the MAIL FROM parameters the relay keeps.
@@ -120,6 +124,7 @@ func (s *session) connected() {
 }
 
 func (s *session) resetTransaction() {
+	s.milterAbort()
 	s.mail = false
 	s.sender = ""
 	s.params = mailParams{}
@@ -135,6 +140,7 @@ func (s *session) resetTransaction() {
 // reported to a SessionObserver.
 func (s *session) end() {
 	s.anvilDisconnect()
+	s.milterClose()
 	s.r.sessions.remove(s)
 	s.cancel()
 	if s.commands != nil {

@@ -25,7 +25,10 @@ func (s *session) dataStart() *Error {
 	if len(s.rcpts) == 1 {
 		only = s.rcpts[0].Address // Postfix knows the recipient at DATA only then
 	}
-	return s.check(policy.StageData, only)
+	if e := s.check(policy.StageData, only); e != nil {
+		return e
+	}
+	return s.milterData()
 }
 
 // message receives the message text r: it is normalised, checked and
@@ -102,6 +105,19 @@ func (s *session) message(r io.Reader) (queue.ID, *Error) {
 		return id, nil
 	}
 	s.hold = s.hold || verdict.Hold
+	if s.milters != nil {
+		var discard bool
+		if body, sender, rcpts, discard, cerr = s.milterBody(hdr.String(), body, sender, rcpts, verdict); cerr != nil || discard {
+			io.Copy(io.Discard, dr)
+			id := s.queueID
+			s.resetTransaction()
+			if cerr != nil {
+				return "", cerr
+			}
+			return id, nil
+		}
+		hdr.Reset()
+	}
 	env := &queue.Envelope{
 		ID:         s.queueID,
 		Sender:     sender,

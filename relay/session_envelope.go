@@ -30,6 +30,10 @@ func (s *session) mailFrom(from string, p mailParams) *Error {
 		s.resetTransaction()
 		return e
 	}
+	if e := s.milterMail(mailArgs(p)); e != nil {
+		s.resetTransaction()
+		return e
+	}
 	return nil
 }
 
@@ -51,6 +55,9 @@ func (s *session) rcptTo(to string, notify queue.Notify, orcpt string) *Error {
 		return errBadRcpt
 	}
 	if e := s.check(policy.StageRcpt, to); e != nil {
+		return e
+	}
+	if e := s.milterRcpt(to, rcptArgs(notify, orcpt)); e != nil {
 		return e
 	}
 	rc := queue.Recipient{Address: to, Destination: s.r.destination(s.ctx, to), Notify: notify, ORCPT: orcpt}

@@ -130,11 +130,17 @@ func actionEvent(a policy.Action) string {
 // HELO); the rule that decided and the internal cause, if any, as
 // attributes of their own.
 func (s *session) logWhatsup(event string, stage policy.Stage, rcpt, text string, why policy.Reason, cause error) {
+	s.logEvent(event, stage.String(), rcpt, text, why.String(), cause)
+}
+
+// logEvent logs a decision on an SMTP command with Postfix's whatsup
+// attributes; stage is the command ("RCPT", "END-OF-MESSAGE").
+func (s *session) logEvent(event, stage, rcpt, text, why string, cause error) {
 	attrs := make([]slog.Attr, 0, 11)
 	if s.queueID != "" {
 		attrs = append(attrs, slog.String(maillog.KeyQueueID, string(s.queueID)))
 	}
-	attrs = append(attrs, slog.String(maillog.KeyStage, stage.String()), slog.String(maillog.KeyClient, s.clientString()),
+	attrs = append(attrs, slog.String(maillog.KeyStage, stage), slog.String(maillog.KeyClient, s.clientString()),
 		slog.String(maillog.KeyReply, text))
 	if s.mail {
 		attrs = append(attrs, slog.String(maillog.KeyFrom, s.sender))
@@ -146,7 +152,7 @@ func (s *session) logWhatsup(event string, stage policy.Stage, rcpt, text string
 	if s.helo != "" {
 		attrs = append(attrs, slog.String(maillog.KeyHelo, s.helo))
 	}
-	attrs = append(attrs, slog.String("reason", why.String()))
+	attrs = append(attrs, slog.String("reason", why))
 	if cause != nil {
 		attrs = append(attrs, slog.Any(maillog.KeyErr, cause))
 	}

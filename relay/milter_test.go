@@ -1,0 +1,215 @@
+package relay
+
+import (
+	"context"
+	"io"
+	"net/textproto"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mxrelay/mxrelay/queue"
+	"github.com/mxrelay/mxrelay/relay/milter"
+	"github.com/mxrelay/mxrelay/relay/milter/miltertest"
+)
+
+// milterWorld is a relay whose sessions talk to one test milter.
+func milterWorld(t *testing.T, m miltertest.Milter, action string) (*world, *queue.Memory, *miltertest.Server) {
+	t.Helper()
+	srv, err := miltertest.Start(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	d := milter.Defaults{Macros: milter.DefaultMacros(), CommandTimeout: 2 * time.Second, ContentTimeout: 2 * time.Second}
+	d.DefaultAction, _ = milter.ParseAction(action)
+	specs, err := milter.ParseList("inet:"+srv.Addr, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := queue.NewMemory()
+	w := newWorld(t, worldOpts{mem: mem, noRun: true, cfg: func(c *Config) {
+		c.Milters = &Milters{Specs: specs, Defaults: d, Version: "Postfix 3.7.11"}
+	}})
+	return w, mem, srv
+}
+
+func queued(t *testing.T, mem *queue.Memory) []queue.Envelope {
+	t.Helper()
+	var out []queue.Envelope
+	mem.Walk(context.Background(), func(e *queue.Envelope) error { out = append(out, *e); return nil })
+	return out
+}
+
+func body(t *testing.T, mem *queue.Memory, id queue.ID) string {
+	t.Helper()
+	rc, err := mem.Body(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(rc)
+	return string(b)
+}
+
+// TestMilterModifies: a milter's header, body and envelope changes are
+// in the queued message; the envelope changes go through cleanup as
+// Postfix's do.
+func TestMilterModifies(t *testing.T) {
+	w, mem, srv := milterWorld(t, miltertest.Milter{On: func(e miltertest.Event) []miltertest.Packet {
+		if e.Cmd != miltertest.EndOfMessage {
+			return nil
+		}
+		return []miltertest.Packet{
+			miltertest.InsertHeader(0, "X-Top", "first"),
+			miltertest.AddHeader("Authentication-Results", "mx2.example.test;\n\tdkim=none"),
+			miltertest.ChangeHeader(1, "Subject", "[checked] hello"),
+			miltertest.ChangeFrom("<bounces@sender.example>", "RET=HDRS"),
+			miltertest.AddRcptPar("<added@example.test>", "NOTIFY=NEVER"),
+			miltertest.DelRcpt("<v@example.test>"),
+			miltertest.ReplaceBody("replaced\r\n"),
+		}
+	}}, "tempfail")
+	if err := w.send("s@sender.example", []string{"u@example.test", "v@example.test"}, "Subject: hello\r\n\r\noriginal\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	envs := queued(t, mem)
+	if len(envs) != 1 {
+		t.Fatalf("%d queued", len(envs))
+	}
+	env := envs[0]
+	if env.Sender != "bounces@sender.example" || env.Ret != queue.RetHdrs {
+		t.Errorf("sender %q ret %v", env.Sender, env.Ret)
+	}
+	var rcpts []string
+	for _, rc := range env.Recipients {
+		rcpts = append(rcpts, rc.Address)
+		if rc.Address == "added@example.test" && rc.Notify != queue.NotifyNever {
+			t.Errorf("added recipient notify %v", rc.Notify)
+		}
+	}
+	if strings.Join(rcpts, " ") != "u@example.test added@example.test" {
+		t.Errorf("recipients %v", rcpts)
+	}
+	b := body(t, mem, env.ID)
+	if !strings.HasPrefix(b, "X-Top: first\r\nReceived: from ") ||
+		!strings.Contains(b, "\r\nSubject: [checked] hello\r\nAuthentication-Results: mx2.example.test;\r\n\tdkim=none\r\n\r\nreplaced\r\n") {
+		t.Errorf("queued message:\n%s", b)
+	}
+	// The milter did not see our Received: header; it got the macros.
+	for _, e := range srv.Events() {
+		if e.Cmd == miltertest.Header && strings.HasPrefix(string(e.Data), "Received") {
+			t.Errorf("the milter saw %q", e.Data)
+		}
+		if e.Cmd == miltertest.Connect && (e.Macros["j"] != "mx2.example.test" || e.Macros["v"] != "Postfix 3.7.11" || e.Macros["{daemon_addr}"] != "127.0.0.1") {
+			t.Errorf("connect macros %v", e.Macros)
+		}
+		if e.Cmd == miltertest.Rcpt && "<"+e.Macros["{rcpt_addr}"]+">" != e.Strings()[0] {
+			t.Errorf("rcpt macros %v for %q", e.Macros, e.Data)
+		}
+		if e.Cmd == miltertest.EndOfMessage && e.Macros["i"] != string(env.ID) {
+			t.Errorf("end of message macros %v, queue ID %s", e.Macros, env.ID)
+		}
+	}
+}
+
+// TestMilterRefusals: the milter's replies at each SMTP stage reach the
+// client, and what it holds or discards is held or dropped.
+func TestMilterRefusals(t *testing.T) {
+	w, mem, _ := milterWorld(t, miltertest.Milter{On: func(e miltertest.Event) []miltertest.Packet {
+		s := e.Strings()
+		switch {
+		case e.Cmd == miltertest.Mail && s[0] == "<spammer@sender.example>":
+			return []miltertest.Packet{miltertest.ReplyCode("550 5.7.1 Go away")}
+		case e.Cmd == miltertest.Rcpt && s[0] == "<bad@example.test>":
+			return []miltertest.Packet{miltertest.Reject()}
+		case e.Cmd == miltertest.Rcpt && s[0] == "<v@example.test>":
+			return []miltertest.Packet{miltertest.Tempfail()}
+		case e.Cmd == miltertest.Header && s[0] == "Subject" && s[1] == "virus":
+			return []miltertest.Packet{miltertest.ReplyCode("554 5.7.1 Infected")}
+		case e.Cmd == miltertest.Header && s[0] == "Subject" && s[1] == "drop":
+			return []miltertest.Packet{miltertest.Discard()}
+		}
+		return nil
+	}}, "tempfail")
+	rs := w.raw()
+	rs.cmd("EHLO client.example")
+	if code, msg := rs.cmd("MAIL FROM:<spammer@sender.example>"); code != 550 || msg != "5.7.1 Go away" {
+		t.Errorf("MAIL: %d %s", code, msg)
+	}
+	rs.cmd("MAIL FROM:<s@sender.example>")
+	if code, msg := rs.cmd("RCPT TO:<bad@example.test>"); code != 550 || msg != "5.7.1 Command rejected" {
+		t.Errorf("RCPT: %d %s", code, msg)
+	}
+	if code, msg := rs.cmd("RCPT TO:<v@example.test>"); code != 451 || msg != "4.7.1 Service unavailable - try again later" {
+		t.Errorf("RCPT: %d %s", code, msg)
+	}
+	rs.cmd("RCPT TO:<u@example.test>")
+	rs.cmd("DATA")
+	if code, msg := rs.cmd("Subject: virus\r\n\r\nx\r\n."); code != 554 || msg != "5.7.1 Infected" {
+		t.Errorf("end of data: %d %s", code, msg)
+	}
+	rs.cmd("MAIL FROM:<s@sender.example>")
+	rs.cmd("RCPT TO:<u@example.test>")
+	rs.cmd("DATA")
+	if code, _ := rs.cmd("Subject: drop\r\n\r\nx\r\n."); code != 250 {
+		t.Errorf("discarded: %d", code)
+	}
+	if n := len(queued(t, mem)); n != 0 {
+		t.Errorf("%d queued", n)
+	}
+	for _, want := range []string{"milter-reject", "MAIL", "END-OF-MESSAGE", "milter-discard"} {
+		if !strings.Contains(w.logs.String(), want) {
+			t.Errorf("log has no %q:\n%s", want, w.logs.String())
+		}
+	}
+}
+
+// TestMilterDefaultAction: a milter that is not there, with
+// milter_default_action = tempfail, refuses every command from EHLO on
+// 451 (Postfix still greets); with reject, the greeting is 554; with
+// accept, mail flows; with quarantine, it is held.
+func TestMilterDefaultAction(t *testing.T) {
+	for _, c := range []struct {
+		action string
+		code   int
+		held   bool
+	}{{"tempfail", 451, false}, {"reject", 550, false}, {"accept", 250, false}, {"quarantine", 250, true}} {
+		t.Run(c.action, func(t *testing.T) {
+			w, mem, srv := milterWorld(t, miltertest.Milter{}, c.action)
+			srv.Close()
+			if c.action == "reject" {
+				// 5xx at connect: Postfix's smtpd greets so.
+				conn, err := textproto.Dial("tcp", w.addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				if _, msg, err := conn.ReadResponse(220); err == nil || msg != "5.7.1 mx2.example.test ESMTP not accepting connections" {
+					t.Errorf("greeting %q, %v", msg, err)
+				}
+				return
+			}
+			rs := w.raw()
+			code, _ := rs.cmd("EHLO client.example")
+			if code == 250 {
+				code, _ = rs.cmd("MAIL FROM:<s@sender.example>")
+			}
+			if code != c.code && !(c.code == 250 && code == 250) {
+				t.Errorf("EHLO or MAIL: %d, want %d", code, c.code)
+			}
+			if code != 250 {
+				return
+			}
+			rs.cmd("RCPT TO:<u@example.test>")
+			rs.cmd("DATA")
+			if code, _ := rs.cmd("Subject: x\r\n\r\nx\r\n."); code != 250 {
+				t.Errorf("end of data: %d", code)
+			}
+			envs := queued(t, mem)
+			if len(envs) != 1 || envs[0].Held != c.held {
+				t.Errorf("queued %+v, want held %v", envs, c.held)
+			}
+		})
+	}
+}
