@@ -107,7 +107,10 @@
 // access tables (carried out with those of header_checks and
 // body_checks, which win; golden lab accessactions and accessfilter),
 // receive_override_options (no_unknown_recipient_checks,
-// no_address_mappings, no_header_body_checks; no_milters is read),
+// no_address_mappings, no_header_body_checks, no_milters),
+// smtpd_milters, smtpd_milter_maps and the milter_* parameters (Milters:
+// the milters of package relay/milter, as Postfix's smtpd and cleanup
+// talk to them; milter_header_checks is refused),
 // the smtp and lmtp services of the master.cf beside main.cf as
 // transports (maincf.File.Transports; their "-o" overrides are not read),
 // virtual_mailbox_domains, local_recipient_maps, relocated_maps,

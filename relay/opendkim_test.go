@@ -27,7 +27,7 @@ import (
 // startOpenDKIM runs Debian's opendkim with the configuration of the
 // Postfix golden (relay/milter/testdata/opendkim) on a unix socket.
 // .ci/run installs it; without CI it may be missing and the test skips.
-func startOpenDKIM(t *testing.T) string {
+func startOpenDKIM(t testing.TB) string {
 	t.Helper()
 	bin := testenv.NeedProgram(t, "opendkim")
 	dir := t.TempDir()
