@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mxrelay/mxrelay/queue"
+	"github.com/mxrelay/mxrelay/relay/maincf"
 	"github.com/mxrelay/mxrelay/relay/milter"
 	"github.com/mxrelay/mxrelay/relay/milter/miltertest"
 )
@@ -211,5 +212,62 @@ func TestMilterDefaultAction(t *testing.T) {
 				t.Errorf("queued %+v, want held %v", envs, c.held)
 			}
 		})
+	}
+}
+
+// TestLoadMilters: main.cf's smtpd_milters, with Postfix 3.0's
+// per-milter settings, and the milter_* parameters reach the sessions;
+// receive_override_options = no_milters and smtpd_milter_maps' DISABLE
+// turn them off; a bad milter_default_action is refused.
+func TestLoadMilters(t *testing.T) {
+	srv, err := miltertest.Start(miltertest.Milter{On: func(e miltertest.Event) []miltertest.Packet {
+		if e.Cmd == miltertest.Rcpt && e.Strings()[0] == "<user2@example.com>" {
+			return []miltertest.Packet{miltertest.ReplyCode("550 5.7.1 <user2@example.com>: not here, says the milter")}
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	base := `compatibility_level = 3.6
+myhostname = gw.example.com
+mydestination =
+relay_domains = example.com
+relay_recipient_maps = inline:{ user1@example.com=x, user2@example.com=x }
+inet_interfaces = 127.0.0.1
+milter_command_timeout = 7s
+milter_default_action = reject
+`
+	for _, c := range []struct {
+		name, extra string
+		refused     bool
+	}{
+		{"milter", "smtpd_milters = { inet:" + srv.Addr + ", default_action=accept, protocol=4 }\n", true},
+		{"no_milters", "smtpd_milters = inet:" + srv.Addr + "\nreceive_override_options = no_milters\n", false},
+		{"maps DISABLE", "smtpd_milters = inet:" + srv.Addr + "\nsmtpd_milter_maps = inline:{ 127.0.0.1=DISABLE }\n", false},
+		{"maps list", "smtpd_milter_maps = inline:{ {127.0.0.1=inet:" + srv.Addr + "} }\n", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ld, addr := loadAndServe(t, base+c.extra, LoadOptions{})
+			if m := ld.MX.c.Milters; c.name == "milter" && (len(m.Specs) != 1 || m.Specs[0].DefaultAction != milter.Accept ||
+				m.Specs[0].Version != 4 || m.Specs[0].CommandTimeout != 7*time.Second) {
+				t.Errorf("milters %+v", m)
+			}
+			rs := dialRaw(t, addr)
+			rs.cmd("EHLO client.example")
+			rs.cmd("MAIL FROM:<s@elsewhere.example>")
+			code, msg := rs.cmd("RCPT TO:<user2@example.com>")
+			if c.refused != (code == 550 && msg == "5.7.1 <user2@example.com>: not here, says the milter") {
+				t.Errorf("RCPT: %d %s", code, msg)
+			}
+		})
+	}
+	cf, err := maincf.Parse(strings.NewReader(base+"smtpd_milters = inet:127.0.0.1:1\nmilter_default_action = bounce\n"), "main.cf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(t.Context(), cf, LoadOptions{Queue: queue.NewMemory(), DNS: []string{"127.0.0.1:1"}}); err == nil || !strings.Contains(err.Error(), "milter_default_action") {
+		t.Errorf("milter_default_action = bounce: %v", err)
 	}
 }

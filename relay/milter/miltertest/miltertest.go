@@ -64,7 +64,8 @@ func (e Event) Strings() []string {
 // Milter is how the test milter behaves.
 type Milter struct {
 	// Version, Actions and Protocol are its negotiation reply (zero: 6,
-	// all the MTA offered, none).
+	// or the MTA's version if lower, as libmilter; all the MTA offered;
+	// none).
 	Version, Actions, Protocol uint32
 	// SymList asks for macros by stage (SMFIR_SETSYMLIST at negotiation).
 	SymList map[uint32]string
@@ -161,6 +162,7 @@ func (s *Server) serve(c net.Conn) {
 			if v == 0 {
 				v = 6
 			}
+			v = min(v, binary.BigEndian.Uint32(data)) // as libmilter: the lower version
 			if acts == 0 {
 				acts = binary.BigEndian.Uint32(data[4:])
 			}
