@@ -43,6 +43,8 @@ type milter struct {
 	npMask    uint32 // events its protocol version does not have
 	skipEvent byte   // SMFIR_SKIP: skip further events of this type
 	macros    Macros
+	rbuf      []byte      // the last packet read
+	unwatch   func() bool // stops watching the session's context
 }
 
 // setDefault sets the reply that stands.
@@ -84,23 +86,42 @@ func (m *milter) confError(ctx context.Context, what string, err error) *Reply {
 }
 
 func (m *milter) close() {
+	if m.unwatch != nil {
+		m.unwatch()
+		m.unwatch = nil
+	}
 	if m.conn != nil {
 		m.conn.Close()
 		m.conn = nil
 	}
 }
 
-// deadline sets the connection's deadline: timeout from now, or the
-// context's, whichever is first. The returned func undoes the context
-// watch.
-func (m *milter) deadline(ctx context.Context, timeout time.Duration) func() bool {
+// read reads a packet into the milter's buffer: its data is valid until
+// the next read.
+func (m *milter) read() (packet, error) {
+	p, buf, err := readPacketBuf(m.r, m.rbuf)
+	m.rbuf = buf
+	return p, err
+}
+
+// deadline sets the connection's deadline for one exchange: timeout from
+// now, or the context's deadline, whichever is first. The context of
+// Connect is watched for the whole session (watch).
+func (m *milter) deadline(ctx context.Context, timeout time.Duration) {
 	d := time.Now().Add(timeout)
 	if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
 		d = cd
 	}
+	if ctx.Err() != nil {
+		d = time.Unix(1, 0) // watch has fired already
+	}
+	m.conn.SetDeadline(d)
+}
+
+// watch ends every exchange with the milter at once when ctx is done.
+func (m *milter) watch(ctx context.Context) {
 	c := m.conn
-	c.SetDeadline(d)
-	return context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	m.unwatch = context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 }
 
 // open connects and negotiates (milter8_connect).
@@ -113,6 +134,7 @@ func (m *milter) open(ctx context.Context, dial func(ctx context.Context, networ
 		return m.fail(ctx, "connect", err)
 	}
 	m.conn, m.r = conn, bufio.NewReaderSize(conn, 4096)
+	m.watch(ctx)
 	version := uint32(m.spec.Version)
 	var proto uint32
 	switch version {
@@ -129,8 +151,7 @@ func (m *milter) open(ctx context.Context, dial func(ctx context.Context, networ
 		proto |= pNRHdr
 	}
 	m.npMask = noSend &^ proto
-	stop := m.deadline(ctx, cmdTO)
-	defer stop()
+	m.deadline(ctx, cmdTO)
 	var b [12]byte
 	binary.BigEndian.PutUint32(b[0:], version)
 	binary.BigEndian.PutUint32(b[4:], allActions)
@@ -139,7 +160,7 @@ func (m *milter) open(ctx context.Context, dial func(ctx context.Context, networ
 	if _, err := m.conn.Write(m.w); err != nil {
 		return m.fail(ctx, "negotiate", err)
 	}
-	p, err := readPacket(m.r)
+	p, err := m.read()
 	if err != nil {
 		return m.fail(ctx, "negotiate", err)
 	}
@@ -254,8 +275,7 @@ func (m *milter) event(ctx context.Context, cmd byte, skipFlag, noReply uint32, 
 	if len(m.w) == 0 {
 		return m.defReply
 	}
-	stop := m.deadline(ctx, timeout)
-	defer stop()
+	m.deadline(ctx, timeout)
 	if _, err := m.conn.Write(m.w); err != nil {
 		return m.fail(ctx, eventName(cmd), err)
 	}
@@ -263,7 +283,7 @@ func (m *milter) event(ctx context.Context, cmd byte, skipFlag, noReply uint32, 
 		return m.defReply
 	}
 	for {
-		p, err := readPacket(m.r)
+		p, err := m.read()
 		if err != nil {
 			return m.fail(ctx, eventName(cmd), err)
 		}
@@ -286,8 +306,7 @@ func (m *milter) event(ctx context.Context, cmd byte, skipFlag, noReply uint32, 
 				return m.fail(ctx, eventName(cmd), protoErr("reply %q followed by %d data bytes", p.code, len(p.data)))
 			}
 			// Still working: a new timeout.
-			stop()
-			stop = m.deadline(ctx, timeout)
+			m.deadline(ctx, timeout)
 			continue
 		case repContinue, repAccept, repDiscard, repReject, repTempfail, repShutdown, repSkip:
 			if len(p.data) != 0 {
@@ -374,9 +393,8 @@ func (m *milter) abort(ctx context.Context) {
 		return
 	}
 	_, cmdTO, _ := m.spec.timeouts()
-	stop := m.deadline(ctx, cmdTO)
-	defer stop()
-	if _, err := m.conn.Write(appendPacket(nil, cmdAbort)); err != nil {
+	m.deadline(ctx, cmdTO)
+	if _, err := m.conn.Write(appendPacket(m.w[:0], cmdAbort)); err != nil {
 		m.fail(ctx, "abort", err)
 		return
 	}

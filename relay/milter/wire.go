@@ -128,25 +128,35 @@ type packet struct {
 
 // readPacket reads one packet, at most MaxPacket bytes.
 func readPacket(r *bufio.Reader) (packet, error) {
-	var hdr [5]byte
-	if _, err := io.ReadFull(r, hdr[:4]); err != nil {
-		return packet{}, err
+	p, _, err := readPacketBuf(r, nil)
+	return p, err
+}
+
+// readPacketBuf reads one packet into buf (grown as needed) and returns
+// the buffer for the next read.
+func readPacketBuf(r *bufio.Reader, buf []byte) (packet, []byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return packet{}, buf, err
 	}
-	n := binary.BigEndian.Uint32(hdr[:4])
+	n := binary.BigEndian.Uint32(hdr[:])
 	if n < 1 {
-		return packet{}, protoErr("bad packet length %d", n)
+		return packet{}, buf, protoErr("bad packet length %d", n)
 	}
 	if n > MaxPacket {
-		return packet{}, protoErr("unreasonable packet length %d > %d", n, MaxPacket)
+		return packet{}, buf, protoErr("unreasonable packet length %d > %d", n, MaxPacket)
 	}
-	buf := make([]byte, n)
+	if cap(buf) < int(n) {
+		buf = make([]byte, n, max(int(n), 512))
+	}
+	buf = buf[:n]
 	if _, err := io.ReadFull(r, buf); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return packet{}, err
+		return packet{}, buf, err
 	}
-	return packet{code: buf[0], data: buf[1:]}, nil
+	return packet{code: buf[0], data: buf[1:]}, buf, nil
 }
 
 // appendPacket appends a packet's encoding to b.
