@@ -271,3 +271,37 @@ milter_default_action = reject
 		t.Errorf("milter_default_action = bounce: %v", err)
 	}
 }
+
+// TestMilterRejectedRecipients: a milter that asks for them
+// (SMFIP_RCPT_REJ) is told of recipients the restrictions refused, with
+// Postfix's macros, and its reply changes nothing.
+func TestMilterRejectedRecipients(t *testing.T) {
+	w, _, srv := milterWorld(t, miltertest.Milter{Protocol: 1 << 11, On: func(e miltertest.Event) []miltertest.Packet {
+		if e.Cmd == miltertest.Rcpt && e.Macros["{rcpt_mailer}"] == "error" {
+			return []miltertest.Packet{miltertest.Reject()}
+		}
+		return nil
+	}}, "tempfail")
+	rs := w.raw()
+	rs.cmd("EHLO client.example")
+	rs.cmd("MAIL FROM:<s@sender.example>")
+	if code, _ := rs.cmd("RCPT TO:<nosuch@example.test>"); code != 550 {
+		t.Errorf("unknown recipient: %d", code)
+	}
+	if code, _ := rs.cmd("RCPT TO:<u@example.test>"); code != 250 {
+		t.Errorf("known recipient: %d", code)
+	}
+	var got []string
+	for _, e := range srv.Events() {
+		if e.Cmd == miltertest.Rcpt {
+			got = append(got, e.Strings()[0]+" "+e.Macros["{rcpt_mailer}"]+" "+e.Macros["{rcpt_host}"]+" "+e.Macros["{rcpt_addr}"])
+		}
+	}
+	want := []string{
+		"<nosuch@example.test> error 5.1.1 Recipient address rejected: User unknown in relay recipient table",
+		"<u@example.test> smtp example.test u@example.test",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("RCPT events:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

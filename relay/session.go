@@ -59,8 +59,9 @@ type session struct {
 	redirect string   // the last REDIRECT action of an access table
 	bcc      []string // the BCC actions of access tables
 
-	milters        *milter.Session // Config.Milters (session_milter.go); nil: none
-	milterRcptAddr string          // the recipient of the RCPT event, for {rcpt_addr}
+	milters          *milter.Session // Config.Milters (session_milter.go); nil: none
+	milterRcptAddr   string          // the recipient of the RCPT event, for {rcpt_addr}
+	milterRcptReject *Error          // the refusal of a rejected recipient reported to the milters
 }
 
 // mailParams are the MAIL FROM parameters the relay keeps.

@@ -55,6 +55,7 @@ func (s *session) rcptTo(to string, notify queue.Notify, orcpt string) *Error {
 		return errBadRcpt
 	}
 	if e := s.check(policy.StageRcpt, to); e != nil {
+		s.milterRcptRejected(to, rcptArgs(notify, orcpt), e)
 		return e
 	}
 	if e := s.milterRcpt(to, rcptArgs(notify, orcpt)); e != nil {

@@ -108,12 +108,25 @@ func (s *session) milterMail(args []string) *Error {
 
 // milterRcpt reports RCPT TO; the recipient is the {rcpt_*} macros'.
 func (s *session) milterRcpt(to string, args []string) *Error {
-	if s.milters == nil {
-		return nil
+	if s.milters == nil || s.discard {
+		return nil // Postfix's smtpd: no more RCPT events after a DISCARD
 	}
 	s.milterRcptAddr = to
 	defer func() { s.milterRcptAddr = "" }()
 	return s.milterReply(s.milters.Rcpt(s.ctx, append([]string{"<" + to + ">"}, args...), s.macro), "RCPT", to)
+}
+
+// milterRcptRejected reports a recipient refused by the restrictions
+// to the milters that want them, with Postfix's macros: {rcpt_mailer}
+// "error", {rcpt_host} the enhanced status code, {rcpt_addr} the reply
+// text after the address (smtpd_milter_eval).
+func (s *session) milterRcptRejected(to string, args []string, e *Error) {
+	if s.milters == nil || s.discard {
+		return
+	}
+	s.milterRcptAddr, s.milterRcptReject = to, e
+	defer func() { s.milterRcptAddr, s.milterRcptReject = "", nil }()
+	s.milters.RcptRejected(s.ctx, append([]string{"<" + to + ">"}, args...), s.macro)
 }
 
 // milterData reports DATA.
@@ -413,14 +426,24 @@ func (s *session) macro(name string) (string, bool) {
 		if s.mail {
 			return destPart(s.r.destination(s.ctx, s.sender), name == "{mail_mailer}"), true
 		}
-	case "{rcpt_addr}":
-		if s.milterRcptAddr != "" {
+	case "{rcpt_addr}", "{rcpt_host}", "{rcpt_mailer}":
+		if e := s.milterRcptReject; e != nil {
+			switch name {
+			case "{rcpt_mailer}":
+				return "error", true
+			case "{rcpt_host}":
+				return e.Status, true
+			}
+			_, after, _ := strings.Cut(e.Message, " ")
+			return after, true
+		}
+		if s.milterRcptAddr == "" {
+			break
+		}
+		if name == "{rcpt_addr}" {
 			return s.milterRcptAddr, true
 		}
-	case "{rcpt_host}", "{rcpt_mailer}":
-		if s.milterRcptAddr != "" {
-			return destPart(s.r.destination(s.ctx, s.milterRcptAddr), name == "{rcpt_mailer}"), true
-		}
+		return destPart(s.r.destination(s.ctx, s.milterRcptAddr), name == "{rcpt_mailer}"), true
 	}
 	v, ok := mc.MacroDefaults[name]
 	return v, ok

@@ -76,8 +76,10 @@
 //	msg := milter.ParseMessage(text, -1)
 //	reply, edits := s.Message(ctx, msg, macros) // msg.Bytes() has X-Scanned
 //
-// Differences from Postfix 3.7: recipients refused at RCPT are not
-// reported to milters that ask for them (SMFIP_RCPT_REJ); unknown SMTP
-// commands are not reported (SMFIC_UNKNOWN); milter_header_checks is not
-// implemented (relay refuses it).
+// RcptRejected reports a recipient the MTA refused to the milters that
+// asked for them (SMFIP_RCPT_REJ), as Postfix's smtpd does.
+//
+// Differences from Postfix 3.7: unknown SMTP commands are not reported
+// (SMFIC_UNKNOWN); milter_header_checks is not implemented (relay
+// refuses it).
 package milter

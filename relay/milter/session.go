@@ -140,6 +140,19 @@ func (s *Session) Rcpt(ctx context.Context, args []string, mf MacroFunc) Reply {
 	})
 }
 
+// RcptRejected reports a recipient the MTA refused to the milters that
+// asked for them at negotiation (SMFIP_RCPT_REJ), as Postfix's smtpd does;
+// their replies change nothing.
+func (s *Session) RcptRejected(ctx context.Context, args []string, mf MacroFunc) {
+	s.each(func(m *milter) *Reply {
+		if m.events&pRcptRej == 0 || !envelopeOK(m, false) {
+			return nil
+		}
+		_, cmd, _ := m.spec.timeouts()
+		return m.event(ctx, cmdRcpt, pNoRcpt, pNRRcpt, m.macros.Rcpt, mf, cmd, nil, cstrings(args...))
+	})
+}
+
 // Data reports the DATA command (SMFIC_DATA).
 func (s *Session) Data(ctx context.Context, mf MacroFunc) Reply {
 	return s.each(func(m *milter) *Reply {
