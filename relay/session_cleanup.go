@@ -80,8 +80,13 @@ func cleanupError(err error) *Error {
 func (s *session) cleanBody(r io.Reader, sender string, now time.Time) (io.Reader, cleanup.Verdict, *Error) {
 	var v cleanup.Verdict
 	cl := s.r.c.Cleanup
+	m := cleanup.Message{QueueID: string(s.queueID), Sender: sender, Arrival: now,
+		Client: s.clientString(), Proto: s.protocol(), Helo: s.helo}
+	if n := len(s.rcpts); n > 0 {
+		m.Recipient = s.rcpts[n-1].Address
+	}
 	if cl.ChecksContent() {
-		msg, verdict, err := cl.Check(s.ctx, string(s.queueID), r)
+		msg, verdict, err := cl.Check(s.ctx, m, r)
 		if err != nil {
 			if clientGone(err) {
 				return nil, v, s.dataError(err)
@@ -93,11 +98,11 @@ func (s *session) cleanBody(r io.Reader, sender string, now time.Time) (io.Reade
 		}
 		r, v = bytes.NewReader(msg), verdict
 	}
-	local := cl.RewritesHeaders(s.ctx, s.clientAddr)
-	if !cl.PassesHeader(local) {
+	m.Local = cl.RewritesHeaders(s.ctx, s.clientAddr)
+	if !cl.PassesHeader(m.Local) {
 		return r, v, nil
 	}
-	out, err := cl.FinishHeader(s.ctx, cleanup.HeaderInfo{QueueID: string(s.queueID), Local: local, Sender: sender, Arrival: now}, r)
+	out, err := cl.FinishHeader(s.ctx, m, r)
 	if err != nil {
 		if clientGone(err) {
 			return nil, v, s.dataError(err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/mxrelay/mxrelay/lookup"
+	"github.com/mxrelay/mxrelay/relay/maillog"
 )
 
 // Verdict is what header_checks and body_checks decided about a message
@@ -53,8 +54,9 @@ func (cl *Cleanup) ChecksContent() bool {
 // checked. It returns the message as it is to be queued (with the empty
 // line Postfix puts where a header ends without one), and the verdict. A
 // table failure refuses the message (451 4.3.0), as Postfix's cleanup.
-func (cl *Cleanup) Check(ctx context.Context, queueID string, r io.Reader) ([]byte, Verdict, error) {
-	c := &checker{cl: cl, ctx: ctx, queueID: queueID, on: true}
+// Each action is logged as a maillog.Content event describing msg.
+func (cl *Cleanup) Check(ctx context.Context, msg Message, r io.Reader) ([]byte, Verdict, error) {
+	c := &checker{cl: cl, ctx: ctx, m: msg, on: true}
 	m := mimeState{inHeader: true, primary: true, off: cl.c.NoMIME}
 	br := bufio.NewReader(r)
 	var field []string // the current header field's lines, without CRLF
@@ -195,12 +197,12 @@ func (m *mimeState) boundary(text string) {
 
 // checker carries one message's inspection.
 type checker struct {
-	cl      *Cleanup
-	ctx     context.Context
-	queueID string
-	out     bytes.Buffer
-	v       Verdict
-	on      bool // checks still apply (Postfix's CLEANUP_FLAG_FILTER)
+	cl  *Cleanup
+	ctx context.Context
+	m   Message
+	out bytes.Buffer
+	v   Verdict
+	on  bool // checks still apply (Postfix's CLEANUP_FLAG_FILTER)
 }
 
 // Header sections, as Postfix's MIME_HDR_PRIMARY, MIME_HDR_MULTIPART and
@@ -280,7 +282,7 @@ func (c *checker) act(tables []lookup.Table, param, context, text string) (strin
 	}
 	res, found, err := lookup.Search(c.ctx, tables, []lookup.Key{{Key: text, Kind: lookup.KeyAddress}})
 	if err != nil {
-		return "", false, c.cl.tableFailure(c.queueID, param, clip(text, 100), err)
+		return "", false, c.cl.tableFailure(c.m.QueueID, param, clip(text, 100), err)
 	}
 	if !found {
 		return text, true, nil
@@ -291,11 +293,7 @@ func (c *checker) act(tables []lookup.Table, param, context, text string) (strin
 		verb, arg = verb[:i], strings.TrimLeft(verb[i:]+" "+arg, " \t")
 	}
 	logAct := func(action, why string) {
-		msg := c.queueID + ": " + action + ": " + context + " " + clip(text, 200)
-		if why != "" {
-			msg += ": " + why
-		}
-		c.cl.log.Info(msg, "queue_id", c.queueID, "action", action)
+		c.cl.log.Info(maillog.Content, c.m.actionAttrs(action, context, clip(text, 200), why)...)
 	}
 	switch strings.ToUpper(verb) {
 	case "REJECT":

@@ -49,7 +49,7 @@ func TestCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	check := func(msg string) (string, Verdict, error) {
-		out, v, err := cl.Check(context.Background(), "Q", strings.NewReader(msg))
+		out, v, err := cl.Check(context.Background(), Message{QueueID: "Q"}, strings.NewReader(msg))
 		return string(out), v, err
 	}
 	out, v, err := check("Subject: replace me\r\nX-Remove: x\r\nX-Prepend: p\r\nX-Hold: h\r\nX-Bcc: b\r\nX-Folded: first\r\n\tsecond\r\n\r\ndrop this\r\nswap me\r\nkeep\r\ndeep but beyond the body_checks_size_limit\r\n")
@@ -89,7 +89,7 @@ func TestCheckMIME(t *testing.T) {
 	msg := "Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\nx\r\n--B\r\nContent-Type: application/x; name=a.exe\r\n\r\n--B--\r\n"
 	for _, noMIME := range []bool{false, true} {
 		cl, _ := New(Config{MIMEHeaderChecks: []lookup.Table{mime}, NestedHeaderChecks: []lookup.Table{nested}, NoMIME: noMIME})
-		out, v, err := cl.Check(context.Background(), "Q", strings.NewReader(msg))
+		out, v, err := cl.Check(context.Background(), Message{QueueID: "Q"}, strings.NewReader(msg))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -100,8 +100,6 @@
 //     message/rfc822 parts, Content-Type of each header section); Postfix's
 //     checks of MIME syntax and encodings (strict_mime_encoding_domain
 //     and the like) and 8BITMIME downgrading are not done;
-//   - the log lines of the actions carry the queue ID, the action and the
-//     text, not Postfix's client, from=, to=, proto= and helo= fields;
 //   - Postfix logs the Message-Id it adds (message-id=<...>); mxrelay
 //     logs the one the client sent, or message-id=<>;
 //   - remote_header_rewrite_domain is not read (it is Postfix's

@@ -124,11 +124,11 @@ func FuzzCheck(f *testing.F) {
 			return // the relay gives CRLF lines only
 		}
 		want := withHeaderEnd(m)
-		out, v, err := keep.Check(context.Background(), "Q", strings.NewReader(m))
+		out, v, err := keep.Check(context.Background(), Message{QueueID: "Q"}, strings.NewReader(m))
 		if err != nil || string(out) != want || v.Reject != nil || v.Discard {
 			t.Fatalf("%q: no rule matched, got %q, %+v, %v", m, out, v, err)
 		}
-		out, _, err = drop.Check(context.Background(), "Q", strings.NewReader(m))
+		out, _, err = drop.Check(context.Background(), Message{QueueID: "Q"}, strings.NewReader(m))
 		if err != nil || string(out) != "" && string(out) != "\r\n" {
 			t.Fatalf("%q: every line ignored, got %q, %v", m, out, err)
 		}
@@ -191,7 +191,7 @@ func FuzzFinishHeader(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := cl.FinishHeader(context.Background(), HeaderInfo{QueueID: "Q", Sender: "s@x", Local: local}, strings.NewReader(msg))
+		r, err := cl.FinishHeader(context.Background(), Message{QueueID: "Q", Sender: "s@x", Local: local}, strings.NewReader(msg))
 		if err != nil {
 			t.Fatalf("%q: %v", msg, err)
 		}

@@ -54,7 +54,7 @@ func TestFinishHeaderRewrites(t *testing.T) {
 		have + "To: old@dest.test\r\n":                                      have + "To: new@dest.test\r\n",
 		have + "To: old@dest.test\r\nnot a header\r\nTo: old@dest.test\r\n": have + "To: new@dest.test\r\n\r\nnot a header\r\nTo: old@dest.test\r\n",
 	} {
-		r, err := cl.FinishHeader(context.Background(), HeaderInfo{QueueID: "Q", Local: true}, strings.NewReader(in))
+		r, err := cl.FinishHeader(context.Background(), Message{QueueID: "Q", Local: true}, strings.NewReader(in))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,10 +7,13 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/mxrelay/mxrelay/relay/maillog"
 )
 
-// HeaderInfo is what FinishHeader needs to know of a message.
-type HeaderInfo struct {
+// Message is what the cleanup stage knows of a message besides its
+// text, for Check and FinishHeader.
+type Message struct {
 	// QueueID names the message in log lines and in a Message-Id added
 	// for it.
 	QueueID string
@@ -20,12 +23,17 @@ type HeaderInfo struct {
 	// cleanup_message.c does in the "local" header rewriting context.
 	Local bool
 	// Sender is the envelope sender (after the canonical maps), for a
-	// missing From: header; empty is the null sender, whose From: is
-	// MAILER-DAEMON.
+	// missing From: header and the from= of log lines; empty is the null
+	// sender, whose From: is MAILER-DAEMON.
 	Sender string
 	// Arrival is when the message arrived, for a missing Date: and
 	// Message-Id:.
 	Arrival time.Time
+	// Client ("name[address]"), Recipient (the last one), Proto (SMTP
+	// or ESMTP) and Helo describe the transaction in the log lines of
+	// the checks' actions, as cleanup_act_log's; empty ones are left
+	// out (Client: "unknown").
+	Client, Recipient, Proto, Helo string
 }
 
 // PassesHeader reports whether FinishHeader would change anything in
@@ -55,7 +63,7 @@ func (cl *Cleanup) PassesHeader(local bool) bool {
 // At most HeaderSizeLimit bytes of header are read; the rest of a longer
 // header passes as it is, after the added fields. A read error or a
 // canonical table failure is returned at once.
-func (cl *Cleanup) FinishHeader(ctx context.Context, m HeaderInfo, r io.Reader) (io.Reader, error) {
+func (cl *Cleanup) FinishHeader(ctx context.Context, m Message, r io.Reader) (io.Reader, error) {
 	br := bufio.NewReader(r)
 	var out bytes.Buffer
 	var seen headersSeen
@@ -138,4 +146,21 @@ func (cl *Cleanup) drops(name string) bool {
 		}
 	}
 	return false
+}
+
+// actionAttrs are the attributes of the log line of a header or body
+// check action (maillog.Content), as cleanup_act_log writes them.
+func (m Message) actionAttrs(action, context, text, why string) []any {
+	client := m.Client
+	if client == "" {
+		client = "unknown"
+	}
+	attrs := []any{maillog.KeyQueueID, m.QueueID, maillog.KeyKind, action, maillog.KeyContext, context,
+		maillog.KeyText, text, maillog.KeyClient, client, maillog.KeyFrom, m.Sender}
+	for _, kv := range [][2]string{{maillog.KeyTo, m.Recipient}, {maillog.KeyProto, m.Proto}, {maillog.KeyHelo, m.Helo}, {maillog.KeyReason, why}} {
+		if kv[1] != "" {
+			attrs = append(attrs, kv[0], kv[1])
+		}
+	}
+	return attrs
 }

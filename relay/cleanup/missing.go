@@ -48,7 +48,7 @@ func (s *headersSeen) add(name string) {
 // (Resent-)Date: in mail_date's form, (Resent-)From: the envelope sender
 // (MAILER-DAEMON for the null sender), and undisclosed_recipients_header
 // when the message shows no recipient.
-func (cl *Cleanup) addMissing(out *bytes.Buffer, m HeaderInfo, seen headersSeen) {
+func (cl *Cleanup) addMissing(out *bytes.Buffer, m Message, seen headersSeen) {
 	resent := ""
 	if seen.resent {
 		resent = "Resent-"

@@ -34,6 +34,16 @@ const (
 	Warn          = "warn"
 	Info          = "info"
 	RejectWarning = "reject_warning"
+	// Content: a header_checks or body_checks action (relay/cleanup).
+	// Attributes: QueueID, Kind (the action: reject, warning, info,
+	// hold, discard, filter, redirect, bcc, prepend, replace...),
+	// Context (header or body), Text (the field or line, cut at 200
+	// bytes), Client, From, To (the last recipient), Proto, Helo, and
+	// Reason (the action's text; absent when there is none). Postfix
+	// cleanup (cleanup_act.c): "QUEUEID: reject: header Subject: x from
+	// host[addr]; from=<s@y> to=<u@x> proto=ESMTP helo=<h>: 5.7.1
+	// message content rejected".
+	Content = "content"
 	// Client: the first recipient of a transaction was accepted and the
 	// message has its queue ID. Attributes: QueueID, Client. Postfix
 	// smtpd: "QUEUEID: client=host[addr]".
@@ -113,4 +123,6 @@ const (
 	KeyNotificationID = "dsn_queue_id"
 	KeyAfter          = "after"
 	KeyCommand        = "command"
+	KeyContext        = "context"
+	KeyText           = "text"
 )

@@ -168,6 +168,13 @@ func render(e *event, w *lines) {
 			w.end()
 			return
 		}
+	case Content:
+		if e.has(KeyQueueID) && e.has(KeyKind) {
+			w.start("cleanup", e.level)
+			w.buf = e.content(w.buf)
+			w.end()
+			return
+		}
 	case Client:
 		if e.has(KeyQueueID) {
 			w.start("smtpd", e.level)
@@ -303,6 +310,30 @@ func (e *event) reject(b []byte) []byte {
 	}
 	if e.has(KeyHelo) {
 		b = append(e.str(append(b, " helo=<"...), KeyHelo), '>')
+	}
+	return b
+}
+
+// content is cleanup_act_log's line for a header or body check action.
+func (e *event) content(b []byte) []byte {
+	b = e.str(e.queueID(b), KeyKind)
+	b = e.str(append(b, ": "...), KeyContext)
+	b = e.str(append(b, ' '), KeyText)
+	b = append(e.str(append(b, " from "...), KeyClient), ';')
+	if e.has(KeyFrom) {
+		b = append(e.str(append(b, " from=<"...), KeyFrom), '>')
+	}
+	if e.has(KeyTo) {
+		b = append(e.str(append(b, " to=<"...), KeyTo), '>')
+	}
+	if e.has(KeyProto) {
+		b = e.str(append(b, " proto="...), KeyProto)
+	}
+	if e.has(KeyHelo) {
+		b = append(e.str(append(b, " helo=<"...), KeyHelo), '>')
+	}
+	if v, ok := e.value(KeyReason); ok && v.String() != "" {
+		b = e.str(append(b, ": "...), KeyReason)
 	}
 	return b
 }

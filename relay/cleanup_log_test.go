@@ -1,0 +1,118 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/mxrelay/mxrelay/queue"
+	"github.com/mxrelay/mxrelay/relay/maillog"
+	"github.com/mxrelay/mxrelay/relay/maincf"
+	"github.com/mxrelay/mxrelay/transport/dnstest"
+)
+
+// TestContentActionLogLines: the log lines of header_checks and
+// body_checks actions are Postfix's (cleanup_act.c), which pflogsumm
+// reads as "reject: header" and "reject: body" details. The lines were
+// written by Postfix 3.7.11 in the postfix-lab for the hbc golden
+// configuration (cleanup/testdata/lab/route/hbc.json), the queue IDs
+// replaced by QUEUEID.
+func TestContentActionLogLines(t *testing.T) {
+	cases := []struct {
+		subject, body string
+		rcpts         []string
+		want          string
+	}{
+		{"reject me", "", []string{"a@dest.test"}, "QUEUEID: reject: header Subject: reject me from unknown[127.0.0.2]; from=<someone@sender.test> to=<a@dest.test> proto=ESMTP helo=<inject.oracle.test>: 5.7.1 message content rejected"},
+		{"reject4", "", []string{"a@dest.test"}, "QUEUEID: reject: header Subject: reject4 from unknown[127.0.0.2]; from=<someone@sender.test> to=<a@dest.test> proto=ESMTP helo=<inject.oracle.test>: 4.7.1 try again later"},
+		{"discard me", "", []string{"a@dest.test"}, "QUEUEID: discard: header Subject: discard me from unknown[127.0.0.2]; from=<someone@sender.test> to=<a@dest.test> proto=ESMTP helo=<inject.oracle.test>"},
+		{"redirect me", "", []string{"a@dest.test", "b@dest.test"}, "QUEUEID: redirect: header Subject: redirect me from unknown[127.0.0.2]; from=<someone@sender.test> to=<b@dest.test> proto=ESMTP helo=<inject.oracle.test>: redirected@other.test"},
+		{"warn me", "", []string{"a@dest.test"}, "QUEUEID: warning: header Subject: warn me from unknown[127.0.0.2]; from=<someone@sender.test> to=<a@dest.test> proto=ESMTP helo=<inject.oracle.test>: warned"},
+		{"nothing special", "X-Folded: first line\r\n\tsecond line\r\n", []string{"a@dest.test"}, "QUEUEID: reject: header X-Folded: first line??second line from unknown[127.0.0.2]; from=<someone@sender.test> to=<a@dest.test> proto=ESMTP helo=<inject.oracle.test>: 5.7.1 folded header matched"},
+		{"body", "\r\nreject this body line\r\n", []string{"a@dest.test"}, "QUEUEID: reject: body reject this body line from unknown[127.0.0.2]; from=<someone@sender.test> to=<a@dest.test> proto=ESMTP helo=<inject.oracle.test>: 5.7.1 body rejected"},
+	}
+	b, err := os.ReadFile("cleanup/testdata/lab/route/hbc.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lab struct {
+		MainCF map[string]string `json:"main_cf"`
+		Maps   map[string]string `json:"maps"`
+	}
+	if err := json.Unmarshal(b, &lab); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for name, text := range lab.Maps {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text := labBase
+	for k, v := range lab.MainCF {
+		text += k + " = " + strings.ReplaceAll(v, "{confdir}", dir) + "\n"
+	}
+	cf, err := maincf.Parse(strings.NewReader(text), "main.cf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dnstest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var mu sync.Mutex
+	var out bytes.Buffer
+	logger := maillog.NewHandler(lockedWriter{&mu, &out}, &maillog.Options{Hostname: "mx2.oracle.test"})
+	ld, err := Load(context.Background(), cf, LoadOptions{Queue: queue.NewMemory(), DNS: []string{d.Addr()}, Logger: slog.New(logger),
+		InterfaceAddrs: func() ([]netip.Prefix, error) { return []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ld.Close()
+	ld.Server.NoDelivery = true
+	_, addr := serve(t, ld.Server)
+	cleanupLine := regexp.MustCompile(`postfix/cleanup\[[0-9]+\]: ([0-9A-F]+)(: .*)$`)
+	for _, c := range cases {
+		conn := labDialFrom(t, addr, "127.0.0.2")
+		conn.cmd(t, "EHLO inject.oracle.test")
+		conn.cmd(t, "MAIL FROM:<someone@sender.test>")
+		for _, r := range c.rcpts {
+			conn.cmd(t, "RCPT TO:<"+r+">")
+		}
+		conn.cmd(t, "DATA")
+		conn.cmd(t, "From: someone@sender.test\r\nSubject: "+c.subject+"\r\n"+c.body+"\r\n.")
+		conn.cmd(t, "QUIT")
+		mu.Lock()
+		var got []string
+		for _, l := range strings.Split(out.String(), "\n") {
+			if m := cleanupLine.FindStringSubmatch(l); m != nil && !strings.Contains(m[2], "message-id=") {
+				got = append(got, "QUEUEID"+m[2])
+			}
+		}
+		out.Reset()
+		mu.Unlock()
+		if len(got) != 1 || got[0] != c.want {
+			t.Errorf("Subject: %s: cleanup lines\n got  %q\n want %q (Postfix)", c.subject, got, c.want)
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
