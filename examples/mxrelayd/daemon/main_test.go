@@ -203,6 +203,9 @@ func (ss *sinkSession) Reset()        {}
 func (ss *sinkSession) Logout() error { return nil }
 func (ss *sinkSession) Data(r io.Reader) error {
 	b, err := io.ReadAll(r)
+	if err != nil {
+		return err // a transfer cut short is not a message received
+	}
 	ss.s.mu.Lock()
 	ss.s.msgs = append(ss.s.msgs, string(b))
 	ss.s.mu.Unlock()
