@@ -222,3 +222,26 @@ content_filter = amavisfeed:[127.0.0.1]:%s
 		t.Errorf("filter got %+v", m[0])
 	}
 }
+
+// TestFilterBounce: a recipient the content filter refuses with 5xx is
+// bounced to the sender, the filter's reply in the DSN, as any delivery
+// failure; the bounce is not sent through the filter (Postfix writes the
+// FILTER record only for mail smtpd and pickup receive).
+func TestFilterBounce(t *testing.T) {
+	filter, inside := startSink(t), startSink(t)
+	filter.reject["a@example.test"] = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "virus found"}
+	_, addr := loadAndServe(t, filterMainCF(t, filter.addr, inside.addr, ""), LoadOptions{})
+	sendOne(t, addr, "scan@example.test", "a@example.test", "Subject: infected\r\n\r\nbody\r\n")
+	m := inside.wait(1)
+	if m[0].From != "" || len(m[0].To) != 1 || m[0].To[0] != "scan@example.test" {
+		t.Fatalf("bounce envelope from %q to %v", m[0].From, m[0].To)
+	}
+	p := parseDSN(t, []byte(m[0].Data))
+	if p.rcpts[0].Get("Final-Recipient") != "rfc822; a@example.test" || p.rcpts[0].Get("Status") != "5.7.1" ||
+		!strings.Contains(p.rcpts[0].Get("Diagnostic-Code"), "smtp; 550 5.7.1 virus found") {
+		t.Errorf("recipient block %v", p.rcpts[0])
+	}
+	if n := len(filter.messages()); n != 0 {
+		t.Errorf("the filter got %d messages: the bounce went through it", n)
+	}
+}
