@@ -72,6 +72,7 @@ type Spool struct {
 	bcond    *sync.Cond
 	bpending []*pendingStore
 	brunning bool
+	segBuf   []byte // the leader's buffer for a segment's one write
 
 	lmu    sync.Mutex // the removal log (spool_rmlog.go)
 	rmGens []*rmGen   // its files, oldest first
@@ -115,6 +116,7 @@ var ErrLocked = errors.New("queue: spool is in use")
 
 const (
 	smallMax       = 128 << 10 // bodies up to this size are group-committed
+	segBufMax      = 1 << 20   // segments up to this size are written in one write(2)
 	copyBufSize    = 64 << 10
 	maxBatch       = 256     // messages per segment
 	maxBatchBytes  = 8 << 20 // bytes per segment

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -228,49 +227,36 @@ func TestSpoolFaultRemoveHalf(t *testing.T) {
 }
 
 // TestSpoolFaultGroupCommit: when the write of a group-committed segment
-// fails, every Store of the batch fails and none is visible.
+// fails, every Store of the batch fails and none is visible: a segment
+// written in one write, and one too large for the leader's buffer,
+// written message by message, failing at its third.
 func TestSpoolFaultGroupCommit(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	f := &faulty{}
-	s, err := OpenSpool(ctx, dir, &SpoolOptions{fault: f.fault})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	f.set("write", 3, syscall.ENOSPC) // the third message of the segment
-	s.bmu.Lock()
-	s.brunning = true
-	s.bmu.Unlock()
-	ids := []ID{"A", "B", "C", "D"}
-	errs := make([]error, len(ids))
-	var wg sync.WaitGroup
-	for i, id := range ids {
-		wg.Go(func() {
-			errs[i] = s.Store(ctx, &Envelope{ID: id, Recipients: []Recipient{{Address: "u@example.com"}}}, strings.NewReader("body"))
-		})
-	}
-	for {
-		s.bmu.Lock()
-		n := len(s.bpending)
-		s.bmu.Unlock()
-		if n == len(ids) {
-			break
+	for _, c := range []struct {
+		body  string
+		write int
+	}{{"body", 1}, {strings.Repeat("x", 120<<10), 3}} {
+		ctx := context.Background()
+		dir := t.TempDir()
+		f := &faulty{}
+		s, err := OpenSpool(ctx, dir, &SpoolOptions{fault: f.fault})
+		if err != nil {
+			t.Fatal(err)
 		}
-		runtime.Gosched()
-	}
-	s.bmu.Lock()
-	s.brunning = false
-	s.bcond.Broadcast()
-	s.bmu.Unlock()
-	wg.Wait()
-	for i, err := range errs {
-		if !errors.Is(err, syscall.ENOSPC) {
-			t.Errorf("Store %s of the failed batch = %v", ids[i], err)
+		f.set("write", c.write, syscall.ENOSPC)
+		ids := make([]ID, 10)
+		for i := range ids {
+			ids[i] = ID(fmt.Sprint("M", i))
 		}
-	}
-	if s.Len() != 0 || len(msgNames(t, dir)) != 0 || len(tmpNames(t, dir)) != 0 {
-		t.Errorf("failed batch left %d messages, msg/ %v, tmp/ %v", s.Len(), msgNames(t, dir), tmpNames(t, dir))
+		errs := storeBatchBodies(s, ids, func(ID) string { return c.body })
+		for i, err := range errs {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Errorf("%d-byte bodies: Store %s of the failed batch = %v", len(c.body), ids[i], err)
+			}
+		}
+		if s.Len() != 0 || len(msgNames(t, dir)) != 0 || len(tmpNames(t, dir)) != 0 {
+			t.Errorf("%d-byte bodies: failed batch left %d messages, msg/ %v, tmp/ %v", len(c.body), s.Len(), msgNames(t, dir), tmpNames(t, dir))
+		}
+		s.Close()
 	}
 }
 

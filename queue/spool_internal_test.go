@@ -102,16 +102,25 @@ func dirNames(t *testing.T, dir string) []string {
 // batch open until all of them are pending.
 func storeBatch(t testing.TB, s *Spool, ids ...ID) {
 	t.Helper()
+	for _, err := range storeBatchBodies(s, ids, func(id ID) string { return "body of " + string(id) }) {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// storeBatchBodies stores the messages ids, with the bodies body gives,
+// as one group commit, and returns each Store's error.
+func storeBatchBodies(s *Spool, ids []ID, body func(ID) string) []error {
 	s.bmu.Lock()
 	s.brunning = true
 	s.bmu.Unlock()
+	errs := make([]error, len(ids))
 	var wg sync.WaitGroup
-	for _, id := range ids {
+	for i, id := range ids {
 		wg.Go(func() {
 			e := &Envelope{ID: id, Recipients: []Recipient{{Address: "u@example.com"}}}
-			if err := s.Store(context.Background(), e, strings.NewReader("body of "+string(id))); err != nil {
-				t.Error(err)
-			}
+			errs[i] = s.Store(context.Background(), e, strings.NewReader(body(id)))
 		})
 	}
 	for {
@@ -128,6 +137,7 @@ func storeBatch(t testing.TB, s *Spool, ids ...ID) {
 	s.bcond.Broadcast()
 	s.bmu.Unlock()
 	wg.Wait()
+	return errs
 }
 
 func body(t *testing.T, s *Spool, id ID) string {

@@ -67,10 +67,11 @@ func (s *Spool) Modify(ctx context.Context, id ID, fn func(*Envelope) error) err
 		}
 		return err
 	}
+	c := s.cacheCopy(e)
 	s.mu.Lock()
 	it.env = true
 	s.idx.put(e)
-	s.remember(it, e)
+	s.keep(it, c)
 	s.mu.Unlock()
 	return nil
 }

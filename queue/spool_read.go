@@ -13,16 +13,30 @@ import (
 // remember caches a copy of e as it's envelope, evicting the oldest
 // cached envelopes beyond cacheMax. The caller holds s.mu.
 func (s *Spool) remember(it *item, e *Envelope) {
+	s.keep(it, s.cacheCopy(e))
+}
+
+// cacheCopy returns the copy of e that keep caches (nil when the cache is
+// off); it takes no lock, so that callers copy before they lock.
+func (s *Spool) cacheCopy(e *Envelope) *Envelope {
 	if s.cacheMax < 0 {
-		return
+		return nil
 	}
 	c := e.Clone()
 	c.Lease = Lease{}
+	return &c
+}
+
+// keep caches c, from cacheCopy, as it's envelope. s.mu is held.
+func (s *Spool) keep(it *item, c *Envelope) {
+	if c == nil {
+		return
+	}
 	if it.cache == nil {
 		s.cacheN++
 		s.cacheRing = append(s.cacheRing, it.id)
 	}
-	it.cache = &c
+	it.cache = c
 	for s.cacheN > s.cacheMax && len(s.cacheRing) > 0 {
 		old := s.idx.items[s.cacheRing[0]]
 		s.cacheRing = s.cacheRing[1:]

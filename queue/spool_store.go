@@ -50,13 +50,17 @@ func (s *Spool) Store(ctx context.Context, env *Envelope, body io.Reader) (err e
 	s.mu.Unlock()
 	var at loc
 	defer func() {
+		var c *Envelope
+		if err == nil {
+			c = s.cacheCopy(env) // before the lock: every Store of a group commit takes it at once
+		}
 		s.mu.Lock()
 		delete(s.storing, id)
 		if err == nil {
 			s.idx.put(env)
 			it := s.idx.items[id]
 			it.seg, it.end = at.seg, at.end
-			s.remember(it, env)
+			s.keep(it, c)
 		}
 		s.mu.Unlock()
 	}()
@@ -219,13 +223,28 @@ func (s *Spool) writeSegment(batch []*pendingStore) (err error) {
 			}
 		}
 	}()
+	// One write(2) for the batch when it fits the leader's buffer (only
+	// the leader, one at a time, runs this); otherwise one per message.
 	var off int64
 	for _, q := range batch {
-		if err := s.write(f, name, q.data); err != nil {
-			return err
-		}
 		off += int64(len(q.data))
 		q.seg, q.end = seq, off
+	}
+	if len(batch) > 1 && off <= segBufMax {
+		b := s.segBuf[:0]
+		for _, q := range batch {
+			b = append(b, q.data...)
+		}
+		s.segBuf = b
+		if err := s.write(f, name, b); err != nil {
+			return err
+		}
+	} else {
+		for _, q := range batch {
+			if err := s.write(f, name, q.data); err != nil {
+				return err
+			}
+		}
 	}
 	if err := s.install(f, name, &renamed); err != nil {
 		return err
