@@ -10,13 +10,12 @@ import (
 	"github.com/mxrelay/mxrelay/internal/testenv"
 )
 
-// A small run of mxrelayd relays every message smtp-source sends to the
-// counting sink, over the connections the sink counts, and the report
-// prints its figures.
-func TestRunMxrelayd(t *testing.T) {
-	testenv.NeedProgram(t, "smtp-source")
+// atRepository moves to the repository's top (relaybench builds
+// ./examples/mxrelayd from there) for the test, and starts a sink.
+func atRepository(t *testing.T) *sink {
+	t.Helper()
 	wd, _ := os.Getwd()
-	if err := os.Chdir(filepath.Join(wd, "..", "..")); err != nil { // go build ./examples/mxrelayd
+	if err := os.Chdir(filepath.Join(wd, "..", "..")); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Chdir(wd) })
@@ -24,7 +23,16 @@ func TestRunMxrelayd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sink.srv.Close()
+	t.Cleanup(func() { sink.srv.Close() })
+	return sink
+}
+
+// A small run of mxrelayd relays every message smtp-source sends to the
+// counting sink, over the connections the sink counts, and the report
+// prints its figures.
+func TestRunMxrelayd(t *testing.T) {
+	testenv.NeedProgram(t, "smtp-source")
+	sink := atRepository(t)
 	r, err := run(systemsByName["mxrelayd"], filepath.Join(t.TempDir(), "mxrelayd"), sink, 4, 40, 2048, false, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -35,6 +43,24 @@ func TestRunMxrelayd(t *testing.T) {
 	var out bytes.Buffer
 	report(&out, []result{r}, 4, 40, 2048)
 	if !strings.Contains(out.String(), "mxrelayd") || !strings.Contains(out.String(), "40 messages of 2048 bytes") {
+		t.Errorf("report:\n%s", out.String())
+	}
+}
+
+// -idle: every connection to mxrelayd is greeted and the memory they
+// hold is measured and reported per connection.
+func TestIdleMxrelayd(t *testing.T) {
+	sink := atRepository(t)
+	r, err := idle(systemsByName["mxrelayd"], filepath.Join(t.TempDir(), "mxrelayd"), sink, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.opened != 30 || r.greets != 30 || r.beforeKiB <= 0 || r.afterKiB <= 0 {
+		t.Errorf("result %+v", r)
+	}
+	var out bytes.Buffer
+	reportIdle(&out, []idleResult{r})
+	if !strings.Contains(out.String(), "mxrelayd") || !strings.Contains(out.String(), "KiB per greeted") {
 		t.Errorf("report:\n%s", out.String())
 	}
 }
