@@ -109,6 +109,7 @@ func sample(n int) *queue.Envelope {
 		SMTPUTF8:    true,
 		Arrival:     BaseTime.Add(time.Duration(n) * time.Second),
 		NextAttempt: BaseTime.Add(time.Duration(n) * time.Second),
+		Filter:      "smtp-amavis:[127.0.0.1]:10024",
 	}
 }
 
