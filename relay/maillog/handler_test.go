@@ -55,6 +55,13 @@ func TestHandlerEvents(t *testing.T) {
 		{"hold", Hold, []any{KeyStage, "RCPT", KeyClient, "unknown[192.0.2.1]", KeyReply, "<h@b.test>: Recipient address triggers HOLD action",
 			KeyFrom, "s@a.test", KeyTo, "h@b.test", KeyProto, "ESMTP", KeyHelo, "client.test"},
 			p + "smtpd[4242]: NOQUEUE: hold: RCPT from unknown[192.0.2.1]: <h@b.test>: Recipient address triggers HOLD action; from=<s@a.test> to=<h@b.test> proto=ESMTP helo=<client.test>\n"},
+		// Postfix 3.7.11's lines (golden lab filter and accessactions).
+		{"filter", Filter, []any{KeyStage, "RCPT", KeyClient, "unknown[127.0.0.2]", KeyReply, "<afilter@dest.test>: Recipient address triggers FILTER smtp:[127.0.0.9]:25",
+			KeyFrom, "someone@sender.test", KeyTo, "afilter@dest.test", KeyProto, "ESMTP", KeyHelo, "inject.oracle.test"},
+			p + "smtpd[4242]: NOQUEUE: filter: RCPT from unknown[127.0.0.2]: <afilter@dest.test>: Recipient address triggers FILTER smtp:[127.0.0.9]:25; from=<someone@sender.test> to=<afilter@dest.test> proto=ESMTP helo=<inject.oracle.test>\n"},
+		{"redirect", Redirect, []any{KeyQueueID, "180EFA9F7BB", KeyStage, "RCPT", KeyClient, "unknown[127.0.0.2]", KeyReply, "<redir2@dest.test>: Recipient address triggers REDIRECT moved2@third.test",
+			KeyFrom, "someone@sender.test", KeyTo, "redir2@dest.test", KeyProto, "ESMTP", KeyHelo, "inject.oracle.test"},
+			p + "smtpd[4242]: 180EFA9F7BB: redirect: RCPT from unknown[127.0.0.2]: <redir2@dest.test>: Recipient address triggers REDIRECT moved2@third.test; from=<someone@sender.test> to=<redir2@dest.test> proto=ESMTP helo=<inject.oracle.test>\n"},
 		{"reject_warning", RejectWarning, []any{KeyQueueID, "ABC", KeyStage, "RCPT", KeyClient, "unknown[192.0.2.1]", KeyReply, "554 5.7.1 <u@x.test>: Relay access denied",
 			KeyFrom, "s@a.test", KeyTo, "u@x.test", KeyProto, "ESMTP"},
 			p + "smtpd[4242]: ABC: reject_warning: RCPT from unknown[192.0.2.1]: 554 5.7.1 <u@x.test>: Relay access denied; from=<s@a.test> to=<u@x.test> proto=ESMTP\n"},
