@@ -10,6 +10,7 @@ import (
 	"github.com/mxrelay/mxrelay/policy"
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay/cleanup"
+	"github.com/mxrelay/mxrelay/relay/maillog"
 	"github.com/mxrelay/mxrelay/relay/milter"
 )
 
@@ -21,9 +22,9 @@ import (
 // Log events of milter decisions, as Postfix's smtpd and cleanup log them
 // ("QUEUEID: milter-reject: END-OF-MESSAGE from host[addr]: 5.7.1 ...").
 const (
-	milterReject  = "milter-reject"
-	milterHold    = "milter-hold"
-	milterDiscard = "milter-discard"
+	milterReject  = maillog.MilterReject
+	milterHold    = maillog.MilterHold
+	milterDiscard = maillog.MilterDiscard
 )
 
 // milterOpen starts the session's milters and reports the connection
@@ -219,7 +220,8 @@ func (s *session) milterMessage(hdr string, body []byte, sender string, rcpts []
 		if rep.Kind == milter.Shutdown {
 			rep = milter.Reply{Kind: milter.Refuse, Code: 421, Status: "4.7.0", Text: "Service unavailable"}
 		}
-		s.milterLog(milterReject, "END-OF-MESSAGE", "", rep.String())
+		// cleanup_milter.c logs the reply without its code.
+		s.milterLog(milterReject, "END-OF-MESSAGE", "", strings.TrimPrefix(rep.String(), strconv.Itoa(rep.Code)+" "))
 		return nil, "", nil, false, &Error{Code: rep.Code, Status: rep.Status, Message: rep.Text}
 	case milter.Discard:
 		s.milterLog(milterDiscard, "END-OF-MESSAGE", "", "milter triggers DISCARD action")

@@ -44,6 +44,15 @@ const (
 	// host[addr]; from=<s@y> to=<u@x> proto=ESMTP helo=<h>: 5.7.1
 	// message content rejected".
 	Content = "content"
+	// MilterReject, MilterHold and MilterDiscard: a milter refused a
+	// command or the message, held it or discarded it (relay/milter).
+	// Attributes as Reject's; Stage "END-OF-MESSAGE" is the message,
+	// logged by Postfix's cleanup: "QUEUEID: milter-reject:
+	// END-OF-MESSAGE from host[addr]: 5.7.1 Command rejected;
+	// from=<s> to=<r> proto=ESMTP helo=<h>".
+	MilterReject  = "milter-reject"
+	MilterHold    = "milter-hold"
+	MilterDiscard = "milter-discard"
 	// Client: the first recipient of a transaction was accepted and the
 	// message has its queue ID. Attributes: QueueID, Client. Postfix
 	// smtpd: "QUEUEID: client=host[addr]".

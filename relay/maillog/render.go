@@ -161,6 +161,17 @@ func render(e *event, w *lines) {
 		w.buf = e.reject(w.buf)
 		w.end()
 		return
+	case MilterReject, MilterHold, MilterDiscard:
+		if e.has(KeyStage) && e.has(KeyClient) {
+			program := "smtpd"
+			if v, _ := e.value(KeyStage); v.String() == "END-OF-MESSAGE" {
+				program = "cleanup"
+			}
+			w.start(program, e.level)
+			w.buf = e.reject(w.buf)
+			w.end()
+			return
+		}
 	case Hold, Discard, Filter, Redirect, Bcc, Warn, Info, RejectWarning:
 		if e.has(KeyStage) && e.has(KeyClient) {
 			w.start("smtpd", e.level)
