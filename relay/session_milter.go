@@ -215,21 +215,25 @@ func (s *session) milterMessage(hdr string, body []byte, sender string, rcpts []
 		}
 	}
 	rep, edits := s.milters.Message(s.ctx, msg, s.macro)
+	last := "" // cleanup_milter.c logs the last recipient as to=
+	if len(rcpts) > 0 {
+		last = rcpts[len(rcpts)-1].Address
+	}
 	switch rep.Kind {
 	case milter.Refuse, milter.Shutdown:
 		if rep.Kind == milter.Shutdown {
 			rep = milter.Reply{Kind: milter.Refuse, Code: 421, Status: "4.7.0", Text: "Service unavailable"}
 		}
 		// cleanup_milter.c logs the reply without its code.
-		s.milterLog(milterReject, "END-OF-MESSAGE", "", strings.TrimPrefix(rep.String(), strconv.Itoa(rep.Code)+" "))
+		s.milterLog(milterReject, "END-OF-MESSAGE", last, strings.TrimPrefix(rep.String(), strconv.Itoa(rep.Code)+" "))
 		return nil, "", nil, false, &Error{Code: rep.Code, Status: rep.Status, Message: rep.Text}
 	case milter.Discard:
-		s.milterLog(milterDiscard, "END-OF-MESSAGE", "", "milter triggers DISCARD action")
+		s.milterLog(milterDiscard, "END-OF-MESSAGE", last, "milter triggers DISCARD action")
 		return nil, "", nil, true, nil
 	case milter.Hold:
 		if !s.hold {
 			s.hold = true
-			s.milterLog(milterHold, "END-OF-MESSAGE", "", holdText(rep))
+			s.milterLog(milterHold, "END-OF-MESSAGE", last, holdText(rep))
 		}
 	}
 	if len(edits) > 0 {
