@@ -47,7 +47,7 @@ smtpd_proxy_filter = [127.0.0.1]:10024
 	// line 5: used: maximal_queue_lifetime = 10 (used by queue)
 	// line 6: ignored: biff = no
 	// line 7: unknown: relay_recipent_maps = hash:/etc/postfix/relay_recipients: unused parameter: Postfix does not know it (did you mean relay_recipient_maps?)
-	// line 8: not implemented: smtpd_proxy_filter = [127.0.0.1]:10024: before-queue content filtering is not implemented: mail would be relayed unscanned
+	// line 8: not implemented: smtpd_proxy_filter = [127.0.0.1]:10024: before-queue content filtering is not implemented: mail would be relayed unscanned (content_filter, after-queue, is)
 	// <nil>
 }
 
