@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay/maincf"
 	"github.com/mxrelay/mxrelay/relay/milter"
@@ -303,5 +305,57 @@ func TestMilterRejectedRecipients(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("RCPT events:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestMilterGoSMTP: mounted in a go-smtp server of the user's own, the
+// relay talks to the milters too: connect and HELO when go-smtp opens the
+// session, then the transaction.
+func TestMilterGoSMTP(t *testing.T) {
+	w, mem, srv := milterWorld(t, miltertest.Milter{On: func(e miltertest.Event) []miltertest.Packet {
+		switch {
+		case e.Cmd == miltertest.Rcpt && e.Strings()[0] == "<v@example.test>":
+			return []miltertest.Packet{miltertest.Reject()}
+		case e.Cmd == miltertest.EndOfMessage:
+			return []miltertest.Packet{miltertest.AddHeader("X-Milter", "go-smtp")}
+		}
+		return nil
+	}}, "tempfail")
+	_, addr := mountElsewhere(t, w)
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("client.example"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("s@sender.example", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("v@example.test", nil); smtpCode(err) != 550 {
+		t.Errorf("RCPT v@: %v", err)
+	}
+	if err := c.Rcpt("u@example.test", nil); err != nil {
+		t.Fatal(err)
+	}
+	wc, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(wc, "Subject: x\r\n\r\nbody\r\n")
+	if err := wc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	envs := queued(t, mem)
+	if len(envs) != 1 || !strings.Contains(body(t, mem, envs[0].ID), "\r\nX-Milter: go-smtp\r\n") {
+		t.Errorf("queued %+v", envs)
+	}
+	var cmds string
+	for _, e := range srv.Events() {
+		cmds += string(e.Cmd)
+	}
+	if !strings.HasPrefix(cmds, "CHMRRTL") {
+		t.Errorf("events %q", cmds)
 	}
 }

@@ -15,8 +15,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Dial connects to a milter (nil: a net.Dialer).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
-	// MaxBody caps a body a milter replaces (zero: 64 MiB); a larger one
-	// is a protocol error.
+	// MaxBody caps a body a milter replaces, and the header fields it
+	// adds or changes (zero: 64 MiB); more is a protocol error, as are
+	// more than 10000 envelope changes.
 	MaxBody int
 }
 
@@ -270,7 +271,12 @@ type editor struct {
 	replacing  bool
 	lockout    bool
 	body, line []byte
+	added      int // bytes of header fields added or changed
 }
+
+// maxEnvelopeEdits caps the envelope changes of one milter for one
+// message: past it the milter is broken.
+const maxEnvelopeEdits = 10000
 
 // finish ends a body replacement.
 func (e *editor) finish() {
@@ -289,6 +295,16 @@ func (e *editor) apply(p packet) (bool, error) {
 		e.finish()
 	}
 	d := dataReader{b: p.data}
+	switch p.code {
+	case repAddHeader, repChgHeader, repInsHeader:
+		if e.added += len(p.data); e.added > e.max {
+			return true, protoErr("header changes larger than %d bytes", e.max)
+		}
+	case repChgFrom, repAddRcpt, repAddRcptPar, repDelRcpt:
+		if len(e.env) >= maxEnvelopeEdits {
+			return true, protoErr("more than %d envelope changes", maxEnvelopeEdits)
+		}
+	}
 	switch p.code {
 	case repAddHeader:
 		name, value := d.str(), d.str()

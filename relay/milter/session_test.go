@@ -413,3 +413,29 @@ func TestParseList(t *testing.T) {
 		}
 	}
 }
+
+// TestCaps: a milter that adds more header text than MaxBody is broken,
+// and its default action stands.
+func TestCaps(t *testing.T) {
+	srv := start(t, miltertest.Milter{On: func(e miltertest.Event) []miltertest.Packet {
+		if e.Cmd != miltertest.EndOfMessage {
+			return nil
+		}
+		var out []miltertest.Packet
+		for range 20 {
+			out = append(out, miltertest.AddHeader("X-Big", strings.Repeat("x", 100)))
+		}
+		return out
+	}})
+	ctx := context.Background()
+	ms := milter.NewSession([]milter.Spec{spec(t, srv.Addr, "default_action=tempfail")}, milter.Options{MaxBody: 1000})
+	defer ms.Close()
+	ms.Connect(ctx, "c", netip.MustParseAddr("192.0.2.1"), 1, nil)
+	ms.Mail(ctx, []string{"<>"}, nil)
+	ms.Rcpt(ctx, []string{"<a@example.com>"}, nil)
+	ms.Data(ctx, nil)
+	r, _ := ms.Message(ctx, milter.ParseMessage([]byte("Subject: x\r\n\r\nbody\r\n"), -1), nil)
+	if r.String() != "451 4.7.1 Service unavailable - try again later" {
+		t.Errorf("reply %v", r)
+	}
+}
