@@ -285,6 +285,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 		}
 		defer spool.Close()
 		opts.Queue = spool
+		// The directory may have been a node's of a shared queue: the
+		// mail is here now.
+		if err := unmarkNodeDir(dir); err != nil {
+			return fail("%v", err)
+		}
 	}
 	// Address verification answers survive a restart (Postfix keeps them in
 	// address_verify_map, a btree under data_directory).

@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
@@ -150,6 +152,14 @@ func markNodeDir(dir, name string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, nodeMarker), []byte(name+"\n"), 0o600)
+}
+
+// unmarkNodeDir removes the mark of markNodeDir, once dir is a spool.
+func unmarkNodeDir(dir string) error {
+	if err := os.Remove(filepath.Join(dir, nodeMarker)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // checkNodeDir refuses to open dir as a spool when it is the directory

@@ -145,4 +145,13 @@ queue_directory = %s
 	if code, out, errs := call("mailq", "-config", cfg); code == 0 || !strings.Contains(errs, "whose queue is memory cluster") {
 		t.Errorf("mailq -config without a running node: exit %d %q %q", code, out, errs)
 	}
+
+	// The same directory as a spool again: the mail is there.
+	d = startWith(t, h(), "-config", cfg, "-listen", "127.0.0.1:0", "-dns", noDNS)
+	if code := d.stop(); code != 0 {
+		t.Fatalf("the spool in the node's directory: exit %d: %s", code, d.errs)
+	}
+	if code, out, errs := call("mailq", "-config", cfg); code != 0 || !strings.Contains(out, "Mail queue is empty") {
+		t.Errorf("mailq -config of the spool: exit %d %q %q", code, out, errs)
+	}
 }
