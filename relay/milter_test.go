@@ -359,3 +359,41 @@ func TestMilterGoSMTP(t *testing.T) {
 		t.Errorf("events %q", cmds)
 	}
 }
+
+// TestMilterCutSession: a session cut by CloseSessions while a milter
+// holds the message stores nothing, even when the milter answers later.
+func TestMilterCutSession(t *testing.T) {
+	atEOM, release := make(chan struct{}), make(chan struct{})
+	w, mem, _ := milterWorld(t, miltertest.Milter{On: func(e miltertest.Event) []miltertest.Packet {
+		if e.Cmd == miltertest.EndOfMessage {
+			close(atEOM)
+			<-release
+		}
+		return nil
+	}}, "accept")
+	_, addr := mountElsewhere(t, w)
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("client.example"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- transact(c, "s@sender.example", []string{"u@example.test"}, "Subject: x\r\n\r\nbody\r\n") }()
+	<-atEOM
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := w.relay.CloseSessions(ctx); err == nil {
+		t.Error("CloseSessions: nil, want the context's error")
+	}
+	if err := <-done; err == nil {
+		t.Error("the cut session's message was answered 250")
+	}
+	close(release)
+	w.relay.CloseSessions(context.Background()) // the session has ended
+	if n := mem.Len(); n != 0 {
+		t.Errorf("%d messages stored after the cut", n)
+	}
+}
