@@ -381,7 +381,9 @@ func TestMilterCutSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- transact(c, "s@sender.example", []string{"u@example.test"}, "Subject: x\r\n\r\nbody\r\n") }()
+	go func() {
+		done <- transact(c, "s@sender.example", []string{"u@example.test"}, "Subject: x\r\n\r\nbody\r\n")
+	}()
 	<-atEOM
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
