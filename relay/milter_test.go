@@ -2,8 +2,12 @@ package relay
 
 import (
 	"context"
+	"encoding/json"
 	"io"
+	"net"
 	"net/textproto"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -169,9 +173,9 @@ func TestMilterRefusals(t *testing.T) {
 }
 
 // TestMilterDefaultAction: a milter that is not there, with
-// milter_default_action = tempfail, refuses every command from EHLO on
-// 451 (Postfix still greets); with reject, the greeting is 554; with
-// accept, mail flows; with quarantine, it is held.
+// milter_default_action = tempfail, refuses MAIL 451 (Postfix greets and
+// answers EHLO 250); with reject, the greeting is 554; with accept, mail
+// flows; with quarantine, it is held.
 func TestMilterDefaultAction(t *testing.T) {
 	for _, c := range []struct {
 		action string
@@ -188,7 +192,7 @@ func TestMilterDefaultAction(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer conn.Close()
-				if _, msg, err := conn.ReadResponse(220); err == nil || msg != "5.7.1 mx2.example.test ESMTP not accepting connections" {
+				if _, msg, err := conn.ReadResponse(220); err == nil || msg != "mx2.example.test ESMTP not accepting connections" {
 					t.Errorf("greeting %q, %v", msg, err)
 				}
 				return
@@ -397,5 +401,75 @@ func TestMilterCutSession(t *testing.T) {
 	w.relay.CloseSessions(context.Background()) // the session has ended
 	if n := mem.Len(); n != 0 {
 		t.Errorf("%d messages stored after the cut", n)
+	}
+}
+
+// TestMilterDeadGolden: with a milter where nothing listens, the relay
+// answers as Postfix 3.7.11 does with each milter_default_action
+// (relay/milter/testdata/lab/golden/milterdead_*.json, the lab's rcpt
+// mode): the greeting, HELO answered 250 (Sendmail compatibility), then
+// MAIL refused with the default action's reply or accepted. With reject,
+// Postfix greets 554 and goes on refusing every command; the relay greets
+// the same and hangs up, so only the greeting is compared.
+func TestMilterDeadGolden(t *testing.T) {
+	for _, action := range []string{"accept", "reject", "tempfail", "quarantine"} {
+		t.Run(action, func(t *testing.T) {
+			raw, err := os.ReadFile("milter/testdata/lab/golden/milterdead_" + action + ".json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var g struct {
+				MainCF map[string]string `json:"main_cf"`
+				Cases  []struct {
+					Client   string
+					Greeting struct {
+						Code int
+						Text string
+					}
+					Steps []struct {
+						Cmd  string
+						Code int
+						Enh  string
+						Text string
+					}
+				}
+			}
+			if err := json.Unmarshal(raw, &g); err != nil {
+				t.Fatal(err)
+			}
+			cf := "compatibility_level = 3.6\nmyhostname = mx2.oracle.test\nmydomain = oracle.test\nmyorigin = $myhostname\n" +
+				"mydestination =\ninet_interfaces = 127.0.0.1\ninet_protocols = ipv4\nmynetworks = 127.0.0.1/32\nalias_maps =\n"
+			for k, v := range g.MainCF {
+				if k == "smtpd_milters" {
+					v = "unix:" + filepath.Join(t.TempDir(), "nothing-listens.sock")
+				}
+				cf += k + " = " + v + "\n"
+			}
+			_, addr := loadAndServe(t, cf, LoadOptions{})
+			c := g.Cases[0]
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(c.Client)}}
+			conn, err := d.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(30 * time.Second))
+			tp := textproto.NewConn(conn)
+			code, msg, _ := tp.ReadResponse(0)
+			if code != c.Greeting.Code || (code != 220 && msg != c.Greeting.Text) {
+				t.Errorf("greeting %d %q, want %d %q", code, msg, c.Greeting.Code, c.Greeting.Text)
+			}
+			if code != 220 {
+				return
+			}
+			for _, st := range c.Steps {
+				want := strings.TrimSpace(st.Enh + " " + st.Text)
+				tp.PrintfLine("%s", st.Cmd)
+				code, msg, _ := tp.ReadResponse(0)
+				if code != st.Code || msg != want {
+					t.Errorf("%s: %d %q, want %d %q (Postfix)", st.Cmd, code, msg, st.Code, want)
+				}
+			}
+		})
 	}
 }

@@ -31,8 +31,10 @@ const (
 // (and, for a go-smtp front end, which calls it after HELO, the HELO).
 // As Postfix's smtpd, a 5xx refusal is "554 <host> ESMTP not accepting
 // connections" and a 421 one "421 <host> Service unavailable - try again
-// later", both instead of the greeting; a 4xx one lets the session go on,
-// each command then getting the milter's reply.
+// later", both instead of the greeting (Postfix then goes on, each
+// command but QUIT getting the milter's reply; the relay hangs up); a 4xx
+// one lets the session go on, HELO answered 250 and MAIL and what follows
+// getting the milter's reply.
 func (s *session) milterOpen() *Error {
 	mc := s.r.c.Milters
 	if !mc.enabled() {
@@ -62,16 +64,15 @@ func (s *session) milterOpen() *Error {
 	}
 	s.milters = milter.NewSession(specs, milter.Options{Logger: s.r.log, MaxBody: int(s.r.MessageSizeLimit())})
 	rep := s.milters.Connect(s.ctx, s.names.Name, s.clientAddr, s.clientPort, s.macro)
-	if rep.Kind == milter.Continue && s.helo != "" {
-		rep = s.milters.Helo(s.ctx, s.helo, s.macro)
-	}
 	switch e := s.milterReply(rep, "CONNECT", ""); {
 	case e == nil:
-		return nil
 	case e.Code == 421:
-		return &Error{Code: 421, Status: "4.7.0", Message: s.r.c.Hostname + " Service unavailable - try again later"}
+		return &Error{Code: 421, Message: s.r.c.Hostname + " Service unavailable - try again later"}
 	case e.Code >= 500:
-		return &Error{Code: 554, Status: "5.7.1", Message: s.r.c.Hostname + " ESMTP not accepting connections"}
+		return &Error{Code: 554, Message: s.r.c.Hostname + " ESMTP not accepting connections"}
+	}
+	if s.helo != "" {
+		return s.milterHelo()
 	}
 	return nil
 }
@@ -91,12 +92,21 @@ func (s *session) milterAbort() {
 	}
 }
 
-// milterHelo reports HELO or EHLO.
+// milterHelo reports HELO or EHLO. As Postfix's smtpd (helo_cmd, for
+// Sendmail compatibility), a refusal is logged and answered 250 but for a
+// 421: it stands for MAIL and what follows.
 func (s *session) milterHelo() *Error {
 	if s.milters == nil {
 		return nil
 	}
-	return s.milterReply(s.milters.Helo(s.ctx, s.helo, s.macro), "HELO", "")
+	stage := "HELO"
+	if s.esmtp {
+		stage = "EHLO"
+	}
+	if e := s.milterReply(s.milters.Helo(s.ctx, s.helo, s.macro), stage, ""); e != nil && e.Code == 421 {
+		return e
+	}
+	return nil
 }
 
 // milterMail reports MAIL FROM with its ESMTP parameters.

@@ -2,10 +2,11 @@
 # Records what Postfix 3.7 does with opendkim as its milter
 # (route/opendkim.json), with the cleanup stage's recorder
 # (relay/cleanup/testdata/lab/record.py, which keeps the delivered
-# headers). Run from the repository's root, as root, with opendkim
+# headers), and its replies with a milter where nothing listens under each
+# milter_default_action (rcpt/milterdead_*.json). Run from the repository's root, as root, with opendkim
 # installed (apt-get install -y opendkim):
 #   sh relay/milter/testdata/lab/record.sh
-# The golden goes to relay/milter/testdata/lab/golden/opendkim.json.
+# The goldens go to relay/milter/testdata/lab/golden/.
 set -eu
 dir=relay/milter/testdata
 work=$(mktemp -d)
@@ -21,3 +22,5 @@ python3 relay/cleanup/testdata/lab/record.py fill "$work/out"
 mkdir -p $dir/lab/golden
 cp "$work/out/route/opendkim.json" $dir/lab/golden/
 cp "$work/out/logs/opendkim.maillog" $dir/lab/golden/ 2>/dev/null || true
+POSTFIX_LAB_CASES=$dir/lab python3 relay/cleanup/testdata/lab/record.py run --mode rcpt --out "$work/rcpt"
+cp "$work"/rcpt/rcpt/milterdead_*.json $dir/lab/golden/
