@@ -412,7 +412,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, h *hooks)
 		if queueURL {
 			queueArg = *qf.value
 		}
-		printBanner(stdout, addr, queueName, *qf.value == "", primary, cf, standIn, restartCommand(fs, queueArg))
+		printBanner(stdout, addr, queueName, *qf.value == "", queueURL, primary, cf, standIn, restartCommand(fs, queueArg))
 	} else {
 		var all []string
 		for _, l := range ls {
@@ -476,7 +476,11 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-func printBanner(w io.Writer, addr, dir string, tempQueue bool, primary string, cf *maincf.File, standIn *standInPrimary, restart string) {
+func printBanner(w io.Writer, addr, dir string, tempQueue, shared bool, primary string, cf *maincf.File, standIn *standInPrimary, restart string) {
+	kept := "on disk"
+	if shared {
+		kept = "in the shared queue"
+	}
 	primary = "[" + hostOf(primary) + "]:" + portOf(primary)
 	if tempQueue {
 		dir += " (a new temporary directory: only the demo does this; -queue DIR reuses one)"
@@ -503,12 +507,12 @@ or with a few lines of Go:
   err := smtp.SendMail("%s", nil, "you@sender.example",
       []string{"%s"}, []byte("Subject: hello\r\n\r\nIt works.\r\n")) // net/smtp
 
-Stop with Ctrl-C: the queue stays on disk and is delivered at the next start,
+Stop with Ctrl-C: the queue stays %s and is delivered at the next start,
 with the same flags and this queue:
 
   %s
 `, addr, cf.Get("myhostname"), dir, primary, primaryNote, strings.Join(demoRecipients(), ", "),
-		addr, demoRecipients()[0], addr, demoRecipients()[0], restart)
+		addr, demoRecipients()[0], addr, demoRecipients()[0], kept, restart)
 }
 
 // listening reports whether something accepts TCP connections at addr.
