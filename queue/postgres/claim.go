@@ -102,13 +102,13 @@ func (q *Queue) claim(ctx context.Context, now time.Time, lease time.Duration, l
 				}
 				continue
 			}
-			if ok, err := c.takeSlots(ctx, r.id, dests); err != nil || !ok {
-				if err != nil {
-					return queue.Envelope{}, err
-				}
-				continue
+			taken, err := c.take(ctx, e, r.id, dests, now.Add(lease))
+			if err != nil {
+				return queue.Envelope{}, err
 			}
-			return c.lease(ctx, e, r.id, now.Add(lease))
+			if taken {
+				return *e, nil
+			}
 		}
 		if len(batch) < size {
 			break
@@ -124,7 +124,6 @@ type claimer struct {
 	tx     pgx.Tx
 	now    int64
 	limit  int
-	token  int64           // the lease token, once drawn
 	full   map[string]bool // destinations found at their limit
 	locked bool            // session advisory locks may be held
 }
@@ -212,97 +211,73 @@ func (q *Queue) destLock(dest string) int64 {
 	return int64(h.Sum64())
 }
 
-// takeSlots takes one slot of each of dests for message id unless one
-// is at the limit. With no limit or no dests it takes nothing.
-func (c *claimer) takeSlots(ctx context.Context, id string, dests []string) (bool, error) {
+// take gives message id (locked) the claim's lease, with one slot of
+// each of dests unless one of them is at the limit, and commits; it
+// reports whether it did. With no limit or no dests it takes no slot.
+//
+// Claims of a destination take turns on its advisory lock from the
+// count of its slots to the commit, so that section is short: the lock,
+// one statement (count, draw the token, take the slots, lease, drop an
+// earlier claim's slots), the commit, the unlock. (It was eight round
+// trips; see BENCHMARKS.md.)
+func (c *claimer) take(ctx context.Context, e *queue.Envelope, id string, dests []string, until time.Time) (bool, error) {
+	q := c.q
 	if c.limit <= 0 || len(dests) == 0 {
-		return true, nil
+		dests = nil
 	}
 	for _, d := range dests {
 		if c.full[d] {
 			return false, nil
 		}
 	}
-	q := c.q
 	dests = slices.Sorted(slices.Values(dests))
 	keys := make([]int64, len(dests))
 	for i, d := range dests {
 		keys[i] = q.destLock(d)
 	}
-	c.locked = true
+	if len(keys) > 0 {
+		c.locked = true
+	}
 	// In sorted order: two claims never wait for each other's locks.
 	for _, k := range keys {
 		if _, err := c.conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, k); err != nil {
 			return false, fmt.Errorf("queue/postgres: %w", err)
 		}
 	}
-	unlock := func() error {
-		_, err := c.conn.Exec(ctx, `SELECT pg_advisory_unlock(k) FROM unnest($1::int8[]) AS t(k)`, keys)
-		return err
-	}
-	rows, err := c.tx.Query(ctx, q.sql(`SELECT s.dest FROM %[1]sslots s
-		JOIN %[1]smessages m ON m.id = s.id AND m.lease_token = s.token
-		WHERE s.dest = ANY($1) AND m.lease_until > $2
-		GROUP BY s.dest HAVING count(*) >= $3`), dests, c.now, c.limit)
-	if err != nil {
+	var atLimit []string
+	var token *int64
+	if err := c.tx.QueryRow(ctx, q.sql(`WITH atlimit AS (
+			SELECT s.dest FROM %[1]sslots s
+			JOIN %[1]smessages m ON m.id = s.id AND m.lease_token = s.token
+			WHERE s.dest = ANY($1) AND m.lease_until > $2
+			GROUP BY s.dest HAVING count(*) >= $3
+		), tok AS (
+			SELECT nextval('%[1]slease_seq') AS t WHERE NOT EXISTS (SELECT 1 FROM atlimit)
+		), slots AS (
+			INSERT INTO %[1]sslots (dest, id, token) SELECT d, $4, tok.t FROM unnest($1::text[]) AS d, tok
+		), leased AS (
+			UPDATE %[1]smessages SET lease_token = tok.t, lease_until = $5, lease_node = $6 FROM tok WHERE id = $4
+		), stale AS (
+			-- slots of an earlier claim that ended with its lease
+			DELETE FROM %[1]sslots USING tok WHERE %[1]sslots.id = $4 AND %[1]sslots.token <> tok.t
+		)
+		SELECT (SELECT array_agg(dest) FROM atlimit), (SELECT t FROM tok)`),
+		dests, c.now, c.limit, id, until.UnixNano(), q.node.id.Load()).Scan(&atLimit, &token); err != nil {
 		return false, fmt.Errorf("queue/postgres: %w", err)
 	}
-	atLimit := false
-	for rows.Next() {
-		var d string
-		if err := rows.Scan(&d); err != nil {
-			rows.Close()
-			return false, fmt.Errorf("queue/postgres: %w", err)
+	if token == nil {
+		for _, d := range atLimit {
+			c.full[d] = true
 		}
-		c.full[d], atLimit = true, true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return false, fmt.Errorf("queue/postgres: %w", err)
-	}
-	if atLimit {
 		// Held only while counting: another claim may take these now.
-		return false, unlock()
-	}
-	if err := c.draw(ctx); err != nil {
+		_, err := c.conn.Exec(ctx, `SELECT pg_advisory_unlock(k) FROM unnest($1::int8[]) AS t(k)`, keys)
 		return false, err
 	}
-	if _, err := c.tx.Exec(ctx, q.sql(`INSERT INTO %sslots (dest, id, token) SELECT d, $2, $3 FROM unnest($1::text[]) AS t(d)`),
-		dests, id, c.token); err != nil {
-		return false, fmt.Errorf("queue/postgres: %w", err)
-	}
-	// The locks stay until the transaction ends (release): the slots
-	// are not counted by others before they commit.
-	return true, nil
-}
-
-// draw takes the lease token from the sequence.
-func (c *claimer) draw(ctx context.Context) error {
-	if c.token != 0 {
-		return nil
-	}
-	if err := c.tx.QueryRow(ctx, c.q.sql(`SELECT nextval('%slease_seq')`)).Scan(&c.token); err != nil {
-		return fmt.Errorf("queue/postgres: %w", err)
-	}
-	return nil
-}
-
-// lease gives message id the claim's lease and commits.
-func (c *claimer) lease(ctx context.Context, e *queue.Envelope, id string, until time.Time) (queue.Envelope, error) {
-	if err := c.draw(ctx); err != nil {
-		return queue.Envelope{}, err
-	}
-	if _, err := c.tx.Exec(ctx, c.q.sql(`UPDATE %smessages SET lease_token = $2, lease_until = $3, lease_node = $4 WHERE id = $1`),
-		id, c.token, until.UnixNano(), c.q.node.id.Load()); err != nil {
-		return queue.Envelope{}, fmt.Errorf("queue/postgres: %w", err)
-	}
-	// Slots of an earlier claim that ended with its lease.
-	if _, err := c.tx.Exec(ctx, c.q.sql(`DELETE FROM %sslots WHERE id = $1 AND token <> $2`), id, c.token); err != nil {
-		return queue.Envelope{}, fmt.Errorf("queue/postgres: %w", err)
-	}
+	// The locks stay until the commit (then release): the slots are not
+	// counted by others before they commit.
 	if err := c.tx.Commit(ctx); err != nil {
-		return queue.Envelope{}, fmt.Errorf("queue/postgres: commit: %w", err)
+		return false, fmt.Errorf("queue/postgres: commit: %w", err)
 	}
-	e.Lease = queue.Lease{Token: uint64(c.token), Until: fromNanos(until.UnixNano())}
-	return *e, nil
+	e.Lease = queue.Lease{Token: uint64(*token), Until: fromNanos(until.UnixNano())}
+	return true, nil
 }
