@@ -64,6 +64,14 @@ func cleanupConfig(r *reader, pc *policy.Config, domains *lookup.Domains, open f
 		{"body_checks", r.tables("body_checks"), &c.BodyChecks},
 		{"mime_header_checks", r.tables("mime_header_checks"), &c.MIMEHeaderChecks},
 		{"nested_header_checks", r.tables("nested_header_checks"), &c.NestedHeaderChecks},
+		{"smtp_header_checks", r.tables("smtp_header_checks"), &c.SMTPChecks.HeaderChecks},
+		{"smtp_mime_header_checks", r.tables("smtp_mime_header_checks"), &c.SMTPChecks.MIMEHeaderChecks},
+		{"smtp_nested_header_checks", r.tables("smtp_nested_header_checks"), &c.SMTPChecks.NestedHeaderChecks},
+		{"smtp_body_checks", r.tables("smtp_body_checks"), &c.SMTPChecks.BodyChecks},
+		{"lmtp_header_checks", r.tables("lmtp_header_checks"), &c.LMTPChecks.HeaderChecks},
+		{"lmtp_mime_header_checks", r.tables("lmtp_mime_header_checks"), &c.LMTPChecks.MIMEHeaderChecks},
+		{"lmtp_nested_header_checks", r.tables("lmtp_nested_header_checks"), &c.LMTPChecks.NestedHeaderChecks},
+		{"lmtp_body_checks", r.tables("lmtp_body_checks"), &c.LMTPChecks.BodyChecks},
 	} {
 		for _, spec := range lookup.SplitList(p.value) {
 			t, err := open(spec)

@@ -665,6 +665,9 @@ func (r *MX) deliverGroup(ctx context.Context, env *queue.Envelope, body io.Read
 	for _, i := range g.idx {
 		msg.Recipients = append(msg.Recipients, clientRecipient(env.Recipients[i]))
 	}
+	if failed := r.checkDelivery(ctx, env, g, msg); failed != nil {
+		return failed
+	}
 	handoff := r.c.Now()
 	del := r.c.Agent.Deliver(ctx, g.route, msg)
 	done := r.c.Now()

@@ -103,6 +103,13 @@ func (a *Agent) Delivers(name string) bool {
 	return ok
 }
 
+// Protocol returns the protocol of the transport name, and whether the
+// Agent delivers by it (see Delivers).
+func (a *Agent) Protocol(name string) (Protocol, bool) {
+	p, ok := a.c.Protocols[name]
+	return p, ok
+}
+
 // AgentConfig configures an Agent.
 type AgentConfig struct {
 	// Sender runs the sessions, normally a *client.Client. Required.

@@ -56,8 +56,15 @@ func (cl *Cleanup) ChecksContent() bool {
 // table failure refuses the message (451 4.3.0), as Postfix's cleanup.
 // Each action is logged as a maillog.Content event describing msg.
 func (cl *Cleanup) Check(ctx context.Context, msg Message, r io.Reader) ([]byte, Verdict, error) {
-	c := &checker{cl: cl, ctx: ctx, m: msg, on: true}
-	m := mimeState{inHeader: true, primary: true, off: cl.c.NoMIME}
+	c := &checker{cl: cl, ctx: ctx, m: msg, on: true, set: checkSet{
+		header: cl.c.HeaderChecks, mime: cl.c.MIMEHeaderChecks, nested: cl.c.NestedHeaderChecks, body: cl.c.BodyChecks}}
+	return c.run(r)
+}
+
+// run reads a message and checks each header field and body line with
+// the checker's set of tables.
+func (c *checker) run(r io.Reader) ([]byte, Verdict, error) {
+	m := mimeState{inHeader: true, primary: true, off: c.cl.c.NoMIME}
 	br := bufio.NewReader(r)
 	var field []string // the current header field's lines, without CRLF
 	for {
@@ -200,6 +207,7 @@ type checker struct {
 	cl  *Cleanup
 	ctx context.Context
 	m   Message
+	set checkSet
 	out bytes.Buffer
 	v   Verdict
 	on  bool // checks still apply (Postfix's CLEANUP_FLAG_FILTER)
@@ -240,12 +248,12 @@ func (c *checker) header(lines []string, section int) error {
 	if slices.Contains(mimeHeaders, strings.ToLower(strings.TrimSpace(name))) {
 		section = sectionMultipart
 	}
-	tables, param := c.cl.c.HeaderChecks, "header_checks"
+	tables, param := c.set.header, c.set.prefix+"header_checks"
 	switch section {
 	case sectionMultipart:
-		tables, param = c.cl.c.MIMEHeaderChecks, "mime_header_checks"
+		tables, param = c.set.mime, c.set.prefix+"mime_header_checks"
 	case sectionNested:
-		tables, param = c.cl.c.NestedHeaderChecks, "nested_header_checks"
+		tables, param = c.set.nested, c.set.prefix+"nested_header_checks"
 	}
 	out, keep, err := c.act(tables, param, "header", text)
 	if err != nil {
@@ -264,7 +272,7 @@ func (c *checker) body(text string, offset int) error {
 	out, keep := text, true
 	if offset < c.cl.c.BodyChecksSizeLimit {
 		var err error
-		if out, keep, err = c.act(c.cl.c.BodyChecks, "body_checks", "body", text); err != nil {
+		if out, keep, err = c.act(c.set.body, c.set.prefix+"body_checks", "body", text); err != nil {
 			return err
 		}
 	}
@@ -293,9 +301,20 @@ func (c *checker) act(tables []lookup.Table, param, context, text string) (strin
 		verb, arg = verb[:i], strings.TrimLeft(verb[i:]+" "+arg, " \t")
 	}
 	logAct := func(action, why string) {
+		if c.set.delivery {
+			c.cl.log.Info(maillog.DeliveryContent, c.m.deliveryAttrs(action, context, clip(text, 60), why)...)
+			return
+		}
 		c.cl.log.Info(maillog.Content, c.m.actionAttrs(action, context, clip(text, 200), why)...)
 	}
-	switch strings.ToUpper(verb) {
+	upper := strings.ToUpper(verb)
+	if c.set.delivery && !deliveryActions[upper] {
+		// header_body_checks.c: a delivery agent's checks cannot
+		// change where or whether the message goes.
+		c.cl.log.Warn("unsupported command in " + param + " map: " + res.Value)
+		return text, true, nil
+	}
+	switch upper {
 	case "REJECT":
 		reason := "5.7.1 message content rejected"
 		if arg != "" {

@@ -90,6 +90,10 @@ type Config struct {
 	// line that starts beyond it is not checked. Default 51200, as
 	// Postfix body_checks_size_limit.
 	BodyChecksSizeLimit int
+	// SMTPChecks and LMTPChecks are the delivery agents' content checks
+	// (smtp_header_checks... and lmtp_header_checks...; see
+	// CheckDelivery). Zero: none, as Postfix's defaults.
+	SMTPChecks, LMTPChecks DeliveryChecks
 	// DropHeaders are the header fields removed from the primary header
 	// of every message (FinishHeader), compared without case: Postfix's
 	// message_drop_headers, whose default callers should pass: bcc,

@@ -84,6 +84,14 @@
 // empty (golden configurations canonical and canonclasses, from
 // 127.0.0.2, and canonlocal, from 127.0.0.1).
 //
+// At delivery, the relay applies the delivery agents' checks
+// (smtp_header_checks, smtp_mime_header_checks, smtp_nested_header_checks,
+// smtp_body_checks, and the lmtp_ ones for LMTP; Config.SMTPChecks and
+// LMTPChecks, Cleanup.CheckDelivery) to the text it sends, with the
+// actions that only edit it: IGNORE, STRIP, PREPEND, REPLACE, WARN,
+// INFO; the others are logged as unsupported, as header_body_checks.c
+// (golden delivery/smtphbc).
+//
 // Every message loses the header fields message_drop_headers names
 // (Config.DropHeaders; Bcc:, Content-Length:, Resent-Bcc: and
 // Return-Path: by default) from its primary header; a local client's

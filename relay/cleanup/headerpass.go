@@ -34,6 +34,9 @@ type Message struct {
 	// the checks' actions, as cleanup_act_log's; empty ones are left
 	// out (Client: "unknown").
 	Client, Recipient, Proto, Helo string
+	// Transport is the delivery agent's transport name in the log lines
+	// of CheckDelivery ("smtp", "relay", "lmtp" or a master.cf service).
+	Transport string
 }
 
 // PassesHeader reports whether FinishHeader would change anything in

@@ -44,6 +44,13 @@ const (
 	// host[addr]; from=<s@y> to=<u@x> proto=ESMTP helo=<h>: 5.7.1
 	// message content rejected".
 	Content = "content"
+	// DeliveryContent: a delivery agent's content check action
+	// (smtp_header_checks, smtp_body_checks...). Attributes: QueueID,
+	// Kind (replace, prepend, strip, warning, info), Context (header or
+	// body), Text (cut at 60 bytes), Transport, Reason (the action's
+	// text, absent when there is none). Postfix smtp: "QUEUEID: replace:
+	// header Subject: x: Subject: y".
+	DeliveryContent = "delivery content"
 	// MilterReject, MilterHold and MilterDiscard: a milter refused a
 	// command or the message, held it or discarded it (relay/milter).
 	// Attributes as Reject's; Stage "END-OF-MESSAGE" is the message,

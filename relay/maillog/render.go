@@ -186,6 +186,18 @@ func render(e *event, w *lines) {
 			w.end()
 			return
 		}
+	case DeliveryContent:
+		if e.has(KeyQueueID) && e.has(KeyKind) {
+			w.start(e.deliveryProgram(), e.level)
+			w.buf = e.str(e.queueID(w.buf), KeyKind)
+			w.buf = e.str(append(w.buf, ": "...), KeyContext)
+			w.buf = e.str(append(w.buf, ' '), KeyText)
+			if v, ok := e.value(KeyReason); ok && v.String() != "" {
+				w.buf = e.str(append(w.buf, ": "...), KeyReason)
+			}
+			w.end()
+			return
+		}
 	case Client:
 		if e.has(KeyQueueID) {
 			w.start("smtpd", e.level)
