@@ -20,6 +20,33 @@ import (
 	"github.com/mxrelay/mxrelay/relay/milter/miltertest"
 )
 
+// readJSON reads a golden or case file of relay/milter/testdata into v.
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// labMainCF is the main.cf of a lab configuration: the lab's identity
+// parameters (postfix-lab's BASE_MAIN) and the configuration's own, with
+// smtpd_milters replaced by milters.
+func labMainCF(mainCF map[string]string, milters string) string {
+	cf := "compatibility_level = 3.6\nmyhostname = mx2.oracle.test\nmydomain = oracle.test\nmyorigin = $myhostname\n" +
+		"mydestination =\ninet_interfaces = 127.0.0.1\ninet_protocols = ipv4\nmynetworks = 127.0.0.1/32\nalias_maps =\n"
+	for k, v := range mainCF {
+		if k == "smtpd_milters" {
+			v = milters
+		}
+		cf += k + " = " + v + "\n"
+	}
+	return cf
+}
+
 // milterWorld is a relay whose sessions talk to one test milter.
 func milterWorld(t *testing.T, m miltertest.Milter, action string) (*world, *queue.Memory, *miltertest.Server) {
 	t.Helper()
@@ -414,10 +441,6 @@ func TestMilterCutSession(t *testing.T) {
 func TestMilterDeadGolden(t *testing.T) {
 	for _, action := range []string{"accept", "reject", "tempfail", "quarantine"} {
 		t.Run(action, func(t *testing.T) {
-			raw, err := os.ReadFile("milter/testdata/lab/golden/milterdead_" + action + ".json")
-			if err != nil {
-				t.Fatal(err)
-			}
 			var g struct {
 				MainCF map[string]string `json:"main_cf"`
 				Cases  []struct {
@@ -434,17 +457,8 @@ func TestMilterDeadGolden(t *testing.T) {
 					}
 				}
 			}
-			if err := json.Unmarshal(raw, &g); err != nil {
-				t.Fatal(err)
-			}
-			cf := "compatibility_level = 3.6\nmyhostname = mx2.oracle.test\nmydomain = oracle.test\nmyorigin = $myhostname\n" +
-				"mydestination =\ninet_interfaces = 127.0.0.1\ninet_protocols = ipv4\nmynetworks = 127.0.0.1/32\nalias_maps =\n"
-			for k, v := range g.MainCF {
-				if k == "smtpd_milters" {
-					v = "unix:" + filepath.Join(t.TempDir(), "nothing-listens.sock")
-				}
-				cf += k + " = " + v + "\n"
-			}
+			readJSON(t, "milter/testdata/lab/golden/milterdead_"+action+".json", &g)
+			cf := labMainCF(g.MainCF, "unix:"+filepath.Join(t.TempDir(), "nothing-listens.sock"))
 			_, addr := loadAndServe(t, cf, LoadOptions{})
 			c := g.Cases[0]
 			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(c.Client)}}
@@ -471,5 +485,84 @@ func TestMilterDeadGolden(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMilterEditsGolden: the modifications of a scripted milter
+// (relay/milter/testdata/lab/edits.json: inserts above and below our
+// Received: field, a change of the upstream Received: field and of a
+// repeated field's second instance, a deletion, a change of a missing
+// field, added fields, recipients deleted and added, a new sender, a
+// new body) give the envelope and message Postfix 3.7.11 delivered with
+// the same milter (golden/edits.json, recorded by record.sh): only our
+// own Received: field differs.
+func TestMilterEditsGolden(t *testing.T) {
+	var script miltertest.Script
+	readJSON(t, "milter/testdata/lab/edits.json", &script)
+	srv, err := miltertest.Start(miltertest.Milter{On: script.On})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var g struct {
+		MainCF map[string]string `json:"main_cf"`
+		Cases  []struct {
+			ID         string
+			Inject     []struct{ Cmd string }
+			Deliveries []struct {
+				MailFrom string `json:"mail_from"`
+				Rcpt     []string
+				Headers  []string
+				Body     []string
+			}
+		}
+	}
+	readJSON(t, "milter/testdata/lab/golden/edits.json", &g)
+	var cases struct {
+		Cases []struct{ ID, Client, Message string }
+	}
+	readJSON(t, "milter/testdata/lab/route/edits.json", &cases)
+	mem := queue.NewMemory()
+	_, addr := loadAndServe(t, labMainCF(g.MainCF, "inet:"+srv.Addr), LoadOptions{Queue: mem})
+	c, want := cases.Cases[0], g.Cases[0]
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(c.Client)}}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := smtp.NewClient(conn)
+	defer sc.Close()
+	if err := sc.Hello("inject.oracle.test"); err != nil {
+		t.Fatal(err)
+	}
+	var rcpts []string
+	for _, in := range want.Inject {
+		if r, ok := strings.CutPrefix(in.Cmd, "RCPT TO:<"); ok {
+			rcpts = append(rcpts, strings.TrimSuffix(r, ">"))
+		}
+	}
+	msg := strings.ReplaceAll(strings.ReplaceAll(c.Message, "{case}", c.ID), "\n", "\r\n")
+	if err := transact(sc, "", rcpts, msg); err != nil {
+		t.Fatal(err)
+	}
+	envs := queued(t, mem)
+	if len(envs) != 1 {
+		t.Fatalf("%d queued", len(envs))
+	}
+	env, del := envs[0], want.Deliveries[0]
+	var got []string
+	for _, rc := range env.Recipients {
+		got = append(got, rc.Address)
+	}
+	if env.Sender != del.MailFrom || strings.Join(got, " ") != strings.Join(del.Rcpt, " ") {
+		t.Errorf("envelope %s -> %v, want %s -> %v (Postfix)", env.Sender, got, del.MailFrom, del.Rcpt)
+	}
+	hdr, body, _ := strings.Cut(body(t, mem, env.ID), "\r\n\r\n")
+	fields := splitFields(strings.ReplaceAll(hdr, "\r\n", "\n"))
+	if norm(fields) != norm(del.Headers) {
+		t.Errorf("header fields\n%s\nwant (Postfix 3.7)\n%s", strings.Join(fields, "\n"), strings.Join(del.Headers, "\n"))
+	}
+	if b := strings.Split(strings.TrimSuffix(body, "\r\n"), "\r\n"); strings.Join(b, "\n") != strings.Join(del.Body, "\n") {
+		t.Errorf("body %q, want %q", b, del.Body)
 	}
 }

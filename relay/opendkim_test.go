@@ -5,7 +5,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"net"
 	"os"
@@ -77,29 +76,17 @@ func startOpenDKIM(t testing.TB) string {
 // the signature's timestamp and value.
 func TestOpenDKIM(t *testing.T) {
 	sock := startOpenDKIM(t)
-	raw, err := os.ReadFile("milter/testdata/lab/golden/opendkim.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var golden struct {
 		Cases []struct {
 			ID         string
 			Deliveries []struct{ Headers []string }
 		}
 	}
-	if err := json.Unmarshal(raw, &golden); err != nil {
-		t.Fatal(err)
-	}
+	readJSON(t, "milter/testdata/lab/golden/opendkim.json", &golden)
 	var cases struct {
 		Cases []struct{ ID, Client, Message string }
 	}
-	raw, err = os.ReadFile("milter/testdata/lab/route/opendkim.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(raw, &cases); err != nil {
-		t.Fatal(err)
-	}
+	readJSON(t, "milter/testdata/lab/route/opendkim.json", &cases)
 	specs, err := milter.ParseList("unix:"+sock, milter.Defaults{Macros: milter.DefaultMacros()})
 	if err != nil {
 		t.Fatal(err)
@@ -165,17 +152,17 @@ func splitFields(h string) []string {
 }
 
 var (
-	receivedRE = regexp.MustCompile(`(?s)^Received: .*`)
+	receivedRE = regexp.MustCompile(`(?s)^Received: .*\bby mx2\.oracle\.test .*`) // ours (Postfix's)
 	timeRE     = regexp.MustCompile(`t=\d+;`)
 	sigRE      = regexp.MustCompile(`(?s)\bb=[A-Za-z0-9+/=\s]+$`)
 )
 
-// norm drops what must differ between two runs: the Received: field,
-// the signature's time and value.
+// norm drops what must differ between two runs: the MTA's own Received:
+// field (by mx2.oracle.test), the signature's time and value.
 func norm(fields []string) string {
 	var b strings.Builder
 	for _, f := range fields {
-		f = receivedRE.ReplaceAllString(f, "Received: ...")
+		f = receivedRE.ReplaceAllString(f, "Received: (the MTA's own)")
 		f = timeRE.ReplaceAllString(f, "t=...;")
 		f = sigRE.ReplaceAllString(f, "b=...")
 		b.WriteString(f + "\n")

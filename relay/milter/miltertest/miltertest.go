@@ -16,6 +16,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -96,10 +97,16 @@ func Start(m Milter) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	return Serve(ln, m), nil
+}
+
+// Serve serves m on ln until Close: a unix socket, for an MTA in another
+// network namespace (the Postfix of relay/milter/testdata/lab).
+func Serve(ln net.Listener, m Milter) *Server {
 	s := &Server{Addr: ln.Addr().String(), ln: ln, m: m, conn: map[net.Conn]bool{}}
 	s.wg.Add(1)
 	go s.accept()
-	return s, nil
+	return s
 }
 
 // Events returns the events received so far, in order, over all
@@ -337,3 +344,74 @@ func ChangeFrom(addr, args string) Packet { return Packet{Code: 'e', Data: cstr(
 
 // Garbage is bytes written as they are, breaking the protocol.
 func Garbage(b string) Packet { return Packet{Data: []byte(b)} }
+
+// Step is one answer of a Script, as data: Op is addheader, chgheader,
+// insheader, replbody, addrcpt, addrcpt_par, delrcpt, chgfrom,
+// quarantine, replycode, reject, tempfail, discard, accept or continue,
+// with the fields its packet takes.
+type Step struct {
+	Op    string `json:"op"`
+	Index uint32 `json:"index,omitempty"`
+	Name  string `json:"name,omitempty"`
+	Value string `json:"value,omitempty"`
+	Args  string `json:"args,omitempty"`
+}
+
+// Script is a milter's answers by event (connect, helo, mail, rcpt,
+// data, header, eoh, body, eom), the same for every message: one file
+// can drive this package's milter in a test and in front of a real
+// Postfix.
+type Script map[string][]Step
+
+var eventNames = map[byte]string{Connect: "connect", Helo: "helo", Mail: "mail", Rcpt: "rcpt", Data: "data",
+	Header: "header", EndOfHeader: "eoh", Body: "body", EndOfMessage: "eom"}
+
+// On is a Milter.On that answers as the script says.
+func (sc Script) On(e Event) []Packet {
+	var out []Packet
+	for _, st := range sc[eventNames[e.Cmd]] {
+		p, err := st.Packet()
+		if err != nil {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// Packet is the step's packet.
+func (st Step) Packet() (Packet, error) {
+	switch st.Op {
+	case "addheader":
+		return AddHeader(st.Name, st.Value), nil
+	case "chgheader":
+		return ChangeHeader(st.Index, st.Name, st.Value), nil
+	case "insheader":
+		return InsertHeader(st.Index, st.Name, st.Value), nil
+	case "replbody":
+		return ReplaceBody(st.Value), nil
+	case "addrcpt":
+		return AddRcpt(st.Value), nil
+	case "addrcpt_par":
+		return AddRcptPar(st.Value, st.Args), nil
+	case "delrcpt":
+		return DelRcpt(st.Value), nil
+	case "chgfrom":
+		return ChangeFrom(st.Value, st.Args), nil
+	case "quarantine":
+		return Quarantine(st.Value), nil
+	case "replycode":
+		return ReplyCode(st.Value), nil
+	case "reject":
+		return Reject(), nil
+	case "tempfail":
+		return Tempfail(), nil
+	case "discard":
+		return Discard(), nil
+	case "accept":
+		return Accept(), nil
+	case "continue":
+		return Continue(), nil
+	}
+	return Packet{}, fmt.Errorf("miltertest: unknown step %q", st.Op)
+}
