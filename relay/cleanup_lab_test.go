@@ -66,29 +66,8 @@ func TestCleanupLab(t *testing.T) {
 	}
 	for _, file := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".json"), func(t *testing.T) {
-			var lab cleanupLab
-			b, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := json.Unmarshal(b, &lab); err != nil {
-				t.Fatal(err)
-			}
+			lab, cf := readCleanupLab(t, file)
 			sent := labMessages(t, lab.Config)
-			dir := t.TempDir()
-			for name, text := range lab.Maps {
-				if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			text := labBase
-			for k, v := range lab.MainCF {
-				text += k + " = " + strings.ReplaceAll(v, "{confdir}", dir) + "\n"
-			}
-			cf, err := maincf.Parse(strings.NewReader(text), "main.cf")
-			if err != nil {
-				t.Fatal(err)
-			}
 			d, err := dnstest.Start()
 			if err != nil {
 				t.Fatal(err)
@@ -315,4 +294,35 @@ func storedMessage(t *testing.T, mem *queue.Memory, id string) ([]string, string
 		out = append(out, line)
 	}
 	return out, ""
+}
+
+// readCleanupLab reads a lab file (a golden, or a case file: both have
+// main_cf and maps), writes its maps into a new directory and returns
+// the lab and its main.cf (the lab's base and the file's parameters,
+// {confdir} that directory).
+func readCleanupLab(t *testing.T, file string) (cleanupLab, *maincf.File) {
+	t.Helper()
+	var lab cleanupLab
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &lab); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for name, text := range lab.Maps {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text := labBase
+	for k, v := range lab.MainCF {
+		text += k + " = " + strings.ReplaceAll(v, "{confdir}", dir) + "\n"
+	}
+	cf, err := maincf.Parse(strings.NewReader(text), "main.cf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lab, cf
 }

@@ -3,11 +3,8 @@ package relay
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -15,7 +12,6 @@ import (
 
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay/maillog"
-	"github.com/mxrelay/mxrelay/relay/maincf"
 	"github.com/mxrelay/mxrelay/transport/dnstest"
 )
 
@@ -39,31 +35,7 @@ func TestContentActionLogLines(t *testing.T) {
 		{"nothing special", "X-Folded: first line\r\n\tsecond line\r\n", []string{"a@dest.test"}, "QUEUEID: reject: header X-Folded: first line??second line from unknown[127.0.0.2]; from=<someone@sender.test> to=<a@dest.test> proto=ESMTP helo=<inject.oracle.test>: 5.7.1 folded header matched"},
 		{"body", "\r\nreject this body line\r\n", []string{"a@dest.test"}, "QUEUEID: reject: body reject this body line from unknown[127.0.0.2]; from=<someone@sender.test> to=<a@dest.test> proto=ESMTP helo=<inject.oracle.test>: 5.7.1 body rejected"},
 	}
-	b, err := os.ReadFile("cleanup/testdata/lab/route/hbc.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lab struct {
-		MainCF map[string]string `json:"main_cf"`
-		Maps   map[string]string `json:"maps"`
-	}
-	if err := json.Unmarshal(b, &lab); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	for name, text := range lab.Maps {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	text := labBase
-	for k, v := range lab.MainCF {
-		text += k + " = " + strings.ReplaceAll(v, "{confdir}", dir) + "\n"
-	}
-	cf, err := maincf.Parse(strings.NewReader(text), "main.cf")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, cf := readCleanupLab(t, "cleanup/testdata/lab/route/hbc.json")
 	d, err := dnstest.Start()
 	if err != nil {
 		t.Fatal(err)

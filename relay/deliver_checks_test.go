@@ -3,13 +3,11 @@ package relay
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -18,7 +16,6 @@ import (
 
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay/maillog"
-	"github.com/mxrelay/mxrelay/relay/maincf"
 	"github.com/mxrelay/mxrelay/relay/smtpd"
 	"github.com/mxrelay/mxrelay/transport/dnstest"
 )
@@ -32,29 +29,8 @@ import (
 // actions that would change the delivery are logged as unsupported and
 // change nothing.
 func TestDeliveryChecksLab(t *testing.T) {
-	b, err := os.ReadFile("cleanup/testdata/lab/delivery/smtphbc.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lab cleanupLab
-	if err := json.Unmarshal(b, &lab); err != nil {
-		t.Fatal(err)
-	}
+	lab, cf := readCleanupLab(t, "cleanup/testdata/lab/delivery/smtphbc.json")
 	sent := labMessages(t, lab.Config)
-	dir := t.TempDir()
-	for name, text := range lab.Maps {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	text := labBase
-	for k, v := range lab.MainCF {
-		text += k + " = " + strings.ReplaceAll(v, "{confdir}", dir) + "\n"
-	}
-	cf, err := maincf.Parse(strings.NewReader(text), "main.cf")
-	if err != nil {
-		t.Fatal(err)
-	}
 	d, err := dnstest.Start()
 	if err != nil {
 		t.Fatal(err)

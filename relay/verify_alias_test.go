@@ -1,16 +1,11 @@
 package relay
 
 import (
-	"context"
-	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/mxrelay/mxrelay/internal/peertest"
-	"github.com/mxrelay/mxrelay/queue"
-	"github.com/mxrelay/mxrelay/relay/maincf"
-	"github.com/mxrelay/mxrelay/transport/dnstest"
 )
 
 // An address of a domain whose addresses virtual_alias_maps rewrites is
@@ -39,7 +34,7 @@ func TestVerifyProbesExpansion(t *testing.T) {
 		}
 		return ""
 	})
-	cf, err := maincf.Parse(strings.NewReader(labBase+`relay_domains = v.test
+	c := verifyRelay(t, sink, `relay_domains = v.test
 relay_recipient_maps =
 virtual_alias_maps = inline:{ info@v.test=alice@v.test, { team@v.test = alice@v.test, nobody@v.test } }
 transport_maps = inline:{v.test=relay:[127.0.0.5]}
@@ -47,24 +42,7 @@ smtpd_recipient_restrictions = reject_unverified_recipient
 unverified_recipient_reject_code = 550
 address_verify_poll_count = 3
 address_verify_poll_delay = 1s
-`), "main.cf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := dnstest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	ld, err := Load(context.Background(), cf, LoadOptions{Queue: queue.NewMemory(), DNS: []string{d.Addr()},
-		Dialer:         redirect("127.0.0.5:25", sink),
-		InterfaceAddrs: func() ([]netip.Prefix, error) { return []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ld.Close()
-	_, addr := serve(t, ld.Server)
-	c := labDial(t, addr)
+`)
 	c.cmd(t, "MAIL FROM:<sender@example.org>")
 	if code, enh, text := c.cmd(t, "RCPT TO:<info@v.test>"); code != 250 {
 		t.Errorf("info@v.test (an alias of a known address): %d %s %s, want 250", code, enh, text)

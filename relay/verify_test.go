@@ -35,31 +35,14 @@ func TestVerifyInProgress(t *testing.T) {
 		}
 		return ""
 	})
-	cf, err := maincf.Parse(strings.NewReader(labBase+`relay_domains = v.test
+	c := verifyRelay(t, sink, `relay_domains = v.test
 relay_recipient_maps =
 transport_maps = inline:{v.test=relay:[127.0.0.5]}
 smtpd_recipient_restrictions = reject_unverified_recipient
 unverified_recipient_reject_code = 550
 address_verify_poll_count = 2
 address_verify_poll_delay = 1s
-`), "main.cf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := dnstest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	ld, err := Load(context.Background(), cf, LoadOptions{Queue: queue.NewMemory(), DNS: []string{d.Addr()},
-		Dialer:         redirect("127.0.0.5:25", sink),
-		InterfaceAddrs: func() ([]netip.Prefix, error) { return []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ld.Close()
-	_, addr := serve(t, ld.Server)
-	c := labDial(t, addr)
+`)
 	c.cmd(t, "MAIL FROM:<sender@example.org>")
 	start := time.Now()
 	code, enh, text := c.cmd(t, "RCPT TO:<nobody@v.test>")
@@ -95,4 +78,29 @@ func waitUntil(t *testing.T, cond func() bool) {
 			t.Fatal("timed out")
 		}
 	}
+}
+
+// verifyRelay loads a relay on the lab's base main.cf and settings, with
+// 127.0.0.5:25 (where transport_maps sends v.test) redirected to sink,
+// and returns a session to it after EHLO.
+func verifyRelay(t *testing.T, sink, settings string) *labConn {
+	t.Helper()
+	cf, err := maincf.Parse(strings.NewReader(labBase+settings), "main.cf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dnstest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	ld, err := Load(context.Background(), cf, LoadOptions{Queue: queue.NewMemory(), DNS: []string{d.Addr()},
+		Dialer:         redirect("127.0.0.5:25", sink),
+		InterfaceAddrs: func() ([]netip.Prefix, error) { return []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ld.Close() })
+	_, addr := serve(t, ld.Server)
+	return labDial(t, addr)
 }
