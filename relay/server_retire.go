@@ -12,14 +12,8 @@ import "context"
 // that leave the socket open). When ctx ends first, what is left is cut
 // as Shutdown cuts it, and ctx's error is returned.
 func (s *Server) Retire(ctx context.Context) error {
+	s.StopAccepting()
 	s.mu.Lock()
-	if !s.closing {
-		s.closing = true
-		close(s.closed)
-		for l := range s.listeners {
-			l.Close()
-		}
-	}
 	cancel := s.runCancel
 	s.mu.Unlock()
 	if cancel != nil {
@@ -40,4 +34,22 @@ func (s *Server) sessionsDone() <-chan struct{} {
 		close(done)
 	}()
 	return done
+}
+
+// StopAccepting closes the server's listeners, so that it takes no new
+// connection, and returns at once; its sessions and deliveries go on.
+// Retire calls it first. A program that hands its sockets to a new
+// server (a reload) calls it before it says the reload is done, so that
+// no connection made afterwards reaches the old configuration.
+func (s *Server) StopAccepting() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return
+	}
+	s.closing = true
+	close(s.closed)
+	for l := range s.listeners {
+		l.Close()
+	}
 }

@@ -170,6 +170,9 @@ smtpd_banner = $myhostname ESMTP %s
 	}
 	s4.cmd(t, "QUIT")
 
+	// The load ran across the reloads: wait for a few of its messages
+	// rather than count on the machine's speed.
+	waitFor(t, "three messages of load", func() bool { return sent.Load() >= 3 })
 	close(stopLoad)
 	wg.Wait()
 	want := int(sent.Load()) + 1 // the load, and the old session's message
@@ -182,9 +185,6 @@ smtpd_banner = $myhostname ESMTP %s
 	waitFor(t, fmt.Sprintf("%d messages at the primary (%d now)", want, len(primary.messages())), func() bool { return len(primary.messages()) >= want })
 	if n := len(primary.messages()); n != want {
 		t.Errorf("primary got %d messages, want %d", n, want)
-	}
-	if sent.Load() < 3 {
-		t.Errorf("only %d messages of load", sent.Load())
 	}
 }
 

@@ -159,6 +159,12 @@ func (d *relayd) reload(ctx context.Context) error {
 	for _, g := range d.groups {
 		d.serve(g)
 	}
+	// The old servers stop taking connections now, not when their
+	// retirement starts: a client that connects once the reload is
+	// done gets the new configuration.
+	for _, o := range olds {
+		o.srv.StopAccepting()
+	}
 	for _, o := range olds {
 		d.retiring.Add(1)
 		go func() {
