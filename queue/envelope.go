@@ -154,10 +154,35 @@ type Envelope struct {
 	// delivered there, and what the filter sends back is a new message.
 	// Empty: none. The queue only keeps it.
 	Filter string
+	// Client describes the SMTP client the message came from, as
+	// Postfix's queue file keeps it for XFORWARD (smtp_send_xforward_command)
+	// and logging. Zero when unknown (a record written before it was
+	// kept, a message not received over SMTP). The queue only keeps it.
+	Client Client
 	// Lease is the current claim. Backends keep it with the message but a
 	// single-process backend need not persist it: after a restart nothing is
 	// claimed. It is not part of the encoded envelope.
 	Lease Lease
+}
+
+// Client is the SMTP client a message came from (Postfix's
+// XFORWARD_README attributes). Empty fields are unknown.
+type Client struct {
+	// Name is the client's verified host name; empty when it has none
+	// (Postfix's "unknown").
+	Name string
+	// Addr is the client's IP address, without brackets.
+	Addr string
+	// Port is the client's TCP port, in decimal.
+	Port string
+	// Helo is the name the client gave in HELO or EHLO.
+	Helo string
+	// Proto is the protocol it spoke: "ESMTP" or "SMTP".
+	Proto string
+	// Source is "LOCAL" for a client whose headers are rewritten as
+	// local (Postfix's local_header_rewrite_clients), "REMOTE" for
+	// another.
+	Source string
 }
 
 // Lease is a claim on a message: the holder may deliver it until Until; a

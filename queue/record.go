@@ -27,19 +27,31 @@ const recordMagic = "MXQ1"
 // wire is the JSON form of an Envelope. Times are Unix nanoseconds, so an
 // envelope decodes to exactly what was encoded (UTC, no monotonic reading).
 type wire struct {
-	ID          string     `json:"id"`
-	Sender      string     `json:"sender"`
-	Recipients  []wireRcpt `json:"rcpts"`
-	Ret         uint8      `json:"ret,omitempty"`
-	EnvID       string     `json:"envid,omitempty"`
-	SMTPUTF8    bool       `json:"smtputf8,omitempty"`
-	Size        int64      `json:"size"`
-	Arrival     int64      `json:"arrival"`
-	Attempts    int        `json:"attempts,omitempty"`
-	NextAttempt int64      `json:"next,omitempty"`
-	Held        bool       `json:"held,omitempty"`
-	DelayWarned bool       `json:"warned,omitempty"`
-	Filter      string     `json:"filter,omitempty"`
+	ID          string      `json:"id"`
+	Sender      string      `json:"sender"`
+	Recipients  []wireRcpt  `json:"rcpts"`
+	Ret         uint8       `json:"ret,omitempty"`
+	EnvID       string      `json:"envid,omitempty"`
+	SMTPUTF8    bool        `json:"smtputf8,omitempty"`
+	Size        int64       `json:"size"`
+	Arrival     int64       `json:"arrival"`
+	Attempts    int         `json:"attempts,omitempty"`
+	NextAttempt int64       `json:"next,omitempty"`
+	Held        bool        `json:"held,omitempty"`
+	DelayWarned bool        `json:"warned,omitempty"`
+	Filter      string      `json:"filter,omitempty"`
+	Client      *wireClient `json:"client,omitempty"`
+}
+
+// wireClient is the JSON form of a Client; records written before it
+// existed have no "client" and decode to the zero Client.
+type wireClient struct {
+	Name   string `json:"name,omitempty"`
+	Addr   string `json:"addr,omitempty"`
+	Port   string `json:"port,omitempty"`
+	Helo   string `json:"helo,omitempty"`
+	Proto  string `json:"proto,omitempty"`
+	Source string `json:"source,omitempty"`
 }
 
 // wireRcpt is the JSON form of a Recipient. Destination was added after
@@ -89,6 +101,10 @@ func EncodeEnvelope(e *Envelope) ([]byte, error) {
 		Attempts: e.Attempts, NextAttempt: toNanos(e.NextAttempt), Held: e.Held,
 		DelayWarned: e.DelayWarned, Filter: e.Filter, Recipients: make([]wireRcpt, len(e.Recipients)),
 	}
+	if e.Client != (Client{}) {
+		c := wireClient(e.Client)
+		w.Client = &c
+	}
 	for i, r := range e.Recipients {
 		w.Recipients[i] = wireRcpt{Address: r.Address, Notify: uint8(r.Notify), ORCPT: r.ORCPT,
 			Destination: r.Destination, State: uint8(r.State), Reason: r.Reason, Status: r.Status, Updated: toNanos(r.Updated), Notified: r.Notified}
@@ -126,6 +142,11 @@ func check(e *Envelope) error {
 	}
 	if !utf8.ValidString(e.Sender) || !utf8.ValidString(e.EnvID) || !utf8.ValidString(e.Filter) {
 		return fmt.Errorf("queue: message %s: sender or ENVID is not valid UTF-8", e.ID)
+	}
+	for _, v := range []string{e.Client.Name, e.Client.Addr, e.Client.Port, e.Client.Helo, e.Client.Proto, e.Client.Source} {
+		if len(v) > maxAddressBytes || !utf8.ValidString(v) {
+			return fmt.Errorf("queue: message %s: client attribute too long or not valid UTF-8", e.ID)
+		}
 	}
 	for i := range e.Recipients {
 		r := &e.Recipients[i]
@@ -203,6 +224,9 @@ func decodeRecord(b []byte) (*Envelope, int, error) {
 		Size: w.Size, Arrival: fromNanos(w.Arrival), Attempts: w.Attempts,
 		NextAttempt: fromNanos(w.NextAttempt), Held: w.Held, DelayWarned: w.DelayWarned,
 		Filter: w.Filter, Recipients: make([]Recipient, len(w.Recipients)),
+	}
+	if w.Client != nil {
+		e.Client = Client(*w.Client)
 	}
 	for i, r := range w.Recipients {
 		e.Recipients[i] = Recipient{Address: r.Address, Notify: Notify(r.Notify), ORCPT: r.ORCPT,

@@ -655,7 +655,8 @@ type routeGroup struct {
 // deliverGroup delivers the message to one group's recipients and returns
 // their results, aligned with g.idx.
 func (r *MX) deliverGroup(ctx context.Context, env *queue.Envelope, body io.ReaderAt, g *routeGroup) []*attemptResult {
-	msg := &client.Message{From: env.Sender, Body: body, Size: env.Size, SMTPUTF8: env.SMTPUTF8, EnvID: env.EnvID}
+	msg := &client.Message{From: env.Sender, Body: body, Size: env.Size, SMTPUTF8: env.SMTPUTF8, EnvID: env.EnvID,
+		XForward: xforward(env)}
 	switch env.Ret {
 	case queue.RetFull:
 		msg.Ret = "FULL"

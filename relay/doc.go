@@ -112,7 +112,15 @@
 // the milters of package relay/milter, as Postfix's smtpd and cleanup
 // talk to them; milter_header_checks is refused),
 // the smtp and lmtp services of the master.cf beside main.cf as
-// transports (maincf.File.Transports; their "-o" overrides are not read),
+// transports (maincf.File.Transports), each with its own SMTP client
+// built once from main.cf and its "-o" overrides, as master(8) runs
+// smtp(8) for it (an override of a feature not implemented is refused by
+// name, as in main.cf), smtp_send_xforward_command
+// and lmtp_send_xforward_command (XFORWARD with the original client's
+// name, address, port, protocol, HELO name, queue ID and SOURCE, kept in
+// queue.Envelope.Client; golden lab xforward, relay/testdata/lab-xforward),
+// smtp_helo_name, lmtp_lhlo_name and the smtp_*_timeout and
+// lmtp_*_timeout parameters,
 // virtual_mailbox_domains, local_recipient_maps, relocated_maps,
 // message_size_limit, smtpd_recipient_limit, hopcount_limit,
 // smtpd_soft_error_limit, smtpd_hard_error_limit, smtpd_junk_command_limit,

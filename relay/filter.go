@@ -35,8 +35,9 @@ type FilterConfig struct {
 // whose transport this relay cannot deliver to (not smtp, lmtp, nor a
 // master.cf service running them: a pipe(8) filter) is refused, since
 // its mail would wait in the queue until it expires. The "-o" overrides
-// of the filter's master.cf service are not applied: warn names them.
-func filterConfig(r *reader, delivers func(string) bool, warn func(string)) (FilterConfig, error) {
+// of the filter's master.cf service apply to its deliveries
+// (serviceClients).
+func filterConfig(r *reader, delivers func(string) bool) (FilterConfig, error) {
 	c := FilterConfig{ContentFilter: r.str("content_filter"), DefaultNexthop: r.str("default_filter_nexthop")}
 	if c.ContentFilter == "" {
 		return c, nil
@@ -49,15 +50,6 @@ func filterConfig(r *reader, delivers func(string) bool, warn func(string)) (Fil
 	case !delivers(tr):
 		return c, &maincf.ValueError{Param: "content_filter", Value: c.ContentFilter,
 			Reason: "transport " + tr + " is neither smtp, lmtp nor a master.cf unix service running smtp or lmtp; only SMTP and LMTP content filters are implemented"}
-	}
-	var ignored []string
-	for _, o := range r.cf.TransportOverrides(tr) {
-		if o.Name != "syslog_name" {
-			ignored = append(ignored, o.Name+"="+o.Value)
-		}
-	}
-	if len(ignored) > 0 {
-		warn("content_filter = " + c.ContentFilter + ": the -o overrides of master.cf service " + tr + " are not applied to its deliveries (main.cf's smtp_* settings are; XFORWARD is never sent): " + strings.Join(ignored, " "))
 	}
 	return c, nil
 }

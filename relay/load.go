@@ -115,6 +115,8 @@ type Loaded struct {
 	// Verifier probes addresses for reject_unverified_recipient and
 	// reject_unverified_sender; Close stops its probes.
 	Verifier *Verifier
+
+	services *services // the clients of master.cf delivery services
 }
 
 // Close releases the policy server connections and the client's idle
@@ -125,6 +127,9 @@ func (l *Loaded) Close() error {
 	}
 	if l.Client != nil {
 		l.Client.Close()
+	}
+	if l.services != nil {
+		l.services.close()
 	}
 	if l.Policy == nil {
 		return nil
@@ -263,18 +268,25 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 	}
 	// Delivery (smtp), built before the policy so that RCPT can refuse
 	// what the Agent could never deliver (routes).
-	l.Client, err = client.New(client.Config{Hostname: r.str("smtp_helo_name"), MyHostname: r.str("myhostname"),
-		Dialer: o.Dialer, Logger: log})
+	mainClient := clientConfig(r, "smtp", o.Dialer, log)
+	l.Client, err = client.New(mainClient)
 	if err != nil {
 		return fmt.Errorf("relay: %w", err)
 	}
-	tlsPolicies, err := clientTLS(r, open)
-	if err != nil {
+	var tlsPolicies transport.TLSPolicies
+	if tlsPolicies, err = clientTLS(r, open); err != nil {
 		return err
+	}
+	if l.services, err = serviceClients(r, mainClient, open, o.AcceptUnimplemented, l.warn); err != nil {
+		return err
+	}
+	if len(l.services.tls) > 0 {
+		tlsPolicies = serviceTLS{main: tlsPolicies, by: l.services.tls}
 	}
 	addrs := addressConfig(r, dns, mine)
 	agent, err := transport.NewAgent(transport.AgentConfig{
 		Sender:          l.Client,
+		Senders:         l.services.senders,
 		Addresses:       addrs,
 		SessionLimit:    r.positive("smtp_mx_session_limit"),
 		FallbackRelay:   r.str("smtp_fallback_relay"),
@@ -345,7 +357,7 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 	if mc.Cleanup, err = newCleanup(ctx, r, &pc, ro, domains, mine, openOpts, open, log); err != nil {
 		return err
 	}
-	if mc.Filter, err = filterConfig(r, agent.Delivers, l.warn); err != nil {
+	if mc.Filter, err = filterConfig(r, agent.Delivers); err != nil {
 		return err
 	}
 	cl.Store(mc.Cleanup)

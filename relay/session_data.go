@@ -127,6 +127,7 @@ func (s *session) message(r io.Reader) (queue.ID, *Error) {
 		Ret:        s.params.ret,
 		Arrival:    now,
 		Held:       s.hold,
+		Client:     s.queueClient(),
 	}
 	s.setFilter(env, verdict)
 	err := s.r.c.Queue.Store(s.ctx, env, io.MultiReader(strings.NewReader(hdr.String()), body))

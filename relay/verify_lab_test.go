@@ -189,16 +189,7 @@ func labDial(t *testing.T, addr string) *labConn {
 // route cases from 127.0.0.1, inside mynetworks).
 func labDialFrom(t *testing.T, addr, from string) *labConn {
 	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	lc := &labConn{c: c, br: bufio.NewReader(c)}
-	lc.reply(t)
-	lc.cmd(t, "EHLO client.example")
-	return lc
+	return labDialFromHello(t, addr, from, "EHLO client.example")
 }
 
 func (c *labConn) cmd(t *testing.T, line string) (int, string, string) {

@@ -114,6 +114,12 @@ func (a *Agent) Protocol(name string) (Protocol, bool) {
 type AgentConfig struct {
 	// Sender runs the sessions, normally a *client.Client. Required.
 	Sender Sender
+	// Senders are the Senders of the transports that have their own, by
+	// transport name: a master.cf delivery service with "-o" overrides
+	// ("smtp-amavis ... smtp -o smtp_send_xforward_command=yes") runs
+	// its own SMTP client, as Postfix runs an smtp(8) process with that
+	// service's settings. Transports not in it use Sender.
+	Senders map[string]Sender
 	// Addresses turns nexthops into addresses (resolver, own addresses,
 	// limits). Its Resolver is required.
 	Addresses AddressConfig
@@ -512,14 +518,18 @@ func (u *run) session(ctx context.Context, hop Hop, dest Dest, best bool, pol TL
 		sub.Recipients[k] = u.msg.Recipients[i]
 	}
 	u.d.Tried = append(u.d.Tried, dest)
-	res, err := u.a.c.Sender.Deliver(ctx, t, &sub)
+	sender := u.a.c.Sender
+	if s := u.a.c.Senders[u.route.Transport]; s != nil {
+		sender = s
+	}
+	res, err := sender.Deliver(ctx, t, &sub)
 	if res != nil && res.Err != nil && res.Err.RetryWithoutTLS() {
 		// Postfix retries the same address in clear text after an
 		// opportunistic handshake failure, without counting it.
 		u.a.log.Debug("STARTTLS failed, retrying in clear", "dest", dest.String(), "err", res.Err)
 		t.TLS = client.TLSNone
 		u.d.Tried = append(u.d.Tried, dest)
-		res, err = u.a.c.Sender.Deliver(ctx, t, &sub)
+		res, err = sender.Deliver(ctx, t, &sub)
 	}
 	established := res != nil && res.Established
 	if established {

@@ -37,6 +37,9 @@ type Timeouts struct {
 	// StartTLS: STARTTLS and the TLS handshake. Default 300s, as Postfix
 	// smtp_starttls_timeout.
 	StartTLS time.Duration
+	// XForward: each XFORWARD command and its reply. Default 300s, as
+	// Postfix smtp_xforward_timeout.
+	XForward time.Duration
 	// Rset: RSET before reusing a connection. Default 20s, as Postfix
 	// smtp_rset_timeout.
 	Rset time.Duration
@@ -67,6 +70,7 @@ func defaultTimeouts() Timeouts {
 		Connect:  30 * time.Second,
 		Helo:     300 * time.Second,
 		StartTLS: 300 * time.Second,
+		XForward: 300 * time.Second,
 		Rset:     20 * time.Second,
 		Mail:     300 * time.Second,
 		Rcpt:     300 * time.Second,
@@ -91,6 +95,7 @@ func (t Timeouts) withDefaults() (Timeouts, bool) {
 	fill(&t.Connect, d.Connect)
 	fill(&t.Helo, d.Helo)
 	fill(&t.StartTLS, d.StartTLS)
+	fill(&t.XForward, d.XForward)
 	fill(&t.Rset, d.Rset)
 	fill(&t.Mail, d.Mail)
 	fill(&t.Rcpt, d.Rcpt)
@@ -150,6 +155,13 @@ type Config struct {
 	// MaxReuseTime stops reusing a connection this long after it was
 	// opened. Default 300s, as Postfix smtp_connection_reuse_time_limit.
 	MaxReuseTime time.Duration
+
+	// XForward sends the original client's attributes (Message.XForward)
+	// with XFORWARD to a peer that announces XFORWARD in its EHLO reply,
+	// as Postfix smtp_send_xforward_command = yes (lmtp_send_xforward_command
+	// for LMTP): a content filter then sees the real client, not this
+	// host. Default false, as Postfix.
+	XForward bool
 
 	// Logger receives debug records of each session; nil discards.
 	Logger *slog.Logger
@@ -282,6 +294,34 @@ type Message struct {
 	// each recipient the peer accepted is Delivered with its RCPT reply.
 	// Body and Size may be empty.
 	Probe bool
+	// XForward are the attributes of the client that sent the message,
+	// sent with XFORWARD when Config.XForward is set and the peer
+	// announces XFORWARD. Nil: no XFORWARD.
+	XForward *XForward
+}
+
+// XForward are the attributes of the client a message came from, as
+// Postfix's XFORWARD_README names them. An empty field is not sent, as
+// Postfix 3.7 leaves out an attribute it does not have. Values are sent
+// xtext-encoded.
+type XForward struct {
+	// Name is the client's verified host name (NAME); empty when it
+	// had none ("unknown").
+	Name string
+	// Addr is the client's IP address (ADDR), without brackets.
+	Addr string
+	// Port is the client's TCP port (PORT).
+	Port string
+	// Proto is the protocol the client spoke (PROTO): "ESMTP" or "SMTP".
+	Proto string
+	// Helo is the name the client gave in HELO or EHLO (HELO).
+	Helo string
+	// Ident is the message's queue ID where it was received (IDENT).
+	Ident string
+	// Source is "LOCAL" or "REMOTE" (SOURCE, Postfix's XFORWARD
+	// DOMAIN feature): whether the client is one whose headers Postfix
+	// rewrites as local (local_header_rewrite_clients).
+	Source string
 }
 
 // Status is the outcome for one recipient.

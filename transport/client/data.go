@@ -263,14 +263,21 @@ func validNotify(v string) bool {
 // xtext encodes s as RFC 3461 xtext: "+" followed by two upper-case hex
 // digits for '+', '=', '<', '>' and bytes outside 0x21-0x7e.
 func xtext(s string) string {
+	// '<' and '>' may stand as themselves (RFC 3461 section 4), but
+	// encoded they cannot confuse a server that looks for the end of the
+	// path in the whole command line.
+	return xtextQuote(s, "=<>", len(s)*3)
+}
+
+// xtextQuote encodes s as xtext, as Postfix's xtext_quote_append: "+XX"
+// for '+', for the bytes of special and for bytes outside 0x21-0x7e. It
+// stops once the result has max bytes.
+func xtextQuote(s, special string, max int) string {
 	const hex = "0123456789ABCDEF"
 	var b strings.Builder
-	for i := 0; i < len(s); i++ {
+	for i := 0; i < len(s) && b.Len() < max; i++ {
 		c := s[i]
-		// '<' and '>' may stand as themselves (RFC 3461 section 4), but
-		// encoded they cannot confuse a server that looks for the end of
-		// the path in the whole command line.
-		if c < 0x21 || c > 0x7e || c == '+' || c == '=' || c == '<' || c == '>' {
+		if c < 0x21 || c > 0x7e || c == '+' || strings.IndexByte(special, c) >= 0 {
 			b.WriteByte('+')
 			b.WriteByte(hex[c>>4])
 			b.WriteByte(hex[c&15])

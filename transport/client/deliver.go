@@ -286,6 +286,21 @@ func (s *session) transact(tx *txn, reused bool) (stale bool, e *Error) {
 			}
 		}
 	}
+	xf := s.xforwardCommands(m)
+	if !pipe {
+		for _, cmd := range xf {
+			r, e := s.cmd(StageMail, to.XForward, cmd)
+			if e != nil {
+				return false, res.failSession(tx.active, e)
+			}
+			s.xforwardReply(r)
+		}
+	} else {
+		for _, cmd := range xf {
+			s.bw.WriteString(cmd)
+			s.bw.WriteString("\r\n")
+		}
+	}
 	s.bw.WriteString(s.mailCommand(tx))
 	s.bw.WriteString("\r\n")
 	if !pipe {
@@ -346,6 +361,13 @@ func (s *session) transact(tx *txn, reused bool) (stale bool, e *Error) {
 				if stale := s.rset(); stale != nil {
 					return stale.Kind != KindCanceled, stale
 				}
+			}
+			for k := 0; pipe && k < len(xf); k++ {
+				r, e := s.read(StageMail, to.XForward)
+				if e != nil {
+					return false, res.failSession(tx.active, e)
+				}
+				s.xforwardReply(r)
 			}
 			// MAIL reply.
 			r, e := s.read(StageMail, to.Mail)

@@ -26,7 +26,9 @@
 //     "bob@xn--bcher-kva.example", where Postfix 3.7 bounces 5.6.7 when
 //     the sender declared SMTPUTF8), DSN parameters passed through when
 //     the peer offers DSN (RFC 3461), CHUNKING/BDAT when enabled (RFC
-//     3030);
+//     3030), XFORWARD with the original client's attributes when enabled
+//     (Config.XForward, Message.XForward) and announced, as Postfix's
+//     smtp_proto.c sends it;
 //   - one result per recipient: Delivered, Deferred or Failed, with the
 //     peer's Reply (code, enhanced code, text) and an *Error naming the
 //     host, address and stage, worded as Postfix logs it: "host
@@ -77,13 +79,14 @@
 //
 // smtp_helo_name (Config.Hostname), myhostname (Config.MyHostname),
 // smtp_connect_timeout, smtp_helo_timeout,
-// smtp_starttls_timeout, smtp_rset_timeout, smtp_mail_timeout,
+// smtp_starttls_timeout, smtp_xforward_timeout, smtp_rset_timeout, smtp_mail_timeout,
 // smtp_rcpt_timeout, smtp_data_init_timeout, smtp_data_xfer_timeout,
 // smtp_data_done_timeout, smtp_quit_timeout, smtp_skip_quit_response,
 // lmtp_skip_quit_response, smtp_skip_5xx_greeting (Bounce5xxGreeting),
 // smtp_connection_cache_time_limit (IdleTimeout),
 // smtp_connection_reuse_time_limit (MaxReuseTime),
-// smtp_tls_security_level (TLSLevel). RFC 5321, 2033, 2920, 1870, 6152,
+// smtp_tls_security_level (TLSLevel), smtp_send_xforward_command
+// (Config.XForward; XFORWARD_README). RFC 5321, 2033, 2920, 1870, 6152,
 // 6531, 3461, 3030, 3207 (STARTTLS), 3463 and 2034 (enhanced codes).
 //
 // # Deliberate differences from Postfix

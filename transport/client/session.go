@@ -88,7 +88,8 @@ func (c *timedConn) bind(ctx context.Context) (release func() bool) {
 type extensions struct {
 	pipelining, eightBit, smtputf8, dsn, startTLS, chunking, enhanced bool
 	size                                                              bool
-	sizeLimit                                                         int64 // 0: none declared
+	xforward                                                          xforwardAttrs // the XFORWARD attributes announced
+	sizeLimit                                                         int64         // 0: none declared
 }
 
 func parseEHLO(r Reply) extensions {
@@ -110,6 +111,8 @@ func parseEHLO(r Reply) extensions {
 			x.chunking = true
 		case "ENHANCEDSTATUSCODES":
 			x.enhanced = true
+		case "XFORWARD":
+			x.xforward = parseXForwardAttrs(arg)
 		case "SIZE":
 			x.size = true
 			if n, err := strconv.ParseInt(strings.TrimSpace(arg), 10, 64); err == nil && n > 0 {

@@ -8,6 +8,13 @@ per-recipient summary does not keep.
 A case may give "message": the text sent after DATA, with "{case}" (the case
 id) and "{rcpts}" (the accepted recipients) replaced; it must keep an
 "X-Oracle-Case: {case}" header. Without it the lab's own probe message is sent.
+With "message", "hello" is the greeting command sent ("HELO x.test"; default
+"EHLO inject.oracle.test").
+
+A sink may give "xforward": the attribute names it announces after the
+XFORWARD EHLO keyword ("NAME ADDR PORT PROTO HELO IDENT SOURCE"); it then
+answers each XFORWARD command with 250 and records the commands of each
+transaction under "xforward" in its delivery.
 
 Usage (as root):
   POSTFIX_LAB_CASES=relay/cleanup/testdata/lab \
@@ -38,14 +45,22 @@ _current = {"config": None}  # the configuration being run
 
 
 class _Tap:
-    """A reader in front of a sink's connection that keeps the DATA text."""
+    """A reader in front of a sink's connection that keeps the DATA text
+    and, for a sink that announces XFORWARD, answers and keeps the XFORWARD
+    commands (the lab's sink does not know the command)."""
 
-    def __init__(self, r):
-        self.r, self.data = r, None
+    def __init__(self, r, w=None):
+        self.r, self.w, self.data = r, w, None
 
     def readline(self, *a):
         ln = self.r.readline(*a)
         s = ln.decode("utf-8", "replace").rstrip("\r\n")
+        while self.w is not None and self.data is None and s.upper().startswith("XFORWARD"):
+            _tl.xforward.append(s)
+            self.w.write(b"250 2.0.0 Ok\r\n")
+            self.w.flush()
+            ln = self.r.readline(*a)
+            s = ln.decode("utf-8", "replace").rstrip("\r\n")
         if self.data is not None:
             if s == ".":
                 _tl.message, self.data = self.data, None
@@ -62,10 +77,31 @@ class _Tap:
 _setup = sinks._Handler.setup
 
 
+class _XForwardEHLO:
+    """A writer in front of a sink's connection that announces XFORWARD
+    before the last line of its EHLO reply."""
+
+    def __init__(self, w, attrs):
+        self.w, self.attrs = w, attrs
+
+    def write(self, b):
+        if b == b"250 8BITMIME\r\n":
+            self.w.write(("250-XFORWARD %s\r\n" % self.attrs).encode())
+        return self.w.write(b)
+
+    def __getattr__(self, k):
+        return getattr(self.w, k)
+
+
 def _tapped_setup(self):
     _setup(self)
-    _tl.message = None
-    self.rfile = _Tap(self.rfile)
+    _tl.message, _tl.xforward = None, []
+    attrs = self.server.cfg.get("xforward")
+    if attrs:
+        self.wfile = _XForwardEHLO(self.wfile, attrs)
+        self.rfile = _Tap(self.rfile, self.wfile)
+    else:
+        self.rfile = _Tap(self.rfile)
 
 
 sinks._Handler.setup = _tapped_setup
@@ -82,6 +118,8 @@ def _add_with_message(self, item):
             hdrs[-1] += "\n" + ln
         else:
             hdrs.append(ln)
+    if getattr(_tl, "xforward", None):
+        item["xforward"], _tl.xforward = _tl.xforward, []
     item["headers"] = hdrs
     item["body"] = msg[len("\n".join(hdrs).split("\n")) + 1:] if hdrs else msg
     _tl.message = None
@@ -112,7 +150,7 @@ def _inject(listen, rcpts, case_id, client="127.0.0.1", mail="<>"):
     s = Session(host, int(port), client)
     try:
         s.read_reply()
-        s.command("EHLO inject.oracle.test")
+        s.command(case.get("hello", "EHLO inject.oracle.test"))
         r = s.command("MAIL FROM:" + mail)
         steps.append({"cmd": "MAIL FROM:" + mail, "code": r["code"], "enh": r["enh"], "text": r["text"]})
         for rc in rcpts:
@@ -140,7 +178,8 @@ _result = lab.route_case_result
 
 def _route_case_result(case, steps, accepted, sink_items, dns_items, statuses, impl_status=None):
     res = _result(case, steps, accepted, sink_items, dns_items, statuses, impl_status)
-    res["deliveries"] = [{k: it.get(k) for k in ("sink", "mail_from", "rcpt", "headers", "body")}
+    res["deliveries"] = [dict({k: it.get(k) for k in ("sink", "mail_from", "rcpt", "headers", "body")},
+                              **({"xforward": it["xforward"]} if "xforward" in it else {}))
                          for it in sink_items if it.get("completed")]
     res["statuses"] = statuses
     return res
