@@ -72,7 +72,7 @@ func (e *edgeSession) Hello(ctx context.Context, c *smtpd.Client) *smtpd.Reply {
 // Mail implements smtpd.Session.
 func (e *edgeSession) Mail(ctx context.Context, from string, p smtpd.MailParams) *smtpd.Reply {
 	e.sync()
-	mp := mailParams{utf8: p.SMTPUTF8, size: p.Size, envID: p.EnvID}
+	mp := mailParams{utf8: p.SMTPUTF8, size: p.Size, envID: p.EnvID, body: p.Body}
 	switch p.Ret {
 	case "FULL":
 		mp.ret = queue.RetFull
@@ -100,7 +100,7 @@ func (e *edgeSession) Message(ctx context.Context, r io.Reader) *smtpd.Reply {
 	if err != nil {
 		return toReply(err)
 	}
-	return toReply(queuedReply(id))
+	return toReply(e.endReply(id))
 }
 
 // StartTLS implements smtpd.TLSLimiter (RateLimits.NewTLSSessionRate).

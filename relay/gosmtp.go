@@ -98,7 +98,7 @@ func (g *goSession) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	p := mailParams{size: -1}
 	if opts != nil {
-		p.utf8, p.size, p.envID = opts.UTF8, opts.Size, opts.EnvelopeID
+		p.utf8, p.size, p.envID, p.body = opts.UTF8, opts.Size, opts.EnvelopeID, string(opts.Body)
 		switch opts.Return {
 		case smtp.DSNReturnFull:
 			p.ret = queue.RetFull
@@ -163,7 +163,7 @@ func (g *goSession) data(r io.Reader) error {
 	if e != nil {
 		return g.reply(e)
 	}
-	return queuedReply(id).SMTP()
+	return g.endReply(id).SMTP()
 }
 
 // Reset implements smtp.Session.

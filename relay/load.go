@@ -370,6 +370,9 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 	if ro.noMilters {
 		mc.Milters = nil // receive_override_options = no_milters: smtpd's milters too
 	}
+	if mc.ProxyFilter, err = proxyConfig(r); err != nil {
+		return err
+	}
 	if mc.FastFlushDomains, err = list(ctx, r, "fast_flush_domains", openOpts, l.warn); err != nil {
 		return err
 	}

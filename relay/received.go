@@ -26,7 +26,9 @@ type ReceivedInfo struct {
 	Protocol string
 	// TLS is the connection state when STARTTLS was used.
 	TLS *tls.ConnectionState
-	// QueueID is the message's queue ID.
+	// QueueID is the message's queue ID; empty when there is none (a
+	// message passed to a before-queue filter): no "id" clause, as
+	// Postfix's smtpd without a cleanup stream.
 	QueueID string
 	// Recipients are the accepted recipients; with exactly one, the
 	// header names it ("for <rcpt>").
@@ -68,10 +70,10 @@ func Received(ri ReceivedInfo) string {
 	}
 	date := MailDate(ri.Time)
 	if len(ri.Recipients) == 1 {
-		fmt.Fprintf(&b, "\tby %s (%s) with %s id %s\r\n", ri.Hostname, mailName, proto, ri.QueueID)
+		fmt.Fprintf(&b, "\tby %s (%s) with %s%s\r\n", ri.Hostname, mailName, proto, receivedID(ri.QueueID))
 		fmt.Fprintf(&b, "\tfor <%s>; %s\r\n", sanitizeHeader(ri.Recipients[0]), date)
 	} else {
-		fmt.Fprintf(&b, "\tby %s (%s) with %s id %s;\r\n", ri.Hostname, mailName, proto, ri.QueueID)
+		fmt.Fprintf(&b, "\tby %s (%s) with %s%s;\r\n", ri.Hostname, mailName, proto, receivedID(ri.QueueID))
 		fmt.Fprintf(&b, "\t%s\r\n", date)
 	}
 	return b.String()
@@ -135,4 +137,13 @@ func receivedProtocol(base string, tlsOn, utf8 bool) string {
 		p = "UTF8" + strings.TrimPrefix(p, "E")
 	}
 	return p
+}
+
+// receivedID is the " id QUEUEID" clause of the by line, none without a
+// queue ID.
+func receivedID(id string) string {
+	if id == "" {
+		return ""
+	}
+	return " id " + id
 }

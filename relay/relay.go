@@ -14,6 +14,7 @@ import (
 	"github.com/mxrelay/mxrelay/policy/msgauth"
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay/cleanup"
+	"github.com/mxrelay/mxrelay/relay/smtpdproxy"
 	"github.com/mxrelay/mxrelay/transport"
 	"github.com/mxrelay/mxrelay/transport/client"
 )
@@ -160,6 +161,15 @@ type Config struct {
 	// cleanup stage, and may refuse, hold, discard or change it. Nil:
 	// none.
 	Milters *Milters
+
+	// ProxyFilter is the before-queue content filter of the listener
+	// (smtpd_proxy_filter; package relay/smtpdproxy): each transaction
+	// is passed on to it as the client sends it, and the filter's
+	// replies are the client's; nothing is queued here (the filter
+	// passes the message to another listener, which queues it). Header
+	// and body checks, the cleanup stage, message authentication and
+	// the milters' message events do not run. Nil: none.
+	ProxyFilter *smtpdproxy.Config
 
 	// Logger receives one line per SMTP rejection and one per delivery
 	// attempt per recipient. Nil discards.

@@ -62,6 +62,8 @@ type session struct {
 	milters          *milter.Session // Config.Milters (session_milter.go); nil: none
 	milterRcptAddr   string          // the recipient of the RCPT event, for {rcpt_addr}
 	milterRcptReject *Error          // the refusal of a rejected recipient reported to the milters
+
+	proxy proxyState // the before-queue filter (session_proxy.go)
 }
 
 // mailParams are the MAIL FROM parameters the relay keeps.
@@ -70,6 +72,7 @@ type mailParams struct {
 	size  int64 // -1 or 0: none announced
 	envID string
 	ret   queue.Ret
+	body  string // BODY=, as the client gave it; "": none
 }
 
 func newSession(r *MX) *session {
@@ -126,6 +129,7 @@ func (s *session) connected() {
 
 func (s *session) resetTransaction() {
 	s.milterAbort()
+	s.proxyClose()
 	s.mail = false
 	s.sender = ""
 	s.params = mailParams{}
@@ -142,6 +146,7 @@ func (s *session) resetTransaction() {
 func (s *session) end() {
 	s.anvilDisconnect()
 	s.milterClose()
+	s.proxyClose()
 	s.r.sessions.remove(s)
 	s.cancel()
 	if s.commands != nil {

@@ -28,7 +28,10 @@ func (s *session) dataStart() *Error {
 	if e := s.check(policy.StageData, only); e != nil {
 		return e
 	}
-	return s.milterData()
+	if e := s.milterData(); e != nil {
+		return e
+	}
+	return s.proxyData()
 }
 
 // message receives the message text r: it is normalised, checked and
@@ -62,6 +65,9 @@ func (s *session) message(r io.Reader) (queue.ID, *Error) {
 	dr := newDataReader(r, lim)
 	dr.headerDone = func(messageID string) {
 		s.r.log.Info(maillog.MessageID, maillog.KeyQueueID, string(s.queueID), maillog.KeyMessageID, messageID)
+	}
+	if s.proxied() {
+		return s.proxyMessage(hdr.String(), dr)
 	}
 	if s.discard {
 		_, err := io.Copy(io.Discard, dr)

@@ -61,6 +61,14 @@ func (s *session) rcptTo(to string, notify queue.Notify, orcpt string) *Error {
 	if e := s.milterRcpt(to, rcptArgs(notify, orcpt)); e != nil {
 		return e
 	}
+	if s.proxied() {
+		// No queue file: the filter gets the recipient (session_proxy.go).
+		if e := s.proxyRcpt(to, notify, orcpt); e != nil {
+			return e
+		}
+		s.rcpts = append(s.rcpts, queue.Recipient{Address: to, Notify: notify, ORCPT: orcpt})
+		return nil
+	}
 	rc := queue.Recipient{Address: to, Destination: s.r.destination(s.ctx, to), Notify: notify, ORCPT: orcpt}
 	if s.queueID == "" {
 		// The queue ID exists from the first accepted RCPT, as with

@@ -51,7 +51,7 @@
 //	-accept-unimplemented NAME,...
 //	                  main.cf parameters that turn on Postfix features
 //	                  mxrelay does not implement (milter_header_checks,
-//	                  smtpd_proxy_filter, postscreen_*...) and that you accept
+//	                  smtpd_sasl_auth_enable, postscreen_*...) and that you accept
 //	                  are not honoured ("all": every one); without it such
 //	                  a main.cf is refused, each parameter named
 //	-demo-primary ADDR  the demo's primary (default 127.0.0.1:2526)

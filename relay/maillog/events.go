@@ -51,6 +51,14 @@ const (
 	// text, absent when there is none). Postfix smtp: "QUEUEID: replace:
 	// header Subject: x: Subject: y".
 	DeliveryContent = "delivery content"
+	// ProxyAccept and ProxyReject: a before-queue content filter
+	// (smtpd_proxy_filter) answered the end of a message, accepting or
+	// refusing it. Attributes as Reject's, Stage "END-OF-MESSAGE" and
+	// Reply the filter's reply. Postfix smtpd: "proxy-accept:
+	// END-OF-MESSAGE: 250 2.0.0 Ok: queued as ID; from=<s> to=<r>
+	// proto=ESMTP helo=<h>" (no queue ID, no client).
+	ProxyAccept = "proxy-accept"
+	ProxyReject = "proxy-reject"
 	// MilterReject, MilterHold and MilterDiscard: a milter refused a
 	// command or the message, held it or discarded it (relay/milter).
 	// Attributes as Reject's; Stage "END-OF-MESSAGE" is the message,

@@ -161,6 +161,15 @@ func render(e *event, w *lines) {
 		w.buf = e.reject(w.buf)
 		w.end()
 		return
+	case ProxyAccept, ProxyReject:
+		// smtpd.c: msg_info("proxy-%s: %s: %s;%s"), no queue ID.
+		w.start("smtpd", e.level)
+		w.buf = append(w.buf, e.msg...)
+		w.buf = e.str(append(w.buf, ": "...), KeyStage)
+		w.buf = e.str(append(w.buf, ": "...), KeyReply)
+		w.buf = e.whatsup(append(w.buf, ';'))
+		w.end()
+		return
 	case MilterReject, MilterHold, MilterDiscard:
 		if e.has(KeyStage) && e.has(KeyClient) {
 			program := "smtpd"
@@ -321,7 +330,12 @@ func (e *event) reject(b []byte) []byte {
 	b = e.str(append(b, ": "...), KeyStage)
 	b = e.str(append(b, " from "...), KeyClient)
 	b = e.str(append(b, ": "...), KeyReply)
-	b = append(b, ';')
+	return e.whatsup(append(b, ';'))
+}
+
+// whatsup appends smtpd_whatsup's " from=<s> to=<r> proto=ESMTP
+// helo=<h>", each when known.
+func (e *event) whatsup(b []byte) []byte {
 	if e.has(KeyFrom) {
 		b = append(e.str(append(b, " from=<"...), KeyFrom), '>')
 	}

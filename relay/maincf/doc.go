@@ -26,7 +26,7 @@
 //     local delivery, daemon tuning).
 //   - Unimplemented: it turns on a Postfix feature that changes how mail
 //     flows and that mxrelay does not implement (remote_header_rewrite_domain,
-//     smtpd_proxy_filter, smtpd_milters, postscreen_*,
+//     milter_header_checks, postscreen_*, smtpd_sasl_auth_enable,
 //     smtp_sasl_auth_enable, smtp_tls_security_level = dane, client rate
 //     limits...). Refuse makes it an error unless the admin accepts, by
 //     name, that it is not honoured.

@@ -20,7 +20,7 @@ relay_domains = backup.example,
 maximal_queue_lifetime = 10
 biff = no
 relay_recipent_maps = hash:/etc/postfix/relay_recipients
-smtpd_proxy_filter = [127.0.0.1]:10024
+smtpd_sasl_auth_enable = yes
 `), "main.cf")
 	if err != nil {
 		panic(err)
@@ -35,7 +35,7 @@ smtpd_proxy_filter = [127.0.0.1]:10024
 	for _, p := range params {
 		fmt.Printf("line %d: %s: %s\n", p.Line, p.Kind, p)
 	}
-	fmt.Println(cf.Refuse(params, []string{"smtpd_proxy_filter"}))
+	fmt.Println(cf.Refuse(params, []string{"smtpd_sasl_auth_enable"}))
 	// Output:
 	// relay_domains: backup.example,    example.net
 	// mydestination: mx2.example.net, localhost.example.net, localhost
@@ -47,7 +47,7 @@ smtpd_proxy_filter = [127.0.0.1]:10024
 	// line 5: used: maximal_queue_lifetime = 10 (used by queue)
 	// line 6: ignored: biff = no
 	// line 7: unknown: relay_recipent_maps = hash:/etc/postfix/relay_recipients: unused parameter: Postfix does not know it (did you mean relay_recipient_maps?)
-	// line 8: not implemented: smtpd_proxy_filter = [127.0.0.1]:10024: before-queue content filtering is not implemented: mail would be relayed unscanned (content_filter, after-queue, is)
+	// line 8: not implemented: smtpd_sasl_auth_enable = yes: SMTP AUTH is not implemented: clients that relay after authenticating would be refused
 	// <nil>
 }
 

@@ -31,7 +31,6 @@ var gaps = map[string]gap{
 	"remote_header_rewrite_domain":            {why: "rewriting the headers of remote clients (remote_header_rewrite_domain) is not implemented: only local_header_rewrite_clients get their headers rewritten"},
 	"message_reject_characters":               {why: "cleanup's character filters are not implemented"},
 	"message_strip_characters":                {why: "cleanup's character filters are not implemented"},
-	"smtpd_proxy_filter":                      {why: "before-queue content filtering is not implemented: mail would be relayed unscanned (content_filter, after-queue, is)"},
 	"milter_header_checks":                    {why: "milter_header_checks (header checks of the headers milters add) is not implemented"},
 	"smtp_generic_maps":                       {why: "outbound address rewriting (smtp_generic_maps) is not implemented"},
 	"lmtp_generic_maps":                       {why: "outbound address rewriting (lmtp_generic_maps) is not implemented"},

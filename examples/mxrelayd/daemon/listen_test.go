@@ -67,10 +67,10 @@ func TestMasterCFOverrideRefused(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "main.cf")
 	os.WriteFile(cfg, []byte("compatibility_level = 3.6\nmyhostname = mx2.example.test\nrelay_domains = example.test\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "master.cf"), []byte(fmt.Sprintf("127.0.0.1:%s inet n - n - - smtpd -o smtpd_proxy_filter=[127.0.0.1]:10024\n", freePort(t))), 0o644)
+	os.WriteFile(filepath.Join(dir, "master.cf"), []byte(fmt.Sprintf("127.0.0.1:%s inet n - n - - smtpd -o smtpd_sasl_auth_enable=yes\n", freePort(t))), 0o644)
 	var out, errs output
 	code := run(t.Context(), []string{"-config", cfg, "-queue", filepath.Join(dir, "q"), "-dns", noDNS}, &out, &errs, &hooks{})
-	if code == 0 || !strings.Contains(errs.String(), "smtpd_proxy_filter") || !strings.Contains(errs.String(), "master.cf service 127.0.0.1:") {
+	if code == 0 || !strings.Contains(errs.String(), "smtpd_sasl_auth_enable") || !strings.Contains(errs.String(), "master.cf service 127.0.0.1:") {
 		t.Errorf("exit %d: %s", code, errs.String())
 	}
 }

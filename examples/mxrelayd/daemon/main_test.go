@@ -279,7 +279,7 @@ func TestCheck(t *testing.T) {
 	// stop mxrelayd (Postfix runs with it too).
 	flow := filepath.Join(dir, "flow.cf")
 	os.WriteFile(flow, []byte("compatibility_level = 3.6\nrelay_domains = example.test\nrelay_recipent_maps = hash:/x\n"+
-		"milter_header_checks = regexp:/x\nsmtpd_proxy_filter = [127.0.0.1]:10024\n"), 0o644)
+		"milter_header_checks = regexp:/x\nsmtpd_sasl_auth_enable = yes\n"), 0o644)
 	out, errs = output{}, output{}
 	if code := run(context.Background(), []string{"-check", "-config", flow, "-dns", noDNS}, &out, &errs, nil); code != 1 {
 		t.Errorf("unimplemented parameters: exit %d, want 1:\n%s", code, out.String())
@@ -287,24 +287,24 @@ func TestCheck(t *testing.T) {
 	for _, want := range []string{
 		"unknown: line 3: relay_recipent_maps = hash:/x: unused parameter: Postfix does not know it (did you mean relay_recipient_maps?)",
 		"not implemented: line 4: milter_header_checks",
-		"not implemented: line 5: smtpd_proxy_filter",
+		"not implemented: line 5: smtpd_sasl_auth_enable",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("-check output lacks %q:\n%s", want, out.String())
 		}
 	}
-	for _, want := range []string{"line 4: milter_header_checks", "line 5: smtpd_proxy_filter", "-accept-unimplemented"} {
+	for _, want := range []string{"line 4: milter_header_checks", "line 5: smtpd_sasl_auth_enable", "-accept-unimplemented"} {
 		if !strings.Contains(errs.String(), want) {
 			t.Errorf("the error lacks %q:\n%s", want, errs.String())
 		}
 	}
 	out, errs = output{}, output{}
 	if code := run(context.Background(), []string{"-check", "-config", flow, "-dns", noDNS, "-accept-unimplemented", "milter_header_checks"}, &out, &errs, nil); code != 1 ||
-		strings.Contains(errs.String(), "milter_header_checks") || !strings.Contains(errs.String(), "smtpd_proxy_filter") {
+		strings.Contains(errs.String(), "milter_header_checks") || !strings.Contains(errs.String(), "smtpd_sasl_auth_enable") {
 		t.Errorf("accepting one: exit %d, error:\n%s", code, errs.String())
 	}
 	out, errs = output{}, output{}
-	if code := run(context.Background(), []string{"-check", "-config", flow, "-dns", noDNS, "-accept-unimplemented", "milter_header_checks,smtpd_proxy_filter"}, &out, &errs, nil); code != 0 {
+	if code := run(context.Background(), []string{"-check", "-config", flow, "-dns", noDNS, "-accept-unimplemented", "milter_header_checks,smtpd_sasl_auth_enable"}, &out, &errs, nil); code != 0 {
 		t.Errorf("accepting both: exit %d:\n%s\n%s", code, out.String(), errs.String())
 	}
 }
