@@ -43,6 +43,9 @@ func (s *session) proxyCfg() *smtpdproxy.Config {
 func (s *session) proxyRcpt(to string, notify queue.Notify, orcpt string) *Error {
 	cmd := rcptCommand(to, notify, orcpt)
 	if s.r.c.ProxyFilter.SpeedAdjust {
+		if s.proxy.rcpts == nil {
+			s.logOpened()
+		}
 		s.proxy.rcpts = append(s.proxy.rcpts, cmd)
 		return nil
 	}
@@ -52,11 +55,19 @@ func (s *session) proxyRcpt(to string, notify queue.Notify, orcpt string) *Error
 			return proxyError(*rep)
 		}
 		s.proxy.conn = c
+		s.logOpened()
 	}
 	if rep := s.proxy.conn.Rcpt(cmd); rep != nil {
 		return proxyError(*rep)
 	}
 	return nil
+}
+
+// logOpened logs "NOQUEUE: client=host[addr]", as smtpd.c's
+// mail_open_stream once the filter is connected (with speed_adjust, at
+// once).
+func (s *session) logOpened() {
+	s.r.log.Info(maillog.Client, maillog.KeyClient, s.clientString())
 }
 
 // proxyData sends DATA, after the data restrictions and the milters.

@@ -31,7 +31,9 @@ type labRoute struct {
 		Addr        string            `json:"addr"`
 		Port        int               `json:"port"`
 		EHLOName    string            `json:"ehlo_name"`
+		RcptReply   string            `json:"rcpt_reply"`
 		RcptReplies map[string]string `json:"rcpt_replies"`
+		DataReply   string            `json:"data_reply"`
 	} `json:"sinks"`
 	Cases []struct {
 		ID     string `json:"id"`

@@ -70,7 +70,8 @@ const (
 	MilterDiscard = "milter-discard"
 	// Client: the first recipient of a transaction was accepted and the
 	// message has its queue ID. Attributes: QueueID, Client. Postfix
-	// smtpd: "QUEUEID: client=host[addr]".
+	// smtpd: "QUEUEID: client=host[addr]"; without QueueID (the message
+	// goes to a before-queue filter) "NOQUEUE: client=host[addr]".
 	Client = "client"
 	// MessageID: the header of a message being received has ended.
 	// Attributes: QueueID, MessageID (the first Message-ID header's value,

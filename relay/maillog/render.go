@@ -208,9 +208,16 @@ func render(e *event, w *lines) {
 			return
 		}
 	case Client:
-		if e.has(KeyQueueID) {
+		if e.has(KeyClient) {
+			// "NOQUEUE: client=" when the message goes to a before-queue
+			// filter (smtpd.c's mail_open_stream).
 			w.start("smtpd", e.level)
-			w.buf = e.str(append(e.queueID(w.buf), "client="...), KeyClient)
+			if e.has(KeyQueueID) {
+				w.buf = e.queueID(w.buf)
+			} else {
+				w.buf = append(w.buf, "NOQUEUE: "...)
+			}
+			w.buf = e.str(append(w.buf, "client="...), KeyClient)
 			w.end()
 			return
 		}
