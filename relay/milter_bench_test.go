@@ -7,6 +7,7 @@ import (
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay/milter"
 	"github.com/mxrelay/mxrelay/relay/milter/miltertest"
+	"github.com/mxrelay/mxrelay/relay/smtpdproxy"
 )
 
 // benchMilter is BenchmarkAcceptMemory with one milter (at spec) in
@@ -45,4 +46,16 @@ func BenchmarkAcceptMilter(b *testing.B) {
 // reads the whole message and passes it.
 func BenchmarkAcceptOpenDKIM(b *testing.B) {
 	benchMilter(b, "unix:"+startOpenDKIM(b))
+}
+
+// BenchmarkAcceptProxy is BenchmarkAcceptMemory on a listener with a
+// before-queue filter (smtpd_proxy_filter): per message, a connection
+// to the filter (a Go SMTP server on loopback that accepts everything
+// and discards the message), its greeting, EHLO, XFORWARD, MAIL, RCPT,
+// DATA, the message, the end of data and QUIT; nothing is queued.
+func BenchmarkAcceptProxy(b *testing.B) {
+	p := startProxyQuiet(b, map[string]string{}, true)
+	benchAccept(b, queue.NewMemory(), nil, func(_ *policy.Config, c *Config) {
+		c.ProxyFilter = &smtpdproxy.Config{Service: p.addr(), EHLO: "mx2.example.test"}
+	})
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mxrelay/mxrelay/queue"
+	"github.com/mxrelay/mxrelay/relay/maincf"
 	"github.com/mxrelay/mxrelay/relay/smtpdproxy"
 )
 
@@ -21,17 +23,22 @@ type scriptedProxy struct {
 	script map[string]string
 	mu     sync.Mutex
 	got    []string // each session's commands, "MESSAGE:" the message
+	quiet  bool     // record nothing (benchmarks)
 	done   chan struct{}
 	wg     sync.WaitGroup
 }
 
-func startProxy(t *testing.T, script map[string]string) *scriptedProxy {
+func startProxy(t testing.TB, script map[string]string) *scriptedProxy {
+	return startProxyQuiet(t, script, false)
+}
+
+func startProxyQuiet(t testing.TB, script map[string]string, quiet bool) *scriptedProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &scriptedProxy{ln: ln, script: script, done: make(chan struct{})}
+	p := &scriptedProxy{ln: ln, script: script, done: make(chan struct{}), quiet: quiet}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -51,6 +58,9 @@ func startProxy(t *testing.T, script map[string]string) *scriptedProxy {
 func (p *scriptedProxy) addr() string { return p.ln.Addr().String() }
 
 func (p *scriptedProxy) record(s string) {
+	if p.quiet {
+		return
+	}
 	p.mu.Lock()
 	p.got = append(p.got, s)
 	p.mu.Unlock()
@@ -328,5 +338,35 @@ func TestProxySpeedAdjust(t *testing.T) {
 	rs.cmd("DATA")
 	if code, msg := rs.cmd("Subject: x\r\n\r\nx\r\n."); code != 550 || msg != "5.1.1 no v" {
 		t.Errorf("end of data: %d %s", code, msg)
+	}
+}
+
+// TestLoadProxyFilter: smtpd_proxy_filter and its settings from main.cf;
+// an unknown smtpd_proxy_options value or an unusable endpoint is a load
+// error naming the parameter, as Postfix's fatal name_mask.
+func TestLoadProxyFilter(t *testing.T) {
+	load := func(extra string) (*Loaded, error) {
+		cf, err := maincf.Parse(strings.NewReader("compatibility_level = 3.6\nmyhostname = mx.example.test\nrelay_domains = example.test\n"+extra), "main.cf")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf.InterfaceAddrs = loopbackOnly
+		return Load(t.Context(), cf, LoadOptions{Queue: queue.NewMemory(), DNS: []string{"127.0.0.1:1"}})
+	}
+	ld, err := load("smtpd_proxy_filter = inet:[127.0.0.1]:10024\nsmtpd_proxy_timeout = 30s\nsmtpd_proxy_options = speed_adjust\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf := ld.MX.c.ProxyFilter
+	if pf == nil || pf.Service != "inet:[127.0.0.1]:10024" || pf.Timeout != 30*time.Second || pf.EHLO != "mx.example.test" || !pf.SpeedAdjust {
+		t.Errorf("ProxyFilter %+v", pf)
+	}
+	if ld, err := load(""); err != nil || ld.MX.c.ProxyFilter != nil {
+		t.Errorf("no filter: %v", err)
+	}
+	for _, bad := range []string{"smtpd_proxy_filter = 127.0.0.1:10024\nsmtpd_proxy_options = fast\n", "smtpd_proxy_filter = unix:\n"} {
+		if _, err := load(bad); err == nil || !strings.Contains(err.Error(), "smtpd_proxy_") {
+			t.Errorf("%q: %v", bad, err)
+		}
 	}
 }

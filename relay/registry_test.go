@@ -20,7 +20,7 @@ func TestRegistryCoversReads(t *testing.T) {
 	for _, text := range []string{
 		"compatibility_level = 3.6\nrelay_domains = example.test\nlocal_recipient_maps =\n",
 		"compatibility_level = 3.6\nrelay_domains = example.test\nsmtpd_tls_security_level = may\nsmtpd_tls_cert_file = /nonexistent/cert.pem\n",
-		"compatibility_level = 3.6\nrelay_domains = example.test\nsmtpd_milters = inet:127.0.0.1:1\nmilter_macro_defaults = {auth_type}=none\n",
+		"compatibility_level = 3.6\nrelay_domains = example.test\nsmtpd_milters = inet:127.0.0.1:1\nmilter_macro_defaults = {auth_type}=none\nsmtpd_proxy_filter = 127.0.0.1:10024\n",
 	} {
 		cf, err := maincf.Parse(strings.NewReader(text), "main.cf")
 		if err != nil {

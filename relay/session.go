@@ -146,7 +146,6 @@ func (s *session) resetTransaction() {
 func (s *session) end() {
 	s.anvilDisconnect()
 	s.milterClose()
-	s.proxyClose()
 	s.r.sessions.remove(s)
 	s.cancel()
 	if s.commands != nil {

@@ -166,8 +166,14 @@ func (s *session) endReply(id queue.ID) *Error {
 	return queuedReply(id)
 }
 
-// proxyClose ends the transaction with the filter (QUIT).
+// proxyClose ends the transaction with the filter (QUIT). The end of
+// the session, which may run on another goroutine (go-smtp's
+// Server.Close), does not call it: cancelling the session's context
+// closes the connection (smtpdproxy.Open).
 func (s *session) proxyClose() {
+	if !s.proxied() {
+		return
+	}
 	if s.proxy.conn != nil {
 		s.proxy.conn.Close()
 		s.proxy.conn = nil

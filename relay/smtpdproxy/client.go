@@ -129,7 +129,9 @@ func Open(ctx context.Context, cfg *Config, client Client, mail string) (*Conn, 
 		return nil, &f
 	}
 	c := &Conn{cfg: cfg, log: log, nc: nc, r: bufio.NewReader(nc), w: bufio.NewWriter(nc)}
-	c.stop = context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	// The caller's end (a session cut, a shutdown) closes the connection,
+	// whichever goroutine is using it.
+	c.stop = context.AfterFunc(ctx, func() { nc.Close() })
 	fail := func() (*Conn, *Reply) {
 		c.Close()
 		f := Failure()

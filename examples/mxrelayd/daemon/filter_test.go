@@ -292,17 +292,7 @@ smtp-amavis unix - - n - 2 smtp
 	}
 	filter.beforeReinject = func(id string) { kill(id, "before") }
 	filter.afterReinject = func(id string) { kill(id, "after") }
-	arrived := func() map[string]int {
-		got := map[string]int{}
-		for _, m := range inside.messages() {
-			id := headerValue([]byte(m), "X-Case")
-			if headerValue([]byte(m), "X-Tag") != "scanned" {
-				t.Errorf("%s reached the inside host untagged", id)
-			}
-			got[id]++
-		}
-		return got
-	}
+	arrived := func() map[string]int { return taggedArrivals(t, inside) }
 	for i := range n {
 		id := fmt.Sprintf("m%d", i)
 		msg := fmt.Sprintf("From: s@sender.example\r\nTo: u@example.test\r\nSubject: %s\r\nX-Case: %s\r\n\r\nbody %s\r\n", id, id, id)
@@ -411,4 +401,18 @@ func sendAcknowledged(addr, from, to, msg string) error {
 	}
 	c.Quit()
 	return nil
+}
+
+// taggedArrivals counts the messages at the inside host by X-Case; one
+// without the filter's X-Tag is an error.
+func taggedArrivals(t *testing.T, inside *sink) map[string]int {
+	got := map[string]int{}
+	for _, m := range inside.messages() {
+		id := headerValue([]byte(m), "X-Case")
+		if headerValue([]byte(m), "X-Tag") != "scanned" {
+			t.Errorf("%s reached the inside host untagged", id)
+		}
+		got[id]++
+	}
+	return got
 }
