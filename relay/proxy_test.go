@@ -10,6 +10,8 @@ import (
 
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay/maincf"
+	"github.com/mxrelay/mxrelay/relay/milter"
+	"github.com/mxrelay/mxrelay/relay/milter/miltertest"
 	"github.com/mxrelay/mxrelay/relay/smtpdproxy"
 )
 
@@ -368,5 +370,53 @@ func TestLoadProxyFilter(t *testing.T) {
 		if _, err := load(bad); err == nil || !strings.Contains(err.Error(), "smtpd_proxy_") {
 			t.Errorf("%q: %v", bad, err)
 		}
+	}
+}
+
+// TestProxyMilters: on a proxied listener the milters see the commands
+// before the filter does (a milter's refusal keeps the recipient from
+// it) and never the message: Postfix's milters get the message from
+// cleanup, which is not involved until the filter reinjects it.
+func TestProxyMilters(t *testing.T) {
+	srv, err := miltertest.Start(miltertest.Milter{On: func(e miltertest.Event) []miltertest.Packet {
+		if e.Cmd == miltertest.Rcpt && e.Strings()[0] == "<bad@example.test>" {
+			return []miltertest.Packet{miltertest.Reject()}
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	d := milter.Defaults{Macros: milter.DefaultMacros(), CommandTimeout: 2 * time.Second, ContentTimeout: 2 * time.Second}
+	specs, err := milter.ParseList("inet:"+srv.Addr, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startProxy(t, nil)
+	w := newWorld(t, worldOpts{noRun: true, cfg: func(c *Config) {
+		c.Milters = &Milters{Specs: specs, Defaults: d, Version: "Postfix 3.7.11"}
+		c.ProxyFilter = &smtpdproxy.Config{Service: p.addr(), EHLO: "mx2.example.test"}
+	}})
+	rs := w.raw()
+	rs.cmd("EHLO client.example")
+	rs.cmd("MAIL FROM:<s@sender.example>")
+	if code, msg := rs.cmd("RCPT TO:<bad@example.test>"); code != 550 || msg != "5.7.1 Command rejected" {
+		t.Errorf("RCPT bad: %d %s", code, msg)
+	}
+	if len(p.transcript()) != 0 {
+		t.Errorf("the filter was contacted for a recipient the milter refused: %q", p.transcript())
+	}
+	rs.cmd("RCPT TO:<u@example.test>")
+	rs.cmd("DATA")
+	if code, msg := rs.cmd("Subject: x\r\n\r\nx\r\n."); code != 250 || msg != "2.0.0 Ok: queued as FILTERED1" {
+		t.Errorf("end of data: %d %s", code, msg)
+	}
+	var cmds []byte
+	for _, e := range srv.Events() {
+		cmds = append(cmds, e.Cmd)
+	}
+	if got := string(cmds); !strings.Contains(got, string([]byte{miltertest.Rcpt, miltertest.Rcpt})) || strings.ContainsAny(got, string([]byte{miltertest.Header, miltertest.EndOfHeader, miltertest.Body, miltertest.EndOfMessage})) {
+		t.Errorf("milter events %q: want both RCPTs and no message events", got)
 	}
 }

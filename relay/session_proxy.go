@@ -187,13 +187,16 @@ func proxyError(rep smtpdproxy.Reply) *Error {
 	return &Error{Code: code, Status: status, Message: strings.Join(text, "\n")}
 }
 
-// proxyClient is what XFORWARD tells the filter.
+// proxyClient is what XFORWARD tells the filter: the client the queue
+// would keep (queueClient), its address as smtpd's rfc_addr ("IPv6:"
+// before an IPv6 one), as smtpd_proxy.c sends FORWARD_ADDR.
 func (s *session) proxyClient() smtpdproxy.Client {
-	return smtpdproxy.Client{
-		Name: s.names.Name, Addr: rfcAddr(s.clientAddr), Port: strconv.Itoa(s.clientPort),
-		Helo: s.helo, Proto: s.protocol(),
-		Local: s.r.c.Cleanup.RewritesHeaders(s.ctx, s.clientAddr),
+	c := s.queueClient()
+	x := smtpdproxy.Client{Name: c.Name, Port: c.Port, Helo: c.Helo, Proto: c.Proto, Local: c.Source == "LOCAL"}
+	if c.Addr != "" {
+		x.Addr = rfcAddr(s.clientAddr)
 	}
+	return x
 }
 
 // mailCommand is the client's MAIL command, rebuilt from what the
