@@ -108,6 +108,10 @@
 // body_checks, which win; golden lab accessactions and accessfilter),
 // receive_override_options (no_unknown_recipient_checks,
 // no_address_mappings, no_header_body_checks, no_milters),
+// smtpd_proxy_filter, smtpd_proxy_timeout, smtpd_proxy_ehlo and
+// smtpd_proxy_options (Config.ProxyFilter: the before-queue filter of
+// SMTPD_PROXY_README, package relay/smtpdproxy; golden lab in
+// relay/smtpdproxy/testdata/lab),
 // smtpd_milters, smtpd_milter_maps and the milter_* parameters (Milters:
 // the milters of package relay/milter, as Postfix's smtpd and cleanup
 // talk to them; milter_header_checks is refused),

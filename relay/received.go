@@ -70,10 +70,18 @@ func Received(ri ReceivedInfo) string {
 	}
 	date := MailDate(ri.Time)
 	if len(ri.Recipients) == 1 {
-		fmt.Fprintf(&b, "\tby %s (%s) with %s%s\r\n", ri.Hostname, mailName, proto, receivedID(ri.QueueID))
+		if ri.QueueID == "" {
+			fmt.Fprintf(&b, "\tby %s (%s) with %s\r\n", ri.Hostname, mailName, proto)
+		} else {
+			fmt.Fprintf(&b, "\tby %s (%s) with %s id %s\r\n", ri.Hostname, mailName, proto, ri.QueueID)
+		}
 		fmt.Fprintf(&b, "\tfor <%s>; %s\r\n", sanitizeHeader(ri.Recipients[0]), date)
 	} else {
-		fmt.Fprintf(&b, "\tby %s (%s) with %s%s;\r\n", ri.Hostname, mailName, proto, receivedID(ri.QueueID))
+		if ri.QueueID == "" {
+			fmt.Fprintf(&b, "\tby %s (%s) with %s;\r\n", ri.Hostname, mailName, proto)
+		} else {
+			fmt.Fprintf(&b, "\tby %s (%s) with %s id %s;\r\n", ri.Hostname, mailName, proto, ri.QueueID)
+		}
 		fmt.Fprintf(&b, "\t%s\r\n", date)
 	}
 	return b.String()
@@ -137,13 +145,4 @@ func receivedProtocol(base string, tlsOn, utf8 bool) string {
 		p = "UTF8" + strings.TrimPrefix(p, "E")
 	}
 	return p
-}
-
-// receivedID is the " id QUEUEID" clause of the by line, none without a
-// queue ID.
-func receivedID(id string) string {
-	if id == "" {
-		return ""
-	}
-	return " id " + id
 }
