@@ -2,11 +2,14 @@ package relay
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-smtp"
 
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay/maincf"
@@ -418,5 +421,42 @@ func TestProxyMilters(t *testing.T) {
 	}
 	if got := string(cmds); !strings.Contains(got, string([]byte{miltertest.Rcpt, miltertest.Rcpt})) || strings.ContainsAny(got, string([]byte{miltertest.Header, miltertest.EndOfHeader, miltertest.Body, miltertest.EndOfMessage})) {
 		t.Errorf("milter events %q: want both RCPTs and no message events", got)
+	}
+}
+
+// TestProxyGoSMTP: the go-smtp front end (MX.NewSession) passes the
+// transaction to the filter too, and gives its replies.
+func TestProxyGoSMTP(t *testing.T) {
+	p := startProxy(t, map[string]string{"RCPT TO:<v@example.test>": "550 5.1.1 no v"})
+	w := proxyWorld(t, p.addr(), 5*time.Second, false)
+	_, addr := mountElsewhere(t, w)
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("client.example"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("s@sender.example", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("v@example.test", nil); smtpCode(err) != 550 {
+		t.Errorf("RCPT v@: %v", err)
+	}
+	if err := c.Rcpt("u@example.test", nil); err != nil {
+		t.Fatal(err)
+	}
+	wc, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(wc, "Subject: x\r\n\r\nbody\r\n")
+	resp, err := wc.CloseWithResponse()
+	if err != nil || resp.StatusText != "2.0.0 Ok: queued as FILTERED1" {
+		t.Errorf("end of data: %+v %v", resp, err)
+	}
+	if n := len(queued(t, w.mem)); n != 0 {
+		t.Errorf("%d queued", n)
 	}
 }
