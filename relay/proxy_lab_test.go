@@ -66,7 +66,8 @@ func TestProxyLab(t *testing.T) {
 			service = strings.Replace(service, "10099", port, 1)
 			// The lab's mynetworks: the injecting client may relay.
 			w := newWorld(t, worldOpts{noRun: true, pol: func(c *policy.Config) { c.MyNetworks = "127.0.0.1/32" }, cfg: func(c *Config) {
-				c.ProxyFilter = &smtpdproxy.Config{Service: service, Timeout: 5 * time.Second, EHLO: "mx2.example.test"}
+				c.ProxyFilter = &smtpdproxy.Config{Service: service, Timeout: 5 * time.Second, EHLO: "mx2.example.test",
+					SpeedAdjust: g.MainCF["smtpd_proxy_options"] == "speed_adjust"}
 			}})
 			for _, c := range g.Cases {
 				rs := w.raw()

@@ -137,18 +137,19 @@ func (s *session) proxyMessage(hdr string, dr *dataReader) (queue.ID, *Error) {
 }
 
 // proxyEnd logs the filter's end-of-data reply as smtpd.c ("proxy-accept:
-// END-OF-MESSAGE: 250 ...; from=<> to=<> proto=ESMTP helo=<>") and keeps
+// END-OF-MESSAGE: 250 ...; from=<> to=<first recipient> proto=ESMTP
+// helo=<>", golden lab proxyspeed) and keeps
 // an accepting one for endReply.
 func (s *session) proxyEnd(rep smtpdproxy.Reply, ok bool) *Error {
 	event := maillog.ProxyReject
 	if ok {
 		event = maillog.ProxyAccept
 	}
-	last := ""
-	if n := len(s.rcpts); n > 0 {
-		last = s.rcpts[n-1].Address
+	first := "" // smtpd.c's state->recipient: the first one accepted
+	if len(s.rcpts) > 0 {
+		first = s.rcpts[0].Address
 	}
-	s.logEvent(event, "END-OF-MESSAGE", last, strings.Join(rep.Lines, "\r\n"), "", nil)
+	s.logEvent(event, "END-OF-MESSAGE", first, strings.Join(rep.Lines, "\r\n"), "", nil)
 	e := proxyError(rep)
 	if ok {
 		s.proxy.end = e

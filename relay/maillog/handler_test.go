@@ -62,6 +62,16 @@ func TestHandlerEvents(t *testing.T) {
 		{"redirect", Redirect, []any{KeyQueueID, "180EFA9F7BB", KeyStage, "RCPT", KeyClient, "unknown[127.0.0.2]", KeyReply, "<redir2@dest.test>: Recipient address triggers REDIRECT moved2@third.test",
 			KeyFrom, "someone@sender.test", KeyTo, "redir2@dest.test", KeyProto, "ESMTP", KeyHelo, "inject.oracle.test"},
 			p + "smtpd[4242]: 180EFA9F7BB: redirect: RCPT from unknown[127.0.0.2]: <redir2@dest.test>: Recipient address triggers REDIRECT moved2@third.test; from=<someone@sender.test> to=<redir2@dest.test> proto=ESMTP helo=<inject.oracle.test>\n"},
+		// The before-queue filter's lines, as Postfix 3.7.11 wrote them
+		// (relay/smtpdproxy/testdata/lab/golden/proxy*.maillog).
+		{"proxy client", Client, []any{KeyClient, "localhost[127.0.0.1]"},
+			p + "smtpd[4242]: NOQUEUE: client=localhost[127.0.0.1]\n"},
+		{"proxy-accept", ProxyAccept, []any{KeyStage, "END-OF-MESSAGE", KeyClient, "localhost[127.0.0.1]", KeyReply, "250 2.0.0 Ok: queued by oracle-sink 127.0.0.9:10024",
+			KeyFrom, "", KeyTo, "ok@dest.test", KeyProto, "ESMTP", KeyHelo, "inject.oracle.test"},
+			p + "smtpd[4242]: proxy-accept: END-OF-MESSAGE: 250 2.0.0 Ok: queued by oracle-sink 127.0.0.9:10024; from=<> to=<ok@dest.test> proto=ESMTP helo=<inject.oracle.test>\n"},
+		{"proxy-reject", ProxyReject, []any{KeyStage, "END-OF-MESSAGE", KeyClient, "localhost[127.0.0.1]", KeyReply, "550 5.1.1 <bad@dest.test>: Recipient address rejected: no such user",
+			KeyFrom, "", KeyTo, "ok@dest.test", KeyProto, "ESMTP", KeyHelo, "inject.oracle.test"},
+			p + "smtpd[4242]: proxy-reject: END-OF-MESSAGE: 550 5.1.1 <bad@dest.test>: Recipient address rejected: no such user; from=<> to=<ok@dest.test> proto=ESMTP helo=<inject.oracle.test>\n"},
 		{"milter-reject at RCPT", MilterReject, []any{KeyQueueID, "ABC", KeyStage, "RCPT", KeyClient, "unknown[192.0.2.1]", KeyReply, "550 5.7.1 Command rejected",
 			KeyFrom, "s@a.test", KeyTo, "u@x.test", KeyProto, "ESMTP", KeyHelo, "client.test"},
 			p + "smtpd[4242]: ABC: milter-reject: RCPT from unknown[192.0.2.1]: 550 5.7.1 Command rejected; from=<s@a.test> to=<u@x.test> proto=ESMTP helo=<client.test>\n"},
