@@ -17,7 +17,8 @@ import (
 // relay/smtpdproxy/testdata/lab/golden (route cases of
 // relay/smtpdproxy/testdata/lab/route with smtpd_proxy_filter set to a
 // lab sink, recorded with POSTFIX_LAB_CASES=relay/smtpdproxy/testdata/lab
-// lab.py run) against the relay with a
+// lab.py run, or sh relay/smtpdproxy/testdata/lab/run.sh, which also
+// compares mxrelayd in the lab) against the relay with a
 // scripted filter that answers as the lab's sink did: every reply
 // (code, enhanced code, text) is Postfix's, the filter's refusals of
 // RCPT and of the message, and a filter that is down.
