@@ -77,9 +77,13 @@
 // delay_warning_time (off); a negative lifetime is Postfix's 0 (one
 // attempt). DeadTime is how long a destination stays suspended after a
 // site-level failure (at most minimal_backoff_time in Postfix); Concurrency
-// is default_destination_concurrency_limit (20). The envelope keeps the
-// RFC 3461 DSN parameters (NOTIFY, ORCPT, RET, ENVID) and the RFC 6531
-// SMTPUTF8 flag for the relay to pass on.
+// is default_destination_concurrency_limit (20), and Transports the
+// limits of one transport (the part of a Destination before its ":"):
+// TRANSPORT_destination_concurrency_limit per destination and its
+// master.cf process limit over all its destinations, as qmgr_transport.c
+// applies them. The envelope keeps the RFC 3461 DSN parameters (NOTIFY,
+// ORCPT, RET, ENVID), the RFC 6531 SMTPUTF8 flag and the client's
+// attributes (Client, for XFORWARD) for the relay to pass on.
 //
 // # Durability
 //

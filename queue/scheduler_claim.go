@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -90,7 +91,7 @@ func (s *Scheduler) Claim(ctx context.Context) (*Delivery, error) {
 		switch {
 		case s.shared != nil:
 			s.refreshDead(ctx, now)
-			env, err = s.shared.ClaimSlots(ctx, now, s.cfg.Lease, s.cfg.Concurrency, func(e *Envelope) ([]string, bool) {
+			env, err = s.shared.ClaimSlots(ctx, now, s.cfg.Lease, s.limit, func(e *Envelope) ([]string, bool) {
 				d, full := s.reserve(e, now)
 				if d == nil {
 					return []string{full}, false
@@ -180,8 +181,15 @@ func (s *Scheduler) reserve(e *Envelope, now time.Time) (*Delivery, string) {
 			delete(s.dead, dest)
 		}
 		d.Attempt = append(d.Attempt, i)
-		if !slices.Contains(d.dests, dest) {
-			if s.active[dest] >= s.cfg.Concurrency {
+		slot := []string{dest}
+		if t, _, ok := strings.Cut(dest, ":"); ok && s.cfg.Transports[t].Processes > 0 {
+			slot = append(slot, transportSlot(t))
+		}
+		for _, dest := range slot {
+			if slices.Contains(d.dests, dest) {
+				continue
+			}
+			if s.active[dest] >= s.limit(dest) {
 				if s.park != nil && len(s.refused[dest]) < maxRefused {
 					s.refused[dest] = append(s.refused[dest], e.ID)
 				}

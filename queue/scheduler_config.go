@@ -2,6 +2,7 @@ package queue
 
 import (
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -53,6 +54,12 @@ type Config struct {
 	// recipient's Recipient.Destination, else its domain). Default 20, as
 	// Postfix default_destination_concurrency_limit.
 	Concurrency int
+	// Transports are limits of their own for the destinations of a
+	// transport, by transport name: the part of a Destination before its
+	// first ":" ("smtp-amavis" of "smtp-amavis:[127.0.0.1]:10024"). Nil:
+	// Concurrency for every destination, no transport-wide cap. The map
+	// is read, never written.
+	Transports map[string]TransportLimits
 	// Poll is how often Next looks for due mail when nothing woke it.
 	// Default 1s.
 	Poll time.Duration
@@ -70,6 +77,41 @@ type Config struct {
 	// "status=deferred (delivery temporarily suspended: ...)". It runs on
 	// Next's goroutine: it must be quick.
 	Suspended func(Report)
+}
+
+// TransportLimits are the concurrency limits of one transport, as
+// Postfix's queue manager applies them (qmgr_transport.c,
+// qmgr_queue.c).
+type TransportLimits struct {
+	// Concurrency caps the deliveries in progress per destination of the
+	// transport, as Postfix's TRANSPORT_destination_concurrency_limit.
+	// Zero: Config.Concurrency.
+	Concurrency int
+	// Processes caps the deliveries in progress through the transport,
+	// over all its destinations, as the process limit (maxproc) of its
+	// master.cf service caps Postfix's: a message counts once however
+	// many of its destinations use the transport. Zero: no cap of its
+	// own.
+	Processes int
+}
+
+// transportSlot is the concurrency slot of a transport's process limit:
+// no destination starts with ":" (a Destination starts with its
+// transport name, a domain with a letter or digit).
+func transportSlot(transport string) string { return ":" + transport }
+
+// limit returns the concurrency limit of a slot: a destination's, or a
+// transport's process limit (transportSlot).
+func (s *Scheduler) limit(slot string) int {
+	if t, ok := strings.CutPrefix(slot, ":"); ok {
+		return s.cfg.Transports[t].Processes
+	}
+	if t, _, ok := strings.Cut(slot, ":"); ok {
+		if n := s.cfg.Transports[t].Concurrency; n > 0 {
+			return n
+		}
+	}
+	return s.cfg.Concurrency
 }
 
 const (

@@ -27,13 +27,15 @@ type Shared interface {
 	// destinations whose concurrency slot the claim takes. The backend
 	// takes them in the same transaction as the lease, counting the
 	// slots of the live claims of every Scheduler, and passes over a
-	// message one of whose destinations has limit of them already. A
+	// message one of whose destinations d has limit(d) of them already
+	// (Config.Concurrency, or a transport's limit: Config.Transports;
+	// a slot may also be a transport's process limit). A
 	// slot is held until its claim ends: Modify gives the message another
 	// lease token (Done), Remove, or the lease ends. When accept refuses
 	// a message (ok false), the destinations it returns are at their
 	// limit in this process: the backend may pass over their other
 	// messages for the rest of the claim.
-	ClaimSlots(ctx context.Context, now time.Time, lease time.Duration, limit int, accept func(*Envelope) ([]string, bool)) (Envelope, error)
+	ClaimSlots(ctx context.Context, now time.Time, lease time.Duration, limit func(dest string) int, accept func(*Envelope) ([]string, bool)) (Envelope, error)
 	// SetDead records dead-destination marks for every Scheduler; a mark
 	// with a zero Until lifts the destination's mark.
 	SetDead(ctx context.Context, marks map[string]DeadMark) error

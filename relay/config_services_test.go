@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay/maincf"
 )
@@ -143,5 +145,73 @@ func TestServiceOverrideRefusals(t *testing.T) {
 				t.Errorf("warnings %q, want one naming %q", ld.Warnings, c.warning)
 			}
 		})
+	}
+}
+
+// TestTransportLimitsConfig: the process limit of a master.cf delivery
+// service and main.cf's TRANSPORT_destination_concurrency_limit and
+// TRANSPORT_destination_recipient_limit reach the queue and the relay
+// for that transport only, and -check calls them used.
+func TestTransportLimitsConfig(t *testing.T) {
+	main := "compatibility_level = 3.6\nmyhostname = gw.example.net\nrelay_domains = example.test\ninet_interfaces = 127.0.0.1\n" +
+		"content_filter = smtp-amavis:[127.0.0.1]:10024\nsmtp-amavis_destination_concurrency_limit = 3\n" +
+		"smtp-amavis_destination_recipient_limit = 1\nrelay_destination_concurrency_limit = 5\n"
+	dir := t.TempDir()
+	writeFile(t, dir, "master.cf", "smtp inet n - n - - smtpd\nsmtp-amavis unix - - n - 2 smtp\nslow unix - - n - - smtp\n")
+	cf, err := maincf.Load(writeFile(t, dir, "main.cf", main))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &reader{cf: cf}
+	qc := queueConfig(r)
+	want := map[string]queue.TransportLimits{"smtp-amavis": {Concurrency: 3, Processes: 2}, "relay": {Concurrency: 5}}
+	if len(qc.Transports) != len(want) || qc.Transports["smtp-amavis"] != want["smtp-amavis"] || qc.Transports["relay"] != want["relay"] {
+		t.Errorf("queue transports %+v, want %+v", qc.Transports, want)
+	}
+	def, by := recipientLimits(r)
+	if def != 50 || len(by) != 1 || by["smtp-amavis"] != 1 {
+		t.Errorf("recipient limits %d %v, want 50 and smtp-amavis 1", def, by)
+	}
+	if err := r.err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range cf.Classify() {
+		if strings.Contains(p.Name, "_destination_") && p.Kind != maincf.Used {
+			t.Errorf("%s: %s, want used", p.Name, p.Kind)
+		}
+	}
+}
+
+// TestFilterRecipientLimit: with smtp-amavis_destination_recipient_limit
+// = 1 (iredmail's setting), the filter gets one delivery per recipient,
+// one after another, as Postfix's qmgr splits the message.
+func TestFilterRecipientLimit(t *testing.T) {
+	filter := startXFPeer(t, "")
+	mainCF := strings.Replace(fmt.Sprintf(amavisMain, "1", port(filter.addr)), "smtp_tls_security_level = encrypt\n",
+		"smtp-amavis_destination_recipient_limit = 1\n", 1)
+	ld, err := loadWithMaster(t, mainCF, amavisMaster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, addr := serve(t, ld.Server)
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := transact(c, "s@elsewhere.example", []string{"a@example.test", "b@example.test", "c@example.test"}, "Subject: x\r\n\r\nbody\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	got := filter.wait(t, 3)
+	var rcpts []string
+	for _, tx := range got {
+		if len(tx.rcpt) != 1 {
+			t.Errorf("a delivery to the filter with %d recipients: %q", len(tx.rcpt), tx.rcpt)
+		}
+		rcpts = append(rcpts, tx.rcpt...)
+	}
+	slices.Sort(rcpts)
+	if !slices.Equal(rcpts, []string{"a@example.test", "b@example.test", "c@example.test"}) {
+		t.Errorf("the filter got %q", rcpts)
 	}
 }

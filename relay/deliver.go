@@ -653,8 +653,29 @@ type routeGroup struct {
 }
 
 // deliverGroup delivers the message to one group's recipients and returns
-// their results, aligned with g.idx.
+// their results, aligned with g.idx: in deliveries of at most the
+// transport's recipient limit (Config.RecipientLimits), one after
+// another, as Postfix's queue manager splits a message's recipients for
+// one destination.
 func (r *MX) deliverGroup(ctx context.Context, env *queue.Envelope, body io.ReaderAt, g *routeGroup) []*attemptResult {
+	limit := r.c.DefaultRecipientLimit
+	if n, ok := r.c.RecipientLimits[g.route.Transport]; ok {
+		limit = n
+	}
+	if limit <= 0 || len(g.idx) <= limit {
+		return r.deliverTransaction(ctx, env, body, g)
+	}
+	out := make([]*attemptResult, 0, len(g.idx))
+	for start := 0; start < len(g.idx); start += limit {
+		sub := &routeGroup{route: g.route, idx: g.idx[start:min(start+limit, len(g.idx))]}
+		out = append(out, r.deliverTransaction(ctx, env, body, sub)...)
+	}
+	return out
+}
+
+// deliverTransaction delivers the message to g's recipients in one
+// delivery and returns their results, aligned with g.idx.
+func (r *MX) deliverTransaction(ctx context.Context, env *queue.Envelope, body io.ReaderAt, g *routeGroup) []*attemptResult {
 	msg := &client.Message{From: env.Sender, Body: body, Size: env.Size, SMTPUTF8: env.SMTPUTF8, EnvID: env.EnvID,
 		XForward: xforward(env)}
 	switch env.Ret {

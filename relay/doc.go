@@ -124,7 +124,10 @@
 // name, address, port, protocol, HELO name, queue ID and SOURCE, kept in
 // queue.Envelope.Client; golden lab xforward, relay/testdata/lab-xforward),
 // smtp_helo_name, lmtp_lhlo_name and the smtp_*_timeout and
-// lmtp_*_timeout parameters,
+// lmtp_*_timeout parameters, the process limit (maxproc) of those
+// services, TRANSPORT_destination_concurrency_limit (queue.Config's
+// Transports) and default_destination_recipient_limit and
+// TRANSPORT_destination_recipient_limit (Config.RecipientLimits),
 // virtual_mailbox_domains, local_recipient_maps, relocated_maps,
 // message_size_limit, smtpd_recipient_limit, hopcount_limit,
 // smtpd_soft_error_limit, smtpd_hard_error_limit, smtpd_junk_command_limit,

@@ -354,6 +354,7 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 		return err
 	}
 	mc.Policy, mc.Queue, mc.Router, mc.Agent = l.Policy, sched, router, agent
+	mc.DefaultRecipientLimit, mc.RecipientLimits = recipientLimits(r)
 	if mc.Cleanup, err = newCleanup(ctx, r, &pc, ro, domains, mine, openOpts, open, log); err != nil {
 		return err
 	}

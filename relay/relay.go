@@ -96,6 +96,18 @@ type Config struct {
 	// Filter is the after-queue content filter (content_filter). The
 	// zero value: none.
 	Filter FilterConfig
+	// DefaultRecipientLimit caps the recipients of one delivery (one
+	// transaction with one next hop): a message's recipients for one
+	// destination beyond it go in further deliveries, one after another,
+	// as Postfix's queue manager splits them
+	// (default_destination_recipient_limit, 50 in Postfix). Zero or
+	// negative: no limit.
+	DefaultRecipientLimit int
+	// RecipientLimits are DefaultRecipientLimit per transport, by name
+	// (TRANSPORT_destination_recipient_limit: a content filter's
+	// "smtp-amavis_destination_recipient_limit = 1" gives it one
+	// recipient per delivery). The map is read, never written.
+	RecipientLimits map[string]int
 
 	// MessageSizeLimit is the largest message accepted, in bytes.
 	// Default 10240000, as Postfix message_size_limit; negative: no

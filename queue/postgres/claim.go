@@ -20,18 +20,18 @@ var _ queue.Shared = (*Queue)(nil)
 // rows another transaction is claiming are passed over, never handed out
 // twice.
 func (q *Queue) Claim(ctx context.Context, now time.Time, lease time.Duration, accept func(*queue.Envelope) bool) (queue.Envelope, error) {
-	return q.claim(ctx, now, lease, 0, func(e *queue.Envelope) ([]string, bool) {
+	return q.claim(ctx, now, lease, nil, func(e *queue.Envelope) ([]string, bool) {
 		return nil, accept == nil || accept(e)
 	})
 }
 
 // ClaimSlots implements queue.Shared: Claim that also takes a
 // concurrency slot of each destination accept returns, in the claim's
-// transaction, unless one of them has limit live claims already (of
+// transaction, unless one of them, d, has limit(d) live claims already (of
 // any node). Claims that count the same destination take turns on an
 // advisory lock of its own, held while one message's slots are counted
 // and taken, and never while waiting for another: no deadlock.
-func (q *Queue) ClaimSlots(ctx context.Context, now time.Time, lease time.Duration, limit int, accept func(*queue.Envelope) ([]string, bool)) (queue.Envelope, error) {
+func (q *Queue) ClaimSlots(ctx context.Context, now time.Time, lease time.Duration, limit func(string) int, accept func(*queue.Envelope) ([]string, bool)) (queue.Envelope, error) {
 	return q.claim(ctx, now, lease, limit, accept)
 }
 
@@ -42,7 +42,7 @@ type dueRow struct {
 	token, until int64
 }
 
-func (q *Queue) claim(ctx context.Context, now time.Time, lease time.Duration, limit int, accept func(*queue.Envelope) ([]string, bool)) (queue.Envelope, error) {
+func (q *Queue) claim(ctx context.Context, now time.Time, lease time.Duration, limit func(string) int, accept func(*queue.Envelope) ([]string, bool)) (queue.Envelope, error) {
 	if err := ctx.Err(); err != nil {
 		return queue.Envelope{}, err
 	}
@@ -123,9 +123,9 @@ type claimer struct {
 	conn   *pgxpool.Conn
 	tx     pgx.Tx
 	now    int64
-	limit  int
-	full   map[string]bool // destinations found at their limit
-	locked bool            // session advisory locks may be held
+	limit  func(string) int // nil: no slots
+	full   map[string]bool  // destinations found at their limit
+	locked bool             // session advisory locks may be held
 }
 
 // release frees the advisory locks and the connection; a connection
@@ -222,7 +222,7 @@ func (q *Queue) destLock(dest string) int64 {
 // trips; see BENCHMARKS.md.)
 func (c *claimer) take(ctx context.Context, e *queue.Envelope, id string, dests []string, until time.Time) (bool, error) {
 	q := c.q
-	if c.limit <= 0 || len(dests) == 0 {
+	if c.limit == nil || len(dests) == 0 {
 		dests = nil
 	}
 	for _, d := range dests {
@@ -232,8 +232,9 @@ func (c *claimer) take(ctx context.Context, e *queue.Envelope, id string, dests 
 	}
 	dests = slices.Sorted(slices.Values(dests))
 	keys := make([]int64, len(dests))
+	limits := make([]int32, len(dests))
 	for i, d := range dests {
-		keys[i] = q.destLock(d)
+		keys[i], limits[i] = q.destLock(d), int32(c.limit(d))
 	}
 	if len(keys) > 0 {
 		c.locked = true
@@ -246,11 +247,14 @@ func (c *claimer) take(ctx context.Context, e *queue.Envelope, id string, dests 
 	}
 	var atLimit []string
 	var token *int64
-	if err := c.tx.QueryRow(ctx, q.sql(`WITH atlimit AS (
+	if err := c.tx.QueryRow(ctx, q.sql(`WITH lim AS (
+			SELECT * FROM unnest($1::text[], $3::int4[]) AS l(dest, n)
+		), atlimit AS (
 			SELECT s.dest FROM %[1]sslots s
 			JOIN %[1]smessages m ON m.id = s.id AND m.lease_token = s.token
+			JOIN lim ON lim.dest = s.dest
 			WHERE s.dest = ANY($1) AND m.lease_until > $2
-			GROUP BY s.dest HAVING count(*) >= $3
+			GROUP BY s.dest, lim.n HAVING count(*) >= lim.n
 		), tok AS (
 			SELECT nextval('%[1]slease_seq') AS t WHERE NOT EXISTS (SELECT 1 FROM atlimit)
 		), slots AS (
@@ -262,7 +266,7 @@ func (c *claimer) take(ctx context.Context, e *queue.Envelope, id string, dests 
 			DELETE FROM %[1]sslots USING tok WHERE %[1]sslots.id = $4 AND %[1]sslots.token <> tok.t
 		)
 		SELECT (SELECT array_agg(dest) FROM atlimit), (SELECT t FROM tok)`),
-		dests, c.now, c.limit, id, until.UnixNano(), q.node.id.Load()).Scan(&atLimit, &token); err != nil {
+		dests, c.now, limits, id, until.UnixNano(), q.node.id.Load()).Scan(&atLimit, &token); err != nil {
 		return false, fmt.Errorf("queue/postgres: %w", err)
 	}
 	if token == nil {

@@ -66,8 +66,10 @@
 // a claim takes one slot per destination (<prefix>slots) in the claim's
 // transaction, counting the live claims of all nodes, so that a
 // destination limited to Config.Concurrency (Postfix's
-// default_destination_concurrency_limit) gets that many deliveries from
-// the whole cluster, not from each node; a slot ends with its claim (Done,
+// default_destination_concurrency_limit, or its transport's
+// Config.Transports limit) gets that many deliveries from the whole
+// cluster, not from each node, and so does a transport's process limit
+// (TransportLimits.Processes, one slot per message); a slot ends with its claim (Done,
 // Remove, or the claim's end when its node dies). Claims counting the
 // same destination take turns on an advisory lock of that destination;
 // each message row lists the destinations of its pending recipients, so

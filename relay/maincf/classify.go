@@ -90,6 +90,8 @@ func (f *File) Classify() []Param {
 			p.Kind, p.Reason = Unimplemented, f.activeGap(name, p.Value)
 		case isUsed:
 			p.Kind, p.User = Used, user
+		case f.transportLimit(name) != "":
+			p.Kind, p.User = Used, f.transportLimit(name)
 		case refs[name] != "":
 			p.Kind, p.User = Used, refs[name]
 		case f.known(name) || f.referencedByAny(name) || f.masterRefs[name] || f.tableParam(name):

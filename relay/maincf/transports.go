@@ -3,6 +3,8 @@ package maincf
 import (
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 )
 
 // Transports returns the delivery services of the master.cf beside
@@ -53,4 +55,39 @@ func (f *File) WithOverrides(overrides []Override) *File {
 		g.set(o.Name, o.Value, 0)
 	}
 	return &g
+}
+
+// ProcessLimit returns the process limit (maxproc, the 7th field) of the
+// unix service name of the master.cf beside main.cf, when it is a number
+// above 0: Postfix's qmgr caps the deliveries in progress through that
+// transport at it (qmgr_transport.c). 0 for "-" (default_process_limit),
+// "0" (no limit), no such service, or no master.cf.
+func (f *File) ProcessLimit(name string) int {
+	for _, s := range f.masterLines {
+		if len(s.fields) >= 8 && s.fields[0] == name && s.fields[1] == "unix" {
+			if n, err := strconv.Atoi(s.fields[6]); err == nil && n > 0 {
+				return n
+			}
+			return 0
+		}
+	}
+	return 0
+}
+
+// transportLimit returns who reads a TRANSPORT_destination_concurrency_limit
+// or TRANSPORT_destination_recipient_limit of smtp, relay, lmtp or a
+// master.cf delivery service (Transports), or "". Postfix derives these
+// names from master.cf's services ("postconf -d" lists none of them), so
+// they are not in the registry of used parameters.
+func (f *File) transportLimit(name string) User {
+	for suffix, user := range map[string]User{"_destination_concurrency_limit": UserQueue, "_destination_recipient_limit": UserRelay} {
+		t, ok := strings.CutSuffix(name, suffix)
+		if !ok {
+			continue
+		}
+		if _, ok := f.Transports()[t]; ok || t == "smtp" || t == "relay" || t == "lmtp" {
+			return user
+		}
+	}
+	return ""
 }

@@ -76,6 +76,10 @@ var used = map[string]User{
 	"minimal_backoff_time":                  UserQueue,
 	"maximal_backoff_time":                  UserQueue,
 	"default_destination_concurrency_limit": UserQueue,
+	// TRANSPORT_destination_concurrency_limit and
+	// TRANSPORT_destination_recipient_limit are used too, for smtp,
+	// relay, lmtp and master.cf's delivery services (File.transportLimit).
+	"default_destination_recipient_limit": UserRelay,
 
 	"mydestination":                    UserTransport,
 	"relay_domains":                    UserTransport,
