@@ -460,3 +460,24 @@ func TestProxyGoSMTP(t *testing.T) {
 		t.Errorf("%d queued", n)
 	}
 }
+
+// TestProxySoftBounce: with soft_bounce the filter's 5xx replies reach
+// the client as 4xx, as every reply of Postfix's smtpd_chat_reply.
+func TestProxySoftBounce(t *testing.T) {
+	p := startProxy(t, map[string]string{"RCPT TO:<v@example.test>": "550 5.1.1 no v", ".": "554 5.7.1 virus"})
+	w := newWorld(t, worldOpts{noRun: true, cfg: func(c *Config) {
+		c.SoftBounce = true
+		c.ProxyFilter = &smtpdproxy.Config{Service: p.addr(), EHLO: "mx2.example.test"}
+	}})
+	rs := w.raw()
+	rs.cmd("EHLO client.example")
+	rs.cmd("MAIL FROM:<s@sender.example>")
+	if code, msg := rs.cmd("RCPT TO:<v@example.test>"); code != 450 || msg != "4.1.1 no v" {
+		t.Errorf("RCPT v: %d %s", code, msg)
+	}
+	rs.cmd("RCPT TO:<u@example.test>")
+	rs.cmd("DATA")
+	if code, msg := rs.cmd("Subject: x\r\n\r\nx\r\n."); code != 454 || msg != "4.7.1 virus" {
+		t.Errorf("end of data: %d %s", code, msg)
+	}
+}

@@ -52,13 +52,13 @@ func (s *session) proxyRcpt(to string, notify queue.Notify, orcpt string) *Error
 	if s.proxy.conn == nil {
 		c, rep := smtpdproxy.Open(s.ctx, s.proxyCfg(), s.proxyClient(), s.mailCommand())
 		if rep != nil {
-			return proxyError(*rep)
+			return s.proxyError(*rep)
 		}
 		s.proxy.conn = c
 		s.logOpened()
 	}
 	if rep := s.proxy.conn.Rcpt(cmd); rep != nil {
-		return proxyError(*rep)
+		return s.proxyError(*rep)
 	}
 	return nil
 }
@@ -76,7 +76,7 @@ func (s *session) proxyData() *Error {
 		return nil
 	}
 	if rep := s.proxy.conn.Data(); rep != nil {
-		return proxyError(*rep)
+		return s.proxyError(*rep)
 	}
 	return nil
 }
@@ -150,7 +150,7 @@ func (s *session) proxyEnd(rep smtpdproxy.Reply, ok bool) *Error {
 		first = s.rcpts[0].Address
 	}
 	s.logEvent(event, "END-OF-MESSAGE", first, strings.Join(rep.Lines, "\r\n"), "", nil)
-	e := proxyError(rep)
+	e := s.proxyError(rep)
 	if ok {
 		s.proxy.end = e
 	}
@@ -182,9 +182,17 @@ func (s *session) proxyClose() {
 	s.proxy.rcpts = nil
 }
 
-// proxyError is the filter's reply as the relay's.
-func proxyError(rep smtpdproxy.Reply) *Error {
+// proxyError is the filter's reply as the relay's; with soft_bounce a
+// 5xx reply becomes 4xx (its enhanced code too), as smtpd_chat_reply
+// rewrites every reply it sends.
+func (s *session) proxyError(rep smtpdproxy.Reply) *Error {
 	code, status, text := rep.Split()
+	if s.r.c.SoftBounce && code/100 == 5 {
+		code -= 100
+		if strings.HasPrefix(status, "5.") {
+			status = "4" + status[1:]
+		}
+	}
 	return &Error{Code: code, Status: status, Message: strings.Join(text, "\n")}
 }
 

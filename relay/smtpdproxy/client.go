@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/textproto"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -293,10 +294,16 @@ func (c *Conn) cmd(cmd string, want byte) (Reply, bool) {
 	return rep, false
 }
 
+// errText words a connection error as Postfix's %m, strerror(3):
+// "Connection refused".
 func errText(err error) string {
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Err != nil {
-		return oe.Err.Error()
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		s := errno.Error()
+		if s != "" && s[0] >= 'a' && s[0] <= 'z' {
+			s = string(s[0]-'a'+'A') + s[1:]
+		}
+		return s
 	}
 	return err.Error()
 }

@@ -2,6 +2,8 @@ package smtpdproxy
 
 import (
 	"bufio"
+	"log/slog"
+	"net"
 	"strings"
 	"testing"
 )
@@ -115,4 +117,24 @@ func FuzzReadReply(f *testing.F) {
 			t.Fatalf("Split: %d %q", code, text)
 		}
 	})
+}
+
+// TestConnectRefusedWarning: the warning names the filter and the
+// system's error as Postfix's smtpd_proxy_connect logs it
+// ("connect to proxy filter 127.0.0.1:10099: Connection refused").
+func TestConnectRefusedWarning(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	var logs strings.Builder
+	cfg := &Config{Service: addr, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	if _, rep := Open(t.Context(), cfg, Client{}, "MAIL FROM:<>"); rep == nil || rep.String() != "451 4.3.0 Error: queue file write error" {
+		t.Fatalf("reply %v", rep)
+	}
+	if want := "connect to proxy filter " + addr + ": Connection refused"; !strings.Contains(logs.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, logs.String())
+	}
 }
