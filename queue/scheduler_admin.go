@@ -225,7 +225,8 @@ func (s *Scheduler) Kick(ctx context.Context, id ID) error {
 
 // Requeue makes one message due now, releasing it when held, and lifts
 // the suspension of its destinations (postsuper -r). Its routes are
-// looked up again at delivery, as they always are.
+// looked up again at delivery, as they always are, and Config.Requeued,
+// when set, edits its envelope (its content filter) in the same update.
 func (s *Scheduler) Requeue(ctx context.Context, id ID) error {
 	return s.makeDue(ctx, id, true)
 }
@@ -244,6 +245,11 @@ func (s *Scheduler) makeDue(ctx context.Context, id ID, release bool) error {
 		changed := release && e.Held
 		if release {
 			e.Held = false
+			if s.cfg.Requeued != nil && !e.Final() {
+				before := e.Clone()
+				s.cfg.Requeued(e)
+				changed = changed || e.Filter != before.Filter || !slices.Equal(e.Recipients, before.Recipients)
+			}
 		}
 		if !e.Held && !e.Final() && e.NextAttempt.After(now) {
 			e.NextAttempt, changed = now, true

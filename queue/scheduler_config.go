@@ -70,6 +70,13 @@ type Config struct {
 	Rand func() float64
 	// Logger receives one line per recorded attempt. Nil discards.
 	Logger *slog.Logger
+	// Requeued, when set, edits the envelope of a message that Requeue
+	// (postsuper -r) makes due, in the same update: Postfix's postsuper
+	// -r sends the message through pickup and cleanup again, which drop
+	// its content filter and give it the current one (package relay sets
+	// Envelope.Filter and the recipients' Destination). It runs while the
+	// backend updates the message: it must be quick and do no I/O.
+	Requeued func(*Envelope)
 	// Suspended, when set, is called with the Report of a message that
 	// Next deferred without handing it out, because every pending
 	// recipient waits for a suspended destination (Report.Suspended lists

@@ -110,10 +110,40 @@ func (s *session) setFilter(env *queue.Envelope, v cleanup.Verdict) {
 	if f == "" {
 		return
 	}
+	s.r.giveFilter(env, f)
+}
+
+// giveFilter sets env's content filter to f and gives each pending
+// recipient the filter's destination; without a filter (f empty), the
+// recipient domain, since no route may be looked up where it is called
+// (refilter), and delivery looks it up anyway.
+func (r *MX) giveFilter(env *queue.Envelope, f string) {
 	env.Filter = f
 	for i := range env.Recipients {
-		rt := s.r.filterRoute(f, env.Recipients[i].Address)
-		env.Recipients[i].Destination = rt.Transport + ":" + strings.ToLower(rt.Nexthop)
+		rc := &env.Recipients[i]
+		switch {
+		case !rc.State.Pending():
+		case f == "":
+			rc.Destination = ""
+		default:
+			rt := r.filterRoute(f, rc.Address)
+			rc.Destination = rt.Transport + ":" + strings.ToLower(rt.Nexthop)
+		}
+	}
+}
+
+// refilter gives a message requeued with postsuper -r
+// (queue.Config.Requeued) the content filter it would get now, as
+// Postfix's pickup and cleanup do with the message postsuper -r sends
+// them: its filter is dropped and content_filter applies (a message the
+// filter already passed goes through it again, as in Postfix).
+func (r *MX) refilter(env *queue.Envelope) {
+	f := r.c.Filter.ContentFilter
+	if !strings.Contains(f, ":") {
+		f = ""
+	}
+	if env.Filter != f {
+		r.giveFilter(env, f)
 	}
 }
 

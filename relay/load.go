@@ -345,6 +345,11 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 			m.Suspended(rep)
 		}
 	}
+	qc.Requeued = func(e *queue.Envelope) {
+		if m := mx.Load(); m != nil {
+			m.refilter(e)
+		}
+	}
 	sched := o.Scheduler
 	if sched == nil {
 		sched = queue.NewScheduler(o.Queue, qc)
