@@ -87,11 +87,12 @@
 //
 // # Durability
 //
-// Spool.Store returns only when the message is on disk: body, envelope
-// and footer are written to a temporary file, fsynced, renamed into msg/,
-// and msg/ is fsynced. Messages of up to 128 KiB stored at the same time
-// share one segment file, one file fsync and one directory fsync (group
-// commit); larger ones are streamed to a file of their own. Every state
+// Spool.Store returns only when the message is on disk. Messages of up to
+// 128 KiB stored at the same time share one segment file and one fsync
+// (group commit): body, envelope and footer are written into a spare
+// segment file made ahead, whose name is already durable, fsynced and
+// renamed. Larger ones are streamed to a file of their own: a temporary
+// file, fsynced, renamed into msg/, and msg/ fsynced. Every state
 // change replaces msg/<ID>.env the same way; removing a message of a
 // segment appends a record to a removal log (one write, no new file).
 // Records carry a CRC-32C and bodies a CRC-32C checked when read. On open

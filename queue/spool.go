@@ -19,9 +19,12 @@ import (
 // crash, power loss included, on a file system that honours fsync.
 // Messages whose body is at most 128 KiB are group-committed: the Stores
 // under way at the same time are written into one segment file
-// (msg/<seq>.seg) with one file fsync and one directory fsync, so the rate
-// is not capped at one fsync per message and nothing is acknowledged
-// before it is on disk. Larger bodies are streamed to a file of their own
+// (msg/<seq>.seg) with one fsync, so the rate is not capped at one fsync
+// per message and nothing is acknowledged before it is on disk. The
+// segment is written into a spare, an empty file made ahead whose name a
+// directory fsync has already made durable, and renamed once its fsync
+// returns (spool_spare.go): no file creation and no directory fsync on the
+// commit's path. Larger bodies are streamed to a file of their own
 // (msg/<ID>), never held whole in memory.
 //
 // State changes write msg/<ID>.env (temporary file, fsync, rename,
@@ -38,7 +41,8 @@ import (
 //
 //	lock        flock(2)ed while open; holds the owner's PID
 //	tmp/        files being written (emptied on open: never acknowledged)
-//	msg/        data files, segments, envelope updates, removal logs
+//	msg/        data files, segments, envelope updates, removal logs,
+//	            spare segment files (msg/<seq>.spare, empty)
 //	            (and the tombstones msg/<ID>.<seq>.rm of earlier versions,
 //	            still honoured)
 //	corrupt/    files OpenSpool could not use, moved aside (see Recovered)
@@ -79,6 +83,12 @@ type Spool struct {
 	rmCur  *rmGen     // the one appended to; nil until the next removal
 	rmSeq  uint64     // last log file number used
 	rmMax  int        // records per log file: rmGenRecords (tests change it)
+
+	spmu   sync.Mutex // spare segment files (spool_spare.go)
+	spares []spareFile
+	spWake chan struct{} // asks for a refill; nil when spares are off
+	spStop chan struct{}
+	spDone chan struct{}
 }
 
 // SpoolOptions tunes OpenSpool. The zero value is ready to use.
@@ -92,7 +102,9 @@ type SpoolOptions struct {
 	// 10000 (a few MB); negative disables the cache.
 	CacheEnvelopes int
 
-	// fault is Spool.fault (tests of this package).
+	// fault is Spool.fault (tests of this package). A spool with faults
+	// injected makes no spare segment files, so that the tests' counts of
+	// file system changes stay those of the commit itself.
 	fault func(op, name string) error
 }
 
@@ -180,6 +192,9 @@ func OpenSpool(ctx context.Context, dir string, opts *SpoolOptions) (*Spool, err
 		return fail(err)
 	}
 	s.seq = max(s.seq, uint64(time.Now().UnixNano()))
+	if s.fault == nil {
+		s.startSpares()
+	}
 	return s, nil
 }
 
@@ -211,6 +226,7 @@ func (s *Spool) Close() error {
 	s.closed = true
 	s.mu.Unlock()
 	s.inflight.Wait()
+	s.closeSpares()
 	s.closeLog()
 	var err error
 	if s.msgs.hasDeferred() {

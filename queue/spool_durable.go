@@ -11,6 +11,15 @@ import (
 // rename, directory fsync (shared with concurrent callers). It sets
 // *renamed once the file has its final name.
 func (s *Spool) install(f *os.File, name string, renamed *bool) error {
+	if err := s.syncRename(f, name, renamed); err != nil {
+		return err
+	}
+	return s.msgs.sync()
+}
+
+// syncRename fsyncs and closes f, then renames it msg/name and sets
+// *renamed. The rename is durable once msg/ is fsynced.
+func (s *Spool) syncRename(f *os.File, name string, renamed *bool) error {
 	err := s.inject("fsync", name)
 	if err == nil {
 		err = f.Sync()
@@ -28,7 +37,7 @@ func (s *Spool) install(f *os.File, name string, renamed *bool) error {
 		return fmt.Errorf("queue: spool: %w", err)
 	}
 	*renamed = true
-	return s.msgs.sync()
+	return nil
 }
 
 // writeFile durably replaces msg/name with b. When it fails after the

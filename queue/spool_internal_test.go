@@ -79,9 +79,23 @@ func openT(t *testing.T, dir string) *Spool {
 	return s
 }
 
+// msgNames returns the names of the files in msg/ but the spare segment
+// files (empty, made ahead: spool_spare.go).
 func msgNames(t *testing.T, dir string) []string {
 	t.Helper()
-	return dirNames(t, filepath.Join(dir, "msg"))
+	return bySuffix(dirNames(t, filepath.Join(dir, "msg")), spareSuffix, false)
+}
+
+// bySuffix returns the names that end in suffix (want true) or the names
+// that do not (want false).
+func bySuffix(names []string, suffix string, want bool) []string {
+	var out []string
+	for _, n := range names {
+		if strings.HasSuffix(n, suffix) == want {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // dirNames returns the names of the files in dir.

@@ -25,8 +25,7 @@ func TestRemoveLastOfSegmentLeavesNoTombstone(t *testing.T) {
 	if err := s.Remove(ctx, e.ID); err != nil {
 		t.Fatal(err)
 	}
-	names, _ := filepath.Glob(filepath.Join(dir, "msg", "*"))
-	if len(names) != 0 {
+	if names := msgNames(t, dir); len(names) != 0 {
 		t.Errorf("files left after removing the only message: %v", names)
 	}
 	s.Close()

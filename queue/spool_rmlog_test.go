@@ -7,20 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 )
 
 // rmlogFiles returns the names of the removal log files in msg/.
 func rmlogFiles(t *testing.T, dir string) []string {
 	t.Helper()
-	var out []string
-	for _, n := range msgNames(t, dir) {
-		if strings.HasSuffix(n, rmlogSuffix) {
-			out = append(out, n)
-		}
-	}
-	return out
+	return bySuffix(msgNames(t, dir), rmlogSuffix, true)
 }
 
 // ids returns the IDs of the messages in s, sorted.

@@ -74,6 +74,18 @@ func (s *Spool) scan(ctx context.Context) error {
 				files = append(files, &scanFile{name: n, seq: seq})
 				continue
 			}
+		} else if base, ok := strings.CutSuffix(n, spareSuffix); ok {
+			if seq, ok := parseSeq(base); ok {
+				s.seq = max(s.seq, seq)
+				whole, err := s.scanSpare(n, seq)
+				if err != nil {
+					return err
+				}
+				if whole {
+					files = append(files, &scanFile{name: segName(seq), seq: seq})
+				}
+				continue
+			}
 		} else if base, ok := strings.CutSuffix(n, rmlogSuffix); ok {
 			if seq, ok := parseSeq(base); ok {
 				logs = append(logs, &scanLog{name: n, seq: seq})

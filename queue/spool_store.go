@@ -200,18 +200,23 @@ func (s *Spool) commitSmall(p *pendingStore) error {
 	return p.err
 }
 
-// writeSegment writes batch to a new segment: temporary file, fsync,
-// rename, directory fsync.
+// writeSegment writes batch to a new segment: into a spare segment file,
+// fsync, rename (spool_spare.go); without a spare, into a temporary file,
+// fsync, rename, directory fsync.
 func (s *Spool) writeSegment(batch []*pendingStore) (err error) {
-	s.mu.Lock()
-	s.seq++
-	seq := s.seq
-	s.mu.Unlock()
-	name := segName(seq)
-	f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), name+".*")
-	if err != nil {
-		return fmt.Errorf("queue: spool: %w", err)
+	sp, spare := s.takeSpare()
+	seq, f := sp.seq, sp.f
+	if !spare {
+		s.mu.Lock()
+		s.seq++
+		seq = s.seq
+		s.mu.Unlock()
+		f, err = os.CreateTemp(filepath.Join(s.dir, "tmp"), segName(seq)+".*")
+		if err != nil {
+			return fmt.Errorf("queue: spool: %w", err)
+		}
 	}
+	name := segName(seq)
 	renamed := false
 	defer func() {
 		if err != nil {
@@ -246,7 +251,14 @@ func (s *Spool) writeSegment(batch []*pendingStore) (err error) {
 			}
 		}
 	}
-	if err := s.install(f, name, &renamed); err != nil {
+	if spare {
+		// The spare's name is durable; the rename's need not be
+		// (spool_spare.go).
+		err = s.syncRename(f, name, &renamed)
+	} else {
+		err = s.install(f, name, &renamed)
+	}
+	if err != nil {
 		return err
 	}
 	s.mu.Lock()
