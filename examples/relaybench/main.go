@@ -208,8 +208,16 @@ func run(sys system, dir string, sink *sink, sessions, messages, size int, fsync
 	}
 	end := time.Since(start).Seconds()
 	cpu1, rss := p.usage()
+	// Relayed: messages the sink took, or with -deferred the first
+	// attempts it deferred (one recipient each); the probe's are not
+	// counted.
+	relayed := sink.msgs.Load() - msgs0
+	if sink.deferAll {
+		relayed = sink.rcpts.Load() - rcpts0
+	}
+	relayed -= int64(samples)
 	r := result{name: filepath.Base(dir), acceptS: accept, endS: end, cpuS: cpu1 - cpu0, rssKiB: rss,
-		conns: sink.conns.Load() - conns0, messages: int64(messages), relayed: sink.msgs.Load() - msgs0 - int64(samples), syncs: -1,
+		conns: sink.conns.Load() - conns0, messages: int64(messages), relayed: relayed, syncs: -1,
 		p50: p50, p99: p99, samples: samples}
 	if trace != nil {
 		if r.syncs, err = trace.stop(); err != nil {

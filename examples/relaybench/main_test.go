@@ -47,6 +47,21 @@ func TestRunMxrelayd(t *testing.T) {
 	}
 }
 
+// -deferred: the sink defers every message, and each first attempt is
+// counted as relayed (the latency probe's apart), none twice.
+func TestRunMxrelaydDeferred(t *testing.T) {
+	testenv.NeedProgram(t, "smtp-source")
+	sink := atRepository(t)
+	sink.deferAll = true
+	r, err := run(systemsByName["mxrelayd"], filepath.Join(t.TempDir(), "mxrelayd"), sink, 4, 40, 2048, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.relayed < 40 || r.relayed > 40+int64(r.samples) || sink.msgs.Load() != 0 {
+		t.Errorf("relayed %d (probe %d), sink took %d messages", r.relayed, r.samples, sink.msgs.Load())
+	}
+}
+
 // -idle: every connection to mxrelayd is greeted and the memory they
 // hold is measured and reported per connection.
 func TestIdleMxrelayd(t *testing.T) {
