@@ -91,7 +91,7 @@
 // 128 KiB stored at the same time share one segment file and one fsync
 // (group commit): body, envelope and footer are written into a spare
 // segment file made ahead, whose name is already durable, fsynced and
-// renamed. Larger ones are streamed to a file of their own: a temporary
+// renamed; a segment whose messages are all removed becomes a spare again. Larger ones are streamed to a file of their own: a temporary
 // file, fsynced, renamed into msg/, and msg/ fsynced. Every state
 // change replaces msg/<ID>.env the same way; removing a message of a
 // segment appends a record to a removal log (one write, no new file).

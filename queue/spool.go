@@ -24,7 +24,9 @@ import (
 // segment is written into a spare, an empty file made ahead whose name a
 // directory fsync has already made durable, and renamed once its fsync
 // returns (spool_spare.go): no file creation and no directory fsync on the
-// commit's path. Larger bodies are streamed to a file of their own
+// commit's path. A segment whose messages are all removed becomes a spare
+// again (truncated and renamed), so a spool in a steady state creates no
+// files at all. Larger bodies are streamed to a file of their own
 // (msg/<ID>), never held whole in memory.
 //
 // State changes write msg/<ID>.env (temporary file, fsync, rename,
@@ -42,7 +44,8 @@ import (
 //	lock        flock(2)ed while open; holds the owner's PID
 //	tmp/        files being written (emptied on open: never acknowledged)
 //	msg/        data files, segments, envelope updates, removal logs,
-//	            spare segment files (msg/<seq>.spare, empty)
+//	            spare segment files (msg/<seq>.spare, empty; and
+//	            msg/<seq>.recycle, a segment becoming one)
 //	            (and the tombstones msg/<ID>.<seq>.rm of earlier versions,
 //	            still honoured)
 //	corrupt/    files OpenSpool could not use, moved aside (see Recovered)
@@ -83,6 +86,10 @@ type Spool struct {
 	rmCur  *rmGen     // the one appended to; nil until the next removal
 	rmSeq  uint64     // last log file number used
 	rmMax  int        // records per log file: rmGenRecords (tests change it)
+
+	rmu       sync.Mutex      // taken after mu, never before it
+	readers   map[uint64]int  // open readers per segment (under rmu)
+	recycling map[uint64]bool // segments being made spares (under rmu)
 
 	spmu   sync.Mutex // spare segment files (spool_spare.go)
 	spares []spareFile
@@ -166,7 +173,7 @@ func OpenSpool(ctx context.Context, dir string, opts *SpoolOptions) (*Spool, err
 		return nil, err
 	}
 	s := &Spool{dir: dir, log: log, lock: lock, idx: newIndex(), storing: make(map[ID]bool),
-		live: make(map[uint64]int32), cacheMax: opts.CacheEnvelopes, fault: opts.fault, rmMax: rmGenRecords}
+		live: make(map[uint64]int32), readers: make(map[uint64]int), recycling: make(map[uint64]bool), cacheMax: opts.CacheEnvelopes, fault: opts.fault, rmMax: rmGenRecords}
 	if s.cacheMax == 0 {
 		s.cacheMax = defaultCacheEnvelopes
 	}

@@ -11,15 +11,15 @@ import (
 // rename, directory fsync (shared with concurrent callers). It sets
 // *renamed once the file has its final name.
 func (s *Spool) install(f *os.File, name string, renamed *bool) error {
-	if err := s.syncRename(f, name, renamed); err != nil {
+	if err := s.syncRename(f, f.Name(), name, renamed); err != nil {
 		return err
 	}
 	return s.msgs.sync()
 }
 
-// syncRename fsyncs and closes f, then renames it msg/name and sets
-// *renamed. The rename is durable once msg/ is fsynced.
-func (s *Spool) syncRename(f *os.File, name string, renamed *bool) error {
+// syncRename fsyncs and closes f, then renames it (at path from) msg/name
+// and sets *renamed. The rename is durable once msg/ is fsynced.
+func (s *Spool) syncRename(f *os.File, from, name string, renamed *bool) error {
 	err := s.inject("fsync", name)
 	if err == nil {
 		err = f.Sync()
@@ -33,7 +33,7 @@ func (s *Spool) syncRename(f *os.File, name string, renamed *bool) error {
 	if err := s.inject("rename", name); err != nil {
 		return fmt.Errorf("queue: spool: %w", err)
 	}
-	if err := os.Rename(f.Name(), s.path(name)); err != nil {
+	if err := os.Rename(from, s.path(name)); err != nil {
 		return fmt.Errorf("queue: spool: %w", err)
 	}
 	*renamed = true

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 
 	"github.com/mxrelay/mxrelay/internal/regfile"
 )
@@ -113,7 +114,7 @@ func (s *Spool) load(id ID, l loc) (*Envelope, error) {
 			return nil, err
 		}
 	} else {
-		f, err := regfile.OpenNoFollow(s.path(l.data(id)))
+		f, err := s.openData(id, l)
 		if err != nil {
 			return nil, err
 		}
@@ -174,7 +175,7 @@ func (s *Spool) Body(ctx context.Context, id ID) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := regfile.OpenNoFollow(s.path(l.data(id)))
+	f, err := s.openData(id, l)
 	if err != nil {
 		return nil, notFound(id, err)
 	}
@@ -219,4 +220,39 @@ func (s *Spool) Walk(ctx context.Context, fn func(*Envelope) error) error {
 		}
 	}
 	return nil
+}
+
+// dataFile is an open data file; closing a segment's releases its hold
+// (holdSegment).
+type dataFile struct {
+	*os.File
+	release func()
+}
+
+func (f *dataFile) Close() error {
+	if f.release != nil {
+		f.release()
+		f.release = nil
+	}
+	return f.File.Close()
+}
+
+// openData opens the data file of id at l. A segment being recycled is
+// not found: its messages are all removed.
+func (s *Spool) openData(id ID, l loc) (*dataFile, error) {
+	var release func()
+	if l.seg != 0 {
+		var ok bool
+		if release, ok = s.holdSegment(l.seg); !ok {
+			return nil, fs.ErrNotExist
+		}
+	}
+	f, err := regfile.OpenNoFollow(s.path(l.data(id)))
+	if err != nil {
+		if release != nil {
+			release()
+		}
+		return nil, err
+	}
+	return &dataFile{File: f, release: release}, nil
 }

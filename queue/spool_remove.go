@@ -80,12 +80,16 @@ func (s *Spool) Remove(ctx context.Context, id ID) error {
 	return nil
 }
 
-// dropSegment deletes a segment whose messages are all removed; the
-// removal log forgets it. A failure leaves a segment that the next open
+// dropSegment deletes a segment whose messages are all removed, or makes
+// it a spare (spool_spare.go); the removal log forgets it. A failure leaves a segment that the next open
 // deletes.
 func (s *Spool) dropSegment(seq uint64) error {
 	name := segName(seq)
 	err := s.inject("remove", name)
+	if err == nil && s.recycle(seq) {
+		s.segmentGone(seq)
+		return nil
+	}
 	if err == nil {
 		err = os.Remove(s.path(name))
 	}

@@ -86,6 +86,19 @@ func (s *Spool) scan(ctx context.Context) error {
 				}
 				continue
 			}
+		} else if base, ok := strings.CutSuffix(n, recycleSuffix); ok {
+			if seq, ok := parseSeq(base); ok {
+				// A segment, its messages all removed, that was
+				// being made a spare (spool_spare.go).
+				s.seq = max(s.seq, seq)
+				if err := s.inject("scan", n); err != nil {
+					return err
+				}
+				if err := os.Remove(s.path(n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("queue: spool: %w", err)
+				}
+				continue
+			}
 		} else if base, ok := strings.CutSuffix(n, rmlogSuffix); ok {
 			if seq, ok := parseSeq(base); ok {
 				logs = append(logs, &scanLog{name: n, seq: seq})

@@ -25,11 +25,24 @@ import (
 // not (a write cut by SIGKILL or a crash before its fsync returned), no
 // message in it was acknowledged: it is removed, as the unfinished writes
 // in tmp/ are. An empty spare is removed too.
+//
+// A segment whose messages are all removed is recycled into a spare
+// rather than deleted while fewer than spareTarget are waiting: renamed
+// msg/<seq>.recycle, truncated to nothing, renamed to the next spare
+// name. File creation costs
+// far more than a truncation and a rename on the file systems measured
+// (BENCHMARKS.md), so a spool in a steady state creates no files. A
+// segment that a reader has open is deleted instead (its reader keeps
+// the data), and readers are not let in while a segment is recycled. A
+// crash midway leaves a *.recycle file, which the next open deletes: no
+// message of it was left. No segment name is ever on a file cut short, so
+// an empty or short segment stays damage to report.
 
 const (
-	spareSuffix = ".spare"
-	spareTarget = 64 // spares created by one refill
-	spareLow    = 32 // a refill starts when fewer are left
+	spareSuffix   = ".spare"
+	recycleSuffix = ".recycle" // a segment on its way to being a spare
+	spareTarget   = 64         // spares created by one refill
+	spareLow      = 32         // a refill starts when fewer are left
 )
 
 // spareFile is a spare segment file, open for writing.
@@ -39,6 +52,8 @@ type spareFile struct {
 }
 
 func spareName(seq uint64) string { return fmt.Sprintf("%016x%s", seq, spareSuffix) }
+
+func recycleName(seq uint64) string { return fmt.Sprintf("%016x%s", seq, recycleSuffix) }
 
 // startSpares creates the first spares and the goroutine that makes more
 // as they are used. Close stops it. A spool that cannot create them (a
@@ -78,7 +93,7 @@ func (s *Spool) refillSpares() error {
 	undo := func() {
 		for _, sp := range made {
 			sp.f.Close()
-			os.Remove(sp.f.Name())
+			os.Remove(s.path(spareName(sp.seq)))
 		}
 	}
 	for range need {
@@ -139,7 +154,7 @@ func (s *Spool) closeSpares() {
 	defer s.spmu.Unlock()
 	for _, sp := range s.spares {
 		sp.f.Close()
-		os.Remove(sp.f.Name())
+		os.Remove(s.path(spareName(sp.seq)))
 	}
 	s.spares = nil
 }
@@ -166,4 +181,82 @@ func (s *Spool) scanSpare(name string, seq uint64) (bool, error) {
 		return false, fmt.Errorf("queue: spool: %w", err)
 	}
 	return false, nil
+}
+
+// recycle makes segment seq, whose messages are all removed, the newest
+// spare. It returns false, having changed nothing the caller needs to
+// undo, when spares are off or enough are waiting, when a reader has the
+// segment open, or when a step fails: the caller then deletes the
+// segment.
+func (s *Spool) recycle(seq uint64) bool {
+	if s.spWake == nil {
+		return false
+	}
+	s.spmu.Lock()
+	full := len(s.spares) >= spareTarget
+	s.spmu.Unlock()
+	if full {
+		return false
+	}
+	s.rmu.Lock()
+	busy := s.readers[seq] > 0
+	if !busy {
+		s.recycling[seq] = true
+	}
+	s.rmu.Unlock()
+	if busy {
+		return false
+	}
+	defer func() {
+		s.rmu.Lock()
+		delete(s.recycling, seq)
+		s.rmu.Unlock()
+	}()
+	s.mu.Lock()
+	s.seq++
+	next := s.seq
+	s.mu.Unlock()
+	// Renamed away first, so that no crash leaves a segment's name on a
+	// file cut short: a leftover *.recycle is deleted by the next open.
+	seg, mid, spare := s.path(segName(seq)), s.path(recycleName(next)), s.path(spareName(next))
+	f, err := os.OpenFile(seg, os.O_WRONLY, 0)
+	if err != nil {
+		return false
+	}
+	if err := os.Rename(seg, mid); err != nil {
+		f.Close()
+		return false
+	}
+	err = f.Truncate(0)
+	if err == nil {
+		err = os.Rename(mid, spare)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(mid)
+		return true // the segment is gone all the same
+	}
+	s.spmu.Lock()
+	s.spares = append(s.spares, spareFile{seq: next, f: f})
+	s.spmu.Unlock()
+	return true
+}
+
+// holdSegment counts a reader of segment seq until release; ok is false
+// while the segment is being recycled (its messages are all removed).
+// It takes rmu only: callers may hold mu (the claim reads envelopes).
+func (s *Spool) holdSegment(seq uint64) (release func(), ok bool) {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	if s.recycling[seq] {
+		return nil, false
+	}
+	s.readers[seq]++
+	return func() {
+		s.rmu.Lock()
+		if s.readers[seq]--; s.readers[seq] <= 0 {
+			delete(s.readers, seq)
+		}
+		s.rmu.Unlock()
+	}, true
 }

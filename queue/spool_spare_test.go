@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -113,5 +114,78 @@ func TestSpareLeftovers(t *testing.T) {
 	}
 	if s.seq < empty {
 		t.Errorf("next segment numbers (%x) may reuse the leftovers' (%x)", s.seq, empty)
+	}
+}
+
+// TestSpareRecycling: a segment whose messages are all removed becomes a
+// spare (no file created for the next commit), unless a reader has it
+// open: then it is deleted and the reader still reads the whole body. A
+// *.recycle file left by a crash is deleted by the next open, unreported.
+func TestSpareRecycling(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openT(t, dir)
+	storeBatch(t, s, "A", "B")
+	seg := s.idx.items["A"].seg
+	before := len(spareNames(t, dir))
+	for _, id := range []ID{"A", "B"} {
+		if err := s.Remove(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(spareNames(t, dir)); got != before+1 {
+		t.Errorf("%d spares after the segment's last removal, want %d", got, before+1)
+	}
+	if segs := bySuffix(msgNames(t, dir), segSuffix, true); len(segs) != 0 {
+		t.Errorf("segments left: %v", segs)
+	}
+	// The recycled spare is the newest: used after the older ones, and
+	// it is whole when used.
+	for i := range spareTarget + 2 {
+		storeBatch(t, s, ID(fmt.Sprintf("R%d", i)))
+	}
+	for i := range spareTarget + 2 {
+		id := ID(fmt.Sprintf("R%d", i))
+		if got := body(t, s, id); got != "body of "+string(id) {
+			t.Fatalf("%s: %q", id, got)
+		}
+	}
+
+	// A reader keeps the segment from being recycled.
+	storeBatch(t, s, "C")
+	rc, err := s.Body(ctx, "C")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spares := len(spareNames(t, dir))
+	if err := s.Remove(ctx, "C"); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(spareNames(t, dir)); got != spares {
+		t.Errorf("a segment open by a reader was recycled (%d spares, %d before)", got, spares)
+	}
+	b, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || string(b) != "body of C" {
+		t.Errorf("reader of a removed message: %q, %v", b, err)
+	}
+	if len(s.readers) != 0 {
+		t.Errorf("readers left counted: %v", s.readers)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	left := s.path(recycleName(seg + 1))
+	if err := os.WriteFile(left, []byte("what was a segment"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s = openT(t, dir) // fails the test if anything is reported
+	defer s.Close()
+	if _, err := os.Stat(left); !os.IsNotExist(err) {
+		t.Errorf("%s left after open: %v", left, err)
+	}
+	if s.Len() != spareTarget+2 {
+		t.Errorf("%d messages after reopen, want %d", s.Len(), spareTarget+2)
 	}
 }

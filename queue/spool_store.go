@@ -205,7 +205,7 @@ func (s *Spool) commitSmall(p *pendingStore) error {
 // fsync, rename, directory fsync.
 func (s *Spool) writeSegment(batch []*pendingStore) (err error) {
 	sp, spare := s.takeSpare()
-	seq, f := sp.seq, sp.f
+	seq, f, from := sp.seq, sp.f, s.path(spareName(sp.seq))
 	if !spare {
 		s.mu.Lock()
 		s.seq++
@@ -215,6 +215,7 @@ func (s *Spool) writeSegment(batch []*pendingStore) (err error) {
 		if err != nil {
 			return fmt.Errorf("queue: spool: %w", err)
 		}
+		from = f.Name()
 	}
 	name := segName(seq)
 	renamed := false
@@ -224,7 +225,7 @@ func (s *Spool) writeSegment(batch []*pendingStore) (err error) {
 			if renamed {
 				os.Remove(s.path(name))
 			} else {
-				os.Remove(f.Name())
+				os.Remove(from)
 			}
 		}
 	}()
@@ -254,7 +255,7 @@ func (s *Spool) writeSegment(batch []*pendingStore) (err error) {
 	if spare {
 		// The spare's name is durable; the rename's need not be
 		// (spool_spare.go).
-		err = s.syncRename(f, name, &renamed)
+		err = s.syncRename(f, from, name, &renamed)
 	} else {
 		err = s.install(f, name, &renamed)
 	}
