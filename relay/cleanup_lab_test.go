@@ -310,17 +310,7 @@ func readCleanupLab(t *testing.T, file string) (cleanupLab, *maincf.File) {
 	if err := json.Unmarshal(b, &lab); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	for name, text := range lab.Maps {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	text := labBase
-	for k, v := range lab.MainCF {
-		text += k + " = " + strings.ReplaceAll(v, "{confdir}", dir) + "\n"
-	}
-	cf, err := maincf.Parse(strings.NewReader(text), "main.cf")
+	cf, err := maincf.Parse(strings.NewReader(labConfig(t, lab.MainCF, lab.Maps)), "main.cf")
 	if err != nil {
 		t.Fatal(err)
 	}

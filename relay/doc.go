@@ -123,6 +123,11 @@
 // and lmtp_send_xforward_command (XFORWARD with the original client's
 // name, address, port, protocol, HELO name, queue ID and SOURCE, kept in
 // queue.Envelope.Client; golden lab xforward, relay/testdata/lab-xforward),
+// smtpd_authorized_xforward_hosts (Config.XForwardHosts: the XFORWARD
+// command of relay/smtpd for those clients; the forwarded client goes to
+// the client= log line, the queue and the header rewriting context, not
+// to access decisions nor the Received: header; golden lab xfwdin,
+// relay/testdata/lab-xforward-in),
 // smtp_helo_name, lmtp_lhlo_name and the smtp_*_timeout and
 // lmtp_*_timeout parameters, the process limit (maxproc) of those
 // services, TRANSPORT_destination_concurrency_limit (queue.Config's

@@ -20,6 +20,7 @@ func (r *MX) Connect(ctx context.Context, c *smtpd.Client) (smtpd.Session, *smtp
 	s.serverAddr, s.serverPort = c.Local.Addr(), int(c.Local.Port())
 	s.lookupClientNames()
 	c.Name = s.names.Name // for the engine's log lines
+	c.XForward = s.xforwardAllowed()
 	e := &edgeSession{session: s, client: c}
 	s.commands = c.Commands.String
 	s.connected()
@@ -56,6 +57,7 @@ func toReply(e *Error) *smtpd.Reply {
 func (e *edgeSession) sync() {
 	e.helo, e.esmtp, e.tls = e.client.Helo, e.client.ESMTP, e.client.TLS
 	e.pipelining = e.client.IllegalPipelining
+	e.forward = e.client.Forwarded
 }
 
 // Hello implements smtpd.Session: the HELO restrictions (deferred to

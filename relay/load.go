@@ -382,6 +382,11 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 	if mc.FastFlushDomains, err = list(ctx, r, "fast_flush_domains", openOpts, l.warn); err != nil {
 		return err
 	}
+	if r.str("smtpd_authorized_xforward_hosts") != "" {
+		if mc.XForwardHosts, err = list(ctx, r, "smtpd_authorized_xforward_hosts", openOpts, l.warn); err != nil {
+			return err
+		}
+	}
 	mc.Logger, mc.Observer = log, o.Observer
 	exempt, err := list(ctx, r, "smtpd_client_event_limit_exceptions", openOpts, l.warn)
 	if err != nil {
@@ -411,6 +416,7 @@ func (l *Loaded) assemble(ctx context.Context, r *reader, o LoadOptions, log *sl
 	}
 	l.Server.NoDelivery = o.Scheduler != nil
 	l.Server.LimitExempt = limitExempt
+	l.Server.NoIPv4, l.Server.NoIPv6 = addrs.Network == "ip6", addrs.Network == "ip4" // XFORWARD ADDR
 	tlsConf, tlsWarn := serverTLS(r)
 	l.Server.TLS = tlsConf
 	// encrypt fails closed, as in Postfix: without a certificate,

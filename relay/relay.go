@@ -139,6 +139,14 @@ type Config struct {
 	// asks it to deliver now what it holds). Nil: ETRN is answered "459
 	// 4.3.0 <DOMAIN>: service unavailable" for every domain.
 	FastFlushDomains *lookup.List
+	// XForwardHosts are the clients that may send XFORWARD, as Postfix
+	// smtpd_authorized_xforward_hosts (empty by default): a content
+	// filter that reinjects mail and names the client it came from. Its
+	// attributes go to the log (orig_client=, orig_queue_id=), the queue
+	// (and so to a later filter's XFORWARD), and its SOURCE decides the
+	// header rewriting context; access decisions and the Received: header
+	// keep the real client, as in Postfix. Nil: no client may.
+	XForwardHosts *lookup.List
 	// BareLineEndings says what DATA does with bare CR and LF. Default
 	// BareReject (stricter than Postfix 3.7, see the package doc).
 	BareLineEndings BareLineEnding

@@ -81,6 +81,10 @@ type ServerConfig struct {
 	// NoSMTPUTF8 does not announce SMTPUTF8, as Postfix smtputf8_enable
 	// = no.
 	NoSMTPUTF8 bool
+	// NoIPv4 and NoIPv6 refuse an XFORWARD ADDR of that family, as
+	// Postfix does for a family inet_protocols leaves out. Zero: both
+	// are taken.
+	NoIPv4, NoIPv6 bool
 	// MaxLine caps a command line (a longer one is cut). Default 2048, as
 	// Postfix line_length_limit.
 	MaxLine int
@@ -178,6 +182,8 @@ func NewServer(c ServerConfig) (*Server, error) {
 		StressJunkCommandLimit:  c.StressJunkCommandLimit,
 		RecipientOvershootLimit: c.RecipientOvershootLimit,
 		NoSMTPUTF8:              c.NoSMTPUTF8,
+		NoIPv4:                  c.NoIPv4,
+		NoIPv6:                  c.NoIPv6,
 		MaxLine:                 c.MaxLine,
 		Logger:                  c.MX.log,
 		Now:                     mc.Now,

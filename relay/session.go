@@ -11,6 +11,7 @@ import (
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay/maillog"
 	"github.com/mxrelay/mxrelay/relay/milter"
+	"github.com/mxrelay/mxrelay/relay/smtpd"
 )
 
 // session is one SMTP session's state and decisions, whichever server
@@ -19,9 +20,12 @@ import (
 // the *Error to answer, or nil; the front ends count errors and send
 // replies.
 type session struct {
-	r      *MX
-	ctx    context.Context
-	cancel context.CancelFunc
+	r *MX
+	// forward is what an authorized client sent with XFORWARD for this
+	// transaction (relay/xforward.go); nil when nothing.
+	forward *smtpd.Forwarded
+	ctx     context.Context
+	cancel  context.CancelFunc
 
 	clientAddr, serverAddr netip.Addr
 	clientPort, serverPort int

@@ -98,7 +98,7 @@ func (s *session) cleanBody(r io.Reader, sender string, now time.Time) (io.Reade
 		}
 		r, v = bytes.NewReader(msg), verdict
 	}
-	m.Local = cl.RewritesHeaders(s.ctx, s.clientAddr)
+	m.Local = s.localRewrite()
 	if !cl.PassesHeader(m.Local) {
 		return r, v, nil
 	}

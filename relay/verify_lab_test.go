@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/mxrelay/mxrelay/internal/peertest"
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay/maincf"
@@ -36,14 +38,65 @@ type labRoute struct {
 		DataReply   string            `json:"data_reply"`
 	} `json:"sinks"`
 	Cases []struct {
-		ID     string `json:"id"`
-		Inject []struct {
-			Cmd  string `json:"cmd"`
-			Code int    `json:"code"`
-			Enh  string `json:"enh"`
-			Text string `json:"text"`
-		} `json:"inject"`
+		ID     string    `json:"id"`
+		Inject []labStep `json:"inject"`
 	} `json:"cases"`
+}
+
+// labStep is one command the lab's injector sent and Postfix's reply.
+type labStep struct {
+	Cmd  string `json:"cmd"`
+	Code int    `json:"code"`
+	Enh  string `json:"enh"`
+	Text string `json:"text"`
+}
+
+// labConfig writes a lab configuration's maps into a new directory and
+// returns its main.cf: labBase and main_cf, "{confdir}" being that
+// directory.
+func labConfig(t *testing.T, mainCF, maps map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, text := range maps {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text := labBase
+	for k, v := range mainCF {
+		text += k + " = " + strings.ReplaceAll(v, "{confdir}", dir) + "\n"
+	}
+	return text
+}
+
+// labZone is a lab configuration's DNS zone.
+type labZone map[string]struct {
+	A     []string `json:"A"`
+	PTR   []string `json:"PTR"`
+	Rcode string   `json:"rcode"`
+}
+
+// startLabDNS serves z: its A and PTR records, SERVFAIL for the PTR
+// queries of names whose rcode says so.
+func startLabDNS(t *testing.T, z labZone) *dnstest.Server {
+	t.Helper()
+	d, err := dnstest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	for name, rr := range z {
+		for _, v := range rr.A {
+			d.Add(fmt.Sprintf("%s. 300 IN A %s", name, v))
+		}
+		for _, v := range rr.PTR {
+			d.Add(fmt.Sprintf("%s. 300 IN PTR %s.", name, v))
+		}
+		if rr.Rcode == "SERVFAIL" {
+			d.SetFault(name, dns.TypePTR, dnstest.ServFail)
+		}
+	}
+	return d
 }
 
 // labBase is the part of the harness's main.cf that identifies the host.

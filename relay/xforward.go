@@ -1,9 +1,12 @@
 package relay
 
 import (
+	"fmt"
+	"log/slog"
 	"strconv"
 
 	"github.com/mxrelay/mxrelay/queue"
+	"github.com/mxrelay/mxrelay/relay/maillog"
 	"github.com/mxrelay/mxrelay/transport/client"
 )
 
@@ -11,20 +14,74 @@ import (
 // smtpd records the client attributes in the queue file: the name when
 // it was verified ("unknown" is no name), the address, port, HELO name,
 // protocol, and the rewriting context (LOCAL for a client of
-// local_header_rewrite_clients, else REMOTE).
+// local_header_rewrite_clients, else REMOTE). After XFORWARD the client
+// is the forwarded one, its unknown attributes left empty, as smtpd.c's
+// FORWARD_NAME and the others give it (the SOURCE alone may be forwarded
+// without the client).
 func (s *session) queueClient() queue.Client {
 	c := queue.Client{Helo: s.helo, Proto: s.protocol(), Source: "REMOTE"}
-	if s.names.Name != "unknown" {
-		c.Name = s.names.Name
+	if f := s.forward; f != nil && f.Client {
+		c = queue.Client{Name: f.Name, Port: f.Port, Helo: f.Helo, Proto: f.Proto}
+		if f.Addr.IsValid() {
+			c.Addr = f.Addr.String()
+		}
+	} else {
+		if s.names.Name != "unknown" {
+			c.Name = s.names.Name
+		}
+		if s.clientAddr.IsValid() {
+			c.Addr = s.clientAddr.String()
+			c.Port = strconv.Itoa(s.clientPort)
+		}
 	}
-	if s.clientAddr.IsValid() {
-		c.Addr = s.clientAddr.String()
-		c.Port = strconv.Itoa(s.clientPort)
-	}
-	if s.r.c.Cleanup.RewritesHeaders(s.ctx, s.clientAddr) {
+	c.Source = "REMOTE"
+	if s.localRewrite() {
 		c.Source = "LOCAL"
 	}
 	return c
+}
+
+// localRewrite reports whether cleanup rewrites the message's headers in
+// the local context: the XFORWARD SOURCE when one was forwarded, else
+// whether the client is one of local_header_rewrite_clients (smtpd.c's
+// FORWARD_DOMAIN).
+func (s *session) localRewrite() bool {
+	if f := s.forward; f != nil && f.Source != "" {
+		return f.Source == "LOCAL"
+	}
+	return s.r.c.Cleanup.RewritesHeaders(s.ctx, s.clientAddr)
+}
+
+// xforwardAllowed reports whether the client is one of
+// smtpd_authorized_xforward_hosts. A table that fails denies, with a
+// warning.
+func (s *session) xforwardAllowed() bool {
+	if s.r.c.XForwardHosts == nil {
+		return false
+	}
+	ok, err := s.r.c.XForwardHosts.MatchClient(s.ctx, s.clientAddr, s.names.Name)
+	if err != nil {
+		s.r.log.Warn(fmt.Sprintf("smtpd_authorized_xforward_hosts: %v: XFORWARD is refused to %s", err, s.clientString()))
+		return false
+	}
+	return ok
+}
+
+// forwardLog is the orig_queue_id= and orig_client= attributes of the
+// "client=" log line, as smtpd.c logs what XFORWARD forwarded.
+func (s *session) forwardLog() []any {
+	f := s.forward
+	if f == nil {
+		return nil
+	}
+	var attrs []any
+	if f.Ident != "" {
+		attrs = append(attrs, slog.String(maillog.KeyOrigQueueID, f.Ident))
+	}
+	if f.Client {
+		attrs = append(attrs, slog.String(maillog.KeyOrigClient, f.NameAddr()))
+	}
+	return attrs
 }
 
 // xforward returns the XFORWARD attributes of a queued message: its

@@ -15,10 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"github.com/mxrelay/mxrelay/internal/peertest"
-	"github.com/mxrelay/mxrelay/transport/dnstest"
 )
 
 // xfPeer is a loopback SMTP next hop that announces XFORWARD with attrs
@@ -94,12 +91,8 @@ func (p *xfPeer) wait(t *testing.T, n int) []xfTxn {
 type xforwardLab struct {
 	MainCF map[string]string `json:"main_cf"`
 	Maps   map[string]string `json:"maps"`
-	DNS    map[string]struct {
-		A     []string `json:"A"`
-		PTR   []string `json:"PTR"`
-		Rcode string   `json:"rcode"`
-	} `json:"dns"`
-	Sinks []struct {
+	DNS    labZone           `json:"dns"`
+	Sinks  []struct {
 		Addr     string `json:"addr"`
 		Port     int    `json:"port"`
 		XForward string `json:"xforward"`
@@ -144,22 +137,7 @@ func TestXForwardLab(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	d, err := dnstest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	for name, rr := range route.DNS {
-		for _, v := range rr.A {
-			d.Add(fmt.Sprintf("%s. 300 IN A %s", name, v))
-		}
-		for _, v := range rr.PTR {
-			d.Add(fmt.Sprintf("%s. 300 IN PTR %s.", name, v))
-		}
-		if rr.Rcode == "SERVFAIL" {
-			d.SetFault(name, dns.TypePTR, dnstest.ServFail)
-		}
-	}
+	d := startLabDNS(t, route.DNS)
 	peers := map[string]*xfPeer{}
 	for _, s := range route.Sinks {
 		peers[fmt.Sprintf("%s:%d", s.Addr, s.Port)] = startXFPeer(t, s.XForward)
@@ -172,14 +150,7 @@ func TestXForwardLab(t *testing.T) {
 		var nd net.Dialer
 		return nd.DialContext(ctx, network, p.addr)
 	})
-	dir := t.TempDir()
-	for name, text := range route.Maps {
-		writeFile(t, dir, name, text)
-	}
-	text := labBase
-	for k, v := range route.MainCF {
-		text += k + " = " + strings.ReplaceAll(v, "{confdir}", dir) + "\n"
-	}
+	text := labConfig(t, route.MainCF, route.Maps)
 	_, addr := loadAndServe(t, text, LoadOptions{DNS: []string{d.Addr()}, Dialer: dialer})
 
 	want := map[string]int{} // deliveries per sink so far

@@ -125,6 +125,8 @@ const (
 const (
 	KeyQueueID        = "queue_id"
 	KeyClient         = "client"
+	KeyOrigQueueID    = "orig_queue_id" // Client: the XFORWARD IDENT
+	KeyOrigClient     = "orig_client"   // Client: the XFORWARD client
 	KeyCommands       = "commands"
 	KeyStage          = "stage"
 	KeyReply          = "reply"

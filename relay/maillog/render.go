@@ -218,6 +218,12 @@ func render(e *event, w *lines) {
 				w.buf = append(w.buf, "NOQUEUE: "...)
 			}
 			w.buf = e.str(append(w.buf, "client="...), KeyClient)
+			if e.has(KeyOrigQueueID) {
+				w.buf = e.str(append(w.buf, ", orig_queue_id="...), KeyOrigQueueID)
+			}
+			if e.has(KeyOrigClient) {
+				w.buf = e.str(append(w.buf, ", orig_client="...), KeyOrigClient)
+			}
 			w.end()
 			return
 		}

@@ -56,6 +56,7 @@ var used = map[string]User{
 	"strict_rfc821_envelopes":                 UserRelay,
 	"smtpd_command_filter":                    UserRelay,
 	"fast_flush_domains":                      UserRelay,
+	"smtpd_authorized_xforward_hosts":         UserRelay,
 	"smtpd_forbid_unauth_pipelining":          UserRelay,
 	"smtpd_client_event_limit_exceptions":     UserRelay,
 	"smtpd_client_connection_rate_limit":      UserRelay,

@@ -39,7 +39,7 @@ var commands = []command{
 	{"ETRN", flagJunk, (*conn).etrn},
 	{"QUIT", flagPreTLS, (*conn).quitCmd},
 	{"XCLIENT", 0, (*conn).unauthorized},
-	{"XFORWARD", 0, (*conn).unauthorized},
+	{"XFORWARD", 0, (*conn).xforward},
 }
 
 func lookupCommand(verb string) *command {
@@ -192,6 +192,7 @@ func truncate(s string, n int) string {
 func (c *conn) resetTransaction(ctx context.Context) {
 	if c.mail {
 		c.sess.Reset(ctx)
+		c.client.Forwarded = nil
 	}
 	c.mail, c.rcpts, c.bdatDiscard, c.overshoot = false, 0, false, 0
 }
@@ -304,6 +305,7 @@ func (c *conn) rset(ctx context.Context, arg string) *Reply {
 		return reply(501, "5.5.4", "Syntax: RSET")
 	}
 	c.resetTransaction(ctx)
+	c.client.Forwarded = nil // smtpd.c's rset_cmd calls mail_reset in any case
 	return reply(250, "2.0.0", "Ok")
 }
 

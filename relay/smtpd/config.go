@@ -85,6 +85,10 @@ type Config struct {
 	// NoSMTPUTF8 does not announce SMTPUTF8 and refuses the SMTPUTF8
 	// parameter, as Postfix smtputf8_enable = no.
 	NoSMTPUTF8 bool
+	// NoIPv4 and NoIPv6 refuse an XFORWARD ADDR of that family, as
+	// Postfix does for a family inet_protocols leaves out. Zero: both
+	// are taken (inet_protocols = all).
+	NoIPv4, NoIPv6 bool
 	// Stressed, when set, is asked at the start of each session whether
 	// the server is under stress (near its connection limit); a stressed
 	// session gets StressTimeout, StressHardErrorLimit and

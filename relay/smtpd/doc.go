@@ -16,7 +16,10 @@
 //     DATA (end only at CR LF "." CR LF, so that a bare LF never ends a
 //     message: SMTP smuggling), BDAT (RFC 3030), RSET, NOOP, QUIT, VRFY
 //     (through a Verifier), ETRN (through a Flusher), STARTTLS with the
-//     clear-text injection defence (CVE-2011-0411), AUTH refused.
+//     clear-text injection defence (CVE-2011-0411), AUTH refused,
+//     XFORWARD for the clients the Backend allows (Client.XForward,
+//     Client.Forwarded: smtpd.c's xforward_cmd, its checks and replies),
+//     XCLIENT refused.
 //   - Error accounting: smtpd_soft_error_limit, smtpd_hard_error_limit,
 //     smtpd_junk_command_limit, smtpd_error_sleep_time, smtpd_timeout.
 //   - Pipelining: commands sent ahead of time where RFC 2920 does not

@@ -27,6 +27,9 @@ func (c *conn) ehloReply() *Reply {
 	if c.cfg.TLS != nil && !c.tlsReady {
 		add("STARTTLS", "STARTTLS")
 	}
+	if c.client.XForward {
+		add("XFORWARD", xforwardKeyword)
+	}
 	add("ENHANCEDSTATUSCODES", "ENHANCEDSTATUSCODES")
 	add("8BITMIME", "8BITMIME")
 	add("DSN", "DSN")

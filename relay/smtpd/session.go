@@ -30,6 +30,14 @@ type Client struct {
 	// Name is the client's host name for the engine's log lines, set by
 	// the Backend at Connect when it looked the name up; "" is "unknown".
 	Name string
+	// XForward lets the client use XFORWARD (announced in EHLO), as
+	// Postfix smtpd_authorized_xforward_hosts; set by the Backend at
+	// Connect. Other clients are answered "550 5.7.0 Error:
+	// insufficient authorization".
+	XForward bool
+	// Forwarded is what the client sent with XFORWARD for the current
+	// mail transaction; nil when it sent nothing.
+	Forwarded *Forwarded
 }
 
 // String formats the client as Postfix's logs do, "host[192.0.2.1]" or

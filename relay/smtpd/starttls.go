@@ -62,6 +62,6 @@ func (c *conn) starttls(ctx context.Context, arg string) *Reply {
 	c.tlsReady = true
 	c.resetTransaction(ctx)
 	c.client.TLS = &state
-	c.client.Helo, c.client.ESMTP = "", false
+	c.client.Helo, c.client.ESMTP, c.client.Forwarded = "", false, nil
 	return nil
 }

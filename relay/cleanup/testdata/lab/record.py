@@ -9,7 +9,9 @@ A case may give "message": the text sent after DATA, with "{case}" (the case
 id) and "{rcpts}" (the accepted recipients) replaced; it must keep an
 "X-Oracle-Case: {case}" header. Without it the lab's own probe message is sent.
 With "message", "hello" is the greeting command sent ("HELO x.test"; default
-"EHLO inject.oracle.test").
+"EHLO inject.oracle.test"), and "before_mail" a list of commands sent after
+it and before MAIL (XFORWARD...): their replies, and the greeting's, are
+recorded as steps.
 
 A sink may give "xforward": the attribute names it announces after the
 XFORWARD EHLO keyword ("NAME ADDR PORT PROTO HELO IDENT SOURCE"); it then
@@ -150,7 +152,12 @@ def _inject(listen, rcpts, case_id, client="127.0.0.1", mail="<>"):
     s = Session(host, int(port), client)
     try:
         s.read_reply()
-        s.command(case.get("hello", "EHLO inject.oracle.test"))
+        r = s.command(case.get("hello", "EHLO inject.oracle.test"))
+        if case.get("before_mail"):
+            steps.append({"cmd": case.get("hello", "EHLO inject.oracle.test"), "code": r["code"], "enh": r["enh"], "text": r["text"]})
+        for cmd in case.get("before_mail", []):
+            r = s.command(cmd)
+            steps.append({"cmd": cmd, "code": r["code"], "enh": r["enh"], "text": r["text"]})
         r = s.command("MAIL FROM:" + mail)
         steps.append({"cmd": "MAIL FROM:" + mail, "code": r["code"], "enh": r["enh"], "text": r["text"]})
         for rc in rcpts:
