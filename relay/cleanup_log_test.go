@@ -88,3 +88,57 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestMessageIDLogLines: cleanup's message-id= lines as
+// cleanup_header_done_callback writes them: the Message-Id the message
+// has, the one cleanup adds for a local client (Resent-Message-Id when
+// the message has Resent- fields, then "message-id=<>" for the Message-Id
+// it still lacks), and "<>" for a remote client's message without one.
+func TestMessageIDLogLines(t *testing.T) {
+	_, cf := readCleanupLab(t, "cleanup/testdata/lab/route/hdrdrop.json")
+	var mu sync.Mutex
+	var out bytes.Buffer
+	d, err := dnstest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ld, err := Load(context.Background(), cf, LoadOptions{Queue: queue.NewMemory(), DNS: []string{d.Addr()},
+		Logger:         slog.New(maillog.NewHandler(lockedWriter{&mu, &out}, &maillog.Options{Hostname: "mx2.oracle.test"})),
+		InterfaceAddrs: func() ([]netip.Prefix, error) { return []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ld.Close()
+	ld.Server.NoDelivery = true
+	_, addr := serve(t, ld.Server)
+	line := regexp.MustCompile(`postfix/cleanup\[[0-9]+\]: ([0-9A-F]+): ((resent-)?message-id=.*)$`)
+	for _, c := range []struct {
+		client, header string
+		want           []string
+	}{
+		{"127.0.0.1", "Subject: none\r\n", []string{"message-id=<STAMP.QUEUEID@mx2.oracle.test>"}},
+		{"127.0.0.1", "Message-ID: <given@sender.test>\r\n", []string{"message-id=<given@sender.test>"}},
+		{"127.0.0.1", "Resent-From: r@sender.test\r\n", []string{"resent-message-id=<STAMP.QUEUEID@mx2.oracle.test>", "message-id=<>"}},
+		{"127.0.0.2", "Subject: remote\r\n", []string{"message-id=<>"}},
+	} {
+		conn := labDialFrom(t, addr, c.client)
+		conn.cmd(t, "MAIL FROM:<someone@sender.test>")
+		conn.cmd(t, "RCPT TO:<a@dest.test>")
+		conn.cmd(t, "DATA")
+		_, _, text := conn.cmd(t, c.header+"\r\nbody\r\n.")
+		_, id, _ := strings.Cut(text, "queued as ")
+		conn.cmd(t, "QUIT")
+		mu.Lock()
+		var got []string
+		for _, l := range strings.Split(out.String(), "\n") {
+			if m := line.FindStringSubmatch(l); m != nil && m[1] == id {
+				got = append(got, regexp.MustCompile(`<[0-9]{14}\.`+id+`@`).ReplaceAllString(m[2], "<STAMP.QUEUEID@"))
+			}
+		}
+		mu.Unlock()
+		if strings.Join(got, "|") != strings.Join(c.want, "|") {
+			t.Errorf("%s %q: cleanup lines %q, want %q (Postfix)", c.client, c.header, got, c.want)
+		}
+	}
+}

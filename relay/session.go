@@ -24,8 +24,12 @@ type session struct {
 	// forward is what an authorized client sent with XFORWARD for this
 	// transaction (relay/xforward.go); nil when nothing.
 	forward *smtpd.Forwarded
-	ctx     context.Context
-	cancel  context.CancelFunc
+	// messageIDDue is the queue ID of a message that has no Message-Id,
+	// whose "message-id=<>" line waits for cleanup, which may add one
+	// (session_data.go); "" when no line waits.
+	messageIDDue queue.ID
+	ctx          context.Context
+	cancel       context.CancelFunc
 
 	clientAddr, serverAddr netip.Addr
 	clientPort, serverPort int

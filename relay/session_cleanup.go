@@ -81,7 +81,7 @@ func (s *session) cleanBody(r io.Reader, sender string, now time.Time) (io.Reade
 	var v cleanup.Verdict
 	cl := s.r.c.Cleanup
 	m := cleanup.Message{QueueID: string(s.queueID), Sender: sender, Arrival: now,
-		Client: s.clientString(), Proto: s.protocol(), Helo: s.helo}
+		Client: s.clientString(), Proto: s.protocol(), Helo: s.helo, MessageIDAdded: s.logAddedMessageID}
 	if n := len(s.rcpts); n > 0 {
 		m.Recipient = s.rcpts[n-1].Address
 	}

@@ -63,9 +63,16 @@ func (s *session) message(r io.Reader) (queue.ID, *Error) {
 	}))
 	lim := DataLimits{MaxSize: s.r.MessageSizeLimit(), MaxHops: s.r.c.HopCountLimit, Bare: s.r.c.BareLineEndings}
 	dr := newDataReader(r, lim)
+	s.messageIDDue = ""
 	dr.headerDone = func(messageID string) {
+		if messageID == "" {
+			// cleanup may add one (cleanBody): the line waits for it.
+			s.messageIDDue = s.queueID
+			return
+		}
 		s.r.log.Info(maillog.MessageID, maillog.KeyQueueID, string(s.queueID), maillog.KeyMessageID, messageID)
 	}
+	defer s.logNoMessageID()
 	if s.proxied() {
 		return s.proxyMessage(hdr.String(), dr)
 	}
@@ -194,4 +201,23 @@ func (s *session) dataError(err error) *Error {
 func clientGone(err error) bool {
 	var ne net.Error
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, smtpd.ErrAborted) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// logAddedMessageID logs the (Resent-)Message-Id cleanup added, as
+// cleanup_header_done_callback does.
+func (s *session) logAddedMessageID(resent bool, id string) {
+	s.r.log.Info(maillog.MessageID, maillog.KeyQueueID, string(s.queueID), maillog.KeyMessageID, id, maillog.KeyResent, resent)
+	if !resent {
+		s.messageIDDue = ""
+	}
+}
+
+// logNoMessageID logs "message-id=<>" for a message that has no
+// Message-Id and was given none, as cleanup_header_done_callback does
+// after adding what it adds.
+func (s *session) logNoMessageID() {
+	if id := s.messageIDDue; id != "" {
+		s.messageIDDue = ""
+		s.r.log.Info(maillog.MessageID, maillog.KeyQueueID, string(id), maillog.KeyMessageID, "")
+	}
 }

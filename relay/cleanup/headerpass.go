@@ -37,6 +37,10 @@ type Message struct {
 	// Transport is the delivery agent's transport name in the log lines
 	// of CheckDelivery ("smtp", "relay", "lmtp" or a master.cf service).
 	Transport string
+	// MessageIDAdded, when set, is called with the value ("<...>") of a
+	// Message-Id: or, resent set, Resent-Message-Id: that FinishHeader
+	// adds, for the log line cleanup_message.c writes then.
+	MessageIDAdded func(resent bool, id string)
 }
 
 // PassesHeader reports whether FinishHeader would change anything in

@@ -62,7 +62,11 @@ func (cl *Cleanup) addMissing(out *bytes.Buffer, m Message, seen headersSeen) {
 		return !plain
 	}
 	if lacks(seen.messageID, seen.resentMessageID) {
-		fmt.Fprintf(out, "%sMessage-Id: <%s.%s@%s>\r\n", resent, m.Arrival.UTC().Format("20060102150405"), m.QueueID, cl.c.MyHostname)
+		id := fmt.Sprintf("<%s.%s@%s>", m.Arrival.UTC().Format("20060102150405"), m.QueueID, cl.c.MyHostname)
+		fmt.Fprintf(out, "%sMessage-Id: %s\r\n", resent, id)
+		if m.MessageIDAdded != nil {
+			m.MessageIDAdded(seen.resent, id)
+		}
 	}
 	if lacks(seen.date, seen.resentDate) {
 		fmt.Fprintf(out, "%sDate: %s\r\n", resent, MailDate(m.Arrival))

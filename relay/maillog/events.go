@@ -137,6 +137,7 @@ const (
 	KeyHelo           = "helo"
 	KeyErr            = "err"
 	KeyMessageID      = "message_id"
+	KeyResent         = "resent" // MessageID: a Resent-Message-Id (bool)
 	KeySize           = "size"
 	KeyNrcpt          = "nrcpt"
 	KeyRelay          = "relay"

@@ -234,7 +234,11 @@ func render(e *event, w *lines) {
 	case MessageID:
 		if e.has(KeyQueueID) {
 			w.start("cleanup", e.level)
-			w.buf = append(e.queueID(w.buf), "message-id="...)
+			w.buf = e.queueID(w.buf)
+			if v, ok := e.value(KeyResent); ok && v.Kind() == slog.KindBool && v.Bool() {
+				w.buf = append(w.buf, "resent-"...)
+			}
+			w.buf = append(w.buf, "message-id="...)
 			if v, ok := e.value(KeyMessageID); ok && v.Any() != "" {
 				w.buf = appendValue(w.buf, v)
 			} else {
