@@ -33,6 +33,11 @@ func (r *MX) Connect(ctx context.Context, c *smtpd.Client) (smtpd.Session, *smtp
 		return nil, toReply(r)
 	}
 	if r := s.milterOpen(); r != nil {
+		if r.Code == 554 && s.milters != nil {
+			// A milter rejected CONNECT: greet 554 and go on, the
+			// milters refusing MAIL with their reply, as smtpd.c does.
+			return e, toReply(r)
+		}
 		s.end()
 		return nil, toReply(r)
 	}

@@ -30,11 +30,12 @@ const (
 // milterOpen starts the session's milters and reports the connection
 // (and, for a go-smtp front end, which calls it after HELO, the HELO).
 // As Postfix's smtpd, a 5xx refusal is "554 <host> ESMTP not accepting
-// connections" and a 421 one "421 <host> Service unavailable - try again
-// later", both instead of the greeting (Postfix then goes on, each
-// command but QUIT getting the milter's reply; the relay hangs up); a 4xx
-// one lets the session go on, HELO answered 250 and MAIL and what follows
-// getting the milter's reply.
+// connections" instead of the greeting, and the engine's session goes on
+// (edge.go): HELO answered 250, MAIL refused with the milter's reply (a
+// go-smtp front end cannot greet so and hangs up); a 421 one is "421
+// <host> Service unavailable - try again later" and ends the session; a
+// 4xx one lets the session go on, HELO answered 250 and MAIL and what
+// follows getting the milter's reply.
 func (s *session) milterOpen() *Error {
 	mc := s.r.c.Milters
 	if !mc.enabled() {

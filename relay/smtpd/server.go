@@ -134,7 +134,7 @@ type conn struct {
 // serve runs the session.
 func (c *conn) serve(ctx context.Context) {
 	sess, refusal := c.s.backend.Connect(ctx, &c.client)
-	if refusal != nil || sess == nil {
+	if sess == nil {
 		if refusal == nil {
 			refusal = reply(421, "4.3.0", c.cfg.Hostname+" Error: server configuration problem")
 		}
@@ -150,7 +150,15 @@ func (c *conn) serve(ctx context.Context) {
 	if c.pendingInput() {
 		c.illegalPipelining("CONNECT")
 	}
-	c.send(reply(220, "", c.cfg.Banner))
+	greeting := reply(220, "", c.cfg.Banner)
+	if refusal != nil {
+		// A session that refuses from the start: the reply is the
+		// greeting, an error, and the session goes on (smtpd.c after a
+		// milter rejects CONNECT).
+		greeting = refusal
+		c.errors++
+	}
+	c.send(greeting)
 	c.flush()
 	for !c.quit {
 		if c.errors >= c.cfg.HardErrorLimit {

@@ -53,9 +53,13 @@ func (c *Client) String() string {
 // Backend starts a Session for each connection.
 type Backend interface {
 	// Connect decides on a new connection before the greeting. A non-nil
-	// Reply is sent instead of the greeting and the connection is closed
-	// ("421 4.7.0 Error: too many connections"); a nil Session with a nil
-	// Reply is a programming error.
+	// Reply with a nil Session is sent instead of the greeting and the
+	// connection is closed ("421 4.7.0 Error: too many connections"). A
+	// non-nil Reply with a Session is the greeting, counted as an error,
+	// and the session goes on: what Postfix's smtpd does when a milter
+	// rejects CONNECT ("554 HOSTNAME ESMTP not accepting connections",
+	// then the milter's reply to MAIL). A nil Session with a nil Reply is
+	// a programming error.
 	Connect(ctx context.Context, c *Client) (Session, *Reply)
 }
 
