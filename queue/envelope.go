@@ -183,6 +183,9 @@ type Client struct {
 	// local (Postfix's local_header_rewrite_clients), "REMOTE" for
 	// another.
 	Source string
+	// Ident is the message's queue ID on an up-stream MTA that forwarded
+	// it with XFORWARD IDENT (Postfix's log_ident); empty otherwise.
+	Ident string
 }
 
 // Lease is a claim on a message: the holder may deliver it until Until; a

@@ -52,6 +52,7 @@ type wireClient struct {
 	Helo   string `json:"helo,omitempty"`
 	Proto  string `json:"proto,omitempty"`
 	Source string `json:"source,omitempty"`
+	Ident  string `json:"ident,omitempty"`
 }
 
 // wireRcpt is the JSON form of a Recipient. Destination was added after
@@ -143,7 +144,7 @@ func check(e *Envelope) error {
 	if !utf8.ValidString(e.Sender) || !utf8.ValidString(e.EnvID) || !utf8.ValidString(e.Filter) {
 		return fmt.Errorf("queue: message %s: sender or ENVID is not valid UTF-8", e.ID)
 	}
-	for _, v := range []string{e.Client.Name, e.Client.Addr, e.Client.Port, e.Client.Helo, e.Client.Proto, e.Client.Source} {
+	for _, v := range []string{e.Client.Name, e.Client.Addr, e.Client.Port, e.Client.Helo, e.Client.Proto, e.Client.Source, e.Client.Ident} {
 		if len(v) > maxAddressBytes || !utf8.ValidString(v) {
 			return fmt.Errorf("queue: message %s: client attribute too long or not valid UTF-8", e.ID)
 		}

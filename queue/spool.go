@@ -91,11 +91,12 @@ type Spool struct {
 	readers   map[uint64]int  // open readers per segment (under rmu)
 	recycling map[uint64]bool // segments being made spares (under rmu)
 
-	spmu   sync.Mutex // spare segment files (spool_spare.go)
-	spares []spareFile
-	spWake chan struct{} // asks for a refill; nil when spares are off
-	spStop chan struct{}
-	spDone chan struct{}
+	spmu     sync.Mutex // spare segment files (spool_spare.go)
+	spares   []spareFile
+	recycled []spareFile   // recycled segments awaiting the directory fsync that makes them spares
+	spWake   chan struct{} // asks for a refill; nil when spares are off
+	spStop   chan struct{}
+	spDone   chan struct{}
 }
 
 // SpoolOptions tunes OpenSpool. The zero value is ready to use.

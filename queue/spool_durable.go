@@ -86,6 +86,14 @@ func (g *dirSync) afterNextSync(paths []string) {
 	g.mu.Unlock()
 }
 
+// failed returns the error of an earlier failed fsync, which stands for
+// good: nil while fsyncs succeed.
+func (g *dirSync) failed() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.err
+}
+
 func (g *dirSync) hasDeferred() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -24,14 +24,20 @@ import (
 // have been acknowledged, and the file becomes a segment again. If it does
 // not (a write cut by SIGKILL or a crash before its fsync returned), no
 // message in it was acknowledged: it is removed, as the unfinished writes
-// in tmp/ are. An empty spare is removed too.
+// in tmp/ are. An empty spare is removed too. A whole spare whose commit
+// had not returned (SIGKILL between its write and its rename) is kept
+// too: its messages, never acknowledged, are delivered, as a message
+// renamed into msg/ before its directory fsync was before spares.
 //
 // A segment whose messages are all removed is recycled into a spare
 // rather than deleted while fewer than spareTarget are waiting: renamed
 // msg/<seq>.recycle, truncated to nothing, renamed to the next spare
-// name. File creation costs
+// name, and handed out only after the next refill's directory fsync has
+// made that name durable (a commit into it whose rename a power failure
+// undid would otherwise be under a name the next open deletes). File creation costs
 // far more than a truncation and a rename on the file systems measured
-// (BENCHMARKS.md), so a spool in a steady state creates no files. A
+// (BENCHMARKS.md), so a spool in a steady state creates no file per
+// message (the removal log still starts a file every rmGenRecords). A
 // segment that a reader has open is deleted instead (its reader keeps
 // the data), and readers are not let in while a segment is recycled. A
 // crash midway leaves a *.recycle file, which the next open deletes: no
@@ -83,13 +89,17 @@ func (s *Spool) runSpares() {
 	}
 }
 
-// refillSpares creates spares up to spareTarget and makes their names
-// durable with one directory fsync before any commit may use them.
+// refillSpares creates spares up to spareTarget and makes their names,
+// and those of the segments recycled since the last refill, durable with
+// one directory fsync before any commit may use them.
 func (s *Spool) refillSpares() error {
 	s.spmu.Lock()
-	need := spareTarget - len(s.spares)
+	recycled := s.recycled
+	s.recycled = nil
+	need := spareTarget - len(s.spares) - len(recycled)
 	s.spmu.Unlock()
-	made := make([]spareFile, 0, max(need, 0))
+	made := make([]spareFile, 0, max(need, 0)+len(recycled))
+	made = append(made, recycled...)
 	undo := func() {
 		for _, sp := range made {
 			sp.f.Close()
@@ -152,11 +162,11 @@ func (s *Spool) closeSpares() {
 	<-s.spDone
 	s.spmu.Lock()
 	defer s.spmu.Unlock()
-	for _, sp := range s.spares {
+	for _, sp := range append(s.spares, s.recycled...) {
 		sp.f.Close()
 		os.Remove(s.path(spareName(sp.seq)))
 	}
-	s.spares = nil
+	s.spares, s.recycled = nil, nil
 }
 
 // scanSpare handles msg/<seq>.spare at open: it returns true when the
@@ -193,7 +203,7 @@ func (s *Spool) recycle(seq uint64) bool {
 		return false
 	}
 	s.spmu.Lock()
-	full := len(s.spares) >= spareTarget
+	full := len(s.spares)+len(s.recycled) >= spareTarget
 	s.spmu.Unlock()
 	if full {
 		return false
@@ -236,8 +246,10 @@ func (s *Spool) recycle(seq uint64) bool {
 		os.Remove(mid)
 		return true // the segment is gone all the same
 	}
+	// Not a spare yet: its new name is not durable. The next refill's
+	// directory fsync makes it so, then hands it out.
 	s.spmu.Lock()
-	s.spares = append(s.spares, spareFile{seq: next, f: f})
+	s.recycled = append(s.recycled, spareFile{seq: next, f: f})
 	s.spmu.Unlock()
 	return true
 }

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -187,5 +188,63 @@ func TestSpareRecycling(t *testing.T) {
 	}
 	if s.Len() != spareTarget+2 {
 		t.Errorf("%d messages after reopen, want %d", s.Len(), spareTarget+2)
+	}
+}
+
+// TestRecycledSpareWaitsForDirSync: a recycled segment's new name is not
+// durable, so it is not handed out until a refill's directory fsync has
+// made it so (a commit into it whose rename a power failure undid would
+// otherwise leave its acknowledged messages under a name the next open
+// deletes).
+func TestRecycledSpareWaitsForDirSync(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openT(t, dir)
+	defer s.Close()
+	storeBatch(t, s, "A")
+	if err := s.Remove(ctx, "A"); err != nil {
+		t.Fatal(err)
+	}
+	s.spmu.Lock()
+	recycled, spares := slices.Clone(s.recycled), slices.Clone(s.spares)
+	s.spmu.Unlock()
+	if len(recycled) != 1 {
+		t.Fatalf("%d recycled segments awaiting the fsync, want 1", len(recycled))
+	}
+	for _, sp := range spares {
+		if sp.seq == recycled[0].seq {
+			t.Fatal("a recycled segment was handed out before a directory fsync")
+		}
+	}
+	syncs := 0
+	s.msgs.mu.Lock()
+	s.msgs.hook = func() error { syncs++; return nil }
+	s.msgs.mu.Unlock()
+	if err := s.refillSpares(); err != nil {
+		t.Fatal(err)
+	}
+	s.spmu.Lock()
+	promoted := slices.ContainsFunc(s.spares, func(sp spareFile) bool { return sp.seq == recycled[0].seq })
+	s.spmu.Unlock()
+	if !promoted || syncs != 1 {
+		t.Errorf("after a refill (%d directory fsyncs): recycled segment a spare: %v", syncs, promoted)
+	}
+}
+
+// TestSpareCommitAfterFailedDirSync: once a directory fsync has failed
+// the spool acknowledges nothing more, commits into spares (which do no
+// directory fsync of their own) included.
+func TestSpareCommitAfterFailedDirSync(t *testing.T) {
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	s.msgs.mu.Lock()
+	s.msgs.err = errors.New("fsync of msg/ failed")
+	s.msgs.mu.Unlock()
+	err := s.Store(context.Background(), &Envelope{ID: "A", Recipients: []Recipient{{Address: "u@example.com"}}}, strings.NewReader("body"))
+	if err == nil {
+		t.Fatal("a Store was acknowledged after a failed directory fsync")
+	}
+	if s.Len() != 0 {
+		t.Errorf("%d messages", s.Len())
 	}
 }

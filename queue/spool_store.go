@@ -204,6 +204,11 @@ func (s *Spool) commitSmall(p *pendingStore) error {
 // fsync, rename (spool_spare.go); without a spare, into a temporary file,
 // fsync, rename, directory fsync.
 func (s *Spool) writeSegment(batch []*pendingStore) (err error) {
+	// A commit into a spare does no directory fsync: after one failed,
+	// nothing more is acknowledged all the same (dirSync).
+	if err := s.msgs.failed(); err != nil {
+		return err
+	}
 	sp, spare := s.takeSpare()
 	seq, f, from := sp.seq, sp.f, s.path(spareName(sp.seq))
 	if !spare {

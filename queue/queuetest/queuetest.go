@@ -111,7 +111,7 @@ func sample(n int) *queue.Envelope {
 		NextAttempt: BaseTime.Add(time.Duration(n) * time.Second),
 		Filter:      "smtp-amavis:[127.0.0.1]:10024",
 		Client: queue.Client{Name: "client.example", Addr: "192.0.2.7", Port: fmt.Sprint(40000 + n),
-			Helo: "hélo.example", Proto: "ESMTP", Source: "REMOTE"},
+			Helo: "hélo.example", Proto: "ESMTP", Source: "REMOTE", Ident: "UPSTREAM1"},
 	}
 }
 
