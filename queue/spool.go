@@ -25,8 +25,9 @@ import (
 // directory fsync has already made durable, and renamed once its fsync
 // returns (spool_spare.go): no file creation and no directory fsync on the
 // commit's path. A segment whose messages are all removed becomes a spare
-// again (truncated and renamed), so a spool in a steady state creates no
-// files at all. Larger bodies are streamed to a file of their own
+// again (truncated, renamed, and made durable by the next refill's
+// directory fsync), so a spool in a steady state creates no file per
+// message. Larger bodies are streamed to a file of their own
 // (msg/<ID>), never held whole in memory.
 //
 // State changes write msg/<ID>.env (temporary file, fsync, rename,
