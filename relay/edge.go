@@ -20,10 +20,15 @@ func (r *MX) Connect(ctx context.Context, c *smtpd.Client) (smtpd.Session, *smtp
 	s.serverAddr, s.serverPort = c.Local.Addr(), int(c.Local.Port())
 	s.lookupClientNames()
 	c.Name = s.names.Name // for the engine's log lines
-	c.XForward = s.xforwardAllowed()
+	xf, xerr := s.xforwardAllowed()
+	c.XForward = xf
 	e := &edgeSession{session: s, client: c}
 	s.commands = c.Commands.String
 	s.connected()
+	if xerr != nil {
+		s.end()
+		return nil, toReply(xerr)
+	}
 	if r := s.anvilConnect(); r != nil {
 		s.end()
 		return nil, toReply(r)

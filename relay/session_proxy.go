@@ -2,6 +2,7 @@ package relay
 
 import (
 	"io"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -197,13 +198,14 @@ func (s *session) proxyError(rep smtpdproxy.Reply) *Error {
 }
 
 // proxyClient is what XFORWARD tells the filter: the client the queue
-// would keep (queueClient), its address as smtpd's rfc_addr ("IPv6:"
-// before an IPv6 one), as smtpd_proxy.c sends FORWARD_ADDR.
+// would keep (queueClient: the forwarded one after XFORWARD), its address
+// as smtpd's rfc_addr ("IPv6:" before an IPv6 one), as smtpd_proxy.c
+// sends FORWARD_ADDR, and the forwarded IDENT if any (FORWARD_IDENT).
 func (s *session) proxyClient() smtpdproxy.Client {
 	c := s.queueClient()
-	x := smtpdproxy.Client{Name: c.Name, Port: c.Port, Helo: c.Helo, Proto: c.Proto, Local: c.Source == "LOCAL"}
-	if c.Addr != "" {
-		x.Addr = rfcAddr(s.clientAddr)
+	x := smtpdproxy.Client{Name: c.Name, Port: c.Port, Helo: c.Helo, Proto: c.Proto, Local: c.Source == "LOCAL", Ident: c.Ident}
+	if a, err := netip.ParseAddr(c.Addr); err == nil {
+		x.Addr = rfcAddr(a) // the forwarded client's after XFORWARD, never mixed
 	}
 	return x
 }

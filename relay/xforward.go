@@ -38,6 +38,9 @@ func (s *session) queueClient() queue.Client {
 	if s.localRewrite() {
 		c.Source = "LOCAL"
 	}
+	if s.forward != nil {
+		c.Ident = s.forward.Ident
+	}
 	return c
 }
 
@@ -53,18 +56,21 @@ func (s *session) localRewrite() bool {
 }
 
 // xforwardAllowed reports whether the client is one of
-// smtpd_authorized_xforward_hosts. A table that fails denies, with a
-// warning.
-func (s *session) xforwardAllowed() bool {
+// smtpd_authorized_xforward_hosts. When the list cannot be read the
+// session ends with "421 4.3.0 HOSTNAME Server local data error", as
+// smtpd.c's cant_permit_command ends it (at connect here, where Postfix
+// waits for EHLO or XFORWARD): a filter refused XFORWARD would queue
+// mail under the wrong client, one told to come back does not.
+func (s *session) xforwardAllowed() (bool, *Error) {
 	if s.r.c.XForwardHosts == nil {
-		return false
+		return false, nil
 	}
 	ok, err := s.r.c.XForwardHosts.MatchClient(s.ctx, s.clientAddr, s.names.Name)
 	if err != nil {
-		s.r.log.Warn(fmt.Sprintf("smtpd_authorized_xforward_hosts: %v: XFORWARD is refused to %s", err, s.clientString()))
-		return false
+		s.r.log.Warn(fmt.Sprintf("don't know if command XFORWARD should be allowed from %s: smtpd_authorized_xforward_hosts: %v", s.clientString(), err))
+		return false, &Error{Code: 421, Status: "4.3.0", Message: s.r.c.Hostname + " Server local data error", Err: err}
 	}
-	return ok
+	return ok, nil
 }
 
 // forwardLog is the orig_queue_id= and orig_client= attributes of the
@@ -85,14 +91,19 @@ func (s *session) forwardLog() []any {
 }
 
 // xforward returns the XFORWARD attributes of a queued message: its
-// client, and its queue ID as IDENT. Nil for a message whose client is
-// not known (queued before the queue kept it); the client then sends
-// no XFORWARD.
+// client, and as IDENT the up-stream queue ID it was forwarded with, else
+// its own queue ID (smtpd.c's FORWARD_IDENT). Nil for a message whose
+// client is not known (queued before the queue kept it); the client then
+// sends no XFORWARD.
 func xforward(env *queue.Envelope) *client.XForward {
 	c := env.Client
 	if c == (queue.Client{}) {
 		return nil
 	}
+	ident := c.Ident
+	if ident == "" {
+		ident = string(env.ID)
+	}
 	return &client.XForward{Name: c.Name, Addr: c.Addr, Port: c.Port, Proto: c.Proto, Helo: c.Helo,
-		Ident: string(env.ID), Source: c.Source}
+		Ident: ident, Source: c.Source}
 }

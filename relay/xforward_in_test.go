@@ -16,6 +16,7 @@ import (
 	"github.com/mxrelay/mxrelay/queue"
 	"github.com/mxrelay/mxrelay/relay/maillog"
 	"github.com/mxrelay/mxrelay/relay/maincf"
+	"github.com/mxrelay/mxrelay/relay/smtpd"
 )
 
 // xforwardInLab is golden lab xfwdin (relay/testdata/lab-xforward-in):
@@ -153,10 +154,33 @@ func TestXForwardInLab(t *testing.T) {
 		}
 		if c.ID == "all" {
 			env, err := q.Get(context.Background(), queue.ID(id))
-			want := queue.Client{Name: "mail.example.com", Addr: "192.0.2.10", Port: "41234", Proto: "ESMTP", Helo: "helo.example.com", Source: "REMOTE"}
+			want := queue.Client{Name: "mail.example.com", Addr: "192.0.2.10", Port: "41234", Proto: "ESMTP", Helo: "helo.example.com", Source: "REMOTE", Ident: "ABC123"}
 			if err != nil || env.Client != want {
 				t.Errorf("all: queued client %+v (%v), want the forwarded %+v", env.Client, err, want)
 			}
 		}
+	}
+}
+
+// TestXForwardedClientPassedOn: what XFORWARD forwarded is what the
+// queue keeps and what a filter is told, never mixed with the real
+// client (smtpd.h's FORWARD_* macros): the before-queue filter gets the
+// forwarded address and IDENT, a later after-queue filter the forwarded
+// IDENT.
+func TestXForwardedClientPassedOn(t *testing.T) {
+	s := &session{clientAddr: netip.MustParseAddr("127.0.0.1"), clientPort: 41000, helo: "amavis.local", esmtp: true,
+		forward: &smtpd.Forwarded{Client: true, Name: "orig.example", Addr: netip.MustParseAddr("2001:db8::9"),
+			Port: "25", Proto: "ESMTP", Helo: "h.example", Ident: "UP1", Source: "REMOTE"}}
+	x := s.proxyClient()
+	if x.Addr != "IPv6:2001:db8::9" || x.Name != "orig.example" || x.Ident != "UP1" || x.Helo != "h.example" {
+		t.Errorf("before-queue filter told %+v", x)
+	}
+	env := &queue.Envelope{ID: "OURS", Client: s.queueClient()}
+	if xf := xforward(env); xf == nil || xf.Ident != "UP1" || xf.Addr != "2001:db8::9" {
+		t.Errorf("after-queue filter told %+v", xf)
+	}
+	env.Client.Ident = ""
+	if xf := xforward(env); xf == nil || xf.Ident != "OURS" {
+		t.Errorf("without a forwarded IDENT: %+v", xf)
 	}
 }

@@ -214,6 +214,7 @@ func (c *conn) hello(ctx context.Context, arg string, esmtp bool) *Reply {
 		return reply(501, "", "Syntax: "+verb+" hostname")
 	}
 	c.resetTransaction(ctx)
+	c.client.Forwarded = nil // helo_cmd and ehlo_cmd call mail_reset, which ends XFORWARD
 	c.client.Helo, c.client.ESMTP = printableHelo(arg), esmtp
 	if r := c.sess.Hello(ctx, &c.client); r != nil {
 		if r.Failed() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"strings"
+	"unicode/utf8"
 )
 
 // Forwarded holds what an authorized client sent with XFORWARD (Postfix
@@ -71,17 +72,21 @@ func (c *conn) xforward(ctx context.Context, arg string) *Reply {
 	if c.client.Forwarded != nil {
 		f = *c.client.Forwarded
 	}
-	if r := f.update(toks, !c.cfg.NoIPv4, !c.cfg.NoIPv6); r != nil {
+	if r := f.update(toks, xforwardRules{ipv4: !c.cfg.NoIPv4, ipv6: !c.cfg.NoIPv6, utf8: !c.cfg.NoSMTPUTF8}); r != nil {
 		return r
 	}
 	c.client.Forwarded = &f
 	return reply(250, "2.0.0", "Ok")
 }
 
+// xforwardRules are the settings XFORWARD's values are checked with: the
+// address families an ADDR may have (inet_protocols), and whether UTF-8
+// is kept in values (smtputf8_enable, as Postfix's printable() keeps it).
+type xforwardRules struct{ ipv4, ipv6, utf8 bool }
+
 // update applies XFORWARD's attribute=value tokens to f, or returns the
-// reply that refuses them. ipv4 and ipv6 are the address families an
-// ADDR may have (inet_protocols).
-func (f *Forwarded) update(toks []string, ipv4, ipv6 bool) *Reply {
+// reply that refuses them.
+func (f *Forwarded) update(toks []string, rules xforwardRules) *Reply {
 	for _, tok := range toks {
 		name, raw, ok := strings.Cut(tok, "=")
 		if !ok || raw == "" {
@@ -94,7 +99,7 @@ func (f *Forwarded) update(toks []string, ipv4, ipv6 bool) *Reply {
 		if !ok {
 			v = raw // Postfix before 2.3 did not encode
 		}
-		v = maskUnprintable(v)
+		v = maskUnprintable(v, rules.utf8)
 		unavailable := v == "[UNAVAILABLE]"
 		bad := func(attr string) *Reply { return reply(501, "5.5.4", "Bad "+attr+" syntax: "+v) }
 		switch strings.ToUpper(name) {
@@ -113,7 +118,10 @@ func (f *Forwarded) update(toks []string, ipv4, ipv6 bool) *Reply {
 			if !unavailable {
 				v = neuter(v)
 				a, ok := mailhostAddr(v)
-				if !ok || a.Is4() && !ipv4 || a.Is6() && !ipv6 {
+				if a.Is4In6() && rules.ipv4 {
+					a = a.Unmap() // normalize_mailhost_addr
+				}
+				if !ok || a.Is4() && !rules.ipv4 || a.Is6() && !rules.ipv6 {
 					return bad("ADDR")
 				}
 				f.Addr = a
@@ -164,10 +172,25 @@ func (f *Forwarded) update(toks []string, ipv4, ipv6 bool) *Reply {
 	return nil
 }
 
-// maskUnprintable replaces each byte that is not printable ASCII with
-// "?", as Postfix's printable().
-func maskUnprintable(s string) string {
-	return mapBytes(s, func(c byte) bool { return c < ' ' || c > '~' })
+// maskUnprintable replaces with "?" each byte that is not printable
+// ASCII, as Postfix's printable(); with keepUTF8 (smtputf8_enable), the
+// bytes of valid UTF-8 characters are kept.
+func maskUnprintable(s string, keepUTF8 bool) string {
+	if !keepUTF8 {
+		return mapBytes(s, func(c byte) bool { return c < ' ' || c > '~' })
+	}
+	b := []byte(s)
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		switch {
+		case r == utf8.RuneError && n <= 1, r < ' ', r == 0x7f, r >= 0x80 && r < 0xa0:
+			b[i] = '?'
+			i++
+		default:
+			i += n
+		}
+	}
+	return string(b)
 }
 
 // neuter replaces the characters of xforwardNeuter with "?".
@@ -192,16 +215,16 @@ func mapBytes(s string, bad func(byte) bool) string {
 	return string(b)
 }
 
-// mailhostAddr parses an address as Postfix's normalize_mailhost_addr:
-// an IPv4 address, or an IPv6 one after "IPv6:"; an IPv4-mapped IPv6
-// address is its IPv4 address.
+// mailhostAddr parses an address as Postfix's valid_mailhost_addr: an
+// IPv4 address, or an IPv6 one after "IPv6:" (an IPv4-mapped one is kept
+// so, for the caller to unmap when IPv4 is on).
 func mailhostAddr(s string) (netip.Addr, bool) {
 	if len(s) > 5 && strings.EqualFold(s[:5], "IPv6:") {
 		a, err := netip.ParseAddr(s[5:])
 		if err != nil || !a.Is6() || a.Zone() != "" {
 			return netip.Addr{}, false
 		}
-		return a.Unmap(), true
+		return a, true
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil || !a.Is4() {

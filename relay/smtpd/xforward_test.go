@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // dialXForward serves one connection whose client may use XFORWARD when
@@ -119,7 +120,7 @@ func FuzzXForward(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, arg string) {
 		var fw Forwarded
-		if r := fw.update(strings.Fields(arg), true, true); r != nil {
+		if r := fw.update(strings.Fields(arg), xforwardRules{ipv4: true, ipv6: true, utf8: true}); r != nil {
 			if r.Code != 501 {
 				t.Fatalf("%q: %v", arg, r)
 			}
@@ -132,7 +133,7 @@ func FuzzXForward(f *testing.F) {
 			t.Errorf("%q: port %q", arg, fw.Port)
 		}
 		for _, v := range []string{fw.Name, fw.Helo, fw.Proto, fw.Ident} {
-			if strings.ContainsAny(v, xforwardNeuter+"\r\n\x00") {
+			if strings.ContainsAny(v, xforwardNeuter+"\r\n\x00\x7f") || !utf8.ValidString(v) {
 				t.Errorf("%q: value %q keeps a character Postfix neuters", arg, v)
 			}
 		}
@@ -143,4 +144,47 @@ func FuzzXForward(f *testing.F) {
 			t.Errorf("%q: address %v", arg, fw.Addr)
 		}
 	})
+}
+
+// TestXForwardEndsAtHelo: HELO and EHLO end what XFORWARD forwarded, as
+// smtpd.c's helo_cmd and ehlo_cmd call mail_reset.
+func TestXForwardEndsAtHelo(t *testing.T) {
+	for _, hello := range []string{"HELO b.test", "EHLO b.test"} {
+		fs, cmd := dialXForward(t, true, Config{})
+		cmd("EHLO a.test")
+		if got := cmd("XFORWARD NAME=x.example ADDR=192.0.2.1"); got != "250 2.0.0 Ok" {
+			t.Fatal(got)
+		}
+		cmd(hello)
+		cmd("MAIL FROM:<s@sender.test>")
+		if got, _, _ := fs.snapshot(); got.Forwarded != nil {
+			t.Errorf("after %s the session still sees %+v", hello, got.Forwarded)
+		}
+	}
+}
+
+// TestXForwardValues: an IPv4-mapped ADDR is IPv4 when IPv4 is on and
+// stays IPv6 when only IPv6 is (normalize_mailhost_addr); UTF-8 in a
+// value is kept with smtputf8_enable and masked without it (printable()).
+func TestXForwardValues(t *testing.T) {
+	for _, c := range []struct {
+		rules xforwardRules
+		arg   string
+		want  Forwarded
+	}{
+		{xforwardRules{ipv4: true, ipv6: true}, "ADDR=IPv6:::ffff:192.0.2.1", Forwarded{Client: true, Addr: netip.MustParseAddr("192.0.2.1")}},
+		{xforwardRules{ipv6: true}, "ADDR=IPv6:::ffff:192.0.2.1", Forwarded{Client: true, Addr: netip.MustParseAddr("::ffff:192.0.2.1")}},
+		{xforwardRules{ipv4: true, utf8: true}, "HELO=h\u00e9llo.example", Forwarded{Client: true, Helo: "h\u00e9llo.example"}},
+		{xforwardRules{ipv4: true}, "HELO=h\u00e9llo.example", Forwarded{Client: true, Helo: "h??llo.example"}},
+		{xforwardRules{ipv4: true, utf8: true}, "HELO=a\xffb", Forwarded{Client: true, Helo: "a?b"}},
+	} {
+		var f Forwarded
+		if r := f.update([]string{c.arg}, c.rules); r != nil || f != c.want {
+			t.Errorf("%+v %q: %+v (%v), want %+v", c.rules, c.arg, f, r, c.want)
+		}
+	}
+	var f Forwarded
+	if r := f.update([]string{"ADDR=IPv6:2001:db8::1"}, xforwardRules{ipv4: true}); r == nil || r.Code != 501 {
+		t.Errorf("IPv6 ADDR with IPv4 only: %v", r)
+	}
 }
