@@ -140,7 +140,7 @@ func serviceClients(r *reader, main client.Config, open func(string) (lookup.Tab
 				warn(fmt.Sprintf("master.cf service %s: -o %s: unused parameter: Postfix does not know it", name, p.Name))
 			case perService(p.Name):
 				tlsChanged = tlsChanged || strings.HasPrefix(p.Name, "smtp_tls_")
-			case p.Kind == maincf.Used && p.User == maincf.UserTransport && p.Value != r.cf.Get(p.Name):
+			case p.Kind == maincf.Used && (p.User == maincf.UserTransport || deliveryChecks(p.Name)) && p.Value != r.cf.Get(p.Name):
 				p.Reason = "master.cf service " + name + ": this -o override is not applied per service: its deliveries would use main.cf's " + r.cf.Get(p.Name)
 				p.Kind = maincf.Unimplemented
 				if !slices.Contains(accepted, p.Name) && !slices.Contains(accepted, "all") {
@@ -233,4 +233,11 @@ func sortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// deliveryChecks reports whether name is one of smtp(8)'s content checks
+// (smtp_header_checks, lmtp_body_checks...): they are read from main.cf
+// only, so an override on a delivery service is refused, not ignored.
+func deliveryChecks(name string) bool {
+	return (strings.HasPrefix(name, "smtp_") || strings.HasPrefix(name, "lmtp_")) && strings.HasSuffix(name, "_checks")
 }

@@ -120,6 +120,8 @@ func TestServiceOverrideRefusals(t *testing.T) {
 		{name: "accepted", opts: "-o smtp_bind_address=192.0.2.1", accept: []string{"smtp_bind_address"}},
 		{name: "not per service", opts: "-o smtp_mx_session_limit=5", refused: "not applied per service"},
 		{name: "same as main.cf", opts: "-o smtp_mx_session_limit=2"},
+		{name: "delivery checks", opts: "-o smtp_header_checks=regexp:/dev/null", refused: "smtp_header_checks"},
+		{name: "delivery checks off as in main.cf", opts: "-o smtp_body_checks="},
 		{name: "DNS off, host name", main: "content_filter = smtp-amavis:filter.example.test\n", opts: "-o disable_dns_lookups=yes", refused: "disable_dns_lookups"},
 		{name: "DNS off, other service", main: "content_filter = smtp:[127.0.0.1]:10024\n", opts: "-o disable_dns_lookups=yes", refused: "disable_dns_lookups"},
 		{name: "DNS off, literal", main: "content_filter = smtp-amavis:[127.0.0.1]:10024\n", opts: "-o disable_dns_lookups=yes", warning: "disable_dns_lookups"},
