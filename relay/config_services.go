@@ -141,7 +141,11 @@ func serviceClients(r *reader, main client.Config, open func(string) (lookup.Tab
 			case perService(p.Name):
 				tlsChanged = tlsChanged || strings.HasPrefix(p.Name, "smtp_tls_")
 			case p.Kind == maincf.Used && (p.User == maincf.UserTransport || deliveryChecks(p.Name)) && p.Value != r.cf.Get(p.Name):
-				p.Reason = "master.cf service " + name + ": this -o override is not applied per service: its deliveries would use main.cf's " + r.cf.Get(p.Name)
+				mainValue := r.cf.Get(p.Name)
+				if mainValue == "" {
+					mainValue = "(empty)"
+				}
+				p.Reason = "master.cf service " + name + ": this -o override is not applied per service: its deliveries would use main.cf's " + mainValue
 				p.Kind = maincf.Unimplemented
 				if !slices.Contains(accepted, p.Name) && !slices.Contains(accepted, "all") {
 					refused = append(refused, p)
