@@ -61,6 +61,7 @@ func milterConfig(r *reader, open func(string) (lookup.Table, error)) (*Milters,
 			Data:    milter.ParseMacros(r.str("milter_data_macros")),
 			EOH:     milter.ParseMacros(r.str("milter_end_of_header_macros")),
 			EOM:     milter.ParseMacros(r.str("milter_end_of_data_macros")),
+			Unknown: milter.ParseMacros(r.str("milter_unknown_command_macros")),
 		},
 	}
 	m := &Milters{Defaults: d, DaemonName: r.str("milter_macro_daemon_name"), Version: r.str("milter_macro_v")}

@@ -70,6 +70,17 @@ func (e *edgeSession) sync() {
 	e.forward = e.client.Forwarded
 }
 
+// Unknown implements smtpd.UnknownCommander: the milters hear of a
+// command the engine does not know (SMFIC_UNKNOWN) and may answer it, as
+// Postfix's smtpd asks them.
+func (e *edgeSession) Unknown(ctx context.Context, verb string) *smtpd.Reply {
+	e.sync()
+	if e.milters == nil {
+		return nil
+	}
+	return toReply(e.milterReply(e.milters.Unknown(e.ctx, verb, e.macro), "UNKNOWN", ""))
+}
+
 // Hello implements smtpd.Session: the HELO restrictions (deferred to
 // RCPT by smtpd_delay_reject = yes).
 func (e *edgeSession) Hello(ctx context.Context, c *smtpd.Client) *smtpd.Reply {

@@ -473,6 +473,36 @@ func TestMilterRejectsConnect(t *testing.T) {
 	}
 }
 
+// TestMilterUnknownCommand: a command the engine does not know goes to
+// the milters (SMFIC_UNKNOWN, its first word), whose refusal is the reply
+// instead of "500 5.5.2 Error: command not recognized", as Postfix's
+// smtpd sends it; a milter that lets it pass leaves the 500.
+func TestMilterUnknownCommand(t *testing.T) {
+	w, _, srv := milterWorld(t, miltertest.Milter{On: func(e miltertest.Event) []miltertest.Packet {
+		if e.Cmd == miltertest.Unknown && strings.HasPrefix(string(e.Data), "XSECRET") {
+			return []miltertest.Packet{{Code: 'y', Data: []byte("554 5.7.1 Go away\x00")}}
+		}
+		return nil
+	}}, "tempfail")
+	rs := w.raw()
+	rs.cmd("EHLO client.example")
+	if code, msg := rs.cmd("XSECRET knock knock"); code != 554 || msg != "5.7.1 Go away" {
+		t.Errorf("XSECRET: %d %q", code, msg)
+	}
+	if code, msg := rs.cmd("XOTHER"); code != 500 || msg != "5.5.2 Error: command not recognized" {
+		t.Errorf("XOTHER: %d %q", code, msg)
+	}
+	var got []string
+	for _, e := range srv.Events() {
+		if e.Cmd == miltertest.Unknown {
+			got = append(got, string(e.Data))
+		}
+	}
+	if strings.Join(got, "|") != "XSECRET\x00|XOTHER\x00" {
+		t.Errorf("the milter heard %q", got)
+	}
+}
+
 // TestMilterDeadGolden: with a milter where nothing listens, the relay
 // answers as Postfix 3.7.11 does with each milter_default_action
 // (relay/milter/testdata/lab/golden/milterdead_*.json, the lab's rcpt

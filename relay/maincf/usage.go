@@ -213,6 +213,7 @@ var used = map[string]User{
 	"milter_data_macros":                 UserRelay,
 	"milter_end_of_header_macros":        UserRelay,
 	"milter_end_of_data_macros":          UserRelay,
+	"milter_unknown_command_macros":      UserRelay,
 	"milter_macro_daemon_name":           UserRelay,
 	"milter_macro_v":                     UserRelay,
 	"milter_macro_defaults":              UserRelay,

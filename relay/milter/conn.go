@@ -421,6 +421,8 @@ func eventName(cmd byte) string {
 		return "body"
 	case cmdEOB:
 		return "end of message"
+	case cmdUnknown:
+		return "unknown command"
 	}
 	return fmt.Sprintf("%q", cmd)
 }

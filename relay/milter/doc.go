@@ -79,7 +79,10 @@
 // RcptRejected reports a recipient the MTA refused to the milters that
 // asked for them (SMFIP_RCPT_REJ), as Postfix's smtpd does.
 //
-// Differences from Postfix 3.7: unknown SMTP commands are not reported
-// (SMFIC_UNKNOWN); milter_header_checks is not implemented (relay
-// refuses it).
+// Unknown reports a command the SMTP server does not know (SMFIC_UNKNOWN,
+// with milter_unknown_command_macros), as Postfix's smtpd does before it
+// answers "500 5.5.2 Error: command not recognized".
+//
+// Differences from Postfix 3.7: milter_header_checks is not implemented
+// (relay refuses it).
 package milter

@@ -129,6 +129,21 @@ func (s *Session) Mail(ctx context.Context, args []string, mf MacroFunc) Reply {
 	})
 }
 
+// Unknown reports a command the SMTP server does not know (SMFIC_UNKNOWN,
+// protocol 3 and later): verb is its first word, as Postfix sends it. A
+// milter past its envelope (it accepted the message, or refused or
+// accepted the connection) answers with its standing reply, as
+// milter8.c's milter8_unknown_event.
+func (s *Session) Unknown(ctx context.Context, verb string, mf MacroFunc) Reply {
+	return s.each(func(m *milter) *Reply {
+		if m.st != stEnvelope {
+			return m.defReply
+		}
+		_, cmd, _ := m.spec.timeouts()
+		return m.event(ctx, cmdUnknown, pNoUnknown, pNRUnkn, m.macros.Unknown, mf, cmd, nil, cstrings(verb))
+	})
+}
+
 // Rcpt reports RCPT TO (SMFIC_RCPT): args are "<recipient>" and the
 // ESMTP parameters.
 func (s *Session) Rcpt(ctx context.Context, args []string, mf MacroFunc) Reply {

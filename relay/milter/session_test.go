@@ -439,3 +439,46 @@ func TestCaps(t *testing.T) {
 		t.Errorf("reply %v", r)
 	}
 }
+
+// TestUnknownCommand: a command the SMTP server does not know reaches a
+// milter of protocol 3 or later as SMFIC_UNKNOWN with its first word, and
+// the milter's refusal is the reply (milter8_unknown_event); a protocol
+// 2 milter never hears of it.
+func TestUnknownCommand(t *testing.T) {
+	ctx := context.Background()
+	srv := start(t, miltertest.Milter{On: func(e miltertest.Event) []miltertest.Packet {
+		if e.Cmd == miltertest.Unknown {
+			return []miltertest.Packet{{Code: 'y', Data: []byte("502 5.5.1 Not this one\x00")}}
+		}
+		return nil
+	}})
+	ms := milter.NewSession([]milter.Spec{spec(t, srv.Addr, "")}, milter.Options{})
+	defer ms.Close()
+	ms.Connect(ctx, "client.example", netip.MustParseAddr("192.0.2.1"), 4567, mf)
+	r := ms.Unknown(ctx, "BOGUS", mf)
+	if r.Kind != milter.Refuse || r.Code != 502 || r.Status != "5.5.1" || r.Text != "Not this one" {
+		t.Errorf("reply %+v", r)
+	}
+	var got []string
+	for _, e := range srv.Events() {
+		if e.Cmd == miltertest.Unknown {
+			got = append(got, string(e.Data))
+		}
+	}
+	if len(got) != 1 || got[0] != "BOGUS\x00" {
+		t.Errorf("SMFIC_UNKNOWN data %q", got)
+	}
+
+	old := start(t, miltertest.Milter{Version: 2})
+	ms2 := milter.NewSession([]milter.Spec{spec(t, old.Addr, "protocol=2")}, milter.Options{})
+	defer ms2.Close()
+	ms2.Connect(ctx, "client.example", netip.MustParseAddr("192.0.2.1"), 4567, mf)
+	if r := ms2.Unknown(ctx, "BOGUS", mf); r.Kind != milter.Continue {
+		t.Errorf("protocol 2: reply %+v", r)
+	}
+	for _, e := range old.Events() {
+		if e.Cmd == miltertest.Unknown {
+			t.Error("a protocol 2 milter was sent SMFIC_UNKNOWN")
+		}
+	}
+}

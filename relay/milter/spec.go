@@ -58,7 +58,7 @@ func (a Action) String() string {
 // milter_*_macros list them ("j", "{daemon_name}"...). A milter may ask
 // for others at negotiation.
 type Macros struct {
-	Connect, Helo, Mail, Rcpt, Data, EOH, EOM []string
+	Connect, Helo, Mail, Rcpt, Data, EOH, EOM, Unknown []string
 }
 
 // DefaultMacros are Postfix 3.7's defaults of milter_connect_macros,

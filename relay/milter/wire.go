@@ -24,6 +24,7 @@ const (
 	cmdQuit    = 'Q'
 	cmdRcpt    = 'R'
 	cmdData    = 'T'
+	cmdUnknown = 'U'
 )
 
 // Replies and requests the milter sends.

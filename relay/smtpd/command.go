@@ -99,7 +99,13 @@ func (c *conn) dispatch(ctx context.Context, line string) {
 			c.quit = true
 			return
 		}
-		c.result(reply(500, "5.5.2", "Error: command not recognized"))
+		r := reply(500, "5.5.2", "Error: command not recognized")
+		if u, ok := c.sess.(UnknownCommander); ok {
+			if ur := u.Unknown(ctx, verb); ur != nil && ur.Failed() {
+				r = ur // smtpd.c asks its milters (milter_unknown_event)
+			}
+		}
+		c.result(r)
 		return
 	}
 	// Pipelining: commands sent ahead of time where RFC 2920 does not

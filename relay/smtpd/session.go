@@ -50,6 +50,15 @@ func (c *Client) String() string {
 	return name + "[" + c.Addr.Addr().String() + "]"
 }
 
+// UnknownCommander is an optional interface of a Session: Unknown is
+// called with the first word of a command the engine does not know, and
+// a 4xx or 5xx Reply it returns is sent instead of "500 5.5.2 Error:
+// command not recognized" (what Postfix's smtpd does with its milters'
+// reply to SMFIC_UNKNOWN). The command counts as an error either way.
+type UnknownCommander interface {
+	Unknown(ctx context.Context, verb string) *Reply
+}
+
 // Backend starts a Session for each connection.
 type Backend interface {
 	// Connect decides on a new connection before the greeting. A non-nil

@@ -38,6 +38,7 @@ const (
 	Quit         = 'Q'
 	Rcpt         = 'R'
 	Data         = 'T'
+	Unknown      = 'U'
 )
 
 // Packet is one reply or request of the milter.
@@ -364,7 +365,7 @@ type Step struct {
 type Script map[string][]Step
 
 var eventNames = map[byte]string{Connect: "connect", Helo: "helo", Mail: "mail", Rcpt: "rcpt", Data: "data",
-	Header: "header", EndOfHeader: "eoh", Body: "body", EndOfMessage: "eom"}
+	Header: "header", EndOfHeader: "eoh", Body: "body", EndOfMessage: "eom", Unknown: "unknown"}
 
 // On is a Milter.On that answers as the script says.
 func (sc Script) On(e Event) []Packet {
