@@ -108,8 +108,6 @@
 //     message/rfc822 parts, Content-Type of each header section); Postfix's
 //     checks of MIME syntax and encodings (strict_mime_encoding_domain
 //     and the like) and 8BITMIME downgrading are not done;
-//   - Postfix logs the Message-Id it adds (message-id=<...>); mxrelay
-//     logs the one the client sent, or message-id=<>;
 //   - remote_header_rewrite_domain is not read (it is Postfix's
 //     "rewrite the headers of every client"); append_dot_mydomain = yes
 //     is refused by relay/maincf (it is no since compatibility_level 1);
