@@ -81,7 +81,7 @@ func (s *session) cleanBody(r io.Reader, sender string, now time.Time) (io.Reade
 	var v cleanup.Verdict
 	cl := s.r.c.Cleanup
 	m := cleanup.Message{QueueID: string(s.queueID), Sender: sender, Arrival: now,
-		Client: s.clientString(), Proto: s.protocol(), Helo: s.helo, MessageIDAdded: s.logAddedMessageID}
+		Client: s.clientString(), Proto: s.protocol(), Helo: s.helo}
 	if n := len(s.rcpts); n > 0 {
 		m.Recipient = s.rcpts[n-1].Address
 	}
@@ -102,6 +102,7 @@ func (s *session) cleanBody(r io.Reader, sender string, now time.Time) (io.Reade
 	if !cl.PassesHeader(m.Local) {
 		return r, v, nil
 	}
+	m.MessageIDAdded = s.logAddedMessageID // only here: a method value costs an allocation
 	out, err := cl.FinishHeader(s.ctx, m, r)
 	if err != nil {
 		if clientGone(err) {
