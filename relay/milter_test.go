@@ -353,29 +353,7 @@ func TestMilterGoSMTP(t *testing.T) {
 		return nil
 	}}, "tempfail")
 	_, addr := mountElsewhere(t, w)
-	c, err := smtp.Dial(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Hello("client.example"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Mail("s@sender.example", nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Rcpt("v@example.test", nil); smtpCode(err) != 550 {
-		t.Errorf("RCPT v@: %v", err)
-	}
-	if err := c.Rcpt("u@example.test", nil); err != nil {
-		t.Fatal(err)
-	}
-	wc, err := c.Data()
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.WriteString(wc, "Subject: x\r\n\r\nbody\r\n")
-	if err := wc.Close(); err != nil {
+	if _, err := goSMTPRefusedThenAccepted(t, addr); err != nil {
 		t.Fatal(err)
 	}
 	envs := queued(t, mem)

@@ -430,29 +430,7 @@ func TestProxyGoSMTP(t *testing.T) {
 	p := startProxy(t, map[string]string{"RCPT TO:<v@example.test>": "550 5.1.1 no v"})
 	w := proxyWorld(t, p.addr(), 5*time.Second, false)
 	_, addr := mountElsewhere(t, w)
-	c, err := smtp.Dial(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Hello("client.example"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Mail("s@sender.example", nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Rcpt("v@example.test", nil); smtpCode(err) != 550 {
-		t.Errorf("RCPT v@: %v", err)
-	}
-	if err := c.Rcpt("u@example.test", nil); err != nil {
-		t.Fatal(err)
-	}
-	wc, err := c.Data()
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.WriteString(wc, "Subject: x\r\n\r\nbody\r\n")
-	resp, err := wc.CloseWithResponse()
+	resp, err := goSMTPRefusedThenAccepted(t, addr)
 	if err != nil || resp.StatusText != "2.0.0 Ok: queued as FILTERED1" {
 		t.Errorf("end of data: %+v %v", resp, err)
 	}
@@ -480,4 +458,34 @@ func TestProxySoftBounce(t *testing.T) {
 	if code, msg := rs.cmd("Subject: x\r\n\r\nx\r\n."); code != 454 || msg != "4.7.1 virus" {
 		t.Errorf("end of data: %d %s", code, msg)
 	}
+}
+
+// goSMTPRefusedThenAccepted runs one transaction as a go-smtp client on
+// addr: RCPT v@example.test must be refused with 550, u@example.test
+// accepted; it returns the end-of-data reply.
+func goSMTPRefusedThenAccepted(t *testing.T, addr string) (*smtp.DataResponse, error) {
+	t.Helper()
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("client.example"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("s@sender.example", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("v@example.test", nil); smtpCode(err) != 550 {
+		t.Errorf("RCPT v@: %v", err)
+	}
+	if err := c.Rcpt("u@example.test", nil); err != nil {
+		t.Fatal(err)
+	}
+	wc, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(wc, "Subject: x\r\n\r\nbody\r\n")
+	return wc.CloseWithResponse()
 }

@@ -74,7 +74,7 @@ func (s *session) rcptTo(to string, notify queue.Notify, orcpt string) *Error {
 		// The queue ID exists from the first accepted RCPT, as with
 		// Postfix's smtpd_delay_open_until_valid_rcpt = yes.
 		s.queueID = queue.NewID()
-		s.r.log.Info(maillog.Client, append([]any{maillog.KeyQueueID, string(s.queueID), maillog.KeyClient, s.clientString()}, s.forwardLog()...)...)
+		s.logClientLine(maillog.KeyQueueID, string(s.queueID))
 	}
 	s.rcpts = append(s.rcpts, rc)
 	return nil

@@ -68,7 +68,7 @@ func (s *session) proxyRcpt(to string, notify queue.Notify, orcpt string) *Error
 // mail_open_stream once the filter is connected (with speed_adjust, at
 // once).
 func (s *session) logOpened() {
-	s.r.log.Info(maillog.Client, append([]any{maillog.KeyClient, s.clientString()}, s.forwardLog()...)...)
+	s.logClientLine()
 }
 
 // proxyData sends DATA, after the data restrictions and the milters.

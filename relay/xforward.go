@@ -73,21 +73,20 @@ func (s *session) xforwardAllowed() (bool, *Error) {
 	return ok, nil
 }
 
-// forwardLog is the orig_queue_id= and orig_client= attributes of the
-// "client=" log line, as smtpd.c logs what XFORWARD forwarded.
-func (s *session) forwardLog() []any {
-	f := s.forward
-	if f == nil {
-		return nil
+// logClientLine logs smtpd's "client=" line, after attrs (the queue ID
+// when there is one), with orig_queue_id= and orig_client= for what
+// XFORWARD forwarded.
+func (s *session) logClientLine(attrs ...any) {
+	attrs = append(attrs, maillog.KeyClient, s.clientString())
+	if f := s.forward; f != nil {
+		if f.Ident != "" {
+			attrs = append(attrs, slog.String(maillog.KeyOrigQueueID, f.Ident))
+		}
+		if f.Client {
+			attrs = append(attrs, slog.String(maillog.KeyOrigClient, f.NameAddr()))
+		}
 	}
-	var attrs []any
-	if f.Ident != "" {
-		attrs = append(attrs, slog.String(maillog.KeyOrigQueueID, f.Ident))
-	}
-	if f.Client {
-		attrs = append(attrs, slog.String(maillog.KeyOrigClient, f.NameAddr()))
-	}
-	return attrs
+	s.r.log.Info(maillog.Client, attrs...)
 }
 
 // xforward returns the XFORWARD attributes of a queued message: its

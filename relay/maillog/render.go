@@ -373,19 +373,7 @@ func (e *event) content(b []byte) []byte {
 	b = e.str(e.queueID(b), KeyKind)
 	b = e.str(append(b, ": "...), KeyContext)
 	b = e.str(append(b, ' '), KeyText)
-	b = append(e.str(append(b, " from "...), KeyClient), ';')
-	if e.has(KeyFrom) {
-		b = append(e.str(append(b, " from=<"...), KeyFrom), '>')
-	}
-	if e.has(KeyTo) {
-		b = append(e.str(append(b, " to=<"...), KeyTo), '>')
-	}
-	if e.has(KeyProto) {
-		b = e.str(append(b, " proto="...), KeyProto)
-	}
-	if e.has(KeyHelo) {
-		b = append(e.str(append(b, " helo=<"...), KeyHelo), '>')
-	}
+	b = e.whatsup(append(e.str(append(b, " from "...), KeyClient), ';'))
 	if v, ok := e.value(KeyReason); ok && v.String() != "" {
 		b = e.str(append(b, ": "...), KeyReason)
 	}

@@ -421,11 +421,5 @@ func texts(toks []token) []string {
 // space and control characters become "?" ("HELO two words" is
 // "two?words").
 func printableHelo(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c <= ' ' || c == 0x7f {
-			b[i] = '?'
-		}
-	}
-	return string(b)
+	return mapBytes(s, func(c byte) bool { return c <= ' ' || c == 0x7f })
 }
