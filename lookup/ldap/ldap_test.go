@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -150,19 +151,32 @@ func TestAgainstPostmap(t *testing.T) {
 	})
 }
 
-// special_result_attribute follows DNs and LDAP URLs, depth first in the
-// order of the attributes, skipping a DN that does not exist (the
-// differential test compares this with postmap -q; here, what it is).
+// special_result_attribute follows DNs and LDAP URLs, depth first,
+// skipping a DN that does not exist (the differential test compares the
+// exact answer with postmap -q; here, what it is). The order of an
+// entry's attributes is the server's, for Postfix as for us (OpenLDAP
+// has returned seeAlso before description once in CI), so the values
+// are compared as a set, and the followed DN's own results must stay
+// together in their order.
 func TestSpecialResultAttribute(t *testing.T) {
 	s := testDirectory(t)
 	tab := dbtest.Open(t, "ldap", Open, s.cf(t, "special.cf", "query_filter = (uid=%s)", "result_attribute = description", "special_result_attribute = seeAlso, labeledURI"))
+	sorted := func(v string) string {
+		parts := strings.Split(v, ",")
+		slices.Sort(parts)
+		return strings.Join(parts, ",")
+	}
 	for key, want := range map[string]string{
 		"sales@example.com": "sales-list,bob@mailbox.example,a@x.example",
 		"byurl@example.com": "a@x.example,b@x.example,plain",
 		"all@example.com":   "sales-list,bob@mailbox.example,a@x.example,a@x.example,b@x.example,plain",
 	} {
-		if v, _, err := tab.Lookup(context.Background(), key); v != want || err != nil {
-			t.Errorf("Lookup(%s) = %q, %v; want %q", key, v, err, want)
+		v, _, err := tab.Lookup(context.Background(), key)
+		if err != nil || sorted(v) != sorted(want) {
+			t.Errorf("Lookup(%s) = %q, %v; want %q, in any attribute order", key, v, err, want)
+		}
+		if key != "byurl@example.com" && !strings.Contains(v, "bob@mailbox.example,a@x.example") {
+			t.Errorf("Lookup(%s) = %q: the followed DN's results are not depth first", key, v)
 		}
 	}
 }
